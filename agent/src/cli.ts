@@ -1,0 +1,89 @@
+#!/usr/bin/env node
+// The `tailguard` command: one subcommand per job, each in its own module.
+import { mkdtempSync } from "node:fs";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { parseArgs } from "node:util";
+
+import { doctor, formatChecks } from "./doctor.js";
+import { native, packageRoot } from "./native.js";
+import { formatPs, listProcesses } from "./ps.js";
+import { run, UsageError } from "./run.js";
+
+const USAGE = `usage: tailguard <command> [options]
+
+  run [--priority P] [--sim] [--record FILE] -- CMD [ARGS...]
+                 run CMD with the shim loaded; --sim puts the simulated GPU in front of the real driver;
+                 --record writes every event of CMD and its children as JSON lines; prints a summary at exit
+  ps [--json]    processes with the shim attached
+  doctor [--sim] check that the shim attaches and sees launches on this machine
+  options        every TAILGUARD_* variable, its default and accepted values
+  demo           a recorded run of an inference-like workload on the simulated GPU (what \`npm start\` runs)
+
+Priorities are integers from -100 to 100 (larger runs first) or high (10), normal (0), low (-10).`;
+
+async function main(argv: string[]): Promise<number> {
+  const [command, ...rest] = argv;
+  switch (command) {
+    case "run": {
+      const split = rest.indexOf("--");
+      const own = split >= 0 ? rest.slice(0, split) : rest;
+      const { values, positionals } = parseArgs({
+        args: own,
+        options: { priority: { type: "string" }, sim: { type: "boolean" }, record: { type: "string" } },
+        allowPositionals: true,
+      });
+      const cmd = split >= 0 ? rest.slice(split + 1) : positionals;
+      const r = await run({ command: cmd, priority: values.priority, sim: values.sim, record: values.record });
+      return r.exitCode;
+    }
+    case "ps": {
+      const { values } = parseArgs({ args: rest, options: { json: { type: "boolean" } } });
+      const { rows, removed, dir } = listProcesses();
+      if (values.json) console.log(JSON.stringify({ dir, removed, processes: rows }, null, 2));
+      else if (rows.length === 0) console.log(`no process has the shim attached (rings in ${dir})`);
+      else for (const line of formatPs(rows)) console.log(line);
+      return 0;
+    }
+    case "doctor": {
+      const { values } = parseArgs({ args: rest, options: { sim: { type: "boolean" } } });
+      const checks = await doctor({ sim: values.sim });
+      for (const line of formatChecks(checks)) console.log(line);
+      return checks.every((c) => c.ok) ? 0 : 1;
+    }
+    case "options": {
+      for (const o of native().options())
+        console.log(`${o.variable}  (default: ${o.default || "unset"}; ${o.accepted}; read by ${o.readBy})\n    ${o.meaning}`);
+      return 0;
+    }
+    case "demo": {
+      const out = path.join(mkdtempSync(path.join(tmpdir(), "tailguard-demo-")), "demo.jsonl");
+      console.log("tailguard demo: an inference-like workload (20 requests of 12 kernels) on the simulated GPU\n");
+      const r = await run({
+        command: [path.join(packageRoot, "native/build/tg-workload"), "requests", "--rate", "50", "--count", "20",
+          "--kernels", "12", "--kernel-us", "150", "--name", "resnet_block"],
+        priority: "high",
+        sim: true,
+        record: out,
+      });
+      console.log(`\nEvery launch, sync and copy is in ${out} (one JSON object per line).`);
+      return r.exitCode;
+    }
+    case undefined:
+    case "help":
+    case "--help":
+    case "-h":
+      console.log(USAGE);
+      return command ? 0 : 2;
+    default:
+      throw new UsageError(`tailguard: unknown command "${command}"\n\n${USAGE}`);
+  }
+}
+
+main(process.argv.slice(2)).then(
+  (code) => process.exit(code),
+  (err) => {
+    process.stderr.write(`${err instanceof UsageError ? err.message : `tailguard: ${(err as Error).message}`}\n`);
+    process.exit(err instanceof UsageError ? 2 : 1);
+  },
+);

@@ -1,0 +1,69 @@
+// `tailguard ps`: the processes with the shim attached, read from their rings' headers. Rings of processes that are
+// gone and that nobody will read are removed first (the same rule the shim applies when a process starts).
+import { native, ringDir, type RingInfo } from "./native.js";
+import { describePaths } from "./recording.js";
+import { RingState } from "./record.js";
+
+export interface PsRow {
+  pid: number;
+  alive: boolean;
+  state: string;
+  priority: number | null;
+  gpu: string;
+  launches: number | null;
+  dropped: number | null;
+  session: string;
+  consumer: number | null;
+  via: string[];
+  command: string;
+  error?: string;
+}
+
+export function stateOf(r: RingInfo): string {
+  if (r.error) return "unreadable";
+  if (r.state === RingState.EXECED) return "exec'd";
+  if (!r.alive) return r.state === RingState.EXITED ? "exited" : "gone";
+  return r.state === RingState.EXITED ? "exiting" : "running";
+}
+
+export function listProcesses(env: NodeJS.ProcessEnv = process.env): { rows: PsRow[]; removed: number; dir: string } {
+  const addon = native();
+  const dir = ringDir(env);
+  const removed = addon.sweep(dir);
+  const rows = addon
+    .scanRings(dir)
+    .map((r): PsRow => ({
+      pid: r.pid,
+      alive: !!r.alive,
+      state: stateOf(r),
+      priority: r.error ? null : r.priority,
+      gpu: r.gpu ? `${r.gpu.ordinal}:${r.gpu.name}` : "-",
+      launches: r.error ? null : r.counters.launches,
+      dropped: r.error ? null : r.counters.dropped,
+      session: r.session ?? "",
+      consumer: r.error ? null : r.consumerPid || null,
+      via: r.error ? [] : describePaths(r.attachPaths),
+      command: r.error ? `(${r.error})` : r.cmdline.join(" "),
+      error: r.error || undefined,
+    }))
+    .sort((a, b) => a.pid - b.pid);
+  return { rows, removed, dir };
+}
+
+export function formatPs(rows: PsRow[]): string[] {
+  const head = ["PID", "STATE", "PRIO", "GPU", "LAUNCHES", "DROPS", "READER", "COMMAND"];
+  const body = rows.map((r) => [
+    String(r.pid),
+    r.state,
+    r.priority === null ? "-" : String(r.priority),
+    r.gpu,
+    r.launches === null ? "-" : String(r.launches),
+    r.dropped === null ? "-" : String(r.dropped),
+    r.consumer ? String(r.consumer) : "-",
+    r.command,
+  ]);
+  const widths = head.map((h, i) => Math.max(h.length, ...body.map((b) => b[i].length)));
+  const line = (cells: string[]) =>
+    cells.map((c, i) => (i === cells.length - 1 ? c : c.padEnd(widths[i]))).join("  ").trimEnd();
+  return [line(head), ...body.map(line)];
+}

@@ -1,0 +1,156 @@
+// The TypeScript mirror of native/include/tailguard/record.h: field offsets, kinds, ops and flags, and a decoder for
+// the 64-byte records the shim writes. test/record-layout.test.ts proves every number here against the C header.
+
+export const RECORD_SIZE = 64;
+
+/** [offset, size] of each field of tg_record. */
+export const RecordField = {
+  seq: [0, 8],
+  kind: [8, 1],
+  op: [9, 1],
+  api: [10, 2],
+  tid: [12, 4],
+  t_start: [16, 8],
+  dur: [24, 4],
+  flags: [28, 2],
+  result: [30, 2],
+  stream: [32, 8],
+  "launch.kernel": [40, 4],
+  "launch.grid": [44, 12],
+  "launch.block": [56, 6],
+  "launch.shared_kib": [62, 2],
+  "graph.exec": [40, 8],
+  "copy.bytes": [40, 8],
+  "copy.element_size": [48, 4],
+  "sync.object": [40, 8],
+  "event.event": [40, 8],
+  "stream_info.priority": [40, 4],
+  "stream_info.flags": [44, 4],
+  "process.pid": [40, 4],
+  "process.ppid": [44, 4],
+  "process.priority": [48, 4],
+} as const satisfies Record<string, readonly [number, number]>;
+
+export const Kind = { PROCESS: 1, LAUNCH: 2, COPY: 3, SYNC: 4, WAIT: 5, EVENT: 6, STREAM: 7 } as const;
+export const KindName: Record<number, string> = {
+  1: "process",
+  2: "launch",
+  3: "copy",
+  4: "sync",
+  5: "wait",
+  6: "event",
+  7: "stream",
+};
+
+/** Names of `op`, by kind. */
+export const OpName: Record<number, Record<number, string>> = {
+  [Kind.PROCESS]: { 1: "start", 2: "exit", 3: "exec" },
+  [Kind.LAUNCH]: { 1: "kernel", 2: "graph", 3: "host_func" },
+  [Kind.COPY]: { 1: "htod", 2: "dtoh", 3: "dtod", 4: "htoh", 5: "any", 6: "peer", 7: "memset" },
+  [Kind.SYNC]: { 1: "stream", 2: "device", 3: "event" },
+  [Kind.STREAM]: { 1: "create", 2: "destroy", 3: "capture_begin", 4: "capture_end" },
+};
+
+export const Flag = { DUR_US: 1, CAPTURED: 2, ASYNC: 4, BLOCKING: 8, PER_THREAD: 16 } as const;
+export const RingState = { RUNNING: 1, EXITED: 2, EXECED: 3 } as const;
+export const AttachPath = { CUDA_SYMBOL: 1, CUDA_GPA: 2, CUDA_DLSYM: 4, HIP_SYMBOL: 8, HIP_DLSYM: 16 } as const;
+
+/** The constants of record.h under their C names, for the agreement test. */
+export const recordConstants: Record<string, number> = {
+  TG_KIND_PROCESS: Kind.PROCESS,
+  TG_KIND_LAUNCH: Kind.LAUNCH,
+  TG_KIND_COPY: Kind.COPY,
+  TG_KIND_SYNC: Kind.SYNC,
+  TG_KIND_WAIT: Kind.WAIT,
+  TG_KIND_EVENT: Kind.EVENT,
+  TG_KIND_STREAM: Kind.STREAM,
+  TG_OP_START: 1,
+  TG_OP_EXIT: 2,
+  TG_OP_EXEC: 3,
+  TG_OP_KERNEL: 1,
+  TG_OP_GRAPH: 2,
+  TG_OP_HOST_FUNC: 3,
+  TG_OP_HTOD: 1,
+  TG_OP_DTOH: 2,
+  TG_OP_DTOD: 3,
+  TG_OP_HTOH: 4,
+  TG_OP_ANY: 5,
+  TG_OP_PEER: 6,
+  TG_OP_MEMSET: 7,
+  TG_OP_SYNC_STREAM: 1,
+  TG_OP_SYNC_DEVICE: 2,
+  TG_OP_SYNC_EVENT: 3,
+  TG_OP_CREATE: 1,
+  TG_OP_DESTROY: 2,
+  TG_OP_CAPTURE_BEGIN: 3,
+  TG_OP_CAPTURE_END: 4,
+  TG_F_DUR_US: Flag.DUR_US,
+  TG_F_CAPTURED: Flag.CAPTURED,
+  TG_F_ASYNC: Flag.ASYNC,
+  TG_F_BLOCKING: Flag.BLOCKING,
+  TG_F_PER_THREAD: Flag.PER_THREAD,
+  TG_STATE_RUNNING: RingState.RUNNING,
+  TG_STATE_EXITED: RingState.EXITED,
+  TG_STATE_EXECED: RingState.EXECED,
+  TG_PATH_CUDA_SYMBOL: AttachPath.CUDA_SYMBOL,
+  TG_PATH_CUDA_GPA: AttachPath.CUDA_GPA,
+  TG_PATH_CUDA_DLSYM: AttachPath.CUDA_DLSYM,
+  TG_PATH_HIP_SYMBOL: AttachPath.HIP_SYMBOL,
+  TG_PATH_HIP_DLSYM: AttachPath.HIP_DLSYM,
+};
+
+/** One record, decoded. Times are CLOCK_MONOTONIC nanoseconds. */
+export interface RawRecord {
+  kind: number;
+  op: number;
+  api: number;
+  tid: number;
+  tStart: bigint;
+  /** nanoseconds spent in the call */
+  durNs: number;
+  flags: number;
+  result: number;
+  stream: bigint;
+  /** launch: kernel name id; host_func: callback name id */
+  kernel: number;
+  grid: [number, number, number];
+  block: [number, number, number];
+  sharedKiB: number;
+  /** graph exec, copy bytes, sync/wait/event object: the first 8 payload bytes */
+  payload64: bigint;
+  elementSize: number;
+  streamPriority: number;
+  streamFlags: number;
+  pid: number;
+  ppid: number;
+  priority: number;
+}
+
+/** Decodes the record at byte `offset` of `buf`. */
+export function decodeRecord(buf: Buffer, offset = 0): RawRecord {
+  const o = offset;
+  const flags = buf.readUInt16LE(o + 28);
+  const dur = buf.readUInt32LE(o + 24);
+  return {
+    kind: buf[o + 8],
+    op: buf[o + 9],
+    api: buf.readUInt16LE(o + 10),
+    tid: buf.readUInt32LE(o + 12),
+    tStart: buf.readBigUInt64LE(o + 16),
+    durNs: flags & Flag.DUR_US ? dur * 1000 : dur,
+    flags,
+    result: buf.readInt16LE(o + 30),
+    stream: buf.readBigUInt64LE(o + 32),
+    kernel: buf.readUInt32LE(o + 40),
+    grid: [buf.readUInt32LE(o + 44), buf.readUInt32LE(o + 48), buf.readUInt32LE(o + 52)],
+    block: [buf.readUInt16LE(o + 56), buf.readUInt16LE(o + 58), buf.readUInt16LE(o + 60)],
+    sharedKiB: buf.readUInt16LE(o + 62),
+    payload64: buf.readBigUInt64LE(o + 40),
+    elementSize: buf.readUInt32LE(o + 48),
+    streamPriority: buf.readInt32LE(o + 40),
+    streamFlags: buf.readUInt32LE(o + 44),
+    pid: buf.readUInt32LE(o + 40),
+    ppid: buf.readUInt32LE(o + 44),
+    priority: buf.readInt32LE(o + 48),
+  };
+}

@@ -1,0 +1,287 @@
+// `tailguard run --record`: drains the rings of one recording session (the command and all its children) and writes
+// every record as one JSON object per line, then summarises what each process did. The line format is documented in
+// docs/records.md; recordToJson is its one definition.
+import { closeSync, openSync, writeSync } from "node:fs";
+
+import { native, type Collector, type RingInfo } from "./native.js";
+import { AttachPath, decodeRecord, Flag, Kind, KindName, OpName, RECORD_SIZE, RingState, type RawRecord } from "./record.js";
+
+/** Per-process tallies for the summary. */
+export interface ProcessSummary {
+  pid: number;
+  ppid: number;
+  cmdline: string[];
+  priority: number;
+  attachPaths: number;
+  gpu: RingInfo["gpu"];
+  records: number;
+  launches: number;
+  kernels: Map<string, number>;
+  syncs: number;
+  copies: number;
+  dropped: number;
+  torn: number;
+  ended: "running" | "exit" | "exec" | "gone";
+}
+
+const hex = (v: bigint) => "0x" + v.toString(16);
+
+/** Attach paths as words, for people. */
+export function describePaths(bits: number): string[] {
+  const out: string[] = [];
+  if (bits & AttachPath.CUDA_SYMBOL) out.push("cuda: exported symbols");
+  if (bits & AttachPath.CUDA_GPA) out.push("cuda: cuGetProcAddress");
+  if (bits & AttachPath.CUDA_DLSYM) out.push("cuda: dlsym");
+  if (bits & AttachPath.HIP_SYMBOL) out.push("hip: exported symbols");
+  if (bits & AttachPath.HIP_DLSYM) out.push("hip: dlsym");
+  return out;
+}
+
+export interface JsonContext {
+  pid: number;
+  /** CLOCK_MONOTONIC ns that `t` is measured from */
+  origin: bigint;
+  apiName(api: number): string;
+  kernelName(id: number): string | undefined;
+}
+
+/** One record as the JSON object written to the recording (see docs/records.md). */
+export function recordToJson(r: RawRecord, ctx: JsonContext): Record<string, unknown> {
+  const kind = KindName[r.kind] ?? `unknown-${r.kind}`;
+  const o: Record<string, unknown> = { kind };
+  const op = OpName[r.kind]?.[r.op];
+  if (op) o.op = op;
+  o.pid = ctx.pid;
+  o.tid = r.tid;
+  o.t = Number(r.tStart - ctx.origin);
+  if (r.kind !== Kind.PROCESS) {
+    o.dur = r.durNs;
+    o.api = ctx.apiName(r.api);
+    o.result = r.result;
+    o.stream = hex(r.stream);
+  }
+  if (r.flags & Flag.PER_THREAD) o.per_thread = true;
+  if (r.flags & Flag.CAPTURED) o.captured = true;
+  if (r.flags & Flag.ASYNC) o.async = true;
+  if (r.flags & Flag.BLOCKING) o.blocking = true;
+  switch (r.kind) {
+    case Kind.PROCESS:
+      o.ppid = r.ppid;
+      o.priority = r.priority;
+      break;
+    case Kind.LAUNCH:
+      if (op === "graph") o.graph = hex(r.payload64);
+      else {
+        o[op === "host_func" ? "func" : "kernel"] = ctx.kernelName(r.kernel) ?? `#${r.kernel}`;
+        if (op === "kernel") {
+          o.grid = r.grid;
+          o.block = r.block;
+          o.shared_kib = r.sharedKiB;
+        }
+      }
+      break;
+    case Kind.COPY:
+      o.bytes = Number(r.payload64);
+      if (op === "memset") o.element_size = r.elementSize;
+      break;
+    case Kind.SYNC:
+      if (op === "event") o.event = hex(r.payload64);
+      break;
+    case Kind.WAIT:
+    case Kind.EVENT:
+      o.event = hex(r.payload64);
+      break;
+    case Kind.STREAM:
+      if (op === "create") {
+        o.priority = r.streamPriority;
+        o.flags = r.streamFlags;
+      }
+      break;
+  }
+  return o;
+}
+
+/** Drains one session's rings into a JSON-lines file (or only tallies them when `outPath` is null). */
+export class Recording {
+  readonly origin = process.hrtime.bigint(); // CLOCK_MONOTONIC, like the shim's timestamps
+  readonly processes = new Map<number, ProcessSummary>();
+  readonly problems: string[] = [];
+  /** processes still running when the recording stopped */
+  readonly stillRunning: number[] = [];
+  private readonly collector: Collector;
+  private readonly fd: number | null;
+  private readonly rings = new Map<number, { pid: number; names: Map<number, string> }>();
+  private readonly apiNames: string[];
+  private pending: string[] = [];
+  private pendingBytes = 0;
+  records = 0;
+
+  constructor(
+    dir: string,
+    readonly session: string,
+    outPath: string | null,
+    command: string[],
+  ) {
+    const addon = native();
+    this.apiNames = addon.apis().map((a) => a?.name ?? "none");
+    this.collector = new addon.Collector(dir, { session, pollUs: 500 });
+    this.fd = outPath ? openSync(outPath, "w") : null;
+    const epoch = BigInt(Date.now()) * 1_000_000n;
+    this.write({
+      kind: "recording",
+      format: 1,
+      tailguard: addon.version,
+      session,
+      command,
+      origin_monotonic_ns: this.origin.toString(),
+      origin_epoch_ns: epoch.toString(),
+    });
+  }
+
+  private write(o: Record<string, unknown>) {
+    if (this.fd === null) return;
+    const line = JSON.stringify(o) + "\n";
+    this.pending.push(line);
+    this.pendingBytes += line.length;
+    if (this.pendingBytes > 1 << 20) this.flush();
+  }
+
+  private flush() {
+    if (this.fd === null || this.pending.length === 0) return;
+    writeSync(this.fd, this.pending.join(""));
+    this.pending = [];
+    this.pendingBytes = 0;
+  }
+
+  private summaryOf(info: RingInfo): ProcessSummary {
+    let s = this.processes.get(info.pid);
+    if (!s) {
+      s = {
+        pid: info.pid,
+        ppid: info.ppid,
+        cmdline: info.cmdline,
+        priority: info.priority,
+        attachPaths: 0,
+        gpu: null,
+        records: 0,
+        launches: 0,
+        kernels: new Map(),
+        syncs: 0,
+        copies: 0,
+        dropped: 0,
+        torn: 0,
+        ended: "running",
+      };
+      this.processes.set(info.pid, s);
+    }
+    return s;
+  }
+
+  /** Moves everything the collector has gathered into the file; returns the number of records handled. */
+  pump(): number {
+    const h = this.collector.take(1 << 18);
+    for (const info of h.opened) {
+      this.rings.set(info.id!, { pid: info.pid, names: new Map() });
+      const s = this.summaryOf(info);
+      s.cmdline = info.cmdline; // an exec'd image replaces its predecessor's command line
+      this.write({
+        kind: "process",
+        op: "attach",
+        pid: info.pid,
+        ppid: info.ppid,
+        cmd: info.cmdline,
+        priority: info.priority,
+        session: info.session,
+        shim: info.shimVersion,
+        exec_generation: info.execGeneration,
+        anchor_realtime_ns: info.anchorRealtime.toString(),
+        anchor_monotonic_ns: info.anchorMonotonic.toString(),
+        ring: info.path,
+      });
+    }
+    for (const n of h.names) this.rings.get(n.ring)?.names.set(n.id, n.demangled);
+    for (const b of h.batches) {
+      const ring = this.rings.get(b.ring)!;
+      const s = this.processes.get(ring.pid)!;
+      const ctx: JsonContext = {
+        pid: ring.pid,
+        origin: this.origin,
+        apiName: (api) => this.apiNames[api] ?? `api#${api}`,
+        kernelName: (id) => ring.names.get(id),
+      };
+      for (let off = 0; off < b.data.length; off += RECORD_SIZE) {
+        const r = decodeRecord(b.data, off);
+        s.records++;
+        if (r.kind === Kind.LAUNCH) {
+          s.launches++;
+          const name = r.op === 2 ? "(graph)" : (ring.names.get(r.kernel) ?? `#${r.kernel}`);
+          s.kernels.set(name, (s.kernels.get(name) ?? 0) + 1);
+        } else if (r.kind === Kind.SYNC) s.syncs++;
+        else if (r.kind === Kind.COPY) s.copies++;
+        if (this.fd !== null) this.write(recordToJson(r, ctx));
+      }
+    }
+    for (const info of h.closed) this.finishRing(info);
+    this.records += h.records;
+    this.problems.push(...this.collector.problems());
+    return h.records;
+  }
+
+  private finishRing(info: RingInfo) {
+    const s = this.summaryOf(info);
+    s.attachPaths |= info.attachPaths;
+    s.gpu = info.gpu ?? s.gpu;
+    s.dropped += info.counters.dropped;
+    s.torn += info.counters.torn ?? 0;
+    s.ended = info.state === RingState.EXITED ? "exit" : info.state === RingState.EXECED ? "exec" : "gone";
+    this.rings.delete(info.id!);
+    this.write({
+      kind: "process",
+      op: "detach",
+      pid: info.pid,
+      ended: s.ended,
+      gpu: info.gpu,
+      attach_paths: describePaths(info.attachPaths),
+      launches: info.counters.launches,
+      dropped: info.counters.dropped,
+      dropped_launches: info.counters.droppedLaunches,
+      names_dropped: info.counters.namesDropped,
+      torn: info.counters.torn ?? 0,
+    });
+  }
+
+  /** Rings still open (their processes run, or their last records are not drained yet). */
+  get openRings(): number {
+    return this.rings.size;
+  }
+
+  /** Drains until every ring of the session is closed. `graceMs` bounds only the wait for processes that outlive
+   *  the command (daemons it started): records already in rings are always drained. */
+  async finish(graceMs: number): Promise<void> {
+    const until = Date.now() + graceMs;
+    // A ring is found within the collector's scan period (50 ms): give short-lived children time to show up.
+    await new Promise((r) => setTimeout(r, 120));
+    for (;;) {
+      if (this.pump() > 0) continue;
+      if (this.rings.size === 0) {
+        await new Promise((r) => setTimeout(r, 60));
+        if (this.pump() === 0 && this.rings.size === 0) break;
+        continue;
+      }
+      const pending = this.collector.status().reduce((a, r) => a + (r.counters.tail - r.counters.head), 0);
+      if (pending === 0 && Date.now() > until) break; // only live processes hold rings open now
+      await new Promise((r) => setTimeout(r, 5));
+    }
+    // Processes that outlive the command (daemons it started) keep their state; note what is still open.
+    for (const info of this.collector.status()) {
+      this.stillRunning.push(info.pid);
+      const s = this.summaryOf(info);
+      s.attachPaths |= info.attachPaths;
+      s.gpu = info.gpu ?? s.gpu;
+      s.dropped += info.counters.dropped;
+    }
+    this.collector.close();
+    this.flush();
+    if (this.fd !== null) closeSync(this.fd);
+  }
+}

@@ -1,0 +1,352 @@
+// tailguard's Node addon: maps rings and drains them (collector.cc), and exports the facts defined once in the C
+// headers (record layout, entry points, options) so the TypeScript side mirrors them and tests can prove it.
+// Errors become JavaScript exceptions that say what was wrong.
+#include <cxxabi.h>
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <dirent.h>
+
+#include <cstddef>
+#include <cstdlib>
+#include <cstring>
+#include <napi.h>
+
+#include "collector.h"
+#include "tailguard/options.h"
+#include "tailguard/record.h"
+#include "tailguard/ring_files.h"
+
+using namespace tailguard;
+
+namespace {
+
+Napi::Value BigU64(Napi::Env env, uint64_t v) { return Napi::BigInt::New(env, v); }
+
+std::string Demangle(const std::string& name) {
+  int status = 0;
+  char* out = abi::__cxa_demangle(name.c_str(), nullptr, nullptr, &status);
+  if (status != 0 || !out) return name;
+  std::string s(out);
+  free(out);
+  return s;
+}
+
+std::string Fixed(const char* p, size_t n) { return std::string(p, strnlen(p, n)); }
+
+Napi::Object HeaderToJs(Napi::Env env, const tg_ring_header& h) {
+  auto o = Napi::Object::New(env);
+  o.Set("pid", h.pid);
+  o.Set("ppid", h.ppid);
+  o.Set("startTicks", std::to_string(h.start_ticks));
+  o.Set("uid", h.uid);
+  o.Set("execGeneration", h.exec_generation);
+  o.Set("session", Fixed(h.session, sizeof h.session));
+  o.Set("shimVersion", Fixed(h.shim_version, sizeof h.shim_version));
+  auto argv = Napi::Array::New(env);
+  uint32_t len = h.cmdline_len < TG_CMDLINE_MAX ? h.cmdline_len : TG_CMDLINE_MAX;
+  for (uint32_t i = 0, start = 0, n = 0; i <= len; i++) {
+    if (i == len || h.cmdline[i] == 0) {
+      if (i > start || i < len) argv.Set(n++, std::string(h.cmdline + start, i - start));
+      start = i + 1;
+    }
+  }
+  o.Set("cmdline", argv);
+  o.Set("anchorRealtime", BigU64(env, h.anchor_realtime));
+  o.Set("anchorMonotonic", BigU64(env, h.anchor_monotonic));
+  o.Set("capacity", h.capacity);
+  o.Set("priority", h.priority);
+  o.Set("attachPaths", h.attach_paths);
+  o.Set("state", h.state);
+  o.Set("exitMonotonic", BigU64(env, h.exit_monotonic));
+  if (__atomic_load_n(&h.gpu_known, __ATOMIC_ACQUIRE)) {
+    auto g = Napi::Object::New(env);
+    g.Set("ordinal", h.gpu_ordinal);
+    char uuid[64];
+    const uint8_t* u = h.gpu_uuid;
+    snprintf(uuid, sizeof uuid, "GPU-%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", u[0], u[1],
+             u[2], u[3], u[4], u[5], u[6], u[7], u[8], u[9], u[10], u[11], u[12], u[13], u[14], u[15]);
+    g.Set("uuid", std::string(uuid));
+    g.Set("name", Fixed(h.gpu_name, sizeof h.gpu_name));
+    g.Set("pci", Fixed(h.gpu_pci, sizeof h.gpu_pci));
+    o.Set("gpu", g);
+  } else {
+    o.Set("gpu", env.Null());
+  }
+  auto c = Napi::Object::New(env);
+  c.Set("tail", double(h.tail));
+  c.Set("head", double(h.head));
+  c.Set("launches", double(h.launches));
+  c.Set("dropped", double(h.dropped));
+  c.Set("droppedLaunches", double(h.dropped_launches));
+  c.Set("names", h.names_count);
+  c.Set("namesDropped", h.names_dropped);
+  o.Set("counters", c);
+  o.Set("consumerPid", h.consumer_pid);
+  return o;
+}
+
+Napi::Object SnapshotToJs(Napi::Env env, const Snapshot& s) {
+  auto o = HeaderToJs(env, s.header);
+  o.Set("id", s.ring);
+  o.Set("path", s.path);
+  o.Get("counters").As<Napi::Object>().Set("torn", double(s.torn));
+  return o;
+}
+
+// ---- facts from the C headers ----
+
+Napi::Value Layout(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  auto o = Napi::Object::New(env);
+  o.Set("layoutVersion", TG_LAYOUT_VERSION);
+  o.Set("recordSize", TG_RECORD_SIZE);
+  o.Set("headerSize", TG_HEADER_SIZE);
+  o.Set("namesSize", TG_NAMES_SIZE);
+  o.Set("nameMax", TG_NAME_MAX);
+  auto rec = Napi::Object::New(env);
+  auto field = [&](Napi::Object& to, const char* name, size_t off, size_t size) {
+    auto a = Napi::Array::New(env, 2);
+    a.Set(0u, double(off));
+    a.Set(1u, double(size));
+    to.Set(name, a);
+  };
+#define RF(name, member) field(rec, name, offsetof(tg_record, member), sizeof(((tg_record*)0)->member))
+  RF("seq", seq); RF("kind", kind); RF("op", op); RF("api", api); RF("tid", tid); RF("t_start", t_start);
+  RF("dur", dur); RF("flags", flags); RF("result", result); RF("stream", stream);
+  RF("launch.kernel", u.launch.kernel); RF("launch.grid", u.launch.grid); RF("launch.block", u.launch.block);
+  RF("launch.shared_kib", u.launch.shared_kib); RF("graph.exec", u.graph.exec); RF("copy.bytes", u.copy.bytes);
+  RF("copy.element_size", u.copy.element_size); RF("sync.object", u.sync.object); RF("event.event", u.event.event);
+  RF("stream_info.priority", u.stream_info.priority); RF("stream_info.flags", u.stream_info.flags);
+  RF("process.pid", u.process.pid); RF("process.ppid", u.process.ppid); RF("process.priority", u.process.priority);
+#undef RF
+  o.Set("record", rec);
+  auto consts = Napi::Object::New(env);
+#define C(name) consts.Set(#name, double(name))
+  C(TG_KIND_PROCESS); C(TG_KIND_LAUNCH); C(TG_KIND_COPY); C(TG_KIND_SYNC); C(TG_KIND_WAIT); C(TG_KIND_EVENT);
+  C(TG_KIND_STREAM); C(TG_OP_START); C(TG_OP_EXIT); C(TG_OP_EXEC); C(TG_OP_KERNEL); C(TG_OP_GRAPH);
+  C(TG_OP_HOST_FUNC); C(TG_OP_HTOD); C(TG_OP_DTOH); C(TG_OP_DTOD); C(TG_OP_HTOH); C(TG_OP_ANY); C(TG_OP_PEER);
+  C(TG_OP_MEMSET); C(TG_OP_SYNC_STREAM); C(TG_OP_SYNC_DEVICE); C(TG_OP_SYNC_EVENT); C(TG_OP_CREATE);
+  C(TG_OP_DESTROY); C(TG_OP_CAPTURE_BEGIN); C(TG_OP_CAPTURE_END); C(TG_F_DUR_US); C(TG_F_CAPTURED); C(TG_F_ASYNC);
+  C(TG_F_BLOCKING); C(TG_F_PER_THREAD); C(TG_STATE_RUNNING); C(TG_STATE_EXITED); C(TG_STATE_EXECED);
+  C(TG_PATH_CUDA_SYMBOL); C(TG_PATH_CUDA_GPA); C(TG_PATH_CUDA_DLSYM); C(TG_PATH_HIP_SYMBOL); C(TG_PATH_HIP_DLSYM);
+#undef C
+  o.Set("constants", consts);
+  return o;
+}
+
+Napi::Value Apis(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  auto a = Napi::Array::New(env);
+  uint32_t i = 0;
+  a.Set(i++, env.Null());  // index 0: no entry point
+#define TG_KIND_NONE 0
+#define TG_API(sym, family, kind, gpa, per_thread, min_version)        \
+  {                                                                    \
+    auto o = Napi::Object::New(env);                                   \
+    o.Set("name", #sym);                                               \
+    o.Set("family", #family);                                          \
+    o.Set("kind", double(TG_KIND_##kind));                             \
+    o.Set("perThread", bool(per_thread));                              \
+    a.Set(i++, o);                                                     \
+  }
+#include "tailguard/apis.def"
+#undef TG_API
+  return a;
+}
+
+Napi::Value Options(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  auto a = Napi::Array::New(env);
+  uint32_t i = 0;
+#define TG_OPTION(id, var, type, def, accepted, reader, meaning) \
+  {                                                              \
+    auto o = Napi::Object::New(env);                             \
+    o.Set("variable", var);                                      \
+    o.Set("type", #type);                                        \
+    o.Set("default", def);                                       \
+    o.Set("accepted", accepted);                                 \
+    o.Set("readBy", reader);                                     \
+    o.Set("meaning", meaning);                                   \
+    a.Set(i++, o);                                               \
+  }
+#include "tailguard/options.def"
+#undef TG_OPTION
+  return a;
+}
+
+// The shim's own parser, so `--priority` and TAILGUARD_PRIORITY accept exactly the same values.
+Napi::Value ParsePriority(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int p = 0;
+  if (!info[0].IsString() || tg_option_priority(info[0].As<Napi::String>().Utf8Value().c_str(), &p) != 0)
+    return env.Null();
+  return Napi::Number::New(env, p);
+}
+
+Napi::Value DemangleJs(const Napi::CallbackInfo& info) {
+  return Napi::String::New(info.Env(), Demangle(info[0].As<Napi::String>().Utf8Value()));
+}
+
+// ---- ring files ----
+
+// Every ring file in a directory, with its header when it can be read (error says why not).
+Napi::Value ScanRings(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  std::string dir = info[0].As<Napi::String>().Utf8Value();
+  auto out = Napi::Array::New(env);
+  DIR* d = opendir(dir.c_str());
+  if (!d) return out;
+  uint32_t n = 0;
+  while (dirent* e = readdir(d)) {
+    uint32_t pid, gen;
+    uint64_t ticks;
+    int tmp;
+    if (tg_ring_name_parse(e->d_name, &pid, &ticks, &gen, &tmp) != 0 || tmp) continue;
+    std::string path = dir + "/" + e->d_name;
+    Napi::Object o;
+    int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    struct stat st;
+    std::string error;
+    void* p = MAP_FAILED;
+    if (fd < 0) error = std::string("cannot open: ") + strerror(errno);
+    else if (fstat(fd, &st) != 0 || size_t(st.st_size) < TG_HEADER_SIZE) error = "file is smaller than a ring header";
+    else if ((p = mmap(nullptr, TG_HEADER_SIZE, PROT_READ, MAP_SHARED, fd, 0)) == MAP_FAILED) error = "cannot map";
+    if (fd >= 0) close(fd);
+    if (p != MAP_FAILED) {
+      auto* h = static_cast<tg_ring_header*>(p);
+      error = CheckHeader(h, size_t(st.st_size));
+      if (error.empty()) o = HeaderToJs(env, *h);
+      munmap(p, TG_HEADER_SIZE);
+    }
+    if (o.IsEmpty()) {
+      o = Napi::Object::New(env);
+      o.Set("pid", pid);
+      o.Set("error", error);
+    }
+    o.Set("path", path);
+    o.Set("alive", bool(tg_process_alive(pid, ticks)));
+    out.Set(n++, o);
+  }
+  closedir(d);
+  return out;
+}
+
+Napi::Value Sweep(const Napi::CallbackInfo& info) {
+  return Napi::Number::New(info.Env(), tg_sweep_stale_rings(info[0].As<Napi::String>().Utf8Value().c_str()));
+}
+
+// ---- Collector ----
+
+class CollectorWrap : public Napi::ObjectWrap<CollectorWrap> {
+ public:
+  static Napi::Function Define(Napi::Env env) {
+    return DefineClass(env, "Collector",
+                       {InstanceMethod("take", &CollectorWrap::Take), InstanceMethod("status", &CollectorWrap::Status),
+                        InstanceMethod("problems", &CollectorWrap::Problems),
+                        InstanceMethod("close", &CollectorWrap::Close)});
+  }
+
+  explicit CollectorWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<CollectorWrap>(info) {
+    Napi::Env env = info.Env();
+    if (!info[0].IsString()) throw Napi::TypeError::New(env, "Collector(dir, options): dir must be a string");
+    CollectorOptions opts;
+    opts.dir = info[0].As<Napi::String>().Utf8Value();
+    if (info.Length() > 1 && info[1].IsObject()) {
+      auto o = info[1].As<Napi::Object>();
+      if (o.Has("session") && o.Get("session").IsString()) opts.session = o.Get("session").As<Napi::String>();
+      if (o.Has("pollUs") && o.Get("pollUs").IsNumber()) opts.poll_us = o.Get("pollUs").As<Napi::Number>().Uint32Value();
+      if (o.Has("spoolLimit") && o.Get("spoolLimit").IsNumber())
+        opts.spool_limit = uint64_t(o.Get("spoolLimit").As<Napi::Number>().DoubleValue());
+      if (o.Has("removeFinished") && o.Get("removeFinished").IsBoolean())
+        opts.remove_finished = o.Get("removeFinished").As<Napi::Boolean>();
+    }
+    if (opts.session.size() >= sizeof(tg_ring_header::session))
+      throw Napi::RangeError::New(env, "Collector: session id longer than 31 characters");
+    collector_ = std::make_unique<Collector>(opts);
+  }
+
+ private:
+  Collector& Get(Napi::Env env) {
+    if (!collector_) throw Napi::Error::New(env, "Collector is closed");
+    return *collector_;
+  }
+
+  Napi::Value Take(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    size_t max = info.Length() > 0 && info[0].IsNumber() ? size_t(info[0].As<Napi::Number>().DoubleValue()) : 1 << 20;
+    Harvest h = Get(env).Take(max);
+    auto o = Napi::Object::New(env);
+    auto opened = Napi::Array::New(env, h.opened.size());
+    for (size_t i = 0; i < h.opened.size(); i++) opened.Set(uint32_t(i), SnapshotToJs(env, h.opened[i]));
+    o.Set("opened", opened);
+    auto names = Napi::Array::New(env, h.names.size());
+    for (size_t i = 0; i < h.names.size(); i++) {
+      auto n = Napi::Object::New(env);
+      n.Set("ring", h.names[i].ring);
+      n.Set("id", h.names[i].id);
+      n.Set("name", h.names[i].name);
+      n.Set("demangled", Demangle(h.names[i].name));
+      n.Set("truncated", h.names[i].truncated);
+      names.Set(uint32_t(i), n);
+    }
+    o.Set("names", names);
+    auto batches = Napi::Array::New(env, h.batches.size());
+    for (size_t i = 0; i < h.batches.size(); i++) {
+      auto b = Napi::Object::New(env);
+      b.Set("ring", h.batches[i].ring);
+      auto* data = new std::vector<uint8_t>(std::move(h.batches[i].records));
+      b.Set("data", Napi::Buffer<uint8_t>::New(env, data->data(), data->size(),
+                                                 [](Napi::Env, uint8_t*, std::vector<uint8_t>* v) { delete v; }, data));
+      batches.Set(uint32_t(i), b);
+    }
+    o.Set("batches", batches);
+    auto closed = Napi::Array::New(env, h.closed.size());
+    for (size_t i = 0; i < h.closed.size(); i++) closed.Set(uint32_t(i), SnapshotToJs(env, h.closed[i]));
+    o.Set("closed", closed);
+    o.Set("records", double(h.records));
+    return o;
+  }
+
+  Napi::Value Status(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    auto snaps = Get(env).Status();
+    auto a = Napi::Array::New(env, snaps.size());
+    for (size_t i = 0; i < snaps.size(); i++) a.Set(uint32_t(i), SnapshotToJs(env, snaps[i]));
+    return a;
+  }
+
+  Napi::Value Problems(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    auto list = Get(env).Problems();
+    auto a = Napi::Array::New(env, list.size());
+    for (size_t i = 0; i < list.size(); i++) a.Set(uint32_t(i), list[i]);
+    return a;
+  }
+
+  Napi::Value Close(const Napi::CallbackInfo& info) {
+    if (collector_) collector_->Stop();
+    collector_.reset();
+    return info.Env().Undefined();
+  }
+
+  std::unique_ptr<Collector> collector_;
+};
+
+}  // namespace
+
+Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  exports.Set("version", TG_VERSION);
+  exports.Set("layout", Napi::Function::New(env, Layout));
+  exports.Set("apis", Napi::Function::New(env, Apis));
+  exports.Set("options", Napi::Function::New(env, Options));
+  exports.Set("demangle", Napi::Function::New(env, DemangleJs));
+  exports.Set("parsePriority", Napi::Function::New(env, ParsePriority));
+  exports.Set("scanRings", Napi::Function::New(env, ScanRings));
+  exports.Set("sweep", Napi::Function::New(env, Sweep));
+  exports.Set("Collector", CollectorWrap::Define(env));
+  return exports;
+}
+
+NODE_API_MODULE(tailguard, Init)

@@ -1,0 +1,116 @@
+/* Ring files: naming, liveness of their processes, and the one rule for removing them (see ring_files.h). */
+#define _GNU_SOURCE
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "tailguard/ring_files.h"
+
+int tg_ring_name_parse(const char *name, uint32_t *pid, uint64_t *ticks, uint32_t *generation, int *is_tmp) {
+    unsigned long p, g;
+    unsigned long long t;
+    int used = 0;
+    if (sscanf(name, "%lu.%llu.%lu.ring%n", &p, &t, &g, &used) != 3 || used == 0) return -1;
+    if (strcmp(name + used, "") == 0) *is_tmp = 0;
+    else if (strcmp(name + used, ".tmp") == 0) *is_tmp = 1;
+    else return -1;
+    *pid = (uint32_t)p;
+    *ticks = t;
+    *generation = (uint32_t)g;
+    return 0;
+}
+
+uint64_t tg_process_start_ticks(uint32_t pid) {
+    char path[64], buf[1024];
+    snprintf(path, sizeof path, "/proc/%u/stat", pid);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return 0;
+    ssize_t n = read(fd, buf, sizeof buf - 1);
+    close(fd);
+    if (n <= 0) return 0;
+    buf[n] = 0;
+    char *p = strrchr(buf, ')');
+    if (!p) return 0;
+    int field = 2;
+    for (; *p && field < 22; p++)
+        if (*p == ' ') field++;
+    return strtoull(p, 0, 10);
+}
+
+int tg_process_alive(uint32_t pid, uint64_t ticks) {
+    if (pid == 0) return 0;
+    if (kill((pid_t)pid, 0) != 0 && errno != EPERM) return 0;
+    uint64_t now = tg_process_start_ticks(pid);
+    return now == 0 || ticks == 0 || now == ticks; /* unreadable /proc: trust kill() */
+}
+
+static int pid_alive(uint32_t pid) { return pid != 0 && (kill((pid_t)pid, 0) == 0 || errno == EPERM); }
+
+int tg_session_alive(const char *session) {
+    char *end;
+    unsigned long pid = strtoul(session, &end, 10);
+    return end != session && *end == '-' && pid_alive((uint32_t)pid);
+}
+
+int tg_agent_alive(const char *dir) {
+    char path[512], buf[32];
+    snprintf(path, sizeof path, "%s/agent.pid", dir);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return 0;
+    ssize_t n = read(fd, buf, sizeof buf - 1);
+    close(fd);
+    buf[n > 0 ? n : 0] = 0;
+    return pid_alive((uint32_t)strtoul(buf, 0, 10));
+}
+
+int tg_ring_has_reader(const tg_ring_header *h, const char *dir) {
+    char session[sizeof h->session + 1];
+    memcpy(session, h->session, sizeof h->session);
+    session[sizeof h->session] = 0;
+    if (session[0] && tg_session_alive(session)) return 1;
+    if (pid_alive(__atomic_load_n(&h->consumer_pid, __ATOMIC_ACQUIRE))) return 1;
+    return tg_agent_alive(dir);
+}
+
+int tg_sweep_stale_rings(const char *dir) {
+    DIR *d = opendir(dir);
+    if (!d) return 0;
+    int removed = 0;
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        uint32_t pid, gen;
+        uint64_t ticks;
+        int tmp;
+        if (tg_ring_name_parse(e->d_name, &pid, &ticks, &gen, &tmp) != 0) continue;
+        if (tg_process_alive(pid, ticks)) continue;
+        char path[1024];
+        snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
+        int keep = 0;
+        if (!tmp) {
+            int fd = open(path, O_RDONLY | O_CLOEXEC);
+            if (fd < 0) continue;
+            struct stat st;
+            if (fstat(fd, &st) != 0 || st.st_size < (off_t)TG_HEADER_SIZE) { /* not a ring we can read: garbage */
+                close(fd);
+                if (unlink(path) == 0) removed++;
+                continue;
+            }
+            void *p = mmap(0, TG_HEADER_SIZE, PROT_READ, MAP_SHARED, fd, 0);
+            close(fd);
+            if (p == MAP_FAILED) continue;
+            const tg_ring_header *h = p;
+            keep = memcmp(h->magic, TG_RING_MAGIC, 8) == 0 && tg_ring_has_reader(h, dir);
+            munmap(p, TG_HEADER_SIZE);
+        }
+        if (!keep && unlink(path) == 0) removed++;
+    }
+    closedir(d);
+    return removed;
+}

@@ -1,0 +1,215 @@
+/* The one definition of what the shim writes and the agent reads: the per-process ring file and its 64-byte records.
+ * agent/src/record.ts mirrors it; test/record-layout.test.ts proves the two agree field by field.
+ *
+ * Ring file ($TAILGUARD_DIR/<pid>.<start ticks>.<exec generation>.ring), created and then renamed into place. Its
+ * memory is reserved in chunks as it fills (records_ready, names_ready), so a process that records little costs
+ * little; nothing beyond those marks is ever touched, by the producer or the consumer.
+ *   [0, 4096)                      tg_ring_header: process descriptor, clock anchor, counters
+ *   [names_offset, +names_size)    kernel-name table: tg_name_entry, appended, published by names_used
+ *   [records_offset, +capacity*64) tg_record slots: a bounded multi-producer, single-consumer queue
+ *
+ * Queue protocol (Vyukov's bounded queue, with lap-numbered sequences so that a zero-filled file is an empty ring):
+ * position p lives in slot p % cap during lap L = p / cap. The slot's seq is 2L while free for that lap and 2L + 1
+ * once its record is published. A producer claims p when seq == 2L by advancing tail with a CAS, fills the slot and
+ * stores 2L + 1 (release). If seq < 2L the ring is full: the record is dropped and counted, never waited for. The
+ * consumer reads slot[head % cap] once seq == 2L + 1 (acquire), then frees it for the next lap (2L + 2) and advances
+ * head. */
+#ifndef TAILGUARD_RECORD_H
+#define TAILGUARD_RECORD_H
+#include <stdint.h>
+
+#define TG_RING_MAGIC "TGRING\0\0"
+#define TG_LAYOUT_VERSION 1u
+#define TG_RECORD_SIZE 64u
+#define TG_HEADER_SIZE 4096u
+#define TG_NAMES_SIZE (1u << 20)
+#define TG_NAME_MAX 1024u
+#define TG_CMDLINE_MAX 2048u
+
+enum tg_kind {
+    TG_KIND_PROCESS = 1, /* op: start | exit | exec; payload process */
+    TG_KIND_LAUNCH = 2,  /* op: kernel | graph | host_func; payload launch (graph: payload graph) */
+    TG_KIND_COPY = 3,    /* op: direction or memset; payload copy */
+    TG_KIND_SYNC = 4,    /* op: what was waited for; payload sync */
+    TG_KIND_WAIT = 5,    /* a stream made to wait for an event; payload event */
+    TG_KIND_EVENT = 6,   /* an event recorded on a stream; payload event */
+    TG_KIND_STREAM = 7,  /* op: create | destroy | capture_begin | capture_end; payload stream */
+};
+
+enum tg_op {
+    TG_OP_NONE = 0,
+    /* process */
+    TG_OP_START = 1, TG_OP_EXIT = 2, TG_OP_EXEC = 3,
+    /* launch */
+    TG_OP_KERNEL = 1, TG_OP_GRAPH = 2, TG_OP_HOST_FUNC = 3,
+    /* copy */
+    TG_OP_HTOD = 1, TG_OP_DTOH = 2, TG_OP_DTOD = 3, TG_OP_HTOH = 4, TG_OP_ANY = 5, TG_OP_PEER = 6, TG_OP_MEMSET = 7,
+    /* sync */
+    TG_OP_SYNC_STREAM = 1, TG_OP_SYNC_DEVICE = 2, TG_OP_SYNC_EVENT = 3,
+    /* stream */
+    TG_OP_CREATE = 1, TG_OP_DESTROY = 2, TG_OP_CAPTURE_BEGIN = 3, TG_OP_CAPTURE_END = 4,
+};
+
+enum tg_flag {
+    TG_F_DUR_US = 1 << 0,     /* dur is in microseconds (the call took longer than 2^32 ns) */
+    TG_F_CAPTURED = 1 << 1,   /* issued to a stream under graph capture: recorded, not executed */
+    TG_F_ASYNC = 1 << 2,      /* asynchronous copy or memset */
+    TG_F_BLOCKING = 1 << 3,   /* the call waited for the device (sync, synchronous copy) */
+    TG_F_PER_THREAD = 1 << 4, /* per-thread default stream variant (_ptsz, _ptds, _spt) */
+};
+
+typedef enum {
+    TG_API_NONE = 0,
+#define TG_API(sym, family, kind, gpa, per_thread, min_version) TG_API_##sym,
+#include "tailguard/apis.def"
+#undef TG_API
+    TG_API_COUNT
+} tg_api;
+
+typedef struct tg_record {
+    uint64_t seq;     /*  0 queue sequence (see above); not part of the event */
+    uint8_t kind;     /*  8 enum tg_kind */
+    uint8_t op;       /*  9 enum tg_op, by kind */
+    uint16_t api;     /* 10 tg_api: the entry point called */
+    uint32_t tid;     /* 12 kernel thread id of the caller */
+    uint64_t t_start; /* 16 CLOCK_MONOTONIC ns when the call entered the shim */
+    uint32_t dur;     /* 24 ns until it returned (µs with TG_F_DUR_US) */
+    uint16_t flags;   /* 28 enum tg_flag */
+    int16_t result;   /* 30 the driver's return code */
+    uint64_t stream;  /* 32 stream handle as the app passed it (0: default stream) */
+    union {           /* 40 */
+        struct {
+            uint32_t kernel;     /* 40 interned kernel name id (0: unknown) */
+            uint32_t grid[3];    /* 44 */
+            uint16_t block[3];   /* 56 */
+            uint16_t shared_kib; /* 62 dynamic shared memory, KiB rounded up, saturating */
+        } launch;
+        struct {
+            uint64_t exec; /* 40 executable graph handle */
+            uint64_t reserved[2];
+        } graph;
+        struct {
+            uint64_t bytes;        /* 40 bytes copied or set */
+            uint32_t element_size; /* 48 memset element size (1, 2, 4); 0 for copies */
+            uint32_t reserved[3];
+        } copy;
+        struct {
+            uint64_t object; /* 40 event handle (SYNC_EVENT), else 0 */
+            uint64_t reserved[2];
+        } sync;
+        struct {
+            uint64_t event; /* 40 */
+            uint64_t reserved[2];
+        } event;
+        struct {
+            int32_t priority; /* 40 stream priority given at creation */
+            uint32_t flags;   /* 44 stream flags given at creation */
+            uint64_t reserved[2];
+        } stream_info;
+        struct {
+            uint32_t pid, ppid; /* 40 */
+            int32_t priority;   /* 48 */
+            uint32_t reserved[3];
+        } process;
+    } u;
+} tg_record;
+
+enum tg_ring_state { TG_STATE_RUNNING = 1, TG_STATE_EXITED = 2, TG_STATE_EXECED = 3 };
+/* Which interception paths have seen traffic (attach_paths bits). */
+enum tg_path {
+    TG_PATH_CUDA_SYMBOL = 1 << 0, /* the app called the shim's exported cu* symbols */
+    TG_PATH_CUDA_GPA = 1 << 1,    /* wrapped pointers handed out by cuGetProcAddress */
+    TG_PATH_CUDA_DLSYM = 1 << 2,  /* wrapped pointers handed out by dlsym("cu...") */
+    TG_PATH_HIP_SYMBOL = 1 << 3,
+    TG_PATH_HIP_DLSYM = 1 << 4,
+};
+
+typedef struct tg_ring_header {
+    /* immutable after creation (covered by checksum) */
+    char magic[8];            /*    0 TG_RING_MAGIC */
+    uint32_t layout_version;  /*    8 TG_LAYOUT_VERSION */
+    uint32_t header_size;     /*   12 TG_HEADER_SIZE */
+    uint32_t record_size;     /*   16 TG_RECORD_SIZE */
+    uint32_t capacity;        /*   20 records, a power of two */
+    uint64_t names_offset;    /*   24 */
+    uint64_t names_size;      /*   32 */
+    uint64_t records_offset;  /*   40 */
+    uint64_t file_size;       /*   48 */
+    uint32_t pid, ppid;       /*   56 */
+    uint64_t start_ticks;     /*   64 process start time (/proc/PID/stat field 22): pid + this names a process */
+    uint32_t uid;             /*   72 */
+    uint32_t exec_generation; /*   76 0 for a new process, n after its n-th exec with the shim loaded */
+    uint64_t anchor_realtime; /*   80 CLOCK_REALTIME ns ... */
+    uint64_t anchor_monotonic;/*   88 ... at this CLOCK_MONOTONIC ns (epoch ns = realtime + (t - monotonic)) */
+    char session[32];         /*   96 TAILGUARD_SESSION */
+    char shim_version[16];    /*  128 */
+    uint32_t cmdline_len;     /*  144 bytes used in cmdline */
+    uint32_t checksum;        /*  148 FNV-1a of bytes [0, 148) and cmdline */
+    char cmdline[TG_CMDLINE_MAX]; /* 152 argv, NUL-separated, truncated */
+    /* mutable */
+    int32_t priority;         /* 2200 effective scheduling priority */
+    uint32_t attach_paths;    /* 2204 enum tg_path bits */
+    uint32_t state;           /* 2208 enum tg_ring_state */
+    uint32_t gpu_known;       /* 2212 1 once the gpu_* fields are filled (written last, release) */
+    uint64_t exit_monotonic;  /* 2216 */
+    int32_t gpu_ordinal;      /* 2224 */
+    uint8_t gpu_uuid[16];     /* 2228 */
+    char gpu_name[96];        /* 2244 */
+    char gpu_pci[32];         /* 2340 */
+    uint32_t names_used;      /* 2372 bytes of the name table published (release) */
+    uint32_t names_count;     /* 2376 */
+    uint32_t names_dropped;   /* 2380 names that did not fit (records carry their id, the name is missing) */
+    uint32_t consumer_pid;    /* 2384 the process draining this ring (0: none) */
+    uint32_t reserved0;       /* 2388 */
+    uint64_t consumer_heartbeat; /* 2392 CLOCK_MONOTONIC ns of the consumer's last pass */
+    uint8_t pad0[2432 - 2400];
+    uint64_t tail;            /* 2432 producers' claim position */
+    uint64_t launches;        /* 2440 launch records produced (also when dropped) */
+    uint32_t records_ready;   /* 2448 slots backed by reserved memory; grows in chunks up to capacity */
+    uint32_t names_ready;     /* 2452 bytes of the name table backed by reserved memory */
+    uint8_t pad1[2496 - 2456];
+    uint64_t head;            /* 2496 consumer position */
+    uint8_t pad2[2560 - 2504];
+    uint64_t dropped;         /* 2560 records lost because the ring was full */
+    uint64_t dropped_launches;/* 2568 of which launches */
+    uint8_t pad3[TG_HEADER_SIZE - 2576];
+} tg_ring_header;
+
+/* One kernel name in the name table; entries are 4-byte aligned. */
+typedef struct tg_name_entry {
+    uint32_t id;
+    uint16_t len;   /* bytes of name (no NUL) */
+    uint16_t flags; /* 1: truncated to TG_NAME_MAX */
+    char name[];
+} tg_name_entry;
+
+#ifdef __cplusplus
+#define TG_STATIC_ASSERT static_assert
+#else
+#define TG_STATIC_ASSERT _Static_assert
+#endif
+TG_STATIC_ASSERT(sizeof(tg_record) == TG_RECORD_SIZE, "record size");
+TG_STATIC_ASSERT(sizeof(tg_ring_header) == TG_HEADER_SIZE, "header size");
+TG_STATIC_ASSERT(__builtin_offsetof(tg_ring_header, cmdline) == 152, "header layout");
+TG_STATIC_ASSERT(__builtin_offsetof(tg_ring_header, priority) == 2200, "header layout");
+TG_STATIC_ASSERT(__builtin_offsetof(tg_ring_header, consumer_heartbeat) == 2392, "header layout");
+TG_STATIC_ASSERT(__builtin_offsetof(tg_ring_header, tail) == 2432, "tail on its own cache line");
+TG_STATIC_ASSERT(__builtin_offsetof(tg_ring_header, head) == 2496, "head on its own cache line");
+TG_STATIC_ASSERT(__builtin_offsetof(tg_ring_header, dropped) == 2560, "drop counters on their own cache line");
+
+/* The sequence value of position pos while its slot is free for it (published: + 1). */
+static inline uint64_t tg_seq_free(uint64_t pos, uint32_t capacity) {
+    return (pos >> __builtin_ctz(capacity)) << 1;
+}
+
+/* FNV-1a over the immutable part of a header: a torn or scribbled header is detected before it is trusted. */
+static inline uint32_t tg_header_checksum(const tg_ring_header *h) {
+    uint32_t x = 2166136261u;
+    const unsigned char *p = (const unsigned char *)h;
+    for (unsigned i = 0; i < __builtin_offsetof(tg_ring_header, checksum); i++) x = (x ^ p[i]) * 16777619u;
+    unsigned n = h->cmdline_len < TG_CMDLINE_MAX ? h->cmdline_len : TG_CMDLINE_MAX;
+    for (unsigned i = 0; i < n; i++) x = (x ^ (unsigned char)h->cmdline[i]) * 16777619u;
+    return x;
+}
+
+#endif

@@ -1,0 +1,32 @@
+/* Ring files in $TAILGUARD_DIR: their names, whether their process lives, and when a ring may be removed. Shared by
+ * the shim (which sweeps stale rings when a process starts) and the addon (`tailguard ps`), so the rule is one. */
+#ifndef TAILGUARD_RING_FILES_H
+#define TAILGUARD_RING_FILES_H
+#include <stdint.h>
+
+#include "tailguard/record.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* "<pid>.<start ticks>.<generation>.ring" (optionally ".tmp" while being created); 0 on success. */
+int tg_ring_name_parse(const char *name, uint32_t *pid, uint64_t *ticks, uint32_t *generation, int *is_tmp);
+/* Start time of a live process (field 22 of /proc/PID/stat), 0 when it does not exist. */
+uint64_t tg_process_start_ticks(uint32_t pid);
+/* The process that created a ring still runs (same pid, same start time). */
+int tg_process_alive(uint32_t pid, uint64_t ticks);
+/* A session id is "<recorder pid>-<suffix>"; the recorder is alive. */
+int tg_session_alive(const char *session);
+/* The agent registered in DIR/agent.pid is alive. */
+int tg_agent_alive(const char *dir);
+/* Someone will still read this ring: its recording session, a draining consumer, or a running agent. */
+int tg_ring_has_reader(const tg_ring_header *h, const char *dir);
+/* Removes rings (and half-created .tmp files) of processes that are gone and that nobody will read.
+ * Returns how many were removed. */
+int tg_sweep_stale_rings(const char *dir);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,77 @@
+/* What every wrapper does, for both API families: resolve the real entry point, pass through when not recording,
+ * time the real call, and append one record. */
+#ifndef TAILGUARD_WRAP_H
+#define TAILGUARD_WRAP_H
+#include "../shim.h"
+
+/* Streams under graph capture (capture.c): launches issued to them are recorded with TG_F_CAPTURED. */
+extern atomic_int tg_capture_count;
+int tg_capturing_slow(const void *stream);
+void tg_capture_begin(const void *stream);
+void tg_capture_end(const void *stream);
+static inline int tg_capturing(const void *stream) {
+    return TG_UNLIKELY(atomic_load_explicit(&tg_capture_count, memory_order_relaxed) != 0) &&
+           tg_capturing_slow(stream);
+}
+
+static inline uint16_t tg_common_flags(int api, const void *stream) {
+    return (uint16_t)((tg_apis[api].per_thread ? TG_F_PER_THREAD : 0) | (tg_capturing(stream) ? TG_F_CAPTURED : 0));
+}
+
+static inline void tg_record_launch(tg_ring_header *h, int api, uint64_t t0, uint64_t t1, int res, uint32_t kernel,
+                                    unsigned gx, unsigned gy, unsigned gz, unsigned bx, unsigned by, unsigned bz,
+                                    size_t shared, const void *s) {
+    uint64_t pos;
+    tg_record *r = tg_begin(h, &pos, TG_KIND_LAUNCH, 1);
+    if (!r) return;
+    tg_set_time(r, t0, t1);
+    r->op = TG_OP_KERNEL;
+    r->api = (uint16_t)api;
+    r->flags |= tg_common_flags(api, s);
+    r->result = (int16_t)res;
+    r->stream = (uint64_t)(uintptr_t)s;
+    r->u.launch.kernel = kernel;
+    r->u.launch.grid[0] = gx;
+    r->u.launch.grid[1] = gy;
+    r->u.launch.grid[2] = gz;
+    r->u.launch.block[0] = (uint16_t)bx;
+    r->u.launch.block[1] = (uint16_t)by;
+    r->u.launch.block[2] = (uint16_t)bz;
+    size_t kib = (shared + 1023) / 1024;
+    r->u.launch.shared_kib = (uint16_t)(kib > 0xffff ? 0xffff : kib);
+    tg_ring_publish(h, r, pos);
+}
+
+/* Any other record: the common fields, then the caller's `fill` statement (which may use `r`). */
+#define TG_RECORD(h, api_, kind_, op_, t0, t1, res, s, extra_flags, fill)                                         \
+    do {                                                                                                         \
+        uint64_t pos_;                                                                                           \
+        tg_record *r = tg_begin(h, &pos_, kind_, (kind_) == TG_KIND_LAUNCH);                                     \
+        if (r) {                                                                                                 \
+            tg_set_time(r, t0, t1);                                                                              \
+            r->op = (uint8_t)(op_);                                                                              \
+            r->api = (uint16_t)(api_);                                                                           \
+            r->flags |= (uint16_t)(tg_common_flags(api_, s) | (extra_flags));                                    \
+            r->result = (int16_t)(res);                                                                          \
+            r->stream = (uint64_t)(uintptr_t)(s);                                                                \
+            fill;                                                                                                \
+            tg_ring_publish(h, r, pos_);                                                                         \
+        }                                                                                                        \
+    } while (0)
+
+/* The body of a wrapper returning `type`; `no_driver` is returned when no library after the shim defines `sym`. */
+#define TG_WRAP(type, no_driver, sym, call_args, record_stmt)                                                    \
+    tg_pfn_##sym real = (tg_pfn_##sym)tg_real_get(TG_API_##sym);                                                \
+    if (TG_UNLIKELY(!real)) return no_driver;                                                                   \
+    tg_ring_header *h = tg_ring_get();                                                                          \
+    if (TG_UNLIKELY(!h)) return real call_args;                                                                 \
+    uint64_t t0 = tg_now();                                                                                     \
+    type res = real call_args;                                                                                  \
+    uint64_t t1 = tg_now();                                                                                     \
+    record_stmt;                                                                                                \
+    return res;
+
+/* Host callbacks are named after their symbol when the program exports one. */
+const char *tg_host_function_name(const void *fn, char *buf, unsigned len);
+
+#endif

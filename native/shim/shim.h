@@ -1,0 +1,112 @@
+/* Internal interfaces of the shim (libtailguard.so). Everything here is hidden; only the intercepted entry points
+ * and dlsym are exported. */
+#ifndef TAILGUARD_SHIM_H
+#define TAILGUARD_SHIM_H
+#include <stdatomic.h>
+#include <stdint.h>
+#include <time.h>
+
+#include "tailguard/record.h"
+
+#define TG_EXPORT __attribute__((visibility("default")))
+#define TG_LIKELY(x) __builtin_expect(!!(x), 1)
+#define TG_UNLIKELY(x) __builtin_expect(!!(x), 0)
+
+#ifndef TG_VERSION
+#define TG_VERSION "dev"
+#endif
+
+/* clock.c */
+static inline uint64_t tg_now(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+void tg_clock_anchor(uint64_t *realtime_ns, uint64_t *monotonic_ns);
+
+/* process.c: the process's ring, created at load (or lazily in a forked child). */
+extern tg_ring_header *tg_ring;  /* NULL: not recording (disabled, no room, or not yet created after fork) */
+extern int tg_ring_wanted;       /* 0 when TAILGUARD_DISABLE=1 or the ring cannot be created */
+tg_ring_header *tg_ring_slow(void); /* creates the ring of a forked child on its first record */
+static inline tg_ring_header *tg_ring_get(void) {
+    tg_ring_header *r = tg_ring;
+    return TG_LIKELY(r != 0) ? r : (tg_ring_wanted ? tg_ring_slow() : 0);
+}
+uint32_t tg_tid_slow(void);
+extern __thread uint32_t tg_tid_cache __attribute__((tls_model("initial-exec")));
+static inline uint32_t tg_tid(void) { return TG_LIKELY(tg_tid_cache != 0) ? tg_tid_cache : tg_tid_slow(); }
+void tg_mark_path(unsigned path_bit);
+
+/* ring.c: claim a slot (NULL when full: the drop is counted), fill it, publish it. */
+tg_record *tg_ring_claim(tg_ring_header *h, uint64_t *pos, int is_launch);
+static inline void tg_ring_publish(tg_ring_header *h, tg_record *slot, uint64_t pos) {
+    __atomic_store_n(&slot->seq, tg_seq_free(pos, h->capacity) + 1, __ATOMIC_RELEASE);
+}
+int tg_ring_grow_names(tg_ring_header *h, uint32_t need); /* 0 when no more memory can be reserved */
+int tg_ring_create(const char *tmp_path, uint32_t capacity, tg_ring_header **out, char *err, unsigned err_len);
+
+/* names.c: kernel names, resolved once per function handle and interned into the ring's name table. */
+typedef const char *(*tg_name_resolver)(const void *key, char *buf, unsigned len);
+uint32_t tg_name_id_slow(const void *key, tg_name_resolver resolve);
+uint32_t tg_name_lookup(const void *key); /* 0 when the key has no id yet */
+static inline uint32_t tg_name_id(const void *key, tg_name_resolver resolve) {
+    uint32_t id = tg_name_lookup(key);
+    return TG_LIKELY(id != 0) ? id : tg_name_id_slow(key, resolve);
+}
+uint32_t tg_name_intern(const char *name); /* a fixed name (no handle), e.g. for host functions */
+void tg_names_after_fork(void);
+void tg_names_forget(void);
+
+/* interpose/dlsym.c: the real dlsym, and lookups that bypass the shim. */
+extern void *(*tg_real_dlsym)(void *, const char *);
+void tg_dlsym_init(void);
+void *tg_next_symbol(const char *name); /* the definition after the shim in the global scope */
+
+/* interpose/apis.c: the table of intercepted entry points and their real implementations. */
+typedef struct {
+    const char *symbol; /* exported name, e.g. "cuLaunchKernel_ptsz" */
+    const char *gpa;    /* cuGetProcAddress base name ("" for HIP) */
+    void *wrapper;      /* the shim's function of that name */
+    int family;         /* TG_FAMILY_* */
+    int kind;           /* tg_kind, or 0 for cuGetProcAddress itself */
+    int per_thread;
+    int min_version;
+} tg_api_info;
+enum { TG_FAMILY_CUDA = 1, TG_FAMILY_HIP = 2 };
+extern const tg_api_info tg_apis[TG_API_COUNT];
+extern _Atomic(void *) tg_real[TG_API_COUNT];
+const tg_api_info *tg_api_by_symbol(const char *symbol, int *id);
+int tg_api_by_gpa(const char *base, int per_thread); /* TG_API_NONE when not intercepted */
+void *tg_real_resolve(int api);                      /* slow path: finds the real entry point after the shim */
+static inline void *tg_real_get(int api) {
+    void *p = atomic_load_explicit(&tg_real[api], memory_order_acquire);
+    return TG_LIKELY(p != 0) ? p : tg_real_resolve(api);
+}
+
+/* Common record filling for the wrappers. */
+static inline tg_record *tg_begin(tg_ring_header *h, uint64_t *pos, int kind, int is_launch) {
+    tg_record *r = tg_ring_claim(h, pos, is_launch);
+    if (r) {
+        /* a slot holds the previous lap's record: clear everything but the sequence word */
+        __builtin_memset((char *)r + sizeof r->seq, 0, sizeof *r - sizeof r->seq);
+        r->kind = (uint8_t)kind;
+    }
+    return r;
+}
+static inline void tg_set_time(tg_record *r, uint64_t t0, uint64_t t1) {
+    uint64_t d = t1 - t0;
+    r->t_start = t0;
+    if (TG_LIKELY(d <= 0xffffffffu)) {
+        r->dur = (uint32_t)d;
+        r->flags = 0;
+    } else {
+        r->dur = (uint32_t)((d / 1000) > 0xffffffffu ? 0xffffffffu : d / 1000);
+        r->flags = TG_F_DUR_US;
+    }
+    r->tid = tg_tid();
+}
+
+/* gpu.c-style identity capture lives with each API family; the result lands in the ring header once. */
+void tg_gpu_identity(int ordinal, const char *name, const unsigned char uuid[16], const char *pci);
+
+#endif

@@ -1,0 +1,182 @@
+/* tg-workload: a GPU workload shaped like inference or batch work, for the simulated GPU (kernels run for the
+ * microseconds given as their first parameter) and for demos and scheduler tests. It reaches the driver like the
+ * CUDA runtime does (dlopen("libcuda.so.1") + cuGetProcAddress), or HIP through libamdhip64.
+ *
+ *   tg-workload requests --rate R --count N --kernels K --kernel-us D [--jitter-us J]
+ *       open loop: a request every 1/R s (scheduled times), each K kernels then a stream sync; latency is measured
+ *       from the scheduled arrival to the end of the sync.
+ *   tg-workload continuous --seconds S --kernels K --kernel-us D
+ *       back to back: K kernels then a sync, repeated for S seconds; reports iterations per second.
+ *   common: --api cuda|hip (default cuda), --name KERNEL (default "workload_kernel")
+ * Prints one JSON object with the results. */
+#define _GNU_SOURCE
+#include <dlfcn.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "tailguard/cuda_abi.h"
+#include "tailguard/hip_abi.h"
+
+static double now_s(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+static void die(const char *what, int code) {
+    fprintf(stderr, "tg-workload: %s failed (%d)\n", what, code);
+    exit(1);
+}
+
+/* The few entry points used, from either family. */
+static struct {
+    int hip;
+    void *fn;   /* CUfunction or host function pointer */
+    void *stream;
+    tg_pfn_cuLaunchKernel cu_launch;
+    tg_pfn_cuStreamSynchronize cu_sync;
+    tg_pfn_hipLaunchKernel hip_launch;
+    tg_pfn_hipStreamSynchronize hip_sync;
+} gpu;
+
+static void hip_host_kernel(void) {}
+
+static void setup(const char *api, const char *name) {
+    if (!strcmp(api, "hip")) {
+        gpu.hip = 1;
+        void *lib = dlopen("libamdhip64.so", RTLD_NOW);
+        if (!lib) lib = dlopen("libamdhip64.so.6", RTLD_NOW);
+        if (!lib) die("dlopen(libamdhip64.so)", -1);
+        gpu.hip_launch = (tg_pfn_hipLaunchKernel)dlsym(lib, "hipLaunchKernel");
+        gpu.hip_sync = (tg_pfn_hipStreamSynchronize)dlsym(lib, "hipStreamSynchronize");
+        tg_pfn_hipStreamCreate create = (tg_pfn_hipStreamCreate)dlsym(lib, "hipStreamCreate");
+        if (!gpu.hip_launch || !gpu.hip_sync || !create) die("dlsym(hip*)", -1);
+        int r = create((hipStream_t *)&gpu.stream);
+        if (r) die("hipStreamCreate", r);
+        gpu.fn = (void *)hip_host_kernel;
+        return;
+    }
+    void *lib = dlopen("libcuda.so.1", RTLD_NOW);
+    if (!lib) die("dlopen(libcuda.so.1)", -1);
+    tg_pfn_cuGetProcAddress_v2 gpa = (tg_pfn_cuGetProcAddress_v2)dlsym(lib, "cuGetProcAddress_v2");
+    if (!gpa) die("dlsym(cuGetProcAddress_v2)", -1);
+#define GET(sym, var)                                                                                            \
+    do {                                                                                                         \
+        int r_ = gpa(#sym, (void **)&var, 13000, CU_GET_PROC_ADDRESS_DEFAULT, NULL);                             \
+        if (r_) die("cuGetProcAddress(" #sym ")", r_);                                                           \
+    } while (0)
+    tg_pfn_cuInit init;
+    tg_pfn_cuDeviceGet device_get;
+    tg_pfn_cuDevicePrimaryCtxRetain retain;
+    tg_pfn_cuCtxSetCurrent set_current;
+    tg_pfn_cuModuleLoadData load;
+    tg_pfn_cuModuleGetFunction get_function;
+    tg_pfn_cuStreamCreate stream_create;
+    GET(cuInit, init);
+    GET(cuDeviceGet, device_get);
+    GET(cuDevicePrimaryCtxRetain, retain);
+    GET(cuCtxSetCurrent, set_current);
+    GET(cuModuleLoadData, load);
+    GET(cuModuleGetFunction, get_function);
+    GET(cuStreamCreate, stream_create);
+    GET(cuLaunchKernel, gpu.cu_launch);
+    GET(cuStreamSynchronize, gpu.cu_sync);
+    CUdevice dev;
+    CUcontext ctx;
+    CUmodule mod;
+    int r;
+    if ((r = init(0)) || (r = device_get(&dev, 0)) || (r = retain(&ctx, dev)) || (r = set_current(ctx))) die("init", r);
+    if ((r = load(&mod, "simulated")) || (r = get_function((CUfunction *)&gpu.fn, mod, name))) die("module", r);
+    if ((r = stream_create((CUstream *)&gpu.stream, CU_STREAM_NON_BLOCKING))) die("cuStreamCreate", r);
+}
+
+static void launch(unsigned us) {
+    void *params[] = {&us};
+    int r;
+    if (gpu.hip) {
+        dim3 grid = {1, 1, 1}, block = {64, 1, 1};
+        r = gpu.hip_launch(gpu.fn, grid, block, params, 0, gpu.stream);
+    } else {
+        r = gpu.cu_launch(gpu.fn, 1, 1, 1, 64, 1, 1, 0, gpu.stream, params, NULL);
+    }
+    if (r) die("launch", r);
+}
+
+static void sync_stream(void) {
+    int r = gpu.hip ? gpu.hip_sync(gpu.stream) : gpu.cu_sync(gpu.stream);
+    if (r) die("sync", r);
+}
+
+static int cmp(const void *a, const void *b) {
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+static double pct(double *v, int n, double p) {
+    int k = (int)(p / 100.0 * (n - 1) + 0.5);
+    return v[k < n ? k : n - 1];
+}
+
+int main(int argc, char **argv) {
+    if (argc < 2 || (strcmp(argv[1], "requests") && strcmp(argv[1], "continuous"))) {
+        fprintf(stderr, "usage: tg-workload requests|continuous [--rate R --count N | --seconds S] --kernels K "
+                        "--kernel-us D [--jitter-us J] [--api cuda|hip] [--name KERNEL]\n");
+        return 2;
+    }
+    int requests = !strcmp(argv[1], "requests");
+    double rate = 10, seconds = 1;
+    int count = 10, kernels = 10, jitter = 0;
+    unsigned kernel_us = 100;
+    const char *api = "cuda", *name = "workload_kernel";
+    for (int i = 2; i + 1 < argc; i += 2) {
+        const char *k = argv[i], *v = argv[i + 1];
+        if (!strcmp(k, "--rate")) rate = atof(v);
+        else if (!strcmp(k, "--count")) count = atoi(v);
+        else if (!strcmp(k, "--seconds")) seconds = atof(v);
+        else if (!strcmp(k, "--kernels")) kernels = atoi(v);
+        else if (!strcmp(k, "--kernel-us")) kernel_us = (unsigned)atoi(v);
+        else if (!strcmp(k, "--jitter-us")) jitter = atoi(v);
+        else if (!strcmp(k, "--api")) api = v;
+        else if (!strcmp(k, "--name")) name = v;
+        else {
+            fprintf(stderr, "tg-workload: unknown option %s\n", k);
+            return 2;
+        }
+    }
+    if (rate <= 0 || count <= 0 || kernels <= 0 || seconds <= 0) {
+        fprintf(stderr, "tg-workload: --rate, --count, --kernels and --seconds must be positive\n");
+        return 2;
+    }
+    setup(api, name);
+    srand(12345);
+    if (requests) {
+        double *lat = malloc(sizeof(double) * (size_t)count);
+        double period = 1.0 / rate, start = now_s() + 0.01;
+        for (int i = 0; i < count; i++) {
+            double due = start + i * period, t = now_s();
+            if (t < due) {
+                struct timespec ts = {(time_t)(due - t), (long)((due - t - (time_t)(due - t)) * 1e9)};
+                nanosleep(&ts, NULL);
+            }
+            for (int k = 0; k < kernels; k++) launch(kernel_us + (jitter ? (unsigned)(rand() % (jitter + 1)) : 0));
+            sync_stream();
+            lat[i] = (now_s() - due) * 1e3;
+        }
+        qsort(lat, (size_t)count, sizeof *lat, cmp);
+        printf("{\"mode\":\"requests\",\"count\":%d,\"p50_ms\":%.4f,\"p90_ms\":%.4f,\"p99_ms\":%.4f,\"max_ms\":%.4f}\n",
+               count, pct(lat, count, 50), pct(lat, count, 90), pct(lat, count, 99), lat[count - 1]);
+    } else {
+        long iters = 0;
+        double t0 = now_s();
+        while (now_s() - t0 < seconds) {
+            for (int k = 0; k < kernels; k++) launch(kernel_us);
+            sync_stream();
+            iters++;
+        }
+        double el = now_s() - t0;
+        printf("{\"mode\":\"continuous\",\"iterations\":%ld,\"seconds\":%.3f,\"iter_per_s\":%.2f}\n", iters, el,
+               iters / el);
+    }
+    return 0;
+}

@@ -1,0 +1,45 @@
+// The project declares the CUDA and HIP ABI it uses itself (native/include/tailguard/*_abi.h), so it builds without
+// CUDA or ROCm. Where the real headers are installed, these units prove every declaration against them: each
+// function's arity and parameter sizes/kinds, each struct's layout, each constant's value.
+import { execFileSync } from "node:child_process";
+import { existsSync, mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { describe, expect, it } from "vitest";
+
+import { root } from "./support/native.js";
+
+const cudaInclude = ["/usr/local/cuda/include", "/opt/cuda/include"].find((d) => existsSync(path.join(d, "cuda.h")));
+const hipInclude = existsSync("/usr/include/hip/hip_runtime_api.h") ? "/usr/include" : undefined;
+
+function compileAndRun(unit: string, flags: string[]): string {
+  const out = path.join(mkdtempSync(path.join(tmpdir(), "tg-abi-")), "unit");
+  execFileSync("g++", ["-std=c++17", "-Wall", "-Werror", ...flags, `-I${path.join(root, "native/include")}`,
+    "-o", out, path.join(root, "test/abi", unit)], { stdio: "pipe" });
+  return execFileSync(out, { encoding: "utf8" });
+}
+
+describe("ABI conformance", () => {
+  it.skipIf(!cudaInclude)("cuda_abi.h matches the installed cuda.h", () => {
+    const out = compileAndRun("cuda_conformance.cc", ["-D__CUDA_API_VERSION_INTERNAL", `-I${cudaInclude}`]);
+    expect(out).toMatch(/^cuda functions=(\d+)$/m);
+    expect(Number(/functions=(\d+)/.exec(out)![1])).toBeGreaterThan(100);
+  });
+
+  it.skipIf(!hipInclude)("hip_abi.h matches the installed HIP headers (libamdhip64-dev)", () => {
+    const out = compileAndRun("hip_conformance.cc", [`-I${hipInclude}`]);
+    expect(Number(/hip functions=(\d+)/.exec(out)![1])).toBeGreaterThan(60);
+  });
+
+  it("the comparison itself catches a wrong declaration", () => {
+    // a deliberately wrong parameter size must fail to compile
+    const bad = path.join(mkdtempSync(path.join(tmpdir(), "tg-abi-bad-")), "bad.cc");
+    const src = `#include "${path.join(root, "test/abi/abi_compare.hpp")}"
+      #include <cstddef>
+      static_assert(abi::same_fn<int (*)(void*, size_t), int (*)(void*, unsigned)>::value, "must fail");
+      int main() { return 0; }`;
+    writeFileSync(bad, src);
+    expect(() => execFileSync("g++", ["-std=c++17", "-fsyntax-only", bad], { stdio: "pipe" })).toThrow(/must fail/);
+  });
+});
+

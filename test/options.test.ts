@@ -1,0 +1,39 @@
+// Every TAILGUARD_* variable is defined once (native/include/tailguard/options.def); README.md's table must agree.
+import { readFileSync } from "node:fs";
+import path from "node:path";
+import { describe, expect, it } from "vitest";
+
+import { native } from "../agent/src/native.js";
+import { root } from "./support/native.js";
+
+/** Rows of the README table under "## Options": | `VAR` | default | accepted | read by | meaning | */
+function readmeOptions() {
+  const readme = readFileSync(path.join(root, "README.md"), "utf8");
+  const section = readme.split(/^## Options$/m)[1]?.split(/^## /m)[0] ?? "";
+  return section
+    .split("\n")
+    .filter((l) => /^\| `TAILGUARD_/.test(l))
+    .map((l) => l.split("|").slice(1, -1).map((c) => c.trim()))
+    .map(([v, d, a, r, m]) => ({ variable: v.replace(/`/g, ""), default: d.replace(/`/g, ""), accepted: a, readBy: r, meaning: m }));
+}
+
+describe("options table", () => {
+  it("README.md lists exactly the options of options.def, with the same defaults and accepted values", () => {
+    const code = native().options();
+    const readme = readmeOptions();
+    expect(readme.map((o) => o.variable)).toEqual(code.map((o) => o.variable));
+    for (const o of code) {
+      const row = readme.find((r) => r.variable === o.variable)!;
+      expect(row.default, o.variable).toBe(o.default || "(unset)");
+      expect(row.accepted, o.variable).toBe(o.accepted.replace(/\|/g, "\\|"));
+      expect(row.readBy, o.variable).toBe(o.readBy);
+      expect(row.meaning, o.variable).toBe(o.meaning.replace(/\|/g, "\\|"));
+    }
+  });
+
+  it("parses priorities exactly as the shim does", () => {
+    const p = native().parsePriority;
+    expect([p("high"), p("normal"), p("low"), p("LOW"), p("-100"), p("100"), p("7")]).toEqual([10, 0, -10, -10, -100, 100, 7]);
+    expect([p("101"), p("-101"), p("urgent"), p(""), p("1.5"), p("10x")]).toEqual([null, null, null, null, null, null]);
+  });
+});

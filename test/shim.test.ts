@@ -1,0 +1,214 @@
+// The shim intercepts and timestamps every launch, on every path real programs use, on the simulated GPU:
+// each test runs a C program plainly and under `tailguard run --sim --record` and compares.
+import { describe, expect, it } from "vitest";
+
+import { compileProgram, runProgram, simEnv, testDir } from "./support/native.js";
+import { countBy, recordRun } from "./support/tailguard.js";
+
+/** Runs a program on the simulated GPU without tailguard: the reference output. */
+async function plain(dir: string, bin: string, args: string[]) {
+  const r = await runProgram(bin, args, { env: simEnv(dir) });
+  expect(r.code, r.stderr).toBe(0);
+  return r.stdout;
+}
+
+function expectMonotonicPerThread(records: Record<string, any>[]) {
+  const last = new Map<number, number>();
+  for (const r of records) {
+    const prev = last.get(r.tid);
+    if (prev !== undefined) expect(r.t).toBeGreaterThanOrEqual(prev);
+    last.set(r.tid, r.t);
+  }
+}
+
+describe("CUDA program linked to libcuda (exported symbols)", () => {
+  it("records every call with its fields, and the program's results are unchanged", async () => {
+    const dir = testDir("direct");
+    const bin = compileProgram("cuda_direct.c", { cuda: true });
+    const L = 300;
+    const reference = await plain(dir, bin, [String(L)]);
+    const rec = await recordRun(dir, [bin, String(L)]);
+    expect(rec.run.code, rec.run.stderr).toBe(0);
+    expect(rec.run.stdout).toBe(reference);
+
+    const launches = rec.of("launch");
+    expect(countBy(launches, (l) => l.api)).toEqual({
+      cuLaunchKernel: L + 2, // + the two launches made while capturing the graph
+      cuLaunchKernelEx: 1,
+      cuLaunchCooperativeKernel: 1,
+      cuLaunchHostFunc: 1,
+      cuGraphLaunch: 1,
+    });
+    const plainLaunches = launches.filter((l) => l.api === "cuLaunchKernel" && !l.captured);
+    expect(plainLaunches).toHaveLength(L);
+    const streams = new Set<string>();
+    plainLaunches.forEach((l, i) => {
+      expect(l.op).toBe("kernel");
+      expect(l.grid).toEqual([i + 1, 2, 3]);
+      expect(l.block).toEqual([32, 4, 1]);
+      expect(l.shared_kib).toBe(i % 5);
+      expect(l.kernel).toBe(i % 3 ? "direct_kernel_a" : "direct_kernel_b(float*, int)");
+      expect(l.result).toBe(0);
+      expect(l.dur).toBeGreaterThan(0);
+      streams.add(l.stream);
+    });
+    expect(streams.size).toBe(2);
+    expect(plainLaunches[0].stream).not.toBe("0x0");
+    expect(launches.filter((l) => l.captured)).toHaveLength(2);
+    const ex = launches.find((l) => l.api === "cuLaunchKernelEx")!;
+    expect([ex.grid, ex.block, ex.stream]).toEqual([[7, 8, 9], [64, 2, 1], plainLaunches[0].stream]);
+    expect(launches.find((l) => l.api === "cuLaunchHostFunc")!.func).toBe("direct_host_callback");
+    expect(launches.find((l) => l.api === "cuGraphLaunch")!.op).toBe("graph");
+
+    const copies = rec.of("copy");
+    expect(copies.map((c) => [c.api, c.op, c.bytes, !!c.async, !!c.blocking])).toEqual([
+      ["cuMemcpyHtoD_v2", "htod", 4096, false, true],
+      ["cuMemcpyDtoD_v2", "dtod", 4096, false, true],
+      ["cuMemsetD8_v2", "memset", 16, false, true],
+      ["cuMemsetD32Async", "memset", 16, true, false],
+      ["cuMemcpyHtoDAsync_v2", "htod", 64, true, false],
+      ["cuMemcpyDtoHAsync_v2", "dtoh", 4096, true, false],
+      ["cuMemcpyDtoH_v2", "dtoh", 80, false, true],
+    ]);
+    expect(rec.of("sync").map((s) => [s.api, s.op])).toEqual([
+      ["cuEventSynchronize", "event"],
+      ["cuStreamSynchronize", "stream"],
+      ["cuStreamSynchronize", "stream"],
+      ["cuCtxSynchronize", "device"],
+    ]);
+    expect(rec.of("wait")).toHaveLength(1);
+    expect(rec.of("event")).toHaveLength(1);
+    expect(rec.of("wait")[0].event).toBe(rec.of("event")[0].event);
+    expect(rec.of("stream").map((s) => s.op)).toEqual(["create", "create", "capture_begin", "capture_end", "destroy"]);
+    expect(rec.of("stream")[1].priority).toBe(-1);
+
+    const processes = rec.of("process");
+    expect(processes.map((p) => p.op)).toEqual(["attach", "start", "exit", "detach"]);
+    const detach = processes[3];
+    expect(detach.dropped).toBe(0);
+    expect(detach.attach_paths).toEqual(["cuda: exported symbols"]);
+    expect(detach.gpu.name).toBe("tailguard simulated GPU");
+    expect(processes[0].cmd).toEqual([bin, String(L)]);
+    expectMonotonicPerThread(rec.lines.filter((l) => l.tid));
+    expect(rec.run.stderr).toMatch(/1 process attached/);
+    expect(rec.run.stderr).toMatch(new RegExp(`${L + 6} launches`));
+  });
+});
+
+describe("the CUDA runtime's path: dlopen + dlsym(cuGetProcAddress_v2) + cuGetProcAddress", () => {
+  it("wraps both stream variants with their own real entry points", async () => {
+    const dir = testDir("gpa");
+    const bin = compileProgram("cuda_runtime_path.c");
+    const N = 500;
+    const reference = await plain(dir, bin, [String(N)]);
+    const rec = await recordRun(dir, [bin, String(N)]);
+    expect(rec.run.code, rec.run.stderr).toBe(0);
+    expect(rec.run.stdout).toBe(reference);
+    const launches = rec.of("launch");
+    expect(countBy(launches, (l) => l.api)).toEqual({ cuLaunchKernel: N, cuLaunchKernel_ptsz: N });
+    expect(launches.slice(0, N).every((l) => !l.per_thread && l.grid[0] === 1 && l.block[0] === 256)).toBe(true);
+    expect(launches.slice(N).every((l) => l.per_thread && l.grid[0] === 2 && l.block[0] === 128)).toBe(true);
+    expect(launches.every((l) => l.kernel === "runtime_path_kernel")).toBe(true);
+    expect(rec.of("copy").map((c) => c.api)).toEqual(["cuMemcpyHtoDAsync_v2", "cuMemcpyDtoHAsync_v2_ptsz"]);
+    expect(rec.of("sync").map((s) => s.api)).toEqual(["cuStreamSynchronize", "cuStreamSynchronize_ptsz", "cuCtxSynchronize"]);
+    const detach = rec.of("process").find((p) => p.op === "detach")!;
+    // dlsym handed out cuGetProcAddress_v2, which handed out the launch entry points
+    expect(detach.attach_paths).toEqual(["cuda: cuGetProcAddress", "cuda: dlsym"]);
+    expect(detach.dropped).toBe(0);
+    expectMonotonicPerThread(launches);
+  });
+});
+
+describe("HIP program linked to libamdhip64", () => {
+  it("records host-function and module launches, extended launches, copies and dlsym lookups", async () => {
+    const dir = testDir("hip");
+    const bin = compileProgram("hip_app.c", { hip: true });
+    const N = 40;
+    const reference = await plain(dir, bin, [String(N)]);
+    const rec = await recordRun(dir, [bin, String(N)]);
+    expect(rec.run.code, rec.run.stderr).toBe(0);
+    expect(rec.run.stdout).toBe(reference);
+    const launches = rec.of("launch");
+    expect(countBy(launches, (l) => l.api)).toEqual({
+      hipLaunchKernel: N + 1,
+      hipModuleLaunchKernel: 1,
+      hipExtModuleLaunchKernel: 1,
+      hipExtLaunchKernel: 1,
+    });
+    launches.slice(0, N).forEach((l, i) => {
+      expect(l.kernel).toBe(i % 2 ? "hip_vector_add" : "hip_reduce");
+      expect(l.grid).toEqual([i + 1, 1, 1]);
+      expect(l.block).toEqual([256, 1, 1]);
+    });
+    const mod = launches.find((l) => l.api === "hipModuleLaunchKernel")!;
+    expect([mod.kernel, mod.grid, mod.block]).toEqual(["module_kernel", [3, 2, 1], [64, 1, 1]]);
+    const ext = launches.find((l) => l.api === "hipExtModuleLaunchKernel")!;
+    expect([ext.grid, ext.block]).toEqual([[4, 1, 1], [256, 1, 1]]); // 1024 work items in groups of 256
+    expect(rec.of("copy").map((c) => [c.api, c.op])).toEqual([
+      ["hipMemcpy", "htod"],
+      ["hipMemsetAsync", "memset"],
+      ["hipMemcpyAsync", "dtoh"],
+    ]);
+    expect(rec.of("sync").map((s) => s.api)).toEqual(["hipStreamSynchronize", "hipDeviceSynchronize"]);
+    const detach = rec.of("process").find((p) => p.op === "detach")!;
+    expect(detach.attach_paths).toEqual(["hip: exported symbols", "hip: dlsym"]);
+  });
+});
+
+describe("many threads launching at once", () => {
+  it("8 threads x 100,000 launches: every launch recorded once, in order per thread, none dropped", async () => {
+    const dir = testDir("threads");
+    const bin = compileProgram("threads.c", { cuda: true });
+    const T = 8;
+    const N = 100_000;
+    const rec = await recordRun(dir, [bin, String(T), String(N)], { timeoutMs: 300_000 });
+    expect(rec.run.code, rec.run.stderr).toBe(0);
+    expect(rec.run.stdout).toBe(`threads=${T} launches=${T * N}\n`);
+    const launches = rec.of("launch");
+    expect(launches).toHaveLength(T * N);
+    const byTid = new Map<number, Record<string, any>[]>();
+    for (const l of launches) {
+      if (!byTid.has(l.tid)) byTid.set(l.tid, []);
+      byTid.get(l.tid)!.push(l);
+    }
+    expect(byTid.size).toBe(T);
+    const workers = new Set<number>();
+    const problems: string[] = []; // checked in plain loops: 800,000 expect() calls would dominate the test
+    for (const [tid, list] of byTid) {
+      if (list.length !== N) problems.push(`thread ${tid}: ${list.length} launches`);
+      const worker = list[0].grid[1];
+      workers.add(worker);
+      const stream = list[0].stream;
+      list.forEach((l, i) => {
+        if (l.grid[1] !== worker || l.stream !== stream) problems.push(`thread ${tid} #${i}: another thread's launch`);
+        if (l.grid[0] !== i + 1) problems.push(`thread ${tid} #${i}: sequence ${l.grid[0]} out of order`);
+        if (i && l.t < list[i - 1].t) problems.push(`thread ${tid} #${i}: time went backwards`);
+      });
+    }
+    expect(problems.slice(0, 10)).toEqual([]);
+    expect(workers.size).toBe(T);
+    const detach = rec.of("process").find((p) => p.op === "detach")!;
+    expect(detach.dropped).toBe(0);
+    expect(detach.launches).toBe(T * N);
+  });
+});
+
+describe("fork + exec", () => {
+  it("records the parent and the exec'd child as two attached processes", async () => {
+    const dir = testDir("forkexec");
+    const bin = compileProgram("fork_exec.c", { cuda: true });
+    const rec = await recordRun(dir, [bin, "25"]);
+    expect(rec.run.code, rec.run.stderr).toBe(0);
+    expect(rec.run.stdout).toBe("parent=0 child_status=0\n");
+    const attach = rec.of("process").filter((p) => p.op === "attach");
+    expect(attach).toHaveLength(2);
+    const [parent, child] = [attach.find((a) => !a.cmd.includes("--child"))!, attach.find((a) => a.cmd.includes("--child"))!];
+    expect(child.ppid).toBe(parent.pid);
+    const launches = rec.of("launch");
+    expect(countBy(launches, (l) => `${l.pid === parent.pid ? "parent" : "child"}:${l.kernel}`)).toEqual({
+      "parent:parent_kernel": 25,
+      "child:child_kernel": 50,
+    });
+    expect(rec.run.stderr).toMatch(/2 processes attached/);
+  });
+});
