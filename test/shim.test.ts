@@ -155,6 +155,25 @@ describe("HIP program linked to libamdhip64", () => {
   });
 });
 
+describe("timestamps", () => {
+  it("are CLOCK_MONOTONIC: each launch's time lies between the program's own clock reads around it", async () => {
+    const dir = testDir("clock");
+    const bin = compileProgram("clock_check.c", { cuda: true });
+    const rec = await recordRun(dir, [bin]);
+    expect(rec.run.code, rec.run.stderr).toBe(0);
+    const brackets = rec.run.stdout.trim().split("\n").map((l) => l.split(" ").map(BigInt));
+    const origin = BigInt(rec.lines[0].origin_monotonic_ns);
+    const launches = rec.of("launch");
+    expect(launches.length).toBe(brackets.length);
+    expect(brackets.length).toBeGreaterThan(100);
+    const outside = launches
+      .map((l, i) => ({ i, t: origin + BigInt(l.t), end: origin + BigInt(l.t) + BigInt(l.dur), b: brackets[i] }))
+      // 1 us of slack for the interpolation; the calls themselves take far longer than that apart
+      .filter(({ t, end, b }) => t < b[0] - 1000n || end > b[1] + 1000n);
+    expect(outside.slice(0, 5)).toEqual([]);
+  });
+});
+
 describe("many threads launching at once", () => {
   it("8 threads x 100,000 launches: every launch recorded once, in order per thread, none dropped", async () => {
     const dir = testDir("threads");

@@ -31,7 +31,11 @@ function elfClass(file: string): string | null {
   return `ELF ${bits} ${arch}`;
 }
 
-function cudaDriverPresent(): boolean {
+/** An NVIDIA driver is installed: its device node exists and the loader can find libcuda.so.1. */
+function cudaDriverPresent(env: NodeJS.ProcessEnv): boolean {
+  if (!existsSync("/dev/nvidiactl")) return false;
+  const dirs = (env.LD_LIBRARY_PATH ?? "").split(":").filter(Boolean);
+  if (dirs.some((d) => existsSync(path.join(d, "libcuda.so.1")))) return true;
   try {
     return execFileSync("/sbin/ldconfig", ["-p"], { encoding: "utf8" }).includes("libcuda.so.1");
   } catch {
@@ -108,7 +112,7 @@ export async function doctor(opts: { sim?: boolean; env?: NodeJS.ProcessEnv } = 
   if (!plain.processes.length) return checks;
 
   // 5. does it see launches on every path?
-  const sim = opts.sim || !cudaDriverPresent();
+  const sim = opts.sim || !cudaDriverPresent(env);
   if (!existsSync(probePath)) {
     checks.push({ name: "launch interception", ok: false, detail: `${probePath} is missing`, fix: "run `npm install`" });
     return checks;

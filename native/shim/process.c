@@ -73,7 +73,7 @@ static void mark_replaced(const char *path) {
     tg_ring_header *h = p;
     uint32_t running = TG_STATE_RUNNING;
     if (!memcmp(h->magic, TG_RING_MAGIC, 8)) {
-        h->exit_monotonic = tg_now();
+        h->exit_monotonic = tg_clock_monotonic();
         __atomic_compare_exchange_n(&h->state, &running, TG_STATE_EXECED, 0, __ATOMIC_RELEASE, __ATOMIC_RELAXED);
     }
     munmap(p, TG_HEADER_SIZE);
@@ -159,6 +159,7 @@ static void after_fork_child(void) {
 
 __attribute__((constructor)) static void tg_init(void) {
     tg_log_set_component("tailguard");
+    tg_clock_init();
     tg_dlsym_init();
     if (tg_option_bool(TG_OPT_DISABLE)) {
         tg_info("TAILGUARD_DISABLE=1: passing every call through, recording nothing");

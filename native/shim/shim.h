@@ -16,13 +16,35 @@
 #define TG_VERSION "dev"
 #endif
 
-/* clock.c */
-static inline uint64_t tg_now(void) {
+/* clock.c: CLOCK_MONOTONIC ns, interpolated from the TSC where the kernel itself uses it (see clock.c). */
+extern int tg_tsc_usable;
+extern uint64_t tg_tsc_scale, tg_tsc_refresh;
+extern __thread uint64_t tg_clk_tsc __attribute__((tls_model("initial-exec")));
+extern __thread uint64_t tg_clk_mono __attribute__((tls_model("initial-exec")));
+void tg_clock_init(void);
+uint64_t tg_now_refresh(uint64_t tsc);
+void tg_clock_anchor(uint64_t *realtime_ns, uint64_t *monotonic_ns);
+
+static inline uint64_t tg_clock_monotonic(void) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
-void tg_clock_anchor(uint64_t *realtime_ns, uint64_t *monotonic_ns);
+static inline uint64_t tg_rdtsc(void) {
+#if defined(__x86_64__)
+    uint32_t lo, hi;
+    __asm__ volatile("rdtsc" : "=a"(lo), "=d"(hi));
+    return ((uint64_t)hi << 32) | lo;
+#else
+    return 0;
+#endif
+}
+static inline uint64_t tg_now(void) {
+    if (TG_UNLIKELY(!tg_tsc_usable)) return tg_clock_monotonic();
+    uint64_t t = tg_rdtsc(), d = t - tg_clk_tsc;
+    if (TG_UNLIKELY(d >= tg_tsc_refresh)) return tg_now_refresh(t);
+    return tg_clk_mono + ((d * tg_tsc_scale) >> 32);
+}
 
 /* process.c: the process's ring, created at load (or lazily in a forked child). */
 extern tg_ring_header *tg_ring;  /* NULL: not recording (disabled, no room, or not yet created after fork) */
