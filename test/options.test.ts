@@ -13,7 +13,7 @@ function readmeOptions() {
   return section
     .split("\n")
     .filter((l) => /^\| `TAILGUARD_/.test(l))
-    .map((l) => l.split("|").slice(1, -1).map((c) => c.trim()))
+    .map((l) => l.split(/(?<!\\)\|/).slice(1, -1).map((c) => c.trim()))
     .map(([v, d, a, r, m]) => ({ variable: v.replace(/`/g, ""), default: d.replace(/`/g, ""), accepted: a, readBy: r, meaning: m }));
 }
 

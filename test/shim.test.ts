@@ -168,8 +168,8 @@ describe("timestamps", () => {
     expect(brackets.length).toBeGreaterThan(100);
     const outside = launches
       .map((l, i) => ({ i, t: origin + BigInt(l.t), end: origin + BigInt(l.t) + BigInt(l.dur), b: brackets[i] }))
-      // 1 us of slack for the interpolation; the calls themselves take far longer than that apart
-      .filter(({ t, end, b }) => t < b[0] - 1000n || end > b[1] + 1000n);
+      // 250 ns of slack for the interpolation between re-anchors
+      .filter(({ t, end, b }) => t < b[0] - 250n || end > b[1] + 250n);
     expect(outside.slice(0, 5)).toEqual([]);
   });
 });

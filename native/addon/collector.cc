@@ -8,6 +8,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstring>
 #include <ctime>
 
@@ -122,31 +123,35 @@ void Collector::Scan() {
 
 bool Collector::Drain(Ring& r) {
   tg_ring_header* h = r.header;
-  const uint32_t cap = h->capacity;
-  const uint64_t mask = cap - 1;
+  const uint64_t mask = h->capacity - 1;
   auto* slots = reinterpret_cast<tg_record*>(reinterpret_cast<char*>(h) + h->records_offset);
   uint64_t head = h->head;
   const uint64_t tail = __atomic_load_n(&h->tail, __ATOMIC_ACQUIRE);
+  const bool filling = tail - head > h->capacity / 8;
   Batch batch{r.id, {}};
   size_t n = 0;
   while (head < tail && n < kBatchMax) {
-    tg_record* slot = &slots[head & mask];
-    uint64_t seq = __atomic_load_n(&slot->seq, __ATOMIC_ACQUIRE);
-    if (seq != tg_seq_free(head, cap) + 1) {
-      // Claimed but not yet published. A live producer finishes within nanoseconds; a dead one never will.
-      if (r.alive) break;
-      uint64_t now = NowNs();
-      if (!r.stall_since) r.stall_since = now;
-      if (now - r.stall_since < kTornGraceNs) break;
-      r.torn++;
-    } else {
+    // the run of published records from head (up to the end of the slot array), copied at once
+    uint64_t run = 0, limit = std::min<uint64_t>({tail - head, kBatchMax - n, h->capacity - (head & mask)});
+    while (run < limit && __atomic_load_n(&slots[(head + run) & mask].seq, __ATOMIC_ACQUIRE) == tg_seq_published(head + run))
+      run++;
+    if (run) {
       if (batch.records.empty()) batch.records.reserve(std::min<uint64_t>(tail - head, kBatchMax) * TG_RECORD_SIZE);
-      const uint8_t* src = reinterpret_cast<const uint8_t*>(slot);
-      batch.records.insert(batch.records.end(), src, src + TG_RECORD_SIZE);
-      n++;
+      const uint8_t* src = reinterpret_cast<const uint8_t*>(&slots[head & mask]);
+      batch.records.insert(batch.records.end(), src, src + run * TG_RECORD_SIZE);
+      n += run;
+      head += run;
+      r.stall_since = 0;
+      __atomic_store_n(&h->head, head, __ATOMIC_RELEASE);  // hand the space back to producers as we go
+      continue;
     }
+    // Claimed but not yet published. A live producer finishes within nanoseconds; a dead one never will.
+    if (r.alive) break;
+    uint64_t now = NowNs();
+    if (!r.stall_since) r.stall_since = now;
+    if (now - r.stall_since < kTornGraceNs) break;
+    r.torn++;
     r.stall_since = 0;
-    __atomic_store_n(&slot->seq, tg_seq_free(head, cap) + 2, __ATOMIC_RELEASE);
     head++;
   }
   __atomic_store_n(&h->head, head, __ATOMIC_RELEASE);
@@ -156,7 +161,7 @@ bool Collector::Drain(Ring& r) {
     spooled_ += n;
     batches_.push_back(std::move(batch));
   }
-  return n > 0;
+  return filling;
 }
 
 void Collector::ReadNames(Ring& r) {
@@ -201,7 +206,7 @@ void Collector::Run() {
       last_scan_ = now;
       Scan();
     }
-    bool busy = false;
+    bool busy = false;  // a ring was filling up: pass again at once instead of sleeping
     std::vector<uint32_t> finished;
     for (auto& [id, r] : rings_) {  // only this thread changes rings_
       if (spooled_ < opts_.spool_limit) busy |= Drain(*r);

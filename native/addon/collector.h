@@ -78,7 +78,7 @@ class Collector {
  private:
   void Run();
   void Scan();
-  bool Drain(Ring& r);
+  bool Drain(Ring& r);  // true when the ring was filling up (more than 1/8 full) before this pass
   void ReadNames(Ring& r);
   bool Finished(Ring& r, uint64_t now);
   Snapshot Snap(const Ring& r);

@@ -62,27 +62,17 @@ int tg_ring_grow_names(tg_ring_header *h, uint32_t need) {
     return ok;
 }
 
-tg_record *tg_ring_claim(tg_ring_header *h, uint64_t *pos_out, int is_launch) {
+tg_record *tg_ring_claim_slow(tg_ring_header *h, uint64_t *pos_out, int is_launch) {
     tg_record *slots = (tg_record *)((char *)h + TG_HEADER_SIZE + TG_NAMES_SIZE);
     uint32_t cap = h->capacity;
-    uint64_t mask = cap - 1;
     uint64_t pos = __atomic_load_n(&h->tail, __ATOMIC_RELAXED);
-    if (is_launch) __atomic_fetch_add(&h->launches, 1, __ATOMIC_RELAXED);
     for (;;) {
-        uint32_t idx = (uint32_t)(pos & mask);
-        if (TG_UNLIKELY(idx >= __atomic_load_n(&h->records_ready, __ATOMIC_ACQUIRE)) && !grow_records(h, idx)) break;
-        tg_record *slot = &slots[idx];
-        uint64_t seq = __atomic_load_n(&slot->seq, __ATOMIC_ACQUIRE);
-        int64_t dif = (int64_t)(seq - tg_seq_free(pos, cap));
-        if (dif == 0) {
-            if (__atomic_compare_exchange_n(&h->tail, &pos, pos + 1, 1, __ATOMIC_RELAXED, __ATOMIC_RELAXED)) {
-                *pos_out = pos;
-                return slot;
-            }
-        } else if (dif < 0) {
-            break; /* full: the consumer has not freed this slot since the last lap */
-        } else {
-            pos = __atomic_load_n(&h->tail, __ATOMIC_RELAXED);
+        if (pos - __atomic_load_n(&h->head, __ATOMIC_ACQUIRE) >= cap) break; /* full */
+        uint32_t idx = (uint32_t)(pos & (cap - 1));
+        if (idx >= __atomic_load_n(&h->records_ready, __ATOMIC_ACQUIRE) && !grow_records(h, idx)) break;
+        if (__atomic_compare_exchange_n(&h->tail, &pos, pos + 1, 1, __ATOMIC_RELAXED, __ATOMIC_RELAXED)) {
+            *pos_out = pos;
+            return &slots[idx];
         }
     }
     __atomic_fetch_add(&h->dropped, 1, __ATOMIC_RELAXED);

@@ -59,10 +59,25 @@ extern __thread uint32_t tg_tid_cache __attribute__((tls_model("initial-exec")))
 static inline uint32_t tg_tid(void) { return TG_LIKELY(tg_tid_cache != 0) ? tg_tid_cache : tg_tid_slow(); }
 void tg_mark_path(unsigned path_bit);
 
-/* ring.c: claim a slot (NULL when full: the drop is counted), fill it, publish it. */
-tg_record *tg_ring_claim(tg_ring_header *h, uint64_t *pos, int is_launch);
+/* ring.c: claim a slot (NULL when full: the drop is counted), fill it, publish it. The common case (room in
+ * reserved memory, no other thread racing for the same position) is inline; everything else is in ring.c. */
+tg_record *tg_ring_claim_slow(tg_ring_header *h, uint64_t *pos_out, int is_launch);
+static inline tg_record *tg_ring_claim(tg_ring_header *h, uint64_t *pos_out, int is_launch) {
+    uint32_t cap = h->capacity;
+    uint64_t pos = __atomic_load_n(&h->tail, __ATOMIC_RELAXED);
+    if (is_launch) __atomic_fetch_add(&h->launches, 1, __ATOMIC_RELAXED);
+    uint32_t idx = (uint32_t)(pos & (cap - 1));
+    if (TG_LIKELY(pos - __atomic_load_n(&h->head, __ATOMIC_ACQUIRE) < cap &&
+                  idx < __atomic_load_n(&h->records_ready, __ATOMIC_ACQUIRE) &&
+                  __atomic_compare_exchange_n(&h->tail, &pos, pos + 1, 0, __ATOMIC_RELAXED, __ATOMIC_RELAXED))) {
+        *pos_out = pos;
+        return (tg_record *)((char *)h + TG_HEADER_SIZE + TG_NAMES_SIZE) + idx;
+    }
+    return tg_ring_claim_slow(h, pos_out, is_launch);
+}
 static inline void tg_ring_publish(tg_ring_header *h, tg_record *slot, uint64_t pos) {
-    __atomic_store_n(&slot->seq, tg_seq_free(pos, h->capacity) + 1, __ATOMIC_RELEASE);
+    (void)h;
+    __atomic_store_n(&slot->seq, tg_seq_published(pos), __ATOMIC_RELEASE);
 }
 int tg_ring_grow_names(tg_ring_header *h, uint32_t need); /* 0 when no more memory can be reserved */
 int tg_ring_create(const char *tmp_path, uint32_t capacity, tg_ring_header **out, char *err, unsigned err_len);

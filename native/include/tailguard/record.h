@@ -8,12 +8,13 @@
  *   [names_offset, +names_size)    kernel-name table: tg_name_entry, appended, published by names_used
  *   [records_offset, +capacity*64) tg_record slots: a bounded multi-producer, single-consumer queue
  *
- * Queue protocol (Vyukov's bounded queue, with lap-numbered sequences so that a zero-filled file is an empty ring):
- * position p lives in slot p % cap during lap L = p / cap. The slot's seq is 2L while free for that lap and 2L + 1
- * once its record is published. A producer claims p when seq == 2L by advancing tail with a CAS, fills the slot and
- * stores 2L + 1 (release). If seq < 2L the ring is full: the record is dropped and counted, never waited for. The
- * consumer reads slot[head % cap] once seq == 2L + 1 (acquire), then frees it for the next lap (2L + 2) and advances
- * head. */
+ * Queue protocol (bounded multi-producer, single-consumer; a zero-filled file is an empty ring): position p lives in
+ * slot p % cap. A producer claims p by advancing tail with a CAS, but only while p - head < cap (head is what the
+ * consumer has finished reading; otherwise the ring is full and the record is dropped and counted, never waited
+ * for). It fills the slot and then stores seq = p + 1 (release). The consumer reads slot[head % cap] once its seq is
+ * head + 1 (acquire) and publishes head as it goes. The consumer never writes a slot, so a slot's cache line moves
+ * one way only, from producer to consumer.
+ */
 #ifndef TAILGUARD_RECORD_H
 #define TAILGUARD_RECORD_H
 #include <stdint.h>
@@ -197,10 +198,8 @@ TG_STATIC_ASSERT(__builtin_offsetof(tg_ring_header, tail) == 2432, "tail on its 
 TG_STATIC_ASSERT(__builtin_offsetof(tg_ring_header, head) == 2496, "head on its own cache line");
 TG_STATIC_ASSERT(__builtin_offsetof(tg_ring_header, dropped) == 2560, "drop counters on their own cache line");
 
-/* The sequence value of position pos while its slot is free for it (published: + 1). */
-static inline uint64_t tg_seq_free(uint64_t pos, uint32_t capacity) {
-    return (pos >> __builtin_ctz(capacity)) << 1;
-}
+/* The sequence word of a slot once the record of position pos is published in it. */
+static inline uint64_t tg_seq_published(uint64_t pos) { return pos + 1; }
 
 /* FNV-1a over the immutable part of a header: a torn or scribbled header is detected before it is trusted. */
 static inline uint32_t tg_header_checksum(const tg_ring_header *h) {

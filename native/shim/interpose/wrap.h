@@ -14,19 +14,28 @@ static inline int tg_capturing(const void *stream) {
            tg_capturing_slow(stream);
 }
 
+/* Known at compile time for each wrapper (tg_apis, in apis.c, is not visible to the compiler here). */
+static const unsigned char tg_api_per_thread[TG_API_COUNT] = {
+#define TG_API(sym, family, kind, gpa, per_thread, min_version) [TG_API_##sym] = per_thread,
+#include "tailguard/apis.def"
+#undef TG_API
+};
+
 static inline uint16_t tg_common_flags(int api, const void *stream) {
-    return (uint16_t)((tg_apis[api].per_thread ? TG_F_PER_THREAD : 0) | (tg_capturing(stream) ? TG_F_CAPTURED : 0));
+    return (uint16_t)((tg_api_per_thread[api] ? TG_F_PER_THREAD : 0) | (tg_capturing(stream) ? TG_F_CAPTURED : 0));
 }
 
 static inline void tg_record_launch(tg_ring_header *h, int api, uint64_t t0, uint64_t t1, int res, uint32_t kernel,
                                     unsigned gx, unsigned gy, unsigned gz, unsigned bx, unsigned by, unsigned bz,
                                     size_t shared, const void *s) {
     uint64_t pos;
-    tg_record *r = tg_begin(h, &pos, TG_KIND_LAUNCH, 1);
+    tg_record *r = tg_ring_claim(h, &pos, 1);
     if (!r) return;
-    tg_set_time(r, t0, t1);
+    /* every field is written (no memset): the slot still holds the previous lap's record */
+    r->kind = TG_KIND_LAUNCH;
     r->op = TG_OP_KERNEL;
     r->api = (uint16_t)api;
+    tg_set_time(r, t0, t1);
     r->flags |= tg_common_flags(api, s);
     r->result = (int16_t)res;
     r->stream = (uint64_t)(uintptr_t)s;

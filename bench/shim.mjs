@@ -1,0 +1,150 @@
+// `npm run bench:shim`: the time the shim adds to each intercepted launch.
+//
+// A C loop (bench/shim/launch_loop.c) launches 0-microsecond kernels through libcuda's exported symbols, in rounds
+// during which the stream is held behind a host callback (so the simulated GPU does not execute while launches are
+// timed), and reports the median ns per launch. Its warm-up fills one lap of the ring first: the shim reserves ring
+// memory in chunks as the ring first fills (a one-time cost per process, about 2 ms per 16 MiB), and the steady
+// state is what a long-running server sees. It runs, alternating, without the shim (the baseline), with the shim while a collector drains its ring
+// (recording on: the number that matters), and with the shim and nobody reading (the ring fills, records are dropped
+// and counted). Two drivers: the simulated GPU (what the acceptance asks for) and a do-nothing driver, where the
+// difference is the shim's cost alone, free of the simulated GPU's own noise. Each mode's result is the median over
+// repeated runs; overhead = median(mode) - median(baseline) from the same session.
+//
+// Usage: node bench/shim.mjs [--runs 11] [--launches 1000] [--rounds 400] [--out bench/results/FILE.json]
+import { execFileSync, spawnSync } from "node:child_process";
+import { createRequire } from "node:module";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+import { parseArgs } from "node:util";
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
+const { values } = parseArgs({
+  options: {
+    runs: { type: "string", default: "11" },
+    launches: { type: "string", default: "1000" },
+    rounds: { type: "string", default: "400" },
+    out: { type: "string" },
+  },
+});
+const runs = Number(values.runs);
+const launches = Number(values.launches);
+const rounds = Number(values.rounds);
+
+const addon = createRequire(import.meta.url)(path.join(root, "build/Release/tailguard.node"));
+const shim = path.join(root, "native/build/libtailguard.so");
+const simDir = path.join(root, "native/build/sim");
+const work = mkdtempSync(path.join(os.tmpdir(), "tg-bench-shim-"));
+const include = `-I${path.join(root, "native/include")}`;
+
+// the loop, and the do-nothing driver
+const loop = path.join(work, "launch_loop");
+execFileSync("gcc", ["-std=gnu11", "-O2", include, "-o", loop, path.join(root, "bench/shim/launch_loop.c"), `-L${simDir}`, "-lcuda"]);
+const nullDir = path.join(work, "null");
+mkdirSync(nullDir);
+execFileSync("gcc", ["-std=gnu11", "-O2", "-fPIC", "-shared", include, "-Wl,-soname,libcuda.so.1", "-o",
+  path.join(nullDir, "libcuda.so.1"), path.join(root, "bench/shim/null_driver.c")]);
+
+function runOnce(driverDir, mode, i) {
+  const env = {
+    ...process.env,
+    LD_LIBRARY_PATH: driverDir,
+    TAILGUARD_SIM_DEVICE: path.join(work, `gpu-${i}`),
+    TAILGUARD_DIR: path.join(work, "rings"),
+  };
+  delete env.LD_PRELOAD;
+  let collector;
+  if (mode !== "baseline") env.LD_PRELOAD = shim;
+  if (mode === "recording") {
+    env.TAILGUARD_SESSION = `${process.pid}-bench${i}`;
+    collector = new addon.Collector(env.TAILGUARD_DIR, { session: env.TAILGUARD_SESSION });
+  }
+  // The collector drains on its own native thread while spawnSync blocks this one; records pile up in its spool.
+  const r = spawnSync(loop, [String(launches), String(rounds)], { env, encoding: "utf8" });
+  if (r.status !== 0) throw new Error(`launch loop failed (${mode}): ${r.stderr}`);
+  let drained = 0;
+  if (collector) {
+    for (let idle = 0; idle < 20; ) {
+      const n = collector.take(1 << 24).records;
+      drained += n;
+      if (n === 0) {
+        idle++;
+        Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 10);
+      } else idle = 0;
+    }
+    collector.close();
+  }
+  return { ns: JSON.parse(r.stdout).median_ns, drained };
+}
+
+const median = (xs) => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
+};
+const quartiles = (xs) => {
+  const s = [...xs].sort((a, b) => a - b);
+  return [s[Math.floor((s.length - 1) / 4)], s[Math.ceil((3 * (s.length - 1)) / 4)]];
+};
+
+const modes = ["baseline", "recording", "no_reader"];
+const results = {};
+// per round: a host callback, the launches, a sync; plus the warm-up rounds, the stream, process start and exit
+const expectedRecords = (launches + 2) * (rounds + Math.floor(300000 / launches) + 1) + 3;
+for (const [driver, dir] of [["simulated", simDir], ["null", nullDir]]) {
+  const per = Object.fromEntries(modes.map((m) => [m, []]));
+  let lost = 0;
+  for (let i = 0; i < runs; i++) {
+    // rotate the order so no mode always runs first (caches, frequency)
+    for (let k = 0; k < modes.length; k++) {
+      const mode = modes[(i + k) % modes.length];
+      const r = runOnce(dir, mode, i);
+      per[mode].push(r.ns);
+      if (mode === "recording") {
+        // a shim that did not load would make every mode a baseline: refuse to report that
+        if (r.drained === 0) throw new Error(`the shim recorded nothing (${shim} not loaded?): no results`);
+        lost += expectedRecords - r.drained;
+      }
+    }
+    process.stderr.write(".");
+  }
+  const m = Object.fromEntries(modes.map((k) => [k, median(per[k])]));
+  results[driver] = {
+    median_ns_per_launch: m,
+    added_ns: { recording: +(m.recording - m.baseline).toFixed(1), no_reader: +(m.no_reader - m.baseline).toFixed(1) },
+    ratio: { recording: +(m.recording / m.baseline).toFixed(4), no_reader: +(m.no_reader / m.baseline).toFixed(4) },
+    iqr_ns: Object.fromEntries(modes.map((k) => [k, quartiles(per[k]).map((x) => +x.toFixed(1))])),
+    records_not_drained_while_recording: lost,
+    per_run_ns: per,
+  };
+}
+process.stderr.write("\n");
+
+const cpu = readFileSync("/proc/cpuinfo", "utf8").match(/model name\s*:\s*(.*)/)?.[1];
+const clocksource = existsSync("/sys/devices/system/clocksource/clocksource0/current_clocksource")
+  ? readFileSync("/sys/devices/system/clocksource/clocksource0/current_clocksource", "utf8").trim()
+  : "unknown";
+let commit = "unknown";
+try {
+  commit = execFileSync("git", ["rev-parse", "--short", "HEAD"], { cwd: root, encoding: "utf8" }).trim();
+} catch {}
+const report = {
+  benchmark: "shim launch overhead",
+  command: `node bench/shim.mjs --runs ${runs} --launches ${launches} --rounds ${rounds}`,
+  commit,
+  date: new Date().toISOString(),
+  machine: { cpu, cores: os.cpus().length, clocksource, node: process.version, kernel: os.release() },
+  target: "recording on, simulated driver: <= 50 ns added per launch",
+  results,
+};
+const out = values.out ?? path.join(root, "bench/results", `shim-${new Date().toISOString().slice(0, 10)}.json`);
+mkdirSync(path.dirname(out), { recursive: true });
+writeFileSync(out, JSON.stringify(report, null, 2) + "\n");
+
+for (const [driver, r] of Object.entries(results)) {
+  const m = r.median_ns_per_launch;
+  console.log(`${driver} driver: ${m.baseline.toFixed(1)} ns/launch without the shim; ` +
+    `+${r.added_ns.recording} ns recording (x${r.ratio.recording}), +${r.added_ns.no_reader} ns with no reader` +
+    (r.records_not_drained_while_recording ? `; ${r.records_not_drained_while_recording} records not drained` : ""));
+}
+console.log(`results: ${path.relative(root, out)}`);
