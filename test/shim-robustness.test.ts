@@ -8,7 +8,7 @@ import { compileProgram, runProgram, shimLib, simEnv, testDir } from "./support/
 import { native } from "../agent/src/native.js";
 
 describe("with nothing reading the ring", () => {
-  it("the program runs to completion; the full ring drops and counts exactly what did not fit", async () => {
+  it("the program runs to completion; each full lane drops and counts exactly what did not fit", async () => {
     const dir = testDir("noreader");
     const bin = compileProgram("threads.c", { cuda: true });
     const T = 4;
@@ -27,12 +27,13 @@ describe("with nothing reading the ring", () => {
     const rings = native().scanRings(path.join(dir, "rings"));
     expect(rings).toHaveLength(1);
     const c = rings[0].counters;
-    // process start + per thread (stream create + N launches + sync) + process exit
-    const produced = 1 + T * (N + 2) + 1;
-    expect(c.tail).toBe(capacity);
-    expect(c.dropped).toBe(produced - capacity);
+    // the main thread's lane: process start and exit; each worker's lane: stream create, N launches, sync, of which
+    // the first `capacity` fit
+    expect(c.lanes).toBe(1 + T);
+    expect(c.tail).toBe(2 + T * capacity);
+    expect(c.dropped).toBe(T * (N + 2 - capacity));
     expect(c.launches).toBe(T * N);
-    expect(c.launches - c.droppedLaunches).toBeLessThanOrEqual(capacity);
+    expect(c.droppedLaunches).toBe(T * (N - (capacity - 1)));
   });
 
   it("TAILGUARD_DISABLE=1 passes everything through and registers nothing", async () => {
@@ -68,7 +69,7 @@ describe("malformed options", () => {
       /TAILGUARD_LOG_LEVEL="loud" is not valid \(accepted: error\|warn\|info\|debug\); using the default "warn"/,
       /unknown variable TAILGUARD_PRIORTY ignored/,
       /TAILGUARD_DIR="relative\/dir" is not valid .*using the default "\/dev\/shm\/tailguard"/,
-      /TAILGUARD_RING_RECORDS="lots" is not valid .*using the default "262144"/,
+      /TAILGUARD_RING_RECORDS="lots" is not valid .*using the default "65536"/,
       /TAILGUARD_PRIORITY="urgent" is not valid .*using the default "normal"/,
     ];
     for (const re of expected) expect(lines.filter((l) => re.test(l)), re.source).toHaveLength(1);

@@ -21,7 +21,9 @@ export interface GpuIdentity {
   pci: string;
 }
 
+/** Sums over the ring's lanes (one per launching thread). */
 export interface RingCounters {
+  lanes: number;
   tail: number;
   head: number;
   launches: number;
@@ -46,7 +48,7 @@ export interface RingInfo {
   cmdline: string[];
   anchorRealtime: bigint;
   anchorMonotonic: bigint;
-  capacity: number;
+  laneCapacity: number;
   priority: number;
   attachPaths: number;
   state: number;

@@ -110,7 +110,8 @@ export class Recording {
   readonly stillRunning: number[] = [];
   private readonly collector: Collector;
   private readonly fd: number | null;
-  private readonly rings = new Map<number, { pid: number; names: Map<number, string> }>();
+  /** per ring: its process, its kernel names, the launch records drained from it */
+  private readonly rings = new Map<number, { pid: number; names: Map<number, string>; launches: number }>();
   private readonly apiNames: string[];
   private pending: string[] = [];
   private pendingBytes = 0;
@@ -181,7 +182,7 @@ export class Recording {
   pump(): number {
     const h = this.collector.take(1 << 18);
     for (const info of h.opened) {
-      this.rings.set(info.id!, { pid: info.pid, names: new Map() });
+      this.rings.set(info.id!, { pid: info.pid, names: new Map(), launches: 0 });
       const s = this.summaryOf(info);
       s.cmdline = info.cmdline; // an exec'd image replaces its predecessor's command line
       this.write({
@@ -214,6 +215,7 @@ export class Recording {
         s.records++;
         if (r.kind === Kind.LAUNCH) {
           s.launches++;
+          ring.launches++;
           const name = r.op === 2 ? "(graph)" : (ring.names.get(r.kernel) ?? `#${r.kernel}`);
           s.kernels.set(name, (s.kernels.get(name) ?? 0) + 1);
         } else if (r.kind === Kind.SYNC) s.syncs++;
@@ -229,6 +231,8 @@ export class Recording {
 
   private finishRing(info: RingInfo) {
     const s = this.summaryOf(info);
+    // exact: what was recorded plus what was dropped (the header's running count lags by design)
+    const launches = (this.rings.get(info.id!)?.launches ?? 0) + info.counters.droppedLaunches;
     s.attachPaths |= info.attachPaths;
     s.gpu = info.gpu ?? s.gpu;
     s.dropped += info.counters.dropped;
@@ -242,7 +246,7 @@ export class Recording {
       ended: s.ended,
       gpu: info.gpu,
       attach_paths: describePaths(info.attachPaths),
-      launches: info.counters.launches,
+      launches,
       dropped: info.counters.dropped,
       dropped_launches: info.counters.droppedLaunches,
       names_dropped: info.counters.namesDropped,

@@ -2,7 +2,7 @@
  * launches of a 0-microsecond kernel through libcuda's exported symbols, opens the gate and synchronises. With the
  * gate closed the simulated GPU does not execute the round's kernels while they are being launched, so what is timed
  * is the launch path itself, not its interplay with the simulator's worker thread. N must fit the simulator's queue
- * (1024). Warm-up rounds first fill one lap of a default-sized ring, so the shim's one-time reservation of ring memory
+ * (1024). Warm-up rounds first fill one lap of the ring's lane, so the shim's one-time reservation of ring memory
  * (chunks reserved as the ring first fills) is not mixed into the steady-state cost. Prints the median ns per launch
  * over all timed rounds as JSON. Usage: launch_loop N ROUNDS */
 #define _GNU_SOURCE
@@ -49,7 +49,7 @@ int main(int argc, char **argv) {
     unsigned us = 0;
     void *params[] = {&us};
     double *ns = malloc(sizeof(double) * (size_t)rounds);
-    int warmup = 300000 / n + 1; /* more records than the default ring (262144) holds */
+    int warmup = 300000 / n + 1; /* more records than a lane of the benchmark's ring (262144) holds */
     for (int r = -warmup; r < rounds; r++) {
         __atomic_store_n(&gate, 0, __ATOMIC_RELEASE);
         if (cuLaunchHostFunc(s, gate_wait, NULL)) return 1;

@@ -10,6 +10,7 @@
 
 #include <cstddef>
 #include <cstdlib>
+#include <algorithm>
 #include <cstring>
 #include <napi.h>
 
@@ -35,7 +36,8 @@ std::string Demangle(const std::string& name) {
 
 std::string Fixed(const char* p, size_t n) { return std::string(p, strnlen(p, n)); }
 
-Napi::Object HeaderToJs(Napi::Env env, const tg_ring_header& h) {
+Napi::Object HeaderToJs(Napi::Env env, const tg_ring_front& f) {
+  const tg_ring_header& h = f.header;
   auto o = Napi::Object::New(env);
   o.Set("pid", h.pid);
   o.Set("ppid", h.ppid);
@@ -55,7 +57,7 @@ Napi::Object HeaderToJs(Napi::Env env, const tg_ring_header& h) {
   o.Set("cmdline", argv);
   o.Set("anchorRealtime", BigU64(env, h.anchor_realtime));
   o.Set("anchorMonotonic", BigU64(env, h.anchor_monotonic));
-  o.Set("capacity", h.capacity);
+  o.Set("laneCapacity", h.lane_capacity);
   o.Set("priority", h.priority);
   o.Set("attachPaths", h.attach_paths);
   o.Set("state", h.state);
@@ -74,12 +76,20 @@ Napi::Object HeaderToJs(Napi::Env env, const tg_ring_header& h) {
   } else {
     o.Set("gpu", env.Null());
   }
+  // counters are kept per lane (one per launching thread): their sums describe the process
+  uint64_t tail = 0, head = 0, launches = 0, dropped = 0, dropped_launches = 0;
+  unsigned lanes = std::min<unsigned>(h.lanes_used, TG_LANES);
+  for (unsigned i = 0; i < lanes; i++) {
+    const tg_lane& l = f.lanes[i];
+    tail += l.tail, head += l.head, launches += l.launches, dropped += l.dropped, dropped_launches += l.dropped_launches;
+  }
   auto c = Napi::Object::New(env);
-  c.Set("tail", double(h.tail));
-  c.Set("head", double(h.head));
-  c.Set("launches", double(h.launches));
-  c.Set("dropped", double(h.dropped));
-  c.Set("droppedLaunches", double(h.dropped_launches));
+  c.Set("tail", double(tail));
+  c.Set("head", double(head));
+  c.Set("launches", double(launches));
+  c.Set("dropped", double(dropped));
+  c.Set("droppedLaunches", double(dropped_launches));
+  c.Set("lanes", lanes);
   c.Set("names", h.names_count);
   c.Set("namesDropped", h.names_dropped);
   o.Set("counters", c);
@@ -88,7 +98,7 @@ Napi::Object HeaderToJs(Napi::Env env, const tg_ring_header& h) {
 }
 
 Napi::Object SnapshotToJs(Napi::Env env, const Snapshot& s) {
-  auto o = HeaderToJs(env, s.header);
+  auto o = HeaderToJs(env, s.front);
   o.Set("id", s.ring);
   o.Set("path", s.path);
   o.Get("counters").As<Napi::Object>().Set("torn", double(s.torn));
@@ -211,14 +221,14 @@ Napi::Value ScanRings(const Napi::CallbackInfo& info) {
     std::string error;
     void* p = MAP_FAILED;
     if (fd < 0) error = std::string("cannot open: ") + strerror(errno);
-    else if (fstat(fd, &st) != 0 || size_t(st.st_size) < TG_HEADER_SIZE) error = "file is smaller than a ring header";
-    else if ((p = mmap(nullptr, TG_HEADER_SIZE, PROT_READ, MAP_SHARED, fd, 0)) == MAP_FAILED) error = "cannot map";
+    else if (fstat(fd, &st) != 0 || size_t(st.st_size) < TG_NAMES_OFFSET) error = "file is smaller than a ring header";
+    else if ((p = mmap(nullptr, TG_NAMES_OFFSET, PROT_READ, MAP_SHARED, fd, 0)) == MAP_FAILED) error = "cannot map";
     if (fd >= 0) close(fd);
     if (p != MAP_FAILED) {
-      auto* h = static_cast<tg_ring_header*>(p);
-      error = CheckHeader(h, size_t(st.st_size));
-      if (error.empty()) o = HeaderToJs(env, *h);
-      munmap(p, TG_HEADER_SIZE);
+      auto* f = static_cast<tg_ring_front*>(p);
+      error = CheckHeader(&f->header, size_t(st.st_size));
+      if (error.empty()) o = HeaderToJs(env, *f);
+      munmap(p, TG_NAMES_OFFSET);
     }
     if (o.IsEmpty()) {
       o = Napi::Object::New(env);

@@ -34,17 +34,18 @@ Ring::~Ring() {
 }
 
 std::string CheckHeader(const tg_ring_header* h, size_t file_size) {
-  if (file_size < TG_HEADER_SIZE) return "file is smaller than a ring header";
+  if (file_size < TG_NAMES_OFFSET) return "file is smaller than a ring header";
   if (memcmp(h->magic, TG_RING_MAGIC, 8) != 0) return "not a tailguard ring (bad magic)";
   if (h->layout_version != TG_LAYOUT_VERSION)
     return "ring layout version " + std::to_string(h->layout_version) + " is not the supported " +
            std::to_string(TG_LAYOUT_VERSION) + " (shim and agent versions differ)";
-  if (h->header_size != TG_HEADER_SIZE || h->record_size != TG_RECORD_SIZE) return "header or record size differs";
-  uint32_t cap = h->capacity;
-  if (cap < 2 || (cap & (cap - 1)) != 0) return "capacity is not a power of two";
-  if (h->names_offset != TG_HEADER_SIZE || h->names_size != TG_NAMES_SIZE ||
-      h->records_offset != uint64_t(TG_HEADER_SIZE) + TG_NAMES_SIZE ||
-      h->file_size != h->records_offset + uint64_t(cap) * TG_RECORD_SIZE || h->file_size != file_size)
+  if (h->header_size != TG_HEADER_SIZE || h->record_size != TG_RECORD_SIZE || h->lane_count != TG_LANES)
+    return "header, record or lane sizes differ";
+  uint32_t cap = h->lane_capacity;
+  if (cap < 2 || (cap & (cap - 1)) != 0) return "lane capacity is not a power of two";
+  if (h->names_offset != TG_NAMES_OFFSET || h->names_size != TG_NAMES_SIZE ||
+      h->records_offset != uint64_t(TG_NAMES_OFFSET) + TG_NAMES_SIZE ||
+      h->file_size != h->records_offset + uint64_t(TG_LANES) * cap * TG_RECORD_SIZE || h->file_size != file_size)
     return "region offsets do not match the file";
   if (h->cmdline_len > TG_CMDLINE_MAX || h->checksum != tg_header_checksum(h)) return "header checksum mismatch";
   return "";
@@ -82,7 +83,7 @@ void Collector::Scan() {
     if (fd < 0) continue;
     struct stat st;
     void* p = MAP_FAILED;
-    if (fstat(fd, &st) == 0 && size_t(st.st_size) >= TG_HEADER_SIZE)
+    if (fstat(fd, &st) == 0 && size_t(st.st_size) >= TG_NAMES_OFFSET)
       p = mmap(nullptr, size_t(st.st_size), PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
     close(fd);
     if (p == MAP_FAILED) {
@@ -121,40 +122,48 @@ void Collector::Scan() {
   closedir(d);
 }
 
-bool Collector::Drain(Ring& r) {
+size_t Collector::DrainLane(Ring& r, unsigned lane, Batch& batch, bool& filling) {
   tg_ring_header* h = r.header;
-  const uint64_t mask = h->capacity - 1;
-  auto* slots = reinterpret_cast<tg_record*>(reinterpret_cast<char*>(h) + h->records_offset);
-  uint64_t head = h->head;
-  const uint64_t tail = __atomic_load_n(&h->tail, __ATOMIC_ACQUIRE);
-  const bool filling = tail - head > h->capacity / 8;
-  Batch batch{r.id, {}};
+  tg_lane* l = &tg_lanes(h)[lane];
+  const uint64_t cap = h->lane_capacity, mask = cap - 1;
+  const tg_record* slots = tg_lane_slots(h, lane);
+  uint64_t head = l->head;
+  const uint64_t tail = __atomic_load_n(&l->tail, __ATOMIC_ACQUIRE);
+  if (tail - head > cap) return 0;  // corrupt positions: never read outside the lane
+  if (tail - head > cap / 8) filling = true;
   size_t n = 0;
-  while (head < tail && n < kBatchMax) {
-    // the run of published records from head (up to the end of the slot array), copied at once
-    uint64_t run = 0, limit = std::min<uint64_t>({tail - head, kBatchMax - n, h->capacity - (head & mask)});
+  while (head < tail && batch.records.size() / TG_RECORD_SIZE < kBatchMax) {
+    // the run of published records from head (up to the end of the lane), copied at once
+    uint64_t run = 0, limit = std::min<uint64_t>(tail - head, cap - (head & mask));
     while (run < limit && __atomic_load_n(&slots[(head + run) & mask].seq, __ATOMIC_ACQUIRE) == tg_seq_published(head + run))
       run++;
     if (run) {
-      if (batch.records.empty()) batch.records.reserve(std::min<uint64_t>(tail - head, kBatchMax) * TG_RECORD_SIZE);
       const uint8_t* src = reinterpret_cast<const uint8_t*>(&slots[head & mask]);
       batch.records.insert(batch.records.end(), src, src + run * TG_RECORD_SIZE);
       n += run;
       head += run;
-      r.stall_since = 0;
-      __atomic_store_n(&h->head, head, __ATOMIC_RELEASE);  // hand the space back to producers as we go
+      r.stall_since[lane] = 0;
+      __atomic_store_n(&l->head, head, __ATOMIC_RELEASE);  // hand the space back to producers as we go
       continue;
     }
-    // Claimed but not yet published. A live producer finishes within nanoseconds; a dead one never will.
+    // Claimed but not yet published. A live producer finishes within a call; a dead one never will.
     if (r.alive) break;
     uint64_t now = NowNs();
-    if (!r.stall_since) r.stall_since = now;
-    if (now - r.stall_since < kTornGraceNs) break;
+    if (!r.stall_since[lane]) r.stall_since[lane] = now;
+    if (now - r.stall_since[lane] < kTornGraceNs) break;
     r.torn++;
-    r.stall_since = 0;
-    head++;
+    r.stall_since[lane] = 0;
+    __atomic_store_n(&l->head, ++head, __ATOMIC_RELEASE);
   }
-  __atomic_store_n(&h->head, head, __ATOMIC_RELEASE);
+  return n;
+}
+
+bool Collector::Drain(Ring& r) {
+  Batch batch{r.id, {}};
+  bool filling = false;
+  unsigned lanes = std::min<unsigned>(__atomic_load_n(&r.header->lanes_used, __ATOMIC_ACQUIRE), TG_LANES);
+  size_t n = 0;
+  for (unsigned lane = 0; lane < lanes; lane++) n += DrainLane(r, lane, batch, filling);
   ReadNames(r);  // after the records: every name they refer to was published before them
   if (n) {
     std::lock_guard<std::mutex> lock(mu_);
@@ -190,12 +199,17 @@ bool Collector::Finished(Ring& r, uint64_t now) {
     r.alive = tg_process_alive(h->pid, h->start_ticks) &&
               __atomic_load_n(&h->state, __ATOMIC_ACQUIRE) != TG_STATE_EXECED;
   }
-  return !r.alive && __atomic_load_n(&h->head, __ATOMIC_RELAXED) == __atomic_load_n(&h->tail, __ATOMIC_ACQUIRE);
+  if (r.alive) return false;
+  for (unsigned lane = 0; lane < TG_LANES; lane++) {
+    const tg_lane* l = &tg_lanes(h)[lane];
+    if (__atomic_load_n(&l->head, __ATOMIC_RELAXED) != __atomic_load_n(&l->tail, __ATOMIC_ACQUIRE)) return false;
+  }
+  return true;
 }
 
 Snapshot Collector::Snap(const Ring& r) {
   Snapshot s{r.id, r.path, r.torn, {}};
-  memcpy(&s.header, r.header, sizeof s.header);
+  memcpy(&s.front, r.header, sizeof s.front);
   return s;
 }
 

@@ -23,9 +23,9 @@ struct Ring {
   std::string path;
   tg_ring_header* header = nullptr;
   size_t size = 0;
-  uint32_t names_read = 0;  // bytes of the name table already delivered
-  uint64_t stall_since = 0; // when an unpublished slot at head was first seen with the process dead
-  uint64_t torn = 0;        // claimed-but-never-published records skipped after their process died
+  uint32_t names_read = 0;               // bytes of the name table already delivered
+  uint64_t stall_since[TG_LANES] = {};   // per lane: when an unpublished slot at head was first seen, process dead
+  uint64_t torn = 0;                     // claimed-but-never-published records skipped after their process died
   bool alive = true;
   uint64_t checked_alive = 0;
 };
@@ -41,12 +41,12 @@ struct Batch {
   std::vector<uint8_t> records;  // raw 64-byte records as in the ring
 };
 
-// A copy of a ring's header taken at one moment: what JavaScript sees of a ring.
+// A copy of a ring's header and lane counters taken at one moment: what JavaScript sees of a ring.
 struct Snapshot {
   uint32_t ring;
   std::string path;
   uint64_t torn;
-  tg_ring_header header;
+  tg_ring_front front;
 };
 
 // What Take() hands to JavaScript.
@@ -78,7 +78,8 @@ class Collector {
  private:
   void Run();
   void Scan();
-  bool Drain(Ring& r);  // true when the ring was filling up (more than 1/8 full) before this pass
+  bool Drain(Ring& r);  // true when a lane was filling up (more than 1/8 full) before this pass
+  size_t DrainLane(Ring& r, unsigned lane, Batch& batch, bool& filling);
   void ReadNames(Ring& r);
   bool Finished(Ring& r, uint64_t now);
   Snapshot Snap(const Ring& r);

@@ -26,7 +26,7 @@ __thread uint32_t tg_tid_cache __attribute__((tls_model("initial-exec")));
 static char ring_path[512];
 static char dir[256];
 static char session[32];
-static uint32_t capacity;
+static uint32_t lane_capacity;
 static int priority;
 static atomic_int creating; /* a forked child's first records race to create its ring */
 
@@ -81,14 +81,15 @@ static void mark_replaced(const char *path) {
 
 static void emit_process(tg_ring_header *h, int op) {
     uint64_t pos, t = tg_now();
-    tg_record *r = tg_begin(h, &pos, TG_KIND_PROCESS, 0);
+    tg_lane *l = tg_lane_get(h);
+    tg_record *r = tg_begin(h, l, &pos, TG_KIND_PROCESS, 0);
     if (!r) return;
     r->op = (uint8_t)op;
     tg_set_time(r, t, t);
     r->u.process.pid = h->pid;
     r->u.process.ppid = h->ppid;
     r->u.process.priority = h->priority;
-    tg_ring_publish(h, r, pos);
+    tg_publish(l, r, pos);
 }
 
 static int create_ring(void) {
@@ -110,7 +111,7 @@ static int create_ring(void) {
     snprintf(tmp, sizeof tmp, "%s.tmp", ring_path);
     unlink(tmp); /* left by an image that died while creating it */
     tg_ring_header *h;
-    if (tg_ring_create(tmp, capacity, &h, err, sizeof err) != 0) {
+    if (tg_ring_create(tmp, lane_capacity, &h, err, sizeof err) != 0) {
         tg_warn("%s: this process is not recorded", err);
         return -1;
     }
@@ -135,7 +136,7 @@ static int create_ring(void) {
     }
     emit_process(h, TG_OP_START);
     __atomic_store_n(&tg_ring, h, __ATOMIC_RELEASE);
-    tg_debug("recording into %s (%u records)", ring_path, capacity);
+    tg_debug("recording into %s (%u records per thread lane)", ring_path, lane_capacity);
     return 0;
 }
 
@@ -153,6 +154,7 @@ tg_ring_header *tg_ring_slow(void) {
 static void after_fork_child(void) {
     tg_ring = 0; /* the parent's ring stays the parent's; the child makes its own on its first record */
     tg_tid_cache = 0;
+    tg_lanes_after_fork();
     atomic_store(&creating, 0);
     tg_names_after_fork();
 }
@@ -168,7 +170,7 @@ __attribute__((constructor)) static void tg_init(void) {
     tg_options_check_unknown();
     tg_option_string(TG_OPT_DIR, dir, sizeof dir);
     tg_option_string(TG_OPT_SESSION, session, sizeof session);
-    capacity = (uint32_t)tg_option_uint(TG_OPT_RING_RECORDS, 1024, 1u << 24, 1);
+    lane_capacity = (uint32_t)tg_option_uint(TG_OPT_RING_RECORDS, 1024, 1u << 24, 1);
     priority = tg_option_priority_env();
     tg_ring_wanted = 1;
     if (create_ring() != 0) tg_ring_wanted = 0;

@@ -1,5 +1,7 @@
-/* The per-process ring: a bounded lock-free multi-producer queue of 64-byte records in a shared-memory file.
- * Producers never wait: a full ring drops the record and counts it (see tailguard/record.h for the protocol).
+/* The per-process ring: lanes of 64-byte records in a shared-memory file (see tailguard/record.h for the layout and
+ * the protocol). Each launching thread claims a lane of its own, so the common path takes no locked instruction;
+ * threads beyond the first TG_LANES - 1 share the last lane with a CAS. Producers never wait: a full lane drops the
+ * record and counts it.
  *
  * Memory is reserved (fallocate) in chunks ahead of use: a process that records a handful of records pays for a few
  * pages, not for the whole ring, and a full /dev/shm shows up as a failed reservation (records dropped and counted,
@@ -17,13 +19,19 @@
 #include "shim.h"
 #include "tailguard/log.h"
 
-#define FIRST_RECORDS 1024u  /* reserved at creation: 64 KiB */
-#define GROW_RECORDS 4096u   /* then 256 KiB at a time */
+#define FIRST_RECORDS 1024u /* reserved when a lane is claimed: 64 KiB */
+#define GROW_RECORDS 4096u  /* then 256 KiB at a time */
 #define NAMES_CHUNK (64u << 10)
+
+__thread tg_lane *tg_lane_tls __attribute__((tls_model("initial-exec")));
+__thread tg_record *tg_lane_slots_tls __attribute__((tls_model("initial-exec")));
+__thread int tg_lane_exclusive __attribute__((tls_model("initial-exec")));
 
 static int ring_fd = -1;
 static pthread_mutex_t grow_lock = PTHREAD_MUTEX_INITIALIZER;
 static int grow_failed;
+static pthread_key_t lane_key;
+static pthread_once_t lane_key_once = PTHREAD_ONCE_INIT;
 
 static int reserve(uint64_t offset, uint64_t len) {
     int rc = posix_fallocate(ring_fd, (off_t)offset, (off_t)len);
@@ -35,15 +43,18 @@ static int reserve(uint64_t offset, uint64_t len) {
     return rc == 0;
 }
 
-/* Makes slot `idx` usable; 0 when memory cannot be reserved (the caller drops the record). */
-static int grow_records(tg_ring_header *h, uint32_t idx) {
+/* Makes slot `idx` of lane `lane` usable; 0 when memory cannot be reserved (the caller drops the record). */
+static int grow_records(tg_ring_header *h, tg_lane *l, uint32_t idx) {
+    unsigned lane = (unsigned)(l - tg_lanes(h));
+    uint64_t base = h->records_offset + (uint64_t)lane * h->lane_capacity * TG_RECORD_SIZE;
     pthread_mutex_lock(&grow_lock);
-    uint32_t ready = h->records_ready;
+    uint32_t ready = l->records_ready;
     while (idx >= ready && !grow_failed) {
-        uint32_t n = h->capacity - ready < GROW_RECORDS ? h->capacity - ready : GROW_RECORDS;
-        if (!reserve(h->records_offset + (uint64_t)ready * TG_RECORD_SIZE, (uint64_t)n * TG_RECORD_SIZE)) break;
+        uint32_t step = ready ? GROW_RECORDS : FIRST_RECORDS;
+        uint32_t n = h->lane_capacity - ready < step ? h->lane_capacity - ready : step;
+        if (!reserve(base + (uint64_t)ready * TG_RECORD_SIZE, (uint64_t)n * TG_RECORD_SIZE)) break;
         ready += n;
-        __atomic_store_n(&h->records_ready, ready, __ATOMIC_RELEASE);
+        __atomic_store_n(&l->records_ready, ready, __ATOMIC_RELEASE);
     }
     pthread_mutex_unlock(&grow_lock);
     return idx < ready;
@@ -52,8 +63,7 @@ static int grow_records(tg_ring_header *h, uint32_t idx) {
 int tg_ring_grow_names(tg_ring_header *h, uint32_t need) {
     pthread_mutex_lock(&grow_lock);
     while (h->names_ready < need && !grow_failed) {
-        uint32_t n = (uint32_t)(h->names_size - h->names_ready) < NAMES_CHUNK ? (uint32_t)(h->names_size - h->names_ready)
-                                                                              : NAMES_CHUNK;
+        uint32_t left = (uint32_t)(h->names_size - h->names_ready), n = left < NAMES_CHUNK ? left : NAMES_CHUNK;
         if (n == 0 || !reserve(h->names_offset + h->names_ready, n)) break;
         __atomic_store_n(&h->names_ready, h->names_ready + n, __ATOMIC_RELEASE);
     }
@@ -62,37 +72,98 @@ int tg_ring_grow_names(tg_ring_header *h, uint32_t need) {
     return ok;
 }
 
-tg_record *tg_ring_claim_slow(tg_ring_header *h, uint64_t *pos_out, int is_launch) {
-    tg_record *slots = (tg_record *)((char *)h + TG_HEADER_SIZE + TG_NAMES_SIZE);
-    uint32_t cap = h->capacity;
-    uint64_t pos = __atomic_load_n(&h->tail, __ATOMIC_RELAXED);
-    for (;;) {
-        if (pos - __atomic_load_n(&h->head, __ATOMIC_ACQUIRE) >= cap) break; /* full */
+/* ---- lanes ---- */
+
+static void release_lane(void *lane) {
+    /* the thread is gone: its lane (counters and positions included) passes to the next thread that needs one */
+    if (lane && tg_lane_exclusive) __atomic_store_n(&((tg_lane *)lane)->owner_tid, 0, __ATOMIC_RELEASE);
+    tg_lane_tls = 0;
+}
+static void make_lane_key(void) { pthread_key_create(&lane_key, release_lane); }
+
+tg_lane *tg_lane_claim(tg_ring_header *h) {
+    tg_lane *lanes = tg_lanes(h);
+    uint32_t tid = tg_tid();
+    unsigned idx = TG_SHARED_LANE;
+    for (unsigned i = 0; i < TG_SHARED_LANE; i++) {
+        uint32_t none = 0;
+        if (__atomic_load_n(&lanes[i].owner_tid, __ATOMIC_RELAXED) == 0 &&
+            __atomic_compare_exchange_n(&lanes[i].owner_tid, &none, tid, 0, __ATOMIC_ACQ_REL, __ATOMIC_RELAXED)) {
+            idx = i;
+            break;
+        }
+    }
+    uint32_t used = __atomic_load_n(&h->lanes_used, __ATOMIC_RELAXED);
+    while (used < idx + 1 &&
+           !__atomic_compare_exchange_n(&h->lanes_used, &used, idx + 1, 1, __ATOMIC_RELEASE, __ATOMIC_RELAXED)) {
+    }
+    tg_lane *l = &lanes[idx];
+    if (!l->records_ready) grow_records(h, l, 0);
+    pthread_once(&lane_key_once, make_lane_key);
+    pthread_setspecific(lane_key, l);
+    tg_lane_exclusive = idx != TG_SHARED_LANE;
+    tg_lane_slots_tls = tg_lane_slots(h, idx);
+    tg_lane_tls = l;
+    return l;
+}
+
+void tg_lane_drop(tg_lane *l, int is_launch) {
+    if (tg_lane_exclusive) { /* the lane's only producer: plain increments, read by others as relaxed loads */
+        __atomic_store_n(&l->dropped, l->dropped + 1, __ATOMIC_RELAXED);
+        if (is_launch) {
+            __atomic_store_n(&l->dropped_launches, l->dropped_launches + 1, __ATOMIC_RELAXED);
+            __atomic_store_n(&l->launches, l->launches + 1, __ATOMIC_RELAXED);
+        }
+    } else {
+        __atomic_fetch_add(&l->dropped, 1, __ATOMIC_RELAXED);
+        if (is_launch) {
+            __atomic_fetch_add(&l->dropped_launches, 1, __ATOMIC_RELAXED);
+            __atomic_fetch_add(&l->launches, 1, __ATOMIC_RELAXED);
+        }
+    }
+}
+
+tg_record *tg_claim_slow(tg_ring_header *h, tg_lane *l, uint64_t *pos_out, int is_launch) {
+    uint32_t cap = h->lane_capacity;
+    tg_record *slots = tg_lane_slots_tls;
+    if (tg_lane_exclusive) {
+        uint64_t pos = l->tail;
         uint32_t idx = (uint32_t)(pos & (cap - 1));
-        if (idx >= __atomic_load_n(&h->records_ready, __ATOMIC_ACQUIRE) && !grow_records(h, idx)) break;
-        if (__atomic_compare_exchange_n(&h->tail, &pos, pos + 1, 1, __ATOMIC_RELAXED, __ATOMIC_RELAXED)) {
+        if (pos - __atomic_load_n(&l->head, __ATOMIC_ACQUIRE) < cap &&
+            (idx < __atomic_load_n(&l->records_ready, __ATOMIC_ACQUIRE) || grow_records(h, l, idx))) {
+            if (is_launch) __atomic_store_n(&l->launches, l->launches + 1, __ATOMIC_RELAXED);
             *pos_out = pos;
             return &slots[idx];
         }
+    } else {
+        uint64_t pos = __atomic_load_n(&l->tail, __ATOMIC_RELAXED);
+        for (;;) {
+            if (pos - __atomic_load_n(&l->head, __ATOMIC_ACQUIRE) >= cap) break; /* full */
+            uint32_t idx = (uint32_t)(pos & (cap - 1));
+            if (idx >= __atomic_load_n(&l->records_ready, __ATOMIC_ACQUIRE) && !grow_records(h, l, idx)) break;
+            if (__atomic_compare_exchange_n(&l->tail, &pos, pos + 1, 1, __ATOMIC_RELAXED, __ATOMIC_RELAXED)) {
+                if (is_launch) __atomic_fetch_add(&l->launches, 1, __ATOMIC_RELAXED);
+                *pos_out = pos;
+                return &slots[idx];
+            }
+        }
     }
-    __atomic_fetch_add(&h->dropped, 1, __ATOMIC_RELAXED);
-    if (is_launch) __atomic_fetch_add(&h->dropped_launches, 1, __ATOMIC_RELAXED);
+    tg_lane_drop(l, is_launch);
     return 0;
 }
 
-/* Creates the file under a temporary name with its first chunks reserved; the caller fills the descriptor and
- * renames it into place. The descriptor stays open for later reservations. */
-int tg_ring_create(const char *tmp_path, uint32_t capacity, tg_ring_header **out, char *err, unsigned err_len) {
-    uint64_t size = (uint64_t)TG_HEADER_SIZE + TG_NAMES_SIZE + (uint64_t)capacity * TG_RECORD_SIZE;
+/* Creates the file under a temporary name with its header and name table's first chunk reserved; the caller fills the
+ * descriptor and renames it into place. The descriptor stays open for later reservations. */
+int tg_ring_create(const char *tmp_path, uint32_t lane_capacity, tg_ring_header **out, char *err, unsigned err_len) {
+    uint64_t records = TG_NAMES_OFFSET + (uint64_t)TG_NAMES_SIZE;
+    uint64_t size = records + (uint64_t)TG_LANES * lane_capacity * TG_RECORD_SIZE;
     int fd = open(tmp_path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
     if (fd < 0) {
         snprintf(err, err_len, "cannot create %s: %s", tmp_path, strerror(errno));
         return -1;
     }
-    uint32_t first = capacity < FIRST_RECORDS ? capacity : FIRST_RECORDS;
     int rc = ftruncate(fd, (off_t)size) != 0 ? errno : 0;
-    if (!rc) rc = posix_fallocate(fd, 0, TG_HEADER_SIZE + NAMES_CHUNK);
-    if (!rc) rc = posix_fallocate(fd, TG_HEADER_SIZE + TG_NAMES_SIZE, (off_t)first * TG_RECORD_SIZE);
+    if (!rc) rc = posix_fallocate(fd, 0, TG_NAMES_OFFSET + NAMES_CHUNK);
     if (rc) {
         snprintf(err, err_len, "cannot reserve shared memory for %s: %s", tmp_path, strerror(rc));
         close(fd);
@@ -115,14 +186,22 @@ int tg_ring_create(const char *tmp_path, uint32_t capacity, tg_ring_header **out
     h->layout_version = TG_LAYOUT_VERSION;
     h->header_size = TG_HEADER_SIZE;
     h->record_size = TG_RECORD_SIZE;
-    h->capacity = capacity;
-    h->names_offset = TG_HEADER_SIZE;
+    h->lane_count = TG_LANES;
+    h->lane_capacity = lane_capacity;
+    h->names_offset = TG_NAMES_OFFSET;
     h->names_size = TG_NAMES_SIZE;
-    h->records_offset = TG_HEADER_SIZE + TG_NAMES_SIZE;
+    h->records_offset = records;
     h->file_size = size;
     h->names_ready = NAMES_CHUNK;
-    h->records_ready = first;
-    /* the zero-filled slots are free for lap 0: nothing to initialise */
+    /* zero-filled lanes are empty: nothing else to initialise */
     *out = h;
     return 0;
+}
+
+/* A forked child: only the forking thread exists, its lane belongs to the parent's ring. */
+void tg_lanes_after_fork(void) {
+    tg_lane_tls = 0;
+    tg_lane_slots_tls = 0;
+    tg_lane_exclusive = 0;
+    pthread_mutex_init(&grow_lock, 0);
 }

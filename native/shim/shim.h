@@ -59,28 +59,45 @@ extern __thread uint32_t tg_tid_cache __attribute__((tls_model("initial-exec")))
 static inline uint32_t tg_tid(void) { return TG_LIKELY(tg_tid_cache != 0) ? tg_tid_cache : tg_tid_slow(); }
 void tg_mark_path(unsigned path_bit);
 
-/* ring.c: claim a slot (NULL when full: the drop is counted), fill it, publish it. The common case (room in
- * reserved memory, no other thread racing for the same position) is inline; everything else is in ring.c. */
-tg_record *tg_ring_claim_slow(tg_ring_header *h, uint64_t *pos_out, int is_launch);
-static inline tg_record *tg_ring_claim(tg_ring_header *h, uint64_t *pos_out, int is_launch) {
-    uint32_t cap = h->capacity;
-    uint64_t pos = __atomic_load_n(&h->tail, __ATOMIC_RELAXED);
-    if (is_launch) __atomic_fetch_add(&h->launches, 1, __ATOMIC_RELAXED);
-    uint32_t idx = (uint32_t)(pos & (cap - 1));
-    if (TG_LIKELY(pos - __atomic_load_n(&h->head, __ATOMIC_ACQUIRE) < cap &&
-                  idx < __atomic_load_n(&h->records_ready, __ATOMIC_ACQUIRE) &&
-                  __atomic_compare_exchange_n(&h->tail, &pos, pos + 1, 0, __ATOMIC_RELAXED, __ATOMIC_RELAXED))) {
-        *pos_out = pos;
-        return (tg_record *)((char *)h + TG_HEADER_SIZE + TG_NAMES_SIZE) + idx;
-    }
-    return tg_ring_claim_slow(h, pos_out, is_launch);
+/* ring.c: the calling thread's lane (claimed on its first record), and records in it. The common case -- the thread
+ * owns its lane and there is room in reserved memory -- is inline and takes no locked instruction; the shared lane,
+ * a full lane and memory reservation are in ring.c. */
+extern __thread tg_lane *tg_lane_tls __attribute__((tls_model("initial-exec")));
+extern __thread tg_record *tg_lane_slots_tls __attribute__((tls_model("initial-exec")));
+extern __thread int tg_lane_exclusive __attribute__((tls_model("initial-exec")));
+tg_lane *tg_lane_claim(tg_ring_header *h);
+void tg_lane_drop(tg_lane *l, int is_launch);
+tg_record *tg_claim_slow(tg_ring_header *h, tg_lane *l, uint64_t *pos_out, int is_launch);
+void tg_lanes_after_fork(void);
+
+static inline tg_lane *tg_lane_get(tg_ring_header *h) {
+    tg_lane *l = tg_lane_tls;
+    return TG_LIKELY(l != 0) ? l : tg_lane_claim(h);
 }
-static inline void tg_ring_publish(tg_ring_header *h, tg_record *slot, uint64_t pos) {
-    (void)h;
+/* Checked before a call is timed: a record that cannot be written is not worth a timestamp. */
+static inline int tg_lane_full(const tg_ring_header *h, const tg_lane *l) {
+    return TG_UNLIKELY(__atomic_load_n(&l->tail, __ATOMIC_RELAXED) - __atomic_load_n(&l->head, __ATOMIC_ACQUIRE) >=
+                       h->lane_capacity);
+}
+static inline tg_record *tg_claim(tg_ring_header *h, tg_lane *l, uint64_t *pos_out, int is_launch) {
+    if (TG_LIKELY(tg_lane_exclusive)) {
+        uint64_t pos = l->tail; /* only this thread writes it */
+        uint32_t idx = (uint32_t)(pos & (h->lane_capacity - 1));
+        if (TG_LIKELY(pos - __atomic_load_n(&l->head, __ATOMIC_ACQUIRE) < h->lane_capacity &&
+                      idx < __atomic_load_n(&l->records_ready, __ATOMIC_ACQUIRE))) {
+            if (is_launch) __atomic_store_n(&l->launches, l->launches + 1, __ATOMIC_RELAXED);
+            *pos_out = pos;
+            return tg_lane_slots_tls + idx;
+        }
+    }
+    return tg_claim_slow(h, l, pos_out, is_launch);
+}
+static inline void tg_publish(tg_lane *l, tg_record *slot, uint64_t pos) {
     __atomic_store_n(&slot->seq, tg_seq_published(pos), __ATOMIC_RELEASE);
+    if (TG_LIKELY(tg_lane_exclusive)) __atomic_store_n(&l->tail, pos + 1, __ATOMIC_RELEASE);
 }
 int tg_ring_grow_names(tg_ring_header *h, uint32_t need); /* 0 when no more memory can be reserved */
-int tg_ring_create(const char *tmp_path, uint32_t capacity, tg_ring_header **out, char *err, unsigned err_len);
+int tg_ring_create(const char *tmp_path, uint32_t lane_capacity, tg_ring_header **out, char *err, unsigned err_len);
 
 /* names.c: kernel names, resolved once per function handle and interned into the ring's name table. */
 typedef const char *(*tg_name_resolver)(const void *key, char *buf, unsigned len);
@@ -121,8 +138,8 @@ static inline void *tg_real_get(int api) {
 }
 
 /* Common record filling for the wrappers. */
-static inline tg_record *tg_begin(tg_ring_header *h, uint64_t *pos, int kind, int is_launch) {
-    tg_record *r = tg_ring_claim(h, pos, is_launch);
+static inline tg_record *tg_begin(tg_ring_header *h, tg_lane *l, uint64_t *pos, int kind, int is_launch) {
+    tg_record *r = tg_claim(h, l, pos, is_launch);
     if (r) {
         /* a slot holds the previous lap's record: clear everything but the sequence word */
         __builtin_memset((char *)r + sizeof r->seq, 0, sizeof *r - sizeof r->seq);

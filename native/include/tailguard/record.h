@@ -1,20 +1,23 @@
 /* The one definition of what the shim writes and the agent reads: the per-process ring file and its 64-byte records.
  * agent/src/record.ts mirrors it; test/record-layout.test.ts proves the two agree field by field.
  *
- * Ring file ($TAILGUARD_DIR/<pid>.<start ticks>.<exec generation>.ring), created and then renamed into place. Its
- * memory is reserved in chunks as it fills (records_ready, names_ready), so a process that records little costs
- * little; nothing beyond those marks is ever touched, by the producer or the consumer.
- *   [0, 4096)                      tg_ring_header: process descriptor, clock anchor, counters
- *   [names_offset, +names_size)    kernel-name table: tg_name_entry, appended, published by names_used
- *   [records_offset, +capacity*64) tg_record slots: a bounded multi-producer, single-consumer queue
+ * Ring file ($TAILGUARD_DIR/<pid>.<start ticks>.<exec generation>.ring), created and then renamed into place:
+ *   [0, 4096)                       tg_ring_header: process descriptor, clock anchor
+ *   [4096, 8192)                    TG_LANES tg_lane control blocks
+ *   [names_offset, +names_size)     kernel-name table: tg_name_entry, appended, published by names_used
+ *   [records_offset, ...)           TG_LANES lanes of lane_capacity tg_record slots each
+ * Memory is reserved in chunks as lanes fill (records_ready, names_ready), so a process that records little costs
+ * little; nothing beyond those marks is ever touched, by a producer or the consumer.
  *
- * Queue protocol (bounded multi-producer, single-consumer; a zero-filled file is an empty ring): position p lives in
- * slot p % cap. A producer claims p by advancing tail with a CAS, but only while p - head < cap (head is what the
- * consumer has finished reading; otherwise the ring is full and the record is dropped and counted, never waited
- * for). It fills the slot and then stores seq = p + 1 (release). The consumer reads slot[head % cap] once its seq is
- * head + 1 (acquire) and publishes head as it goes. The consumer never writes a slot, so a slot's cache line moves
- * one way only, from producer to consumer.
- */
+ * Lanes: each launching thread claims a lane of its own (owner_tid) and is its only producer, so recording takes no
+ * locked instruction and threads never contend; threads beyond the first TG_LANES - 1 share the last lane, whose
+ * producers claim positions with a CAS. A thread's records stay in order within its lane.
+ *
+ * Queue protocol of a lane (bounded, one consumer): position p lives in slot p % lane_capacity. A producer takes p
+ * while p - head < lane_capacity (head is what the consumer has finished reading; otherwise the lane is full and the
+ * record is dropped and counted, never waited for), fills the slot, stores seq = p + 1 (release), and advances tail.
+ * The consumer reads slot[head % cap] once its seq is head + 1 (acquire) and publishes head as it goes. The consumer
+ * never writes a slot, so a slot's cache line moves one way only, from producer to consumer. */
 #ifndef TAILGUARD_RECORD_H
 #define TAILGUARD_RECORD_H
 #include <stdint.h>
@@ -23,6 +26,11 @@
 #define TG_LAYOUT_VERSION 1u
 #define TG_RECORD_SIZE 64u
 #define TG_HEADER_SIZE 4096u
+#define TG_LANES 16u
+#define TG_SHARED_LANE (TG_LANES - 1)
+#define TG_LANE_SIZE 256u
+#define TG_LANES_OFFSET TG_HEADER_SIZE
+#define TG_NAMES_OFFSET (TG_LANES_OFFSET + TG_LANES * TG_LANE_SIZE)
 #define TG_NAMES_SIZE (1u << 20)
 #define TG_NAME_MAX 1024u
 #define TG_CMDLINE_MAX 2048u
@@ -67,7 +75,8 @@ typedef enum {
     TG_API_COUNT
 } tg_api;
 
-typedef struct tg_record {
+typedef struct tg_record tg_record;
+struct tg_record {
     uint64_t seq;     /*  0 queue sequence (see above); not part of the event */
     uint8_t kind;     /*  8 enum tg_kind */
     uint8_t op;       /*  9 enum tg_op, by kind */
@@ -113,7 +122,7 @@ typedef struct tg_record {
             uint32_t reserved[3];
         } process;
     } u;
-} tg_record;
+};
 
 enum tg_ring_state { TG_STATE_RUNNING = 1, TG_STATE_EXITED = 2, TG_STATE_EXECED = 3 };
 /* Which interception paths have seen traffic (attach_paths bits). */
@@ -130,9 +139,10 @@ typedef struct tg_ring_header {
     char magic[8];            /*    0 TG_RING_MAGIC */
     uint32_t layout_version;  /*    8 TG_LAYOUT_VERSION */
     uint32_t header_size;     /*   12 TG_HEADER_SIZE */
-    uint32_t record_size;     /*   16 TG_RECORD_SIZE */
-    uint32_t capacity;        /*   20 records, a power of two */
-    uint64_t names_offset;    /*   24 */
+    uint16_t record_size;     /*   16 TG_RECORD_SIZE */
+    uint16_t lane_count;      /*   18 TG_LANES */
+    uint32_t lane_capacity;   /*   20 records per lane, a power of two */
+    uint64_t names_offset;    /*   24 TG_NAMES_OFFSET */
     uint64_t names_size;      /*   32 */
     uint64_t records_offset;  /*   40 */
     uint64_t file_size;       /*   48 */
@@ -161,20 +171,35 @@ typedef struct tg_ring_header {
     uint32_t names_count;     /* 2376 */
     uint32_t names_dropped;   /* 2380 names that did not fit (records carry their id, the name is missing) */
     uint32_t consumer_pid;    /* 2384 the process draining this ring (0: none) */
-    uint32_t reserved0;       /* 2388 */
+    uint32_t names_ready;     /* 2388 bytes of the name table backed by reserved memory */
     uint64_t consumer_heartbeat; /* 2392 CLOCK_MONOTONIC ns of the consumer's last pass */
-    uint8_t pad0[2432 - 2400];
-    uint64_t tail;            /* 2432 producers' claim position */
-    uint64_t launches;        /* 2440 launch records produced (also when dropped) */
-    uint32_t records_ready;   /* 2448 slots backed by reserved memory; grows in chunks up to capacity */
-    uint32_t names_ready;     /* 2452 bytes of the name table backed by reserved memory */
-    uint8_t pad1[2496 - 2456];
-    uint64_t head;            /* 2496 consumer position */
-    uint8_t pad2[2560 - 2504];
-    uint64_t dropped;         /* 2560 records lost because the ring was full */
-    uint64_t dropped_launches;/* 2568 of which launches */
-    uint8_t pad3[TG_HEADER_SIZE - 2576];
+    uint32_t lanes_used;      /* 2400 lanes ever claimed are below this index (the shared lane counts as the last) */
+    uint8_t pad0[TG_HEADER_SIZE - 2404];
 } tg_ring_header;
+
+/* One lane's control block: the producer's cache line, then the consumer's. */
+typedef struct tg_lane {
+    uint64_t tail;             /*   0 the next position a producer fills */
+    uint64_t launches;         /*   8 launch records produced, dropped ones included */
+    uint64_t dropped;          /*  16 records lost because the lane was full or its memory could not be reserved */
+    uint64_t dropped_launches; /*  24 of which launches */
+    uint32_t records_ready;    /*  32 slots backed by reserved memory; grows in chunks up to lane_capacity */
+    uint32_t owner_tid;        /*  36 the thread producing into this lane (0: free; always 0 for the shared lane) */
+    uint8_t pad0[64 - 40];
+    uint64_t head;             /*  64 the consumer's position */
+    uint8_t pad1[TG_LANE_SIZE - 72]; /* two more lines: no false sharing with the next lane, even prefetched in pairs */
+} tg_lane;
+
+/* The first TG_NAMES_OFFSET bytes of a ring file: what a reader copies to see a ring at one moment. */
+typedef struct tg_ring_front {
+    tg_ring_header header;
+    tg_lane lanes[TG_LANES];
+} tg_ring_front;
+
+static inline tg_lane *tg_lanes(const tg_ring_header *h) { return (tg_lane *)((char *)h + TG_LANES_OFFSET); }
+static inline struct tg_record *tg_lane_slots(const tg_ring_header *h, unsigned lane) {
+    return (struct tg_record *)((char *)h + h->records_offset + (uint64_t)lane * h->lane_capacity * TG_RECORD_SIZE);
+}
 
 /* One kernel name in the name table; entries are 4-byte aligned. */
 typedef struct tg_name_entry {
@@ -191,12 +216,13 @@ typedef struct tg_name_entry {
 #endif
 TG_STATIC_ASSERT(sizeof(tg_record) == TG_RECORD_SIZE, "record size");
 TG_STATIC_ASSERT(sizeof(tg_ring_header) == TG_HEADER_SIZE, "header size");
+TG_STATIC_ASSERT(sizeof(tg_lane) == TG_LANE_SIZE, "lane size");
+TG_STATIC_ASSERT(sizeof(tg_ring_front) == TG_NAMES_OFFSET, "header and lanes precede the name table");
 TG_STATIC_ASSERT(__builtin_offsetof(tg_ring_header, cmdline) == 152, "header layout");
 TG_STATIC_ASSERT(__builtin_offsetof(tg_ring_header, priority) == 2200, "header layout");
 TG_STATIC_ASSERT(__builtin_offsetof(tg_ring_header, consumer_heartbeat) == 2392, "header layout");
-TG_STATIC_ASSERT(__builtin_offsetof(tg_ring_header, tail) == 2432, "tail on its own cache line");
-TG_STATIC_ASSERT(__builtin_offsetof(tg_ring_header, head) == 2496, "head on its own cache line");
-TG_STATIC_ASSERT(__builtin_offsetof(tg_ring_header, dropped) == 2560, "drop counters on their own cache line");
+TG_STATIC_ASSERT(__builtin_offsetof(tg_ring_header, lanes_used) == 2400, "header layout");
+TG_STATIC_ASSERT(__builtin_offsetof(tg_lane, head) == 64, "head on its own cache line");
 
 /* The sequence word of a slot once the record of position pos is published in it. */
 static inline uint64_t tg_seq_published(uint64_t pos) { return pos + 1; }

@@ -72,12 +72,12 @@ static void capture_identity(void) {
 }
 
 
-static inline void record_launch(tg_ring_header *h, int api, uint64_t t0, uint64_t t1, CUresult res, const void *f,
+static inline void record_launch(tg_ring_header *h, tg_lane *l, int api, uint64_t t0, uint64_t t1, CUresult res, const void *f,
                                  unsigned gx, unsigned gy, unsigned gz, unsigned bx, unsigned by, unsigned bz,
                                  unsigned shared, CUstream s) {
     uint32_t kernel = tg_name_id(f, function_name);
     if (TG_UNLIKELY(!identity_tried)) capture_identity();
-    tg_record_launch(h, api, t0, t1, res, kernel, gx, gy, gz, bx, by, bz, shared, s);
+    tg_record_launch(h, l, api, t0, t1, res, kernel, gx, gy, gz, bx, by, bz, shared, s);
 }
 
 #define WRAP(sym, call_args, record_stmt) TG_WRAP(CUresult, NO_DRIVER, sym, call_args, record_stmt)
@@ -89,7 +89,7 @@ static inline void record_launch(tg_ring_header *h, int api, uint64_t t0, uint64
     TG_EXPORT CUresult sym(CUfunction f, unsigned gx, unsigned gy, unsigned gz, unsigned bx, unsigned by,        \
                            unsigned bz, unsigned shared, CUstream s, void **params, void **extra) {              \
         WRAP(sym, (f, gx, gy, gz, bx, by, bz, shared, s, params, extra),                                         \
-             record_launch(h, TG_API_##sym, t0, t1, res, f, gx, gy, gz, bx, by, bz, shared, s))                  \
+             record_launch(h, l, TG_API_##sym, t0, t1, res, f, gx, gy, gz, bx, by, bz, shared, s))                  \
     }
 LAUNCH_KERNEL(cuLaunchKernel)
 LAUNCH_KERNEL(cuLaunchKernel_ptsz)
@@ -97,9 +97,9 @@ LAUNCH_KERNEL(cuLaunchKernel_ptsz)
 #define LAUNCH_KERNEL_EX(sym)                                                                                    \
     TG_EXPORT CUresult sym(const CUlaunchConfig *c, CUfunction f, void **params, void **extra) {                \
         WRAP(sym, (c, f, params, extra),                                                                         \
-             if (c) record_launch(h, TG_API_##sym, t0, t1, res, f, c->gridDimX, c->gridDimY, c->gridDimZ,        \
+             if (c) record_launch(h, l, TG_API_##sym, t0, t1, res, f, c->gridDimX, c->gridDimY, c->gridDimZ,        \
                                   c->blockDimX, c->blockDimY, c->blockDimZ, c->sharedMemBytes, c->hStream);      \
-             else record_launch(h, TG_API_##sym, t0, t1, res, f, 0, 0, 0, 0, 0, 0, 0, NULL))                     \
+             else record_launch(h, l, TG_API_##sym, t0, t1, res, f, 0, 0, 0, 0, 0, 0, 0, NULL))                     \
     }
 LAUNCH_KERNEL_EX(cuLaunchKernelEx)
 LAUNCH_KERNEL_EX(cuLaunchKernelEx_ptsz)
@@ -108,14 +108,14 @@ LAUNCH_KERNEL_EX(cuLaunchKernelEx_ptsz)
     TG_EXPORT CUresult sym(CUfunction f, unsigned gx, unsigned gy, unsigned gz, unsigned bx, unsigned by,        \
                            unsigned bz, unsigned shared, CUstream s, void **params) {                            \
         WRAP(sym, (f, gx, gy, gz, bx, by, bz, shared, s, params),                                                \
-             record_launch(h, TG_API_##sym, t0, t1, res, f, gx, gy, gz, bx, by, bz, shared, s))                  \
+             record_launch(h, l, TG_API_##sym, t0, t1, res, f, gx, gy, gz, bx, by, bz, shared, s))                  \
     }
 LAUNCH_COOPERATIVE(cuLaunchCooperativeKernel)
 LAUNCH_COOPERATIVE(cuLaunchCooperativeKernel_ptsz)
 
 #define GRAPH_LAUNCH(sym)                                                                                        \
     TG_EXPORT CUresult sym(CUgraphExec g, CUstream s) {                                                         \
-        WRAP(sym, (g, s), RECORD(h, TG_API_##sym, TG_KIND_LAUNCH, TG_OP_GRAPH, t0, t1, res, s, 0,                \
+        WRAP(sym, (g, s), RECORD(h, l, TG_API_##sym, TG_KIND_LAUNCH, TG_OP_GRAPH, t0, t1, res, s, 0,                \
                                  r->u.graph.exec = (uint64_t)(uintptr_t)g))                                      \
     }
 GRAPH_LAUNCH(cuGraphLaunch)
@@ -124,7 +124,7 @@ GRAPH_LAUNCH(cuGraphLaunch_ptsz)
 #define HOST_FUNC(sym)                                                                                           \
     TG_EXPORT CUresult sym(CUstream s, CUhostFn fn, void *user) {                                               \
         WRAP(sym, (s, fn, user), uint32_t name = tg_name_id((const void *)fn, tg_host_function_name);               \
-             RECORD(h, TG_API_##sym, TG_KIND_LAUNCH, TG_OP_HOST_FUNC, t0, t1, res, s, 0,                         \
+             RECORD(h, l, TG_API_##sym, TG_KIND_LAUNCH, TG_OP_HOST_FUNC, t0, t1, res, s, 0,                         \
                     r->u.launch.kernel = name))                                                                  \
     }
 HOST_FUNC(cuLaunchHostFunc)
@@ -133,7 +133,7 @@ HOST_FUNC(cuLaunchHostFunc_ptsz)
 /* ---- copies and memsets ---- */
 
 #define COPY_RECORD(sym, op, s, nbytes, elem, flags)                                                              \
-    RECORD(h, TG_API_##sym, TG_KIND_COPY, op, t0, t1, res, s, flags,                                             \
+    RECORD(h, l, TG_API_##sym, TG_KIND_COPY, op, t0, t1, res, s, flags,                                             \
            (r->u.copy.bytes = (uint64_t)(nbytes), r->u.copy.element_size = (elem)))
 
 #define COPY_SYNC(sym, op, params, args, bytes)                                                                  \
@@ -234,25 +234,25 @@ MEMSET_2D_ASYNC(cuMemsetD2D32Async_ptsz, unsigned int, 4)
 
 #define STREAM_SYNC(sym)                                                                                         \
     TG_EXPORT CUresult sym(CUstream s) {                                                                        \
-        WRAP(sym, (s), RECORD(h, TG_API_##sym, TG_KIND_SYNC, TG_OP_SYNC_STREAM, t0, t1, res, s, TG_F_BLOCKING, ))\
+        WRAP(sym, (s), RECORD(h, l, TG_API_##sym, TG_KIND_SYNC, TG_OP_SYNC_STREAM, t0, t1, res, s, TG_F_BLOCKING, ))\
     }
 STREAM_SYNC(cuStreamSynchronize)
 STREAM_SYNC(cuStreamSynchronize_ptsz)
 
 TG_EXPORT CUresult cuCtxSynchronize(void) {
     WRAP(cuCtxSynchronize, (),
-         RECORD(h, TG_API_cuCtxSynchronize, TG_KIND_SYNC, TG_OP_SYNC_DEVICE, t0, t1, res, NULL, TG_F_BLOCKING, ))
+         RECORD(h, l, TG_API_cuCtxSynchronize, TG_KIND_SYNC, TG_OP_SYNC_DEVICE, t0, t1, res, NULL, TG_F_BLOCKING, ))
 }
 
 TG_EXPORT CUresult cuEventSynchronize(CUevent e) {
     WRAP(cuEventSynchronize, (e),
-         RECORD(h, TG_API_cuEventSynchronize, TG_KIND_SYNC, TG_OP_SYNC_EVENT, t0, t1, res, NULL, TG_F_BLOCKING,
+         RECORD(h, l, TG_API_cuEventSynchronize, TG_KIND_SYNC, TG_OP_SYNC_EVENT, t0, t1, res, NULL, TG_F_BLOCKING,
                 r->u.sync.object = (uint64_t)(uintptr_t)e))
 }
 
 #define STREAM_WAIT(sym)                                                                                         \
     TG_EXPORT CUresult sym(CUstream s, CUevent e, unsigned flags) {                                             \
-        WRAP(sym, (s, e, flags), RECORD(h, TG_API_##sym, TG_KIND_WAIT, TG_OP_NONE, t0, t1, res, s, 0,            \
+        WRAP(sym, (s, e, flags), RECORD(h, l, TG_API_##sym, TG_KIND_WAIT, TG_OP_NONE, t0, t1, res, s, 0,            \
                                         r->u.event.event = (uint64_t)(uintptr_t)e))                              \
     }
 STREAM_WAIT(cuStreamWaitEvent)
@@ -260,7 +260,7 @@ STREAM_WAIT(cuStreamWaitEvent_ptsz)
 
 #define EVENT_RECORD(sym)                                                                                        \
     TG_EXPORT CUresult sym(CUevent e, CUstream s) {                                                             \
-        WRAP(sym, (e, s), RECORD(h, TG_API_##sym, TG_KIND_EVENT, TG_OP_NONE, t0, t1, res, s, 0,                  \
+        WRAP(sym, (e, s), RECORD(h, l, TG_API_##sym, TG_KIND_EVENT, TG_OP_NONE, t0, t1, res, s, 0,                  \
                                  r->u.event.event = (uint64_t)(uintptr_t)e))                                     \
     }
 EVENT_RECORD(cuEventRecord)
@@ -269,23 +269,23 @@ EVENT_RECORD(cuEventRecord_ptsz)
 #define CREATED(ps) ((res == CUDA_SUCCESS && (ps)) ? *(ps) : NULL)
 TG_EXPORT CUresult cuStreamCreate(CUstream *ps, unsigned flags) {
     WRAP(cuStreamCreate, (ps, flags),
-         RECORD(h, TG_API_cuStreamCreate, TG_KIND_STREAM, TG_OP_CREATE, t0, t1, res, CREATED(ps), 0,
+         RECORD(h, l, TG_API_cuStreamCreate, TG_KIND_STREAM, TG_OP_CREATE, t0, t1, res, CREATED(ps), 0,
                 r->u.stream_info.flags = flags))
 }
 TG_EXPORT CUresult cuStreamCreateWithPriority(CUstream *ps, unsigned flags, int priority) {
     WRAP(cuStreamCreateWithPriority, (ps, flags, priority),
-         RECORD(h, TG_API_cuStreamCreateWithPriority, TG_KIND_STREAM, TG_OP_CREATE, t0, t1, res, CREATED(ps), 0,
+         RECORD(h, l, TG_API_cuStreamCreateWithPriority, TG_KIND_STREAM, TG_OP_CREATE, t0, t1, res, CREATED(ps), 0,
                 (r->u.stream_info.flags = flags, r->u.stream_info.priority = priority)))
 }
 TG_EXPORT CUresult cuStreamDestroy_v2(CUstream s) {
     WRAP(cuStreamDestroy_v2, (s),
-         RECORD(h, TG_API_cuStreamDestroy_v2, TG_KIND_STREAM, TG_OP_DESTROY, t0, t1, res, s, 0, ))
+         RECORD(h, l, TG_API_cuStreamDestroy_v2, TG_KIND_STREAM, TG_OP_DESTROY, t0, t1, res, s, 0, ))
 }
 
 #define BEGIN_CAPTURE(sym)                                                                                       \
     TG_EXPORT CUresult sym(CUstream s, CUstreamCaptureMode mode) {                                              \
         WRAP(sym, (s, mode), if (res == CUDA_SUCCESS) tg_capture_begin(s);                                          \
-             RECORD(h, TG_API_##sym, TG_KIND_STREAM, TG_OP_CAPTURE_BEGIN, t0, t1, res, s, 0, ))                  \
+             RECORD(h, l, TG_API_##sym, TG_KIND_STREAM, TG_OP_CAPTURE_BEGIN, t0, t1, res, s, 0, ))                  \
     }
 BEGIN_CAPTURE(cuStreamBeginCapture_v2)
 BEGIN_CAPTURE(cuStreamBeginCapture_v2_ptsz)
@@ -293,7 +293,7 @@ BEGIN_CAPTURE(cuStreamBeginCapture_v2_ptsz)
 #define END_CAPTURE(sym)                                                                                         \
     TG_EXPORT CUresult sym(CUstream s, CUgraph *g) {                                                            \
         WRAP(sym, (s, g), tg_capture_end(s);                                                                        \
-             RECORD(h, TG_API_##sym, TG_KIND_STREAM, TG_OP_CAPTURE_END, t0, t1, res, s, 0, ))                    \
+             RECORD(h, l, TG_API_##sym, TG_KIND_STREAM, TG_OP_CAPTURE_END, t0, t1, res, s, 0, ))                    \
     }
 END_CAPTURE(cuStreamEndCapture)
 END_CAPTURE(cuStreamEndCapture_ptsz)

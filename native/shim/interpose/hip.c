@@ -61,11 +61,11 @@ static void capture_identity(void) {
     tg_gpu_identity(dev, name, (const unsigned char *)uuid.bytes, pci);
 }
 
-static inline void record_launch(tg_ring_header *h, int api, uint64_t t0, uint64_t t1, hipError_t res, uint32_t kernel,
+static inline void record_launch(tg_ring_header *h, tg_lane *l, int api, uint64_t t0, uint64_t t1, hipError_t res, uint32_t kernel,
                                  unsigned gx, unsigned gy, unsigned gz, unsigned bx, unsigned by, unsigned bz,
                                  size_t shared, hipStream_t s) {
     if (TG_UNLIKELY(!identity_tried)) capture_identity();
-    tg_record_launch(h, api, t0, t1, res, kernel, gx, gy, gz, bx, by, bz, shared, s);
+    tg_record_launch(h, l, api, t0, t1, res, kernel, gx, gy, gz, bx, by, bz, shared, s);
 }
 
 /* ---- launches ---- */
@@ -73,7 +73,7 @@ static inline void record_launch(tg_ring_header *h, int api, uint64_t t0, uint64
 #define LAUNCH_HOST_KERNEL(sym)                                                                                  \
     TG_EXPORT hipError_t sym(const void *f, dim3 grid, dim3 block, void **args, size_t shared, hipStream_t s) { \
         WRAP(sym, (f, grid, block, args, shared, s),                                                             \
-             record_launch(h, TG_API_##sym, t0, t1, res, tg_name_id(f, host_kernel_name), grid.x, grid.y,        \
+             record_launch(h, l, TG_API_##sym, t0, t1, res, tg_name_id(f, host_kernel_name), grid.x, grid.y,        \
                            grid.z, block.x, block.y, block.z, shared, s))                                        \
     }
 LAUNCH_HOST_KERNEL(hipLaunchKernel)
@@ -82,7 +82,7 @@ LAUNCH_HOST_KERNEL(hipLaunchKernel_spt)
 TG_EXPORT hipError_t hipExtLaunchKernel(const void *f, dim3 grid, dim3 block, void **args, size_t shared,
                                         hipStream_t s, hipEvent_t start, hipEvent_t stop, int flags) {
     WRAP(hipExtLaunchKernel, (f, grid, block, args, shared, s, start, stop, flags),
-         record_launch(h, TG_API_hipExtLaunchKernel, t0, t1, res, tg_name_id(f, host_kernel_name), grid.x, grid.y,
+         record_launch(h, l, TG_API_hipExtLaunchKernel, t0, t1, res, tg_name_id(f, host_kernel_name), grid.x, grid.y,
                        grid.z, block.x, block.y, block.z, shared, s))
 }
 
@@ -90,7 +90,7 @@ TG_EXPORT hipError_t hipModuleLaunchKernel(hipFunction_t f, unsigned gx, unsigne
                                            unsigned by, unsigned bz, unsigned shared, hipStream_t s, void **params,
                                            void **extra) {
     WRAP(hipModuleLaunchKernel, (f, gx, gy, gz, bx, by, bz, shared, s, params, extra),
-         record_launch(h, TG_API_hipModuleLaunchKernel, t0, t1, res, tg_name_id(f, module_function_name), gx, gy,
+         record_launch(h, l, TG_API_hipModuleLaunchKernel, t0, t1, res, tg_name_id(f, module_function_name), gx, gy,
                        gz, bx, by, bz, shared, s))
 }
 
@@ -101,19 +101,19 @@ TG_EXPORT hipError_t hipExtModuleLaunchKernel(hipFunction_t f, uint32_t gx, uint
                                               uint32_t ly, uint32_t lz, size_t shared, hipStream_t s, void **params,
                                               void **extra, hipEvent_t start, hipEvent_t stop, uint32_t flags) {
     WRAP(hipExtModuleLaunchKernel, (f, gx, gy, gz, lx, ly, lz, shared, s, params, extra, start, stop, flags),
-         record_launch(h, TG_API_hipExtModuleLaunchKernel, t0, t1, res, tg_name_id(f, module_function_name),
+         record_launch(h, l, TG_API_hipExtModuleLaunchKernel, t0, t1, res, tg_name_id(f, module_function_name),
                        blocks(gx, lx), blocks(gy, ly), blocks(gz, lz), lx, ly, lz, shared, s))
 }
 
 TG_EXPORT hipError_t hipGraphLaunch(hipGraphExec_t g, hipStream_t s) {
     WRAP(hipGraphLaunch, (g, s),
-         TG_RECORD(h, TG_API_hipGraphLaunch, TG_KIND_LAUNCH, TG_OP_GRAPH, t0, t1, res, s, 0,
+         TG_RECORD(h, l, TG_API_hipGraphLaunch, TG_KIND_LAUNCH, TG_OP_GRAPH, t0, t1, res, s, 0,
                    r->u.graph.exec = (uint64_t)(uintptr_t)g))
 }
 
 TG_EXPORT hipError_t hipLaunchHostFunc(hipStream_t s, hipHostFn_t fn, void *user) {
     WRAP(hipLaunchHostFunc, (s, fn, user), uint32_t name = tg_name_id((const void *)fn, tg_host_function_name);
-         TG_RECORD(h, TG_API_hipLaunchHostFunc, TG_KIND_LAUNCH, TG_OP_HOST_FUNC, t0, t1, res, s, 0,
+         TG_RECORD(h, l, TG_API_hipLaunchHostFunc, TG_KIND_LAUNCH, TG_OP_HOST_FUNC, t0, t1, res, s, 0,
                    r->u.launch.kernel = name))
 }
 
@@ -130,7 +130,7 @@ static inline int direction(hipMemcpyKind kind) {
 }
 
 #define COPY_RECORD(sym, op, s, nbytes, elem, flags)                                                              \
-    TG_RECORD(h, TG_API_##sym, TG_KIND_COPY, op, t0, t1, res, s, flags,                                          \
+    TG_RECORD(h, l, TG_API_##sym, TG_KIND_COPY, op, t0, t1, res, s, flags,                                          \
               (r->u.copy.bytes = (uint64_t)(nbytes), r->u.copy.element_size = (elem)))
 
 #define MEMCPY(sym)                                                                                              \
@@ -182,25 +182,25 @@ MEMSET_ASYNC(hipMemsetD32Async, hipDeviceptr_t, int, 4)
 
 #define STREAM_SYNC(sym)                                                                                         \
     TG_EXPORT hipError_t sym(hipStream_t s) {                                                                   \
-        WRAP(sym, (s), TG_RECORD(h, TG_API_##sym, TG_KIND_SYNC, TG_OP_SYNC_STREAM, t0, t1, res, s, TG_F_BLOCKING, ))\
+        WRAP(sym, (s), TG_RECORD(h, l, TG_API_##sym, TG_KIND_SYNC, TG_OP_SYNC_STREAM, t0, t1, res, s, TG_F_BLOCKING, ))\
     }
 STREAM_SYNC(hipStreamSynchronize)
 STREAM_SYNC(hipStreamSynchronize_spt)
 
 TG_EXPORT hipError_t hipDeviceSynchronize(void) {
     WRAP(hipDeviceSynchronize, (),
-         TG_RECORD(h, TG_API_hipDeviceSynchronize, TG_KIND_SYNC, TG_OP_SYNC_DEVICE, t0, t1, res, NULL, TG_F_BLOCKING, ))
+         TG_RECORD(h, l, TG_API_hipDeviceSynchronize, TG_KIND_SYNC, TG_OP_SYNC_DEVICE, t0, t1, res, NULL, TG_F_BLOCKING, ))
 }
 
 TG_EXPORT hipError_t hipEventSynchronize(hipEvent_t e) {
     WRAP(hipEventSynchronize, (e),
-         TG_RECORD(h, TG_API_hipEventSynchronize, TG_KIND_SYNC, TG_OP_SYNC_EVENT, t0, t1, res, NULL, TG_F_BLOCKING,
+         TG_RECORD(h, l, TG_API_hipEventSynchronize, TG_KIND_SYNC, TG_OP_SYNC_EVENT, t0, t1, res, NULL, TG_F_BLOCKING,
                    r->u.sync.object = (uint64_t)(uintptr_t)e))
 }
 
 #define STREAM_WAIT(sym)                                                                                         \
     TG_EXPORT hipError_t sym(hipStream_t s, hipEvent_t e, unsigned flags) {                                     \
-        WRAP(sym, (s, e, flags), TG_RECORD(h, TG_API_##sym, TG_KIND_WAIT, TG_OP_NONE, t0, t1, res, s, 0,         \
+        WRAP(sym, (s, e, flags), TG_RECORD(h, l, TG_API_##sym, TG_KIND_WAIT, TG_OP_NONE, t0, t1, res, s, 0,         \
                                            r->u.event.event = (uint64_t)(uintptr_t)e))                           \
     }
 STREAM_WAIT(hipStreamWaitEvent)
@@ -208,35 +208,35 @@ STREAM_WAIT(hipStreamWaitEvent_spt)
 
 TG_EXPORT hipError_t hipEventRecord(hipEvent_t e, hipStream_t s) {
     WRAP(hipEventRecord, (e, s),
-         TG_RECORD(h, TG_API_hipEventRecord, TG_KIND_EVENT, TG_OP_NONE, t0, t1, res, s, 0,
+         TG_RECORD(h, l, TG_API_hipEventRecord, TG_KIND_EVENT, TG_OP_NONE, t0, t1, res, s, 0,
                    r->u.event.event = (uint64_t)(uintptr_t)e))
 }
 
 #define CREATED(ps) ((res == hipSuccess && (ps)) ? *(ps) : NULL)
 TG_EXPORT hipError_t hipStreamCreate(hipStream_t *ps) {
     WRAP(hipStreamCreate, (ps),
-         TG_RECORD(h, TG_API_hipStreamCreate, TG_KIND_STREAM, TG_OP_CREATE, t0, t1, res, CREATED(ps), 0, ))
+         TG_RECORD(h, l, TG_API_hipStreamCreate, TG_KIND_STREAM, TG_OP_CREATE, t0, t1, res, CREATED(ps), 0, ))
 }
 TG_EXPORT hipError_t hipStreamCreateWithFlags(hipStream_t *ps, unsigned flags) {
     WRAP(hipStreamCreateWithFlags, (ps, flags),
-         TG_RECORD(h, TG_API_hipStreamCreateWithFlags, TG_KIND_STREAM, TG_OP_CREATE, t0, t1, res, CREATED(ps), 0,
+         TG_RECORD(h, l, TG_API_hipStreamCreateWithFlags, TG_KIND_STREAM, TG_OP_CREATE, t0, t1, res, CREATED(ps), 0,
                    r->u.stream_info.flags = flags))
 }
 TG_EXPORT hipError_t hipStreamCreateWithPriority(hipStream_t *ps, unsigned flags, int priority) {
     WRAP(hipStreamCreateWithPriority, (ps, flags, priority),
-         TG_RECORD(h, TG_API_hipStreamCreateWithPriority, TG_KIND_STREAM, TG_OP_CREATE, t0, t1, res, CREATED(ps), 0,
+         TG_RECORD(h, l, TG_API_hipStreamCreateWithPriority, TG_KIND_STREAM, TG_OP_CREATE, t0, t1, res, CREATED(ps), 0,
                    (r->u.stream_info.flags = flags, r->u.stream_info.priority = priority)))
 }
 TG_EXPORT hipError_t hipStreamDestroy(hipStream_t s) {
     WRAP(hipStreamDestroy, (s),
-         TG_RECORD(h, TG_API_hipStreamDestroy, TG_KIND_STREAM, TG_OP_DESTROY, t0, t1, res, s, 0, ))
+         TG_RECORD(h, l, TG_API_hipStreamDestroy, TG_KIND_STREAM, TG_OP_DESTROY, t0, t1, res, s, 0, ))
 }
 
 TG_EXPORT hipError_t hipStreamBeginCapture(hipStream_t s, hipStreamCaptureMode mode) {
     WRAP(hipStreamBeginCapture, (s, mode), if (res == hipSuccess) tg_capture_begin(s);
-         TG_RECORD(h, TG_API_hipStreamBeginCapture, TG_KIND_STREAM, TG_OP_CAPTURE_BEGIN, t0, t1, res, s, 0, ))
+         TG_RECORD(h, l, TG_API_hipStreamBeginCapture, TG_KIND_STREAM, TG_OP_CAPTURE_BEGIN, t0, t1, res, s, 0, ))
 }
 TG_EXPORT hipError_t hipStreamEndCapture(hipStream_t s, hipGraph_t *g) {
     WRAP(hipStreamEndCapture, (s, g), tg_capture_end(s);
-         TG_RECORD(h, TG_API_hipStreamEndCapture, TG_KIND_STREAM, TG_OP_CAPTURE_END, t0, t1, res, s, 0, ))
+         TG_RECORD(h, l, TG_API_hipStreamEndCapture, TG_KIND_STREAM, TG_OP_CAPTURE_END, t0, t1, res, s, 0, ))
 }

@@ -20,16 +20,23 @@ static const unsigned char tg_api_per_thread[TG_API_COUNT] = {
 #include "tailguard/apis.def"
 #undef TG_API
 };
+static const unsigned char tg_api_launches[TG_API_COUNT] = {
+#define TG_API(sym, family, kind, gpa, per_thread, min_version) [TG_API_##sym] = TG_KIND_##kind == TG_KIND_LAUNCH,
+#define TG_KIND_NONE 0
+#include "tailguard/apis.def"
+#undef TG_KIND_NONE
+#undef TG_API
+};
 
 static inline uint16_t tg_common_flags(int api, const void *stream) {
     return (uint16_t)((tg_api_per_thread[api] ? TG_F_PER_THREAD : 0) | (tg_capturing(stream) ? TG_F_CAPTURED : 0));
 }
 
-static inline void tg_record_launch(tg_ring_header *h, int api, uint64_t t0, uint64_t t1, int res, uint32_t kernel,
+static inline void tg_record_launch(tg_ring_header *h, tg_lane *l, int api, uint64_t t0, uint64_t t1, int res, uint32_t kernel,
                                     unsigned gx, unsigned gy, unsigned gz, unsigned bx, unsigned by, unsigned bz,
                                     size_t shared, const void *s) {
     uint64_t pos;
-    tg_record *r = tg_ring_claim(h, &pos, 1);
+    tg_record *r = tg_claim(h, l, &pos, 1);
     if (!r) return;
     /* every field is written (no memset): the slot still holds the previous lap's record */
     r->kind = TG_KIND_LAUNCH;
@@ -48,14 +55,14 @@ static inline void tg_record_launch(tg_ring_header *h, int api, uint64_t t0, uin
     r->u.launch.block[2] = (uint16_t)bz;
     size_t kib = (shared + 1023) / 1024;
     r->u.launch.shared_kib = (uint16_t)(kib > 0xffff ? 0xffff : kib);
-    tg_ring_publish(h, r, pos);
+    tg_publish(l, r, pos);
 }
 
 /* Any other record: the common fields, then the caller's `fill` statement (which may use `r`). */
-#define TG_RECORD(h, api_, kind_, op_, t0, t1, res, s, extra_flags, fill)                                         \
+#define TG_RECORD(h, l, api_, kind_, op_, t0, t1, res, s, extra_flags, fill)                                         \
     do {                                                                                                         \
         uint64_t pos_;                                                                                           \
-        tg_record *r = tg_begin(h, &pos_, kind_, (kind_) == TG_KIND_LAUNCH);                                     \
+        tg_record *r = tg_begin(h, l, &pos_, kind_, (kind_) == TG_KIND_LAUNCH);                                     \
         if (r) {                                                                                                 \
             tg_set_time(r, t0, t1);                                                                              \
             r->op = (uint8_t)(op_);                                                                              \
@@ -64,16 +71,22 @@ static inline void tg_record_launch(tg_ring_header *h, int api, uint64_t t0, uin
             r->result = (int16_t)(res);                                                                          \
             r->stream = (uint64_t)(uintptr_t)(s);                                                                \
             fill;                                                                                                \
-            tg_ring_publish(h, r, pos_);                                                                         \
+            tg_publish(l, r, pos_);                                                                         \
         }                                                                                                        \
     } while (0)
 
-/* The body of a wrapper returning `type`; `no_driver` is returned when no library after the shim defines `sym`. */
+/* The body of a wrapper returning `type`; `no_driver` is returned when no library after the shim defines `sym`.
+ * A call whose record could not be written (the thread's lane is full) is counted and passed through untimed. */
 #define TG_WRAP(type, no_driver, sym, call_args, record_stmt)                                                    \
     tg_pfn_##sym real = (tg_pfn_##sym)tg_real_get(TG_API_##sym);                                                \
     if (TG_UNLIKELY(!real)) return no_driver;                                                                   \
     tg_ring_header *h = tg_ring_get();                                                                          \
     if (TG_UNLIKELY(!h)) return real call_args;                                                                 \
+    tg_lane *l = tg_lane_get(h);                                                                                \
+    if (tg_lane_full(h, l)) {                                                                                   \
+        tg_lane_drop(l, tg_api_launches[TG_API_##sym]);                                                         \
+        return real call_args;                                                                                  \
+    }                                                                                                           \
     uint64_t t0 = tg_now();                                                                                     \
     type res = real call_args;                                                                                  \
     uint64_t t1 = tg_now();                                                                                     \

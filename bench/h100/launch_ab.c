@@ -1,0 +1,109 @@
+/* The shim's cost per launch on a real GPU, measured inside one process: bursts of N empty-kernel launches alternate
+ * between libcuda's cuLaunchKernel as the program calls it (through the shim's wrapper when the shim is preloaded) and
+ * the real cuLaunchKernel, found in libcuda's own symbol table. Comparing paired bursts of the same process cancels
+ * what varies between processes (memory placement, clocks), which is larger than the effect measured. Without the shim
+ * both paths are the same function: that run is the control and should show ~0.
+ * Prints JSON: median ns per launch of each path and the median of per-round differences.
+ * Usage: launch_ab N ROUNDS   (link: -lcuda -ldl) */
+#define _GNU_SOURCE
+#include <dlfcn.h>
+#include <elf.h>
+#include <fcntl.h>
+#include <link.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "tailguard/cuda_abi.h"
+
+static const char ptx[] = ".version 7.0\n.target sm_50\n.address_size 64\n"
+                          ".visible .entry ab_empty(.param .u32 ab_empty_param_0)\n{\n\tret;\n}\n";
+
+struct found { const char *want; void *addr; };
+
+/* Looks `want` up in the .dynsym of the loaded libcuda, reading the file itself (dlsym would be the shim's). */
+static int find_in_libcuda(struct dl_phdr_info *info, size_t size, void *arg) {
+    (void)size;
+    struct found *f = arg;
+    if (!strstr(info->dlpi_name, "libcuda.so")) return 0;
+    int fd = open(info->dlpi_name, O_RDONLY);
+    struct stat st;
+    if (fd < 0 || fstat(fd, &st) != 0) return 0;
+    const unsigned char *base = mmap(0, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
+    close(fd);
+    if (base == MAP_FAILED) return 0;
+    const Elf64_Ehdr *eh = (const Elf64_Ehdr *)base;
+    const Elf64_Shdr *sh = (const Elf64_Shdr *)(base + eh->e_shoff);
+    for (int i = 0; i < eh->e_shnum; i++) {
+        if (sh[i].sh_type != SHT_DYNSYM) continue;
+        const Elf64_Sym *sym = (const Elf64_Sym *)(base + sh[i].sh_offset);
+        const char *str = (const char *)(base + sh[sh[i].sh_link].sh_offset);
+        for (size_t k = 0; k < sh[i].sh_size / sizeof *sym; k++)
+            if (sym[k].st_value && !strcmp(str + sym[k].st_name, f->want)) f->addr = (void *)(info->dlpi_addr + sym[k].st_value);
+    }
+    return f->addr != 0;
+}
+
+static double now_ns(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec * 1e9 + (double)ts.tv_nsec;
+}
+static int cmp(const void *a, const void *b) {
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+static double median(double *v, int n) {
+    qsort(v, (size_t)n, sizeof *v, cmp);
+    return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+}
+
+static CUfunction fn;
+static double burst(tg_pfn_cuLaunchKernel launch, int n) {
+    unsigned zero = 0;
+    void *params[] = {&zero};
+    double t0 = now_ns();
+    for (int i = 0; i < n; i++)
+        if (launch(fn, 1, 1, 1, 32, 1, 1, 0, NULL, params, NULL)) exit(3);
+    double t1 = now_ns();
+    if (cuCtxSynchronize()) exit(3);
+    return (t1 - t0) / n;
+}
+
+int main(int argc, char **argv) {
+    int n = argc > 1 ? atoi(argv[1]) : 1000, rounds = argc > 2 ? atoi(argv[2]) : 400;
+    CUdevice dev;
+    CUcontext ctx;
+    CUmodule mod;
+    if (cuInit(0) || cuDeviceGet(&dev, 0) || cuDevicePrimaryCtxRetain(&ctx, dev) || cuCtxSetCurrent(ctx)) return 1;
+    if (cuModuleLoadData(&mod, ptx) || cuModuleGetFunction(&fn, mod, "ab_empty")) return 1;
+    struct found f = {"cuLaunchKernel", 0};
+    dl_iterate_phdr(find_in_libcuda, &f);
+    if (!f.addr) {
+        fprintf(stderr, "launch_ab: cuLaunchKernel not found in libcuda's symbol table\n");
+        return 2;
+    }
+    tg_pfn_cuLaunchKernel as_called = cuLaunchKernel, real = (tg_pfn_cuLaunchKernel)f.addr;
+    for (int i = 0; i < 300; i++) burst(as_called, 1000); /* warm-up, past one lap of the shim's default ring */
+    for (int i = 0; i < 20; i++) burst(real, 1000);
+    double *a = malloc(sizeof(double) * rounds), *b = malloc(sizeof(double) * rounds), *d = malloc(sizeof(double) * rounds);
+    for (int r = 0; r < rounds; r++) {
+        if (r % 2) {
+            a[r] = burst(as_called, n);
+            b[r] = burst(real, n);
+        } else {
+            b[r] = burst(real, n);
+            a[r] = burst(as_called, n);
+        }
+        d[r] = a[r] - b[r];
+    }
+    printf("{\"shim_in_path\":%s,\"launches_per_burst\":%d,\"rounds\":%d,\"as_called_ns\":%.1f,\"real_ns\":%.1f,"
+           "\"added_ns\":%.1f}\n",
+           (void *)as_called != (void *)real ? "true" : "false", n, rounds, median(a, rounds), median(b, rounds),
+           median(d, rounds));
+    return 0;
+}
