@@ -49,10 +49,15 @@ describe("CUDA program linked to libcuda (exported symbols)", () => {
       expect(l.shared_kib).toBe(i % 5);
       expect(l.kernel).toBe(i % 3 ? "direct_kernel_a" : "direct_kernel_b(float*, int)");
       expect(l.result).toBe(0);
-      expect(l.dur).toBeGreaterThan(0);
       streams.add(l.stream);
     });
     expect(streams.size).toBe(2);
+    // launch durations are sampled, 1 in 8 per thread; every other call is timed
+    const timed = plainLaunches.filter((l) => l.dur !== undefined);
+    expect(timed.length).toBeGreaterThanOrEqual(Math.floor(L / 8) - 1);
+    expect(timed.length).toBeLessThanOrEqual(Math.ceil(L / 8) + 1);
+    expect(timed.every((l) => l.dur > 0)).toBe(true);
+    expect(rec.lines.filter((l) => l.kind !== "launch" && l.tid).every((l) => l.kind === "process" || l.dur > 0)).toBe(true);
     expect(plainLaunches[0].stream).not.toBe("0x0");
     expect(launches.filter((l) => l.captured)).toHaveLength(2);
     const ex = launches.find((l) => l.api === "cuLaunchKernelEx")!;
@@ -167,7 +172,7 @@ describe("timestamps", () => {
     expect(launches.length).toBe(brackets.length);
     expect(brackets.length).toBeGreaterThan(100);
     const outside = launches
-      .map((l, i) => ({ i, t: origin + BigInt(l.t), end: origin + BigInt(l.t) + BigInt(l.dur), b: brackets[i] }))
+      .map((l, i) => ({ i, t: origin + BigInt(l.t), end: origin + BigInt(l.t) + BigInt(l.dur ?? 0), b: brackets[i] }))
       // 250 ns of slack for the interpolation between re-anchors
       .filter(({ t, end, b }) => t < b[0] - 250n || end > b[1] + 250n);
     expect(outside.slice(0, 5)).toEqual([]);

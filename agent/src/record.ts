@@ -51,7 +51,7 @@ export const OpName: Record<number, Record<number, string>> = {
   [Kind.STREAM]: { 1: "create", 2: "destroy", 3: "capture_begin", 4: "capture_end" },
 };
 
-export const Flag = { DUR_US: 1, CAPTURED: 2, ASYNC: 4, BLOCKING: 8, PER_THREAD: 16 } as const;
+export const Flag = { DUR_US: 1, CAPTURED: 2, ASYNC: 4, BLOCKING: 8, PER_THREAD: 16, UNTIMED: 32 } as const;
 export const RingState = { RUNNING: 1, EXITED: 2, EXECED: 3 } as const;
 export const AttachPath = { CUDA_SYMBOL: 1, CUDA_GPA: 2, CUDA_DLSYM: 4, HIP_SYMBOL: 8, HIP_DLSYM: 16 } as const;
 
@@ -89,6 +89,7 @@ export const recordConstants: Record<string, number> = {
   TG_F_ASYNC: Flag.ASYNC,
   TG_F_BLOCKING: Flag.BLOCKING,
   TG_F_PER_THREAD: Flag.PER_THREAD,
+  TG_F_UNTIMED: Flag.UNTIMED,
   TG_STATE_RUNNING: RingState.RUNNING,
   TG_STATE_EXITED: RingState.EXITED,
   TG_STATE_EXECED: RingState.EXECED,
@@ -106,8 +107,8 @@ export interface RawRecord {
   api: number;
   tid: number;
   tStart: bigint;
-  /** nanoseconds spent in the call */
-  durNs: number;
+  /** nanoseconds spent in the call; null when not measured (launch durations are sampled, 1 in 8 per thread) */
+  durNs: number | null;
   flags: number;
   result: number;
   stream: bigint;
@@ -137,7 +138,7 @@ export function decodeRecord(buf: Buffer, offset = 0): RawRecord {
     api: buf.readUInt16LE(o + 10),
     tid: buf.readUInt32LE(o + 12),
     tStart: buf.readBigUInt64LE(o + 16),
-    durNs: flags & Flag.DUR_US ? dur * 1000 : dur,
+    durNs: flags & Flag.UNTIMED ? null : flags & Flag.DUR_US ? dur * 1000 : dur,
     flags,
     result: buf.readInt16LE(o + 30),
     stream: buf.readBigUInt64LE(o + 32),

@@ -55,7 +55,7 @@ export function recordToJson(r: RawRecord, ctx: JsonContext): Record<string, unk
   o.tid = r.tid;
   o.t = Number(r.tStart - ctx.origin);
   if (r.kind !== Kind.PROCESS) {
-    o.dur = r.durNs;
+    if (r.durNs !== null) o.dur = r.durNs;
     o.api = ctx.apiName(r.api);
     o.result = r.result;
     o.stream = hex(r.stream);

@@ -89,7 +89,7 @@ static void emit_process(tg_ring_header *h, int op) {
     r->u.process.pid = h->pid;
     r->u.process.ppid = h->ppid;
     r->u.process.priority = h->priority;
-    tg_publish(l, r, pos);
+    tg_publish(h, l, r, pos);
 }
 
 static int create_ring(void) {

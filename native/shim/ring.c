@@ -26,6 +26,7 @@
 __thread tg_lane *tg_lane_tls __attribute__((tls_model("initial-exec")));
 __thread tg_record *tg_lane_slots_tls __attribute__((tls_model("initial-exec")));
 __thread int tg_lane_exclusive __attribute__((tls_model("initial-exec")));
+__thread uint64_t tg_lane_limit __attribute__((tls_model("initial-exec")));
 
 static int ring_fd = -1;
 static pthread_mutex_t grow_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -102,6 +103,7 @@ tg_lane *tg_lane_claim(tg_ring_header *h) {
     pthread_once(&lane_key_once, make_lane_key);
     pthread_setspecific(lane_key, l);
     tg_lane_exclusive = idx != TG_SHARED_LANE;
+    tg_lane_limit = __atomic_load_n(&l->head, __ATOMIC_ACQUIRE) + h->lane_capacity;
     tg_lane_slots_tls = tg_lane_slots(h, idx);
     tg_lane_tls = l;
     return l;
@@ -129,7 +131,8 @@ tg_record *tg_claim_slow(tg_ring_header *h, tg_lane *l, uint64_t *pos_out, int i
     if (tg_lane_exclusive) {
         uint64_t pos = l->tail;
         uint32_t idx = (uint32_t)(pos & (cap - 1));
-        if (pos - __atomic_load_n(&l->head, __ATOMIC_ACQUIRE) < cap &&
+        tg_lane_limit = __atomic_load_n(&l->head, __ATOMIC_ACQUIRE) + cap; /* what the consumer has freed by now */
+        if (pos < tg_lane_limit &&
             (idx < __atomic_load_n(&l->records_ready, __ATOMIC_ACQUIRE) || grow_records(h, l, idx))) {
             if (is_launch) __atomic_store_n(&l->launches, l->launches + 1, __ATOMIC_RELAXED);
             *pos_out = pos;
@@ -203,5 +206,6 @@ void tg_lanes_after_fork(void) {
     tg_lane_tls = 0;
     tg_lane_slots_tls = 0;
     tg_lane_exclusive = 0;
+    tg_lane_limit = 0;
     pthread_mutex_init(&grow_lock, 0);
 }

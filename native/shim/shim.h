@@ -65,6 +65,9 @@ void tg_mark_path(unsigned path_bit);
 extern __thread tg_lane *tg_lane_tls __attribute__((tls_model("initial-exec")));
 extern __thread tg_record *tg_lane_slots_tls __attribute__((tls_model("initial-exec")));
 extern __thread int tg_lane_exclusive __attribute__((tls_model("initial-exec")));
+/* The position up to which this thread's lane is known to have room (consumer head seen + capacity): the consumer's
+ * line is read again only when that runs out, not on every record. */
+extern __thread uint64_t tg_lane_limit __attribute__((tls_model("initial-exec")));
 tg_lane *tg_lane_claim(tg_ring_header *h);
 void tg_lane_drop(tg_lane *l, int is_launch);
 tg_record *tg_claim_slow(tg_ring_header *h, tg_lane *l, uint64_t *pos_out, int is_launch);
@@ -76,15 +79,17 @@ static inline tg_lane *tg_lane_get(tg_ring_header *h) {
 }
 /* Checked before a call is timed: a record that cannot be written is not worth a timestamp. */
 static inline int tg_lane_full(const tg_ring_header *h, const tg_lane *l) {
-    return TG_UNLIKELY(__atomic_load_n(&l->tail, __ATOMIC_RELAXED) - __atomic_load_n(&l->head, __ATOMIC_ACQUIRE) >=
-                       h->lane_capacity);
+    uint64_t tail = __atomic_load_n(&l->tail, __ATOMIC_RELAXED);
+    if (TG_LIKELY(tg_lane_exclusive && tail < tg_lane_limit)) return 0;
+    uint64_t head = __atomic_load_n(&l->head, __ATOMIC_ACQUIRE);
+    if (tg_lane_exclusive) tg_lane_limit = head + h->lane_capacity;
+    return TG_UNLIKELY(tail - head >= h->lane_capacity);
 }
 static inline tg_record *tg_claim(tg_ring_header *h, tg_lane *l, uint64_t *pos_out, int is_launch) {
     if (TG_LIKELY(tg_lane_exclusive)) {
         uint64_t pos = l->tail; /* only this thread writes it */
         uint32_t idx = (uint32_t)(pos & (h->lane_capacity - 1));
-        if (TG_LIKELY(pos - __atomic_load_n(&l->head, __ATOMIC_ACQUIRE) < h->lane_capacity &&
-                      idx < __atomic_load_n(&l->records_ready, __ATOMIC_ACQUIRE))) {
+        if (TG_LIKELY(pos < tg_lane_limit && idx < __atomic_load_n(&l->records_ready, __ATOMIC_RELAXED))) {
             if (is_launch) __atomic_store_n(&l->launches, l->launches + 1, __ATOMIC_RELAXED);
             *pos_out = pos;
             return tg_lane_slots_tls + idx;
@@ -92,9 +97,14 @@ static inline tg_record *tg_claim(tg_ring_header *h, tg_lane *l, uint64_t *pos_o
     }
     return tg_claim_slow(h, l, pos_out, is_launch);
 }
-static inline void tg_publish(tg_lane *l, tg_record *slot, uint64_t pos) {
+static inline void tg_publish(tg_ring_header *h, tg_lane *l, tg_record *slot, uint64_t pos) {
     __atomic_store_n(&slot->seq, tg_seq_published(pos), __ATOMIC_RELEASE);
-    if (TG_LIKELY(tg_lane_exclusive)) __atomic_store_n(&l->tail, pos + 1, __ATOMIC_RELEASE);
+    if (TG_LIKELY(tg_lane_exclusive)) {
+        __atomic_store_n(&l->tail, pos + 1, __ATOMIC_RELEASE);
+        /* Own the next slot's line before the next call writes it: the consumer read that line on another core a lap
+         * ago, and a store that misses holds up the application's own stores behind it. */
+        __builtin_prefetch(tg_lane_slots_tls + ((pos + 1) & (h->lane_capacity - 1)), 1, 3);
+    }
 }
 int tg_ring_grow_names(tg_ring_header *h, uint32_t need); /* 0 when no more memory can be reserved */
 int tg_ring_create(const char *tmp_path, uint32_t lane_capacity, tg_ring_header **out, char *err, unsigned err_len);
@@ -147,10 +157,14 @@ static inline tg_record *tg_begin(tg_ring_header *h, tg_lane *l, uint64_t *pos, 
     }
     return r;
 }
+/* t1 == 0: the call's end was not timestamped (a launch outside the duration sample). */
 static inline void tg_set_time(tg_record *r, uint64_t t0, uint64_t t1) {
     uint64_t d = t1 - t0;
     r->t_start = t0;
-    if (TG_LIKELY(d <= 0xffffffffu)) {
+    if (!t1) {
+        r->dur = 0;
+        r->flags = TG_F_UNTIMED;
+    } else if (TG_LIKELY(d <= 0xffffffffu)) {
         r->dur = (uint32_t)d;
         r->flags = 0;
     } else {

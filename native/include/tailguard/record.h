@@ -65,6 +65,7 @@ enum tg_flag {
     TG_F_ASYNC = 1 << 2,      /* asynchronous copy or memset */
     TG_F_BLOCKING = 1 << 3,   /* the call waited for the device (sync, synchronous copy) */
     TG_F_PER_THREAD = 1 << 4, /* per-thread default stream variant (_ptsz, _ptds, _spt) */
+    TG_F_UNTIMED = 1 << 5,    /* only the start was timestamped: launch durations are sampled (1 in 8 per thread) */
 };
 
 typedef enum {

@@ -9,6 +9,7 @@
 #define SLOTS 64
 static _Atomic(const void *) streams[SLOTS];
 atomic_int tg_capture_count;
+__thread uint32_t tg_launch_tick __attribute__((tls_model("initial-exec")));
 
 int tg_capturing_slow(const void *s) {
     for (int i = 0; i < SLOTS; i++)
