@@ -129,9 +129,9 @@ const cpu = readFileSync("/proc/cpuinfo", "utf8").match(/model name\s*:\s*(.*)/)
 const clocksource = existsSync("/sys/devices/system/clocksource/clocksource0/current_clocksource")
   ? readFileSync("/sys/devices/system/clocksource/clocksource0/current_clocksource", "utf8").trim()
   : "unknown";
-let commit = "unknown";
+let commit = process.env.TG_COMMIT ?? "unknown";
 try {
-  commit = execFileSync("git", ["rev-parse", "--short", "HEAD"], { cwd: root, encoding: "utf8" }).trim();
+  commit = execFileSync("git", ["rev-parse", "--short", "HEAD"], { cwd: root, encoding: "utf8", stdio: "pipe" }).trim();
 } catch {}
 const report = {
   benchmark: "shim launch overhead",

@@ -20,7 +20,7 @@ runs=${RUNS:-7}
   nvidia-smi --query-gpu=name,driver_version,clocks.sm,clocks.max.sm --format=csv,noheader
   grep -m1 "model name" /proc/cpuinfo; cat /sys/devices/system/clocksource/clocksource0/current_clocksource
   nproc; uname -r; python3 -c 'import torch; print("torch", torch.__version__, torch.version.cuda)'
-  git rev-parse HEAD 2>/dev/null || echo "commit: (not a git checkout)"
+  echo "commit: $(git rev-parse --short HEAD 2>/dev/null || echo "${TG_COMMIT:-unknown (pass TG_COMMIT=...)}")"
 } > "$out/machine.txt" 2>&1
 
 make -C native >/dev/null || exit 1
