@@ -1,0 +1,133 @@
+// The CLI as users run it: `tailguard ps`, `tailguard doctor`, the `npm start` demo, `tailguard options`.
+import { spawn } from "node:child_process";
+import { existsSync, readFileSync, writeFileSync } from "node:fs";
+import path from "node:path";
+import { setTimeout as sleep } from "node:timers/promises";
+import { describe, expect, it } from "vitest";
+
+import { native } from "../agent/src/native.js";
+import { nativeBuild, root, runProgram, shimLib, simEnv, testDir } from "./support/native.js";
+import { cli } from "./support/tailguard.js";
+
+const workload = path.join(nativeBuild, "tg-workload");
+/** Runs the CLI itself without the shim (a preloaded shim sweeps stale rings too, before `ps` could). */
+const tailguard = (args: string[], env: NodeJS.ProcessEnv) => {
+  const { LD_PRELOAD: _, ...clean } = env;
+  return runProgram(process.execPath, [cli, ...args], { env: clean });
+};
+
+/** Starts a workload with the shim preloaded (no recorder) and waits until its ring shows launches. */
+async function startAttached(dir: string, extra: Record<string, string>) {
+  const env = simEnv(dir, { LD_PRELOAD: shimLib, ...extra });
+  const child = spawn(workload, ["continuous", "--seconds", "30", "--kernels", "4", "--kernel-us", "500"], {
+    env,
+    stdio: "ignore",
+  });
+  for (let i = 0; i < 100; i++) {
+    const ring = native().scanRings(env.TAILGUARD_DIR!).find((r) => r.pid === child.pid);
+    if (ring?.gpu && ring.counters.launches > 0) return { child, env };
+    await sleep(50);
+  }
+  child.kill("SIGKILL");
+  throw new Error("the workload never showed up attached");
+}
+
+describe("tailguard ps", () => {
+  it("lists attached processes with pid, priority, GPU and counters, and cleans up after dead ones", async () => {
+    const dir = testDir("ps");
+    const { child, env } = await startAttached(dir, { TAILGUARD_PRIORITY: "high" });
+    try {
+      const r = await tailguard(["ps", "--json"], env);
+      expect(r.code, r.stderr).toBe(0);
+      const listed = JSON.parse(r.stdout);
+      const me = listed.processes.find((p: any) => p.pid === child.pid);
+      expect(me).toMatchObject({ alive: true, state: "running", priority: 10, gpu: "0:tailguard simulated GPU" });
+      expect(me.launches).toBeGreaterThan(0);
+      expect(me.dropped).toBeGreaterThanOrEqual(0);
+      expect(me.command).toMatch(/tg-workload continuous/);
+      expect(me.via).toEqual(["cuda: cuGetProcAddress", "cuda: dlsym"]);
+      const table = await tailguard(["ps"], env);
+      expect(table.stdout).toMatch(/^PID\s+STATE\s+PRIO\s+GPU\s+LAUNCHES\s+DROPS\s+READER\s+COMMAND/);
+      expect(table.stdout).toMatch(new RegExp(`^${child.pid}\\s+running\\s+10\\s+0:tailguard simulated GPU`, "m"));
+    } finally {
+      child.kill("SIGKILL");
+    }
+    await new Promise((r) => child.on("close", r));
+    // killed: no exit record, no unlink by the shim; nobody will read the ring, so ps removes it
+    const after = JSON.parse((await tailguard(["ps", "--json"], env)).stdout);
+    expect(after.processes.find((p: any) => p.pid === child.pid)).toBeUndefined();
+    expect(after.removed).toBeGreaterThanOrEqual(1);
+  });
+
+  it("keeps the ring of a dead process while its recording session's recorder lives", async () => {
+    const dir = testDir("ps-keep");
+    const { child, env } = await startAttached(dir, { TAILGUARD_SESSION: `${process.pid}-pskeep` });
+    child.kill("SIGKILL");
+    await new Promise((r) => child.on("close", r));
+    const after = JSON.parse((await tailguard(["ps", "--json"], env)).stdout);
+    expect(after.processes.find((p: any) => p.pid === child.pid)).toMatchObject({ alive: false, state: "gone" });
+  });
+
+  it("reports a corrupted ring as unreadable instead of trusting it", async () => {
+    const dir = testDir("ps-corrupt");
+    const env = simEnv(dir);
+    const rings = env.TAILGUARD_DIR!;
+    await runProgram("/bin/true", [], { env: { ...env, LD_PRELOAD: shimLib, TAILGUARD_SESSION: `${process.pid}-c` } });
+    const [ring] = native().scanRings(rings);
+    const bytes = readFileSync(ring.path);
+    bytes.writeUInt32LE(ring.ppid + 1, 60); // the parent pid, inside the checksummed descriptor
+    writeFileSync(ring.path, bytes);
+    const listed = JSON.parse((await tailguard(["ps", "--json"], env)).stdout);
+    expect(listed.processes.find((p: any) => p.pid === ring.pid)).toMatchObject({
+      state: "unreadable",
+      command: "(header checksum mismatch)",
+    });
+  });
+});
+
+describe("tailguard doctor", () => {
+  it("passes every check on the simulated GPU", async () => {
+    const dir = testDir("doctor");
+    const r = await tailguard(["doctor", "--sim"], simEnv(dir));
+    expect(r.code, r.stdout + r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/ok\s+attach to a process/);
+    expect(r.stdout).toMatch(/ok\s+launch interception\s+on the simulated GPU .*3 of 3 launches recorded, via cuda: exported symbols, cuda: cuGetProcAddress/);
+    expect(r.stdout).toMatch(/the shim attaches and records launches on this machine/);
+  });
+
+  it("says plainly that the shim did not attach, and why", async () => {
+    const dir = testDir("doctor-fail");
+    const bogus = path.join(dir, "libtailguard.so");
+    writeFileSync(bogus, "not a library");
+    const r = await tailguard(["doctor", "--sim"], { ...simEnv(dir), TAILGUARD_SHIM: bogus, TAILGUARD_PRIORTY: "x" });
+    expect(r.code).toBe(1);
+    expect(r.stdout).toMatch(/FAIL\s+shim library\s+.*not an ELF file/);
+    expect(r.stdout).toMatch(/FAIL\s+TAILGUARD_\* variables\s+TAILGUARD_PRIORTY is not a tailguard option/);
+    expect(r.stdout).toMatch(/FAIL\s+attach to a process\s+NOT ATTACHED: .*the loader said: ERROR: ld\.so: object/);
+    expect(r.stdout).toMatch(/problem\(s\): the shim will NOT record/);
+  });
+});
+
+describe("npm start", () => {
+  it("runs the demo: a recorded inference-like workload on the simulated GPU, with its summary", async () => {
+    const dir = testDir("demo");
+    const r = await runProgram("npm", ["start", "--silent"], { env: simEnv(dir), cwd: root });
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stderr).toMatch(/1 process attached/);
+    expect(r.stderr).toMatch(/240 launches/); // 20 requests of 12 kernels
+    expect(r.stderr).toMatch(/resnet_block/);
+    const file = /Every launch, sync and copy is in (\S+) /.exec(r.stdout)?.[1];
+    expect(file && existsSync(file)).toBe(true);
+    const lines = readFileSync(file!, "utf8").trim().split("\n").map((l) => JSON.parse(l));
+    expect(lines.filter((l) => l.kind === "launch")).toHaveLength(240);
+    expect(JSON.parse(r.stdout.split("\n").find((l) => l.startsWith("{"))!).count).toBe(20);
+  });
+});
+
+describe("tailguard options", () => {
+  it("prints every variable of the options table", async () => {
+    const r = await tailguard(["options"], process.env);
+    expect(r.code).toBe(0);
+    for (const o of native().options()) expect(r.stdout).toContain(o.variable);
+  });
+});
