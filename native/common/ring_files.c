@@ -27,16 +27,21 @@ int tg_ring_name_parse(const char *name, uint32_t *pid, uint64_t *ticks, uint32_
     return 0;
 }
 
+/* Reads a small file (a /proc entry, a pid file) into buf, NUL-terminated; 0 when it cannot be read. */
+static ssize_t read_small(const char *path, char *buf, size_t len) {
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return 0;
+    ssize_t n = read(fd, buf, len - 1);
+    close(fd);
+    buf[n > 0 ? n : 0] = 0;
+    return n > 0 ? n : 0;
+}
+
 uint64_t tg_process_start_ticks(uint32_t pid) {
     char path[64], buf[1024];
     snprintf(path, sizeof path, "/proc/%u/stat", pid);
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) return 0;
-    ssize_t n = read(fd, buf, sizeof buf - 1);
-    close(fd);
-    if (n <= 0) return 0;
-    buf[n] = 0;
-    char *p = strrchr(buf, ')');
+    if (!read_small(path, buf, sizeof buf)) return 0;
+    char *p = strrchr(buf, ')'); /* the command name may contain spaces and parentheses */
     if (!p) return 0;
     int field = 2;
     for (; *p && field < 22; p++)
@@ -62,12 +67,7 @@ int tg_session_alive(const char *session) {
 int tg_agent_alive(const char *dir) {
     char path[512], buf[32];
     snprintf(path, sizeof path, "%s/agent.pid", dir);
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) return 0;
-    ssize_t n = read(fd, buf, sizeof buf - 1);
-    close(fd);
-    buf[n > 0 ? n : 0] = 0;
-    return pid_alive((uint32_t)strtoul(buf, 0, 10));
+    return read_small(path, buf, sizeof buf) && pid_alive((uint32_t)strtoul(buf, 0, 10));
 }
 
 int tg_ring_has_reader(const tg_ring_header *h, const char *dir) {
