@@ -217,6 +217,40 @@ describe("many threads launching at once", () => {
   });
 });
 
+describe("more threads than lanes, and threads that come and go", () => {
+  async function run(threads: number, launches: number, waves: number) {
+    const dir = testDir("lanes");
+    const bin = compileProgram("threads.c", { cuda: true });
+    const rec = await recordRun(dir, [bin, String(threads), String(launches), String(waves)]);
+    expect(rec.run.code, rec.run.stderr).toBe(0);
+    const launchesOf = new Map<number, number[]>();
+    for (const l of rec.of("launch")) {
+      if (!launchesOf.has(l.grid[1])) launchesOf.set(l.grid[1], []);
+      launchesOf.get(l.grid[1])!.push(l.grid[0]);
+    }
+    return { rec, launchesOf };
+  }
+
+  it("20 threads: those beyond the 15 own lanes (the main thread holds one) share the last, all complete and in order", async () => {
+    const { rec, launchesOf } = await run(20, 20_000, 1);
+    expect(launchesOf.size).toBe(20);
+    for (const seqs of launchesOf.values()) {
+      expect(seqs.length).toBe(20_000);
+      expect(seqs.every((x, i) => x === i + 1)).toBe(true);
+    }
+    const detach = rec.of("process").find((p) => p.op === "detach")!;
+    expect([detach.dropped, detach.launches]).toEqual([0, 400_000]);
+  });
+
+  it("threads that exit hand their lanes to later threads", async () => {
+    const { rec, launchesOf } = await run(10, 5_000, 3);
+    expect(launchesOf.size).toBe(30);
+    expect([...launchesOf.values()].every((s) => s.length === 5_000 && s.every((x, i) => x === i + 1))).toBe(true);
+    const detach = rec.of("process").find((p) => p.op === "detach")!;
+    expect([detach.dropped, detach.launches]).toEqual([0, 150_000]);
+  });
+});
+
 describe("fork + exec", () => {
   it("records the parent and the exec'd child as two attached processes", async () => {
     const dir = testDir("forkexec");

@@ -45,7 +45,7 @@ std::string CheckHeader(const tg_ring_header* h, size_t file_size) {
   if (cap < 2 || (cap & (cap - 1)) != 0) return "lane capacity is not a power of two";
   if (h->names_offset != TG_NAMES_OFFSET || h->names_size != TG_NAMES_SIZE ||
       h->records_offset != uint64_t(TG_NAMES_OFFSET) + TG_NAMES_SIZE ||
-      h->file_size != h->records_offset + uint64_t(TG_LANES) * cap * TG_RECORD_SIZE || h->file_size != file_size)
+      h->file_size != tg_ring_file_size(cap) || h->file_size != file_size)
     return "region offsets do not match the file";
   if (h->cmdline_len > TG_CMDLINE_MAX || h->checksum != tg_header_checksum(h)) return "header checksum mismatch";
   return "";
@@ -125,7 +125,7 @@ void Collector::Scan() {
 size_t Collector::DrainLane(Ring& r, unsigned lane, Batch& batch, bool& filling) {
   tg_ring_header* h = r.header;
   tg_lane* l = &tg_lanes(h)[lane];
-  const uint64_t cap = h->lane_capacity, mask = cap - 1;
+  const uint64_t cap = tg_lane_capacity(h, lane), mask = cap - 1;
   const tg_record* slots = tg_lane_slots(h, lane);
   uint64_t head = l->head;
   const uint64_t tail = __atomic_load_n(&l->tail, __ATOMIC_ACQUIRE);

@@ -25,6 +25,7 @@
 
 __thread tg_lane *tg_lane_tls __attribute__((tls_model("initial-exec")));
 __thread tg_record *tg_lane_slots_tls __attribute__((tls_model("initial-exec")));
+__thread uint32_t tg_lane_cap __attribute__((tls_model("initial-exec")));
 __thread int tg_lane_exclusive __attribute__((tls_model("initial-exec")));
 __thread uint64_t tg_lane_limit __attribute__((tls_model("initial-exec")));
 
@@ -47,12 +48,13 @@ static int reserve(uint64_t offset, uint64_t len) {
 /* Makes slot `idx` of lane `lane` usable; 0 when memory cannot be reserved (the caller drops the record). */
 static int grow_records(tg_ring_header *h, tg_lane *l, uint32_t idx) {
     unsigned lane = (unsigned)(l - tg_lanes(h));
-    uint64_t base = h->records_offset + (uint64_t)lane * h->lane_capacity * TG_RECORD_SIZE;
+    uint32_t cap = tg_lane_capacity(h, lane);
+    uint64_t base = (uint64_t)((char *)tg_lane_slots(h, lane) - (char *)h);
     pthread_mutex_lock(&grow_lock);
     uint32_t ready = l->records_ready;
     while (idx >= ready && !grow_failed) {
         uint32_t step = ready ? GROW_RECORDS : FIRST_RECORDS;
-        uint32_t n = h->lane_capacity - ready < step ? h->lane_capacity - ready : step;
+        uint32_t n = cap - ready < step ? cap - ready : step;
         if (!reserve(base + (uint64_t)ready * TG_RECORD_SIZE, (uint64_t)n * TG_RECORD_SIZE)) break;
         ready += n;
         __atomic_store_n(&l->records_ready, ready, __ATOMIC_RELEASE);
@@ -103,7 +105,8 @@ tg_lane *tg_lane_claim(tg_ring_header *h) {
     pthread_once(&lane_key_once, make_lane_key);
     pthread_setspecific(lane_key, l);
     tg_lane_exclusive = idx != TG_SHARED_LANE;
-    tg_lane_limit = __atomic_load_n(&l->head, __ATOMIC_ACQUIRE) + h->lane_capacity;
+    tg_lane_cap = tg_lane_capacity(h, idx);
+    tg_lane_limit = __atomic_load_n(&l->head, __ATOMIC_ACQUIRE) + tg_lane_cap;
     tg_lane_slots_tls = tg_lane_slots(h, idx);
     tg_lane_tls = l;
     return l;
@@ -126,7 +129,7 @@ void tg_lane_drop(tg_lane *l, int is_launch) {
 }
 
 tg_record *tg_claim_slow(tg_ring_header *h, tg_lane *l, uint64_t *pos_out, int is_launch) {
-    uint32_t cap = h->lane_capacity;
+    uint32_t cap = tg_lane_cap;
     tg_record *slots = tg_lane_slots_tls;
     if (tg_lane_exclusive) {
         uint64_t pos = l->tail;
@@ -159,7 +162,7 @@ tg_record *tg_claim_slow(tg_ring_header *h, tg_lane *l, uint64_t *pos_out, int i
  * descriptor and renames it into place. The descriptor stays open for later reservations. */
 int tg_ring_create(const char *tmp_path, uint32_t lane_capacity, tg_ring_header **out, char *err, unsigned err_len) {
     uint64_t records = TG_NAMES_OFFSET + (uint64_t)TG_NAMES_SIZE;
-    uint64_t size = records + (uint64_t)TG_LANES * lane_capacity * TG_RECORD_SIZE;
+    uint64_t size = tg_ring_file_size(lane_capacity);
     int fd = open(tmp_path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
     if (fd < 0) {
         snprintf(err, err_len, "cannot create %s: %s", tmp_path, strerror(errno));
@@ -205,6 +208,7 @@ int tg_ring_create(const char *tmp_path, uint32_t lane_capacity, tg_ring_header 
 void tg_lanes_after_fork(void) {
     tg_lane_tls = 0;
     tg_lane_slots_tls = 0;
+    tg_lane_cap = 0;
     tg_lane_exclusive = 0;
     tg_lane_limit = 0;
     pthread_mutex_init(&grow_lock, 0);

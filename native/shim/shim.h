@@ -64,6 +64,7 @@ void tg_mark_path(unsigned path_bit);
  * a full lane and memory reservation are in ring.c. */
 extern __thread tg_lane *tg_lane_tls __attribute__((tls_model("initial-exec")));
 extern __thread tg_record *tg_lane_slots_tls __attribute__((tls_model("initial-exec")));
+extern __thread uint32_t tg_lane_cap __attribute__((tls_model("initial-exec"))); /* capacity of this thread's lane */
 extern __thread int tg_lane_exclusive __attribute__((tls_model("initial-exec")));
 /* The position up to which this thread's lane is known to have room (consumer head seen + capacity): the consumer's
  * line is read again only when that runs out, not on every record. */
@@ -82,13 +83,13 @@ static inline int tg_lane_full(const tg_ring_header *h, const tg_lane *l) {
     uint64_t tail = __atomic_load_n(&l->tail, __ATOMIC_RELAXED);
     if (TG_LIKELY(tg_lane_exclusive && tail < tg_lane_limit)) return 0;
     uint64_t head = __atomic_load_n(&l->head, __ATOMIC_ACQUIRE);
-    if (tg_lane_exclusive) tg_lane_limit = head + h->lane_capacity;
-    return TG_UNLIKELY(tail - head >= h->lane_capacity);
+    if (tg_lane_exclusive) tg_lane_limit = head + tg_lane_cap;
+    return TG_UNLIKELY(tail - head >= tg_lane_cap);
 }
 static inline tg_record *tg_claim(tg_ring_header *h, tg_lane *l, uint64_t *pos_out, int is_launch) {
     if (TG_LIKELY(tg_lane_exclusive)) {
         uint64_t pos = l->tail; /* only this thread writes it */
-        uint32_t idx = (uint32_t)(pos & (h->lane_capacity - 1));
+        uint32_t idx = (uint32_t)(pos & (tg_lane_cap - 1));
         if (TG_LIKELY(pos < tg_lane_limit && idx < __atomic_load_n(&l->records_ready, __ATOMIC_RELAXED))) {
             if (is_launch) __atomic_store_n(&l->launches, l->launches + 1, __ATOMIC_RELAXED);
             *pos_out = pos;
@@ -103,7 +104,7 @@ static inline void tg_publish(tg_ring_header *h, tg_lane *l, tg_record *slot, ui
         __atomic_store_n(&l->tail, pos + 1, __ATOMIC_RELEASE);
         /* Own the next slot's line before the next call writes it: the consumer read that line on another core a lap
          * ago, and a store that misses holds up the application's own stores behind it. */
-        __builtin_prefetch(tg_lane_slots_tls + ((pos + 1) & (h->lane_capacity - 1)), 1, 3);
+        __builtin_prefetch(tg_lane_slots_tls + ((pos + 1) & (tg_lane_cap - 1)), 1, 3);
     }
 }
 int tg_ring_grow_names(tg_ring_header *h, uint32_t need); /* 0 when no more memory can be reserved */

@@ -1,5 +1,6 @@
-/* Many threads launching at once: THREADS threads x LAUNCHES launches, each thread on its own stream.
- * Usage: threads THREADS LAUNCHES */
+/* Many threads launching at once: THREADS threads x LAUNCHES launches, each thread on its own stream; with WAVES, that
+ * many waves one after another (each wave's threads exit before the next starts).
+ * Usage: threads THREADS LAUNCHES [WAVES] */
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -30,9 +31,13 @@ int main(int argc, char **argv) {
     CUmodule mod;
     if (cuInit(0) || cuDeviceGet(&dev, 0) || cuDevicePrimaryCtxRetain(&ctx, dev) || cuCtxSetCurrent(ctx)) return 1;
     if (cuModuleLoadData(&mod, "x") || cuModuleGetFunction(&fn, mod, "threaded_kernel")) return 1;
+    int waves = argc > 3 ? atoi(argv[3]) : 1;
     pthread_t t[256];
-    for (long i = 0; i < threads; i++) pthread_create(&t[i], NULL, worker, (void *)i);
-    for (int i = 0; i < threads; i++) pthread_join(t[i], NULL);
-    printf("threads=%d launches=%d\n", threads, threads * per_thread);
+    for (int w = 0; w < waves; w++) {
+        /* grid.y numbers the thread across all waves */
+        for (long i = 0; i < threads; i++) pthread_create(&t[i], NULL, worker, (void *)(w * threads + i));
+        for (int i = 0; i < threads; i++) pthread_join(t[i], NULL);
+    }
+    printf("threads=%d launches=%d\n", threads * waves, threads * waves * per_thread);
     return 0;
 }

@@ -5,7 +5,8 @@
  *   [0, 4096)                       tg_ring_header: process descriptor, clock anchor
  *   [4096, 8192)                    TG_LANES tg_lane control blocks
  *   [names_offset, +names_size)     kernel-name table: tg_name_entry, appended, published by names_used
- *   [records_offset, ...)           TG_LANES lanes of lane_capacity tg_record slots each
+ *   [records_offset, ...)           TG_LANES - 1 lanes of lane_capacity tg_record slots, then the shared lane of
+ *                                   TG_SHARED_LANE_FACTOR * lane_capacity
  * Memory is reserved in chunks as lanes fill (records_ready, names_ready), so a process that records little costs
  * little; nothing beyond those marks is ever touched, by a producer or the consumer.
  *
@@ -28,6 +29,7 @@
 #define TG_HEADER_SIZE 4096u
 #define TG_LANES 16u
 #define TG_SHARED_LANE (TG_LANES - 1)
+#define TG_SHARED_LANE_FACTOR 4u /* several threads share the last lane: it holds this many times a thread's lane */
 #define TG_LANE_SIZE 256u
 #define TG_LANES_OFFSET TG_HEADER_SIZE
 #define TG_NAMES_OFFSET (TG_LANES_OFFSET + TG_LANES * TG_LANE_SIZE)
@@ -198,6 +200,14 @@ typedef struct tg_ring_front {
 } tg_ring_front;
 
 static inline tg_lane *tg_lanes(const tg_ring_header *h) { return (tg_lane *)((char *)h + TG_LANES_OFFSET); }
+static inline uint32_t tg_lane_capacity(const tg_ring_header *h, unsigned lane) {
+    return lane == TG_SHARED_LANE ? h->lane_capacity * TG_SHARED_LANE_FACTOR : h->lane_capacity;
+}
+/* The file size a ring of this lane capacity has. */
+static inline uint64_t tg_ring_file_size(uint32_t lane_capacity) {
+    return (uint64_t)TG_NAMES_OFFSET + TG_NAMES_SIZE +
+           (uint64_t)(TG_LANES - 1 + TG_SHARED_LANE_FACTOR) * lane_capacity * TG_RECORD_SIZE;
+}
 static inline struct tg_record *tg_lane_slots(const tg_ring_header *h, unsigned lane) {
     return (struct tg_record *)((char *)h + h->records_offset + (uint64_t)lane * h->lane_capacity * TG_RECORD_SIZE);
 }
