@@ -29,9 +29,17 @@ export const RecordField = {
   "process.pid": [40, 4],
   "process.ppid": [44, 4],
   "process.priority": [48, 4],
+  "hold.cause_window": [40, 8],
+  "hold.cause_pid": [48, 4],
+  "hold.cause_priority": [52, 4],
+  "hold.released_by": [56, 4],
+  "hold.priority": [60, 4],
+  "window.seq": [40, 8],
+  "window.launches": [48, 4],
+  "window.streams": [52, 4],
 } as const satisfies Record<string, readonly [number, number]>;
 
-export const Kind = { PROCESS: 1, LAUNCH: 2, COPY: 3, SYNC: 4, WAIT: 5, EVENT: 6, STREAM: 7 } as const;
+export const Kind = { PROCESS: 1, LAUNCH: 2, COPY: 3, SYNC: 4, WAIT: 5, EVENT: 6, STREAM: 7, HOLD: 8, WINDOW: 9 } as const;
 export const KindName: Record<number, string> = {
   1: "process",
   2: "launch",
@@ -40,6 +48,8 @@ export const KindName: Record<number, string> = {
   5: "wait",
   6: "event",
   7: "stream",
+  8: "hold",
+  9: "window",
 };
 
 /** Names of `op`, by kind. */
@@ -49,7 +59,10 @@ export const OpName: Record<number, Record<number, string>> = {
   [Kind.COPY]: { 1: "htod", 2: "dtoh", 3: "dtod", 4: "htoh", 5: "any", 6: "peer", 7: "memset" },
   [Kind.SYNC]: { 1: "stream", 2: "device", 3: "event" },
   [Kind.STREAM]: { 1: "create", 2: "destroy", 3: "capture_begin", 4: "capture_end" },
+  [Kind.HOLD]: { 1: "priority", 2: "window" },
+  [Kind.WINDOW]: { 1: "begin", 2: "end" },
 };
+export const ReleaseName: Record<number, string> = { 1: "idle", 2: "lapsed", 3: "min_share", 4: "drained" };
 
 export const Flag = { DUR_US: 1, CAPTURED: 2, ASYNC: 4, BLOCKING: 8, PER_THREAD: 16, UNTIMED: 32 } as const;
 export const RingState = { RUNNING: 1, EXITED: 2, EXECED: 3 } as const;
@@ -84,6 +97,16 @@ export const recordConstants: Record<string, number> = {
   TG_OP_DESTROY: 2,
   TG_OP_CAPTURE_BEGIN: 3,
   TG_OP_CAPTURE_END: 4,
+  TG_KIND_HOLD: Kind.HOLD,
+  TG_KIND_WINDOW: Kind.WINDOW,
+  TG_OP_HOLD_PRIORITY: 1,
+  TG_OP_HOLD_WINDOW: 2,
+  TG_OP_BEGIN: 1,
+  TG_OP_END: 2,
+  TG_RELEASE_IDLE: 1,
+  TG_RELEASE_LAPSED: 2,
+  TG_RELEASE_MIN_SHARE: 3,
+  TG_RELEASE_DRAINED: 4,
   TG_F_DUR_US: Flag.DUR_US,
   TG_F_CAPTURED: Flag.CAPTURED,
   TG_F_ASYNC: Flag.ASYNC,
@@ -125,6 +148,14 @@ export interface RawRecord {
   pid: number;
   ppid: number;
   priority: number;
+  /** hold: the process and request window waited for, why it ended, the held process's priority */
+  causePid: number;
+  causePriority: number;
+  releasedBy: number;
+  heldPriority: number;
+  /** window: launches and distinct streams in it (at its end) */
+  windowLaunches: number;
+  windowStreams: number;
 }
 
 /** Decodes the record at byte `offset` of `buf`. */
@@ -153,5 +184,11 @@ export function decodeRecord(buf: Buffer, offset = 0): RawRecord {
     pid: buf.readUInt32LE(o + 40),
     ppid: buf.readUInt32LE(o + 44),
     priority: buf.readInt32LE(o + 48),
+    causePid: buf.readUInt32LE(o + 48),
+    causePriority: buf.readInt32LE(o + 52),
+    releasedBy: buf.readUInt32LE(o + 56),
+    heldPriority: buf.readInt32LE(o + 60),
+    windowLaunches: buf.readUInt32LE(o + 48),
+    windowStreams: buf.readUInt32LE(o + 52),
   };
 }

@@ -4,7 +4,18 @@
 import { closeSync, openSync, writeSync } from "node:fs";
 
 import { native, type Collector, type RingInfo } from "./native.js";
-import { AttachPath, decodeRecord, Flag, Kind, KindName, OpName, RECORD_SIZE, RingState, type RawRecord } from "./record.js";
+import {
+  AttachPath,
+  decodeRecord,
+  Flag,
+  Kind,
+  KindName,
+  OpName,
+  RECORD_SIZE,
+  ReleaseName,
+  RingState,
+  type RawRecord,
+} from "./record.js";
 
 /** Per-process tallies for the summary. */
 export interface ProcessSummary {
@@ -54,7 +65,14 @@ export function recordToJson(r: RawRecord, ctx: JsonContext): Record<string, unk
   o.pid = ctx.pid;
   o.tid = r.tid;
   o.t = Number(r.tStart - ctx.origin);
-  if (r.kind !== Kind.PROCESS) {
+  if (r.kind === Kind.WINDOW) {
+    o.dur = r.durNs;
+    o.window = Number(r.payload64);
+    if (op === "end") {
+      o.launches = r.windowLaunches;
+      o.streams = r.windowStreams;
+    }
+  } else if (r.kind !== Kind.PROCESS) {
     if (r.durNs !== null) o.dur = r.durNs;
     o.api = ctx.apiName(r.api);
     o.result = r.result;
@@ -90,6 +108,16 @@ export function recordToJson(r: RawRecord, ctx: JsonContext): Record<string, unk
     case Kind.WAIT:
     case Kind.EVENT:
       o.event = hex(r.payload64);
+      break;
+    case Kind.HOLD:
+      o.priority = r.heldPriority;
+      o.released_by = ReleaseName[r.releasedBy] ?? r.releasedBy;
+      if (op === "priority") {
+        o.cause_pid = r.causePid;
+        o.cause_priority = r.causePriority;
+        o.cause_window = Number(r.payload64);
+      }
+      delete o.result;
       break;
     case Kind.STREAM:
       if (op === "create") {

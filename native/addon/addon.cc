@@ -130,6 +130,10 @@ Napi::Value Layout(const Napi::CallbackInfo& info) {
   RF("copy.element_size", u.copy.element_size); RF("sync.object", u.sync.object); RF("event.event", u.event.event);
   RF("stream_info.priority", u.stream_info.priority); RF("stream_info.flags", u.stream_info.flags);
   RF("process.pid", u.process.pid); RF("process.ppid", u.process.ppid); RF("process.priority", u.process.priority);
+  RF("hold.cause_window", u.hold.cause_window); RF("hold.cause_pid", u.hold.cause_pid);
+  RF("hold.cause_priority", u.hold.cause_priority); RF("hold.released_by", u.hold.released_by);
+  RF("hold.priority", u.hold.priority); RF("window.seq", u.window.seq); RF("window.launches", u.window.launches);
+  RF("window.streams", u.window.streams);
 #undef RF
   o.Set("record", rec);
   auto consts = Napi::Object::New(env);
@@ -138,7 +142,9 @@ Napi::Value Layout(const Napi::CallbackInfo& info) {
   C(TG_KIND_STREAM); C(TG_OP_START); C(TG_OP_EXIT); C(TG_OP_EXEC); C(TG_OP_KERNEL); C(TG_OP_GRAPH);
   C(TG_OP_HOST_FUNC); C(TG_OP_HTOD); C(TG_OP_DTOH); C(TG_OP_DTOD); C(TG_OP_HTOH); C(TG_OP_ANY); C(TG_OP_PEER);
   C(TG_OP_MEMSET); C(TG_OP_SYNC_STREAM); C(TG_OP_SYNC_DEVICE); C(TG_OP_SYNC_EVENT); C(TG_OP_CREATE);
-  C(TG_OP_DESTROY); C(TG_OP_CAPTURE_BEGIN); C(TG_OP_CAPTURE_END); C(TG_F_DUR_US); C(TG_F_CAPTURED); C(TG_F_ASYNC);
+  C(TG_OP_DESTROY); C(TG_OP_CAPTURE_BEGIN); C(TG_OP_CAPTURE_END); C(TG_KIND_HOLD); C(TG_KIND_WINDOW);
+  C(TG_OP_HOLD_PRIORITY); C(TG_OP_HOLD_WINDOW); C(TG_OP_BEGIN); C(TG_OP_END); C(TG_RELEASE_IDLE);
+  C(TG_RELEASE_LAPSED); C(TG_RELEASE_MIN_SHARE); C(TG_RELEASE_DRAINED); C(TG_F_DUR_US); C(TG_F_CAPTURED); C(TG_F_ASYNC);
   C(TG_F_BLOCKING); C(TG_F_PER_THREAD); C(TG_F_UNTIMED); C(TG_STATE_RUNNING); C(TG_STATE_EXITED); C(TG_STATE_EXECED);
   C(TG_PATH_CUDA_SYMBOL); C(TG_PATH_CUDA_GPA); C(TG_PATH_CUDA_DLSYM); C(TG_PATH_HIP_SYMBOL); C(TG_PATH_HIP_DLSYM);
 #undef C

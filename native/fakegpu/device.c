@@ -33,6 +33,10 @@
 #define SIM_VERSION 1u
 #define SIM_SLOTS 64
 #define SIM_LIVENESS_NS 20000000ull /* a waiter looks whether the owner still exists at least this often */
+/* An owner whose queued work ran out (idle_at) but whose worker thread has not yet run to give the device back (the
+ * host is slow to schedule it) is taken over this long after that point, as of that point on the timeline: a real
+ * GPU does not wait for a CPU thread to move on to the next context. */
+#define SIM_TAKEOVER_NS 50000ull
 
 struct sim_slot {
     _Atomic int32_t pid;          /* 0: free */
@@ -43,7 +47,7 @@ struct sim_slot {
     _Atomic uint64_t slice_ns;    /* the process's own slice length (TAILGUARD_SIM_SLICE_US) */
     _Atomic uint64_t device_ns;   /* device time consumed (statistics) */
     _Atomic uint64_t grants;      /* times it was given the device (statistics) */
-    uint64_t reserved;
+    _Atomic uint64_t idle_at;     /* while owning: timeline time its queued work runs out (0: more is queued) */
 } __attribute__((aligned(64)));
 
 struct sim_shared {
@@ -328,6 +332,33 @@ static void preempt(uint64_t o, int x, int32_t xpid) {
     handoff(o, atomic_load(&shm->waiting) & ~bit(x), sim_now());
 }
 
+/* The owner's work ran out at timeline time t and it has not let go: take the device as of t. */
+static int take_over(uint64_t o, int x, uint64_t t, uint64_t ptime) {
+    struct sim_shared *shm = dev.shm;
+    int me = dev.slot;
+    uint64_t grant = t > ptime ? t : ptime, fl = floor_now(sim_now());
+    if (grant < fl) grant = fl;
+    atomic_store(&shm->slots[me].grant_ns, grant);
+    atomic_store(&shm->slots[me].deadline_ns, grant + dev.slice_ns);
+    if (!atomic_compare_exchange_strong(&shm->owner, &o, pack(me, owner_gen(o) + 1))) return 0;
+    atomic_store(&shm->slots[x].idle_at, 0);
+    return 1;
+}
+
+void sim_device_committed(uint64_t idle_at) {
+    if (!dev.own || dev.slot < 0) return;
+    struct sim_shared *shm = dev.shm;
+    atomic_store(&shm->slots[dev.slot].idle_at, idle_at);
+    uint64_t others = atomic_load(&shm->waiting) & ~bit(dev.slot);
+    if (idle_at && others) wake_slot(rr_next(others, dev.slot)); /* so it can take over if we are late */
+}
+
+void sim_device_more_work(void) {
+    struct sim_shared *shm = dev.shm;
+    if (shm && dev.slot >= 0 && owner_slot(atomic_load(&shm->owner)) == dev.slot)
+        atomic_store(&shm->slots[dev.slot].idle_at, 0);
+}
+
 void sim_device_acquire(uint64_t *ptime) {
     if (dev.own) {
         if (atomic_load(&dev.shm->owner) == pack(dev.slot, dev.own)) return;
@@ -377,7 +408,18 @@ void sim_device_acquire(uint64_t *ptime) {
             preempt(o, x, xpid);
             continue;
         }
-        wait_until(&ms->wake, w, until < recheck ? until : recheck);
+        uint64_t idle_at = atomic_load(&xs->idle_at), wake_at = until < recheck ? until : recheck;
+        if (idle_at) {
+            if (now >= idle_at + SIM_TAKEOVER_NS) {
+                if (take_over(o, x, idle_at, *ptime)) {
+                    o = atomic_load(&shm->owner);
+                    break;
+                }
+                continue;
+            }
+            if (idle_at + SIM_TAKEOVER_NS < wake_at) wake_at = idle_at + SIM_TAKEOVER_NS;
+        }
+        wait_until(&ms->wake, w, wake_at);
     }
     if (asked) atomic_fetch_and(&shm->waiting, ~bit(me));
     dev.own = owner_gen(o);

@@ -210,7 +210,7 @@ static void park(void) {
     for (;;) pause(); /* the process is exiting; the device has been left */
 }
 
-static void run_kernel(struct sim_op *op) {
+static void run_kernel(struct sim_op *op, int last) {
     uint64_t rem = op->u.k.ns, used = 0, first = 0;
     for (;;) {
         if (atomic_load_explicit(&exiting, memory_order_relaxed)) park();
@@ -225,6 +225,8 @@ static void run_kernel(struct sim_op *op) {
         }
         if (!first) first = start;
         uint64_t end = rem < dl - start ? start + rem : dl;
+        /* the last queued work, finishing in this segment: others may move on at `end` even if we are slow to */
+        sim_device_committed(last && end == start + rem ? end : 0);
         if (end > now) sleep_until(end);
         /* If a waiter took the device meanwhile, it did so only after our slice ended: [start, end] was ours. */
         used += end - start;
@@ -262,13 +264,13 @@ static void do_fill(const struct sim_copy *c, unsigned elem, uint32_t value) {
 
 static size_t copy_bytes(const struct sim_copy *c, size_t elem) { return c->width * elem * c->height * c->depth; }
 
-static void execute(struct sim_op *op) {
+static void execute(struct sim_op *op, int last) {
     uint64_t now = sim_now();
     if (ptime < op->submit_ns) ptime = op->submit_ns;
     if (now > SIM_LAG_NS && ptime < now - SIM_LAG_NS) ptime = now - SIM_LAG_NS;
     switch (op->kind) {
     case OP_KERNEL:
-        run_kernel(op);
+        run_kernel(op, last);
         break;
     case OP_COPY:
         if (copy_bytes(&op->u.c, 1) >= BIG_TRANSFER) sim_device_release(ptime);
@@ -336,7 +338,7 @@ static void *worker_main(void *arg) {
             idle(head);
             continue;
         }
-        execute(&q.ring[head % QUEUE_CAP]);
+        execute(&q.ring[head % QUEUE_CAP], atomic_load_explicit(&q.tail, memory_order_acquire) == head + 1);
         complete(++head);
     }
     return arg;
@@ -368,7 +370,7 @@ static void drain_inline(void) {
     pthread_mutex_lock(&drain);
     uint64_t head = atomic_load(&q.done);
     while (head != atomic_load_explicit(&q.tail, memory_order_acquire)) {
-        execute(&q.ring[head % QUEUE_CAP]);
+        execute(&q.ring[head % QUEUE_CAP], atomic_load_explicit(&q.tail, memory_order_acquire) == head + 1);
         complete(++head);
     }
     sim_device_release(ptime);
@@ -437,6 +439,7 @@ static int op_push(struct sim_stream *s, struct sim_op *op) {
         atomic_store_explicit(&op->u.ev->record_pos, pos, memory_order_release);
     }
     atomic_store_explicit(&q.tail, pos, memory_order_release);
+    sim_device_more_work();
     return SIM_OK;
 }
 

@@ -71,6 +71,10 @@ SIM_HIDDEN void sim_device_slice_end(uint64_t t);
 /* Nothing left to execute: give the device to the next waiting process (or leave it free) at timeline time t. */
 SIM_HIDDEN void sim_device_release(uint64_t t);
 SIM_HIDDEN void sim_device_account(uint64_t ns);
+/* While owning: this process's queued work runs out at timeline time idle_at (0: more is queued). */
+SIM_HIDDEN void sim_device_committed(uint64_t idle_at);
+/* A submitter queued more work: if this process owns the device, its tenure goes on. */
+SIM_HIDDEN void sim_device_more_work(void);
 SIM_HIDDEN void sim_device_leave(void);      /* process exit */
 SIM_HIDDEN void sim_device_after_fork(void); /* in the child: it must take a slot of its own */
 

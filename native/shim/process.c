@@ -155,6 +155,7 @@ static void after_fork_child(void) {
     tg_ring = 0; /* the parent's ring stays the parent's; the child makes its own on its first record */
     tg_tid_cache = 0;
     tg_lanes_after_fork();
+    tg_sched_after_fork();
     atomic_store(&creating, 0);
     tg_names_after_fork();
 }
@@ -179,6 +180,7 @@ __attribute__((constructor)) static void tg_init(void) {
 }
 
 __attribute__((destructor)) static void tg_fini(void) {
+    tg_sched_exit();
     tg_ring_header *h = tg_ring;
     if (!h) return;
     emit_process(h, TG_OP_EXIT);
@@ -187,7 +189,20 @@ __attribute__((destructor)) static void tg_fini(void) {
     if (!tg_ring_has_reader(h, dir)) unlink(ring_path); /* the mapping stays valid for calls made after this */
 }
 
+static uint8_t gpu_uuid[16];
+static int gpu_uuid_known;
+
+int tg_gpu_uuid(uint8_t out[16]) {
+    if (!__atomic_load_n(&gpu_uuid_known, __ATOMIC_ACQUIRE)) return 0;
+    memcpy(out, gpu_uuid, 16);
+    return 1;
+}
+
 void tg_gpu_identity(int ordinal, const char *name, const unsigned char uuid[16], const char *pci) {
+    if (uuid && !gpu_uuid_known) {
+        memcpy(gpu_uuid, uuid, 16);
+        __atomic_store_n(&gpu_uuid_known, 1, __ATOMIC_RELEASE);
+    }
     tg_ring_header *h = tg_ring_get();
     if (!h || __atomic_load_n(&h->gpu_known, __ATOMIC_ACQUIRE)) return;
     h->gpu_ordinal = ordinal;

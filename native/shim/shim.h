@@ -175,7 +175,34 @@ static inline void tg_set_time(tg_record *r, uint64_t t0, uint64_t t1) {
     r->tid = tg_tid();
 }
 
-/* gpu.c-style identity capture lives with each API family; the result lands in the ring header once. */
+/* The GPU of the process's first launch, captured by its API family, published in the ring header once. */
 void tg_gpu_identity(int ordinal, const char *name, const unsigned char uuid[16], const char *pci);
+int tg_gpu_uuid(uint8_t out[16]); /* 1 once known */
+
+/* sched.c: priorities between processes (see sched.c). Streams are keys: the default stream variants are normalised
+ * by the wrappers (legacy default stream 0, per-thread default stream 2). */
+enum { TG_SYNC_STREAM = 1, TG_SYNC_ALL = 2 };
+extern int tg_sched_state;
+void tg_sched_work(int api, uint64_t stream, int is_launch); /* before work is submitted; may hold a launch */
+void tg_sched_sync_enter(void);
+void tg_sched_sync_exit(int scope, uint64_t stream, int ok);
+void tg_sched_event_recorded(uint64_t event, uint64_t stream);
+uint64_t tg_sched_event_stream(uint64_t event, int *known);
+int tg_sched_priority(void);
+void tg_sched_after_fork(void);
+void tg_sched_exit(void);
+
+/* Driver calls the scheduler makes itself (events, to see its own work complete), supplied by the API family of the
+ * process's first launch. Results: 0 success, 1 not ready, -1 error. */
+typedef struct tg_gpu_ops {
+    int (*event_create)(void **event);
+    int (*event_record)(void *event, void *stream);
+    int (*event_query)(void *event);
+    int (*event_sync)(void *event);
+    int (*elapsed_ns)(void *from, void *to, uint64_t *ns);
+} tg_gpu_ops;
+void tg_sched_set_ops(const tg_gpu_ops *ops);
+/* After a launch was submitted to the stream with this key: counts it against the in-flight window. */
+void tg_sched_submitted(int api, uint64_t key);
 
 #endif

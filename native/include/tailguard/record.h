@@ -45,6 +45,8 @@ enum tg_kind {
     TG_KIND_WAIT = 5,    /* a stream made to wait for an event; payload event */
     TG_KIND_EVENT = 6,   /* an event recorded on a stream; payload event */
     TG_KIND_STREAM = 7,  /* op: create | destroy | capture_begin | capture_end; payload stream */
+    TG_KIND_HOLD = 8,    /* a call the scheduler held: t_start = when it arrived, dur = how long; payload hold */
+    TG_KIND_WINDOW = 9,  /* op: begin | end of a request window (first work after idle .. known complete) */
 };
 
 enum tg_op {
@@ -59,6 +61,19 @@ enum tg_op {
     TG_OP_SYNC_STREAM = 1, TG_OP_SYNC_DEVICE = 2, TG_OP_SYNC_EVENT = 3,
     /* stream */
     TG_OP_CREATE = 1, TG_OP_DESTROY = 2, TG_OP_CAPTURE_BEGIN = 3, TG_OP_CAPTURE_END = 4,
+    /* hold: why it was held */
+    TG_OP_HOLD_PRIORITY = 1, /* a higher-priority process had work in flight */
+    TG_OP_HOLD_WINDOW = 2,   /* the process's own in-flight window was full */
+    /* window */
+    TG_OP_BEGIN = 1, TG_OP_END = 2,
+};
+
+/* Why a hold ended (hold.released_by). */
+enum tg_release {
+    TG_RELEASE_IDLE = 1,      /* the process it waited for finished its work */
+    TG_RELEASE_LAPSED = 2,    /* that process died, stopped or went silent past the lease */
+    TG_RELEASE_MIN_SHARE = 3, /* its guaranteed minimum share of GPU time came due */
+    TG_RELEASE_DRAINED = 4,   /* its own in-flight work drained below the window */
 };
 
 enum tg_flag {
@@ -124,6 +139,19 @@ struct tg_record {
             int32_t priority;   /* 48 */
             uint32_t reserved[3];
         } process;
+        struct {
+            uint64_t cause_window;   /* 40 the request window (of cause_pid) that caused the hold */
+            uint32_t cause_pid;      /* 48 the process waited for (0 for a window hold) */
+            int32_t cause_priority;  /* 52 its priority */
+            uint32_t released_by;    /* 56 enum tg_release */
+            int32_t priority;        /* 60 the held process's priority */
+        } hold;
+        struct {
+            uint64_t seq;            /* 40 the process's request window number */
+            uint32_t launches;       /* 48 launches in it (at end) */
+            uint32_t streams;        /* 52 distinct streams it used (at end) */
+            uint64_t reserved;
+        } window;
     } u;
 };
 

@@ -50,6 +50,38 @@ static const char *function_name(const void *f, char *buf, unsigned len) {
     return buf;
 }
 
+/* Events for the scheduler's own use (seeing its work complete), through the real driver. */
+static struct {
+    tg_pfn_cuEventCreate create;
+    tg_pfn_cuEventRecord record;
+    tg_pfn_cuEventQuery query;
+    tg_pfn_cuEventSynchronize sync;
+    tg_pfn_cuEventElapsedTime elapsed;
+} ev;
+static int ev_create(void **e) { return ev.create((CUevent *)e, 0) == CUDA_SUCCESS ? 0 : -1; }
+static int ev_record(void *e, void *s) { return ev.record(e, s) == CUDA_SUCCESS ? 0 : -1; }
+static int ev_query(void *e) {
+    CUresult r = ev.query(e);
+    return r == CUDA_SUCCESS ? 0 : r == CUDA_ERROR_NOT_READY ? 1 : -1;
+}
+static int ev_sync(void *e) { return ev.sync(e) == CUDA_SUCCESS ? 0 : -1; }
+static int ev_elapsed(void *from, void *to, uint64_t *ns) {
+    float ms;
+    if (ev.elapsed(&ms, from, to) != CUDA_SUCCESS || ms < 0) return -1;
+    *ns = (uint64_t)(ms * 1e6);
+    return 0;
+}
+static const tg_gpu_ops ops = {ev_create, ev_record, ev_query, ev_sync, ev_elapsed};
+
+static void resolve_events(void) {
+    ev.create = (tg_pfn_cuEventCreate)driver_fn("cuEventCreate");
+    ev.record = (tg_pfn_cuEventRecord)driver_fn("cuEventRecord");
+    ev.query = (tg_pfn_cuEventQuery)driver_fn("cuEventQuery");
+    ev.sync = (tg_pfn_cuEventSynchronize)driver_fn("cuEventSynchronize");
+    ev.elapsed = (tg_pfn_cuEventElapsedTime)driver_fn("cuEventElapsedTime");
+    if (ev.create && ev.record && ev.query && ev.sync && ev.elapsed) tg_sched_set_ops(&ops);
+}
+
 /* The GPU of the process's first launch, published once into the ring header. */
 static int identity_tried;
 static void capture_identity(void) {
@@ -61,6 +93,7 @@ static void capture_identity(void) {
     tg_pfn_cuDeviceGetUuid_v2 get_uuid = (tg_pfn_cuDeviceGetUuid_v2)driver_fn("cuDeviceGetUuid_v2");
     tg_pfn_cuDeviceGetPCIBusId get_pci = (tg_pfn_cuDeviceGetPCIBusId)driver_fn("cuDeviceGetPCIBusId");
     CUdevice dev = -1;
+    resolve_events();
     if (!get_device || get_device(&dev) != CUDA_SUCCESS) return;
     char name[96] = "", pci[32] = "";
     CUuuid uuid;
@@ -72,15 +105,31 @@ static void capture_identity(void) {
 }
 
 
+static inline void ensure_identity(void) {
+    if (TG_UNLIKELY(!identity_tried)) capture_identity();
+}
+
 static inline void record_launch(tg_ring_header *h, tg_lane *l, int api, uint64_t t0, uint64_t t1, CUresult res, const void *f,
                                  unsigned gx, unsigned gy, unsigned gz, unsigned bx, unsigned by, unsigned bz,
                                  unsigned shared, CUstream s) {
     uint32_t kernel = tg_name_id(f, function_name);
-    if (TG_UNLIKELY(!identity_tried)) capture_identity();
     tg_record_launch(h, l, api, t0, t1, res, kernel, gx, gy, gz, bx, by, bz, shared, s);
 }
 
 #define WRAP(sym, call_args, record_stmt) TG_WRAP(CUresult, NO_DRIVER, sym, call_args, record_stmt)
+/* work submitted to stream s (a launch may be held), a wait on stream s (or everything), a blocking copy (both) */
+#define IDENTIFIED_WORK(sym, s, launch) (ensure_identity(), tg_sched_work(TG_API_##sym, TG_KEY(sym, s), launch))
+#define WRAP_WORK(sym, s, launch, call_args, record_stmt)                                                        \
+    TG_WRAP_HOOKED(CUresult, NO_DRIVER, sym, IDENTIFIED_WORK(sym, s, launch),                                   \
+                   if (launch && res == CUDA_SUCCESS) tg_sched_submitted(TG_API_##sym, TG_KEY(sym, s)), call_args, \
+                   record_stmt)
+#define WRAP_WAIT(sym, scope, s, call_args, record_stmt)                                                         \
+    TG_WRAP_HOOKED(CUresult, NO_DRIVER, sym, tg_sched_sync_enter(),                                             \
+                   tg_sched_sync_exit(scope, TG_KEY(sym, s), res == CUDA_SUCCESS), call_args, record_stmt)
+#define WRAP_BLOCKING(sym, call_args, record_stmt)                                                               \
+    TG_WRAP_HOOKED(CUresult, NO_DRIVER, sym, (IDENTIFIED_WORK(sym, NULL, 0), tg_sched_sync_enter()),            \
+                   tg_sched_sync_exit(TG_SYNC_STREAM, TG_KEY(sym, NULL), res == CUDA_SUCCESS), call_args,       \
+                   record_stmt)
 #define RECORD TG_RECORD
 
 /* ---- launches ---- */
@@ -88,7 +137,7 @@ static inline void record_launch(tg_ring_header *h, tg_lane *l, int api, uint64_
 #define LAUNCH_KERNEL(sym)                                                                                       \
     TG_EXPORT CUresult sym(CUfunction f, unsigned gx, unsigned gy, unsigned gz, unsigned bx, unsigned by,        \
                            unsigned bz, unsigned shared, CUstream s, void **params, void **extra) {              \
-        WRAP(sym, (f, gx, gy, gz, bx, by, bz, shared, s, params, extra),                                         \
+        WRAP_WORK(sym, s, 1, (f, gx, gy, gz, bx, by, bz, shared, s, params, extra),                              \
              record_launch(h, l, TG_API_##sym, t0, t1, res, f, gx, gy, gz, bx, by, bz, shared, s))                  \
     }
 LAUNCH_KERNEL(cuLaunchKernel)
@@ -96,7 +145,7 @@ LAUNCH_KERNEL(cuLaunchKernel_ptsz)
 
 #define LAUNCH_KERNEL_EX(sym)                                                                                    \
     TG_EXPORT CUresult sym(const CUlaunchConfig *c, CUfunction f, void **params, void **extra) {                \
-        WRAP(sym, (c, f, params, extra),                                                                         \
+        WRAP_WORK(sym, c ? c->hStream : NULL, 1, (c, f, params, extra),                                          \
              if (c) record_launch(h, l, TG_API_##sym, t0, t1, res, f, c->gridDimX, c->gridDimY, c->gridDimZ,        \
                                   c->blockDimX, c->blockDimY, c->blockDimZ, c->sharedMemBytes, c->hStream);      \
              else record_launch(h, l, TG_API_##sym, t0, t1, res, f, 0, 0, 0, 0, 0, 0, 0, NULL))                     \
@@ -107,7 +156,7 @@ LAUNCH_KERNEL_EX(cuLaunchKernelEx_ptsz)
 #define LAUNCH_COOPERATIVE(sym)                                                                                  \
     TG_EXPORT CUresult sym(CUfunction f, unsigned gx, unsigned gy, unsigned gz, unsigned bx, unsigned by,        \
                            unsigned bz, unsigned shared, CUstream s, void **params) {                            \
-        WRAP(sym, (f, gx, gy, gz, bx, by, bz, shared, s, params),                                                \
+        WRAP_WORK(sym, s, 1, (f, gx, gy, gz, bx, by, bz, shared, s, params),                                     \
              record_launch(h, l, TG_API_##sym, t0, t1, res, f, gx, gy, gz, bx, by, bz, shared, s))                  \
     }
 LAUNCH_COOPERATIVE(cuLaunchCooperativeKernel)
@@ -115,7 +164,7 @@ LAUNCH_COOPERATIVE(cuLaunchCooperativeKernel_ptsz)
 
 #define GRAPH_LAUNCH(sym)                                                                                        \
     TG_EXPORT CUresult sym(CUgraphExec g, CUstream s) {                                                         \
-        WRAP(sym, (g, s), RECORD(h, l, TG_API_##sym, TG_KIND_LAUNCH, TG_OP_GRAPH, t0, t1, res, s, 0,                \
+        WRAP_WORK(sym, s, 1, (g, s), RECORD(h, l, TG_API_##sym, TG_KIND_LAUNCH, TG_OP_GRAPH, t0, t1, res, s, 0,                \
                                  r->u.graph.exec = (uint64_t)(uintptr_t)g))                                      \
     }
 GRAPH_LAUNCH(cuGraphLaunch)
@@ -123,7 +172,7 @@ GRAPH_LAUNCH(cuGraphLaunch_ptsz)
 
 #define HOST_FUNC(sym)                                                                                           \
     TG_EXPORT CUresult sym(CUstream s, CUhostFn fn, void *user) {                                               \
-        WRAP(sym, (s, fn, user), uint32_t name = tg_name_id((const void *)fn, tg_host_function_name);               \
+        WRAP_WORK(sym, s, 1, (s, fn, user), uint32_t name = tg_name_id((const void *)fn, tg_host_function_name);               \
              RECORD(h, l, TG_API_##sym, TG_KIND_LAUNCH, TG_OP_HOST_FUNC, t0, t1, res, s, 0,                         \
                     r->u.launch.kernel = name))                                                                  \
     }
@@ -137,9 +186,9 @@ HOST_FUNC(cuLaunchHostFunc_ptsz)
            (r->u.copy.bytes = (uint64_t)(nbytes), r->u.copy.element_size = (elem)))
 
 #define COPY_SYNC(sym, op, params, args, bytes)                                                                  \
-    TG_EXPORT CUresult sym params { WRAP(sym, args, COPY_RECORD(sym, op, NULL, bytes, 0, TG_F_BLOCKING)) }
+    TG_EXPORT CUresult sym params { WRAP_BLOCKING(sym, args, COPY_RECORD(sym, op, NULL, bytes, 0, TG_F_BLOCKING)) }
 #define COPY_ASYNC(sym, op, params, args, bytes)                                                                 \
-    TG_EXPORT CUresult sym params { WRAP(sym, args, COPY_RECORD(sym, op, s, bytes, 0, TG_F_ASYNC)) }
+    TG_EXPORT CUresult sym params { WRAP_WORK(sym, s, 0, args, COPY_RECORD(sym, op, s, bytes, 0, TG_F_ASYNC)) }
 
 COPY_SYNC(cuMemcpy, TG_OP_ANY, (CUdeviceptr d, CUdeviceptr src, size_t n), (d, src, n), n)
 COPY_SYNC(cuMemcpy_ptds, TG_OP_ANY, (CUdeviceptr d, CUdeviceptr src, size_t n), (d, src, n), n)
@@ -175,41 +224,44 @@ static int copy_direction(CUmemorytype src, CUmemorytype dst) {
     if (src_host && dst_host) return TG_OP_HTOH;
     return src_host ? TG_OP_HTOD : dst_host ? TG_OP_DTOH : TG_OP_DTOD;
 }
-#define COPY_2D(sym, stream_param, stream_arg, s, flags)                                                         \
+#define ASYNC_COPY(sym, s, args, record) WRAP_WORK(sym, s, 0, args, record)
+#define BLOCKING_COPY(sym, s, args, record) WRAP_BLOCKING(sym, args, record)
+#define COPY_2D(sym, stream_param, stream_arg, s, flags, wrapper)                                                \
     TG_EXPORT CUresult sym(const CUDA_MEMCPY2D *c stream_param) {                                               \
-        WRAP(sym, (c stream_arg),                                                                                \
+        wrapper(sym, s, (c stream_arg),                                                                          \
              COPY_RECORD(sym, c ? copy_direction(c->srcMemoryType, c->dstMemoryType) : TG_OP_ANY, s,              \
                          c ? (uint64_t)c->WidthInBytes * c->Height : 0, 0, flags))                               \
     }
-#define COPY_3D(sym, stream_param, stream_arg, s, flags)                                                         \
+#define COPY_3D(sym, stream_param, stream_arg, s, flags, wrapper)                                                \
     TG_EXPORT CUresult sym(const CUDA_MEMCPY3D *c stream_param) {                                               \
-        WRAP(sym, (c stream_arg),                                                                                \
+        wrapper(sym, s, (c stream_arg),                                                                          \
              COPY_RECORD(sym, c ? copy_direction(c->srcMemoryType, c->dstMemoryType) : TG_OP_ANY, s,              \
                          c ? (uint64_t)c->WidthInBytes * c->Height * c->Depth : 0, 0, flags))                    \
     }
 #define NO_STREAM
 #define STREAM_PARAM , CUstream s
 #define STREAM_ARG , s
-COPY_2D(cuMemcpy2D_v2, NO_STREAM, NO_STREAM, NULL, TG_F_BLOCKING)
-COPY_2D(cuMemcpy2D_v2_ptds, NO_STREAM, NO_STREAM, NULL, TG_F_BLOCKING)
-COPY_2D(cuMemcpy2DAsync_v2, STREAM_PARAM, STREAM_ARG, s, TG_F_ASYNC)
-COPY_2D(cuMemcpy2DAsync_v2_ptsz, STREAM_PARAM, STREAM_ARG, s, TG_F_ASYNC)
-COPY_3D(cuMemcpy3D_v2, NO_STREAM, NO_STREAM, NULL, TG_F_BLOCKING)
-COPY_3D(cuMemcpy3D_v2_ptds, NO_STREAM, NO_STREAM, NULL, TG_F_BLOCKING)
-COPY_3D(cuMemcpy3DAsync_v2, STREAM_PARAM, STREAM_ARG, s, TG_F_ASYNC)
-COPY_3D(cuMemcpy3DAsync_v2_ptsz, STREAM_PARAM, STREAM_ARG, s, TG_F_ASYNC)
+COPY_2D(cuMemcpy2D_v2, NO_STREAM, NO_STREAM, NULL, TG_F_BLOCKING, BLOCKING_COPY)
+COPY_2D(cuMemcpy2D_v2_ptds, NO_STREAM, NO_STREAM, NULL, TG_F_BLOCKING, BLOCKING_COPY)
+COPY_2D(cuMemcpy2DAsync_v2, STREAM_PARAM, STREAM_ARG, s, TG_F_ASYNC, ASYNC_COPY)
+COPY_2D(cuMemcpy2DAsync_v2_ptsz, STREAM_PARAM, STREAM_ARG, s, TG_F_ASYNC, ASYNC_COPY)
+COPY_3D(cuMemcpy3D_v2, NO_STREAM, NO_STREAM, NULL, TG_F_BLOCKING, BLOCKING_COPY)
+COPY_3D(cuMemcpy3D_v2_ptds, NO_STREAM, NO_STREAM, NULL, TG_F_BLOCKING, BLOCKING_COPY)
+COPY_3D(cuMemcpy3DAsync_v2, STREAM_PARAM, STREAM_ARG, s, TG_F_ASYNC, ASYNC_COPY)
+COPY_3D(cuMemcpy3DAsync_v2_ptsz, STREAM_PARAM, STREAM_ARG, s, TG_F_ASYNC, ASYNC_COPY)
 
 #define MEMSET(sym, type, elem)                                                                                  \
     TG_EXPORT CUresult sym(CUdeviceptr d, type v, size_t n) {                                                   \
-        WRAP(sym, (d, v, n), COPY_RECORD(sym, TG_OP_MEMSET, NULL, n * (elem), elem, TG_F_BLOCKING))              \
+        WRAP_BLOCKING(sym, (d, v, n), COPY_RECORD(sym, TG_OP_MEMSET, NULL, n * (elem), elem, TG_F_BLOCKING))     \
     }
 #define MEMSET_ASYNC(sym, type, elem)                                                                            \
     TG_EXPORT CUresult sym(CUdeviceptr d, type v, size_t n, CUstream s) {                                       \
-        WRAP(sym, (d, v, n, s), COPY_RECORD(sym, TG_OP_MEMSET, s, n * (elem), elem, TG_F_ASYNC))                 \
+        WRAP_WORK(sym, s, 0, (d, v, n, s), COPY_RECORD(sym, TG_OP_MEMSET, s, n * (elem), elem, TG_F_ASYNC))      \
     }
 #define MEMSET_2D_ASYNC(sym, type, elem)                                                                         \
     TG_EXPORT CUresult sym(CUdeviceptr d, size_t pitch, type v, size_t w, size_t ht, CUstream s) {              \
-        WRAP(sym, (d, pitch, v, w, ht, s), COPY_RECORD(sym, TG_OP_MEMSET, s, w * ht * (elem), elem, TG_F_ASYNC)) \
+        WRAP_WORK(sym, s, 0, (d, pitch, v, w, ht, s),                                                            \
+                  COPY_RECORD(sym, TG_OP_MEMSET, s, w * ht * (elem), elem, TG_F_ASYNC))                          \
     }
 MEMSET(cuMemsetD8_v2, unsigned char, 1)
 MEMSET(cuMemsetD8_v2_ptds, unsigned char, 1)
@@ -234,18 +286,27 @@ MEMSET_2D_ASYNC(cuMemsetD2D32Async_ptsz, unsigned int, 4)
 
 #define STREAM_SYNC(sym)                                                                                         \
     TG_EXPORT CUresult sym(CUstream s) {                                                                        \
-        WRAP(sym, (s), RECORD(h, l, TG_API_##sym, TG_KIND_SYNC, TG_OP_SYNC_STREAM, t0, t1, res, s, TG_F_BLOCKING, ))\
+        WRAP_WAIT(sym, TG_SYNC_STREAM, s, (s),                                                                   \
+                  RECORD(h, l, TG_API_##sym, TG_KIND_SYNC, TG_OP_SYNC_STREAM, t0, t1, res, s, TG_F_BLOCKING, ))  \
     }
 STREAM_SYNC(cuStreamSynchronize)
 STREAM_SYNC(cuStreamSynchronize_ptsz)
 
 TG_EXPORT CUresult cuCtxSynchronize(void) {
-    WRAP(cuCtxSynchronize, (),
+    WRAP_WAIT(cuCtxSynchronize, TG_SYNC_ALL, NULL, (),
          RECORD(h, l, TG_API_cuCtxSynchronize, TG_KIND_SYNC, TG_OP_SYNC_DEVICE, t0, t1, res, NULL, TG_F_BLOCKING, ))
 }
 
+/* An event sync ends the window when the event was recorded on the only stream the window used. */
+static void event_synced(CUevent e, int ok) {
+    int known;
+    uint64_t stream = tg_sched_event_stream((uint64_t)(uintptr_t)e, &known);
+    tg_sched_sync_exit(TG_SYNC_STREAM, stream, ok && known);
+}
+
 TG_EXPORT CUresult cuEventSynchronize(CUevent e) {
-    WRAP(cuEventSynchronize, (e),
+    TG_WRAP_HOOKED(CUresult, NO_DRIVER, cuEventSynchronize, tg_sched_sync_enter(),
+                   event_synced(e, res == CUDA_SUCCESS), (e),
          RECORD(h, l, TG_API_cuEventSynchronize, TG_KIND_SYNC, TG_OP_SYNC_EVENT, t0, t1, res, NULL, TG_F_BLOCKING,
                 r->u.sync.object = (uint64_t)(uintptr_t)e))
 }
@@ -260,7 +321,9 @@ STREAM_WAIT(cuStreamWaitEvent_ptsz)
 
 #define EVENT_RECORD(sym)                                                                                        \
     TG_EXPORT CUresult sym(CUevent e, CUstream s) {                                                             \
-        WRAP(sym, (e, s), RECORD(h, l, TG_API_##sym, TG_KIND_EVENT, TG_OP_NONE, t0, t1, res, s, 0,                  \
+        TG_WRAP_HOOKED(CUresult, NO_DRIVER, sym, ,                                                               \
+                       if (res == CUDA_SUCCESS) tg_sched_event_recorded((uint64_t)(uintptr_t)e, TG_KEY(sym, s)),  \
+                       (e, s), RECORD(h, l, TG_API_##sym, TG_KIND_EVENT, TG_OP_NONE, t0, t1, res, s, 0,          \
                                  r->u.event.event = (uint64_t)(uintptr_t)e))                                     \
     }
 EVENT_RECORD(cuEventRecord)

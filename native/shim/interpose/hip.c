@@ -10,6 +10,18 @@
 #include "wrap.h"
 
 #define WRAP(sym, call_args, record_stmt) TG_WRAP(hipError_t, hipErrorNotInitialized, sym, call_args, record_stmt)
+/* work submitted to stream s (a launch may be held), a wait on stream s (or everything), a blocking copy (both) */
+#define IDENTIFIED_WORK(sym, s, launch) (ensure_identity(), tg_sched_work(TG_API_##sym, TG_KEY(sym, s), launch))
+#define WRAP_WORK(sym, s, launch, call_args, record_stmt)                                                        \
+    TG_WRAP_HOOKED(hipError_t, hipErrorNotInitialized, sym, IDENTIFIED_WORK(sym, s, launch),                    \
+                   if (launch && res == hipSuccess) tg_sched_submitted(TG_API_##sym, TG_KEY(sym, s)), call_args, \
+                   record_stmt)
+#define WRAP_WAIT(sym, scope, s, call_args, record_stmt)                                                         \
+    TG_WRAP_HOOKED(hipError_t, hipErrorNotInitialized, sym, tg_sched_sync_enter(),                              \
+                   tg_sched_sync_exit(scope, TG_KEY(sym, s), res == hipSuccess), call_args, record_stmt)
+#define WRAP_BLOCKING(sym, call_args, record_stmt)                                                               \
+    TG_WRAP_HOOKED(hipError_t, hipErrorNotInitialized, sym, (IDENTIFIED_WORK(sym, NULL, 0), tg_sched_sync_enter()), \
+                   tg_sched_sync_exit(TG_SYNC_STREAM, TG_KEY(sym, NULL), res == hipSuccess), call_args, record_stmt)
 
 static void *runtime_fn(const char *name) {
     void *p = tg_next_symbol(name);
@@ -41,6 +53,29 @@ static const char *host_kernel_name(const void *fn, char *buf, unsigned len) {
     return name ? name : tg_host_function_name(fn, buf, len);
 }
 
+/* Events for the scheduler's own use (seeing its work complete), through the real runtime. */
+static struct {
+    tg_pfn_hipEventCreate create;
+    tg_pfn_hipEventRecord record;
+    tg_pfn_hipEventQuery query;
+    tg_pfn_hipEventSynchronize sync;
+    tg_pfn_hipEventElapsedTime elapsed;
+} ev;
+static int ev_create(void **e) { return ev.create((hipEvent_t *)e) == hipSuccess ? 0 : -1; }
+static int ev_record(void *e, void *s) { return ev.record(e, s) == hipSuccess ? 0 : -1; }
+static int ev_query(void *e) {
+    hipError_t r = ev.query(e);
+    return r == hipSuccess ? 0 : r == hipErrorNotReady ? 1 : -1;
+}
+static int ev_sync(void *e) { return ev.sync(e) == hipSuccess ? 0 : -1; }
+static int ev_elapsed(void *from, void *to, uint64_t *ns) {
+    float ms;
+    if (ev.elapsed(&ms, from, to) != hipSuccess || ms < 0) return -1;
+    *ns = (uint64_t)(ms * 1e6);
+    return 0;
+}
+static const tg_gpu_ops ops = {ev_create, ev_record, ev_query, ev_sync, ev_elapsed};
+
 static int identity_tried;
 static void capture_identity(void) {
     static atomic_int once;
@@ -51,6 +86,12 @@ static void capture_identity(void) {
     tg_pfn_hipDeviceGetUuid get_uuid = (tg_pfn_hipDeviceGetUuid)runtime_fn("hipDeviceGetUuid");
     tg_pfn_hipDeviceGetPCIBusId get_pci = (tg_pfn_hipDeviceGetPCIBusId)runtime_fn("hipDeviceGetPCIBusId");
     int dev = -1;
+    ev.create = (tg_pfn_hipEventCreate)runtime_fn("hipEventCreate");
+    ev.record = (tg_pfn_hipEventRecord)runtime_fn("hipEventRecord");
+    ev.query = (tg_pfn_hipEventQuery)runtime_fn("hipEventQuery");
+    ev.sync = (tg_pfn_hipEventSynchronize)runtime_fn("hipEventSynchronize");
+    ev.elapsed = (tg_pfn_hipEventElapsedTime)runtime_fn("hipEventElapsedTime");
+    if (ev.create && ev.record && ev.query && ev.sync && ev.elapsed) tg_sched_set_ops(&ops);
     if (!get_device || get_device(&dev) != hipSuccess) return;
     char name[96] = "", pci[32] = "";
     hipUUID uuid;
@@ -61,10 +102,13 @@ static void capture_identity(void) {
     tg_gpu_identity(dev, name, (const unsigned char *)uuid.bytes, pci);
 }
 
+static inline void ensure_identity(void) {
+    if (TG_UNLIKELY(!identity_tried)) capture_identity();
+}
+
 static inline void record_launch(tg_ring_header *h, tg_lane *l, int api, uint64_t t0, uint64_t t1, hipError_t res, uint32_t kernel,
                                  unsigned gx, unsigned gy, unsigned gz, unsigned bx, unsigned by, unsigned bz,
                                  size_t shared, hipStream_t s) {
-    if (TG_UNLIKELY(!identity_tried)) capture_identity();
     tg_record_launch(h, l, api, t0, t1, res, kernel, gx, gy, gz, bx, by, bz, shared, s);
 }
 
@@ -72,7 +116,7 @@ static inline void record_launch(tg_ring_header *h, tg_lane *l, int api, uint64_
 
 #define LAUNCH_HOST_KERNEL(sym)                                                                                  \
     TG_EXPORT hipError_t sym(const void *f, dim3 grid, dim3 block, void **args, size_t shared, hipStream_t s) { \
-        WRAP(sym, (f, grid, block, args, shared, s),                                                             \
+        WRAP_WORK(sym, s, 1, (f, grid, block, args, shared, s),                                                  \
              record_launch(h, l, TG_API_##sym, t0, t1, res, tg_name_id(f, host_kernel_name), grid.x, grid.y,        \
                            grid.z, block.x, block.y, block.z, shared, s))                                        \
     }
@@ -81,7 +125,7 @@ LAUNCH_HOST_KERNEL(hipLaunchKernel_spt)
 
 TG_EXPORT hipError_t hipExtLaunchKernel(const void *f, dim3 grid, dim3 block, void **args, size_t shared,
                                         hipStream_t s, hipEvent_t start, hipEvent_t stop, int flags) {
-    WRAP(hipExtLaunchKernel, (f, grid, block, args, shared, s, start, stop, flags),
+    WRAP_WORK(hipExtLaunchKernel, s, 1, (f, grid, block, args, shared, s, start, stop, flags),
          record_launch(h, l, TG_API_hipExtLaunchKernel, t0, t1, res, tg_name_id(f, host_kernel_name), grid.x, grid.y,
                        grid.z, block.x, block.y, block.z, shared, s))
 }
@@ -89,7 +133,7 @@ TG_EXPORT hipError_t hipExtLaunchKernel(const void *f, dim3 grid, dim3 block, vo
 TG_EXPORT hipError_t hipModuleLaunchKernel(hipFunction_t f, unsigned gx, unsigned gy, unsigned gz, unsigned bx,
                                            unsigned by, unsigned bz, unsigned shared, hipStream_t s, void **params,
                                            void **extra) {
-    WRAP(hipModuleLaunchKernel, (f, gx, gy, gz, bx, by, bz, shared, s, params, extra),
+    WRAP_WORK(hipModuleLaunchKernel, s, 1, (f, gx, gy, gz, bx, by, bz, shared, s, params, extra),
          record_launch(h, l, TG_API_hipModuleLaunchKernel, t0, t1, res, tg_name_id(f, module_function_name), gx, gy,
                        gz, bx, by, bz, shared, s))
 }
@@ -100,19 +144,19 @@ static inline unsigned blocks(uint32_t global, uint32_t local) { return local ? 
 TG_EXPORT hipError_t hipExtModuleLaunchKernel(hipFunction_t f, uint32_t gx, uint32_t gy, uint32_t gz, uint32_t lx,
                                               uint32_t ly, uint32_t lz, size_t shared, hipStream_t s, void **params,
                                               void **extra, hipEvent_t start, hipEvent_t stop, uint32_t flags) {
-    WRAP(hipExtModuleLaunchKernel, (f, gx, gy, gz, lx, ly, lz, shared, s, params, extra, start, stop, flags),
+    WRAP_WORK(hipExtModuleLaunchKernel, s, 1, (f, gx, gy, gz, lx, ly, lz, shared, s, params, extra, start, stop, flags),
          record_launch(h, l, TG_API_hipExtModuleLaunchKernel, t0, t1, res, tg_name_id(f, module_function_name),
                        blocks(gx, lx), blocks(gy, ly), blocks(gz, lz), lx, ly, lz, shared, s))
 }
 
 TG_EXPORT hipError_t hipGraphLaunch(hipGraphExec_t g, hipStream_t s) {
-    WRAP(hipGraphLaunch, (g, s),
+    WRAP_WORK(hipGraphLaunch, s, 1, (g, s),
          TG_RECORD(h, l, TG_API_hipGraphLaunch, TG_KIND_LAUNCH, TG_OP_GRAPH, t0, t1, res, s, 0,
                    r->u.graph.exec = (uint64_t)(uintptr_t)g))
 }
 
 TG_EXPORT hipError_t hipLaunchHostFunc(hipStream_t s, hipHostFn_t fn, void *user) {
-    WRAP(hipLaunchHostFunc, (s, fn, user), uint32_t name = tg_name_id((const void *)fn, tg_host_function_name);
+    WRAP_WORK(hipLaunchHostFunc, s, 1, (s, fn, user), uint32_t name = tg_name_id((const void *)fn, tg_host_function_name);
          TG_RECORD(h, l, TG_API_hipLaunchHostFunc, TG_KIND_LAUNCH, TG_OP_HOST_FUNC, t0, t1, res, s, 0,
                    r->u.launch.kernel = name))
 }
@@ -135,11 +179,11 @@ static inline int direction(hipMemcpyKind kind) {
 
 #define MEMCPY(sym)                                                                                              \
     TG_EXPORT hipError_t sym(void *d, const void *src, size_t n, hipMemcpyKind kind) {                          \
-        WRAP(sym, (d, src, n, kind), COPY_RECORD(sym, direction(kind), NULL, n, 0, TG_F_BLOCKING))               \
+        WRAP_BLOCKING(sym, (d, src, n, kind), COPY_RECORD(sym, direction(kind), NULL, n, 0, TG_F_BLOCKING))      \
     }
 #define MEMCPY_ASYNC(sym)                                                                                        \
     TG_EXPORT hipError_t sym(void *d, const void *src, size_t n, hipMemcpyKind kind, hipStream_t s) {           \
-        WRAP(sym, (d, src, n, kind, s), COPY_RECORD(sym, direction(kind), s, n, 0, TG_F_ASYNC))                  \
+        WRAP_WORK(sym, s, 0, (d, src, n, kind, s), COPY_RECORD(sym, direction(kind), s, n, 0, TG_F_ASYNC))       \
     }
 MEMCPY(hipMemcpy)
 MEMCPY(hipMemcpy_spt)
@@ -148,11 +192,11 @@ MEMCPY_ASYNC(hipMemcpyAsync_spt)
 
 #define TYPED_COPY(sym, op, dtype, stype)                                                                        \
     TG_EXPORT hipError_t sym(dtype d, stype src, size_t n) {                                                    \
-        WRAP(sym, (d, src, n), COPY_RECORD(sym, op, NULL, n, 0, TG_F_BLOCKING))                                  \
+        WRAP_BLOCKING(sym, (d, src, n), COPY_RECORD(sym, op, NULL, n, 0, TG_F_BLOCKING))                         \
     }
 #define TYPED_COPY_ASYNC(sym, op, dtype, stype)                                                                  \
     TG_EXPORT hipError_t sym(dtype d, stype src, size_t n, hipStream_t s) {                                     \
-        WRAP(sym, (d, src, n, s), COPY_RECORD(sym, op, s, n, 0, TG_F_ASYNC))                                     \
+        WRAP_WORK(sym, s, 0, (d, src, n, s), COPY_RECORD(sym, op, s, n, 0, TG_F_ASYNC))                          \
     }
 TYPED_COPY(hipMemcpyHtoD, TG_OP_HTOD, hipDeviceptr_t, void *)
 TYPED_COPY(hipMemcpyDtoH, TG_OP_DTOH, void *, hipDeviceptr_t)
@@ -163,11 +207,11 @@ TYPED_COPY_ASYNC(hipMemcpyDtoDAsync, TG_OP_DTOD, hipDeviceptr_t, hipDeviceptr_t)
 
 #define MEMSET(sym, ptype, vtype, elem)                                                                          \
     TG_EXPORT hipError_t sym(ptype d, vtype v, size_t n) {                                                      \
-        WRAP(sym, (d, v, n), COPY_RECORD(sym, TG_OP_MEMSET, NULL, n * (elem), elem, TG_F_BLOCKING))              \
+        WRAP_BLOCKING(sym, (d, v, n), COPY_RECORD(sym, TG_OP_MEMSET, NULL, n * (elem), elem, TG_F_BLOCKING))     \
     }
 #define MEMSET_ASYNC(sym, ptype, vtype, elem)                                                                    \
     TG_EXPORT hipError_t sym(ptype d, vtype v, size_t n, hipStream_t s) {                                       \
-        WRAP(sym, (d, v, n, s), COPY_RECORD(sym, TG_OP_MEMSET, s, n * (elem), elem, TG_F_ASYNC))                 \
+        WRAP_WORK(sym, s, 0, (d, v, n, s), COPY_RECORD(sym, TG_OP_MEMSET, s, n * (elem), elem, TG_F_ASYNC))      \
     }
 MEMSET(hipMemset, void *, int, 1)
 MEMSET_ASYNC(hipMemsetAsync, void *, int, 1)
@@ -182,18 +226,27 @@ MEMSET_ASYNC(hipMemsetD32Async, hipDeviceptr_t, int, 4)
 
 #define STREAM_SYNC(sym)                                                                                         \
     TG_EXPORT hipError_t sym(hipStream_t s) {                                                                   \
-        WRAP(sym, (s), TG_RECORD(h, l, TG_API_##sym, TG_KIND_SYNC, TG_OP_SYNC_STREAM, t0, t1, res, s, TG_F_BLOCKING, ))\
+        WRAP_WAIT(sym, TG_SYNC_STREAM, s, (s),                                                                   \
+                  TG_RECORD(h, l, TG_API_##sym, TG_KIND_SYNC, TG_OP_SYNC_STREAM, t0, t1, res, s, TG_F_BLOCKING, )) \
     }
 STREAM_SYNC(hipStreamSynchronize)
 STREAM_SYNC(hipStreamSynchronize_spt)
 
 TG_EXPORT hipError_t hipDeviceSynchronize(void) {
-    WRAP(hipDeviceSynchronize, (),
+    WRAP_WAIT(hipDeviceSynchronize, TG_SYNC_ALL, NULL, (),
          TG_RECORD(h, l, TG_API_hipDeviceSynchronize, TG_KIND_SYNC, TG_OP_SYNC_DEVICE, t0, t1, res, NULL, TG_F_BLOCKING, ))
 }
 
+/* An event sync ends the window when the event was recorded on the only stream the window used. */
+static void event_synced(hipEvent_t e, int ok) {
+    int known;
+    uint64_t stream = tg_sched_event_stream((uint64_t)(uintptr_t)e, &known);
+    tg_sched_sync_exit(TG_SYNC_STREAM, stream, ok && known);
+}
+
 TG_EXPORT hipError_t hipEventSynchronize(hipEvent_t e) {
-    WRAP(hipEventSynchronize, (e),
+    TG_WRAP_HOOKED(hipError_t, hipErrorNotInitialized, hipEventSynchronize, tg_sched_sync_enter(),
+                   event_synced(e, res == hipSuccess), (e),
          TG_RECORD(h, l, TG_API_hipEventSynchronize, TG_KIND_SYNC, TG_OP_SYNC_EVENT, t0, t1, res, NULL, TG_F_BLOCKING,
                    r->u.sync.object = (uint64_t)(uintptr_t)e))
 }
@@ -207,7 +260,9 @@ STREAM_WAIT(hipStreamWaitEvent)
 STREAM_WAIT(hipStreamWaitEvent_spt)
 
 TG_EXPORT hipError_t hipEventRecord(hipEvent_t e, hipStream_t s) {
-    WRAP(hipEventRecord, (e, s),
+    TG_WRAP_HOOKED(hipError_t, hipErrorNotInitialized, hipEventRecord, ,
+                   if (res == hipSuccess) tg_sched_event_recorded((uint64_t)(uintptr_t)e, TG_KEY(hipEventRecord, s)),
+                   (e, s),
          TG_RECORD(h, l, TG_API_hipEventRecord, TG_KIND_EVENT, TG_OP_NONE, t0, t1, res, s, 0,
                    r->u.event.event = (uint64_t)(uintptr_t)e))
 }

@@ -82,22 +82,38 @@ static inline void tg_record_launch(tg_ring_header *h, tg_lane *l, int api, uint
     } while (0)
 
 /* The body of a wrapper returning `type`; `no_driver` is returned when no library after the shim defines `sym`.
+ * `before` runs first (the scheduler: it may hold a launch), `after` once the call returned (`res` is its result).
  * A call whose record could not be written (the thread's lane is full) is counted and passed through untimed. */
-#define TG_WRAP(type, no_driver, sym, call_args, record_stmt)                                                    \
+#define TG_WRAP_HOOKED(type, no_driver, sym, before, after, call_args, record_stmt)                              \
     tg_pfn_##sym real = (tg_pfn_##sym)tg_real_get(TG_API_##sym);                                                \
     if (TG_UNLIKELY(!real)) return no_driver;                                                                   \
+    before;                                                                                                     \
+    type res;                                                                                                   \
     tg_ring_header *h = tg_ring_get();                                                                          \
-    if (TG_UNLIKELY(!h)) return real call_args;                                                                 \
-    tg_lane *l = tg_lane_get(h);                                                                                \
-    if (tg_lane_full(h, l)) {                                                                                   \
-        tg_lane_drop(l, tg_api_launches[TG_API_##sym]);                                                         \
-        return real call_args;                                                                                  \
+    tg_lane *l = h ? tg_lane_get(h) : 0;                                                                        \
+    if (TG_UNLIKELY(!h) || tg_lane_full(h, l)) {                                                                \
+        if (h) tg_lane_drop(l, tg_api_launches[TG_API_##sym]);                                                  \
+        res = real call_args;                                                                                   \
+        after;                                                                                                  \
+        return res;                                                                                             \
     }                                                                                                           \
     uint64_t t0 = tg_now();                                                                                     \
-    type res = real call_args;                                                                                  \
+    res = real call_args;                                                                                       \
     uint64_t t1 = tg_timed(TG_API_##sym) ? tg_now() : 0;                                                       \
+    after;                                                                                                      \
     record_stmt;                                                                                                \
     return res;
+
+#define TG_WRAP(type, no_driver, sym, call_args, record_stmt)                                                    \
+    TG_WRAP_HOOKED(type, no_driver, sym, , , call_args, record_stmt)
+
+/* The scheduler's key for a stream: the legacy default stream is 0, a thread's per-thread default stream 2. */
+static inline uint64_t tg_stream_key(const void *s, int per_thread) {
+    uintptr_t v = (uintptr_t)s;
+    if (v == 0) return per_thread ? 2 : 0;
+    return v == 1 ? 0 : v;
+}
+#define TG_KEY(sym, s) tg_stream_key((const void *)(s), tg_api_per_thread[TG_API_##sym])
 
 /* Host callbacks are named after their symbol when the program exports one. */
 const char *tg_host_function_name(const void *fn, char *buf, unsigned len);
