@@ -368,7 +368,7 @@ describe("simulated GPU: one device shared by processes", () => {
     const results = await Promise.all([...Array(6)].map(() => run(["identity"], simEnv(dir))));
     expect(new Set(results.map((r) => r.kv.uuid)).size).toBe(1);
     for (const r of results) expect(r.stderr).toBe("");
-    expect(statSync(path.join(dir, "sim-gpu")).size).toBe(4224);
+    expect(statSync(path.join(dir, "sim-gpu")).size).toBe(8320);
     expect(readdirSync(dir).filter((f) => f.includes(".tmp"))).toEqual([]);
   });
 });
@@ -451,7 +451,7 @@ describe("simulated GPU: a damaged device file", () => {
   }
 
   it("warns once and runs on a private device when the file is garbage", async () => {
-    expect(await withFile(Buffer.alloc(4224, 0xab))).toContain("not a compatible tailguard simulated GPU");
+    expect(await withFile(Buffer.alloc(8320, 0xab))).toContain("not a compatible tailguard simulated GPU");
   });
 
   it("warns once when the file is too short or is a directory", async () => {

@@ -39,6 +39,7 @@ static __thread CUcontext current_ctx;
 CUresult cuInit(unsigned int flags) {
     if (flags) return CUDA_ERROR_INVALID_VALUE;
     sim_init();
+    sim_control_open(); /* the context's channel group gets its timeslice, as CUDA does on real hardware */
     atomic_store(&initialized, 1);
     return CUDA_SUCCESS;
 }

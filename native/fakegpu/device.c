@@ -30,7 +30,7 @@
 #include "tailguard/ring_files.h"
 
 #define SIM_MAGIC 0x5550474d49534754ull /* "TGSIMGPU" read as a little-endian word */
-#define SIM_VERSION 1u
+#define SIM_VERSION 2u
 #define SIM_SLOTS 64
 #define SIM_LIVENESS_NS 20000000ull /* a waiter looks whether the owner still exists at least this often */
 /* An owner whose queued work ran out (idle_at) but whose worker thread has not yet run to give the device back (the
@@ -48,6 +48,7 @@ struct sim_slot {
     _Atomic uint64_t device_ns;   /* device time consumed (statistics) */
     _Atomic uint64_t grants;      /* times it was given the device (statistics) */
     _Atomic uint64_t idle_at;     /* while owning: timeline time its queued work runs out (0: more is queued) */
+    _Atomic uint64_t ready_ns;    /* when its waiting work was submitted (the doorbell; see sim_device_more_work) */
 } __attribute__((aligned(64)));
 
 struct sim_shared {
@@ -61,7 +62,7 @@ struct sim_shared {
     char reserved1[40];
     struct sim_slot slots[SIM_SLOTS];
 };
-_Static_assert(sizeof(struct sim_shared) == 128 + 64 * SIM_SLOTS, "shared layout changed: bump SIM_VERSION");
+_Static_assert(sizeof(struct sim_shared) == 128 + 128 * SIM_SLOTS, "shared layout changed: bump SIM_VERSION");
 
 /* This process's view. Everything but open/leave/after_fork runs on the worker thread only. */
 static struct {
@@ -127,8 +128,10 @@ static void handoff(uint64_t o, uint64_t cand, uint64_t t) {
             atomic_fetch_and(&shm->waiting, ~bit(n)); /* gone: its slot is reclaimed by whoever needs one */
             continue;
         }
-        uint64_t grant = t, fl = floor_now(sim_now());
+        uint64_t grant = t, fl = floor_now(sim_now()), ready = atomic_load(&ns->ready_ns);
         if (grant < fl) grant = fl;
+        if (grant < ready) grant = ready; /* its work was submitted then */
+        atomic_store(&ns->idle_at, 0);    /* whatever it committed in an earlier tenure */
         atomic_store(&ns->grant_ns, grant);
         atomic_store(&ns->deadline_ns, grant + atomic_load(&ns->slice_ns));
         if (!atomic_compare_exchange_strong(&shm->owner, &o, pack(n, gen))) return;
@@ -259,9 +262,17 @@ static struct sim_shared *private_device(void) {
     return s;
 }
 
+/* This process's slice length: TAILGUARD_SIM_SLICE_US, or what its channel group was set to (control.c). */
+static uint64_t own_slice(void) { return __atomic_load_n(&dev.slice_ns, __ATOMIC_RELAXED); }
+
+void sim_device_set_slice(uint64_t ns) {
+    __atomic_store_n(&dev.slice_ns, ns, __ATOMIC_RELAXED);
+    if (dev.slot >= 0) atomic_store(&dev.shm->slots[dev.slot].slice_ns, ns);
+}
+
 void sim_device_open(void) {
     tg_option_string(TG_OPT_SIM_DEVICE, dev.path, sizeof dev.path);
-    dev.slice_ns = tg_option_uint(TG_OPT_SIM_SLICE_US, 50, 1000000, 0) * 1000u;
+    __atomic_store_n(&dev.slice_ns, tg_option_uint(TG_OPT_SIM_SLICE_US, SIM_MIN_SLICE_US, SIM_MAX_SLICE_US, 0) * 1000u, __ATOMIC_RELAXED);
     dev.pid = getpid();
     dev.start_time = tg_process_start_ticks((uint32_t)dev.pid);
     char why[PATH_MAX + 512];
@@ -286,7 +297,7 @@ static int claim_slot(void) {
             if (atomic_load(&s->pid) != 0 || !atomic_compare_exchange_strong(&s->pid, &zero, (int32_t)dev.pid))
                 continue;
             atomic_store(&s->start_time, dev.start_time);
-            atomic_store(&s->slice_ns, dev.slice_ns);
+            atomic_store(&s->slice_ns, own_slice());
             atomic_store(&s->deadline_ns, 0);
             atomic_store(&s->grant_ns, 0);
             atomic_store(&s->device_ns, 0);
@@ -339,7 +350,7 @@ static int take_over(uint64_t o, int x, uint64_t t, uint64_t ptime) {
     uint64_t grant = t > ptime ? t : ptime, fl = floor_now(sim_now());
     if (grant < fl) grant = fl;
     atomic_store(&shm->slots[me].grant_ns, grant);
-    atomic_store(&shm->slots[me].deadline_ns, grant + dev.slice_ns);
+    atomic_store(&shm->slots[me].deadline_ns, grant + own_slice());
     if (!atomic_compare_exchange_strong(&shm->owner, &o, pack(me, owner_gen(o) + 1))) return 0;
     atomic_store(&shm->slots[x].idle_at, 0);
     return 1;
@@ -353,15 +364,27 @@ void sim_device_committed(uint64_t idle_at) {
     if (idle_at && others) wake_slot(rr_next(others, dev.slot)); /* so it can take over if we are late */
 }
 
-void sim_device_more_work(void) {
+void sim_device_more_work(int kernel) {
     struct sim_shared *shm = dev.shm;
-    if (shm && dev.slot >= 0 && owner_slot(atomic_load(&shm->owner)) == dev.slot)
-        atomic_store(&shm->slots[dev.slot].idle_at, 0);
+    int me = dev.slot;
+    if (!shm || me < 0) return;
+    if (owner_slot(atomic_load(&shm->owner)) == me) {
+        atomic_store(&shm->slots[me].idle_at, 0);
+    } else if (kernel && !(atomic_load(&shm->waiting) & bit(me))) {
+        atomic_store(&shm->slots[me].ready_ns, sim_now());
+        /* The doorbell: like the hardware's scheduler, the device learns of runnable work when it is submitted, not
+         * when this process's worker thread next runs, so the owner hands over at its slice end even if that thread
+         * is slow to wake. The worker clears the bit when it gets the device (only kernels need it). */
+        atomic_fetch_or(&shm->waiting, bit(me));
+    }
 }
 
 void sim_device_acquire(uint64_t *ptime) {
     if (dev.own) {
-        if (atomic_load(&dev.shm->owner) == pack(dev.slot, dev.own)) return;
+        if (atomic_load(&dev.shm->owner) == pack(dev.slot, dev.own)) {
+            if (atomic_load(&dev.shm->waiting) & bit(dev.slot)) atomic_fetch_and(&dev.shm->waiting, ~bit(dev.slot));
+            return;
+        }
         dev.own = 0; /* preempted by a waiter after we overstayed */
     }
     if (dev.slot < 0) attach();
@@ -382,7 +405,7 @@ void sim_device_acquire(uint64_t *ptime) {
             if (fl < *ptime) fl = *ptime; /* our work was submitted then */
             if (grant < fl) grant = fl;
             atomic_store(&ms->grant_ns, grant);
-            atomic_store(&ms->deadline_ns, grant + dev.slice_ns);
+            atomic_store(&ms->deadline_ns, grant + own_slice());
             if (atomic_compare_exchange_strong(&shm->owner, &o, pack(me, owner_gen(o) + 1))) {
                 o = pack(me, owner_gen(o) + 1);
                 break;
@@ -421,7 +444,7 @@ void sim_device_acquire(uint64_t *ptime) {
         }
         wait_until(&ms->wake, w, wake_at);
     }
-    if (asked) atomic_fetch_and(&shm->waiting, ~bit(me));
+    if (asked || (atomic_load(&shm->waiting) & bit(me))) atomic_fetch_and(&shm->waiting, ~bit(me));
     dev.own = owner_gen(o);
     dev.deadline = atomic_load(&ms->deadline_ns);
     uint64_t grant = atomic_load(&ms->grant_ns);
@@ -450,8 +473,8 @@ void sim_device_slice_end(uint64_t t) {
         handoff(o, others, t);
         return;
     }
-    uint64_t dl = dev.deadline + dev.slice_ns; /* nobody waits: a fresh slice */
-    if (dl <= t) dl = t + dev.slice_ns;
+    uint64_t dl = dev.deadline + own_slice(); /* nobody waits: a fresh slice */
+    if (dl <= t) dl = t + own_slice();
     atomic_store(&shm->slots[dev.slot].deadline_ns, dl);
     dev.deadline = dl;
 }
@@ -459,6 +482,9 @@ void sim_device_slice_end(uint64_t t) {
 void sim_device_release(uint64_t t) {
     if (!dev.own) return;
     struct sim_shared *shm = dev.shm;
+    /* A doorbell rung while we owned the device (a submitter racing with our worker's acquire) is stale: work
+     * submitted after this point rings again, and work already queued is acquired for by our worker. */
+    if (atomic_load(&shm->waiting) & bit(dev.slot)) atomic_fetch_and(&shm->waiting, ~bit(dev.slot));
     uint64_t o = pack(dev.slot, dev.own);
     dev.own = 0;
     if (atomic_load(&shm->owner) != o) return;

@@ -439,7 +439,7 @@ static int op_push(struct sim_stream *s, struct sim_op *op) {
         atomic_store_explicit(&op->u.ev->record_pos, pos, memory_order_release);
     }
     atomic_store_explicit(&q.tail, pos, memory_order_release);
-    sim_device_more_work();
+    sim_device_more_work(op->kind == OP_KERNEL);
     return SIM_OK;
 }
 

@@ -17,6 +17,8 @@
 #include <time.h>
 
 #define SIM_HIDDEN __attribute__((visibility("hidden")))
+#define SIM_MIN_SLICE_US 50u
+#define SIM_MAX_SLICE_US 1000000u
 
 enum {
     SIM_OK = 0,
@@ -31,6 +33,9 @@ enum {
     SIM_ENOTSUP = 801,
     SIM_ECAPTURE = 900,    /* ..._STREAM_CAPTURE_UNSUPPORTED: an operation not allowed while a stream captures */
 };
+
+/* control.c: the driver control descriptor through which the CUDA face sets its channel group's timeslice. */
+SIM_HIDDEN void sim_control_open(void);
 
 /* What the simulated device says about itself (both faces). */
 #define SIM_DEVICE_NAME "tailguard simulated GPU"
@@ -73,8 +78,10 @@ SIM_HIDDEN void sim_device_release(uint64_t t);
 SIM_HIDDEN void sim_device_account(uint64_t ns);
 /* While owning: this process's queued work runs out at timeline time idle_at (0: more is queued). */
 SIM_HIDDEN void sim_device_committed(uint64_t idle_at);
-/* A submitter queued more work: if this process owns the device, its tenure goes on. */
-SIM_HIDDEN void sim_device_more_work(void);
+/* A submitter queued more work: if this process owns the device, its tenure goes on; if not and it is a kernel, the
+ * device learns at once that this process is waiting (the doorbell). */
+SIM_HIDDEN void sim_device_more_work(int kernel);
+SIM_HIDDEN void sim_device_set_slice(uint64_t ns); /* this process's slice (its channel group's timeslice) */
 SIM_HIDDEN void sim_device_leave(void);      /* process exit */
 SIM_HIDDEN void sim_device_after_fork(void); /* in the child: it must take a slot of its own */
 

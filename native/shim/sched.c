@@ -465,7 +465,8 @@ static void checkpoint(struct stream_state *st) {
     st->pending_launches = st->pending_graphs = 0;
 }
 
-/* Is a process of higher priority attached to this GPU? Looked at every 20 ms. */
+/* Is a process of higher priority attached to this GPU? Looked at every 20 ms (so a priority changed at runtime, or a
+ * process that attached or left, takes effect within 20 ms of this process's next launch). */
 static void refresh_window(uint64_t now) {
     if (now - window_checked < 20000000) return;
     window_checked = now;
@@ -474,11 +475,19 @@ static void refresh_window(uint64_t now) {
         uint32_t pid = __atomic_load_n(&ctl->slot[i].pid, __ATOMIC_ACQUIRE);
         higher = (int)i != me && pid && ctl->slot[i].priority > mine;
     }
-    uint32_t mech = higher ? TG_MECH_HOLDS | (window_ns && gpu ? TG_MECH_WINDOW : 0) : 0;
+    /* the channel groups' timeslice follows (a driver call only when the verdict changes) */
+    int shortened = 0;
+    uint32_t ts = tg_timeslice_update(higher, &shortened);
+    ctl->slot[me].timeslice_us = ts;
+    /* With a short timeslice, work in flight delays a higher-priority request by at most one short slice whatever
+     * its amount, and bounding it only costs throughput (measured: docs/scheduling.md): the window is for devices
+     * without that lever (HIP, or a driver that refused the control). */
+    int window = higher && window_ns && gpu && !shortened;
+    uint32_t mech = higher ? TG_MECH_HOLDS | (window ? TG_MECH_WINDOW : 0) | (shortened ? TG_MECH_TIMESLICE : 0) : 0;
+    uint32_t mask = TG_MECH_HOLDS | TG_MECH_WINDOW | TG_MECH_TIMESLICE;
     uint32_t old = __atomic_load_n(&ctl->slot[me].mechanisms, __ATOMIC_RELAXED);
-    __atomic_store_n(&ctl->slot[me].mechanisms, (old & ~(uint32_t)(TG_MECH_HOLDS | TG_MECH_WINDOW)) | mech,
-                     __ATOMIC_RELAXED);
-    window_on = higher && window_ns && gpu;
+    __atomic_store_n(&ctl->slot[me].mechanisms, (old & ~mask) | mech, __ATOMIC_RELAXED);
+    window_on = window;
 }
 
 /* Before a launch: wait (a window hold) while in-flight work plus this launch would exceed the window. */
@@ -605,6 +614,7 @@ void tg_sched_after_fork(void) {
     window_on = 0;
     window_checked = 0;
     pthread_mutex_init(&wlock, 0);
+    tg_timeslice_after_fork();
 }
 
 void tg_sched_exit(void) {

@@ -202,6 +202,10 @@ typedef struct tg_gpu_ops {
     int (*elapsed_ns)(void *from, void *to, uint64_t *ns);
 } tg_gpu_ops;
 void tg_sched_set_ops(const tg_gpu_ops *ops);
+/* interpose/ioctl.c: the NVIDIA channel-group timeslice of this process's contexts. */
+uint32_t tg_timeslice_update(int below_another, int *shortened);
+void tg_timeslice_after_fork(void);
+
 /* After a launch was submitted to the stream with this key: counts it against the in-flight window. */
 void tg_sched_submitted(int api, uint64_t key);
 

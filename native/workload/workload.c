@@ -4,7 +4,9 @@
  *
  *   tg-workload requests --rate R --count N --kernels K --kernel-us D [--jitter-us J]
  *       open loop: a request every 1/R s (scheduled times), each K kernels then a stream sync; latency is measured
- *       from the scheduled arrival to the end of the sync.
+ *       from the scheduled arrival to the end of the sync. --samples FILE writes one line per request:
+ *       <scheduled arrival ns> <first launch called ns> <sync returned ns> (CLOCK_MONOTONIC), so the time a request's
+ *       kernels took on the device can be told apart from the time the process took to wake up.
  *   tg-workload continuous --seconds S --kernels K --kernel-us D
  *       back to back: K kernels then a sync, repeated for S seconds; reports iterations per second.
  *   common: --api cuda|hip (default cuda), --name KERNEL (default "workload_kernel")
@@ -18,6 +20,12 @@
 
 #include "tailguard/cuda_abi.h"
 #include "tailguard/hip_abi.h"
+
+static long long now_ns(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec * 1000000000ll + ts.tv_nsec;
+}
 
 static double now_s(void) {
     struct timespec ts;
@@ -121,14 +129,14 @@ static double pct(double *v, int n, double p) {
 int main(int argc, char **argv) {
     if (argc < 2 || (strcmp(argv[1], "requests") && strcmp(argv[1], "continuous"))) {
         fprintf(stderr, "usage: tg-workload requests|continuous [--rate R --count N | --seconds S] --kernels K "
-                        "--kernel-us D [--jitter-us J] [--api cuda|hip] [--name KERNEL]\n");
+                        "--kernel-us D [--jitter-us J] [--samples FILE] [--api cuda|hip] [--name KERNEL]\n");
         return 2;
     }
     int requests = !strcmp(argv[1], "requests");
     double rate = 10, seconds = 1;
     int count = 10, kernels = 10, jitter = 0;
     unsigned kernel_us = 100;
-    const char *api = "cuda", *name = "workload_kernel";
+    const char *api = "cuda", *name = "workload_kernel", *samples = NULL;
     for (int i = 2; i + 1 < argc; i += 2) {
         const char *k = argv[i], *v = argv[i + 1];
         if (!strcmp(k, "--rate")) rate = atof(v);
@@ -139,6 +147,7 @@ int main(int argc, char **argv) {
         else if (!strcmp(k, "--jitter-us")) jitter = atoi(v);
         else if (!strcmp(k, "--api")) api = v;
         else if (!strcmp(k, "--name")) name = v;
+        else if (!strcmp(k, "--samples")) samples = v;
         else {
             fprintf(stderr, "tg-workload: unknown option %s\n", k);
             return 2;
@@ -152,16 +161,28 @@ int main(int argc, char **argv) {
     srand(12345);
     if (requests) {
         double *lat = malloc(sizeof(double) * (size_t)count);
-        double period = 1.0 / rate, start = now_s() + 0.01;
+        long long *times = malloc(sizeof(long long) * 3 * (size_t)count);
+        long long period = (long long)(1e9 / rate), start = now_ns() + 10000000;
         for (int i = 0; i < count; i++) {
-            double due = start + i * period, t = now_s();
+            long long due = start + i * period, t = now_ns();
             if (t < due) {
-                struct timespec ts = {(time_t)(due - t), (long)((due - t - (time_t)(due - t)) * 1e9)};
-                nanosleep(&ts, NULL);
+                struct timespec ts = {(time_t)((due - t) / 1000000000), (long)((due - t) % 1000000000)};
+                clock_nanosleep(CLOCK_MONOTONIC, 0, &ts, NULL);
             }
+            long long launched = now_ns();
             for (int k = 0; k < kernels; k++) launch(kernel_us + (jitter ? (unsigned)(rand() % (jitter + 1)) : 0));
             sync_stream();
-            lat[i] = (now_s() - due) * 1e3;
+            long long done = now_ns();
+            lat[i] = (double)(done - due) * 1e-6;
+            times[3 * i] = due;
+            times[3 * i + 1] = launched;
+            times[3 * i + 2] = done;
+        }
+        if (samples) {
+            FILE *f = fopen(samples, "w");
+            if (!f) die("fopen(--samples)", -1);
+            for (int i = 0; i < count; i++) fprintf(f, "%lld %lld %lld\n", times[3 * i], times[3 * i + 1], times[3 * i + 2]);
+            fclose(f);
         }
         qsort(lat, (size_t)count, sizeof *lat, cmp);
         printf("{\"mode\":\"requests\",\"count\":%d,\"p50_ms\":%.4f,\"p90_ms\":%.4f,\"p99_ms\":%.4f,\"max_ms\":%.4f}\n",

@@ -14,6 +14,11 @@
 #define TG_NVA06C_CTRL_CMD_SET_TIMESLICE 0xa06c0103u
 #define TG_NV_DEFAULT_TIMESLICE_US 2048u /* what CUDA asks for each context (measured, driver 580) */
 
+/* NV_STATUS values the simulated driver answers with (nvstatuscodes.h) */
+#define TG_NV_ERR_INVALID_ARGUMENT 0x1fu
+#define TG_NV_ERR_INVALID_OBJECT_HANDLE 0x33u
+#define TG_NV_ERR_NOT_SUPPORTED 0x56u
+
 typedef struct tg_nvos54 { /* NVOS54_PARAMETERS */
     uint32_t hClient;
     uint32_t hObject;
