@@ -7,6 +7,7 @@ import { parseArgs } from "node:util";
 
 import { doctor, formatChecks } from "./doctor.js";
 import { native, packageRoot } from "./native.js";
+import { setPriority } from "./priority.js";
 import { formatPs, listProcesses } from "./ps.js";
 import { run, UsageError } from "./run.js";
 
@@ -15,7 +16,9 @@ const USAGE = `usage: tailguard <command> [options]
   run [--priority P] [--sim] [--record FILE] -- CMD [ARGS...]
                  run CMD with the shim loaded; --sim puts the simulated GPU in front of the real driver;
                  --record writes every event of CMD and its children as JSON lines; prints a summary at exit
-  ps [--json]    processes with the shim attached
+  ps [--json]    processes with the shim attached: effective priority, scheduling mechanisms in effect, time held
+  priority <PID|NAME> <P>
+                 change the priority of running processes (by pid, or every process whose program is NAME)
   doctor [--sim] check that the shim attaches and sees launches on this machine
   options        every TAILGUARD_* variable, its default and accepted values
   demo           a recorded run of an inference-like workload on the simulated GPU (what \`npm start\` runs)
@@ -43,6 +46,13 @@ async function main(argv: string[]): Promise<number> {
       if (values.json) console.log(JSON.stringify({ dir, removed, processes: rows }, null, 2));
       else if (rows.length === 0) console.log(`no process has the shim attached (rings in ${dir})`);
       else for (const line of formatPs(rows)) console.log(line);
+      return 0;
+    }
+    case "priority": {
+      if (rest.length !== 2) throw new UsageError(`usage: tailguard priority <PID|NAME> <P>\n\n${USAGE}`);
+      for (const c of setPriority(rest[0], rest[1]))
+        console.log(`${c.pid} ${c.command}: priority ${c.from ?? "?"} -> ${c.to}` +
+          (c.slots ? "" : " (not on a GPU yet: it takes this priority when it first launches)"));
       return 0;
     }
     case "doctor": {

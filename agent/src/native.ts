@@ -120,6 +120,30 @@ export interface Layout {
   constants: Record<string, number>;
 }
 
+/** A process's slot in a GPU's control block (native/include/tailguard/control.h). */
+export interface ControlSlot {
+  slot: number;
+  pid: number;
+  priority: number;
+  /** bits of Mechanism */
+  mechanisms: number;
+  timesliceUs: number;
+  heldNs: number;
+  holds: number;
+  busy: boolean;
+}
+
+export interface ControlBlockInfo {
+  path: string;
+  /** GPU UUID, 32 hex digits */
+  gpu?: string;
+  slots?: ControlSlot[];
+  error?: string;
+}
+
+/** enum tg_mechanism (control.h): what is in effect for a process. */
+export const Mechanism = { HOLDS: 1, WINDOW: 2, TIMESLICE: 4, MIN_SHARE: 8 } as const;
+
 export interface Addon {
   version: string;
   layout(): Layout;
@@ -129,6 +153,9 @@ export interface Addon {
   parsePriority(text: string): number | null;
   scanRings(dir: string): RingInfo[];
   sweep(dir: string): number;
+  controlBlocks(dir: string): ControlBlockInfo[];
+  mechanisms: Record<keyof typeof Mechanism, number>;
+  setPriority(dir: string, pid: number, priority: number): { slots: number; rings: number };
   Collector: new (dir: string, options?: CollectorOptions) => Collector;
 }
 

@@ -1,6 +1,6 @@
 // `tailguard ps`: the processes with the shim attached, read from their rings' headers. Rings of processes that are
 // gone and that nobody will read are removed first (the same rule the shim applies when a process starts).
-import { native, ringDir, type RingInfo } from "./native.js";
+import { Mechanism, native, ringDir, type ControlSlot, type RingInfo } from "./native.js";
 import { describePaths } from "./recording.js";
 import { RingState } from "./record.js";
 
@@ -8,7 +8,14 @@ export interface PsRow {
   pid: number;
   alive: boolean;
   state: string;
+  /** effective priority: the process's slot in its GPU's control block once attached, else its ring header's */
   priority: number | null;
+  /** scheduling mechanisms in effect for it (empty: none, e.g. it is the highest priority on its GPU) */
+  mechanisms: string[];
+  /** channel-group timeslice set for it (NVIDIA), microseconds; null if none */
+  timesliceUs: number | null;
+  /** time its launches were held, ms */
+  heldMs: number | null;
   gpu: string;
   launches: number | null;
   dropped: number | null;
@@ -26,17 +33,32 @@ export function stateOf(r: RingInfo): string {
   return r.state === RingState.EXITED ? "exiting" : "running";
 }
 
+export function describeMechanisms(s: ControlSlot | undefined): string[] {
+  if (!s) return [];
+  const out: string[] = [];
+  if (s.mechanisms & Mechanism.HOLDS) out.push("holds");
+  if (s.mechanisms & Mechanism.WINDOW) out.push("window");
+  if (s.mechanisms & Mechanism.TIMESLICE) out.push(`timeslice=${s.timesliceUs}us`);
+  if (s.mechanisms & Mechanism.MIN_SHARE) out.push("min-share");
+  return out;
+}
+
 export function listProcesses(env: NodeJS.ProcessEnv = process.env): { rows: PsRow[]; removed: number; dir: string } {
   const addon = native();
   const dir = ringDir(env);
   const removed = addon.sweep(dir);
+  const slots = new Map<number, ControlSlot>();
+  for (const b of addon.controlBlocks(dir)) for (const s of b.slots ?? []) slots.set(s.pid, s);
   const rows = addon
     .scanRings(dir)
     .map((r): PsRow => ({
       pid: r.pid,
       alive: !!r.alive,
       state: stateOf(r),
-      priority: r.error ? null : r.priority,
+      priority: slots.get(r.pid)?.priority ?? (r.error ? null : r.priority),
+      mechanisms: describeMechanisms(slots.get(r.pid)),
+      timesliceUs: slots.get(r.pid)?.timesliceUs || null,
+      heldMs: slots.has(r.pid) ? slots.get(r.pid)!.heldNs / 1e6 : null,
       gpu: r.gpu ? `${r.gpu.ordinal}:${r.gpu.name}` : "-",
       launches: r.error ? null : r.counters.launches,
       dropped: r.error ? null : r.counters.dropped,
@@ -51,11 +73,13 @@ export function listProcesses(env: NodeJS.ProcessEnv = process.env): { rows: PsR
 }
 
 export function formatPs(rows: PsRow[]): string[] {
-  const head = ["PID", "STATE", "PRIO", "GPU", "LAUNCHES", "DROPS", "READER", "COMMAND"];
+  const head = ["PID", "STATE", "PRIO", "SCHED", "HELD", "GPU", "LAUNCHES", "DROPS", "READER", "COMMAND"];
   const body = rows.map((r) => [
     String(r.pid),
     r.state,
     r.priority === null ? "-" : String(r.priority),
+    r.mechanisms.length ? r.mechanisms.join(",") : "-",
+    r.heldMs === null ? "-" : `${r.heldMs.toFixed(1)}ms`,
     r.gpu,
     r.launches === null ? "-" : String(r.launches),
     r.dropped === null ? "-" : String(r.dropped),

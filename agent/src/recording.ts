@@ -112,7 +112,7 @@ export function recordToJson(r: RawRecord, ctx: JsonContext): Record<string, unk
     case Kind.HOLD:
       o.priority = r.heldPriority;
       o.released_by = ReleaseName[r.releasedBy] ?? r.releasedBy;
-      if (op === "priority") {
+      if (op === "priority" || op === "share") {
         o.cause_pid = r.causePid;
         o.cause_priority = r.causePriority;
         o.cause_window = Number(r.payload64);

@@ -15,6 +15,7 @@
 #include <napi.h>
 
 #include "collector.h"
+#include "tailguard/control.h"
 #include "tailguard/options.h"
 #include "tailguard/record.h"
 #include "tailguard/ring_files.h"
@@ -143,7 +144,7 @@ Napi::Value Layout(const Napi::CallbackInfo& info) {
   C(TG_OP_HOST_FUNC); C(TG_OP_HTOD); C(TG_OP_DTOH); C(TG_OP_DTOD); C(TG_OP_HTOH); C(TG_OP_ANY); C(TG_OP_PEER);
   C(TG_OP_MEMSET); C(TG_OP_SYNC_STREAM); C(TG_OP_SYNC_DEVICE); C(TG_OP_SYNC_EVENT); C(TG_OP_CREATE);
   C(TG_OP_DESTROY); C(TG_OP_CAPTURE_BEGIN); C(TG_OP_CAPTURE_END); C(TG_KIND_HOLD); C(TG_KIND_WINDOW);
-  C(TG_OP_HOLD_PRIORITY); C(TG_OP_HOLD_WINDOW); C(TG_OP_BEGIN); C(TG_OP_END); C(TG_RELEASE_IDLE);
+  C(TG_OP_HOLD_PRIORITY); C(TG_OP_HOLD_WINDOW); C(TG_OP_HOLD_SHARE); C(TG_OP_BEGIN); C(TG_OP_END); C(TG_RELEASE_IDLE);
   C(TG_RELEASE_LAPSED); C(TG_RELEASE_MIN_SHARE); C(TG_RELEASE_DRAINED); C(TG_F_DUR_US); C(TG_F_CAPTURED); C(TG_F_ASYNC);
   C(TG_F_BLOCKING); C(TG_F_PER_THREAD); C(TG_F_UNTIMED); C(TG_STATE_RUNNING); C(TG_STATE_EXITED); C(TG_STATE_EXECED);
   C(TG_PATH_CUDA_SYMBOL); C(TG_PATH_CUDA_GPA); C(TG_PATH_CUDA_DLSYM); C(TG_PATH_HIP_SYMBOL); C(TG_PATH_HIP_DLSYM);
@@ -247,6 +248,126 @@ Napi::Value ScanRings(const Napi::CallbackInfo& info) {
   }
   closedir(d);
   return out;
+}
+
+// ---- GPU control blocks (tailguard/control.h) ----
+
+// Maps DIR/gpu-*.ctl files that pass the shim's own checks; calls fn(path, block or nullptr, error) for each.
+template <typename F>
+void ForEachControlBlock(const std::string& dir, bool writable, F fn) {
+  DIR* d = opendir(dir.c_str());
+  if (!d) return;
+  while (dirent* e = readdir(d)) {
+    std::string name = e->d_name;
+    if (name.rfind("gpu-", 0) != 0 || name.size() < 8 || name.compare(name.size() - 4, 4, ".ctl") != 0) continue;
+    std::string path = dir + "/" + name, error;
+    int fd = open(path.c_str(), (writable ? O_RDWR : O_RDONLY) | O_CLOEXEC);
+    struct stat st;
+    void* p = MAP_FAILED;
+    if (fd < 0) error = std::string("cannot open: ") + strerror(errno);
+    else if (fstat(fd, &st) != 0 || size_t(st.st_size) != sizeof(tg_ctl)) error = "not the size of a control block";
+    else if ((p = mmap(nullptr, sizeof(tg_ctl), PROT_READ | (writable ? PROT_WRITE : 0), MAP_SHARED, fd, 0)) == MAP_FAILED)
+      error = "cannot map";
+    if (fd >= 0) close(fd);
+    tg_ctl* c = p == MAP_FAILED ? nullptr : static_cast<tg_ctl*>(p);
+    if (c && (memcmp(c->magic, TG_CTL_MAGIC, 8) != 0 || c->version != TG_CTL_VERSION || c->size != sizeof(tg_ctl) ||
+              c->slot_count != TG_CTL_SLOTS || c->checksum != tg_ctl_checksum(c)))
+      error = "corrupt, or from another tailguard version";
+    fn(path, error.empty() ? c : nullptr, error);
+    if (c) munmap(p, sizeof(tg_ctl));
+  }
+  closedir(d);
+}
+
+std::string UuidHex(const uint8_t* u) {
+  char hex[33];
+  for (int i = 0; i < 16; i++) snprintf(hex + 2 * i, 3, "%02x", u[i]);
+  return hex;
+}
+
+// Every control block: its GPU and the slots of live processes (pid, priority, mechanisms, timeslice, holds).
+Napi::Value ControlBlocks(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  auto out = Napi::Array::New(env);
+  uint32_t n = 0;
+  ForEachControlBlock(info[0].As<Napi::String>().Utf8Value(), false, [&](const std::string& path, tg_ctl* c,
+                                                                          const std::string& error) {
+    auto o = Napi::Object::New(env);
+    o.Set("path", path);
+    if (!c) {
+      o.Set("error", error);
+    } else {
+      o.Set("gpu", UuidHex(c->gpu_uuid));
+      auto slots = Napi::Array::New(env);
+      uint32_t k = 0;
+      for (uint32_t i = 0; i < TG_CTL_SLOTS; i++) {
+        const tg_ctl_slot& s = c->slot[i];
+        uint32_t pid = __atomic_load_n(&s.pid, __ATOMIC_ACQUIRE);
+        if (!pid || !tg_process_alive(pid, s.start_ticks)) continue;
+        auto so = Napi::Object::New(env);
+        so.Set("slot", i);
+        so.Set("pid", pid);
+        so.Set("priority", s.priority);
+        so.Set("mechanisms", s.mechanisms);
+        so.Set("timesliceUs", s.timeslice_us);
+        so.Set("heldNs", double(s.held_ns));
+        so.Set("holds", double(s.holds));
+        so.Set("busy", bool(s.busy));
+        slots.Set(k++, so);
+      }
+      o.Set("slots", slots);
+    }
+    out.Set(n++, o);
+  });
+  return out;
+}
+
+// Sets a live process's priority: in its slot of every GPU control block (the scheduler reads it there) and in its
+// ring header (what it takes when it attaches to a GPU later, and what `ps` shows). Returns {slots, rings} updated.
+Napi::Value SetPriority(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  std::string dir = info[0].As<Napi::String>().Utf8Value();
+  uint32_t pid = info[1].As<Napi::Number>().Uint32Value();
+  int32_t priority = info[2].As<Napi::Number>().Int32Value();
+  uint32_t slots = 0, rings = 0;
+  ForEachControlBlock(dir, true, [&](const std::string&, tg_ctl* c, const std::string&) {
+    if (!c) return;
+    for (uint32_t i = 0; i < TG_CTL_SLOTS; i++)
+      if (__atomic_load_n(&c->slot[i].pid, __ATOMIC_ACQUIRE) == pid && tg_process_alive(pid, c->slot[i].start_ticks)) {
+        __atomic_store_n(&c->slot[i].priority, priority, __ATOMIC_RELEASE);
+        slots++;
+      }
+  });
+  DIR* d = opendir(dir.c_str());
+  while (d && (errno = 0, true)) {
+    dirent* e = readdir(d);
+    if (!e) break;
+    uint32_t rpid, gen;
+    uint64_t ticks;
+    int tmp;
+    if (tg_ring_name_parse(e->d_name, &rpid, &ticks, &gen, &tmp) != 0 || tmp || rpid != pid) continue;
+    if (!tg_process_alive(pid, ticks)) continue;
+    std::string path = dir + "/" + e->d_name;
+    int fd = open(path.c_str(), O_RDWR | O_CLOEXEC);
+    if (fd < 0) continue;
+    struct stat st;
+    void* p = fstat(fd, &st) == 0 && size_t(st.st_size) >= TG_NAMES_OFFSET
+                  ? mmap(nullptr, TG_NAMES_OFFSET, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0)
+                  : MAP_FAILED;
+    close(fd);
+    if (p == MAP_FAILED) continue;
+    auto* f = static_cast<tg_ring_front*>(p);
+    if (CheckHeader(&f->header, size_t(st.st_size)).empty()) {
+      __atomic_store_n(&f->header.priority, priority, __ATOMIC_RELEASE);
+      rings++;
+    }
+    munmap(p, TG_NAMES_OFFSET);
+  }
+  if (d) closedir(d);
+  auto o = Napi::Object::New(env);
+  o.Set("slots", slots);
+  o.Set("rings", rings);
+  return o;
 }
 
 Napi::Value Sweep(const Napi::CallbackInfo& info) {
@@ -361,6 +482,14 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("parsePriority", Napi::Function::New(env, ParsePriority));
   exports.Set("scanRings", Napi::Function::New(env, ScanRings));
   exports.Set("sweep", Napi::Function::New(env, Sweep));
+  exports.Set("controlBlocks", Napi::Function::New(env, ControlBlocks));
+  auto mech = Napi::Object::New(env);
+  mech.Set("HOLDS", int(TG_MECH_HOLDS));
+  mech.Set("WINDOW", int(TG_MECH_WINDOW));
+  mech.Set("TIMESLICE", int(TG_MECH_TIMESLICE));
+  mech.Set("MIN_SHARE", int(TG_MECH_MIN_SHARE));
+  exports.Set("mechanisms", mech);
+  exports.Set("setPriority", Napi::Function::New(env, SetPriority));
   exports.Set("Collector", CollectorWrap::Define(env));
   return exports;
 }

@@ -20,6 +20,7 @@
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "shim.h"
@@ -33,6 +34,7 @@ int tg_sched_state;  /* 0: not attached yet, 1: scheduling, -1: off */
 static tg_ctl *ctl;
 static int me = -1;  /* my slot */
 static uint64_t lease_ns, share_hold_ns, share_run_ns;
+static const uint64_t share_cap_ns = 50000000; /* the longest minimum-share turn (50% of 100 ms) */
 static uint64_t window_ns; /* TAILGUARD_WINDOW_US, in ns (the in-flight window, below) */
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 
@@ -340,7 +342,11 @@ static void hold(int api, uint64_t stream, int cause, uint64_t now) {
             break;
         }
         if (share_hold_ns && now - t0 >= share_hold_ns) {
+            /* our minimum share is due: everyone above us holds their launches for share_run_ns */
             free_until = now + share_run_ns;
+            __atomic_store_n(&ctl->share_priority, ctl->slot[me].priority, __ATOMIC_RELAXED);
+            __atomic_store_n(&ctl->share_pid, (uint32_t)getpid(), __ATOMIC_RELAXED);
+            __atomic_store_n(&ctl->share_until, free_until, __ATOMIC_RELEASE);
             u.u.hold.released_by = TG_RELEASE_MIN_SHARE;
             break;
         }
@@ -540,10 +546,34 @@ void tg_sched_submitted(int api, uint64_t key) {
 
 /* ---- the wrappers' hooks ---- */
 
+/* A lower-priority process's minimum share is due: hold this launch until it has had it. */
+static void yield_share(int api, uint64_t stream, uint64_t until, uint64_t now) {
+    tg_record u;
+    memset(&u, 0, sizeof u);
+    u.u.hold.cause_pid = __atomic_load_n(&ctl->share_pid, __ATOMIC_RELAXED);
+    u.u.hold.cause_priority = __atomic_load_n(&ctl->share_priority, __ATOMIC_RELAXED);
+    u.u.hold.priority = ctl->slot[me].priority;
+    u.u.hold.released_by = TG_RELEASE_MIN_SHARE;
+    if (until - now > share_cap_ns) until = now + share_cap_ns; /* a corrupt or stale value holds us briefly only */
+    struct timespec ts = {(time_t)((until - now) / 1000000000u), (long)((until - now) % 1000000000u)};
+    while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
+    }
+    uint64_t t1 = tg_now();
+    __atomic_fetch_add(&ctl->slot[me].holds, 1, __ATOMIC_RELAXED);
+    __atomic_fetch_add(&ctl->slot[me].held_ns, t1 - now, __ATOMIC_RELAXED);
+    emit(TG_KIND_HOLD, TG_OP_HOLD_SHARE, api, now, t1, stream, &u.u);
+}
+
 void tg_sched_work(int api, uint64_t stream, int is_launch) {
     if (TG_UNLIKELY(tg_sched_state == 0)) attach();
     if (tg_sched_state < 0) return;
     uint64_t now = tg_now();
+    uint64_t share_until = __atomic_load_n(&ctl->share_until, __ATOMIC_ACQUIRE);
+    if (TG_UNLIKELY(share_until > now) && is_launch &&
+        ctl->slot[me].priority > __atomic_load_n(&ctl->share_priority, __ATOMIC_RELAXED)) {
+        yield_share(api, stream, share_until, now);
+        now = tg_now();
+    }
     if (is_launch && now >= free_until) {
         int b = blocker(now);
         if (TG_UNLIKELY(b >= 0)) {

@@ -56,7 +56,10 @@ typedef struct tg_ctl {
     uint32_t waiters;          /*   68 threads waiting on idle_seq */
     uint8_t pad1[128 - 72];
     uint64_t busy_mask;        /*  128 bit i set while slot i is busy */
-    uint8_t pad2[192 - 136];
+    uint64_t share_until;      /*  136 TAILGUARD_MIN_SHARE: until then, processes above share_priority hold */
+    int32_t share_priority;    /*  144 the priority of the process whose minimum share is due */
+    uint32_t share_pid;        /*  148 and its pid */
+    uint8_t pad2[192 - 152];
     uint32_t lock;             /*  192 taken (CAS) only to claim or free a slot */
     uint8_t pad3[256 - 196];
     tg_ctl_slot slot[TG_CTL_SLOTS]; /* 256 */

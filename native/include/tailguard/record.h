@@ -64,6 +64,7 @@ enum tg_op {
     /* hold: why it was held */
     TG_OP_HOLD_PRIORITY = 1, /* a higher-priority process had work in flight */
     TG_OP_HOLD_WINDOW = 2,   /* the process's own in-flight window was full */
+    TG_OP_HOLD_SHARE = 3,    /* a lower-priority process's guaranteed minimum share came due (TAILGUARD_MIN_SHARE) */
     /* window */
     TG_OP_BEGIN = 1, TG_OP_END = 2,
 };

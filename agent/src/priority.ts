@@ -1,0 +1,38 @@
+// `tailguard priority <pid|name> <P>`: changes the priority of running processes. The shims arbitrate through each
+// GPU's control block, so the new priority is written there (and in the process's ring header, which is what it
+// takes when it first attaches to a GPU); each shim applies it within 20 ms of its next launch, the channel-group
+// timeslice included. No agent or daemon is involved.
+import { native, ringDir } from "./native.js";
+import { listProcesses } from "./ps.js";
+import { UsageError } from "./run.js";
+
+export interface PriorityChange {
+  pid: number;
+  command: string;
+  from: number | null;
+  to: number;
+  slots: number;
+  rings: number;
+}
+
+/** target: a pid, or a name matched against each process's program (argv[0], with or without its directory). */
+export function setPriority(target: string, value: string, env: NodeJS.ProcessEnv = process.env): PriorityChange[] {
+  const addon = native();
+  const priority = addon.parsePriority(value);
+  if (priority === null)
+    throw new UsageError(`tailguard priority: "${value}" is not a priority (an integer -100..100, or high, normal, low)`);
+  const { rows } = listProcesses(env);
+  const live = rows.filter((r) => r.alive && !r.error);
+  const byPid = /^\d+$/.test(target);
+  const matches = live.filter((r) => {
+    if (byPid) return r.pid === Number(target);
+    const prog = r.command.split(" ")[0] ?? "";
+    return prog === target || prog.split("/").pop() === target;
+  });
+  if (matches.length === 0)
+    throw new UsageError(`tailguard priority: no running process with the shim attached matches "${target}" (see tailguard ps)`);
+  return matches.map((r) => {
+    const n = addon.setPriority(ringDir(env), r.pid, priority);
+    return { pid: r.pid, command: r.command, from: r.priority, to: priority, ...n };
+  });
+}
