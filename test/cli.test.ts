@@ -48,7 +48,8 @@ describe("tailguard ps", () => {
       expect(me.via).toEqual(["cuda: cuGetProcAddress", "cuda: dlsym"]);
       const table = await tailguard(["ps"], env);
       expect(table.stdout).toMatch(/^PID\s+STATE\s+PRIO\s+SCHED\s+HELD\s+GPU\s+LAUNCHES\s+DROPS\s+READER\s+COMMAND/);
-      expect(table.stdout).toMatch(new RegExp(`^${child.pid}\\s+running\\s+10\\s+0:tailguard simulated GPU`, "m"));
+      // alone on its GPU: no mechanism in effect, never held
+      expect(table.stdout).toMatch(new RegExp(`^${child.pid}\\s+running\\s+10\\s+-\\s+0\\.0ms\\s+0:tailguard simulated GPU`, "m"));
     } finally {
       child.kill("SIGKILL");
     }

@@ -2,7 +2,7 @@
 // compared with what the addon compiled from the header; then one real record decoded field by field.
 import { describe, expect, it } from "vitest";
 
-import { native } from "../agent/src/native.js";
+import { Mechanism, native } from "../agent/src/native.js";
 import { decodeRecord, RECORD_SIZE, RecordField, recordConstants } from "../agent/src/record.js";
 
 describe("record layout", () => {
@@ -16,6 +16,10 @@ describe("record layout", () => {
 
   it("has the same kinds, ops, flags, states and attach paths", () => {
     expect(layout.constants).toEqual(recordConstants);
+  });
+
+  it("names the scheduling mechanisms of control.h as the TypeScript side does", () => {
+    expect(native().mechanisms).toEqual(Mechanism);
   });
 
   it("decodes each field from its documented place", () => {

@@ -47,6 +47,7 @@ static struct {
     uint64_t streams[MAX_STREAMS];
 } win;
 static uint64_t free_until; /* min-share: no holds before this time */
+static int holds_on = 1;    /* TAILGUARD_HOLDS */
 
 /* What this process knows about the others' liveness (a /proc read is too slow to repeat at every launch). */
 static struct {
@@ -183,6 +184,7 @@ static void attach(void) {
         }
         lease_ns = tg_option_uint(TG_OPT_LEASE_MS, 1, 10000, 0) * 1000000ull;
         window_ns = tg_option_uint(TG_OPT_WINDOW_US, 0, 1000000, 0) * 1000ull;
+        holds_on = tg_option_bool(TG_OPT_HOLDS);
         uint64_t share = tg_option_uint(TG_OPT_MIN_SHARE, 0, 50, 0);
         share_hold_ns = share ? (100 - share) * 1000000ull : 0; /* per 100 ms: held at most this long ... */
         share_run_ns = share * 1000000ull;                       /* ... then free for this long */
@@ -489,7 +491,9 @@ static void refresh_window(uint64_t now) {
      * its amount, and bounding it only costs throughput (measured: docs/scheduling.md): the window is for devices
      * without that lever (HIP, or a driver that refused the control). */
     int window = higher && window_ns && gpu && !shortened;
-    uint32_t mech = higher ? TG_MECH_HOLDS | (window ? TG_MECH_WINDOW : 0) | (shortened ? TG_MECH_TIMESLICE : 0) : 0;
+    uint32_t mech = higher ? (holds_on ? TG_MECH_HOLDS : 0) | (window ? TG_MECH_WINDOW : 0) |
+                                 (shortened ? TG_MECH_TIMESLICE : 0)
+                           : 0;
     uint32_t mask = TG_MECH_HOLDS | TG_MECH_WINDOW | TG_MECH_TIMESLICE;
     uint32_t old = __atomic_load_n(&ctl->slot[me].mechanisms, __ATOMIC_RELAXED);
     __atomic_store_n(&ctl->slot[me].mechanisms, (old & ~mask) | mech, __ATOMIC_RELAXED);
@@ -574,7 +578,7 @@ void tg_sched_work(int api, uint64_t stream, int is_launch) {
         yield_share(api, stream, share_until, now);
         now = tg_now();
     }
-    if (is_launch && now >= free_until) {
+    if (is_launch && holds_on && now >= free_until) {
         int b = blocker(now);
         if (TG_UNLIKELY(b >= 0)) {
             hold(api, stream, b, now);
