@@ -88,7 +88,9 @@ static tg_ctl *open_control(const char *dir, const uint8_t uuid[16]) {
             init.checksum = tg_ctl_checksum(&init);
             int ok = write(t, &init, sizeof init) == (ssize_t)sizeof init;
             close(t);
-            if (ok) (void)link(tmp, path); /* fails if another process won the race: fine, theirs is used */
+            if (ok && link(tmp, path) != 0) {
+                /* another process won the race (EEXIST): fine, theirs is used; otherwise the open below says why */
+            }
             unlink(tmp);
         }
         fd = open(path, O_RDWR | O_CLOEXEC);
