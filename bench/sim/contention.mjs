@@ -19,6 +19,8 @@ export const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "
 const workload = path.join(root, "native/build/tg-workload");
 const shim = path.join(root, "native/build/libtailguard.so");
 const simLib = path.join(root, "native/build/sim");
+/** Untimed requests a request process sends first: its first launch sets up its simulated-GPU worker and slot. */
+const WARMUP = 1;
 
 /** Nearest-rank percentile of an ascending array. */
 export function percentile(sorted, p) {
@@ -93,7 +95,7 @@ export async function contend(procs, { work, sliceUs = 1000, env: extraEnv = {},
       env.TAILGUARD_PRIORITY = String(p.priority);
     }
     const args = [p.kind, ...p.args];
-    if (p.kind === "requests") args.push("--samples", path.join(work, `samples.${i}`));
+    if (p.kind === "requests") args.push("--samples", path.join(work, `samples.${i}`), "--warmup", String(WARMUP));
     running.push(run(p.name, args, env));
     if (hooks.started) hooks.started(run.last, p, i);
   }
@@ -118,7 +120,7 @@ export async function contend(procs, { work, sliceUs = 1000, env: extraEnv = {},
       const bySeq = new Map(res.kernels.map((k) => [k.seq, k]));
       res.endToEndMs = rows.map(([due, , done]) => Number(done - due) / 1e6);
       res.deviceMs = rows.map(([, launched], j) => {
-        const last = bySeq.get(j * perRequest + perRequest - 1);
+        const last = bySeq.get((WARMUP + j) * perRequest + perRequest - 1);
         return last ? Number(last.end - launched) / 1e6 : NaN;
       });
     }

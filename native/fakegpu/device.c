@@ -340,7 +340,10 @@ static void preempt(uint64_t o, int x, int32_t xpid) {
     }
     atomic_fetch_and(&shm->waiting, ~bit(x));
     tg_debug("simulated GPU: preempting process %d, which overstayed its slice", (int)xpid);
-    handoff(o, atomic_load(&shm->waiting) & ~bit(x), sim_now());
+    /* On the timeline the hardware switched at the end of its slice, however late its host thread is: the next
+     * process starts there (handoff keeps that within SIM_LAG_NS of now). The owner's own timeline never passes its
+     * deadline, so the two do not overlap. */
+    handoff(o, atomic_load(&shm->waiting) & ~bit(x), atomic_load(&shm->slots[x].deadline_ns));
 }
 
 /* The owner's work ran out at timeline time t and it has not let go: take the device as of t. */

@@ -6,7 +6,8 @@
  *       open loop: a request every 1/R s (scheduled times), each K kernels then a stream sync; latency is measured
  *       from the scheduled arrival to the end of the sync. --samples FILE writes one line per request:
  *       <scheduled arrival ns> <first launch called ns> <sync returned ns> (CLOCK_MONOTONIC), so the time a request's
- *       kernels took on the device can be told apart from the time the process took to wake up.
+ *       kernels took on the device can be told apart from the time the process took to wake up. --warmup W sends W
+ *       untimed requests first (the process's first launches set up its worker and its place on the device).
  *   tg-workload continuous --seconds S --kernels K --kernel-us D
  *       back to back: K kernels then a sync, repeated for S seconds; reports iterations per second.
  *   common: --api cuda|hip (default cuda), --name KERNEL (default "workload_kernel")
@@ -129,12 +130,12 @@ static double pct(double *v, int n, double p) {
 int main(int argc, char **argv) {
     if (argc < 2 || (strcmp(argv[1], "requests") && strcmp(argv[1], "continuous"))) {
         fprintf(stderr, "usage: tg-workload requests|continuous [--rate R --count N | --seconds S] --kernels K "
-                        "--kernel-us D [--jitter-us J] [--samples FILE] [--api cuda|hip] [--name KERNEL]\n");
+                        "--kernel-us D [--jitter-us J] [--samples FILE] [--warmup W] [--api cuda|hip] [--name KERNEL]\n");
         return 2;
     }
     int requests = !strcmp(argv[1], "requests");
     double rate = 10, seconds = 1;
-    int count = 10, kernels = 10, jitter = 0;
+    int count = 10, kernels = 10, jitter = 0, warmup = 0;
     unsigned kernel_us = 100;
     const char *api = "cuda", *name = "workload_kernel", *samples = NULL;
     for (int i = 2; i + 1 < argc; i += 2) {
@@ -148,6 +149,7 @@ int main(int argc, char **argv) {
         else if (!strcmp(k, "--api")) api = v;
         else if (!strcmp(k, "--name")) name = v;
         else if (!strcmp(k, "--samples")) samples = v;
+        else if (!strcmp(k, "--warmup")) warmup = atoi(v);
         else {
             fprintf(stderr, "tg-workload: unknown option %s\n", k);
             return 2;
@@ -162,6 +164,10 @@ int main(int argc, char **argv) {
     if (requests) {
         double *lat = malloc(sizeof(double) * (size_t)count);
         long long *times = malloc(sizeof(long long) * 3 * (size_t)count);
+        for (int i = 0; i < warmup; i++) {
+            for (int k = 0; k < kernels; k++) launch(kernel_us);
+            sync_stream();
+        }
         long long period = (long long)(1e9 / rate), start = now_ns() + 10000000;
         for (int i = 0; i < count; i++) {
             long long due = start + i * period, t = now_ns();
