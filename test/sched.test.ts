@@ -98,6 +98,24 @@ describe("priorities on the simulated GPU", () => {
     });
   }
 
+  for (const api of ["cuda", "hip"]) {
+    it(`${api}: a high-priority process that polls for completion (stream queries) instead of syncing ends its request windows`, async () => {
+      const work = testDir(`sched-poll-${api}`);
+      // a long lease, so only the query can end high's windows: without it, high would look busy from its first
+      // request on (each launch renews the claim) and low would wait for all of them
+      const env = { TAILGUARD_LEASE_MS: "1000" };
+      const high = (poll: number) => ({ name: "high", kind: "requests", priority: "high", startDelayMs: 150,
+        args: [...requestsArgs({ rate: 20, count: 20, kernelUs: 5000 }), "--poll", String(poll), "--api", api] });
+      const low = { name: "low", kind: "continuous", priority: "low", args: [...batchArgs({ seconds: 1.3, kernels: 4, kernelUs: 500 }), "--api", api] };
+      const [synced] = await contend([low, high(0)], { work: path.join(work, "sync"), env });
+      const [polled, h] = await contend([low, high(1)], { work: path.join(work, "poll"), env });
+      expect(h.code, h.err).toBe(0);
+      const got = `low iterations: high syncing ${synced.result.iterations}, high polling ${polled.result.iterations}`;
+      expect(synced.result.iterations, got).toBeGreaterThan(100);
+      expect(polled.result.iterations, got).toBeGreaterThan(0.6 * synced.result.iterations);
+    });
+  }
+
   it("TAILGUARD_MIN_SHARE: a low-priority process gets GPU time even while higher-priority work never stops", async () => {
     const work = testDir("sched-share");
     // high: 50 kernels of 0.5 ms per sync, so it is idle (and low may run) only briefly every 25 ms

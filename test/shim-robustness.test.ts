@@ -28,12 +28,18 @@ describe("with nothing reading the ring", () => {
     expect(rings).toHaveLength(1);
     const c = rings[0].counters;
     // the main thread's lane: process start and exit; each worker's lane: stream create, N launches, sync, of which
-    // the first `capacity` fit; one worker's lane also holds the begin of the process's request window
+    // the first `capacity` fit. The workers' lanes also hold the scheduler's request-window records: a window begins
+    // at a first launch (taking the place of a launch in that lane) and ends at a sync that covers all its streams;
+    // how many windows there are depends on how the threads interleave (1 if they overlap, up to T).
     expect(c.lanes).toBe(1 + T);
     expect(c.tail).toBe(2 + T * capacity);
-    expect(c.dropped).toBe(T * (N + 2 - capacity) + 1);
     expect(c.launches).toBe(T * N);
-    expect(c.droppedLaunches).toBe(T * (N - (capacity - 1)) + 1);
+    const windowRecords = c.dropped - T * (N + 2 - capacity);
+    const begins = c.droppedLaunches - T * (N - (capacity - 1));
+    expect(begins).toBeGreaterThanOrEqual(1);
+    expect(begins).toBeLessThanOrEqual(T);
+    expect(windowRecords).toBeGreaterThanOrEqual(begins);
+    expect(windowRecords).toBeLessThanOrEqual(2 * T);
   });
 
   it("TAILGUARD_DISABLE=1 passes everything through and registers nothing", async () => {

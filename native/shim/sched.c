@@ -171,8 +171,15 @@ static void attach(void) {
     if (tg_sched_state == 0) {
         uint8_t uuid[16];
         char dir[256];
+        static int tries;
         tg_sched_state = -1;
-        if (tg_option_bool(TG_OPT_DISABLE) || !tg_gpu_uuid(uuid)) goto out;
+        if (tg_option_bool(TG_OPT_DISABLE)) goto out;
+        if (!tg_gpu_uuid(uuid)) {
+            /* another thread may still be finding out the GPU (its first launch): try again at the next calls */
+            if (++tries < 10000) tg_sched_state = 0;
+            else tg_warn("the GPU of this process is unknown: priorities are not enforced in this process");
+            goto out;
+        }
         tg_option_string(TG_OPT_DIR, dir, sizeof dir);
         ctl = open_control(dir, uuid);
         if (!ctl) goto out;
@@ -602,16 +609,29 @@ void tg_sched_sync_enter(void) {
     __atomic_fetch_add(&ctl->slot[me].in_sync, 1, __ATOMIC_ACQ_REL);
 }
 
+/* Work known complete on `stream` (or everywhere): the request window ends if it covered only that. */
+static void completed_on(int scope, uint64_t stream, uint64_t now) {
+    if (!win.busy) return;
+    pthread_mutex_lock(&lock);
+    if (win.busy && (scope == TG_SYNC_ALL || window_uses_only(stream))) become_idle(now);
+    pthread_mutex_unlock(&lock);
+}
+
 void tg_sched_sync_exit(int scope, uint64_t stream, int ok) {
     if (tg_sched_state <= 0) return;
     tg_ctl_slot *s = &ctl->slot[me];
     uint64_t now = tg_now();
     __atomic_store_n(&s->lease_until, now + lease_ns, __ATOMIC_RELAXED);
     __atomic_fetch_sub(&s->in_sync, 1, __ATOMIC_ACQ_REL);
-    if (!ok || !win.busy) return;
-    pthread_mutex_lock(&lock);
-    if (win.busy && (scope == TG_SYNC_ALL || window_uses_only(stream))) become_idle(now);
-    pthread_mutex_unlock(&lock);
+    if (ok) completed_on(scope, stream, now);
+}
+
+void tg_sched_polled(uint64_t stream, int done) {
+    if (tg_sched_state <= 0) return;
+    uint64_t now = tg_now();
+    /* polling is waiting for the GPU too: it keeps the claim alive like a blocking sync */
+    __atomic_store_n(&ctl->slot[me].lease_until, now + lease_ns, __ATOMIC_RELAXED);
+    if (done) completed_on(TG_SYNC_STREAM, stream, now);
 }
 
 /* Events: which stream each was last recorded on, so an event sync can end a window on that stream. */

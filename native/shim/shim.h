@@ -186,6 +186,8 @@ extern int tg_sched_state;
 void tg_sched_work(int api, uint64_t stream, int is_launch); /* before work is submitted; may hold a launch */
 void tg_sched_sync_enter(void);
 void tg_sched_sync_exit(int scope, uint64_t stream, int ok);
+/* A stream or event query on `stream` (not recorded: programs poll): done = the work was complete. */
+void tg_sched_polled(uint64_t stream, int done);
 void tg_sched_event_recorded(uint64_t event, uint64_t stream);
 uint64_t tg_sched_event_stream(uint64_t event, int *known);
 int tg_sched_priority(void);

@@ -10,7 +10,8 @@
  *       untimed requests first (the process's first launches set up its worker and its place on the device).
  *   tg-workload continuous --seconds S --kernels K --kernel-us D
  *       back to back: K kernels then a sync, repeated for S seconds; reports iterations per second.
- *   common: --api cuda|hip (default cuda), --name KERNEL (default "workload_kernel")
+ *   common: --api cuda|hip (default cuda), --name KERNEL (default "workload_kernel"), --poll 1 (wait for the stream
+ *   by querying it every 20 us instead of a blocking sync, like servers that poll events)
  * Prints one JSON object with the results. */
 #define _GNU_SOURCE
 #include <dlfcn.h>
@@ -48,6 +49,9 @@ static struct {
     tg_pfn_cuStreamSynchronize cu_sync;
     tg_pfn_hipLaunchKernel hip_launch;
     tg_pfn_hipStreamSynchronize hip_sync;
+    tg_pfn_cuStreamQuery cu_query;
+    tg_pfn_hipStreamQuery hip_query;
+    int poll; /* --poll: wait by querying the stream in a loop instead of a blocking sync */
 } gpu;
 
 static void hip_host_kernel(void) {}
@@ -60,6 +64,7 @@ static void setup(const char *api, const char *name) {
         if (!lib) die("dlopen(libamdhip64.so)", -1);
         gpu.hip_launch = (tg_pfn_hipLaunchKernel)dlsym(lib, "hipLaunchKernel");
         gpu.hip_sync = (tg_pfn_hipStreamSynchronize)dlsym(lib, "hipStreamSynchronize");
+        gpu.hip_query = (tg_pfn_hipStreamQuery)dlsym(lib, "hipStreamQuery");
         tg_pfn_hipStreamCreate create = (tg_pfn_hipStreamCreate)dlsym(lib, "hipStreamCreate");
         if (!gpu.hip_launch || !gpu.hip_sync || !create) die("dlsym(hip*)", -1);
         int r = create((hipStream_t *)&gpu.stream);
@@ -92,6 +97,7 @@ static void setup(const char *api, const char *name) {
     GET(cuStreamCreate, stream_create);
     GET(cuLaunchKernel, gpu.cu_launch);
     GET(cuStreamSynchronize, gpu.cu_sync);
+    GET(cuStreamQuery, gpu.cu_query);
     CUdevice dev;
     CUcontext ctx;
     CUmodule mod;
@@ -114,6 +120,15 @@ static void launch(unsigned us) {
 }
 
 static void sync_stream(void) {
+    if (gpu.poll) {
+        for (;;) {
+            int q = gpu.hip ? gpu.hip_query(gpu.stream) : gpu.cu_query(gpu.stream);
+            if (q == 0) return;
+            if (q != 600) die("stream query", q); /* 600: not ready, in both APIs */
+            struct timespec ts = {0, 20000};
+            nanosleep(&ts, NULL);
+        }
+    }
     int r = gpu.hip ? gpu.hip_sync(gpu.stream) : gpu.cu_sync(gpu.stream);
     if (r) die("sync", r);
 }
@@ -130,7 +145,8 @@ static double pct(double *v, int n, double p) {
 int main(int argc, char **argv) {
     if (argc < 2 || (strcmp(argv[1], "requests") && strcmp(argv[1], "continuous"))) {
         fprintf(stderr, "usage: tg-workload requests|continuous [--rate R --count N | --seconds S] --kernels K "
-                        "--kernel-us D [--jitter-us J] [--samples FILE] [--warmup W] [--api cuda|hip] [--name KERNEL]\n");
+                        "--kernel-us D [--jitter-us J] [--samples FILE] [--warmup W] [--poll 0|1] [--api cuda|hip] "
+                        "[--name KERNEL]\n");
         return 2;
     }
     int requests = !strcmp(argv[1], "requests");
@@ -150,6 +166,7 @@ int main(int argc, char **argv) {
         else if (!strcmp(k, "--name")) name = v;
         else if (!strcmp(k, "--samples")) samples = v;
         else if (!strcmp(k, "--warmup")) warmup = atoi(v);
+        else if (!strcmp(k, "--poll")) gpu.poll = atoi(v);
         else {
             fprintf(stderr, "tg-workload: unknown option %s\n", k);
             return 2;

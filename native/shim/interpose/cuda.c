@@ -311,6 +311,31 @@ TG_EXPORT CUresult cuEventSynchronize(CUevent e) {
                 r->u.sync.object = (uint64_t)(uintptr_t)e))
 }
 
+/* Polling instead of waiting: a query that finds the work done ends the request window like a sync does. Queries are
+ * not recorded (programs poll in loops); they only inform the scheduler. */
+#define STREAM_QUERY(sym)                                                                                        \
+    TG_EXPORT CUresult sym(CUstream s) {                                                                        \
+        tg_pfn_##sym real = (tg_pfn_##sym)tg_real_get(TG_API_##sym);                                            \
+        if (TG_UNLIKELY(!real)) return NO_DRIVER;                                                               \
+        CUresult res = real(s);                                                                                 \
+        if (tg_sched_state > 0) tg_sched_polled(TG_KEY(sym, s), res == CUDA_SUCCESS);                          \
+        return res;                                                                                             \
+    }
+STREAM_QUERY(cuStreamQuery)
+STREAM_QUERY(cuStreamQuery_ptsz)
+
+TG_EXPORT CUresult cuEventQuery(CUevent e) {
+    tg_pfn_cuEventQuery real = (tg_pfn_cuEventQuery)tg_real_get(TG_API_cuEventQuery);
+    if (TG_UNLIKELY(!real)) return NO_DRIVER;
+    CUresult res = real(e);
+    if (tg_sched_state > 0) {
+        int known;
+        uint64_t stream = tg_sched_event_stream((uint64_t)(uintptr_t)e, &known);
+        tg_sched_polled(stream, res == CUDA_SUCCESS && known);
+    }
+    return res;
+}
+
 #define STREAM_WAIT(sym)                                                                                         \
     TG_EXPORT CUresult sym(CUstream s, CUevent e, unsigned flags) {                                             \
         WRAP(sym, (s, e, flags), RECORD(h, l, TG_API_##sym, TG_KIND_WAIT, TG_OP_NONE, t0, t1, res, s, 0,            \

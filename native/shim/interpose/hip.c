@@ -251,6 +251,27 @@ TG_EXPORT hipError_t hipEventSynchronize(hipEvent_t e) {
                    r->u.sync.object = (uint64_t)(uintptr_t)e))
 }
 
+/* Polling instead of waiting: a query that finds the work done ends the request window (not recorded). */
+TG_EXPORT hipError_t hipStreamQuery(hipStream_t s) {
+    tg_pfn_hipStreamQuery real = (tg_pfn_hipStreamQuery)tg_real_get(TG_API_hipStreamQuery);
+    if (TG_UNLIKELY(!real)) return hipErrorNotInitialized;
+    hipError_t res = real(s);
+    if (tg_sched_state > 0) tg_sched_polled(TG_KEY(hipStreamQuery, s), res == hipSuccess);
+    return res;
+}
+
+TG_EXPORT hipError_t hipEventQuery(hipEvent_t e) {
+    tg_pfn_hipEventQuery real = (tg_pfn_hipEventQuery)tg_real_get(TG_API_hipEventQuery);
+    if (TG_UNLIKELY(!real)) return hipErrorNotInitialized;
+    hipError_t res = real(e);
+    if (tg_sched_state > 0) {
+        int known;
+        uint64_t stream = tg_sched_event_stream((uint64_t)(uintptr_t)e, &known);
+        tg_sched_polled(stream, res == hipSuccess && known);
+    }
+    return res;
+}
+
 #define STREAM_WAIT(sym)                                                                                         \
     TG_EXPORT hipError_t sym(hipStream_t s, hipEvent_t e, unsigned flags) {                                     \
         WRAP(sym, (s, e, flags), TG_RECORD(h, l, TG_API_##sym, TG_KIND_WAIT, TG_OP_NONE, t0, t1, res, s, 0,         \
