@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "tailguard/cuda_abi.h"
+#include "../timing.h"
 
 static const char ptx[] = ".version 7.0\n.target sm_50\n.address_size 64\n"
                           ".visible .entry ab_empty(.param .u32 ab_empty_param_0)\n{\n\tret;\n}\n";
@@ -48,19 +49,6 @@ static int find_in_libcuda(struct dl_phdr_info *info, size_t size, void *arg) {
     return f->addr != 0;
 }
 
-static double now_ns(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec * 1e9 + (double)ts.tv_nsec;
-}
-static int cmp(const void *a, const void *b) {
-    double x = *(const double *)a, y = *(const double *)b;
-    return x < y ? -1 : x > y;
-}
-static double median(double *v, int n) {
-    qsort(v, (size_t)n, sizeof *v, cmp);
-    return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
-}
 
 static CUfunction fn;
 static double burst(tg_pfn_cuLaunchKernel launch, int n) {

@@ -17,6 +17,7 @@
 #include <sys/ioctl.h>
 #include <time.h>
 #include <unistd.h>
+#include "../timing.h"
 
 struct escape32 { /* the size of NVOS54_PARAMETERS */
     uint32_t words[4];
@@ -25,15 +26,6 @@ struct escape32 { /* the size of NVOS54_PARAMETERS */
 };
 _Static_assert(sizeof(struct escape32) == 32, "32-byte argument");
 
-static double now_ns(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec * 1e9 + (double)ts.tv_nsec;
-}
-static int cmp(const void *a, const void *b) {
-    double x = *(const double *)a, y = *(const double *)b;
-    return x < y ? -1 : x > y;
-}
 
 int main(int argc, char **argv) {
     if (argc < 2 || (strcmp(argv[1], "fionread") && strcmp(argv[1], "nvidia"))) {
@@ -62,7 +54,7 @@ int main(int argc, char **argv) {
         double t1 = now_ns();
         if (rd >= 0) ns[rd] = (t1 - t0) / m;
     }
-    qsort(ns, (size_t)rounds, sizeof *ns, cmp);
+    qsort(ns, (size_t)rounds, sizeof *ns, cmp_double);
     double med = rounds % 2 ? ns[rounds / 2] : (ns[rounds / 2 - 1] + ns[rounds / 2]) / 2;
     Dl_info info;
     const char *from = dladdr((void *)ioctl, &info) && info.dli_fname ? info.dli_fname : "?";

@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "tailguard/cuda_abi.h"
+#include "../timing.h"
 
 static int gate; /* 0: closed */
 
@@ -26,15 +27,6 @@ static void gate_open(void) {
     syscall(SYS_futex, &gate, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);
 }
 
-static double now_ns(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec * 1e9 + (double)ts.tv_nsec;
-}
-static int cmp(const void *a, const void *b) {
-    double x = *(const double *)a, y = *(const double *)b;
-    return x < y ? -1 : x > y;
-}
 
 int main(int argc, char **argv) {
     int n = argc > 1 ? atoi(argv[1]) : 1000, rounds = argc > 2 ? atoi(argv[2]) : 500;
@@ -61,7 +53,7 @@ int main(int argc, char **argv) {
         if (cuStreamSynchronize(s)) return 1;
         if (r >= 0) ns[r] = (t1 - t0) / n;
     }
-    qsort(ns, (size_t)rounds, sizeof *ns, cmp);
+    qsort(ns, (size_t)rounds, sizeof *ns, cmp_double);
     printf("{\"median_ns\":%.2f,\"best_ns\":%.2f}\n", ns[rounds / 2], ns[0]);
     return 0;
 }
