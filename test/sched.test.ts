@@ -9,6 +9,7 @@ import { describe, expect, it } from "vitest";
 import { contend, requestsArgs, batchArgs, summary, median } from "../bench/sim/contention.mjs";
 import { native } from "../agent/src/native.js";
 import { compileProgram, nativeBuild, runProgram, shimLib, simEnv, testDir } from "./support/native.js";
+import { recordRun } from "./support/tailguard.js";
 
 const workload = path.join(nativeBuild, "tg-workload");
 
@@ -113,6 +114,21 @@ describe("priorities on the simulated GPU", () => {
       const got = `low iterations: high syncing ${synced.result.iterations}, high polling ${polled.result.iterations}`;
       expect(synced.result.iterations, got).toBeGreaterThan(100);
       expect(polled.result.iterations, got).toBeGreaterThan(0.6 * synced.result.iterations);
+    });
+  }
+
+  for (const wait of ["sync", "query"]) {
+    it(`an event found complete (${wait}) while later work still runs on its stream does not end the request window`, async () => {
+      const dir = testDir(`sched-event-${wait}`);
+      const bin = compileProgram("event_window.c", { cuda: true });
+      const r = await recordRun(dir, [bin, wait], { priority: "high" });
+      expect(r.run.code, r.run.stderr).toBe(0);
+      const syncBegan = BigInt(r.run.stdout.trim().split("\n").pop()!);
+      const origin = BigInt(r.lines[0].origin_monotonic_ns);
+      const windows = r.of("window").filter((w) => w.op === "end");
+      expect(windows).toHaveLength(1);
+      // its end (t + dur) comes after the stream sync began, not at the event
+      expect(origin + BigInt(windows[0].t) + BigInt(windows[0].dur)).toBeGreaterThan(syncBegan);
     });
   }
 

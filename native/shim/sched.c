@@ -634,22 +634,30 @@ void tg_sched_polled(uint64_t stream, int done) {
     if (done) completed_on(TG_SYNC_STREAM, stream, now);
 }
 
-/* Events: which stream each was last recorded on, so an event sync can end a window on that stream. */
+/* Events: which stream each was last recorded on, and how many launches the process had made by then, so that an
+ * event found complete (synced or queried) ends a window on that stream only if nothing was launched after it was
+ * recorded: programs also record and query events in the middle of their work (PyTorch's allocator does). */
 #define EVENTS 256
 static struct {
-    uint64_t event, stream;
+    uint64_t event, stream, launches;
 } events[EVENTS];
 
 void tg_sched_event_recorded(uint64_t event, uint64_t stream) {
+    if (tg_sched_state <= 0) return;
     unsigned i = (unsigned)((event >> 4) * 0x9E3779B97F4A7C15ull >> 56) % EVENTS;
-    events[i].event = event; /* a collision forgets an older event: its sync then leaves the window open */
+    events[i].event = 0; /* a collision forgets an older event: its sync then leaves the window open */
     events[i].stream = stream;
+    events[i].launches = lane_launches();
+    __atomic_store_n(&events[i].event, event, __ATOMIC_RELEASE);
 }
 
 uint64_t tg_sched_event_stream(uint64_t event, int *known) {
     unsigned i = (unsigned)((event >> 4) * 0x9E3779B97F4A7C15ull >> 56) % EVENTS;
-    *known = events[i].event == event;
-    return events[i].stream;
+    *known = 0;
+    if (tg_sched_state <= 0 || __atomic_load_n(&events[i].event, __ATOMIC_ACQUIRE) != event) return 0;
+    uint64_t stream = events[i].stream, launches = events[i].launches;
+    *known = __atomic_load_n(&events[i].event, __ATOMIC_ACQUIRE) == event && launches == lane_launches();
+    return stream;
 }
 
 int tg_sched_priority(void) { return tg_sched_state > 0 ? ctl->slot[me].priority : 0; }
