@@ -132,6 +132,28 @@ describe("priorities on the simulated GPU", () => {
     });
   }
 
+  it("every hold is a record naming the process and request window that caused it; the run summary counts them", async () => {
+    const dir = testDir("sched-holds");
+    const env = simEnv(dir, { LD_PRELOAD: shimLib, TAILGUARD_PRIORITY: "high" });
+    const highRun = runProgram(workload, ["requests", "--rate", "50", "--count", "100", "--kernels", "1", "--kernel-us", "2000"], { env });
+    const r = await recordRun(dir, [workload, "continuous", "--seconds", "1.2", "--kernels", "10", "--kernel-us", "200"], { priority: "low" });
+    const high = await highRun;
+    expect(r.run.code, r.run.stderr).toBe(0);
+    expect(high.code, high.stderr).toBe(0);
+    const holds = r.of("hold").filter((h) => h.op === "priority");
+    expect(holds.length).toBeGreaterThan(5);
+    const attach = r.of("process").find((p) => p.op === "attach")!;
+    for (const h of holds) {
+      expect(h).toMatchObject({ pid: attach.pid, priority: -10, cause_priority: 10, released_by: "idle" });
+      expect(h.cause_pid).not.toBe(attach.pid);
+      expect(h.cause_window).toBeGreaterThanOrEqual(1);
+      expect(h.dur).toBeGreaterThan(0);
+    }
+    // the causes are the high process's successive request windows
+    expect(new Set(holds.map((h) => h.cause_window)).size).toBeGreaterThan(3);
+    expect(r.run.stdout + r.run.stderr).toMatch(new RegExp(`request windows; held ${holds.length} times, [0-9.]+ ms in all`));
+  });
+
   it("TAILGUARD_MIN_SHARE: a low-priority process gets GPU time even while higher-priority work never stops", async () => {
     const work = testDir("sched-share");
     // high: 50 kernels of 0.5 ms per sync, so it is idle (and low may run) only briefly every 25 ms

@@ -30,6 +30,11 @@ export interface ProcessSummary {
   kernels: Map<string, number>;
   syncs: number;
   copies: number;
+  /** its launches held by the scheduler: how often, and for how long in all (ns) */
+  holds: number;
+  heldNs: number;
+  /** request windows (busy periods) that ended */
+  windows: number;
   dropped: number;
   torn: number;
   ended: "running" | "exit" | "exec" | "gone";
@@ -197,6 +202,9 @@ export class Recording {
         kernels: new Map(),
         syncs: 0,
         copies: 0,
+        holds: 0,
+        heldNs: 0,
+        windows: 0,
         dropped: 0,
         torn: 0,
         ended: "running",
@@ -248,6 +256,10 @@ export class Recording {
           s.kernels.set(name, (s.kernels.get(name) ?? 0) + 1);
         } else if (r.kind === Kind.SYNC) s.syncs++;
         else if (r.kind === Kind.COPY) s.copies++;
+        else if (r.kind === Kind.HOLD) {
+          s.holds++;
+          s.heldNs += r.durNs ?? 0;
+        } else if (r.kind === Kind.WINDOW && r.op === 2) s.windows++;
         if (this.fd !== null) this.write(recordToJson(r, ctx));
       }
     }

@@ -131,6 +131,8 @@ export function summarize(r: RunResult, opts: RunOptions, problems: string[]): s
       `    ${fmt(p.launches)} launches, ${fmt(p.syncs)} syncs, ${fmt(p.copies)} copies, ${fmt(p.dropped)} dropped` +
         (p.torn ? `, ${fmt(p.torn)} torn` : ""),
     );
+    if (p.windows || p.holds)
+      out.push(`    ${fmt(p.windows)} request windows; held ${fmt(p.holds)} times, ${(p.heldNs / 1e6).toFixed(1)} ms in all`);
     const kernels = [...p.kernels.entries()].sort((a, b) => b[1] - a[1]);
     for (const [name, n] of kernels.slice(0, 10)) out.push(`      ${fmt(n).padStart(12)}  ${name}`);
     if (kernels.length > 10) out.push(`      ... and ${kernels.length - 10} more kernels`);
