@@ -21,6 +21,10 @@ const shim = path.join(root, "native/build/libtailguard.so");
 const simLib = path.join(root, "native/build/sim");
 /** Untimed requests a request process sends first: its first launch sets up its simulated-GPU worker and slot. */
 const WARMUP = 1;
+/** Request processes share one schedule: the first request of a process started startDelayMs after the others is due
+ * this long plus startDelayMs after contend() begins (time to start the processes and send their warmups; a warmup
+ * held past it makes the first requests late, which the latencies then show). */
+const LEAD_MS = 300;
 
 /** Nearest-rank percentile of an ascending array. */
 export function percentile(sorted, p) {
@@ -86,6 +90,7 @@ export async function contend(procs, { work, sliceUs = 1000, env: extraEnv = {},
   delete base.TAILGUARD_PRIORITY;
   const running = [];
   const started = Date.now();
+  const schedule = process.hrtime.bigint() + BigInt(LEAD_MS) * 1000000n; // CLOCK_MONOTONIC on Linux, as tg-workload
   for (const [i, p] of procs.entries()) {
     const wait = (p.startDelayMs ?? 0) - (Date.now() - started);
     if (wait > 0) await new Promise((r) => setTimeout(r, wait));
@@ -95,7 +100,10 @@ export async function contend(procs, { work, sliceUs = 1000, env: extraEnv = {},
       env.TAILGUARD_PRIORITY = String(p.priority);
     }
     const args = [p.kind, ...p.args];
-    if (p.kind === "requests") args.push("--samples", path.join(work, `samples.${i}`), "--warmup", String(WARMUP));
+    if (p.kind === "requests") {
+      const startNs = schedule + BigInt(Math.round((p.startDelayMs ?? 0) * 1e6));
+      args.push("--samples", path.join(work, `samples.${i}`), "--warmup", String(WARMUP), "--start-ns", String(startNs));
+    }
     running.push(run(p.name, args, env));
     if (hooks.started) hooks.started(run.last, p, i);
   }

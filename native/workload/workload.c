@@ -8,6 +8,8 @@
  *       <scheduled arrival ns> <first launch called ns> <sync returned ns> (CLOCK_MONOTONIC), so the time a request's
  *       kernels took on the device can be told apart from the time the process took to wake up. --warmup W sends W
  *       untimed requests first (the process's first launches set up its worker and its place on the device).
+ *       --start-ns T puts the first scheduled arrival at T (CLOCK_MONOTONIC), so that processes started one after
+ *       another share one schedule; a warmup still running at T makes the first requests late, as it should.
  *   tg-workload continuous --seconds S --kernels K --kernel-us D
  *       back to back: K kernels then a sync, repeated for S seconds; reports iterations per second.
  *   common: --api cuda|hip (default cuda), --name KERNEL (default "workload_kernel"), --poll 1 (wait for the stream
@@ -145,13 +147,14 @@ static double pct(double *v, int n, double p) {
 int main(int argc, char **argv) {
     if (argc < 2 || (strcmp(argv[1], "requests") && strcmp(argv[1], "continuous"))) {
         fprintf(stderr, "usage: tg-workload requests|continuous [--rate R --count N | --seconds S] --kernels K "
-                        "--kernel-us D [--jitter-us J] [--samples FILE] [--warmup W] [--poll 0|1] [--api cuda|hip] "
-                        "[--name KERNEL]\n");
+                        "--kernel-us D [--jitter-us J] [--samples FILE] [--warmup W] [--start-ns T] [--poll 0|1] "
+                        "[--api cuda|hip] [--name KERNEL]\n");
         return 2;
     }
     int requests = !strcmp(argv[1], "requests");
     double rate = 10, seconds = 1;
     int count = 10, kernels = 10, jitter = 0, warmup = 0;
+    long long start_at = 0;
     unsigned kernel_us = 100;
     const char *api = "cuda", *name = "workload_kernel", *samples = NULL;
     for (int i = 2; i + 1 < argc; i += 2) {
@@ -166,6 +169,7 @@ int main(int argc, char **argv) {
         else if (!strcmp(k, "--name")) name = v;
         else if (!strcmp(k, "--samples")) samples = v;
         else if (!strcmp(k, "--warmup")) warmup = atoi(v);
+        else if (!strcmp(k, "--start-ns")) start_at = atoll(v);
         else if (!strcmp(k, "--poll")) gpu.poll = atoi(v);
         else {
             fprintf(stderr, "tg-workload: unknown option %s\n", k);
@@ -185,7 +189,7 @@ int main(int argc, char **argv) {
             for (int k = 0; k < kernels; k++) launch(kernel_us);
             sync_stream();
         }
-        long long period = (long long)(1e9 / rate), start = now_ns() + 10000000;
+        long long period = (long long)(1e9 / rate), start = start_at > 0 ? start_at : now_ns() + 10000000;
         for (int i = 0; i < count; i++) {
             long long due = start + i * period, t = now_ns();
             if (t < due) {
