@@ -198,7 +198,7 @@ static void attach(void) {
         share_hold_ns = share ? (100 - share) * 1000000ull : 0; /* per 100 ms: held at most this long ... */
         share_run_ns = share * 1000000ull;                       /* ... then free for this long */
         if (share) __atomic_fetch_or(&ctl->slot[me].mechanisms, TG_MECH_MIN_SHARE, __ATOMIC_RELAXED);
-        tg_sched_state = 1;
+        __atomic_store_n(&tg_sched_state, 1, __ATOMIC_RELEASE); /* publishes ctl, me and the options above */
         tg_debug("scheduling on slot %d of the GPU control block (priority %d)", me, priority);
     }
 out:
@@ -578,8 +578,9 @@ static void yield_share(int api, uint64_t stream, uint64_t until, uint64_t now) 
 }
 
 void tg_sched_work(int api, uint64_t stream, int is_launch) {
-    if (TG_UNLIKELY(tg_sched_state == 0)) attach();
-    if (tg_sched_state < 0) return;
+    if (TG_UNLIKELY(__atomic_load_n(&tg_sched_state, __ATOMIC_ACQUIRE) == 0)) attach();
+    /* off, or still 0: the GPU is not known yet (attach retries at the next call) */
+    if (__atomic_load_n(&tg_sched_state, __ATOMIC_ACQUIRE) <= 0) return;
     uint64_t now = tg_now();
     uint64_t share_until = __atomic_load_n(&ctl->share_until, __ATOMIC_ACQUIRE);
     if (TG_UNLIKELY(share_until > now) && is_launch &&

@@ -10,17 +10,22 @@
 static int per_thread;
 static CUcontext ctx;
 static CUfunction fn;
+/* All of a wave's threads have their stream (and so their lane) before any launches, and none exits (handing its lane
+ * on) before all have synced: each thread of a wave records into a lane of its own however the OS schedules them. */
+static pthread_barrier_t started, finished;
 
 static void *worker(void *arg) {
     long id = (long)arg;
     CUstream s;
     if (cuCtxSetCurrent(ctx) || cuStreamCreate(&s, CU_STREAM_NON_BLOCKING)) exit(1);
+    pthread_barrier_wait(&started);
     unsigned us = 0;
     void *params[] = {&us};
     for (int i = 0; i < per_thread; i++)
         /* grid.x carries the sequence number and grid.y the thread, so the test can check order per thread */
         if (cuLaunchKernel(fn, (unsigned)i + 1, (unsigned)id + 1, 1, 1, 1, 1, 0, s, params, NULL)) exit(1);
     if (cuStreamSynchronize(s)) exit(1);
+    pthread_barrier_wait(&finished);
     return NULL;
 }
 
@@ -33,6 +38,9 @@ int main(int argc, char **argv) {
     if (cuModuleLoadData(&mod, "x") || cuModuleGetFunction(&fn, mod, "threaded_kernel")) return 1;
     int waves = argc > 3 ? atoi(argv[3]) : 1;
     pthread_t t[256];
+    if (threads < 1 || threads > 256) return 2;
+    pthread_barrier_init(&started, NULL, (unsigned)threads);
+    pthread_barrier_init(&finished, NULL, (unsigned)threads);
     for (int w = 0; w < waves; w++) {
         /* grid.y numbers the thread across all waves */
         for (long i = 0; i < threads; i++) pthread_create(&t[i], NULL, worker, (void *)(w * threads + i));
