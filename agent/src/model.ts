@@ -1,0 +1,109 @@
+// The agent's telemetry model: what it assembles from the shim's records (agent/src/windows.ts) and hands to the
+// histograms (histograms.ts), the spans (spans.ts) and the metrics (metrics.ts). Times are the shim's CLOCK_MONOTONIC
+// nanoseconds (bigint); `epochNs` turns them into wall-clock time with the process's clock anchor.
+import type { GpuIdentity } from "./native.js";
+
+/** What the agent knows of an attached process: its ring header, and its environment where readable. */
+export interface ProcessMeta {
+  pid: number;
+  ppid: number;
+  cmdline: string[];
+  priority: number;
+  gpu: GpuIdentity | null;
+  /** the ring header's clock anchor: the same instant read on CLOCK_MONOTONIC and CLOCK_REALTIME */
+  anchorMonotonic: bigint;
+  anchorRealtime: bigint;
+  /** the process's OTEL_SERVICE_NAME, when set */
+  serviceName?: string;
+  /** further resource attributes: the process's OTEL_RESOURCE_ATTRIBUTES, Kubernetes pod/namespace/node */
+  resource: Record<string, string>;
+}
+
+/** A kernel, graph or host-function launch inside a request window. */
+export interface Launch {
+  /** kernel name (demangled), "(graph)" or the host function's name */
+  name: string;
+  op: "kernel" | "graph" | "host_func";
+  /** when the launch call was made (monotonic ns) */
+  t: bigint;
+  /** time spent in the launch call (ns), when the shim timed it (1 launch in 8 per thread), else null */
+  apiNs: number | null;
+  stream: bigint;
+  grid?: [number, number, number];
+  block?: [number, number, number];
+}
+
+/** The scheduler held this process's launches (a hold record). */
+export interface Hold {
+  pid: number;
+  /** "priority": a higher-priority process was busy; "window": this process's in-flight window was full;
+   *  "share": a lower-priority process's minimum share was due */
+  reason: "priority" | "window" | "share";
+  t: bigint;
+  durNs: number;
+  /** the held process's priority */
+  priority: number;
+  /** what caused it (priority and share holds): the process, its priority and its request window's sequence number */
+  causePid: number | null;
+  causePriority: number | null;
+  causeWindow: number | null;
+  /** idle | lapsed | min_share | drained */
+  releasedBy: string;
+}
+
+/** A request window: from a process's first launch after idle to the synchronisation that showed its work done. */
+export interface RequestWindow {
+  pid: number;
+  /** the process's window sequence number (1, 2, ...), as hold records name it */
+  seq: number;
+  t: bigint;
+  durNs: number;
+  /** launches made in the window (all of them, including those not kept in `launches`) */
+  launchCount: number;
+  streams: number;
+  /** the window's launches, in order, at most `launchLimit` of them (see windows.ts); `launchesDropped` the rest */
+  launches: Launch[];
+  launchesDropped: number;
+  /** holds of this process that began inside the window, and their total time */
+  holds: Hold[];
+  heldNs: number;
+  /** GPU-side time of the window's kernels, where known (null: the shim did not time them on the GPU) */
+  gpuNs: number | null;
+}
+
+/** Monotonic ns of a process → wall-clock epoch ns. */
+export function epochNs(meta: Pick<ProcessMeta, "anchorMonotonic" | "anchorRealtime">, t: bigint): bigint {
+  return meta.anchorRealtime + (t - meta.anchorMonotonic);
+}
+
+/** The histograms the agent keeps, per series (pid, priority, GPU). Values in nanoseconds. */
+export const HistogramMetric = {
+  request_latency: "request window duration: first launch after idle to the sync that drained it",
+  hold_time: "time a launch was held by the scheduler",
+  launch_api_time: "time spent in a launch call (sampled: 1 launch in 8 per thread)",
+  kernel_gpu_time: "kernel time on the GPU, where known",
+} as const;
+export type HistogramMetricName = keyof typeof HistogramMetric;
+
+/** A histogram series: one process on one GPU at one priority. */
+export interface SeriesKey {
+  pid: number;
+  priority: number;
+  /** GPU UUID ("GPU-…") or "unknown" */
+  gpu: string;
+}
+
+/** A series' distribution at one moment (values in ns). */
+export interface SeriesSnapshot {
+  metric: HistogramMetricName;
+  key: SeriesKey;
+  count: number;
+  min: number;
+  max: number;
+  mean: number;
+  /** value at each percentile of PERCENTILES */
+  percentiles: Record<string, number>;
+}
+
+/** The percentiles reported everywhere (tables, gauges): label → percentile. */
+export const PERCENTILES: Record<string, number> = { p50: 50, p90: 90, p99: 99, p999: 99.9, p9999: 99.99 };
