@@ -9,8 +9,10 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
+#include "tailguard/options.h"
 #include "tailguard/ring_files.h"
 
 int tg_ring_name_parse(const char *name, uint32_t *pid, uint64_t *ticks, uint32_t *generation, int *is_tmp) {
@@ -67,7 +69,16 @@ int tg_session_alive(const char *session) {
 int tg_agent_alive(const char *dir) {
     char path[512], buf[32];
     snprintf(path, sizeof path, "%s/agent.pid", dir);
-    return read_small(path, buf, sizeof buf) && pid_alive((uint32_t)strtoul(buf, 0, 10));
+    if (!read_small(path, buf, sizeof buf)) return 0;
+    if (pid_alive((uint32_t)strtoul(buf, 0, 10))) return 1;
+    /* registered but not running: crashed or restarting. It touches the file every second while it runs, and
+     * removes it when it stops on purpose; keep rings for it until the grace since its last beat runs out. */
+    struct stat st;
+    struct timespec now;
+    clock_gettime(CLOCK_REALTIME, &now);
+    uint64_t grace = tg_option_uint(TG_OPT_AGENT_GRACE_S, 0, 86400, 0);
+    return stat(path, &st) == 0 && now.tv_sec - st.st_mtim.tv_sec >= 0 &&
+           (uint64_t)(now.tv_sec - st.st_mtim.tv_sec) < grace;
 }
 
 int tg_ring_has_reader(const tg_ring_header *h, const char *dir) {

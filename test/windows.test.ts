@@ -1,0 +1,123 @@
+// Request windows from raw records (agent/src/windows.ts), on records built here field by field with the layout of
+// agent/src/record.ts (itself proven against the C header by record-layout.test.ts). End to end, with the shim:
+// agent.test.ts.
+import { describe, expect, it } from "vitest";
+
+import type { Hold, ProcessMeta, RequestWindow } from "../agent/src/model.js";
+import { Flag, Kind, RECORD_SIZE, RecordField } from "../agent/src/record.js";
+import { WindowAssembler } from "../agent/src/windows.js";
+
+type Fields = Partial<Record<keyof typeof RecordField, number | bigint>>;
+
+function record(kind: number, op: number, t: bigint, fields: Fields = {}, flags = 0, dur = 0): Buffer {
+  const b = Buffer.alloc(RECORD_SIZE);
+  b[RecordField.kind[0]] = kind;
+  b[RecordField.op[0]] = op;
+  b.writeBigUInt64LE(t, RecordField.t_start[0]);
+  b.writeUInt32LE(dur, RecordField.dur[0]);
+  b.writeUInt16LE(flags, RecordField.flags[0]);
+  for (const [name, value] of Object.entries(fields)) {
+    const [off, size] = RecordField[name as keyof typeof RecordField];
+    if (size === 8) b.writeBigUInt64LE(BigInt(value), off);
+    else if (size === 4) b.writeInt32LE(Number(value), off);
+    else if (size === 2) b.writeUInt16LE(Number(value), off);
+    else b[off] = Number(value);
+  }
+  return b;
+}
+
+const T0 = 5_000_000_000_000n;
+const us = (n: number) => T0 + BigInt(n * 1000);
+const launch = (atUs: number, kernel = 1, timedNs: number | null = null) =>
+  record(Kind.LAUNCH, 1, us(atUs), { "launch.kernel": kernel, stream: 7n }, timedNs === null ? Flag.UNTIMED : 0, timedNs ?? 0);
+const begin = (atUs: number, seq: number) => record(Kind.WINDOW, 1, us(atUs), { "window.seq": seq });
+const end = (atUs: number, durUs: number, seq: number, launches: number) =>
+  record(Kind.WINDOW, 2, us(atUs), { "window.seq": seq, "window.launches": launches, "window.streams": 1 }, 0, durUs * 1000);
+const hold = (atUs: number, durUs: number, causePid: number, causeWindow: number) =>
+  record(Kind.HOLD, 1, us(atUs), { "hold.cause_pid": causePid, "hold.cause_priority": 10, "hold.cause_window": causeWindow,
+    "hold.released_by": 1, "hold.priority": -10 }, 0, durUs * 1000);
+
+const meta: ProcessMeta = {
+  pid: 42, ppid: 1, cmdline: ["server"], priority: -10, gpu: null, anchorMonotonic: T0, anchorRealtime: T0 * 400n, resource: {},
+};
+
+function assembler(launchLimit = 256) {
+  const windows: RequestWindow[] = [];
+  const holds: Hold[] = [];
+  const apiTimes: number[] = [];
+  const names = new Map([[1, "gemm"], [2, "softmax"]]);
+  const a = new WindowAssembler(meta, null, {
+    window: (_, w) => windows.push(w),
+    hold: (_, h) => holds.push(h),
+    launchApiTime: (_, ns) => apiTimes.push(ns),
+  }, names, launchLimit);
+  return { a, windows, holds, apiTimes };
+}
+
+describe("request windows from records", () => {
+  it("a window holds its launches in order, with their names; finished one pump after its end", () => {
+    const { a, windows, apiTimes } = assembler();
+    // the first launch is called a moment before the scheduler takes the begin record
+    a.ingest(Buffer.concat([launch(0), begin(0.5, 1), launch(1, 1, 900), launch(10, 2), launch(20, 1), end(0.5, 500, 1, 4)]));
+    a.settle();
+    expect(windows).toHaveLength(0); // another lane may still hold launches of it
+    a.settle();
+    expect(windows).toHaveLength(1);
+    const w = windows[0];
+    expect(w).toMatchObject({ pid: 42, seq: 1, t: us(0.5), durNs: 500_000, launchCount: 4, streams: 1, heldNs: 0, holds: [] });
+    expect(w.launches.map((l) => [l.name, l.t])).toEqual([["gemm", us(0)], ["gemm", us(1)], ["softmax", us(10)], ["gemm", us(20)]]);
+    expect(apiTimes).toEqual([900]); // only the timed launch
+  });
+
+  it("places another lane's launches by time even when they arrive after the window's end", () => {
+    const { a, windows } = assembler();
+    a.ingest(Buffer.concat([begin(100, 1), launch(100), end(100, 300, 1, 3)]));
+    a.settle();
+    a.ingest(Buffer.concat([launch(150, 2), launch(250, 2), launch(900, 2)])); // a second thread's lane, drained later
+    a.settle();
+    expect(windows).toHaveLength(1);
+    expect(windows[0].launches.map((l) => l.t)).toEqual([us(100), us(150), us(250)]);
+  });
+
+  it("a request whose first launch was held starts when that launch was called; its holds name their cause", () => {
+    const { a, windows, holds } = assembler();
+    a.ingest(Buffer.concat([hold(1000, 400, 7, 3), begin(1400, 1), launch(1400), hold(1500, 50, 7, 4), launch(1550),
+      end(1400, 600, 1, 2)]));
+    a.settle();
+    a.settle();
+    expect(holds).toHaveLength(2);
+    expect(windows).toHaveLength(1);
+    const w = windows[0];
+    expect(w.t).toBe(us(1000));
+    expect(w.durNs).toBe(1_000_000); // 400 µs held + 600 µs busy
+    expect(w.heldNs).toBe(450_000);
+    expect(w.holds.map((h) => [h.causePid, h.causeWindow, h.reason, h.releasedBy])).toEqual([[7, 3, "priority", "idle"], [7, 4, "priority", "idle"]]);
+  });
+
+  it("keeps at most launchLimit launches of a window and counts the rest", () => {
+    const { a, windows } = assembler(16);
+    const recs = [begin(0, 1)];
+    for (let i = 0; i < 40; i++) recs.push(launch(i));
+    recs.push(end(0, 100, 1, 40));
+    a.ingest(Buffer.concat(recs));
+    a.settle(true);
+    expect(windows[0].launches).toHaveLength(16);
+    expect(windows[0].launchesDropped).toBe(24);
+    expect(windows[0].launchCount).toBe(40);
+    expect(a.counts).toMatchObject({ launches: 40, windows: 1, records: 42 });
+  });
+
+  it("windows that end one after another each get their own launches; the open one stays pending", () => {
+    const { a, windows } = assembler();
+    a.ingest(Buffer.concat([begin(0, 1), launch(0), launch(5), end(0, 50, 1, 2), begin(100, 2), launch(100), end(100, 50, 2, 1),
+      begin(200, 3), launch(200)]));
+    a.settle();
+    a.settle();
+    expect(windows.map((w) => [w.seq, w.launches.length])).toEqual([[1, 2], [2, 1]]);
+    expect(a.inFlight).toBe(true);
+    a.ingest(end(200, 10, 3, 1));
+    a.settle(true);
+    expect(windows.map((w) => [w.seq, w.launches.length])).toEqual([[1, 2], [2, 1], [3, 1]]);
+    expect(a.inFlight).toBe(false);
+  });
+});
