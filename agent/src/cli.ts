@@ -5,10 +5,12 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { parseArgs } from "node:util";
 
+import { AGENT_USAGE, agentCommand } from "./agent-command.js";
 import { doctor, formatChecks } from "./doctor.js";
 import { native, packageRoot } from "./native.js";
 import { setPriority } from "./priority.js";
 import { formatPs, listProcesses } from "./ps.js";
+import { formatReport, report } from "./report.js";
 import { run, UsageError } from "./run.js";
 
 const USAGE = `usage: tailguard <command> [options]
@@ -19,9 +21,12 @@ const USAGE = `usage: tailguard <command> [options]
   ps [--json]    processes with the shim attached: effective priority, scheduling mechanisms in effect, time held
   priority <PID|NAME> <P>
                  change the priority of running processes (by pid, or every process whose program is NAME)
+  report [--json] FILE
+                 percentiles (P50 to P99.99, max) per process of a --record file or an HdrHistogram interval log
+${AGENT_USAGE}
   doctor [--sim] check that the shim attaches and sees launches on this machine
   options        every TAILGUARD_* variable, its default and accepted values
-  demo           a recorded run of an inference-like workload on the simulated GPU (what \`npm start\` runs)
+  demo           a recorded run of an inference-like workload on the simulated GPU
 
 Priorities are integers from -100 to 100 (larger runs first) or high (10), normal (0), low (-10).`;
 
@@ -55,6 +60,20 @@ async function main(argv: string[]): Promise<number> {
           (c.slots ? "" : " (not on a GPU yet: it takes this priority when it first launches)"));
       return 0;
     }
+    case "report": {
+      const { values, positionals } = parseArgs({
+        args: rest,
+        options: { json: { type: "boolean" } },
+        allowPositionals: true,
+      });
+      if (positionals.length !== 1) throw new UsageError(`usage: tailguard report [--json] FILE\n\n${USAGE}`);
+      const r = await report(positionals[0]);
+      if (values.json) console.log(JSON.stringify(r, null, 2));
+      else for (const line of formatReport(r)) console.log(line);
+      return 0;
+    }
+    case "agent":
+      return agentCommand(rest);
     case "doctor": {
       const { values } = parseArgs({ args: rest, options: { sim: { type: "boolean" } } });
       const checks = await doctor({ sim: values.sim });

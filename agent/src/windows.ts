@@ -42,6 +42,18 @@ export interface AssemblerCounts {
   holds: number;
 }
 
+/** The index of the first item at or after time t in items sorted by time. */
+function firstAtOrAfter(items: { t: bigint }[], t: bigint): number {
+  let lo = 0;
+  let hi = items.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (items[mid].t < t) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}
+
 export class WindowAssembler<P> {
   readonly counts: AssemblerCounts = { records: 0, launches: 0, windows: 0, holds: 0 };
   /** launches and holds not yet placed in a window, in arrival order (sorted by time when a window settles) */
@@ -50,6 +62,10 @@ export class WindowAssembler<P> {
   /** windows whose end record has been read, waiting one pump for stragglers of other lanes */
   private ended: OpenWindow[] = [];
   private settling: OpenWindow[] = [];
+  /** sequence numbers of the windows in `ended` and `settling` */
+  private endedSeqs = new Set<number>();
+  /** the longest hold in `holds` (ns): how far before a window a hold that joins it can have begun */
+  private longestHold = 0;
   /** windows that have begun and not ended (seq → begin time): launches after them must be kept */
   private open = new Map<number, bigint>();
   /** the end of the latest window finished: launches before it belonged to that one */
@@ -112,12 +128,13 @@ export class WindowAssembler<P> {
     const seq = Number(data.readBigUInt64LE(o + 40));
     if (data[o + 9] === 1) {
       this.open.set(seq, t); // begin (its end may have been read first, from another lane)
-      if (this.ended.some((w) => w.seq === seq) || this.settling.some((w) => w.seq === seq)) this.open.delete(seq);
+      if (this.endedSeqs.has(seq)) this.open.delete(seq);
       return;
     }
     const flags = data.readUInt16LE(o + 28);
     const dur = data.readUInt32LE(o + 24);
     const durNs = flags & Flag.DUR_US ? dur * 1000 : dur;
+    this.endedSeqs.add(seq);
     this.ended.push({
       seq,
       t,
@@ -148,6 +165,7 @@ export class WindowAssembler<P> {
     this.counts.holds++;
     this.sink.hold(this.proc, h);
     this.holds.push(h);
+    if (h.durNs > this.longestHold) this.longestHold = h.durNs;
   }
 
   /** Finishes the windows that ended before the previous call (or all of them when the ring is closed). */
@@ -158,7 +176,11 @@ export class WindowAssembler<P> {
     if (ready.length) {
       this.launches.sort((a, b) => (a.t < b.t ? -1 : a.t > b.t ? 1 : 0));
       this.holds.sort((a, b) => (a.t < b.t ? -1 : a.t > b.t ? 1 : 0));
-      for (const w of ready) this.finish(w);
+      ready.sort((a, b) => (a.t < b.t ? -1 : a.t > b.t ? 1 : 0));
+      for (const w of ready) {
+        this.endedSeqs.delete(w.seq);
+        this.finish(w);
+      }
     }
     // what can no longer belong to a window: before every window still to be finished and any open one
     let horizon: bigint | null = null;
@@ -167,6 +189,7 @@ export class WindowAssembler<P> {
     if (final) {
       this.launches = [];
       this.holds = [];
+      this.longestHold = 0;
       return;
     }
     if (horizon !== null) {
@@ -191,7 +214,10 @@ export class WindowAssembler<P> {
     const holds: Hold[] = [];
     let heldNs = 0;
     let start = w.t;
-    for (const h of this.holds) {
+    const earliest = w.t - HOLD_JOINS_WINDOW_NS - BigInt(this.longestHold);
+    for (let i = firstAtOrAfter(this.holds, earliest); i < this.holds.length; i++) {
+      const h = this.holds[i];
+      if (h.t > w.end) break;
       const end = h.t + BigInt(h.durNs);
       if (end < w.t - HOLD_JOINS_WINDOW_NS || end > w.end) continue;
       holds.push(h);
@@ -203,8 +229,8 @@ export class WindowAssembler<P> {
     const from = start - LAUNCH_BEFORE_BEGIN_NS > this.lastEnd ? start - LAUNCH_BEFORE_BEGIN_NS : this.lastEnd + 1n;
     const launches: Launch[] = [];
     let dropped = 0;
-    for (const l of this.launches) {
-      if (l.t < from) continue;
+    for (let i = firstAtOrAfter(this.launches, from); i < this.launches.length; i++) {
+      const l = this.launches[i];
       if (l.t > w.end) break;
       if (launches.length < this.launchLimit) launches.push(l);
       else dropped++;

@@ -62,6 +62,7 @@ export function simEnv(dir: string, extra: Record<string, string> = {}): NodeJS.
 }
 
 export interface RunResult {
+  pid: number | undefined;
   code: number | null;
   signal: NodeJS.Signals | null;
   stdout: string;
@@ -86,7 +87,7 @@ export function runProgram(
     child.on("error", reject);
     child.on("close", (code, signal) => {
       clearTimeout(timer);
-      resolve({ code, signal, stdout, stderr, ms: performance.now() - t0 });
+      resolve({ pid: child.pid, code, signal, stdout, stderr, ms: performance.now() - t0 });
     });
   });
 }

@@ -1,0 +1,135 @@
+// `tailguard agent [options]`: starts the agent (agent.ts) and keeps it running until SIGINT/SIGTERM. With --demo it
+// also runs a high-priority request stream and a low-priority batch job on the simulated GPU, and prints what the
+// agent sees every two seconds: this is what `npm start` runs on a machine with no GPU.
+import { spawn, type ChildProcess } from "node:child_process";
+import { mkdtempSync } from "node:fs";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { parseArgs } from "node:util";
+
+import { Agent, type AgentOptions } from "./agent.js";
+import { packageRoot, ringDir, shimPath, simLibDir } from "./native.js";
+import { UsageError } from "./run.js";
+
+export const AGENT_USAGE = `  agent [--port N] [--host H] [--no-prometheus] [--otlp] [--spans-file FILE] [--interval-log FILE]
+        [--interval S] [--slo-ms MS] [--sample-rate R] [--dir DIR] [--demo]
+                 the daemon: request windows, HDR histograms, spans and metrics of every attached process;
+                 Prometheus on http://127.0.0.1:9464/metrics; OTLP when OTEL_EXPORTER_OTLP_*ENDPOINT is set or
+                 --otlp; --demo also runs a high/low-priority pair on the simulated GPU (what \`npm start\` runs)`;
+
+function number(name: string, text: string | undefined, fallback: number, min: number, max: number): number {
+  if (text === undefined) return fallback;
+  const v = Number(text);
+  if (!Number.isFinite(v) || v < min || v > max) throw new UsageError(`tailguard agent: --${name} must be a number from ${min} to ${max}, not "${text}"`);
+  return v;
+}
+
+export function agentOptions(args: string[], env: NodeJS.ProcessEnv = process.env): AgentOptions & { demo: boolean } {
+  const { values } = parseArgs({
+    args,
+    options: {
+      port: { type: "string" },
+      host: { type: "string" },
+      "no-prometheus": { type: "boolean" },
+      otlp: { type: "boolean" },
+      "spans-file": { type: "string" },
+      "interval-log": { type: "string" },
+      interval: { type: "string" },
+      "slo-ms": { type: "string" },
+      "sample-rate": { type: "string" },
+      dir: { type: "string" },
+      demo: { type: "boolean" },
+    },
+  });
+  const otlpConfigured = Boolean(env.OTEL_EXPORTER_OTLP_ENDPOINT || env.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT);
+  const dir = values.dir ?? ringDir(env);
+  if (!path.isAbsolute(dir)) throw new UsageError(`tailguard agent: --dir must be an absolute path, not "${dir}"`);
+  return {
+    dir,
+    prometheus: values["no-prometheus"]
+      ? null
+      : { host: values.host ?? "127.0.0.1", port: number("port", values.port, 9464, 0, 65535) },
+    otlp: Boolean(values.otlp) || otlpConfigured,
+    spansFile: values["spans-file"] ?? null,
+    intervalLog: values["interval-log"]
+      ? { path: values["interval-log"], seconds: number("interval", values.interval, 10, 0.1, 3600) }
+      : null,
+    sloMs: values["slo-ms"] === undefined ? null : number("slo-ms", values["slo-ms"], 0, 0, 3_600_000),
+    sampleRate: number("sample-rate", values["sample-rate"], 0.01, 0, 1),
+    forgetAfterMs: 5 * 60_000,
+    env,
+    demo: Boolean(values.demo),
+  };
+}
+
+/** The demo's workloads: tg-workload processes on one simulated GPU, reporting to the agent's ring directory. */
+function startDemo(dir: string): ChildProcess[] {
+  const work = mkdtempSync(path.join(tmpdir(), "tailguard-demo-"));
+  const workload = path.join(packageRoot, "native/build/tg-workload");
+  const env = {
+    ...process.env,
+    LD_PRELOAD: shimPath(),
+    LD_LIBRARY_PATH: simLibDir,
+    TAILGUARD_DIR: dir,
+    TAILGUARD_SIM_DEVICE: path.join(work, "gpu"),
+  };
+  const proc = (priority: string, name: string, args: string[]) =>
+    spawn(workload, args, { env: { ...env, TAILGUARD_PRIORITY: priority, OTEL_SERVICE_NAME: name }, stdio: "ignore" });
+  return [
+    proc("high", "demo-inference", ["requests", "--rate", "40", "--count", "800", "--kernels", "12", "--kernel-us", "150",
+      "--name", "resnet_block"]),
+    proc("low", "demo-batch", ["continuous", "--seconds", "20", "--kernels", "10", "--kernel-us", "400", "--name",
+      "train_step"]),
+  ];
+}
+
+const ms = (ns: number | null | undefined) => (ns === null || ns === undefined ? "-" : (ns / 1e6).toFixed(2));
+
+/** What the agent has seen, per process: a few lines for people. */
+function table(agent: Agent): string[] {
+  const snaps = agent.histograms.snapshot();
+  const rows = [`  ${"PID".padEnd(8)}${"PRIO".padEnd(6)}${"SERVICE".padEnd(18)}${"WINDOWS".padStart(8)}${"P50 ms".padStart(9)}${"P99 ms".padStart(9)}${"HOLDS".padStart(8)}${"HELD P99 ms".padStart(13)}`];
+  for (const s of snaps.filter((x) => x.metric === "request_latency")) {
+    const hold = snaps.find((x) => x.metric === "hold_time" && x.key.pid === s.key.pid);
+    const meta = agent.processMeta(s.key.pid);
+    const name = meta?.serviceName ?? path.basename(meta?.cmdline[0] ?? "?");
+    rows.push(`  ${String(s.key.pid).padEnd(8)}${String(s.key.priority).padEnd(6)}${name.slice(0, 17).padEnd(18)}` +
+      `${String(s.count).padStart(8)}${ms(s.percentiles.p50).padStart(9)}${ms(s.percentiles.p99).padStart(9)}` +
+      `${String(hold?.count ?? 0).padStart(8)}${ms(hold?.percentiles.p99).padStart(13)}`);
+  }
+  return rows;
+}
+
+export async function agentCommand(args: string[]): Promise<number> {
+  const opts = agentOptions(args);
+  const agent = await Agent.start(opts);
+  const where = [
+    `rings in ${opts.dir}`,
+    agent.metrics.url() ? `Prometheus at ${agent.metrics.url()}` : "no Prometheus endpoint",
+    opts.otlp ? "spans and metrics over OTLP" : "no OTLP export (set OTEL_EXPORTER_OTLP_ENDPOINT)",
+    ...(opts.spansFile ? [`spans also in ${opts.spansFile}`] : []),
+    ...(opts.intervalLog ? [`HDR interval log ${opts.intervalLog.path}`] : []),
+  ];
+  console.log(`tailguard agent (pid ${process.pid}): ${where.join("; ")}`);
+  const demo = opts.demo ? startDemo(opts.dir) : [];
+  if (opts.demo) console.log("demo: a high-priority request stream and a low-priority batch job on the simulated GPU\n");
+  const report = opts.demo
+    ? setInterval(() => {
+        const s = agent.stats();
+        console.log(`${new Date().toISOString()}  ${s.processes} attached, ${s.records} records, ${s.windows} request windows, ${s.holds} holds, spans ${s.spans.exported} exported / ${s.spans.dropped} dropped`);
+        for (const line of table(agent)) console.log(line);
+      }, 2000)
+    : null;
+  await new Promise<void>((resolve) => {
+    process.once("SIGINT", resolve);
+    process.once("SIGTERM", resolve);
+  });
+  if (report) clearInterval(report);
+  for (const c of demo) c.kill("SIGTERM");
+  await agent.stop();
+  const s = agent.stats();
+  console.log(`tailguard agent: stopped after ${s.records} records, ${s.windows} request windows, ${s.holds} holds; ` +
+    `the shims dropped ${s.dropped} records (rings full); spans ${s.spans.exported} exported, ${s.spans.dropped} dropped, ` +
+    `${s.spans.failed} failed`);
+  return 0;
+}

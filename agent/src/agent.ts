@@ -1,0 +1,396 @@
+// `tailguard agent`: the long-running daemon next to the inference servers. It drains the ring of every process that
+// has the shim attached (found and followed by the native collector), assembles request windows and holds
+// (windows.ts), and feeds them to the HDR histograms (histograms.ts), the OpenTelemetry spans (spans.ts) and the
+// metrics (metrics.ts: Prometheus endpoint, OTLP).
+//
+// It registers in DIR/agent.pid and beats that file every second: while registered (and for
+// TAILGUARD_AGENT_GRACE_S after a crash) the shims keep the rings of processes that exit, so a restarted agent picks
+// up every record still in them. Stopping on purpose (SIGINT, SIGTERM) drains what is left and unregisters.
+import { closeSync, existsSync, mkdirSync, openSync, readFileSync, unlinkSync, utimesSync, writeSync } from "node:fs";
+import { hostname } from "node:os";
+import path from "node:path";
+
+import { Histograms, IntervalLog } from "./histograms.js";
+import { AgentMetrics, metricExporterFromEnv } from "./metrics.js";
+import type { Hold, ProcessMeta, RequestWindow, SeriesKey } from "./model.js";
+import { native, type Collector, type RingInfo } from "./native.js";
+import { exporterFromEnv, OtlpJsonLinesExporter, SpanPipeline } from "./spans.js";
+import type { ExportResult } from "@opentelemetry/core";
+import type { ReadableSpan, SpanExporter } from "@opentelemetry/sdk-trace-base";
+import { WindowAssembler, type WindowSink } from "./windows.js";
+
+export interface AgentOptions {
+  /** the ring directory (TAILGUARD_DIR) */
+  dir: string;
+  /** Prometheus endpoint; null: none */
+  prometheus: { host: string; port: number } | null;
+  /** export spans (and metrics) over OTLP/HTTP as the OTEL_EXPORTER_OTLP_* variables say */
+  otlp: boolean;
+  /** also write spans as OTLP/JSON lines to this file */
+  spansFile: string | null;
+  /** HdrHistogram interval log */
+  intervalLog: { path: string; seconds: number } | null;
+  /** windows longer than this get launch spans whatever the running P99 says */
+  sloMs: number | null;
+  /** share of windows that get launch spans at random */
+  sampleRate: number;
+  /** how long a gone process's series stay exported (ms) */
+  forgetAfterMs: number;
+  env: NodeJS.ProcessEnv;
+}
+
+/** One attached process as the agent follows it. */
+interface Followed {
+  ring: number;
+  meta: ProcessMeta;
+  key: SeriesKey;
+  assembler: WindowAssembler<Followed>;
+  names: Map<number, string>;
+  request: ReturnType<Histograms["series"]>;
+  hold: ReturnType<Histograms["series"]>;
+  launchApi: ReturnType<Histograms["series"]>;
+  /** launch API times of the batch being read, for the metrics */
+  apiNs: number[];
+  dropped: number;
+  goneAt: number | null;
+  p99: number | null;
+  p99At: number;
+}
+
+export interface AgentStats {
+  processes: number;
+  records: number;
+  launches: number;
+  windows: number;
+  holds: number;
+  /** records the shims dropped because a ring was full */
+  dropped: number;
+  spans: { exported: number; dropped: number; failed: number; queued: number };
+}
+
+/** Reads the variables of a process that name it for telemetry (OTEL_SERVICE_NAME, Kubernetes downward API). */
+export function processEnvironment(pid: number): Record<string, string> {
+  try {
+    const env: Record<string, string> = {};
+    for (const entry of readFileSync(`/proc/${pid}/environ`, "latin1").split("\0")) {
+      const eq = entry.indexOf("=");
+      if (eq > 0) env[entry.slice(0, eq)] = entry.slice(eq + 1);
+    }
+    return env;
+  } catch {
+    return {}; // another user's process, or gone: it is described by its ring alone
+  }
+}
+
+/** The resource attributes a process's environment gives: OTEL_RESOURCE_ATTRIBUTES and Kubernetes identity. */
+export function resourceFromEnvironment(env: Record<string, string>): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const pair of (env.OTEL_RESOURCE_ATTRIBUTES ?? "").split(",")) {
+    const eq = pair.indexOf("=");
+    if (eq <= 0) continue;
+    try {
+      out[decodeURIComponent(pair.slice(0, eq).trim())] = decodeURIComponent(pair.slice(eq + 1).trim());
+    } catch {
+      /* a malformed entry is ignored, as the OpenTelemetry SDKs do */
+    }
+  }
+  const first = (...names: string[]) => names.map((n) => env[n]).find((v) => v);
+  const pod = first("K8S_POD_NAME", "POD_NAME") ?? (env.KUBERNETES_SERVICE_HOST ? env.HOSTNAME : undefined);
+  const namespace = first("K8S_NAMESPACE_NAME", "K8S_NAMESPACE", "POD_NAMESPACE");
+  const node = first("K8S_NODE_NAME", "NODE_NAME");
+  if (pod) out["k8s.pod.name"] = pod;
+  if (namespace) out["k8s.namespace.name"] = namespace;
+  if (node) out["k8s.node.name"] = node;
+  return out;
+}
+
+export function processMeta(info: RingInfo): ProcessMeta {
+  const env = processEnvironment(info.pid);
+  return {
+    pid: info.pid,
+    ppid: info.ppid,
+    cmdline: info.cmdline,
+    priority: info.priority,
+    gpu: info.gpu,
+    anchorMonotonic: info.anchorMonotonic,
+    anchorRealtime: info.anchorRealtime,
+    serviceName: env.OTEL_SERVICE_NAME || undefined,
+    resource: { "host.name": hostname(), ...resourceFromEnvironment(env) },
+  };
+}
+
+export class Agent {
+  readonly histograms: Histograms;
+  readonly metrics: AgentMetrics;
+  readonly spans: SpanPipeline | null;
+  private readonly collector: Collector;
+  private readonly followed = new Map<number, Followed>();
+  private readonly byPid = new Map<number, Followed>();
+  private readonly timers: NodeJS.Timeout[] = [];
+  private readonly intervalLog: IntervalLog | null;
+  private intervalStart = Date.now();
+  private readonly registration: string;
+  private totals = { records: 0, launches: 0, windows: 0, holds: 0, dropped: 0 };
+  private stopped = false;
+
+  private constructor(readonly opts: AgentOptions) {
+    mkdirSync(opts.dir, { recursive: true });
+    this.registration = path.join(opts.dir, "agent.pid");
+    register(this.registration);
+    this.histograms = new Histograms({ intervals: Boolean(opts.intervalLog) });
+    const sink: WindowSink<Followed> = {
+      window: (p, w) => this.onWindow(p, w),
+      hold: (p, h) => this.onHold(p, h),
+      launchApiTime: (p, ns) => {
+        p.launchApi.record(ns);
+        p.apiNs.push(ns);
+      },
+    };
+    this.sink = sink;
+    const exporters: SpanExporter[] = [];
+    if (opts.otlp) exporters.push(exporterFromEnv(opts.env));
+    if (opts.spansFile) exporters.push(new OtlpJsonLinesExporter(opts.spansFile));
+    this.spans = exporters.length
+      ? new SpanPipeline({
+          exporter: exporters.length === 1 ? exporters[0] : new FanOutExporter(exporters),
+          sloMs: opts.sloMs ?? undefined,
+          sampleRate: opts.sampleRate,
+          slowThresholdNs: (meta) => this.slowThreshold(meta),
+          processByPid: (pid) => this.byPid.get(pid)?.meta,
+          // one export in flight at a time: at 50k windows/s, batches of 512 leave the pipe idle between round trips
+          batchSize: 2048,
+        })
+      : null;
+    this.metrics = new AgentMetrics({
+      prometheus: opts.prometheus,
+      otlp: opts.otlp ? metricExporterFromEnv(opts.env) : null,
+      snapshots: () => this.histograms.snapshot(),
+      spanStats: () => this.spans?.stats() ?? { exported: 0, dropped: 0, failed: 0, queued: 0 },
+    });
+    this.intervalLog = opts.intervalLog ? new IntervalLog(opts.intervalLog.path, this.histograms) : null;
+    // the spool (records drained from the rings, waiting for JavaScript) is kept small: when the agent falls behind,
+    // records wait in the rings, which are shared memory the processes already have, not in the agent's heap
+    this.collector = new (native().Collector)(opts.dir, { pollUs: 1000, spoolLimit: 1 << 19 });
+  }
+  private readonly sink: WindowSink<Followed>;
+
+  static async start(opts: AgentOptions): Promise<Agent> {
+    const agent = new Agent(opts);
+    try {
+      await agent.metrics.ready;
+    } catch (e) {
+      await agent.stop();
+      const where = opts.prometheus ? `${opts.prometheus.host}:${opts.prometheus.port}` : "";
+      throw new Error(`cannot serve Prometheus metrics on ${where}: ${(e as Error).message}`);
+    }
+    agent.timers.push(setInterval(() => agent.pump(), 10));
+    agent.timers.push(setInterval(() => agent.housekeeping(), 1000));
+    if (opts.intervalLog) agent.timers.push(setInterval(() => agent.writeInterval(), opts.intervalLog.seconds * 1000));
+    return agent;
+  }
+
+  /** The running P99 of a process's request windows: what makes a window slow enough for launch spans. */
+  private slowThreshold(meta: ProcessMeta): number | null {
+    const f = this.byPid.get(meta.pid);
+    if (!f || f.request.count < 20) return null; // too few windows for a P99 to mean anything
+    // a percentile read costs a pass over the histogram: refresh it every 64 windows, not at each
+    if (f.p99 === null || f.request.count - f.p99At >= 64) {
+      f.p99 = this.histograms.percentile("request_latency", f.key, 99);
+      f.p99At = f.request.count;
+    }
+    return f.p99;
+  }
+
+  private onWindow(p: Followed, w: RequestWindow) {
+    p.request.record(w.durNs);
+    this.totals.windows++;
+    this.metrics.observeWindow(p.meta, w);
+    this.spans?.window(p.meta, w);
+  }
+
+  private onHold(p: Followed, h: Hold) {
+    p.hold.record(h.durNs);
+    this.totals.holds++;
+    this.metrics.observeHold(p.meta, h);
+  }
+
+  private follow(info: RingInfo): Followed {
+    const meta = processMeta(info);
+    const key: SeriesKey = { pid: info.pid, priority: info.priority, gpu: info.gpu?.uuid ?? "unknown" };
+    const names = new Map<number, string>();
+    const f = {
+      ring: info.id!,
+      meta,
+      key,
+      names,
+      request: this.histograms.series("request_latency", key),
+      hold: this.histograms.series("hold_time", key),
+      launchApi: this.histograms.series("launch_api_time", key),
+      apiNs: [],
+      dropped: info.counters.dropped,
+      goneAt: null,
+      p99: null,
+      p99At: 0,
+    } as Omit<Followed, "assembler"> as Followed;
+    f.assembler = new WindowAssembler(meta, f, this.sink, names);
+    this.metrics.attach(meta);
+    this.followed.set(f.ring, f);
+    this.byPid.set(info.pid, f);
+    return f;
+  }
+
+  /** Moves what the collector has drained through the assemblers; returns the number of records. */
+  pump(): number {
+    let total = 0;
+    for (;;) {
+      const h = this.collector.take(1 << 16);
+      for (const info of h.opened) this.follow(info);
+      for (const n of h.names) this.followed.get(n.ring)?.names.set(n.id, n.demangled);
+      for (const b of h.batches) {
+        const f = this.followed.get(b.ring);
+        if (!f) continue;
+        const before = f.assembler.counts.launches;
+        f.assembler.ingest(b.data);
+        const launches = f.assembler.counts.launches - before;
+        this.totals.launches += launches;
+        this.metrics.observeLaunches(f.meta, launches, f.apiNs);
+        f.apiNs.length = 0;
+      }
+      for (const f of this.followed.values()) if (f.goneAt === null) f.assembler.settle();
+      for (const info of h.closed) {
+        const f = this.followed.get(info.id!);
+        if (!f) continue;
+        f.assembler.settle(true);
+        this.noteDropped(f, info);
+        f.goneAt = Date.now();
+      }
+      this.totals.records += h.records;
+      total += h.records;
+      if (h.records < 1 << 16) break;
+    }
+    return total;
+  }
+
+  private noteDropped(f: Followed, info: RingInfo) {
+    const dropped = info.counters.dropped;
+    if (dropped > f.dropped) {
+      this.metrics.addDropped(f.meta, dropped - f.dropped);
+      this.totals.dropped += dropped - f.dropped;
+    }
+    f.dropped = Math.max(f.dropped, dropped);
+    if (f.meta.gpu === null && info.gpu) {
+      f.meta.gpu = info.gpu; // known from the process's first launch on
+      f.key.gpu = info.gpu.uuid;
+    }
+  }
+
+  private housekeeping() {
+    if (this.stopped) return;
+    try {
+      const now = new Date();
+      utimesSync(this.registration, now, now); // the heartbeat the shims look at
+    } catch {
+      register(this.registration); // removed under us: register again
+    }
+    let busy = 0;
+    for (const info of this.collector.status()) {
+      const f = this.followed.get(info.id!);
+      if (f) this.noteDropped(f, info);
+    }
+    for (const [ring, f] of this.followed) {
+      if (f.goneAt !== null && Date.now() - f.goneAt > this.opts.forgetAfterMs) {
+        this.followed.delete(ring);
+        if (this.byPid.get(f.meta.pid) === f) this.byPid.delete(f.meta.pid);
+        this.histograms.forget(f.meta.pid);
+        this.metrics.forget(f.meta.pid);
+      } else if (f.goneAt === null && f.assembler.inFlight) busy++;
+    }
+    this.metrics.setProcesses([...this.followed.values()].filter((f) => f.goneAt === null).length, busy);
+    for (const p of this.collector.problems()) process.stderr.write(`tailguard agent: ${p}\n`);
+  }
+
+  private writeInterval() {
+    const end = Date.now();
+    this.intervalLog?.writeInterval(this.intervalStart, end);
+    this.intervalStart = end;
+  }
+
+  /** The process with this pid, as the agent knows it (also for a while after it is gone). */
+  processMeta(pid: number): ProcessMeta | undefined {
+    return this.byPid.get(pid)?.meta;
+  }
+
+  stats(): AgentStats {
+    return {
+      processes: [...this.followed.values()].filter((f) => f.goneAt === null).length,
+      ...this.totals,
+      spans: this.spans?.stats() ?? { exported: 0, dropped: 0, failed: 0, queued: 0 },
+    };
+  }
+
+  /** Drains what is left, exports it, unregisters. */
+  async stop(): Promise<void> {
+    if (this.stopped) return;
+    this.stopped = true;
+    for (const t of this.timers) clearInterval(t);
+    this.pump();
+    for (const f of this.followed.values()) f.assembler.settle(true);
+    this.collector.close();
+    if (this.intervalLog) {
+      this.writeInterval();
+      this.intervalLog.close();
+    }
+    await this.spans?.shutdown();
+    await this.metrics.shutdown();
+    this.histograms.close();
+    try {
+      if (readFileSync(this.registration, "utf8").trim() === String(process.pid)) unlinkSync(this.registration);
+    } catch {
+      /* already gone */
+    }
+  }
+}
+
+/** Registers this process as the directory's agent; refuses if another live agent has it. */
+function register(file: string) {
+  if (existsSync(file)) {
+    const other = Number(readFileSync(file, "utf8").trim());
+    if (other && other !== process.pid && alive(other))
+      throw new Error(`another tailguard agent (pid ${other}) already serves ${path.dirname(file)}`);
+  }
+  const fd = openSync(file, "w", 0o644);
+  writeSync(fd, `${process.pid}\n`);
+  closeSync(fd);
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === "EPERM";
+  }
+}
+
+/** Sends every batch to several exporters (OTLP and a file); the batch failed if any of them failed. */
+class FanOutExporter implements SpanExporter {
+  constructor(private readonly exporters: SpanExporter[]) {}
+
+  export(spans: ReadableSpan[], done: (result: ExportResult) => void): void {
+    let left = this.exporters.length;
+    let failed: ExportResult | null = null;
+    for (const e of this.exporters)
+      e.export(spans, (r) => {
+        if (r.code !== 0 && !failed) failed = r;
+        if (--left === 0) done(failed ?? r);
+      });
+  }
+
+  async shutdown(): Promise<void> {
+    await Promise.all(this.exporters.map((e) => e.shutdown()));
+  }
+
+  async forceFlush(): Promise<void> {
+    await Promise.all(this.exporters.map((e) => e.forceFlush?.()));
+  }
+}

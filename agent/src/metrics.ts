@@ -1,0 +1,668 @@
+// The agent's metrics: METRICS, the one definition of everything it exports (docs/metrics.md shows the same table and
+// test/metrics.test.ts proves they agree), the per-process series behind them, and their two ways out: a Prometheus
+// endpoint and, optionally, OTLP push.
+//
+// The per-process series are kept here, not in OpenTelemetry SDK instruments, and reach the SDK's readers through a
+// MetricProducer, for two reasons. With cumulative temporality (what Prometheus needs) the SDK keeps every attribute
+// set it has ever seen until the process ends, so a process that has gone could never stop being exported; and a
+// synchronous instrument hashes its attribute object on every record, too dear at a million launches a second. Here a
+// record is a bucket increment on the process's own series, and forget() removes them.
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import type { AddressInfo } from "node:net";
+import path from "node:path";
+
+import { ValueType, type Attributes, type HrTime } from "@opentelemetry/api";
+import { ExportResultCode, hrTime } from "@opentelemetry/core";
+import { AggregationTemporalityPreference, OTLPMetricExporter as OtlpJsonExporter } from "@opentelemetry/exporter-metrics-otlp-http";
+import { OTLPMetricExporter as OtlpProtoExporter } from "@opentelemetry/exporter-metrics-otlp-proto";
+import { PrometheusExporter, PrometheusSerializer } from "@opentelemetry/exporter-prometheus";
+import { resourceFromAttributes, type Resource } from "@opentelemetry/resources";
+import {
+  AggregationTemporality,
+  DataPointType,
+  MeterProvider,
+  PeriodicExportingMetricReader,
+  type CollectionResult,
+  type DataPoint,
+  type Histogram,
+  type MetricData,
+  type MetricProducer,
+  type MetricReader,
+  type PushMetricExporter,
+  type ResourceMetrics,
+} from "@opentelemetry/sdk-metrics";
+
+import { PERCENTILES, type Hold, type ProcessMeta, type RequestWindow, type SeriesSnapshot } from "./model.js";
+
+export type MetricType = "histogram" | "counter" | "gauge";
+
+/** One exported metric. */
+export interface MetricDefinition {
+  /** the name Prometheus shows: the OTel name translated as the OpenTelemetry→Prometheus rules say (dots to
+   *  underscores, the unit as a suffix, `_total` on counters), so the same queries work whether Prometheus scrapes the
+   *  agent or an OpenTelemetry Collector that received its OTLP */
+  prometheus: string;
+  /** the OTel metric name (OTLP) */
+  otel: string;
+  type: MetricType;
+  /** UCUM unit; `{…}` is an annotation (a count of things) */
+  unit: string;
+  description: string;
+  labels: readonly string[];
+  /** histograms: bucket upper bounds, in seconds */
+  buckets?: readonly number[];
+}
+
+/** 1-2.5-5 steps from 10^fromExp to 10^toExp seconds: boundaries that bracket the round numbers SLOs are written in. */
+function sloBuckets(fromExp: number, toExp: number): number[] {
+  const out: number[] = [];
+  for (let e = fromExp; e < toExp; e++) for (const m of [1, 2.5, 5]) out.push(Number((m * 10 ** e).toPrecision(3)));
+  out.push(Number((10 ** toExp).toPrecision(3)));
+  return out;
+}
+
+/** The labels of every per-process series. */
+const PROCESS = ["pid", "priority", "gpu", "command"] as const;
+
+/** Everything the agent exports. */
+export const METRICS = {
+  requestLatency: {
+    prometheus: "tailguard_request_latency_seconds",
+    otel: "tailguard.request.latency",
+    type: "histogram",
+    unit: "s",
+    description: "Request window duration: first launch after idle to the synchronisation that drained it.",
+    labels: PROCESS,
+    buckets: sloBuckets(-4, 1),
+  },
+  holdTime: {
+    prometheus: "tailguard_hold_time_seconds",
+    otel: "tailguard.hold.time",
+    type: "histogram",
+    unit: "s",
+    description: "Time the scheduler held a process's launches, by reason (priority, window, share).",
+    labels: [...PROCESS, "reason"],
+    buckets: sloBuckets(-5, 1),
+  },
+  launchApiTime: {
+    prometheus: "tailguard_launch_api_time_seconds",
+    otel: "tailguard.launch.api_time",
+    type: "histogram",
+    unit: "s",
+    description: "Time spent in a launch call (sampled by the shim: 1 launch in 8 per thread).",
+    labels: PROCESS,
+    buckets: sloBuckets(-6, -2),
+  },
+  launches: {
+    prometheus: "tailguard_launches_total",
+    otel: "tailguard.launches",
+    type: "counter",
+    unit: "{launch}",
+    description: "Kernel, graph and host-function launches.",
+    labels: PROCESS,
+  },
+  requestWindows: {
+    prometheus: "tailguard_request_windows_total",
+    otel: "tailguard.request.windows",
+    type: "counter",
+    unit: "{window}",
+    description: "Request windows that ended.",
+    labels: PROCESS,
+  },
+  holds: {
+    prometheus: "tailguard_holds_total",
+    otel: "tailguard.holds",
+    type: "counter",
+    unit: "{hold}",
+    description: "Holds of a process's launches by the scheduler, by reason.",
+    labels: [...PROCESS, "reason"],
+  },
+  recordsDropped: {
+    prometheus: "tailguard_records_dropped_total",
+    otel: "tailguard.records.dropped",
+    type: "counter",
+    unit: "{record}",
+    description: "Records the shim lost because the process's ring was full.",
+    labels: PROCESS,
+  },
+  spansExported: {
+    prometheus: "tailguard_spans_exported_total",
+    otel: "tailguard.spans.exported",
+    type: "counter",
+    unit: "{span}",
+    description: "Spans exported.",
+    labels: [],
+  },
+  spansDropped: {
+    prometheus: "tailguard_spans_dropped_total",
+    otel: "tailguard.spans.dropped",
+    type: "counter",
+    unit: "{span}",
+    description: "Spans dropped before export (queue full).",
+    labels: [],
+  },
+  spansFailed: {
+    prometheus: "tailguard_spans_failed_total",
+    otel: "tailguard.spans.failed",
+    type: "counter",
+    unit: "{span}",
+    description: "Spans lost in an export that failed or timed out.",
+    labels: [],
+  },
+  metricExportFailures: {
+    prometheus: "tailguard_metric_export_failures_total",
+    otel: "tailguard.metric.export.failures",
+    type: "counter",
+    unit: "{failure}",
+    description: "OTLP metric exports that failed (the Prometheus endpoint is pulled and cannot fail this way).",
+    labels: [],
+  },
+  processesAttached: {
+    prometheus: "tailguard_processes_attached",
+    otel: "tailguard.processes.attached",
+    type: "gauge",
+    unit: "{process}",
+    description: "Processes attached (the shim loaded, a ring to drain).",
+    labels: [],
+  },
+  processesInFlight: {
+    prometheus: "tailguard_processes_in_flight",
+    otel: "tailguard.processes.in_flight",
+    type: "gauge",
+    unit: "{process}",
+    description: "Attached processes with a request window open.",
+    labels: [],
+  },
+  requestLatencyQuantile: {
+    prometheus: "tailguard_request_latency_quantile_seconds",
+    otel: "tailguard.request.latency.quantile",
+    type: "gauge",
+    unit: "s",
+    description: "Request latency percentiles from the agent's HDR histogram of the series (exact to its precision).",
+    labels: [...PROCESS, "quantile"],
+  },
+  holdTimeQuantile: {
+    prometheus: "tailguard_hold_time_quantile_seconds",
+    otel: "tailguard.hold.time.quantile",
+    type: "gauge",
+    unit: "s",
+    description: "Hold time percentiles (all reasons) from the agent's HDR histogram of the series (exact to its precision).",
+    labels: [...PROCESS, "quantile"],
+  },
+} as const satisfies Record<string, MetricDefinition>;
+
+type MetricKey = keyof typeof METRICS;
+
+/** The HDR histograms whose percentiles become gauges. */
+const QUANTILE_GAUGES: Partial<Record<SeriesSnapshot["metric"], MetricKey>> = {
+  request_latency: "requestLatencyQuantile",
+  hold_time: "holdTimeQuantile",
+};
+
+/** PERCENTILES' labels → the `quantile` label value ("p999" → "0.999"). */
+const QUANTILES = Object.entries(PERCENTILES).map(([label, pct]) => [label, String(Number((pct / 100).toPrecision(6)))]);
+
+/** A process's `command` label: its OTEL_SERVICE_NAME, else the program it runs. */
+export function commandLabel(meta: Pick<ProcessMeta, "cmdline" | "serviceName">): string {
+  if (meta.serviceName) return meta.serviceName;
+  const argv0 = meta.cmdline[0];
+  return argv0 ? path.basename(argv0) : "unknown";
+}
+
+/** An explicit-bucket histogram over nanosecond values, exported in seconds. */
+class Distribution {
+  readonly counts: number[];
+  count = 0;
+  sumNs = 0;
+  minNs = Infinity;
+  maxNs = -Infinity;
+
+  constructor(
+    private readonly boundaries: number[],
+    private readonly boundsNs: Float64Array,
+  ) {
+    this.counts = new Array<number>(boundsNs.length + 1).fill(0);
+  }
+
+  record(ns: number): void {
+    // upper bounds are inclusive, as both OTel and Prometheus (`le`) define them
+    let i = 0;
+    const bounds = this.boundsNs;
+    while (i < bounds.length && ns > bounds[i]) i++;
+    this.counts[i]++;
+    this.count++;
+    this.sumNs += ns;
+    if (ns < this.minNs) this.minNs = ns;
+    if (ns > this.maxNs) this.maxNs = ns;
+  }
+
+  /** A copy: an OTLP export is serialised after later records may have arrived. */
+  value(): Histogram {
+    const h: Histogram = {
+      buckets: { boundaries: this.boundaries, counts: this.counts.slice() },
+      count: this.count,
+      sum: this.sumNs / 1e9,
+    };
+    if (this.count > 0) {
+      h.min = this.minNs / 1e9;
+      h.max = this.maxNs / 1e9;
+    }
+    return h;
+  }
+}
+
+const bucketsOf = (key: "requestLatency" | "holdTime" | "launchApiTime") => {
+  const boundaries = [...METRICS[key].buckets];
+  const ns = Float64Array.from(boundaries, (s) => Math.round(s * 1e9));
+  return () => new Distribution(boundaries, ns);
+};
+const latencyDistribution = bucketsOf("requestLatency");
+const holdDistribution = bucketsOf("holdTime");
+const apiDistribution = bucketsOf("launchApiTime");
+
+/** The series of one process under one label set (a process whose priority or GPU changes gets another). */
+class ProcessSeries {
+  readonly attrs: Attributes;
+  readonly start: HrTime = hrTime();
+  launches = 0;
+  dropped = 0;
+  readonly latency = latencyDistribution();
+  readonly apiTime = apiDistribution();
+  readonly holds: Record<Hold["reason"], { attrs: Attributes; time: Distribution }>;
+  /** when a forgotten process's series stop being exported (Date.now() ms) */
+  retireAt = Infinity;
+
+  constructor(
+    readonly pid: number,
+    readonly priority: number,
+    readonly gpu: string,
+    private readonly argv0: string | undefined,
+    private readonly serviceName: string | undefined,
+    command: string,
+  ) {
+    this.attrs = { pid, priority, gpu, command };
+    const byReason = (reason: Hold["reason"]) => ({ attrs: { ...this.attrs, reason }, time: holdDistribution() });
+    this.holds = { priority: byReason("priority"), window: byReason("window"), share: byReason("share") };
+  }
+
+  /** Whether `meta` still has this series' labels (compares of what the labels come from, no string building:
+   *  this runs on every observation). */
+  matches(meta: ProcessMeta): boolean {
+    return (
+      this.priority === meta.priority &&
+      this.gpu === (meta.gpu?.uuid ?? "unknown") &&
+      this.argv0 === meta.cmdline[0] &&
+      this.serviceName === meta.serviceName
+    );
+  }
+}
+
+/** The span counts exported as counters (SpanPipeline's stats have these and more). */
+type SpanCounts = { exported: number; dropped: number; failed: number };
+
+/** OTLP push: an exporter and how often to export. */
+export interface OtlpMetricsOptions {
+  exporter: PushMetricExporter;
+  intervalMs: number;
+}
+
+export interface AgentMetricsOptions {
+  /** the Prometheus endpoint (`/metrics`); host defaults to 127.0.0.1, port 0 picks a free one; null: none */
+  prometheus?: { host?: string; port: number } | null;
+  otlp?: OtlpMetricsOptions | null;
+  /** the agent's HDR histograms, for the quantile gauges (values in ns) */
+  snapshots?: () => SeriesSnapshot[];
+  /** the span pipeline's counts since it started (spans.ts) */
+  spanStats?: () => SpanCounts;
+  /** how long a forgotten process's series are still exported, so that a scrape after its exit sees its final
+   *  counts (ms; default 60 000) */
+  forgetAfterMs?: number;
+}
+
+/** The agent's metrics: feed it observations, scrape or push them. */
+export class AgentMetrics {
+  /** resolves when the Prometheus endpoint listens (rejects if it cannot bind) */
+  readonly ready: Promise<void>;
+  private readonly current = new Map<number, ProcessSeries>();
+  /** every series of live processes, by pid */
+  private readonly byPid = new Map<number, ProcessSeries[]>();
+  /** series of forgotten processes, exported until their retireAt */
+  private retiring: ProcessSeries[] = [];
+  private attached = 0;
+  private inFlight = 0;
+  private metricExportFailures = 0;
+  private readonly start = hrTime();
+  private readonly forgetAfterMs: number;
+  private readonly snapshots?: () => SeriesSnapshot[];
+  private readonly spanStats?: () => SpanCounts;
+  private readonly resource: Resource = resourceFromAttributes({ "service.name": "tailguard" });
+  private readonly provider: MeterProvider;
+  private readonly scrapeReader: MetricReader | null = null;
+  private readonly server: Server | null = null;
+  private readonly serializer = new PrometheusSerializer(undefined, false, undefined, false, true);
+  private closing: Promise<void> | null = null;
+
+  constructor(opts: AgentMetricsOptions) {
+    this.forgetAfterMs = opts.forgetAfterMs ?? 60_000;
+    this.snapshots = opts.snapshots;
+    this.spanStats = opts.spanStats;
+    const producer: MetricProducer = { collect: () => Promise.resolve(this.produce()) };
+    const readers: MetricReader[] = [];
+    if (opts.prometheus) {
+      // The exporter's own server cannot take port 0 (it reads 0 as "use the default, 9464") and would show the OTel
+      // names; it serves here as the cumulative reader, and the endpoint is ours.
+      this.scrapeReader = new PrometheusExporter({ preventServerStart: true, metricProducers: [producer] });
+      readers.push(this.scrapeReader);
+    }
+    if (opts.otlp) readers.push(this.pushReader(opts.otlp, producer));
+    this.provider = new MeterProvider({ resource: this.resource, readers });
+
+    if (opts.prometheus) {
+      const server = createServer((req, res) => this.serve(req, res));
+      this.server = server;
+      const { host = "127.0.0.1", port } = opts.prometheus;
+      this.ready = new Promise((resolve, reject) => {
+        server.once("error", reject);
+        server.listen(port, host, () => resolve());
+      });
+      this.ready.catch(() => {}); // an agent that never awaits `ready` must not die of an unhandled rejection
+    } else {
+      this.ready = Promise.resolve();
+    }
+  }
+
+  /** Opens a process's series before its first observation, so that rate() counts that observation too. */
+  attach(meta: ProcessMeta): void {
+    this.series(meta);
+  }
+
+  observeWindow(meta: ProcessMeta, w: RequestWindow): void {
+    this.series(meta).latency.record(w.durNs);
+  }
+
+  observeHold(meta: ProcessMeta, h: Hold): void {
+    // `?.`: a reason a newer shim may add is not exported until it is defined here
+    this.series(meta).holds[h.reason]?.time.record(h.durNs);
+  }
+
+  /** `count` launches, with the launch-call times (ns) the shim sampled among them. */
+  observeLaunches(meta: ProcessMeta, count: number, apiNs: ArrayLike<number> = []): void {
+    const s = this.series(meta);
+    s.launches += count;
+    for (let i = 0; i < apiNs.length; i++) s.apiTime.record(apiNs[i]);
+  }
+
+  /** Records the shim lost to a full ring (a delta since the last call). */
+  addDropped(meta: ProcessMeta, records: number): void {
+    this.series(meta).dropped += records;
+  }
+
+  setProcesses(attached: number, inFlight: number): void {
+    this.attached = attached;
+    this.inFlight = inFlight;
+  }
+
+  /** The process has gone: its series are exported `forgetAfterMs` longer, then no more. */
+  forget(pid: number): void {
+    const all = this.byPid.get(pid);
+    if (!all) return;
+    const at = Date.now() + this.forgetAfterMs;
+    for (const s of all) s.retireAt = at;
+    this.retiring.push(...all);
+    this.byPid.delete(pid);
+    this.current.delete(pid);
+  }
+
+  /** The Prometheus endpoint, once `ready`. */
+  url(): string | null {
+    const addr = this.server?.address() as AddressInfo | null | undefined;
+    if (!addr) return null;
+    const host = addr.address.includes(":") ? `[${addr.address}]` : addr.address;
+    return `http://${host}:${addr.port}/metrics`;
+  }
+
+  /** Stops the endpoint and pushes a last OTLP export (at most once: later calls wait for the first). */
+  shutdown(): Promise<void> {
+    this.closing ??= (async () => {
+      const server = this.server;
+      if (server?.listening) await new Promise<void>((resolve) => server.close(() => resolve()));
+      await this.provider.shutdown();
+    })();
+    return this.closing;
+  }
+
+  private series(meta: ProcessMeta): ProcessSeries {
+    const s = this.current.get(meta.pid);
+    if (s !== undefined && s.matches(meta)) return s;
+    return this.open(meta);
+  }
+
+  /** A process's series for its labels now: one it had, one of its forgotten ones (records that came after forget,
+   *  or a reused pid: Prometheus must not see two series with one label set), or a new one. */
+  private open(meta: ProcessMeta): ProcessSeries {
+    let all = this.byPid.get(meta.pid);
+    let s = all?.find((x) => x.matches(meta));
+    if (!s) {
+      const i = this.retiring.findIndex((x) => x.pid === meta.pid && x.matches(meta));
+      if (i >= 0) {
+        s = this.retiring[i];
+        s.retireAt = Infinity;
+        this.retiring.splice(i, 1);
+      } else {
+        s = new ProcessSeries(
+          meta.pid,
+          meta.priority,
+          meta.gpu?.uuid ?? "unknown",
+          meta.cmdline[0],
+          meta.serviceName,
+          commandLabel(meta),
+        );
+      }
+      if (!all) this.byPid.set(meta.pid, (all = []));
+      all.push(s);
+    }
+    this.current.set(meta.pid, s);
+    return s;
+  }
+
+  private pushReader(otlp: OtlpMetricsOptions, producer: MetricProducer): MetricReader {
+    const inner = otlp.exporter;
+    const counting: PushMetricExporter = {
+      export: (metrics, done) =>
+        inner.export(metrics, (result) => {
+          if (result.code !== ExportResultCode.SUCCESS) this.metricExportFailures++;
+          done(result);
+        }),
+      forceFlush: () => inner.forceFlush(),
+      shutdown: () => inner.shutdown(),
+      selectAggregationTemporality: inner.selectAggregationTemporality?.bind(inner),
+      selectAggregation: inner.selectAggregation?.bind(inner),
+    };
+    return new PeriodicExportingMetricReader({
+      exporter: counting,
+      exportIntervalMillis: otlp.intervalMs,
+      metricProducers: [producer],
+    });
+  }
+
+  /** Serves `/metrics`: the readers' collection under the Prometheus names. */
+  private serve(req: IncomingMessage, res: ServerResponse): void {
+    const reader = this.scrapeReader;
+    if (!reader || (req.url ?? "").split("?")[0] !== "/metrics") {
+      res.writeHead(404).end();
+      return;
+    }
+    reader.collect().then(
+      ({ resourceMetrics }) => {
+        res.writeHead(200, { "content-type": "text/plain; version=0.0.4; charset=utf-8" });
+        res.end(this.serializer.serialize(prometheusNames(resourceMetrics)));
+      },
+      (err: unknown) => res.writeHead(500).end(`# collection failed: ${String(err)}\n`),
+    );
+  }
+
+  /** Every series now, as cumulative OTel metric data under the OTel names. */
+  private produce(): CollectionResult {
+    const now = Date.now();
+    if (this.retiring.length > 0) this.retiring = this.retiring.filter((s) => s.retireAt > now);
+    const end = hrTime();
+    const all: ProcessSeries[] = [...this.retiring];
+    for (const list of this.byPid.values()) all.push(...list);
+
+    const perSeries = (key: MetricKey, value: (s: ProcessSeries) => number) =>
+      sum(key, all.map((s) => ({ attributes: s.attrs, startTime: s.start, endTime: end, value: value(s) })));
+    const agentWide = (value: number) => [{ attributes: {}, startTime: this.start, endTime: end, value }];
+    const point = <T>(s: ProcessSeries, attributes: Attributes, value: T): DataPoint<T> => ({
+      attributes,
+      startTime: s.start,
+      endTime: end,
+      value,
+    });
+
+    const errors: unknown[] = [];
+    let spans: SpanCounts = { exported: 0, dropped: 0, failed: 0 };
+    try {
+      if (this.spanStats) spans = this.spanStats();
+    } catch (err) {
+      errors.push(err);
+    }
+
+    const metrics: MetricData[] = [
+      histogram("requestLatency", all.map((s) => point(s, s.attrs, s.latency.value()))),
+      histogram("holdTime", all.flatMap((s) => Object.values(s.holds).map((h) => point(s, h.attrs, h.time.value())))),
+      histogram("launchApiTime", all.map((s) => point(s, s.attrs, s.apiTime.value()))),
+      perSeries("launches", (s) => s.launches),
+      perSeries("requestWindows", (s) => s.latency.count),
+      sum("holds", all.flatMap((s) => Object.values(s.holds).map((h) => point(s, h.attrs, h.time.count)))),
+      perSeries("recordsDropped", (s) => s.dropped),
+      sum("spansExported", agentWide(spans.exported)),
+      sum("spansDropped", agentWide(spans.dropped)),
+      sum("spansFailed", agentWide(spans.failed)),
+      sum("metricExportFailures", agentWide(this.metricExportFailures)),
+      gauge("processesAttached", agentWide(this.attached)),
+      gauge("processesInFlight", agentWide(this.inFlight)),
+    ];
+    try {
+      if (this.snapshots) metrics.push(...this.quantileGauges(this.snapshots(), end));
+    } catch (err) {
+      errors.push(err);
+    }
+    return {
+      resourceMetrics: { resource: this.resource, scopeMetrics: [{ scope: { name: "tailguard" }, metrics }] },
+      errors,
+    };
+  }
+
+  private quantileGauges(snapshots: SeriesSnapshot[], end: HrTime): MetricData[] {
+    const points = new Map<MetricKey, DataPoint<number>[]>();
+    for (const snap of snapshots) {
+      const key = QUANTILE_GAUGES[snap.metric];
+      if (!key || snap.count === 0) continue;
+      const { pid, priority, gpu } = snap.key;
+      // the gauges follow the process's series: a process forgotten and retired is gone from them too, whatever
+      // the histogram store still holds
+      const s = this.byPid.get(pid)?.find((x) => x.priority === priority && x.gpu === gpu) ??
+        this.retiring.find((x) => x.pid === pid && x.priority === priority && x.gpu === gpu);
+      if (!s) continue;
+      const command = s.attrs.command;
+      let list = points.get(key);
+      if (!list) points.set(key, (list = []));
+      for (const [label, quantile] of QUANTILES) {
+        const ns = snap.percentiles[label];
+        if (ns === undefined) continue;
+        list.push({
+          attributes: { pid, priority, gpu, command, quantile },
+          startTime: s.start,
+          endTime: end,
+          value: ns / 1e9,
+        });
+      }
+    }
+    return [...points].map(([key, list]) => gauge(key, list));
+  }
+}
+
+function descriptor(key: MetricKey) {
+  const d: MetricDefinition = METRICS[key];
+  const valueType = d.unit === "s" ? ValueType.DOUBLE : ValueType.INT;
+  return { name: d.otel, description: d.description, unit: d.unit, valueType };
+}
+
+function histogram(key: MetricKey, dataPoints: DataPoint<Histogram>[]): MetricData {
+  return {
+    descriptor: descriptor(key),
+    aggregationTemporality: AggregationTemporality.CUMULATIVE,
+    dataPointType: DataPointType.HISTOGRAM,
+    dataPoints,
+  };
+}
+
+function sum(key: MetricKey, dataPoints: DataPoint<number>[]): MetricData {
+  return {
+    descriptor: descriptor(key),
+    aggregationTemporality: AggregationTemporality.CUMULATIVE,
+    dataPointType: DataPointType.SUM,
+    isMonotonic: true,
+    dataPoints,
+  };
+}
+
+function gauge(key: MetricKey, dataPoints: DataPoint<number>[]): MetricData {
+  return {
+    descriptor: descriptor(key),
+    aggregationTemporality: AggregationTemporality.CUMULATIVE,
+    dataPointType: DataPointType.GAUGE,
+    dataPoints,
+  };
+}
+
+const PROMETHEUS_NAME = new Map<string, string>(Object.values(METRICS).map((d) => [d.otel, d.prometheus]));
+
+/** The collection with METRICS' Prometheus names (the serializer only turns dots into underscores). */
+function prometheusNames(rm: ResourceMetrics): ResourceMetrics {
+  return {
+    resource: rm.resource,
+    scopeMetrics: rm.scopeMetrics.map((sm) => ({
+      scope: sm.scope,
+      metrics: sm.metrics.map(
+        (m) => ({ ...m, descriptor: { ...m.descriptor, name: PROMETHEUS_NAME.get(m.descriptor.name) ?? m.descriptor.name } }) as MetricData,
+      ),
+    })),
+  };
+}
+
+/** `k=v,k2=v2` (values URL-encoded), as the OTEL_EXPORTER_OTLP_*HEADERS variables are written. */
+function parseHeaders(s: string | undefined): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const pair of (s ?? "").split(",")) {
+    const eq = pair.indexOf("=");
+    if (eq <= 0) continue;
+    out[decodeURIComponent(pair.slice(0, eq).trim())] = decodeURIComponent(pair.slice(eq + 1).trim());
+  }
+  return out;
+}
+
+/**
+ * OTLP metrics export as the standard environment variables ask for it, or null when they do not: an endpoint must be
+ * set (OTEL_EXPORTER_OTLP_METRICS_ENDPOINT, used as is, or OTEL_EXPORTER_OTLP_ENDPOINT + /v1/metrics) or
+ * OTEL_METRICS_EXPORTER=otlp, and OTEL_METRICS_EXPORTER must not say otherwise. Protocol http/protobuf (default) or
+ * http/json; headers, timeout and OTEL_METRIC_EXPORT_INTERVAL (default 60 s) are honoured. Always cumulative: the
+ * series here are cumulative.
+ */
+export function metricExporterFromEnv(env: NodeJS.ProcessEnv): OtlpMetricsOptions | null {
+  const wanted = (env.OTEL_METRICS_EXPORTER ?? "").split(",").map((s) => s.trim()).filter(Boolean);
+  if (wanted.length > 0 && !wanted.includes("otlp")) return null;
+  const endpoint = env.OTEL_EXPORTER_OTLP_METRICS_ENDPOINT;
+  const base = env.OTEL_EXPORTER_OTLP_ENDPOINT;
+  if (!endpoint && !base && wanted.length === 0) return null;
+  const url = endpoint || `${(base || "http://localhost:4318").replace(/\/+$/, "")}/v1/metrics`;
+  const headers = { ...parseHeaders(env.OTEL_EXPORTER_OTLP_HEADERS), ...parseHeaders(env.OTEL_EXPORTER_OTLP_METRICS_HEADERS) };
+  const timeout = Number(env.OTEL_EXPORTER_OTLP_METRICS_TIMEOUT || env.OTEL_EXPORTER_OTLP_TIMEOUT || 10_000);
+  const intervalMs = Number(env.OTEL_METRIC_EXPORT_INTERVAL || 60_000);
+  if (!(timeout > 0) || !(intervalMs > 0)) throw new Error("OTLP metrics: the timeout and export interval must be positive numbers of ms");
+  const config = { url, headers, timeoutMillis: timeout, temporalityPreference: AggregationTemporalityPreference.CUMULATIVE };
+  const protocol = env.OTEL_EXPORTER_OTLP_METRICS_PROTOCOL || env.OTEL_EXPORTER_OTLP_PROTOCOL || "http/protobuf";
+  if (protocol === "http/protobuf") return { exporter: new OtlpProtoExporter(config), intervalMs };
+  if (protocol === "http/json") return { exporter: new OtlpJsonExporter(config), intervalMs };
+  throw new Error(`OTLP metrics: protocol ${protocol} is not supported (use http/protobuf or http/json)`);
+}

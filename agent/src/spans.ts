@@ -1,0 +1,455 @@
+// Request windows and scheduler holds as OpenTelemetry spans (design.md §4): a span per request window, launch child
+// spans only for slow windows (tail-based) and a small random sample, a hold span with a link to the window that caused
+// it. Spans are built here as ReadableSpans, not through a Tracer, because their ids, times and resources come from
+// the shim's records (other processes, the past) rather than from the agent's own clock and context. They leave through
+// a bounded queue drained in batches, so a slow or dead collector costs dropped spans, never a blocked caller.
+import { hash } from "node:crypto";
+import { open, type FileHandle } from "node:fs/promises";
+import { createRequire } from "node:module";
+import { hostname } from "node:os";
+import path from "node:path";
+
+import { SpanKind, SpanStatusCode, TraceFlags, type Attributes, type HrTime, type Link, type SpanContext } from "@opentelemetry/api";
+import { ExportResultCode, type ExportResult, type InstrumentationScope } from "@opentelemetry/core";
+import { OTLPTraceExporter as OtlpJsonTraceExporter } from "@opentelemetry/exporter-trace-otlp-http";
+import { OTLPTraceExporter as OtlpProtobufTraceExporter } from "@opentelemetry/exporter-trace-otlp-proto";
+import { JsonTraceSerializer } from "@opentelemetry/otlp-transformer";
+import { resourceFromAttributes, type Resource } from "@opentelemetry/resources";
+import type { ReadableSpan, SpanExporter } from "@opentelemetry/sdk-trace-base";
+
+import { epochNs, type Hold, type Launch, type ProcessMeta, type RequestWindow } from "./model.js";
+
+const version: string = createRequire(import.meta.url)("../../package.json").version;
+const scope: InstrumentationScope = { name: "tailguard", version };
+
+/** Why a window's launches were attached as child spans: over the SLO, over the process's running P99, or sampled. */
+export type SampleReason = "slo" | "slow" | "random";
+
+export interface SpanOptions {
+  exporter: SpanExporter;
+  /** the process's running P99 request latency (ns), null while it has too few windows to say; called once per window,
+   *  so it should return a cached value */
+  slowThresholdNs?: (meta: ProcessMeta) => number | null;
+  /** windows longer than this always get launch spans */
+  sloMs?: number;
+  /** share of the remaining windows that get launch spans anyway (default 0.01) */
+  sampleRate?: number;
+  /** launch spans per window at most (default 256) */
+  maxLaunchSpans?: number;
+  /** the process a hold names as its cause, so the hold can link to that process's window span */
+  processByPid?: (pid: number) => ProcessMeta | undefined;
+  /** spans waiting for export at most; more are dropped and counted (default 20000) */
+  queueLimit?: number;
+  /** spans per export call at most (default 512) */
+  batchSize?: number;
+  /** how long a partial batch waits for more spans before it is exported (default 1000 ms) */
+  exportDelayMs?: number;
+  /** an export that has not answered by then counts as failed, and the next one may start (default 30000 ms) */
+  exportTimeoutMs?: number;
+}
+
+/** Span counts since the pipeline started: each span given to it (by window() and hold()) is exactly one of these, or
+ *  in the one export in flight. */
+export interface SpanStats {
+  exported: number;
+  /** did not fit in the queue, or arrived after shutdown */
+  dropped: number;
+  /** in an export that failed or timed out */
+  failed: number;
+  /** waiting for export */
+  queued: number;
+}
+
+const NS_PER_S = 1_000_000_000n;
+
+/** Epoch ns → HrTime, in bigint so that times past 2^53 ns (all of them, since 1970 + 104 days) stay exact. */
+export function hrTimeOf(ns: bigint): HrTime {
+  return [Number(ns / NS_PER_S), Number(ns % NS_PER_S)];
+}
+
+function hrDuration(ns: number): HrTime {
+  return [Math.floor(ns / 1e9), ns % 1e9];
+}
+
+/** 32 bytes of SHA-256 as hex: trace id (16 bytes), span id (8), and 8 more that seed the ids of the trace's children. */
+function digest(key: string): string {
+  return hash("sha256", key, "hex");
+}
+
+function contextOf(hex: string): SpanContext {
+  return { traceId: hex.slice(0, 32), spanId: hex.slice(32, 48), traceFlags: TraceFlags.SAMPLED };
+}
+
+/**
+ * The span context of a process's request window, derived rather than random so that anyone can name it without
+ * having seen it: a hold in another process links to it, possibly before the window has ended and its span exists.
+ * SHA-256 of `tailguard/window/<pid>/<anchorMonotonic>/<seq>`: bytes 0–15 are the trace id, 16–23 the span id. The
+ * clock anchor tells apart two processes that had the same pid.
+ */
+export function windowSpanContext(meta: Pick<ProcessMeta, "pid" | "anchorMonotonic">, seq: number): SpanContext {
+  return contextOf(digest(`tailguard/window/${meta.pid}/${meta.anchorMonotonic}/${seq}`));
+}
+
+/** A hold outside any window is a trace of its own: `tailguard/hold/<pid>/<anchorMonotonic>/<t>`, as for windows. */
+export function holdSpanContext(meta: Pick<ProcessMeta, "pid" | "anchorMonotonic">, t: bigint): SpanContext {
+  return contextOf(digest(`tailguard/hold/${meta.pid}/${meta.anchorMonotonic}/${t}`));
+}
+
+/** murmur3's 32-bit finaliser: a bijection, so distinct inputs give distinct outputs. */
+function fmix32(h: number): number {
+  h ^= h >>> 16;
+  h = Math.imul(h, 0x85ebca6b);
+  h ^= h >>> 13;
+  h = Math.imul(h, 0xc2b2ae35);
+  h ^= h >>> 16;
+  return h >>> 0;
+}
+
+/**
+ * Span id of child `k` of a window (holds: 0x80000000 | i+1, launches: i+1), from the window digest's bytes 24–31:
+ * each 32-bit half xor k through fmix32. Cheaper than a hash per launch, and distinct k give distinct ids.
+ */
+function childSpanId(windowDigest: string, k: number): string {
+  const hi = fmix32(parseInt(windowDigest.slice(48, 56), 16) ^ k);
+  const lo = fmix32(parseInt(windowDigest.slice(56, 64), 16) ^ k);
+  return hi.toString(16).padStart(8, "0") + lo.toString(16).padStart(8, "0");
+}
+
+const HOLD_CHILD = 0x80000000;
+
+/** The resource of a GPU process: who it is (service, command, pod), where it runs (host, GPU), its priority. */
+export function processResource(meta: ProcessMeta): Resource {
+  const attrs: Attributes = {
+    ...meta.resource,
+    // OTEL_SERVICE_NAME wins over a service.name in OTEL_RESOURCE_ATTRIBUTES, as in the SDKs
+    "service.name": meta.serviceName ?? meta.resource["service.name"] ?? (meta.cmdline[0] ? path.basename(meta.cmdline[0]) : "unknown_service"),
+    "process.pid": meta.pid,
+    "process.parent_pid": meta.ppid,
+    "process.command_args": meta.cmdline,
+    "host.name": hostname(),
+    "tailguard.priority": meta.priority,
+  };
+  if (meta.gpu) {
+    attrs["tailguard.gpu.uuid"] = meta.gpu.uuid;
+    attrs["tailguard.gpu.name"] = meta.gpu.name;
+    if (meta.gpu.pci) attrs["tailguard.gpu.pci"] = meta.gpu.pci;
+  }
+  return resourceFromAttributes(attrs);
+}
+
+/** What window() and hold() queue: the records themselves, turned into spans only when a batch is exported. */
+type Work =
+  | { meta: ProcessMeta; window: RequestWindow; sampled: SampleReason | null; spans: number }
+  | { meta: ProcessMeta; hold: Hold; spans: 1 };
+
+export class SpanPipeline {
+  private readonly exporter: SpanExporter;
+  private readonly slowThresholdNs?: (meta: ProcessMeta) => number | null;
+  private readonly sloNs: number | null;
+  private readonly sampleRate: number;
+  private readonly maxLaunchSpans: number;
+  private readonly processByPid: (pid: number) => ProcessMeta | undefined;
+  private readonly queueLimit: number;
+  private readonly batchSize: number;
+  private readonly exportDelayMs: number;
+  private readonly exportTimeoutMs: number;
+
+  /** queued work from `head` on; spans already built for export wait in `built` */
+  private work: Work[] = [];
+  private head = 0;
+  private built: ReadableSpan[] = [];
+  private queued = 0;
+  private exported = 0;
+  private dropped = 0;
+  private failed = 0;
+  private inFlight: Promise<void> | null = null;
+  private timer: NodeJS.Timeout | null = null;
+  private timerDue = 0;
+  private closed = false;
+  /** one Resource object per process: the OTLP serializers group spans by resource identity */
+  private resources = new Map<number, { meta: ProcessMeta; resource: Resource }>();
+
+  constructor(opts: SpanOptions) {
+    this.exporter = opts.exporter;
+    this.slowThresholdNs = opts.slowThresholdNs;
+    this.sloNs = opts.sloMs != null ? opts.sloMs * 1e6 : null;
+    this.sampleRate = opts.sampleRate ?? 0.01;
+    this.maxLaunchSpans = opts.maxLaunchSpans ?? 256;
+    this.processByPid = opts.processByPid ?? (() => undefined);
+    this.queueLimit = opts.queueLimit ?? 20_000;
+    this.batchSize = opts.batchSize ?? 512;
+    this.exportDelayMs = opts.exportDelayMs ?? 1000;
+    this.exportTimeoutMs = opts.exportTimeoutMs ?? 30_000;
+  }
+
+  /** An ended request window (with its holds). Only decides sampling and queues: the spans are built at export. The
+   *  window and meta objects must not change afterwards. */
+  window(meta: ProcessMeta, w: RequestWindow): void {
+    const sampled = this.sample(meta, w);
+    const launchSpans = sampled ? Math.min(w.launches.length, this.maxLaunchSpans) : 0;
+    // a window waiting in the queue without launch spans must not keep its launches alive (at 50k windows/s they
+    // would outlive the young generation and be promoted: the agent's memory, not its speed, is the limit there)
+    const kept = sampled || w.launches.length === 0 ? w : { ...w, launches: [] };
+    this.enqueue({ meta, window: kept, sampled, spans: 1 + w.holds.length + launchSpans });
+  }
+
+  /** A hold that no window of its process contains. */
+  hold(meta: ProcessMeta, h: Hold): void {
+    this.enqueue({ meta, hold: h, spans: 1 });
+  }
+
+  stats(): SpanStats {
+    return { exported: this.exported, dropped: this.dropped, failed: this.failed, queued: this.queued };
+  }
+
+  /** Exports everything queued so far, then flushes the exporter. */
+  async flush(): Promise<void> {
+    while (this.queued > 0 || this.inFlight) await this.exportNext();
+    await this.exporter.forceFlush?.();
+  }
+
+  async shutdown(): Promise<void> {
+    this.closed = true;
+    await this.flush();
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = null;
+    await this.exporter.shutdown();
+  }
+
+  private sample(meta: ProcessMeta, w: RequestWindow): SampleReason | null {
+    if (this.sloNs != null && w.durNs > this.sloNs) return "slo";
+    const threshold = this.slowThresholdNs?.(meta);
+    if (threshold != null && w.durNs > threshold) return "slow";
+    if (this.sampleRate > 0 && Math.random() < this.sampleRate) return "random";
+    return null;
+  }
+
+  /** All of a window's spans or none: a trace with holds but no window span would be worse than no trace. */
+  private enqueue(item: Work): void {
+    if (this.closed || this.queued + item.spans > this.queueLimit) {
+      this.dropped += item.spans;
+      return;
+    }
+    this.work.push(item);
+    this.queued += item.spans;
+    this.schedule(this.queued >= this.batchSize ? 0 : this.exportDelayMs);
+  }
+
+  /** Arms the export timer unless it is already due sooner, or an export is in flight (its end re-arms it). */
+  private schedule(delayMs: number): void {
+    if (this.inFlight) return;
+    const due = Date.now() + delayMs;
+    if (this.timer) {
+      if (this.timerDue <= due) return;
+      clearTimeout(this.timer);
+    }
+    this.timerDue = due;
+    this.timer = setTimeout(() => {
+      this.timer = null;
+      void this.exportNext();
+    }, delayMs);
+    // spans still queued must not keep the agent alive: shutdown() flushes them
+    this.timer.unref();
+  }
+
+  /** Starts the next export, or joins the one in flight: at most one export runs at a time. */
+  private exportNext(): Promise<void> {
+    if (this.inFlight) return this.inFlight;
+    const batch = this.nextBatch();
+    if (batch.length === 0) return Promise.resolve();
+    let settle!: () => void;
+    const done = new Promise<void>((resolve) => (settle = resolve));
+    this.inFlight = done;
+    let answered = false;
+    const finish = (ok: boolean) => {
+      if (answered) return;
+      answered = true;
+      clearTimeout(timeout);
+      if (ok) this.exported += batch.length;
+      else this.failed += batch.length;
+      this.inFlight = null;
+      settle();
+      if (this.queued > 0) this.schedule(this.queued >= this.batchSize ? 0 : this.exportDelayMs);
+    };
+    const timeout = setTimeout(() => finish(false), this.exportTimeoutMs);
+    timeout.unref();
+    try {
+      this.exporter.export(batch, (r: ExportResult) => finish(r.code === ExportResultCode.SUCCESS));
+    } catch {
+      finish(false);
+    }
+    return done;
+  }
+
+  /** Up to batchSize spans, building queued work into spans as needed (a window with many holds may span batches). */
+  private nextBatch(): ReadableSpan[] {
+    while (this.built.length < this.batchSize && this.head < this.work.length) {
+      const item = this.work[this.head++];
+      if ("window" in item) this.windowSpans(item.meta, item.window, item.sampled, this.built);
+      else this.built.push(this.holdSpan(item.meta, item.hold, holdSpanContext(item.meta, item.hold.t), undefined));
+    }
+    // drop consumed work now and then rather than shifting the array on every item
+    if (this.head > 1024 && this.head * 2 > this.work.length) {
+      this.work = this.work.slice(this.head);
+      this.head = 0;
+    }
+    const batch = this.built.length <= this.batchSize ? this.built : this.built.slice(0, this.batchSize);
+    this.built = this.built.length <= this.batchSize ? [] : this.built.slice(this.batchSize);
+    this.queued -= batch.length;
+    return batch;
+  }
+
+  private resourceOf(meta: ProcessMeta): Resource {
+    const known = this.resources.get(meta.pid);
+    if (known?.meta === meta) return known.resource;
+    const resource = processResource(meta);
+    this.resources.set(meta.pid, { meta, resource });
+    return resource;
+  }
+
+  private windowSpans(meta: ProcessMeta, w: RequestWindow, sampled: SampleReason | null, out: ReadableSpan[]): void {
+    const d = digest(`tailguard/window/${meta.pid}/${meta.anchorMonotonic}/${w.seq}`);
+    const ctx = contextOf(d);
+    const attributes: Attributes = {
+      "tailguard.window.seq": w.seq,
+      "tailguard.window.launches": w.launchCount,
+      "tailguard.window.streams": w.streams,
+      "tailguard.window.holds": w.holds.length,
+      "tailguard.window.held_ns": w.heldNs,
+    };
+    if (w.gpuNs != null) attributes["tailguard.window.gpu_ns"] = w.gpuNs;
+    const launchSpans = sampled ? Math.min(w.launches.length, this.maxLaunchSpans) : 0;
+    if (sampled) {
+      attributes["tailguard.sampled"] = sampled;
+      attributes["tailguard.window.launch_spans"] = launchSpans;
+      // launches the window had but no span shows: those windows.ts did not keep, and those past maxLaunchSpans
+      attributes["tailguard.window.launches_dropped"] = w.launchCount - launchSpans;
+    }
+    const start = epochNs(meta, w.t);
+    out.push(this.span(meta, "request", ctx, undefined, start, w.durNs, attributes, []));
+    w.holds.forEach((h, i) => {
+      out.push(this.holdSpan(meta, h, { ...ctx, spanId: childSpanId(d, (HOLD_CHILD | (i + 1)) >>> 0) }, ctx));
+    });
+    for (let i = 0; i < launchSpans; i++) {
+      out.push(this.launchSpan(meta, w.launches[i], { ...ctx, spanId: childSpanId(d, i + 1) }, ctx, i));
+    }
+  }
+
+  private holdSpan(meta: ProcessMeta, h: Hold, ctx: SpanContext, parent: SpanContext | undefined): ReadableSpan {
+    const attributes: Attributes = {
+      "tailguard.hold.reason": h.reason,
+      "tailguard.hold.priority": h.priority,
+      "tailguard.hold.released_by": h.releasedBy,
+    };
+    if (h.causePid != null) attributes["tailguard.hold.cause.pid"] = h.causePid;
+    if (h.causePriority != null) attributes["tailguard.hold.cause.priority"] = h.causePriority;
+    if (h.causeWindow != null) attributes["tailguard.hold.cause.window"] = h.causeWindow;
+    const links: Link[] = [];
+    if (h.causePid != null && h.causeWindow != null) {
+      const cause = this.processByPid(h.causePid);
+      if (cause) links.push({ context: windowSpanContext(cause, h.causeWindow), attributes: { "tailguard.link": "hold.cause" } });
+    }
+    return this.span(meta, "hold", ctx, parent, epochNs(meta, h.t), h.durNs, attributes, links);
+  }
+
+  /** A launch call: from the call to its return where the shim timed it, else an instant (the model carries the launch
+   *  call, not the kernel's time on the GPU). */
+  private launchSpan(meta: ProcessMeta, l: Launch, ctx: SpanContext, parent: SpanContext, index: number): ReadableSpan {
+    const attributes: Attributes = {
+      "tailguard.launch.index": index,
+      "tailguard.launch.op": l.op,
+      "tailguard.kernel.name": l.name,
+      "tailguard.launch.stream": "0x" + l.stream.toString(16),
+    };
+    if (l.grid) attributes["tailguard.launch.grid"] = l.grid;
+    if (l.block) attributes["tailguard.launch.block"] = l.block;
+    if (l.apiNs != null) attributes["tailguard.launch.api_ns"] = l.apiNs;
+    return this.span(meta, l.name, ctx, parent, epochNs(meta, l.t), l.apiNs ?? 0, attributes, []);
+  }
+
+  private span(
+    meta: ProcessMeta,
+    name: string,
+    ctx: SpanContext,
+    parent: SpanContext | undefined,
+    startNs: bigint,
+    durNs: number,
+    attributes: Attributes,
+    links: Link[],
+  ): ReadableSpan {
+    return {
+      name,
+      kind: SpanKind.INTERNAL,
+      spanContext: () => ctx,
+      parentSpanContext: parent,
+      startTime: hrTimeOf(startNs),
+      endTime: hrTimeOf(startNs + BigInt(durNs)),
+      duration: hrDuration(durNs),
+      status: { code: SpanStatusCode.UNSET },
+      attributes,
+      links,
+      events: [],
+      ended: true,
+      resource: this.resourceOf(meta),
+      instrumentationScope: scope,
+      droppedAttributesCount: 0,
+      droppedEventsCount: 0,
+      droppedLinksCount: 0,
+    };
+  }
+}
+
+/**
+ * OTLP/HTTP trace exporter configured by the standard environment. The official exporters read the endpoint
+ * (OTEL_EXPORTER_OTLP_[TRACES_]ENDPOINT), headers, timeout, compression and TLS files from process.env themselves when
+ * constructed; what they leave out is the protocol, chosen here from `env`: OTEL_EXPORTER_OTLP_[TRACES_]PROTOCOL,
+ * `http/protobuf` (default) or `http/json`. gRPC is not supported (no gRPC exporter is installed): say so rather than
+ * send HTTP to a gRPC port.
+ */
+export function exporterFromEnv(env: NodeJS.ProcessEnv = process.env): SpanExporter {
+  const protocol = (env.OTEL_EXPORTER_OTLP_TRACES_PROTOCOL || env.OTEL_EXPORTER_OTLP_PROTOCOL || "http/protobuf").trim();
+  if (protocol === "http/protobuf") return new OtlpProtobufTraceExporter();
+  if (protocol === "http/json") return new OtlpJsonTraceExporter();
+  throw new Error(`OTLP protocol ${JSON.stringify(protocol)} is not supported: use http/protobuf or http/json (port 4318)`);
+}
+
+/**
+ * Writes each export as one OTLP/JSON ExportTraceServiceRequest per line (hex ids, times as decimal strings): the form
+ * Jaeger's UI upload and the otel-collector's file receiver read. Appends, so several runs can share a file.
+ */
+export class OtlpJsonLinesExporter implements SpanExporter {
+  private file: Promise<FileHandle>;
+  /** writes in order, one after the other, so lines never interleave */
+  private tail: Promise<unknown> = Promise.resolve();
+
+  constructor(readonly path: string) {
+    this.file = open(path, "a");
+    // an open error is reported by the first export; keep it from being an unhandled rejection until then
+    this.file.catch(() => undefined);
+  }
+
+  export(spans: ReadableSpan[], resultCallback: (result: ExportResult) => void): void {
+    const request = JsonTraceSerializer.serializeRequest(spans);
+    if (!request) {
+      resultCallback({ code: ExportResultCode.FAILED, error: new Error("OTLP/JSON serialization failed") });
+      return;
+    }
+    const line = Buffer.concat([request, Buffer.from("\n")]);
+    this.tail = this.tail
+      .then(() => this.file)
+      .then((f) => f.write(line))
+      .then(
+        () => resultCallback({ code: ExportResultCode.SUCCESS }),
+        (error: Error) => resultCallback({ code: ExportResultCode.FAILED, error }),
+      );
+  }
+
+  async forceFlush(): Promise<void> {
+    await this.tail;
+  }
+
+  async shutdown(): Promise<void> {
+    await this.tail;
+    await (await this.file).close();
+  }
+}

@@ -1,0 +1,249 @@
+// The agent end to end: real processes with the shim on the simulated GPU, the agent draining their rings, and a
+// loopback OTLP receiver in this test decoding what arrives (protobuf with the official generated decoders, and
+// JSON). Also its Prometheus endpoint, and its restart: killing it loses no record still in a ring.
+import { spawn } from "node:child_process";
+import { existsSync, readdirSync, readFileSync } from "node:fs";
+import path from "node:path";
+import { afterEach, describe, expect, it, vi } from "vitest";
+
+import { Agent } from "../agent/src/agent.js";
+import { agentOptions } from "../agent/src/agent-command.js";
+import { epochNs } from "../agent/src/model.js";
+import { nativeBuild, runProgram, shimLib, simEnv, testDir } from "./support/native.js";
+import { startOtlpReceiver, type FlatSpan } from "./support/otlp-receiver.js";
+import { cli } from "./support/tailguard.js";
+
+const workload = path.join(nativeBuild, "tg-workload");
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** Per request of a tg-workload --samples file: scheduled, first launch called, sync returned (CLOCK_MONOTONIC). */
+function samples(file: string): { due: bigint; launched: bigint; done: bigint }[] {
+  return readFileSync(file, "utf8").trim().split("\n").map((l) => {
+    const [due, launched, done] = l.split(" ").map(BigInt);
+    return { due, launched, done };
+  });
+}
+
+async function until(what: string, ok: () => boolean, ms = 20_000) {
+  const end = Date.now() + ms;
+  while (!ok()) {
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await sleep(25);
+  }
+}
+
+afterEach(() => {
+  vi.unstubAllEnvs();
+});
+
+describe("tailguard agent", () => {
+  for (const protocol of ["http/protobuf", "http/json"] as const) {
+    it(`two priorities on the simulated GPU: request, launch and hold spans with links arrive over OTLP (${protocol})`, async () => {
+      const dir = testDir("agent");
+      const rings = path.join(dir, "rings");
+      const receiver = await startOtlpReceiver();
+      // the official exporters read their endpoint from the agent's own environment
+      vi.stubEnv("OTEL_EXPORTER_OTLP_ENDPOINT", receiver.url);
+      vi.stubEnv("OTEL_EXPORTER_OTLP_PROTOCOL", protocol);
+      vi.stubEnv("OTEL_METRIC_EXPORT_INTERVAL", "500");
+      const opts = agentOptions(["--dir", rings, "--port", "0", "--slo-ms", "3", "--sample-rate", "0"], process.env);
+      const agent = await Agent.start(opts);
+      try {
+        const high = runProgram(workload, ["requests", "--rate", "50", "--count", "30", "--kernels", "4", "--kernel-us", "800",
+          "--name", "resnet_block", "--samples", path.join(dir, "high.samples")],
+          { env: simEnv(dir, { LD_PRELOAD: shimLib, TAILGUARD_PRIORITY: "high", OTEL_SERVICE_NAME: "inference", K8S_POD_NAME: "pod-a",
+            K8S_NAMESPACE_NAME: "serving" }) });
+        const low = runProgram(workload, ["continuous", "--seconds", "0.9", "--kernels", "1", "--kernel-us", "100", "--name", "train_step"],
+          { env: simEnv(dir, { LD_PRELOAD: shimLib, TAILGUARD_PRIORITY: "low" }) });
+        const [h, l] = await Promise.all([high, low]);
+        expect(h.code, h.stderr).toBe(0);
+        expect(l.code, l.stderr).toBe(0);
+        await until("both processes drained", () => agent.stats().windows > 30 && readdirSync(rings).filter((f) => f.endsWith(".ring")).length === 0);
+        const highMeta = agent.processMeta(h.pid!)!;
+        expect(highMeta).toBeDefined();
+        await agent.stop();
+        await until("the spans", () => receiver.spans().some((s) => s.name === "hold"), 5000);
+        const spans = receiver.spans();
+        expect(new Set(receiver.requests.map((r) => r.encoding))).toEqual(new Set([protocol === "http/json" ? "json" : "protobuf"]));
+
+        // every request of the high-priority process is one request span, with its process's resource
+        const mine = (s: FlatSpan) => s.resource["process.pid"] === h.pid;
+        const requests = spans.filter((s) => s.name === "request" && mine(s));
+        expect(requests).toHaveLength(30);
+        for (const s of requests)
+          expect(s.resource).toMatchObject({ "service.name": "inference", "k8s.pod.name": "pod-a", "k8s.namespace.name": "serving",
+            "tailguard.priority": 10 });
+        // exact times: the shim's monotonic clock through the process's anchor, to the nanosecond; each request span
+        // starts when its first launch was called and ends before its sync returned, as the program saw them
+        const sorted = [...requests].sort((a, b) => Number(a.attributes["tailguard.window.seq"]) - Number(b.attributes["tailguard.window.seq"]));
+        const seen = samples(path.join(dir, "high.samples"));
+        sorted.forEach((s, i) => {
+          const start = BigInt(s.startTimeUnixNano);
+          const end = BigInt(s.endTimeUnixNano);
+          expect(start).toBeGreaterThanOrEqual(epochNs(highMeta, seen[i].launched));
+          expect(start - epochNs(highMeta, seen[i].launched)).toBeLessThan(1_000_000n);
+          expect(end).toBeLessThanOrEqual(epochNs(highMeta, seen[i].done));
+          expect(end).toBeGreaterThan(start + 3_200_000n - 1n); // 4 kernels of 0.8 ms
+        });
+
+        // tail sampling: requests over the 3 ms SLO carry their launches as children, the others none
+        for (const s of requests) {
+          const children = spans.filter((c) => c.parentSpanId === s.spanId && c.name !== "hold");
+          const slow = BigInt(s.endTimeUnixNano) - BigInt(s.startTimeUnixNano) > 3_000_000n;
+          expect(children.length, `${s.spanId} slow=${slow}`).toBe(slow ? 4 : 0);
+          for (const c of children) {
+            expect(c.name).toBe("resnet_block");
+            expect(c.traceId).toBe(s.traceId);
+          }
+        }
+        expect(requests.some((s) => s.attributes["tailguard.sampled"] === "slo")).toBe(true);
+
+        // the low-priority process's holds: children of its request spans, linked to the high request that caused them
+        const holds = spans.filter((s) => s.name === "hold" && s.resource["process.pid"] === l.pid);
+        expect(holds.length).toBeGreaterThan(3);
+        const byId = new Map(spans.map((s) => [s.spanId, s]));
+        for (const hold of holds) {
+          expect(hold.attributes).toMatchObject({ "tailguard.hold.reason": "priority", "tailguard.hold.cause.pid": h.pid });
+          expect(byId.get(hold.parentSpanId!)?.name).toBe("request");
+          expect(hold.links).toHaveLength(1);
+          const cause = byId.get(hold.links[0].spanId)!;
+          expect(cause, "the linked request span arrived").toBeDefined();
+          expect(cause.traceId).toBe(hold.links[0].traceId);
+          expect(mine(cause)).toBe(true);
+          expect(cause.attributes["tailguard.window.seq"]).toBe(hold.attributes["tailguard.hold.cause.window"]);
+        }
+
+        // and the metrics went out over OTLP too
+        const names = new Set(receiver.metrics().map((m) => m.name));
+        expect(names.has("tailguard.request.latency")).toBe(true);
+      } finally {
+        await agent.stop();
+        await receiver.close();
+      }
+    });
+  }
+
+  it("serves Prometheus metrics whose counts match what the processes did", async () => {
+    const dir = testDir("agent-prom");
+    const rings = path.join(dir, "rings");
+    const agent = await Agent.start(agentOptions(["--dir", rings, "--port", "0"], {}));
+    try {
+      const r = await runProgram(workload, ["requests", "--rate", "100", "--count", "25", "--kernels", "3", "--kernel-us", "200"],
+        { env: simEnv(dir, { LD_PRELOAD: shimLib, TAILGUARD_PRIORITY: "high" }) });
+      expect(r.code, r.stderr).toBe(0);
+      await until("drained", () => agent.stats().windows === 25);
+      const text = await (await fetch(agent.metrics.url()!)).text();
+      const line = (name: string) => text.split("\n").find((l) => l.startsWith(name) && l.includes(`pid="${r.pid}"`));
+      expect(line("tailguard_request_latency_seconds_count")).toMatch(/ 25$/);
+      expect(line("tailguard_launches_total")).toMatch(/ 75$/);
+      expect(line("tailguard_request_windows_total")).toMatch(/ 25$/);
+      expect(text).toMatch(/tailguard_request_latency_quantile_seconds\{[^}]*quantile="0.99"[^}]*\} [0-9.e-]+/);
+    } finally {
+      await agent.stop();
+    }
+  });
+
+  it("refuses to start a second agent on the same directory, and says which one serves it", async () => {
+    const dir = testDir("agent-twice");
+    const rings = path.join(dir, "rings");
+    const first = await Agent.start(agentOptions(["--dir", rings, "--no-prometheus"], {}));
+    try {
+      const r = await runProgram(process.execPath, [cli, "agent", "--dir", rings, "--no-prometheus"], { timeoutMs: 20_000 });
+      expect(r.code).toBe(1);
+      expect(r.stderr).toContain(`another tailguard agent (pid ${process.pid}) already serves ${rings}`);
+    } finally {
+      await first.stop();
+    }
+    expect(existsSync(path.join(rings, "agent.pid"))).toBe(false); // unregistered on stop
+  });
+
+  it("killed and restarted: every request window whose records were still in the ring reaches the new agent", async () => {
+    const dir = testDir("agent-restart");
+    const rings = path.join(dir, "rings");
+    const agentProcess = (spansFile: string) => {
+      const child = spawn(process.execPath, [cli, "agent", "--dir", rings, "--no-prometheus", "--spans-file", spansFile, "--sample-rate", "0"],
+        { env: { ...process.env, OTEL_EXPORTER_OTLP_ENDPOINT: "" }, stdio: ["ignore", "pipe", "pipe"] });
+      let out = "";
+      child.stdout!.on("data", (d) => (out += d));
+      child.stderr!.on("data", (d) => (out += d));
+      return { child, out: () => out, exited: new Promise((r) => child.on("exit", r)) };
+    };
+    const requestSeqs = (file: string) =>
+      existsSync(file)
+        ? readFileSync(file, "utf8").trim().split("\n").filter(Boolean)
+            .flatMap((l) => JSON.parse(l).resourceSpans.flatMap((rs: any) => rs.scopeSpans.flatMap((ss: any) => ss.spans)))
+            .filter((s: any) => s.name === "request")
+            .map((s: any) => Number(s.attributes.find((a: any) => a.key === "tailguard.window.seq").value.intValue))
+        : [];
+
+    const first = agentProcess(path.join(dir, "first.jsonl"));
+    await until("the first agent registered", () => existsSync(path.join(rings, "agent.pid")));
+    const work = runProgram(workload, ["requests", "--rate", "40", "--count", "60", "--kernels", "2", "--kernel-us", "300",
+      "--samples", path.join(dir, "requests.samples")], { env: simEnv(dir, { LD_PRELOAD: shimLib }) });
+    await sleep(600);
+    const killedAt = process.hrtime.bigint(); // CLOCK_MONOTONIC, like the samples
+    first.child.kill("SIGKILL");
+    await first.exited;
+    const r = await work; // it ends, and exits, while no agent runs
+    expect(r.code, r.stderr).toBe(0);
+    expect(readdirSync(rings).filter((f) => f.endsWith(".ring")), "its ring was kept for the agent").toHaveLength(1);
+
+    const second = agentProcess(path.join(dir, "second.jsonl"));
+    await until("the ring drained by the second agent", () => readdirSync(rings).filter((f) => f.endsWith(".ring")).length === 0);
+    second.child.kill("SIGTERM");
+    await second.exited;
+    expect(second.out()).toMatch(/stopped after \d+ records/);
+
+    // requests that completed after the kill were still in the ring: all of them reach the second agent
+    const done = samples(path.join(dir, "requests.samples"));
+    const after = done.map((s, i) => ({ seq: i + 1, done: s.done })).filter((s) => s.done > killedAt + 20_000_000n);
+    expect(after.length).toBeGreaterThan(20);
+    const got = new Set(requestSeqs(path.join(dir, "second.jsonl")));
+    expect(after.filter((s) => !got.has(s.seq)).map((s) => s.seq)).toEqual([]);
+    // and nothing is counted twice: the first agent's windows and the second's do not overlap
+    const before = new Set(requestSeqs(path.join(dir, "first.jsonl")));
+    expect([...got].filter((s) => before.has(s))).toEqual([]);
+  });
+
+  it("`tailguard agent --demo` (npm start): the demo's two processes show up with their windows and holds", async () => {
+    const dir = testDir("agent-demo");
+    const child = spawn(process.execPath, [cli, "agent", "--demo", "--port", "0", "--dir", path.join(dir, "rings")],
+      { stdio: ["ignore", "pipe", "pipe"] });
+    let out = "";
+    child.stdout!.on("data", (d) => (out += d));
+    child.stderr!.on("data", (d) => (out += d));
+    const exited = new Promise((r) => child.on("exit", r));
+    try {
+      await until("two reports", () => (out.match(/request windows, \d+ holds/g) ?? []).length >= 2, 30_000);
+    } finally {
+      child.kill("SIGINT");
+      await exited;
+    }
+    expect(out).toMatch(/Prometheus at http:\/\/127\.0\.0\.1:\d+\/metrics/);
+    const row = (service: string) => out.split("\n").reverse().find((l) => l.includes(service))?.trim().split(/\s+/);
+    const high = row("demo-inference")!;
+    const low = row("demo-batch")!;
+    expect(high[1]).toBe("10");
+    expect(low[1]).toBe("-10");
+    expect(Number(high[3])).toBeGreaterThan(10); // request windows
+    expect(Number(low[6])).toBeGreaterThan(0); // the batch job was held
+    expect(out).toMatch(/tailguard agent: stopped after \d+ records/);
+  });
+
+  it("without a registered agent, or after its grace, an exited process's ring is not kept", async () => {
+    const dir = testDir("agent-grace");
+    const rings = path.join(dir, "rings");
+    const args = ["requests", "--rate", "100", "--count", "3", "--kernels", "1", "--kernel-us", "100"];
+    // a dead agent's registration, but a grace of 0 seconds: nobody will come for the ring
+    const r = await runProgram(process.execPath, ["-e", `require("fs").mkdirSync(${JSON.stringify(rings)}, {recursive: true});
+      require("fs").writeFileSync(${JSON.stringify(path.join(rings, "agent.pid"))}, "999999\\n")`]);
+    expect(r.code).toBe(0);
+    const w = await runProgram(workload, args, { env: simEnv(dir, { LD_PRELOAD: shimLib, TAILGUARD_AGENT_GRACE_S: "0" }) });
+    expect(w.code, w.stderr).toBe(0);
+    expect(readdirSync(rings).filter((f) => f.endsWith(".ring"))).toEqual([]);
+    // the default grace keeps it for the agent that registered there
+    const kept = await runProgram(workload, args, { env: simEnv(dir, { LD_PRELOAD: shimLib }) });
+    expect(kept.code).toBe(0);
+    expect(readdirSync(rings).filter((f) => f.endsWith(".ring"))).toHaveLength(1);
+  });
+});

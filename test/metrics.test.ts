@@ -1,0 +1,417 @@
+// The agent's metrics (agent/src/metrics.ts): the definition table against docs/metrics.md, the Prometheus endpoint as
+// a scraper reads it (names, types, labels, buckets, values), the quantile gauges, forgetting processes, and OTLP push
+// in both encodings through a loopback receiver.
+import { readFileSync } from "node:fs";
+import { createServer } from "node:http";
+import type { AddressInfo } from "node:net";
+import path from "node:path";
+import { setTimeout as sleep } from "node:timers/promises";
+import { afterEach, describe, expect, it } from "vitest";
+
+import { AgentMetrics, METRICS, metricExporterFromEnv, type MetricDefinition } from "../agent/src/metrics.js";
+import { PERCENTILES, type Hold, type ProcessMeta, type RequestWindow, type SeriesSnapshot } from "../agent/src/model.js";
+import { root } from "./support/native.js";
+import { startOtlpReceiver, type OtlpReceiver } from "./support/otlp-receiver.js";
+
+const meta = (pid: number, over: Partial<ProcessMeta> = {}): ProcessMeta => ({
+  pid,
+  ppid: 1,
+  cmdline: ["/usr/bin/python3", "serve.py"],
+  priority: 0,
+  gpu: { ordinal: 0, uuid: "GPU-11111111-2222-3333-4444-555555555555", name: "H100", pci: "0000:01:00.0" },
+  anchorMonotonic: 0n,
+  anchorRealtime: 0n,
+  resource: {},
+  ...over,
+});
+
+const window = (pid: number, durNs: number): RequestWindow => ({
+  pid,
+  seq: 1,
+  t: 0n,
+  durNs,
+  launchCount: 1,
+  streams: 1,
+  launches: [],
+  launchesDropped: 0,
+  holds: [],
+  heldNs: 0,
+  gpuNs: null,
+});
+
+const hold = (pid: number, reason: Hold["reason"], durNs: number): Hold => ({
+  pid,
+  reason,
+  t: 0n,
+  durNs,
+  priority: 0,
+  causePid: null,
+  causePriority: null,
+  causeWindow: null,
+  releasedBy: "idle",
+});
+
+interface Sample {
+  name: string;
+  labels: Record<string, string>;
+  value: number;
+}
+
+/** The Prometheus text format, as far as these tests read it. */
+function parseExposition(text: string) {
+  const types = new Map<string, string>();
+  const samples: Sample[] = [];
+  for (const line of text.split("\n")) {
+    const type = /^# TYPE (\S+) (\S+)$/.exec(line);
+    if (type) types.set(type[1], type[2]);
+    if (line === "" || line.startsWith("#")) continue;
+    const m = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})? (\S+)$/.exec(line);
+    if (!m) throw new Error(`not a sample line: ${line}`);
+    const labels: Record<string, string> = {};
+    for (const l of (m[2] ?? "").matchAll(/(\w+)="((?:[^"\\]|\\.)*)"/g)) labels[l[1]] = l[2];
+    samples.push({ name: m[1], labels, value: m[3] === "+Inf" ? Infinity : Number(m[3]) });
+  }
+  return { types, samples };
+}
+
+async function scrape(m: AgentMetrics) {
+  const res = await fetch(m.url()!);
+  expect(res.status).toBe(200);
+  return parseExposition(await res.text());
+}
+
+const find = (samples: Sample[], name: string, labels: Record<string, string> = {}) =>
+  samples.filter((s) => s.name === name && Object.entries(labels).every(([k, v]) => s.labels[k] === v));
+const value = (samples: Sample[], name: string, labels: Record<string, string> = {}) => {
+  const found = find(samples, name, labels);
+  expect(found, `${name} ${JSON.stringify(labels)}`).toHaveLength(1);
+  return found[0].value;
+};
+
+/** The OpenTelemetry→Prometheus name translation (units this table uses). */
+const translated = (d: MetricDefinition) =>
+  d.otel.replace(/\./g, "_") + (d.unit === "s" ? "_seconds" : "") + (d.type === "counter" ? "_total" : "");
+
+let open: AgentMetrics[] = [];
+let receivers: OtlpReceiver[] = [];
+afterEach(async () => {
+  await Promise.all(open.map((m) => m.shutdown()));
+  await Promise.all(receivers.map((r) => r.close()));
+  open = [];
+  receivers = [];
+});
+
+async function start(opts: ConstructorParameters<typeof AgentMetrics>[0]) {
+  const m = new AgentMetrics(opts);
+  open.push(m);
+  await m.ready;
+  return m;
+}
+
+describe("the metric definitions", () => {
+  it("docs/metrics.md's table is METRICS", () => {
+    const doc = readFileSync(path.join(root, "docs/metrics.md"), "utf8");
+    const section = doc.slice(doc.indexOf("## The metrics"));
+    const rows = section
+      .split("\n")
+      .filter((l) => l.startsWith("| `tailguard_"))
+      .map((l) => l.slice(1, -1).split("|").map((c) => c.trim()));
+    const code = (c: string) => c.replace(/^`|`$/g, "");
+    const documented = rows.map(([prometheus, otel, type, unit, labels, buckets, description]) => ({
+      prometheus: code(prometheus),
+      otel: code(otel),
+      type,
+      unit: code(unit),
+      labels: labels ? labels.split(",").map((l) => code(l.trim())) : [],
+      buckets: buckets ? buckets.split(",").map(Number) : undefined,
+      description,
+    }));
+    const defined = Object.values(METRICS).map((d: MetricDefinition) => ({
+      prometheus: d.prometheus,
+      otel: d.otel,
+      type: d.type,
+      unit: d.unit,
+      labels: [...d.labels],
+      buckets: d.buckets ? [...d.buckets] : undefined,
+      description: d.description,
+    }));
+    expect(documented).toEqual(defined);
+  });
+
+  it("names follow the Prometheus conventions, and histogram buckets bracket round SLOs", () => {
+    for (const d of Object.values(METRICS) as MetricDefinition[]) {
+      expect(d.prometheus).toMatch(/^tailguard_[a-z0-9_]+$/);
+      expect(d.prometheus, d.otel).toBe(translated(d));
+      if (d.type === "histogram") {
+        const b = d.buckets!;
+        expect(b.length).toBeGreaterThan(10);
+        for (let i = 1; i < b.length; i++) expect(b[i]).toBeGreaterThan(b[i - 1]);
+      } else expect(d.buckets).toBeUndefined();
+    }
+    for (const slo of [0.0001, 0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10])
+      expect(METRICS.requestLatency.buckets).toContain(slo);
+    expect(METRICS.launchApiTime.buckets[0]).toBe(0.000001);
+  });
+});
+
+describe("the Prometheus endpoint", () => {
+  it("listens on 127.0.0.1, port 0 picks a free one, and serves /metrics only", async () => {
+    const m = await start({ prometheus: { port: 0 } });
+    expect(m.url()).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/metrics$/);
+    expect((await fetch(m.url()!.replace("/metrics", "/other"))).status).toBe(404);
+    const res = await fetch(m.url()!);
+    expect(res.headers.get("content-type")).toContain("text/plain");
+    expect(new AgentMetrics({}).url()).toBeNull();
+  });
+
+  it("shows every metric with its type, labels, buckets and the counts observed", async () => {
+    const spans = { exported: 120, dropped: 3, failed: 8 };
+    const m = await start({ prometheus: { port: 0 }, spanStats: () => spans });
+    const a = meta(101, { priority: 10 });
+    const b = meta(202, { gpu: null, serviceName: "llm-batch", cmdline: ["/opt/bin/trainer"] });
+    const windowsA = [50_000, 100_000, 3_000_000, 2e9, 20e9]; // 100 µs sits on a bound: bounds are inclusive
+    for (const ns of windowsA) m.observeWindow(a, window(101, ns));
+    m.observeWindow(b, window(202, 7_000_000));
+    m.observeHold(a, hold(101, "priority", 40_000));
+    m.observeHold(a, hold(101, "priority", 3_000_000));
+    m.observeHold(a, hold(101, "share", 600_000_000));
+    m.observeLaunches(a, 1000, [1000, 2500, 7000]);
+    m.observeLaunches(a, 24);
+    m.observeLaunches(b, 10, new Float64Array([20_000]));
+    m.addDropped(b, 7);
+    m.addDropped(b, 3);
+    m.setProcesses(2, 1);
+
+    const { types, samples } = await scrape(m);
+    for (const d of Object.values(METRICS) as MetricDefinition[]) {
+      if (d.labels.includes("quantile")) continue; // no snapshots here: see the next test
+      expect(types.get(d.prometheus), d.prometheus).toBe(d.type);
+      const names = d.type === "histogram" ? ["_bucket", "_sum", "_count"].map((s) => d.prometheus + s) : [d.prometheus];
+      for (const name of names) {
+        const found = find(samples, name);
+        expect(found.length, name).toBeGreaterThan(0);
+        for (const s of found)
+          expect(Object.keys(s.labels).sort(), name).toEqual([...d.labels, ...(name.endsWith("_bucket") ? ["le"] : [])].sort());
+      }
+      if (d.type === "histogram") {
+        const one = find(samples, d.prometheus + "_bucket", { pid: "101" }).filter((s) => !("reason" in s.labels) || s.labels.reason === "share");
+        expect(one.map((s) => s.labels.le)).toEqual([...d.buckets!.map(String), "+Inf"]);
+      }
+    }
+
+    const labelsA = { pid: "101", priority: "10", gpu: "GPU-11111111-2222-3333-4444-555555555555", command: "python3" };
+    const labelsB = { pid: "202", priority: "0", gpu: "unknown", command: "llm-batch" };
+    expect(find(samples, "tailguard_launches_total", labelsA)).toHaveLength(1);
+    expect(find(samples, "tailguard_launches_total", labelsB)).toHaveLength(1);
+
+    for (const le of METRICS.requestLatency.buckets)
+      expect(value(samples, "tailguard_request_latency_seconds_bucket", { pid: "101", le: String(le) }), `le ${le}`).toBe(
+        windowsA.filter((ns) => ns <= le * 1e9).length,
+      );
+    expect(value(samples, "tailguard_request_latency_seconds_bucket", { pid: "101", le: "0.0001" })).toBe(2);
+    expect(value(samples, "tailguard_request_latency_seconds_bucket", { pid: "101", le: "+Inf" })).toBe(5);
+    expect(value(samples, "tailguard_request_latency_seconds_count", { pid: "101" })).toBe(5);
+    expect(value(samples, "tailguard_request_latency_seconds_sum", { pid: "101" })).toBeCloseTo(22.00315, 9);
+    expect(value(samples, "tailguard_request_windows_total", { pid: "101" })).toBe(5);
+    expect(value(samples, "tailguard_request_windows_total", { pid: "202" })).toBe(1);
+
+    expect(value(samples, "tailguard_holds_total", { pid: "101", reason: "priority" })).toBe(2);
+    expect(value(samples, "tailguard_holds_total", { pid: "101", reason: "share" })).toBe(1);
+    expect(value(samples, "tailguard_holds_total", { pid: "101", reason: "window" })).toBe(0);
+    expect(value(samples, "tailguard_hold_time_seconds_bucket", { pid: "101", reason: "priority", le: "0.00005" })).toBe(1);
+    expect(value(samples, "tailguard_hold_time_seconds_bucket", { pid: "101", reason: "priority", le: "0.005" })).toBe(2);
+    expect(value(samples, "tailguard_hold_time_seconds_sum", { pid: "101", reason: "share" })).toBeCloseTo(0.6, 12);
+
+    expect(value(samples, "tailguard_launches_total", { pid: "101" })).toBe(1024);
+    expect(value(samples, "tailguard_launches_total", { pid: "202" })).toBe(10);
+    expect(value(samples, "tailguard_launch_api_time_seconds_bucket", { pid: "101", le: "0.000001" })).toBe(1);
+    expect(value(samples, "tailguard_launch_api_time_seconds_bucket", { pid: "101", le: "0.0000025" })).toBe(2);
+    expect(value(samples, "tailguard_launch_api_time_seconds_bucket", { pid: "101", le: "0.00001" })).toBe(3);
+    expect(value(samples, "tailguard_launch_api_time_seconds_count", { pid: "202" })).toBe(1);
+    expect(value(samples, "tailguard_records_dropped_total", { pid: "202" })).toBe(10);
+    expect(value(samples, "tailguard_records_dropped_total", { pid: "101" })).toBe(0);
+
+    expect(value(samples, "tailguard_spans_exported_total")).toBe(120);
+    expect(value(samples, "tailguard_spans_dropped_total")).toBe(3);
+    expect(value(samples, "tailguard_spans_failed_total")).toBe(8);
+    expect(value(samples, "tailguard_metric_export_failures_total")).toBe(0);
+    expect(value(samples, "tailguard_processes_attached")).toBe(2);
+    expect(value(samples, "tailguard_processes_in_flight")).toBe(1);
+    expect(value(samples, "target_info", { service_name: "tailguard" })).toBe(1);
+
+    // counters are cumulative across scrapes
+    m.observeLaunches(a, 6);
+    expect(value((await scrape(m)).samples, "tailguard_launches_total", { pid: "101" })).toBe(1030);
+  });
+
+  it("shows a process's series from attach() on, before any observation, at zero", async () => {
+    const m = await start({ prometheus: { port: 0 } });
+    m.attach(meta(7));
+    const { samples } = await scrape(m);
+    expect(value(samples, "tailguard_launches_total", { pid: "7" })).toBe(0);
+    expect(value(samples, "tailguard_request_latency_seconds_count", { pid: "7" })).toBe(0);
+    expect(value(samples, "tailguard_request_latency_seconds_bucket", { pid: "7", le: "+Inf" })).toBe(0);
+  });
+
+  it("exports the HDR snapshots' percentiles as quantile gauges in seconds", async () => {
+    const a = meta(101, { priority: 10 });
+    const snap = (metric: SeriesSnapshot["metric"], scale: number): SeriesSnapshot => ({
+      metric,
+      key: { pid: 101, priority: 10, gpu: a.gpu!.uuid },
+      count: 1000,
+      min: 1000,
+      max: 90_000_000 * scale,
+      mean: 2_000_000,
+      percentiles: { p50: 1_500_000 * scale, p90: 4_250_000 * scale, p99: 12_345_678 * scale, p999: 50_000_001 * scale, p9999: 89_999_999 * scale },
+    });
+    const snapshots: SeriesSnapshot[] = [
+      snap("request_latency", 1),
+      snap("hold_time", 2),
+      snap("launch_api_time", 1), // no gauge for this one
+      { ...snap("request_latency", 1), key: { pid: 999, priority: 0, gpu: "unknown" } }, // no series here: not exported
+    ];
+    const m = await start({ prometheus: { port: 0 }, snapshots: () => snapshots });
+    m.observeWindow(a, window(101, 1_000_000));
+    const { types, samples } = await scrape(m);
+    expect(types.get("tailguard_request_latency_quantile_seconds")).toBe("gauge");
+    expect(types.get("tailguard_hold_time_quantile_seconds")).toBe("gauge");
+    const expected: Record<string, string> = { p50: "0.5", p90: "0.9", p99: "0.99", p999: "0.999", p9999: "0.9999" };
+    expect(Object.keys(PERCENTILES).sort()).toEqual(Object.keys(expected).sort());
+    for (const [label, quantile] of Object.entries(expected)) {
+      const labels = { pid: "101", priority: "10", gpu: a.gpu!.uuid, command: "python3", quantile };
+      expect(value(samples, "tailguard_request_latency_quantile_seconds", labels)).toBe(snapshots[0].percentiles[label] / 1e9);
+      expect(value(samples, "tailguard_hold_time_quantile_seconds", labels)).toBe(snapshots[1].percentiles[label] / 1e9);
+    }
+    expect(find(samples, "tailguard_request_latency_quantile_seconds")).toHaveLength(5);
+    expect(samples.some((s) => s.name.includes("api_time_quantile"))).toBe(false);
+  });
+});
+
+describe("processes that go away", () => {
+  it("forget(pid): the series stay for forgetAfterMs with their final values, then leave the scrape", async () => {
+    const a = meta(101);
+    const b = meta(202, { cmdline: ["/usr/bin/batch"] });
+    const snapshots: SeriesSnapshot[] = [101, 202].map((pid) => ({
+      metric: "request_latency",
+      key: { pid, priority: 0, gpu: a.gpu!.uuid },
+      count: 1,
+      min: 1,
+      max: 1,
+      mean: 1,
+      percentiles: { p50: 1, p90: 1, p99: 1, p999: 1, p9999: 1 },
+    }));
+    const m = await start({ prometheus: { port: 0 }, forgetAfterMs: 300, snapshots: () => snapshots });
+    m.observeWindow(a, window(101, 1_000_000));
+    m.observeLaunches(a, 5);
+    m.observeWindow(b, window(202, 1_000_000));
+    m.forget(101);
+    m.forget(4242); // never seen: nothing to do
+
+    let { samples } = await scrape(m);
+    expect(value(samples, "tailguard_launches_total", { pid: "101" })).toBe(5);
+    expect(find(samples, "tailguard_request_latency_quantile_seconds", { pid: "101" })).toHaveLength(5);
+
+    await sleep(350);
+    ({ samples } = await scrape(m));
+    expect(samples.filter((s) => s.labels.pid === "101")).toEqual([]);
+    expect(value(samples, "tailguard_request_windows_total", { pid: "202" })).toBe(1);
+    expect(find(samples, "tailguard_request_latency_quantile_seconds", { pid: "202" })).toHaveLength(5);
+  });
+
+  it("records after forget (a late drain) bring the forgotten series back: never two series with one label set", async () => {
+    const m = await start({ prometheus: { port: 0 }, forgetAfterMs: 60_000 });
+    const a = meta(101);
+    m.observeLaunches(a, 5);
+    m.forget(101);
+    m.observeLaunches(a, 2);
+    const { samples } = await scrape(m);
+    expect(value(samples, "tailguard_launches_total", { pid: "101" })).toBe(7);
+  });
+
+  it("a priority change starts new series; the old ones keep their values until the process is forgotten", async () => {
+    const m = await start({ prometheus: { port: 0 }, forgetAfterMs: 0 });
+    m.observeLaunches(meta(101, { priority: 0 }), 5);
+    m.observeLaunches(meta(101, { priority: 10 }), 3);
+    m.observeLaunches(meta(101, { priority: 0 }), 1);
+    let { samples } = await scrape(m);
+    expect(value(samples, "tailguard_launches_total", { pid: "101", priority: "0" })).toBe(6);
+    expect(value(samples, "tailguard_launches_total", { pid: "101", priority: "10" })).toBe(3);
+    m.forget(101);
+    await sleep(5);
+    ({ samples } = await scrape(m));
+    expect(find(samples, "tailguard_launches_total", { pid: "101" })).toEqual([]);
+  });
+});
+
+describe("OTLP push", () => {
+  it("metricExporterFromEnv: off unless asked for; grpc refused", () => {
+    expect(metricExporterFromEnv({})).toBeNull();
+    expect(metricExporterFromEnv({ OTEL_EXPORTER_OTLP_ENDPOINT: "http://127.0.0.1:1", OTEL_METRICS_EXPORTER: "none" })).toBeNull();
+    expect(metricExporterFromEnv({ OTEL_METRICS_EXPORTER: "otlp" })?.intervalMs).toBe(60_000);
+    expect(
+      metricExporterFromEnv({ OTEL_EXPORTER_OTLP_ENDPOINT: "http://127.0.0.1:1", OTEL_METRIC_EXPORT_INTERVAL: "5000" })?.intervalMs,
+    ).toBe(5000);
+    expect(() =>
+      metricExporterFromEnv({ OTEL_EXPORTER_OTLP_ENDPOINT: "http://127.0.0.1:1", OTEL_EXPORTER_OTLP_PROTOCOL: "grpc" }),
+    ).toThrow(/grpc is not supported/);
+  });
+
+  for (const [protocol, encoding] of [
+    ["http/protobuf", "protobuf"],
+    ["http/json", "json"],
+  ] as const) {
+    it(`pushes the same series over ${protocol}, cumulative, with the endpoint and headers from the environment`, async () => {
+      const receiver = await startOtlpReceiver();
+      receivers.push(receiver);
+      const otlp = metricExporterFromEnv({
+        OTEL_EXPORTER_OTLP_ENDPOINT: receiver.url + "/",
+        OTEL_EXPORTER_OTLP_METRICS_PROTOCOL: protocol,
+        OTEL_EXPORTER_OTLP_HEADERS: "x-tenant=gpu%20team",
+        OTEL_METRIC_EXPORT_INTERVAL: "60000",
+      });
+      const m = new AgentMetrics({ otlp });
+      const a = meta(101);
+      m.observeWindow(a, window(101, 3_000_000));
+      m.observeLaunches(a, 42);
+      await m.shutdown(); // shutdown pushes a last export
+
+      expect(receiver.requests.length).toBeGreaterThan(0);
+      expect(receiver.requests[0].encoding).toBe(encoding);
+      expect(receiver.requests[0].headers["x-tenant"]).toBe("gpu team");
+      const metrics = receiver.metrics();
+      expect(new Set(metrics.map((x) => x.name))).toEqual(
+        new Set((Object.values(METRICS) as MetricDefinition[]).filter((d) => !d.labels.includes("quantile")).map((d) => d.otel)),
+      );
+      const latency = metrics.find((x) => x.name === "tailguard.request.latency")!;
+      expect(latency.type).toBe("histogram");
+      expect(latency.unit).toBe("s");
+      expect(latency.temporality).toBe(2); // cumulative
+      expect(latency.points[0].attributes).toEqual({ pid: 101, priority: 0, gpu: a.gpu!.uuid, command: "python3" });
+      expect(latency.points[0].explicitBounds).toEqual([...METRICS.requestLatency.buckets]);
+      expect(latency.points[0].bucketCounts![METRICS.requestLatency.buckets.indexOf(0.005)]).toBe("1");
+      expect(latency.points[0].sum).toBeCloseTo(0.003, 12);
+      const launches = metrics.find((x) => x.name === "tailguard.launches")!;
+      expect([launches.type, launches.monotonic, launches.temporality, Number(launches.points[0].value)]).toEqual(["sum", true, 2, 42]);
+    });
+  }
+
+  it("counts failed exports in tailguard_metric_export_failures_total", async () => {
+    const refusing = createServer((_req, res) => res.writeHead(400).end());
+    await new Promise<void>((resolve) => refusing.listen(0, "127.0.0.1", resolve));
+    try {
+      const { port } = refusing.address() as AddressInfo;
+      const otlp = metricExporterFromEnv({ OTEL_EXPORTER_OTLP_ENDPOINT: `http://127.0.0.1:${port}`, OTEL_METRIC_EXPORT_INTERVAL: "100" });
+      const m = await start({ prometheus: { port: 0 }, otlp });
+      let failures = 0;
+      for (let i = 0; i < 50 && failures < 2; i++) {
+        await sleep(100);
+        failures = value((await scrape(m)).samples, "tailguard_metric_export_failures_total");
+      }
+      expect(failures).toBeGreaterThanOrEqual(2);
+      await m.shutdown(); // while the server still answers: a refused connection is retried until the timeout
+    } finally {
+      refusing.closeAllConnections();
+      await new Promise((resolve) => refusing.close(resolve));
+    }
+  });
+});

@@ -1,0 +1,180 @@
+// The agent's Prometheus endpoint scraped by a real Prometheus (the Debian package `prometheus`, which .ci/run
+// installs): its histogram_quantile() over the agent's request latency buckets must land in the bucket that holds the
+// exact P99 of what the agent observed, and the quantile gauge must equal that P99 to HDR precision.
+import { spawn, type ChildProcess } from "node:child_process";
+import { once } from "node:events";
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { createServer } from "node:net";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { setTimeout as sleep } from "node:timers/promises";
+import { build } from "hdr-histogram-js";
+import { expect, it } from "vitest";
+
+import { AgentMetrics, METRICS } from "../agent/src/metrics.js";
+import { PERCENTILES, type ProcessMeta, type RequestWindow, type SeriesSnapshot } from "../agent/src/model.js";
+
+const PROMETHEUS = "/usr/bin/prometheus";
+const N = 2000;
+
+/** A deterministic skewed latency sample (ns): 96% log-normal around 2 ms, 4% a slow tail of 80-400 ms. */
+function latencies(): number[] {
+  let seed = 0x7a11_6a4d;
+  const random = () => {
+    // mulberry32
+    seed = (seed + 0x6d2b79f5) | 0;
+    let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
+    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+  const out: number[] = [];
+  for (let i = 0; i < N; i++) {
+    if (random() < 0.04) out.push(Math.round(80e6 + random() * 320e6));
+    else {
+      const normal = Math.sqrt(-2 * Math.log(1 - random())) * Math.cos(2 * Math.PI * random());
+      out.push(Math.round(2e6 * Math.exp(0.5 * normal)));
+    }
+  }
+  return out;
+}
+
+async function freePort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const { port } = server.address() as { port: number };
+  await new Promise((resolve) => server.close(resolve));
+  return port;
+}
+
+/** One instant query through Prometheus's HTTP API: the vector's samples as [labels, value]. */
+async function query(base: string, promql: string): Promise<[Record<string, string>, number][]> {
+  const res = await fetch(`${base}/api/v1/query?query=${encodeURIComponent(promql)}`);
+  const body = (await res.json()) as { status: string; error?: string; data: { result: { metric: Record<string, string>; value: [number, string] }[] } };
+  if (body.status !== "success") throw new Error(`${promql}: ${body.error}`);
+  return body.data.result.map((r) => [r.metric, Number(r.value[1])]);
+}
+
+async function until<T>(what: string, fn: () => Promise<T | undefined>, ms: number, log: () => string): Promise<T> {
+  const end = Date.now() + ms;
+  for (;;) {
+    const v = await fn().catch(() => undefined);
+    if (v !== undefined) return v;
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}; prometheus said:\n${log().slice(-3000)}`);
+    await sleep(100);
+  }
+}
+
+it("a real Prometheus scraping the agent: histogram_quantile(0.99) lands in the exact P99's bucket; the gauge is the P99", async () => {
+  if (!existsSync(PROMETHEUS))
+    throw new Error(`${PROMETHEUS} is missing: install the Debian package \`prometheus\` (apt-get install prometheus; .ci/run does)`);
+
+  const meta: ProcessMeta = {
+    pid: 4242,
+    ppid: 1,
+    cmdline: ["/usr/bin/python3", "serve.py"],
+    priority: 10,
+    gpu: { ordinal: 0, uuid: "GPU-0000-test", name: "H100", pci: "0000:01:00.0" },
+    anchorMonotonic: 0n,
+    anchorRealtime: 0n,
+    resource: {},
+  };
+  const values = latencies();
+  const sorted = [...values].sort((a, b) => a - b);
+  // the value at rank ceil(0.99 N): the one histogram_quantile's rank 0.99 N falls on
+  const exactP99 = sorted[Math.ceil(0.99 * N) - 1];
+
+  const hdr = build({ numberOfSignificantValueDigits: 3, lowestDiscernibleValue: 1, highestTrackableValue: 3_600_000_000_000 });
+  let snapshots: SeriesSnapshot[] = [];
+  const metrics = new AgentMetrics({ prometheus: { port: 0 }, snapshots: () => snapshots });
+  const dir = mkdtempSync(path.join(tmpdir(), "tailguard-prometheus-"));
+  let prometheus: ChildProcess | null = null;
+  let log = "";
+  try {
+    await metrics.ready;
+    metrics.attach(meta); // the zero state is scraped first, so rate() sees every observation as an increase
+    const target = new URL(metrics.url()!).host;
+    writeFileSync(
+      path.join(dir, "prometheus.yml"),
+      `global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\nscrape_configs:\n  - job_name: tailguard\n    static_configs:\n      - targets: ["${target}"]\n`,
+    );
+    const listen = `127.0.0.1:${await freePort()}`;
+    const base = `http://${listen}`;
+    prometheus = spawn(
+      PROMETHEUS,
+      [
+        `--config.file=${path.join(dir, "prometheus.yml")}`,
+        `--storage.tsdb.path=${path.join(dir, "data")}`,
+        `--web.listen-address=${listen}`,
+      ],
+      { stdio: ["ignore", "pipe", "pipe"] },
+    );
+    prometheus.stdout!.on("data", (d: Buffer) => (log += d));
+    prometheus.stderr!.on("data", (d: Buffer) => (log += d));
+    const logOf = () => log;
+
+    await until("Prometheus to be ready", async () => ((await fetch(`${base}/-/ready`)).ok ? true : undefined), 10_000, logOf);
+    const count = "tailguard_request_latency_seconds_count";
+    // Prometheus 2.42 hands static targets to its scrape manager only after its discovery throttle (5 s)
+    await until("the first scrape", async () => ((await query(base, count))[0]?.[1] === 0 ? true : undefined), 20_000, logOf);
+    expect(await query(base, 'up{job="tailguard"}')).toEqual([[expect.objectContaining({ job: "tailguard" }), 1]]);
+
+    for (const ns of values) {
+      metrics.observeWindow(meta, { pid: meta.pid, seq: 1, t: 0n, durNs: ns, launchCount: 1, streams: 1, launches: [], launchesDropped: 0, holds: [], heldNs: 0, gpuNs: null });
+      hdr.recordValue(ns);
+    }
+    snapshots = [
+      {
+        metric: "request_latency",
+        key: { pid: meta.pid, priority: meta.priority, gpu: meta.gpu!.uuid },
+        count: hdr.totalCount,
+        min: hdr.minNonZeroValue,
+        max: hdr.maxValue,
+        mean: hdr.mean,
+        percentiles: Object.fromEntries(Object.entries(PERCENTILES).map(([label, p]) => [label, hdr.getValueAtPercentile(p)])),
+      },
+    ];
+    await until("a scrape with every window", async () => ((await query(base, count))[0]?.[1] === N ? true : undefined), 5_000, logOf);
+
+    // Which bucket holds the exact P99: Prometheus only knows the buckets and interpolates linearly inside one.
+    const bounds = [0, ...METRICS.requestLatency.buckets];
+    const i = bounds.findIndex((b, k) => k > 0 && exactP99 / 1e9 <= b);
+    expect(i, "the P99 must not fall in the +Inf bucket").toBeGreaterThan(0);
+    const [lower, upper] = [bounds[i - 1], bounds[i]];
+
+    // Over the cumulative buckets: everything the process did, which here is exactly the 2000 windows.
+    const [[, cumulative]] = await query(base, "histogram_quantile(0.99, sum by (le) (tailguard_request_latency_seconds_bucket))");
+    // Over rate(): what an alert uses. The range holds the zero sample and the full one, and rate() scales every
+    // bucket alike, so the estimate is the same.
+    const [[, windowed]] = await query(
+      base,
+      "histogram_quantile(0.99, sum by (le) (rate(tailguard_request_latency_seconds_bucket[1m])))",
+    );
+    for (const estimate of [cumulative, windowed]) {
+      expect(estimate).toBeGreaterThan(lower);
+      expect(estimate).toBeLessThanOrEqual(upper);
+    }
+    expect(windowed).toBeCloseTo(cumulative, 9);
+
+    // The gauge carries the HDR P99, which is the exact P99 to within HDR's 3 significant digits.
+    const hdrP99 = hdr.getValueAtPercentile(99);
+    expect(Math.abs(hdrP99 - exactP99)).toBeLessThanOrEqual(exactP99 / 1000 + 1);
+    const gauge = await query(base, 'tailguard_request_latency_quantile_seconds{quantile="0.99"}');
+    expect(gauge).toHaveLength(1);
+    expect(gauge[0][0]).toMatchObject({ pid: "4242", priority: "10", gpu: "GPU-0000-test", command: "python3" });
+    expect(gauge[0][1]).toBeCloseTo(hdrP99 / 1e9, 12);
+    expect(Math.abs(gauge[0][1] - exactP99 / 1e9)).toBeLessThanOrEqual(exactP99 / 1e12 + 1e-9);
+  } finally {
+    if (prometheus && prometheus.exitCode === null && prometheus.signalCode === null) {
+      const exited = once(prometheus, "exit");
+      prometheus.kill("SIGTERM");
+      const stopped = await Promise.race([exited.then(() => true), sleep(5_000).then(() => false)]);
+      if (!stopped) {
+        prometheus.kill("SIGKILL");
+        await exited;
+      }
+    }
+    await metrics.shutdown();
+    hdr.destroy();
+    rmSync(dir, { recursive: true, force: true });
+  }
+}, 20_000);

@@ -1,0 +1,184 @@
+// `tailguard report` (agent/src/report.ts): percentile tables from a real recording on the simulated GPU, from
+// interval logs (tailguard's and another writer's), and a clear error for anything else.
+import { readdirSync, writeFileSync } from "node:fs";
+import path from "node:path";
+import { build, HistogramLogWriter } from "hdr-histogram-js";
+import { describe, expect, it } from "vitest";
+
+import { Histograms, IntervalLog } from "../agent/src/histograms.js";
+import { formatNs, formatReport, report } from "../agent/src/report.js";
+import { nativeBuild, runProgram, testDir } from "./support/native.js";
+import { cli, recordRun } from "./support/tailguard.js";
+
+const workload = path.join(nativeBuild, "tg-workload");
+
+/** The value HdrHistogram means by percentile p: the one at rank round(p% of n), at least the first. */
+const exactPercentile = (sorted: number[], p: number) => sorted[Math.max(1, Math.round((p / 100) * sorted.length)) - 1];
+const expectWithinPrecision = (actual: number, exact: number) =>
+  expect(Math.abs(actual - exact), `${actual} vs exact ${exact}`).toBeLessThanOrEqual(exact / 1000);
+const tailguard = (args: string[]) => runProgram(process.execPath, [cli, ...args]);
+
+describe("tailguard report", () => {
+  it("a real recording: request latency, launch time and holds per process, as the file has them", async () => {
+    const dir = testDir("report");
+    const rec = await recordRun(dir, [workload, "requests", "--rate", "100", "--count", "40", "--kernels", "4", "--kernel-us", "300"]);
+    expect(rec.run.code, rec.run.stderr).toBe(0);
+    const [file] = readdirSync(dir).filter((f) => /^record-.*\.jsonl$/.test(f)).map((f) => path.join(dir, f));
+    const attach = rec.of("process").find((l) => l.op === "attach")!;
+    const detach = rec.of("process").find((l) => l.op === "detach")!;
+    const windows = rec.of("window").filter((l) => l.op === "end").map((l) => l.dur as number).sort((a, b) => a - b);
+    const launchTimes = rec.of("launch").filter((l) => typeof l.dur === "number").map((l) => l.dur as number).sort((a, b) => a - b);
+    expect(windows.length).toBe(40);
+    expect(launchTimes.length).toBeGreaterThan(0);
+
+    const r = await report(file);
+    expect(r.format).toBe("recording");
+    const key = { pid: attach.pid, priority: 0, gpu: detach.gpu.uuid };
+    expect(key.gpu).toMatch(/^GPU-/);
+    const latency = r.series.find((s) => s.metric === "request_latency")!;
+    expect(latency).toMatchObject({ key, count: windows.length, min: windows[0], max: windows[windows.length - 1] });
+    expect(latency.command).toBe(attach.cmd.join(" "));
+    for (const [label, p] of [["p50", 50], ["p90", 90], ["p99", 99]] as const)
+      expectWithinPrecision(latency.percentiles[label], exactPercentile(windows, p));
+    const launch = r.series.find((s) => s.metric === "launch_api_time")!;
+    expect(launch).toMatchObject({ key, count: launchTimes.length, max: launchTimes[launchTimes.length - 1] });
+    expectWithinPrecision(launch.percentiles.p50, exactPercentile(launchTimes, 50));
+    // alone on its GPU: never held, so no hold series
+    expect(rec.of("hold")).toEqual([]);
+    expect(r.series.map((s) => s.metric)).toEqual(["request_latency", "launch_api_time"]);
+
+    const table = await tailguard(["report", file]);
+    expect(table.code, table.stderr).toBe(0);
+    const lines = table.stdout.trimEnd().split("\n");
+    expect(lines[0]).toBe(`${file} (recording)`);
+    expect(lines[2]).toMatch(/^METRIC\s+PID\s+PRIO\s+GPU\s+COUNT\s+P50\s+P90\s+P99\s+P99\.9\s+P99\.99\s+MAX\s+COMMAND$/);
+    const row = lines.find((l) => l.startsWith("request_latency"))!;
+    const cells = row.split(/\s{2,}/);
+    expect(cells.slice(0, 5)).toEqual(["request_latency", String(key.pid), "0", key.gpu.slice(0, 12), "40"]);
+    expect(cells.slice(5, 11)).toEqual(
+      [latency.percentiles.p50, latency.percentiles.p90, latency.percentiles.p99, latency.percentiles.p999,
+        latency.percentiles.p9999, latency.max].map(formatNs),
+    );
+    expect(cells[5]).toMatch(/^\d+(\.\d+)?(µs|ms)$/);
+    expect(cells[11]).toMatch(/tg-workload requests --rate 100/);
+
+    const json = await tailguard(["report", "--json", file]);
+    expect(json.code, json.stderr).toBe(0);
+    expect(JSON.parse(json.stdout)).toEqual(JSON.parse(JSON.stringify(r)));
+  });
+
+  it("a recording's holds, processes, execs and GPUs: each duration goes to its process's series", async () => {
+    const file = path.join(testDir("report-lines"), "lines.jsonl");
+    const gpu = { ordinal: 0, uuid: "GPU-11111111-2222-3333-4444-555555555555", name: "g", pci: "0000:01:00.0" };
+    const lines = [
+      { kind: "recording", format: 1, command: ["sh"] },
+      { kind: "process", op: "attach", pid: 10, cmd: ["server", "--port", "1"], priority: 10 },
+      { kind: "process", op: "attach", pid: 20, cmd: ["batch"], priority: -10 },
+      { kind: "launch", op: "kernel", pid: 10, t: 1, dur: 3000, kernel: "k" },
+      { kind: "launch", op: "kernel", pid: 10, t: 2, kernel: "k" }, // not timed
+      { kind: "window", op: "begin", pid: 10, t: 1, dur: 0, window: 1 },
+      { kind: "hold", op: "priority", pid: 20, t: 5, dur: 700_000, priority: -10, cause_pid: 10 },
+      { kind: "hold", op: "priority", pid: 20, t: 6, dur: 900_000, priority: -10, cause_pid: 10 },
+      { kind: "window", op: "end", pid: 10, t: 1, dur: 2_000_000, window: 1, launches: 2, streams: 1 },
+      { kind: "window", op: "end", pid: 20, t: 1, dur: 5_000_000_000, window: 1, launches: 9, streams: 1 },
+      { kind: "process", op: "detach", pid: 10, ended: "exit", gpu },
+      // pid 20 execs: its new image attaches with another priority; it never detaches (still running)
+      { kind: "process", op: "attach", pid: 20, cmd: ["batch2"], priority: 0, exec_generation: 1 },
+      { kind: "window", op: "end", pid: 20, t: 9, dur: 4_000_000, window: 1, launches: 1, streams: 1 },
+    ];
+    writeFileSync(file, lines.map((l) => JSON.stringify(l)).join("\n") + "\n");
+    const r = await report(file);
+    expect(r.series.map((s) => [s.metric, s.key.pid, s.key.priority, s.key.gpu, s.count, s.max, s.command])).toEqual([
+      ["request_latency", 10, 10, gpu.uuid, 1, 2_000_000, "server --port 1"],
+      ["request_latency", 20, -10, "unknown", 1, 5_000_000_000, "batch"],
+      ["request_latency", 20, 0, "unknown", 1, 4_000_000, "batch2"],
+      ["hold_time", 20, -10, "unknown", 2, 900_000, "batch"],
+      ["launch_api_time", 10, 10, gpu.uuid, 1, 3000, "server --port 1"],
+    ]);
+    expectWithinPrecision(r.series[3].percentiles.p50, 700_000);
+    expect(formatReport(r).find((l) => l.startsWith("hold_time"))).toMatch(
+      /^hold_time\s+20\s+-10\s+unknown\s+2\s+700µs\s+900µs\s+900µs\s+900µs\s+900µs\s+900µs\s+batch$/,
+    );
+  });
+
+  it("an interval log: tailguard's series by tag, another writer's tags as they are", async () => {
+    const dir = testDir("report-hlog");
+    const ours = path.join(dir, "ours.hlog");
+    const h = new Histograms({ intervals: true });
+    const log = new IntervalLog(ours, h, 1_795_000_000_000);
+    const key = { pid: 77, priority: 10, gpu: "GPU-0badcafe-1111-2222-3333-444455556666" };
+    for (let i = 1; i <= 1000; i++) h.record("request_latency", key, i * 1000);
+    log.writeInterval(1_795_000_000_000, 1_795_000_001_000);
+    for (let i = 1001; i <= 2000; i++) h.record("request_latency", key, i * 1000);
+    h.record("hold_time", key, 123_456);
+    log.writeInterval(1_795_000_001_000, 1_795_000_002_000);
+    log.close();
+    h.close();
+    const r = await report(ours);
+    expect(r.format).toBe("interval-log");
+    expect(r.other).toEqual([]);
+    expect(r.series.map((s) => [s.metric, s.key, s.count])).toEqual([
+      ["request_latency", key, 2000],
+      ["hold_time", key, 1],
+    ]);
+    expectWithinPrecision(r.series[0].percentiles.p50, 1_000_000);
+    expectWithinPrecision(r.series[0].percentiles.p99, 1_980_000);
+    expect(formatReport(r)[0]).toBe(`${ours} (HdrHistogram interval log)`);
+
+    // a log written by hdr-histogram-js's own writer (untagged and tagged lines, microseconds)
+    const theirs = path.join(dir, "theirs.hlog");
+    let text = "";
+    const writer = new HistogramLogWriter((s) => (text += s));
+    writer.outputLogFormatVersion();
+    writer.outputStartTime(1_795_000_000_000);
+    writer.outputLegend();
+    for (const tag of [undefined, "db-query"]) {
+      const hist = build();
+      for (let i = 1; i <= 100; i++) hist.recordValue(tag ? i * 10 : i);
+      if (tag) hist.tag = tag;
+      writer.outputIntervalHistogram(hist, 0, 1);
+    }
+    writeFileSync(theirs, text);
+    const other = await report(theirs);
+    expect(other.series).toEqual([]);
+    expect(other.other.map((o) => [o.tag, o.count, o.max])).toEqual([
+      ["NO TAG", 100, 100],
+      ["db-query", 100, 1000],
+    ]);
+    const table = await tailguard(["report", theirs]);
+    expect(table.code, table.stderr).toBe(0);
+    expect(table.stdout).toMatch(/^db-query\s+-\s+-\s+-\s+100\s+500ns\s+900ns\s+990ns\s+1\.00µs\s+1\.00µs\s+1\.00µs$/m);
+  });
+
+  it("anything else: one clear line naming the file, exit status 1", async () => {
+    const dir = testDir("report-bad");
+    const cases: [string, string, RegExp][] = [
+      ["notes.txt", "hello\nworld\n", /is not a tailguard recording .* or an HdrHistogram interval log$/],
+      ["other.jsonl", '{"kind":"launch","pid":1}\n', /is not a tailguard recording/],
+      ["empty.jsonl", "", /is not a tailguard recording/],
+      ["broken.hlog", "#[Histogram log format version 1.3]\nTag=x,0.000,1.000,2.000,HISTFAAAAnotbase64\n", /broken\.hlog: interval 1: cannot decode/],
+      ["garbled.hlog", "#[Histogram log format version 1.3]\nthis is not a line of the format\n", /garbled\.hlog:2: not an HdrHistogram interval log line/],
+      ["truncated.jsonl", '{"kind":"recording","format":1}\n{"kind":"window","op":"end","dur":12\n', /truncated\.jsonl:2: not a JSON line/],
+    ];
+    for (const [name, content, message] of cases) {
+      const file = path.join(dir, name);
+      writeFileSync(file, content);
+      await expect(report(file), name).rejects.toThrow(message);
+      const r = await tailguard(["report", file]);
+      expect(r.code, name).toBe(1);
+      expect(r.stdout).toBe("");
+      expect(r.stderr.trimEnd().split("\n"), name).toHaveLength(1);
+      expect(r.stderr, name).toMatch(new RegExp(`^tailguard: .*${name.replace(".", "\\.")}`));
+    }
+    const missing = await tailguard(["report", path.join(dir, "missing.jsonl")]);
+    expect(missing.code).toBe(1);
+    expect(missing.stderr).toMatch(/^tailguard: cannot read .*missing\.jsonl: ENOENT/);
+    expect((await tailguard(["report"])).code).toBe(2);
+  });
+
+  it("formats durations to 3 significant digits in ns, µs, ms or s", () => {
+    expect([0, 999, 999.7, 12_345, 999_499, 999_999, 1_413_699, 25_000_000, 2_500_000_000].map(formatNs)).toEqual(
+      ["0ns", "999ns", "1.00µs", "12.3µs", "999µs", "1.00ms", "1.41ms", "25.0ms", "2.50s"],
+    );
+  });
+});

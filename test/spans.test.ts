@@ -1,0 +1,601 @@
+// Request windows and holds as OpenTelemetry spans (agent/src/spans.ts): structure, derived ids and links, exact
+// times, tail sampling and overload on hand-built records; then the same spans over real OTLP/HTTP (protobuf and JSON,
+// into a loopback receiver that decodes with the official generated decoders) and as OTLP/JSON lines.
+import { createHash } from "node:crypto";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { SpanKind, type HrTime } from "@opentelemetry/api";
+import { ExportResultCode } from "@opentelemetry/core";
+import { OTLPTraceExporter as OtlpJsonTraceExporter } from "@opentelemetry/exporter-trace-otlp-http";
+import { OTLPTraceExporter as OtlpProtobufTraceExporter } from "@opentelemetry/exporter-trace-otlp-proto";
+import { OTLPMetricExporter as OtlpJsonMetricExporter } from "@opentelemetry/exporter-metrics-otlp-http";
+import { OTLPMetricExporter as OtlpProtobufMetricExporter } from "@opentelemetry/exporter-metrics-otlp-proto";
+import { MeterProvider, PeriodicExportingMetricReader } from "@opentelemetry/sdk-metrics";
+import { InMemorySpanExporter, type ReadableSpan, type SpanExporter } from "@opentelemetry/sdk-trace-base";
+import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from "vitest";
+
+import type { Hold, Launch, ProcessMeta, RequestWindow } from "../agent/src/model.js";
+import {
+  exporterFromEnv,
+  holdSpanContext,
+  OtlpJsonLinesExporter,
+  SpanPipeline,
+  windowSpanContext,
+  type SpanOptions,
+} from "../agent/src/spans.js";
+import {
+  decodeProtobuf,
+  ExportTraceServiceRequest,
+  flattenTraces,
+  startOtlpReceiver,
+  type FlatSpan,
+  type OtlpReceiver,
+} from "./support/otlp-receiver.js";
+import { root } from "./support/native.js";
+
+const version = JSON.parse(readFileSync(path.join(root, "package.json"), "utf8")).version;
+
+// Wall-clock ns around 2026, well past 2^53: a Number could not hold them to the nanosecond.
+const ANCHOR_MONO = 7_000_123_456_789n;
+const ANCHOR_REAL = 1_767_225_600_987_654_321n;
+
+function meta(pid: number, over: Partial<ProcessMeta> = {}): ProcessMeta {
+  return {
+    pid,
+    ppid: 1,
+    cmdline: [`/opt/serve/bin/server-${pid}`, "--port", String(8000 + pid)],
+    priority: 0,
+    gpu: { ordinal: 0, uuid: "GPU-5e1f0a2b-0000-1111-2222-333344445555", name: "NVIDIA H100 80GB HBM3", pci: "0000:1b:00.0" },
+    anchorMonotonic: ANCHOR_MONO + BigInt(pid),
+    anchorRealtime: ANCHOR_REAL,
+    resource: {},
+    ...over,
+  };
+}
+
+function launches(n: number, t0: bigint): Launch[] {
+  return Array.from({ length: n }, (_, i) => ({
+    name: `void gemm_kernel<${i % 3}>(float*, int)`,
+    op: i % 10 === 9 ? ("graph" as const) : ("kernel" as const),
+    t: t0 + BigInt(i * 1000 + 7),
+    apiNs: i % 8 === 0 ? 2300 + i : null,
+    stream: 0x7f00_dead_be00n + BigInt(i % 2),
+    grid: [128, 2, 1],
+    block: [256, 1, 1],
+  }));
+}
+
+function win(m: ProcessMeta, seq: number, over: Partial<RequestWindow> = {}): RequestWindow {
+  return {
+    pid: m.pid,
+    seq,
+    t: m.anchorMonotonic + 1_000_000_001n + BigInt(seq) * 10_000_000n,
+    durNs: 1_000_000,
+    launchCount: 0,
+    streams: 1,
+    launches: [],
+    launchesDropped: 0,
+    holds: [],
+    heldNs: 0,
+    gpuNs: null,
+    ...over,
+  };
+}
+
+function hold(held: ProcessMeta, t: bigint, over: Partial<Hold> = {}): Hold {
+  return {
+    pid: held.pid,
+    reason: "priority",
+    t,
+    durNs: 250_000,
+    priority: held.priority,
+    causePid: null,
+    causePriority: null,
+    causeWindow: null,
+    releasedBy: "idle",
+    ...over,
+  };
+}
+
+const ns = (t: HrTime) => (BigInt(t[0]) * 1_000_000_000n + BigInt(t[1])).toString();
+const epoch = (m: ProcessMeta, t: bigint) => m.anchorRealtime + (t - m.anchorMonotonic);
+
+/** A ReadableSpan as the receiver flattens what arrives: what should arrive, to compare with what did. */
+function flat(s: ReadableSpan): FlatSpan {
+  const ctx = s.spanContext();
+  const out: FlatSpan = {
+    traceId: ctx.traceId,
+    spanId: ctx.spanId,
+    name: s.name,
+    kind: s.kind + 1,
+    startTimeUnixNano: ns(s.startTime),
+    endTimeUnixNano: ns(s.endTime),
+    attributes: { ...s.attributes },
+    links: s.links.map((l) => ({ traceId: l.context.traceId, spanId: l.context.spanId, attributes: { ...l.attributes } })),
+    status: { code: s.status.code },
+    resource: { ...s.resource.attributes },
+    scope: { name: s.instrumentationScope.name, version: s.instrumentationScope.version },
+  };
+  if (s.parentSpanContext) out.parentSpanId = s.parentSpanContext.spanId;
+  return out;
+}
+
+const bySpanId = (a: { spanId: string }, b: { spanId: string }) => a.spanId.localeCompare(b.spanId);
+
+/** A pipeline into an in-memory exporter: feed it, flush, read the spans. */
+async function collect(feed: (p: SpanPipeline) => void, opts: Partial<SpanOptions> = {}) {
+  const exporter = new InMemorySpanExporter();
+  const p = new SpanPipeline({ exporter, sampleRate: 0, exportDelayMs: 1, ...opts });
+  feed(p);
+  await p.flush();
+  return { spans: exporter.getFinishedSpans(), stats: p.stats() };
+}
+
+const named = (spans: ReadableSpan[], name: string) => spans.filter((s) => s.name === name);
+const isWindow = (seq: number, pid?: number) => (s: ReadableSpan) =>
+  s.name === "request" && s.attributes["tailguard.window.seq"] === seq && (pid == null || s.resource.attributes["process.pid"] === pid);
+
+// Two processes on one GPU: `serving` (high priority) held `batch`; batch's window 7 holds three times: once for
+// serving's window 3, once behind its own full in-flight window, once for a process the agent no longer knows.
+const serving = meta(100, { priority: 2, serviceName: "llm-serving", resource: { "k8s.pod.name": "serve-0", "k8s.namespace.name": "inference", "k8s.node.name": "gpu-node-7", "deployment.environment": "prod" } });
+const batch = meta(200, { priority: -1, gpu: { ordinal: 0, uuid: "GPU-5e1f0a2b-0000-1111-2222-333344445555", name: "NVIDIA H100 80GB HBM3", pci: "" } });
+const batchWindow = win(batch, 7, {
+  durNs: 2_345_678_901,
+  launchCount: 40,
+  streams: 2,
+  holds: [
+    hold(batch, batch.anchorMonotonic + 1_070_000_123n, { causePid: 100, causePriority: 2, causeWindow: 3, durNs: 5_000_000_000, releasedBy: "drained" }),
+    hold(batch, batch.anchorMonotonic + 1_080_000_456n, { reason: "window", releasedBy: "lapsed" }),
+    hold(batch, batch.anchorMonotonic + 1_090_000_789n, { causePid: 999, causePriority: 1, causeWindow: 12, reason: "share", releasedBy: "min_share" }),
+  ],
+  heldNs: 5_250_500_000,
+  gpuNs: 1_900_000_000,
+});
+const servingWindow = win(serving, 3, { durNs: 12_000_000, launchCount: 20, launches: launches(20, serving.anchorMonotonic + 1_030_000_000n), gpuNs: null });
+const processByPid = (pid: number) => [serving, batch].find((m) => m.pid === pid);
+
+/** The held window first and the window that caused its hold later, as the agent meets them when the cause is still
+ *  running; plus a slow window with launch spans and a hold outside any window. */
+function scenario(p: SpanPipeline) {
+  p.window(batch, batchWindow);
+  p.window(serving, servingWindow);
+  p.hold(serving, hold(serving, serving.anchorMonotonic + 2_000_000_000n, { reason: "window", releasedBy: "idle" }));
+}
+const scenarioOpts: Partial<SpanOptions> = { processByPid, sloMs: 10, maxLaunchSpans: 16 };
+
+describe("span ids", () => {
+  it("derives a window's span context from SHA-256 of (pid, clock anchor, seq)", () => {
+    const d = createHash("sha256").update(`tailguard/window/100/${serving.anchorMonotonic}/3`).digest("hex");
+    expect(windowSpanContext(serving, 3)).toMatchObject({ traceId: d.slice(0, 32), spanId: d.slice(32, 48), traceFlags: 1 });
+    expect(windowSpanContext(serving, 3)).toEqual(windowSpanContext({ ...serving }, 3));
+    // the same pid after a restart (another clock anchor) names other windows
+    expect(windowSpanContext({ pid: 100, anchorMonotonic: serving.anchorMonotonic + 1n }, 3).traceId).not.toBe(d.slice(0, 32));
+    expect(windowSpanContext(serving, 4).traceId).not.toBe(d.slice(0, 32));
+  });
+});
+
+describe("request window spans", () => {
+  it("has exact start and end times, past 2^53 ns, with no float rounding", async () => {
+    const { spans } = await collect((p) => p.window(batch, batchWindow));
+    const w = spans.find(isWindow(7))!;
+    const start = epoch(batch, batchWindow.t);
+    expect(start).toBe(1_767_225_601_987_654_322n + 70_000_000n);
+    expect(BigInt(Number(start))).not.toBe(start); // a double would have rounded it
+    expect(w.startTime).toEqual([1767225602, 57654322]);
+    expect(ns(w.startTime)).toBe(start.toString());
+    expect(ns(w.endTime)).toBe((start + 2_345_678_901n).toString());
+    expect(w.endTime).toEqual([1767225604, 403333223]);
+    expect(w.duration).toEqual([2, 345678901]);
+  });
+
+  it("is a root INTERNAL span with the derived context and the window's attributes", async () => {
+    const { spans } = await collect((p) => p.window(batch, batchWindow), { processByPid });
+    const w = spans.find(isWindow(7))!;
+    expect(w.kind).toBe(SpanKind.INTERNAL);
+    expect(w.parentSpanContext).toBeUndefined();
+    expect(w.spanContext()).toEqual(windowSpanContext(batch, 7));
+    expect(w.ended).toBe(true);
+    expect(w.attributes).toEqual({
+      "tailguard.window.seq": 7,
+      "tailguard.window.launches": 40,
+      "tailguard.window.streams": 2,
+      "tailguard.window.holds": 3,
+      "tailguard.window.held_ns": 5_250_500_000,
+      "tailguard.window.gpu_ns": 1_900_000_000,
+    });
+    expect(w.instrumentationScope).toEqual({ name: "tailguard", version });
+  });
+
+  it("carries the process's resource: service, process, host, priority, GPU, Kubernetes and OTEL_RESOURCE_ATTRIBUTES", async () => {
+    const otelNamed = meta(300, { resource: { "service.name": "from-resource-attributes", "team": "ml" } });
+    const { spans } = await collect((p) => {
+      p.window(serving, servingWindow);
+      p.window(serving, win(serving, 4));
+      p.window(batch, win(batch, 1));
+      p.window(otelNamed, win(otelNamed, 1));
+    });
+    const [s3, s4] = [spans.find(isWindow(3, 100))!, spans.find(isWindow(4, 100))!];
+    expect(s3.resource.attributes).toEqual({
+      "service.name": "llm-serving",
+      "process.pid": 100,
+      "process.parent_pid": 1,
+      "process.command_args": ["/opt/serve/bin/server-100", "--port", "8100"],
+      "host.name": expect.any(String),
+      "tailguard.priority": 2,
+      "tailguard.gpu.uuid": "GPU-5e1f0a2b-0000-1111-2222-333344445555",
+      "tailguard.gpu.name": "NVIDIA H100 80GB HBM3",
+      "tailguard.gpu.pci": "0000:1b:00.0",
+      "k8s.pod.name": "serve-0",
+      "k8s.namespace.name": "inference",
+      "k8s.node.name": "gpu-node-7",
+      "deployment.environment": "prod",
+    });
+    // one Resource object per process: the OTLP serializers group spans by resource identity
+    expect(s4.resource).toBe(s3.resource);
+    const b = spans.find(isWindow(1, 200))!.resource.attributes;
+    expect(b["service.name"]).toBe("server-200"); // basename of argv[0]
+    expect(b).not.toHaveProperty("tailguard.gpu.pci"); // unknown
+    const o = spans.find(isWindow(1, 300))!.resource.attributes;
+    expect(o).toMatchObject({ "service.name": "from-resource-attributes", team: "ml" });
+    const noGpu = await collect((p) => p.window(meta(400, { gpu: null, serviceName: "x" }), win(meta(400), 1)));
+    expect(Object.keys(noGpu.spans[0].resource.attributes).filter((k) => k.startsWith("tailguard.gpu"))).toEqual([]);
+  });
+});
+
+describe("hold spans", () => {
+  it("are children of the held window and link to the causing window's span, emitted later", async () => {
+    const { spans } = await collect(scenario, scenarioOpts);
+    const held = spans.find(isWindow(7, 200))!;
+    const cause = spans.find(isWindow(3, 100))!;
+    // the held window was exported before the cause's span existed
+    expect(spans.indexOf(held)).toBeLessThan(spans.indexOf(cause));
+    const holds = named(spans, "hold").filter((s) => s.parentSpanContext);
+    expect(holds).toHaveLength(3);
+    for (const h of holds) {
+      expect(h.parentSpanContext!.spanId).toBe(held.spanContext().spanId);
+      expect(h.spanContext().traceId).toBe(held.spanContext().traceId);
+      expect(h.kind).toBe(SpanKind.INTERNAL);
+      expect(h.resource.attributes["process.pid"]).toBe(200);
+    }
+    const ids = new Set([held, ...holds].map((s) => s.spanContext().spanId));
+    expect(ids.size).toBe(4);
+
+    const [priority, full, share] = holds;
+    expect(priority.links).toHaveLength(1);
+    expect(priority.links[0].context).toEqual(cause.spanContext());
+    expect(priority.attributes).toEqual({
+      "tailguard.hold.reason": "priority",
+      "tailguard.hold.priority": -1,
+      "tailguard.hold.released_by": "drained",
+      "tailguard.hold.cause.pid": 100,
+      "tailguard.hold.cause.priority": 2,
+      "tailguard.hold.cause.window": 3,
+    });
+    const start = epoch(batch, batchWindow.holds[0].t);
+    expect(ns(priority.startTime)).toBe(start.toString());
+    expect(ns(priority.endTime)).toBe((start + 5_000_000_000n).toString());
+    // a hold behind its own in-flight window has no cause to link to
+    expect(full.links).toEqual([]);
+    expect(full.attributes).toEqual({ "tailguard.hold.reason": "window", "tailguard.hold.priority": -1, "tailguard.hold.released_by": "lapsed" });
+    // a cause the agent does not know: no link, the cause still named
+    expect(share.links).toEqual([]);
+    expect(share.attributes).toMatchObject({ "tailguard.hold.cause.pid": 999, "tailguard.hold.cause.window": 12, "tailguard.hold.reason": "share" });
+  });
+
+  it("puts a hold outside any window in a trace of its own", async () => {
+    const h = hold(serving, serving.anchorMonotonic + 2_000_000_000n, { reason: "window" });
+    const { spans } = await collect((p) => p.hold(serving, h));
+    expect(spans).toHaveLength(1);
+    expect(spans[0].name).toBe("hold");
+    expect(spans[0].parentSpanContext).toBeUndefined();
+    expect(spans[0].spanContext()).toEqual(holdSpanContext(serving, h.t));
+    expect(ns(spans[0].startTime)).toBe(epoch(serving, h.t).toString());
+  });
+});
+
+describe("tail sampling of launch spans", () => {
+  const slowAfter = (ns: number | null) => () => ns;
+
+  it("attaches no launch spans to windows under the running P99", async () => {
+    const w = win(serving, 1, { durNs: 4_000_000, launchCount: 50, launches: launches(50, serving.anchorMonotonic + 1_010_000_000n) });
+    const { spans } = await collect((p) => p.window(serving, w), { slowThresholdNs: slowAfter(5_000_000) });
+    expect(spans).toHaveLength(1);
+    expect(spans[0].attributes).not.toHaveProperty("tailguard.sampled");
+  });
+
+  it("attaches at most maxLaunchSpans launch spans to windows over the running P99", async () => {
+    const t0 = serving.anchorMonotonic + 1_010_000_000n;
+    const w = win(serving, 1, { durNs: 9_000_000, launchCount: 1000, launches: launches(300, t0), launchesDropped: 700 });
+    const { spans } = await collect((p) => p.window(serving, w), { slowThresholdNs: slowAfter(5_000_000) });
+    const parent = spans.find(isWindow(1))!;
+    expect(parent.attributes).toMatchObject({
+      "tailguard.sampled": "slow",
+      "tailguard.window.launch_spans": 256,
+      "tailguard.window.launches_dropped": 744,
+    });
+    const children = spans.filter((s) => s !== parent);
+    expect(children).toHaveLength(256);
+    expect(new Set(children.map((s) => s.spanContext().spanId)).size).toBe(256);
+    expect(children.map((s) => s.spanContext().spanId)).not.toContain(parent.spanContext().spanId);
+    for (const c of children) {
+      expect(c.parentSpanContext).toEqual(parent.spanContext());
+      expect(c.spanContext().traceId).toBe(parent.spanContext().traceId);
+    }
+    // in launch order, each with its kernel and the launch call's time where the shim timed it
+    const l0 = w.launches[0];
+    expect(children[0].name).toBe(l0.name);
+    expect(children[0].attributes).toEqual({
+      "tailguard.launch.index": 0,
+      "tailguard.launch.op": "kernel",
+      "tailguard.kernel.name": "void gemm_kernel<0>(float*, int)",
+      "tailguard.launch.stream": "0x7f00deadbe00",
+      "tailguard.launch.grid": [128, 2, 1],
+      "tailguard.launch.block": [256, 1, 1],
+      "tailguard.launch.api_ns": 2300,
+    });
+    expect(ns(children[0].startTime)).toBe(epoch(serving, l0.t).toString());
+    expect(ns(children[0].endTime)).toBe((epoch(serving, l0.t) + 2300n).toString());
+    expect(children[9].attributes).toMatchObject({ "tailguard.launch.op": "graph", "tailguard.launch.stream": "0x7f00deadbe01" });
+    expect(children[1].attributes).not.toHaveProperty("tailguard.launch.api_ns");
+    expect(children[1].endTime).toEqual(children[1].startTime);
+    // derived too: the same window gives the same ids
+    const again = await collect((p) => p.window(serving, w), { slowThresholdNs: slowAfter(5_000_000) });
+    expect(again.spans.map((s) => s.spanContext().spanId)).toEqual(spans.map((s) => s.spanContext().spanId));
+  });
+
+  it("marks windows over the SLO as such, before the P99", async () => {
+    const w = win(serving, 1, { durNs: 3_000_000, launchCount: 2, launches: launches(2, serving.anchorMonotonic + 1_010_000_000n) });
+    const { spans } = await collect((p) => p.window(serving, w), { sloMs: 2, slowThresholdNs: slowAfter(1) });
+    expect(spans.find(isWindow(1))!.attributes["tailguard.sampled"]).toBe("slo");
+    expect(spans).toHaveLength(3);
+    const under = await collect((p) => p.window(serving, w), { sloMs: 5, slowThresholdNs: slowAfter(null) });
+    expect(under.spans).toHaveLength(1);
+  });
+
+  it("samples the rest at sampleRate", async () => {
+    const feed = (p: SpanPipeline) => {
+      for (let seq = 1; seq <= 200; seq++) {
+        p.window(serving, win(serving, seq, { launchCount: 3, launches: launches(3, serving.anchorMonotonic + BigInt(seq) * 10_000_000n) }));
+      }
+    };
+    const none = await collect(feed, { sampleRate: 0 });
+    expect(none.spans).toHaveLength(200);
+    const all = await collect(feed, { sampleRate: 1 });
+    expect(all.spans).toHaveLength(800);
+    expect(named(all.spans, "request").every((s) => s.attributes["tailguard.sampled"] === "random")).toBe(true);
+  });
+});
+
+describe("overload", () => {
+  /** An exporter that takes batches and never answers. */
+  function stalled() {
+    const batches: number[] = [];
+    const exporter: SpanExporter = { export: (spans) => void batches.push(spans.length), shutdown: async () => {} };
+    return { exporter, batches };
+  }
+
+  it("drops and counts what does not fit, without blocking or exporting inline", async () => {
+    const { exporter, batches } = stalled();
+    const p = new SpanPipeline({ exporter, queueLimit: 100, batchSize: 50, exportDelayMs: 1, exportTimeoutMs: 100, sampleRate: 0 });
+    const windows = Array.from({ length: 100_000 }, (_, i) => win(serving, i + 1, { launchCount: 4, launches: launches(4, 0n) }));
+    const started = performance.now();
+    for (const w of windows) p.window(serving, w);
+    const perCallUs = ((performance.now() - started) * 1000) / windows.length;
+    expect(batches).toEqual([]); // export happens later, off the caller's path
+    expect(perCallUs).toBeLessThan(20);
+    expect(p.stats()).toEqual({ exported: 0, dropped: 99_900, failed: 0, queued: 100 });
+
+    // one batch in flight (never answered), the rest waits; new windows fill the freed room and then drop again
+    await vi.waitFor(() => expect(batches).toEqual([50]));
+    expect(p.stats().queued).toBe(50);
+    for (let i = 0; i < 100; i++) p.window(serving, win(serving, 1));
+    expect(p.stats()).toEqual({ exported: 0, dropped: 99_950, failed: 0, queued: 100 });
+
+    // each unanswered export times out as failed, and the next goes out; every span is counted once
+    await p.shutdown();
+    expect(batches).toEqual([50, 50, 50]);
+    expect(p.stats()).toEqual({ exported: 0, dropped: 99_950, failed: 150, queued: 0 });
+  });
+
+  it("counts failed and throwing exports and goes on", async () => {
+    let calls = 0;
+    const exporter: SpanExporter = {
+      export(spans, done) {
+        calls++;
+        if (calls === 1) throw new Error("exporter bug");
+        done(calls === 2 ? { code: ExportResultCode.FAILED, error: new Error("503") } : { code: ExportResultCode.SUCCESS });
+      },
+      shutdown: async () => {},
+    };
+    const p = new SpanPipeline({ exporter, batchSize: 10, exportDelayMs: 1, sampleRate: 0 });
+    for (let seq = 1; seq <= 30; seq++) p.window(serving, win(serving, seq));
+    await p.flush();
+    expect(p.stats()).toEqual({ exported: 10, dropped: 0, failed: 20, queued: 0 });
+  });
+
+  it("exports in batches of at most batchSize, one at a time", async () => {
+    const memory = new InMemorySpanExporter();
+    const sizes: number[] = [];
+    let inFlight = 0;
+    let maxInFlight = 0;
+    const exporter: SpanExporter = {
+      export(spans, done) {
+        sizes.push(spans.length);
+        maxInFlight = Math.max(maxInFlight, ++inFlight);
+        setTimeout(() => {
+          inFlight--;
+          memory.export(spans, done);
+        }, 2);
+      },
+      shutdown: async () => {},
+    };
+    const p = new SpanPipeline({ exporter, exportDelayMs: 5, sampleRate: 0 });
+    // windows with many holds straddle batch boundaries
+    for (let seq = 1; seq <= 1500; seq++) {
+      const holds = seq % 100 === 0 ? Array.from({ length: 300 }, (_, i) => hold(serving, BigInt(i))) : [];
+      p.window(serving, win(serving, seq, { holds }));
+    }
+    await p.flush();
+    const total = 1500 + 15 * 300;
+    expect(sizes.reduce((a, b) => a + b, 0)).toBe(total);
+    expect(Math.max(...sizes)).toBeLessThanOrEqual(512);
+    expect(maxInFlight).toBe(1);
+    expect(memory.getFinishedSpans()).toHaveLength(total);
+    expect(p.stats()).toEqual({ exported: total, dropped: 0, failed: 0, queued: 0 });
+  });
+
+  it("drops what arrives after shutdown", async () => {
+    const exporter = new InMemorySpanExporter();
+    const p = new SpanPipeline({ exporter, sampleRate: 0 });
+    p.window(serving, win(serving, 1));
+    await p.shutdown();
+    p.window(serving, win(serving, 2));
+    expect(p.stats()).toEqual({ exported: 1, dropped: 1, failed: 0, queued: 0 });
+  });
+});
+
+describe("over OTLP/HTTP", () => {
+  let receiver: OtlpReceiver;
+  let expected: FlatSpan[];
+  beforeAll(async () => {
+    receiver = await startOtlpReceiver();
+    expected = (await collect(scenario, scenarioOpts)).spans.map(flat).sort(bySpanId);
+  });
+  afterAll(() => receiver.close());
+  afterEach(() => {
+    vi.unstubAllEnvs();
+    receiver.requests.length = 0;
+  });
+
+  it("chooses the exporter by OTEL_EXPORTER_OTLP_[TRACES_]PROTOCOL and refuses gRPC", () => {
+    expect(exporterFromEnv({})).toBeInstanceOf(OtlpProtobufTraceExporter);
+    expect(exporterFromEnv({ OTEL_EXPORTER_OTLP_PROTOCOL: "http/json" })).toBeInstanceOf(OtlpJsonTraceExporter);
+    expect(exporterFromEnv({ OTEL_EXPORTER_OTLP_PROTOCOL: "http/json", OTEL_EXPORTER_OTLP_TRACES_PROTOCOL: "http/protobuf" })).toBeInstanceOf(
+      OtlpProtobufTraceExporter,
+    );
+    expect(() => exporterFromEnv({ OTEL_EXPORTER_OTLP_PROTOCOL: "grpc" })).toThrow(/grpc.*not supported/);
+  });
+
+  for (const [protocol, encoding, contentType] of [
+    ["http/protobuf", "protobuf", "application/x-protobuf"],
+    ["http/json", "json", "application/json"],
+  ] as const) {
+    it(`delivers ids, exact times, links, attributes and resources intact over ${protocol}`, async () => {
+      vi.stubEnv("OTEL_EXPORTER_OTLP_ENDPOINT", receiver.url);
+      vi.stubEnv("OTEL_EXPORTER_OTLP_HEADERS", "x-tailguard-tenant=gpu%20team");
+      vi.stubEnv("OTEL_EXPORTER_OTLP_PROTOCOL", protocol);
+      const p = new SpanPipeline({ exporter: exporterFromEnv(), sampleRate: 0, exportDelayMs: 1, ...scenarioOpts });
+      scenario(p);
+      await p.shutdown();
+      expect(p.stats()).toEqual({ exported: expected.length, dropped: 0, failed: 0, queued: 0 });
+
+      expect(receiver.requests.length).toBeGreaterThan(0);
+      for (const r of receiver.requests) {
+        expect(r.encoding).toBe(encoding);
+        expect(r.headers["content-type"]).toBe(contentType);
+        expect(r.headers["x-tailguard-tenant"]).toBe("gpu team");
+      }
+      const got = receiver.spans().sort(bySpanId);
+      expect(got).toEqual(expected);
+
+      // spot checks against the records themselves, not only against the in-memory spans
+      const held = got.find((s) => s.name === "request" && s.attributes["tailguard.window.seq"] === 7)!;
+      expect(held.startTimeUnixNano).toBe(epoch(batch, batchWindow.t).toString());
+      expect(held.endTimeUnixNano).toBe("1767225604403333223");
+      expect(held.traceId).toMatch(/^[0-9a-f]{32}$/);
+      expect(held.resource).toMatchObject({ "process.pid": 200, "tailguard.priority": -1 });
+      const link = got.find((s) => s.name === "hold" && s.attributes["tailguard.hold.reason"] === "priority")!.links[0];
+      const cause = windowSpanContext(serving, 3);
+      expect(link).toMatchObject({ traceId: cause.traceId, spanId: cause.spanId });
+      expect(got.find((s) => s.spanId === cause.spanId)!.resource).toMatchObject({
+        "service.name": "llm-serving",
+        "k8s.pod.name": "serve-0",
+      });
+      expect(got.filter((s) => s.parentSpanId === cause.spanId)).toHaveLength(16); // over the SLO: launch spans
+    });
+  }
+});
+
+// The receiver's /v1/metrics side, for the metrics pipeline (metrics.ts) to build on: both encodings, flattened alike.
+describe("loopback receiver: metrics", () => {
+  for (const [name, Exporter, encoding] of [
+    ["protobuf", OtlpProtobufMetricExporter, "protobuf"],
+    ["JSON", OtlpJsonMetricExporter, "json"],
+  ] as const) {
+    it(`decodes and flattens OTLP/HTTP ${name} metrics`, async () => {
+      const receiver = await startOtlpReceiver();
+      try {
+        const reader = new PeriodicExportingMetricReader({ exporter: new Exporter({ url: `${receiver.url}/v1/metrics` }), exportIntervalMillis: 60_000 });
+        const provider = new MeterProvider({ readers: [reader] });
+        const meter = provider.getMeter("tailguard-test");
+        meter.createCounter("tailguard.test.windows", { unit: "{window}" }).add(3, { pid: 100 });
+        meter.createHistogram("tailguard.test.latency", { unit: "ns" }).record(5_000_000_123, { pid: 100 });
+        await provider.forceFlush();
+        await provider.shutdown();
+        expect(receiver.requests.map((r) => [r.signal, r.encoding])).toContainEqual(["metrics", encoding]);
+        const metrics = receiver.metrics();
+        expect(metrics.find((m) => m.name === "tailguard.test.windows")).toMatchObject({
+          type: "sum",
+          unit: "{window}",
+          monotonic: true,
+          points: [{ attributes: { pid: 100 }, value: 3 }],
+          scope: { name: "tailguard-test" },
+        });
+        const h = metrics.find((m) => m.name === "tailguard.test.latency")!;
+        expect(h).toMatchObject({ type: "histogram", unit: "ns", points: [{ attributes: { pid: 100 }, count: "1", sum: 5_000_000_123, max: 5_000_000_123 }] });
+        expect(h.points[0].timeUnixNano).toMatch(/^[0-9]{19}$/);
+      } finally {
+        await receiver.close();
+      }
+    });
+  }
+});
+
+describe("OtlpJsonLinesExporter", () => {
+  /** OTLP/JSON writes ids in hex where protobuf's JSON mapping (which fromObject follows) wants base64. */
+  function idsToBase64(request: any) {
+    const b64 = (id?: string) => (id ? Buffer.from(id, "hex").toString("base64") : id);
+    for (const rs of request.resourceSpans ?? [])
+      for (const ss of rs.scopeSpans ?? [])
+        for (const s of ss.spans ?? []) {
+          Object.assign(s, { traceId: b64(s.traceId), spanId: b64(s.spanId), parentSpanId: b64(s.parentSpanId) });
+          for (const l of s.links ?? []) Object.assign(l, { traceId: b64(l.traceId), spanId: b64(l.spanId) });
+        }
+    return request;
+  }
+
+  it("writes one ExportTraceServiceRequest per line that the official decoders accept, with the same spans", async () => {
+    const dir = mkdtempSync(path.join(tmpdir(), "tailguard-spans-"));
+    try {
+      const file = path.join(dir, "spans.jsonl");
+      const p = new SpanPipeline({ exporter: new OtlpJsonLinesExporter(file), batchSize: 8, exportDelayMs: 1, sampleRate: 0, ...scenarioOpts });
+      scenario(p);
+      await p.shutdown();
+      const expected = (await collect(scenario, scenarioOpts)).spans.map(flat).sort(bySpanId);
+
+      const text = readFileSync(file, "utf8");
+      expect(text.endsWith("\n")).toBe(true);
+      const lines = text.slice(0, -1).split("\n");
+      expect(lines.length).toBe(Math.ceil(expected.length / 8));
+      const asJson: FlatSpan[] = [];
+      const viaProtobuf: FlatSpan[] = [];
+      for (const line of lines) {
+        const request = JSON.parse(line);
+        const s0 = request.resourceSpans[0].scopeSpans[0].spans[0];
+        expect(s0.traceId).toMatch(/^[0-9a-f]{32}$/);
+        expect(typeof s0.startTimeUnixNano).toBe("string");
+        asJson.push(...flattenTraces(request, "json"));
+        const message = ExportTraceServiceRequest.fromObject(idsToBase64(structuredClone(request)));
+        expect(ExportTraceServiceRequest.verify(message)).toBeNull();
+        // through the binary form and back: a field the schema does not know would be lost here
+        const bytes = ExportTraceServiceRequest.encode(message).finish();
+        viaProtobuf.push(...flattenTraces(decodeProtobuf(ExportTraceServiceRequest, bytes), "protobuf"));
+      }
+      expect(asJson.sort(bySpanId)).toEqual(expected);
+      expect(viaProtobuf.sort(bySpanId)).toEqual(expected);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
