@@ -7,8 +7,9 @@
 //  sustained  the real agent (`tailguard agent`, its own process) while a producer process makes records through
 //             the shim at a fixed rate (bench/agent/producer.c on the do-nothing driver) for SECONDS: records the
 //             agent took vs records the shim made and dropped (zero loss = dropped 0 and every record taken), the
-//             agent's peak RSS (VmHWM), and spans: one per request window exported over OTLP/HTTP protobuf to a
-//             loopback sink in this process, counted as they arrive.
+//             agent's peak RSS (VmHWM), and spans: one per request window (plus launch spans for slow and sampled
+//             windows) exported over OTLP/HTTP protobuf to a loopback sink in this process, counted as they arrive.
+//             Then again for at most 20 s without span export (metrics only), to show what the spans cost.
 //
 // Usage: node bench/agent.mjs [--runs 7] [--records 4000000] [--rate 1000000] [--seconds 60] [--out FILE]
 import { execFileSync, spawn } from "node:child_process";
@@ -19,6 +20,8 @@ import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
+
+import { provenance } from "./report.mjs";
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 const { values } = parseArgs({
@@ -100,6 +103,8 @@ function ingestOnce({ batches, records }) {
     },
     hold: (_, h) => hold.record(h.durNs),
     launchApiTime: (_, ns) => api.record(ns),
+    // as in the agent: launches are decoded for the windows whose spans show them (slow or sampled, ~1-2 %)
+    wantsLaunches: () => Math.random() < 0.02,
   }, names);
   const t0 = process.hrtime.bigint();
   for (const b of batches) {
@@ -209,62 +214,69 @@ const sink = createServer((req, res) => {
 await new Promise((r) => sink.listen(0, "127.0.0.1", r));
 const sinkUrl = `http://127.0.0.1:${sink.address().port}`;
 
-const rings = path.join(work, "rings");
-const agent = spawn(process.execPath, [path.join(root, "agent/dist/cli.js"), "agent", "--dir", rings, "--port", "0", "--otlp"], {
-  env: { ...process.env, OTEL_EXPORTER_OTLP_ENDPOINT: sinkUrl, OTEL_EXPORTER_OTLP_PROTOCOL: "http/protobuf" },
-  stdio: ["ignore", "pipe", "inherit"],
-});
-let agentOut = "";
-agent.stdout.on("data", (d) => (agentOut += d));
-while (!existsSync(path.join(rings, "agent.pid"))) await new Promise((r) => setTimeout(r, 20));
-await new Promise((r) => setTimeout(r, 300));
-
-const seconds = Number(values.seconds);
-const spanSamples = [];
-const sampler = setInterval(() => spanSamples.push({ t: Date.now(), spans: spansReceived }), 1000);
-const produced = await new Promise((resolve, reject) => {
-  const p = spawn(producer, [values.rate, String(seconds), String(k)], {
-    env: { ...process.env, LD_PRELOAD: path.join(root, "native/build/libtailguard.so"), LD_LIBRARY_PATH: nullDir, TAILGUARD_DIR: rings },
-    stdio: ["ignore", "pipe", "inherit"],
+/** The agent in its own process while the producer runs for `seconds`; with `spans`, it exports them to the sink. */
+async function sustainedRun(seconds, spans) {
+  const rings = path.join(work, spans ? "rings-spans" : "rings");
+  const env = { ...process.env };
+  for (const k of Object.keys(env)) if (k.startsWith("OTEL_")) delete env[k];
+  if (spans) Object.assign(env, { OTEL_EXPORTER_OTLP_ENDPOINT: sinkUrl, OTEL_EXPORTER_OTLP_PROTOCOL: "http/protobuf" });
+  const agent = spawn(process.execPath, [path.join(root, "agent/dist/cli.js"), "agent", "--dir", rings, "--port", "0"],
+    { env, stdio: ["ignore", "pipe", "inherit"] });
+  let agentOut = "";
+  agent.stdout.on("data", (d) => (agentOut += d));
+  while (!existsSync(path.join(rings, "agent.pid"))) await new Promise((r) => setTimeout(r, 20));
+  await new Promise((r) => setTimeout(r, 300));
+  const spansBefore = spansReceived;
+  const spanSamples = [];
+  const sampler = setInterval(() => spanSamples.push({ t: Date.now(), spans: spansReceived }), 1000);
+  const produced = await new Promise((resolve, reject) => {
+    const p = spawn(producer, [values.rate, String(seconds), String(k)], {
+      env: { ...process.env, LD_PRELOAD: path.join(root, "native/build/libtailguard.so"), LD_LIBRARY_PATH: nullDir, TAILGUARD_DIR: rings },
+      stdio: ["ignore", "pipe", "inherit"],
+    });
+    let out = "";
+    p.stdout.on("data", (d) => (out += d));
+    p.on("exit", (code) => (code === 0 ? resolve(JSON.parse(out)) : reject(new Error(`producer exited ${code}`))));
   });
-  let out = "";
-  p.stdout.on("data", (d) => (out += d));
-  p.on("exit", (code) => (code === 0 ? resolve(JSON.parse(out)) : reject(new Error(`producer exited ${code}`))));
-});
-clearInterval(sampler);
-// let the agent drain and export what is left, then read its peak memory and stop it
-await new Promise((r) => setTimeout(r, 3000));
-const status = readFileSync(`/proc/${agent.pid}/status`, "utf8");
-const hwmKiB = Number(/VmHWM:\s+(\d+)/.exec(status)[1]);
-agent.kill("SIGTERM");
-await new Promise((r) => agent.on("exit", r));
-sink.close();
-const summary = /stopped after (\d+) records, (\d+) request windows/.exec(agentOut);
-const [taken, windowsSeen] = summary ? [Number(summary[1]), Number(summary[2])] : [NaN, NaN];
-const dropped = /the shims dropped (\d+) records/.exec(agentOut);
-const spanLine = /spans (\d+) exported, (\d+) dropped, (\d+) failed/.exec(agentOut);
-const rates = spanSamples.slice(1).map((s, i) => (s.spans - spanSamples[i].spans) / ((s.t - spanSamples[i].t) / 1000));
+  clearInterval(sampler);
+  // let the agent drain and export what is left, then read its peak memory and stop it
+  await new Promise((r) => setTimeout(r, 3000));
+  const hwmKiB = Number(/VmHWM:\s+(\d+)/.exec(readFileSync(`/proc/${agent.pid}/status`, "utf8"))[1]);
+  agent.kill("SIGTERM");
+  await new Promise((r) => agent.on("exit", r));
+  const summary = /stopped after (\d+) records, (\d+) request windows/.exec(agentOut);
+  const dropped = /the shims dropped (\d+) records/.exec(agentOut);
+  const spanLine = /spans (\d+) exported, (\d+) dropped, (\d+) failed/.exec(agentOut);
+  const rates = spanSamples.slice(1).map((x, i) => (x.spans - spanSamples[i].spans) / ((x.t - spanSamples[i].t) / 1000));
+  const run = {
+    seconds,
+    span_export: spans,
+    requested_records_per_s: Number(values.rate),
+    producer: produced,
+    agent_records_taken: summary ? Number(summary[1]) : null,
+    agent_request_windows: summary ? Number(summary[2]) : null,
+    shim_records_dropped: dropped ? Number(dropped[1]) : null,
+    agent_peak_rss_mib: +(hwmKiB / 1024).toFixed(1),
+    spans_received: spansReceived - spansBefore,
+    agent_spans: spanLine ? { exported: Number(spanLine[1]), dropped: Number(spanLine[2]), failed: Number(spanLine[3]) } : null,
+    spans_per_s_median: Math.round(median(rates.length ? rates : [0])),
+  };
+  console.log(`sustained ${seconds} s at ${(produced.records_per_s / 1e6).toFixed(2)} M records/s${spans ? ", spans over OTLP" : ", no span export"}: ` +
+    `agent took ${run.agent_records_taken} records (${run.agent_request_windows} windows; producer made ${produced.windows}), ` +
+    `shim dropped ${run.shim_records_dropped}, agent peak RSS ${run.agent_peak_rss_mib} MiB` +
+    (spans ? `, spans ${run.spans_received} received (${run.spans_per_s_median}/s median), ${run.agent_spans?.dropped} dropped by the agent` : ""));
+  return run;
+}
+
 const sustained = {
-  seconds,
-  requested_records_per_s: Number(values.rate),
-  producer: produced,
-  agent_records_taken: taken,
-  agent_request_windows: windowsSeen,
-  shim_records_dropped: dropped ? Number(dropped[1]) : null,
-  agent_peak_rss_mib: +(hwmKiB / 1024).toFixed(1),
-  spans_received: spansReceived,
-  agent_spans: spanLine ? { exported: Number(spanLine[1]), dropped: Number(spanLine[2]), failed: Number(spanLine[3]) } : null,
-  spans_per_s_median: Math.round(median(rates.length ? rates : [0])),
+  with_spans: await sustainedRun(Number(values.seconds), true),
+  metrics_only: await sustainedRun(Math.min(20, Number(values.seconds)), false),
   targets: { loss: 0, rss_mib: 150, spans_per_s: 50_000 },
 };
-console.log(`sustained ${seconds} s at ${(produced.records_per_s / 1e6).toFixed(2)} M records/s: agent took ${taken} records ` +
-  `(${windowsSeen} windows; producer made ${produced.windows}), shim dropped ${sustained.shim_records_dropped}, ` +
-  `agent peak RSS ${sustained.agent_peak_rss_mib} MiB, spans ${spansReceived} (${sustained.spans_per_s_median}/s median)`);
+sink.close();
 
 const result = {
-  command: `node bench/agent.mjs ${process.argv.slice(2).join(" ")}`.trim(),
-  date: new Date().toISOString(),
-  machine: { cpus: os.cpus().length, model: os.cpus()[0]?.model, node: process.version },
+  ...provenance(),
   ingest: ingestResult,
   sustained,
 };

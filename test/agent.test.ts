@@ -8,8 +8,9 @@ import { afterEach, describe, expect, it, vi } from "vitest";
 
 import { Agent } from "../agent/src/agent.js";
 import { agentOptions } from "../agent/src/agent-command.js";
+import { readIntervalLog } from "../agent/src/histograms.js";
 import { epochNs } from "../agent/src/model.js";
-import { nativeBuild, runProgram, shimLib, simEnv, testDir } from "./support/native.js";
+import { nativeBuild, root, runProgram, shimLib, simEnv, testDir } from "./support/native.js";
 import { startOtlpReceiver, type FlatSpan } from "./support/otlp-receiver.js";
 import { cli } from "./support/tailguard.js";
 
@@ -123,10 +124,11 @@ describe("tailguard agent", () => {
     });
   }
 
-  it("serves Prometheus metrics whose counts match what the processes did", async () => {
+  it("serves Prometheus metrics, and writes HDR interval logs, whose counts match what the processes did", async () => {
     const dir = testDir("agent-prom");
     const rings = path.join(dir, "rings");
-    const agent = await Agent.start(agentOptions(["--dir", rings, "--port", "0"], {}));
+    const log = path.join(dir, "latency.hlog");
+    const agent = await Agent.start(agentOptions(["--dir", rings, "--port", "0", "--interval-log", log, "--interval", "0.2"], {}));
     try {
       const r = await runProgram(workload, ["requests", "--rate", "100", "--count", "25", "--kernels", "3", "--kernel-us", "200"],
         { env: simEnv(dir, { LD_PRELOAD: shimLib, TAILGUARD_PRIORITY: "high" }) });
@@ -138,6 +140,12 @@ describe("tailguard agent", () => {
       expect(line("tailguard_launches_total")).toMatch(/ 75$/);
       expect(line("tailguard_request_windows_total")).toMatch(/ 25$/);
       expect(text).toMatch(/tailguard_request_latency_quantile_seconds\{[^}]*quantile="0.99"[^}]*\} [0-9.e-]+/);
+      await agent.stop();
+      // the interval log, read back: every window of the process, in the intervals the agent wrote
+      const tags = readIntervalLog(log).filter((x) => x.tag.startsWith(`request_latency;pid=${r.pid};`));
+      const logged = tags[0];
+      expect(logged?.count).toBe(25);
+      expect(logged!.intervals).toBeGreaterThanOrEqual(1);
     } finally {
       await agent.stop();
     }
@@ -206,6 +214,8 @@ describe("tailguard agent", () => {
   });
 
   it("`tailguard agent --demo` (npm start): the demo's two processes show up with their windows and holds", async () => {
+    const pkg = JSON.parse(readFileSync(path.join(root, "package.json"), "utf8"));
+    expect(pkg.scripts.start).toBe("node agent/dist/cli.js agent --demo"); // what this test runs, on a test port and dir
     const dir = testDir("agent-demo");
     const child = spawn(process.execPath, [cli, "agent", "--demo", "--port", "0", "--dir", path.join(dir, "rings")],
       { stdio: ["ignore", "pipe", "pipe"] });

@@ -1,4 +1,5 @@
-// The CLI as users run it: `tailguard ps`, `tailguard doctor`, the `npm start` demo, `tailguard options`.
+// The CLI as users run it: `tailguard ps`, `tailguard doctor`, `tailguard demo`, `tailguard options` (`npm start`, the
+// agent's demo, is in agent.test.ts).
 import { spawn } from "node:child_process";
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import path from "node:path";
@@ -109,10 +110,10 @@ describe("tailguard doctor", () => {
   });
 });
 
-describe("npm start", () => {
-  it("runs the demo: a recorded inference-like workload on the simulated GPU, with its summary", async () => {
+describe("tailguard demo", () => {
+  it("runs a recorded inference-like workload on the simulated GPU, with its summary", async () => {
     const dir = testDir("demo");
-    const r = await runProgram("npm", ["start", "--silent"], { env: simEnv(dir), cwd: root });
+    const r = await runProgram(process.execPath, [cli, "demo"], { env: simEnv(dir), cwd: root });
     expect(r.code, r.stderr).toBe(0);
     expect(r.stderr).toMatch(/1 process attached/);
     expect(r.stderr).toMatch(/240 launches/); // 20 requests of 12 kernels

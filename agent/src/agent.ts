@@ -10,11 +10,12 @@ import { closeSync, existsSync, mkdirSync, openSync, readFileSync, unlinkSync, u
 import { hostname } from "node:os";
 import path from "node:path";
 
-import { Histograms, IntervalLog } from "./histograms.js";
+import { Histograms, IntervalLog, type Series } from "./histograms.js";
 import { AgentMetrics, metricExporterFromEnv } from "./metrics.js";
 import type { Hold, ProcessMeta, RequestWindow, SeriesKey } from "./model.js";
 import { native, type Collector, type RingInfo } from "./native.js";
-import { exporterFromEnv, OtlpJsonLinesExporter, SpanPipeline } from "./spans.js";
+import { Kind, RECORD_SIZE } from "./record.js";
+import { exporterFromEnv, OtlpJsonLinesExporter, SpanPipeline, type SampleReason } from "./spans.js";
 import type { ExportResult } from "@opentelemetry/core";
 import type { ReadableSpan, SpanExporter } from "@opentelemetry/sdk-trace-base";
 import { WindowAssembler, type WindowSink } from "./windows.js";
@@ -46,11 +47,15 @@ interface Followed {
   key: SeriesKey;
   assembler: WindowAssembler<Followed>;
   names: Map<number, string>;
-  request: ReturnType<Histograms["series"]>;
-  hold: ReturnType<Histograms["series"]>;
-  launchApi: ReturnType<Histograms["series"]>;
+  /** its histogram series: made at its first launch, when its GPU is known (a series' labels never change) */
+  request: Series;
+  hold: Series;
+  launchApi: Series;
+  identified: boolean;
   /** launch API times of the batch being read, for the metrics */
   apiNs: number[];
+  /** whether the window being finished gets launch spans (asked before its launches are decoded) */
+  sampled: SampleReason | null;
   dropped: number;
   goneAt: number | null;
   p99: number | null;
@@ -141,6 +146,7 @@ export class Agent {
     const sink: WindowSink<Followed> = {
       window: (p, w) => this.onWindow(p, w),
       hold: (p, h) => this.onHold(p, h),
+      wantsLaunches: (p, w) => (p.sampled = this.spans?.sampleReason(p.meta, w) ?? null) !== null,
       launchApiTime: (p, ns) => {
         p.launchApi.record(ns);
         p.apiNs.push(ns);
@@ -167,7 +173,7 @@ export class Agent {
       snapshots: () => this.histograms.snapshot(),
       spanStats: () => this.spans?.stats() ?? { exported: 0, dropped: 0, failed: 0, queued: 0 },
     });
-    this.intervalLog = opts.intervalLog ? new IntervalLog(opts.intervalLog.path, this.histograms) : null;
+    this.intervalLog = opts.intervalLog ? new IntervalLog(opts.intervalLog.path, this.histograms, this.intervalStart) : null;
     // the spool (records drained from the rings, waiting for JavaScript) is kept small: when the agent falls behind,
     // records wait in the rings, which are shared memory the processes already have, not in the agent's heap
     this.collector = new (native().Collector)(opts.dir, { pollUs: 1000, spoolLimit: 1 << 19 });
@@ -192,7 +198,7 @@ export class Agent {
   /** The running P99 of a process's request windows: what makes a window slow enough for launch spans. */
   private slowThreshold(meta: ProcessMeta): number | null {
     const f = this.byPid.get(meta.pid);
-    if (!f || f.request.count < 20) return null; // too few windows for a P99 to mean anything
+    if (!f || !f.identified || f.request.count < 20) return null; // too few windows for a P99 to mean anything
     // a percentile read costs a pass over the histogram: refresh it every 64 windows, not at each
     if (f.p99 === null || f.request.count - f.p99At >= 64) {
       f.p99 = this.histograms.percentile("request_latency", f.key, 99);
@@ -205,7 +211,7 @@ export class Agent {
     p.request.record(w.durNs);
     this.totals.windows++;
     this.metrics.observeWindow(p.meta, w);
-    this.spans?.window(p.meta, w);
+    this.spans?.window(p.meta, w, p.sampled);
   }
 
   private onHold(p: Followed, h: Hold) {
@@ -216,27 +222,41 @@ export class Agent {
 
   private follow(info: RingInfo): Followed {
     const meta = processMeta(info);
-    const key: SeriesKey = { pid: info.pid, priority: info.priority, gpu: info.gpu?.uuid ?? "unknown" };
+    const key: SeriesKey = { pid: info.pid, priority: info.priority, gpu: "unknown" };
     const names = new Map<number, string>();
     const f = {
       ring: info.id!,
       meta,
       key,
       names,
-      request: this.histograms.series("request_latency", key),
-      hold: this.histograms.series("hold_time", key),
-      launchApi: this.histograms.series("launch_api_time", key),
+      identified: false,
       apiNs: [],
+      sampled: null,
       dropped: info.counters.dropped,
       goneAt: null,
       p99: null,
       p99At: 0,
-    } as Omit<Followed, "assembler"> as Followed;
+    } as unknown as Followed; // its assembler is set next; its series at identify(), before any record reaches them
     f.assembler = new WindowAssembler(meta, f, this.sink, names);
-    this.metrics.attach(meta);
     this.followed.set(f.ring, f);
     this.byPid.set(info.pid, f);
     return f;
+  }
+
+  /** At a process's first launch, hold or window: its GPU (known to its shim from its first launch on) and the series
+   *  and metrics labelled with it. */
+  private identify(f: Followed, data: Buffer) {
+    let work = false;
+    for (let o = 8; o < data.length && !work; o += RECORD_SIZE)
+      work = data[o] === Kind.LAUNCH || data[o] === Kind.HOLD || data[o] === Kind.WINDOW;
+    if (!work) return;
+    if (f.meta.gpu === null) f.meta.gpu = this.collector.status().find((r) => r.id === f.ring)?.gpu ?? null;
+    f.key.gpu = f.meta.gpu?.uuid ?? "unknown";
+    f.request = this.histograms.series("request_latency", f.key);
+    f.hold = this.histograms.series("hold_time", f.key);
+    f.launchApi = this.histograms.series("launch_api_time", f.key);
+    this.metrics.attach(f.meta);
+    f.identified = true;
   }
 
   /** Moves what the collector has drained through the assemblers; returns the number of records. */
@@ -249,6 +269,7 @@ export class Agent {
       for (const b of h.batches) {
         const f = this.followed.get(b.ring);
         if (!f) continue;
+        if (!f.identified) this.identify(f, b.data);
         const before = f.assembler.counts.launches;
         f.assembler.ingest(b.data);
         const launches = f.assembler.counts.launches - before;
@@ -278,10 +299,6 @@ export class Agent {
       this.totals.dropped += dropped - f.dropped;
     }
     f.dropped = Math.max(f.dropped, dropped);
-    if (f.meta.gpu === null && info.gpu) {
-      f.meta.gpu = info.gpu; // known from the process's first launch on
-      f.key.gpu = info.gpu.uuid;
-    }
   }
 
   private housekeeping() {

@@ -182,10 +182,11 @@ export class SpanPipeline {
     this.exportTimeoutMs = opts.exportTimeoutMs ?? 30_000;
   }
 
-  /** An ended request window (with its holds). Only decides sampling and queues: the spans are built at export. The
+  /** An ended request window (with its holds); `decided`: what sampleReason said of it already (the agent asks first,
+   *  so that it builds launch objects only for windows that show them). Only decides sampling and queues: the spans are built at export. The
    *  window and meta objects must not change afterwards. */
-  window(meta: ProcessMeta, w: RequestWindow): void {
-    const sampled = this.sample(meta, w);
+  window(meta: ProcessMeta, w: RequestWindow, decided?: SampleReason | null): void {
+    const sampled = decided === undefined ? this.sampleReason(meta, w) : decided;
     const launchSpans = sampled ? Math.min(w.launches.length, this.maxLaunchSpans) : 0;
     // a window waiting in the queue without launch spans must not keep its launches alive (at 50k windows/s they
     // would outlive the young generation and be promoted: the agent's memory, not its speed, is the limit there)
@@ -216,7 +217,9 @@ export class SpanPipeline {
     await this.exporter.shutdown();
   }
 
-  private sample(meta: ProcessMeta, w: RequestWindow): SampleReason | null {
+  /** Whether a window gets launch spans, and why: over the SLO, over the process's running P99, or sampled. Uses only
+   *  the window's duration. */
+  sampleReason(meta: ProcessMeta, w: RequestWindow): SampleReason | null {
     if (this.sloNs != null && w.durNs > this.sloNs) return "slo";
     const threshold = this.slowThresholdNs?.(meta);
     if (threshold != null && w.durNs > threshold) return "slow";

@@ -17,6 +17,8 @@ export interface WindowSink<P> {
   hold(proc: P, h: Hold): void;
   /** a launch's time in the call, for the launches the shim timed (1 in 8 per thread) */
   launchApiTime(proc: P, ns: number): void;
+  /** whether a window's launches are wanted (its spans show them); asked before `window`, without them. Default: yes */
+  wantsLaunches?(proc: P, w: RequestWindow): boolean;
 }
 
 const HOLD_REASON: Record<number, Hold["reason"]> = { 1: "priority", 2: "window", 3: "share" };
@@ -25,6 +27,8 @@ const LAUNCH_OP: Record<number, Launch["op"]> = { 1: "kernel", 2: "graph", 3: "h
 const HOLD_JOINS_WINDOW_NS = 200_000n;
 /** How long before its begin record a window's first launch can have been called (the shim's scheduler work). */
 const LAUNCH_BEFORE_BEGIN_NS = 1_000_000n;
+/** Launch records kept between drain passes for the spans of windows still to finish (64 bytes each). */
+const LAUNCHES_BUFFERED = 1 << 17;
 
 interface OpenWindow {
   seq: number;
@@ -54,10 +58,137 @@ function firstAtOrAfter(items: { t: bigint }[], t: bigint): number {
   return lo;
 }
 
+/** Launch records waiting to be placed in a window: where each lies in the batch it came in (batches are kept while
+ *  any of their launches wait) and its time; no object per launch (at a million records a second, one each would cost
+ *  more than everything else). Decoded into Launch objects only for the windows whose spans show them. */
+class LaunchBuffer {
+  /** each launch's time, in ns after `base` (exact as a double for 104 days) */
+  private times = new Float64Array(1024);
+  private offsets = new Uint32Array(1024);
+  /** the number of the batch each launch is in */
+  private batchOf = new Float64Array(1024);
+  n = 0;
+  private sorted = true;
+  private base = -1n;
+  private baseHi = 0;
+  private baseLo = 0;
+  /** batches from number `firstBatch` on */
+  private batches: Buffer[] = [];
+  private firstBatch = 0;
+
+  /** ns after base of a time */
+  rel(t: bigint): number {
+    return this.base < 0n ? 0 : Number(t - this.base);
+  }
+
+  /** A batch launches will be pushed from; returns its number. */
+  addBatch(data: Buffer): number {
+    this.batches.push(data);
+    return this.firstBatch + this.batches.length - 1;
+  }
+
+  push(data: Buffer, batch: number, o: number): void {
+    const lo = data.readUInt32LE(o + 16);
+    const hi = data.readUInt32LE(o + 20);
+    if (this.base < 0n) {
+      this.base = (BigInt(hi) << 32n) | BigInt(lo);
+      this.baseHi = hi;
+      this.baseLo = lo;
+    }
+    const rel = (hi - this.baseHi) * 4294967296 + (lo - this.baseLo);
+    const n = this.n;
+    if (n === this.times.length) this.grow();
+    if (n > 0 && rel < this.times[n - 1]) this.sorted = false;
+    this.times[n] = rel;
+    this.offsets[n] = o;
+    this.batchOf[n] = batch;
+    this.n = n + 1;
+  }
+
+  private grow() {
+    const grown = <T extends Float64Array | Uint32Array>(a: T): T => {
+      const b = new (a.constructor as new (n: number) => T)(a.length * 2);
+      b.set(a);
+      return b;
+    };
+    this.times = grown(this.times);
+    this.offsets = grown(this.offsets);
+    this.batchOf = grown(this.batchOf);
+  }
+
+  /** Puts the launches in time order (they arrive in order per lane; lanes of several threads interleave). */
+  sort(): void {
+    if (this.sorted) return;
+    const order = Array.from({ length: this.n }, (_, i) => i).sort((a, b) => this.times[a] - this.times[b]);
+    const times = new Float64Array(this.times.length);
+    const offsets = new Uint32Array(this.offsets.length);
+    const batchOf = new Float64Array(this.batchOf.length);
+    order.forEach((from, to) => {
+      times[to] = this.times[from];
+      offsets[to] = this.offsets[from];
+      batchOf[to] = this.batchOf[from];
+    });
+    this.times = times;
+    this.offsets = offsets;
+    this.batchOf = batchOf;
+    this.sorted = true;
+  }
+
+  /** The index of the first launch at or after rel (sorted). */
+  firstAtOrAfter(rel: number): number {
+    let lo = 0;
+    let hi = this.n;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (this.times[mid] < rel) lo = mid + 1;
+      else hi = mid;
+    }
+    return lo;
+  }
+
+  /** Forgets the first k launches, and the batches no launch is in any more. */
+  drop(k: number): void {
+    k = Math.max(0, Math.min(k, this.n));
+    if (k > 0) {
+      this.times.copyWithin(0, k, this.n);
+      this.offsets.copyWithin(0, k, this.n);
+      this.batchOf.copyWithin(0, k, this.n);
+      this.n -= k;
+    }
+    let oldest = this.firstBatch + this.batches.length;
+    for (let i = 0; i < this.n; i++) if (this.batchOf[i] < oldest) oldest = this.batchOf[i];
+    if (oldest > this.firstBatch) {
+      this.batches.splice(0, oldest - this.firstBatch);
+      this.firstBatch = oldest;
+    }
+  }
+
+  decode(i: number, names: Map<number, string>): Launch {
+    const b = this.batches[this.batchOf[i] - this.firstBatch];
+    const o = this.offsets[i];
+    const op = LAUNCH_OP[b[o + 9]] ?? "kernel";
+    const flags = b.readUInt16LE(o + 28);
+    const dur = b.readUInt32LE(o + 24);
+    const kernel = b.readUInt32LE(o + 40);
+    const l: Launch = {
+      name: op === "graph" ? "(graph)" : (names.get(kernel) ?? `#${kernel}`),
+      op,
+      t: b.readBigUInt64LE(o + 16),
+      apiNs: flags & Flag.UNTIMED ? null : flags & Flag.DUR_US ? dur * 1000 : dur,
+      stream: b.readBigUInt64LE(o + 32),
+    };
+    if (op === "kernel") {
+      l.grid = [b.readUInt32LE(o + 44), b.readUInt32LE(o + 48), b.readUInt32LE(o + 52)];
+      l.block = [b.readUInt16LE(o + 56), b.readUInt16LE(o + 58), b.readUInt16LE(o + 60)];
+    }
+    return l;
+  }
+}
+
 export class WindowAssembler<P> {
   readonly counts: AssemblerCounts = { records: 0, launches: 0, windows: 0, holds: 0 };
   /** launches and holds not yet placed in a window, in arrival order (sorted by time when a window settles) */
-  private launches: Launch[] = [];
+  private launches = new LaunchBuffer();
   private holds: Hold[] = [];
   /** windows whose end record has been read, waiting one pump for stragglers of other lanes */
   private ended: OpenWindow[] = [];
@@ -88,6 +219,7 @@ export class WindowAssembler<P> {
   ingest(data: Buffer): void {
     const n = data.length;
     let launches = 0;
+    const batch = this.launches.addBatch(data);
     for (let o = 0; o < n; o += RECORD_SIZE) {
       const kind = data[o + 8];
       if (kind === Kind.LAUNCH) {
@@ -98,7 +230,7 @@ export class WindowAssembler<P> {
           this.sink.launchApiTime(this.proc, flags & Flag.DUR_US ? dur * 1000 : dur);
         }
         // kept only while a window is open (or may be: a begin can arrive after launches of other lanes)
-        if (this.launches.length < this.launchLimit * 4 && !(flags & Flag.CAPTURED)) this.keepLaunch(data, o, flags);
+        if (this.launches.n < LAUNCHES_BUFFERED && !(flags & Flag.CAPTURED)) this.launches.push(data, batch, o);
       } else if (kind === Kind.WINDOW) this.windowRecord(data, o);
       else if (kind === Kind.HOLD) this.holdRecord(data, o);
     }
@@ -106,26 +238,9 @@ export class WindowAssembler<P> {
     this.counts.launches += launches;
   }
 
-  private keepLaunch(data: Buffer, o: number, flags: number) {
-    const op = LAUNCH_OP[data[o + 9]] ?? "kernel";
-    const dur = data.readUInt32LE(o + 24);
-    const l: Launch = {
-      name: op === "graph" ? "(graph)" : (this.names.get(data.readUInt32LE(o + 40)) ?? `#${data.readUInt32LE(o + 40)}`),
-      op,
-      t: data.readBigUInt64LE(o + 16),
-      apiNs: flags & Flag.UNTIMED ? null : flags & Flag.DUR_US ? dur * 1000 : dur,
-      stream: data.readBigUInt64LE(o + 32),
-    };
-    if (op === "kernel") {
-      l.grid = [data.readUInt32LE(o + 44), data.readUInt32LE(o + 48), data.readUInt32LE(o + 52)];
-      l.block = [data.readUInt16LE(o + 56), data.readUInt16LE(o + 58), data.readUInt16LE(o + 60)];
-    }
-    this.launches.push(l);
-  }
-
   private windowRecord(data: Buffer, o: number) {
     const t = data.readBigUInt64LE(o + 16);
-    const seq = Number(data.readBigUInt64LE(o + 40));
+    const seq = data.readUInt32LE(o + 40) + data.readUInt32LE(o + 44) * 4294967296;
     if (data[o + 9] === 1) {
       this.open.set(seq, t); // begin (its end may have been read first, from another lane)
       if (this.endedSeqs.has(seq)) this.open.delete(seq);
@@ -174,7 +289,7 @@ export class WindowAssembler<P> {
     this.settling = final ? [] : this.ended;
     this.ended = [];
     if (ready.length) {
-      this.launches.sort((a, b) => (a.t < b.t ? -1 : a.t > b.t ? 1 : 0));
+      this.launches.sort();
       this.holds.sort((a, b) => (a.t < b.t ? -1 : a.t > b.t ? 1 : 0));
       ready.sort((a, b) => (a.t < b.t ? -1 : a.t > b.t ? 1 : 0));
       for (const w of ready) {
@@ -187,7 +302,7 @@ export class WindowAssembler<P> {
     for (const t of this.open.values()) if (horizon === null || t < horizon) horizon = t;
     for (const w of [...this.settling, ...this.ended]) if (horizon === null || w.t < horizon) horizon = w.t;
     if (final) {
-      this.launches = [];
+      this.launches.drop(this.launches.n);
       this.holds = [];
       this.longestHold = 0;
       return;
@@ -199,14 +314,13 @@ export class WindowAssembler<P> {
     // a window's launches go back to its earliest hold (a held first launch) and a moment before its begin
     let launchHorizon = horizon;
     for (const x of this.holds) if (launchHorizon === null || x.t < launchHorizon) launchHorizon = x.t;
-    if (launchHorizon !== null) {
-      const h = launchHorizon - LAUNCH_BEFORE_BEGIN_NS;
-      this.launches = this.launches.filter((l) => l.t >= h);
-    } else if (this.launches.length > this.launchLimit) {
+    this.launches.sort();
+    if (launchHorizon !== null)
+      this.launches.drop(this.launches.firstAtOrAfter(this.launches.rel(launchHorizon - LAUNCH_BEFORE_BEGIN_NS)));
+    else if (this.launches.n > this.launchLimit)
       // nothing open: what is here belongs to a window whose begin record is still to come (from another lane),
       // if to any; keep a bounded tail
-      this.launches.splice(0, this.launches.length - this.launchLimit);
-    }
+      this.launches.drop(this.launches.n - this.launchLimit);
   }
 
   private finish(w: OpenWindow) {
@@ -227,14 +341,9 @@ export class WindowAssembler<P> {
     // its launches: made up to its end and after the previous window's end; the launch that began it was called a
     // moment before the begin record was taken (and before any hold of it)
     const from = start - LAUNCH_BEFORE_BEGIN_NS > this.lastEnd ? start - LAUNCH_BEFORE_BEGIN_NS : this.lastEnd + 1n;
-    const launches: Launch[] = [];
-    let dropped = 0;
-    for (let i = firstAtOrAfter(this.launches, from); i < this.launches.length; i++) {
-      const l = this.launches[i];
-      if (l.t > w.end) break;
-      if (launches.length < this.launchLimit) launches.push(l);
-      else dropped++;
-    }
+    const buffer = this.launches;
+    const first = buffer.firstAtOrAfter(buffer.rel(from));
+    const last = buffer.firstAtOrAfter(buffer.rel(w.end) + 0.5); // launches at or before the end
     if (w.end > this.lastEnd) this.lastEnd = w.end;
     this.counts.windows++;
     // a request whose first launch was held started when that launch was called, not when it was released
@@ -245,12 +354,18 @@ export class WindowAssembler<P> {
       durNs: w.durNs + Number(w.t - start),
       launchCount: w.launchCount,
       streams: w.streams,
-      launches,
-      launchesDropped: Math.max(dropped, w.launchCount - launches.length),
+      launches: [],
+      launchesDropped: w.launchCount,
       holds,
       heldNs,
       gpuNs: null,
     };
+    // its launches as objects only when its spans will show them (slow or sampled windows)
+    if (this.sink.wantsLaunches?.(this.proc, window) ?? true) {
+      for (let i = first; i < last && window.launches.length < this.launchLimit; i++)
+        window.launches.push(buffer.decode(i, this.names));
+      window.launchesDropped = Math.max(0, w.launchCount - window.launches.length);
+    }
     this.sink.window(this.proc, window);
   }
 }
