@@ -5,12 +5,14 @@ to back), under one setting:
   native      both processes, no shim (the GPU's own time-slicing)
   tailguard   both processes under the shim, TAILGUARD_PRIORITY=high / low (holds, channel-group timeslice)
 One process per role; they warm up (cuDNN autotune, graph capture) before a common start, are pinned to different CPUs
-and run with Python's GC off in the timed loops. Request latency = completion - scheduled arrival. The low-priority
-process counts iterations only while the high-priority phases run.
+and run with Python's GC off in the timed loops. Request latency = completion - scheduled arrival; each request's GPU
+time (CUDA events around it) and, per phase, the SM clock, power and utilisation `nvidia-smi` reports (queried every
+200 ms, read-only) are recorded too. The low-priority process counts iterations only while the high-priority phases
+run.
 
 Usage: python3 mission.py --setting S --low-batch B [--n20 N] [--n10 N] --out FILE.json   (from the repository root)
 """
-import argparse, gc, json, os, subprocess, sys, tempfile, time
+import argparse, gc, json, os, subprocess, sys, tempfile, threading, time
 
 HIGH_CPUS, LOW_CPUS = {2, 3}, {6, 7}
 
@@ -51,17 +53,25 @@ def high(sync_dir, n20, n10):
                     step()
                 torch.cuda.synchronize()
                 gc.disable()
-                lat, period, start = [], 1.0 / rate, time.perf_counter() + 0.05
+                # GPU time of each request: events around it on its stream (includes waiting for other contexts'
+                # time slices; with the end-to-end latency it separates GPU from CPU time)
+                begin, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+                lat, gpu, period, start = [], [], 1.0 / rate, time.perf_counter() + 0.05
+                wall0 = time.time()
                 for i in range(n):
                     due = start + i * period
                     now = time.perf_counter()
                     if now < due:
                         time.sleep(due - now)
+                    begin.record()
                     step()
+                    end.record()
                     torch.cuda.synchronize()
                     lat.append((time.perf_counter() - due) * 1e3)
+                    gpu.append(begin.elapsed_time(end))
                 gc.enable()
-                phases.append({"flavour": flavour, "rate": rate, "latency_ms": lat})
+                phases.append({"flavour": flavour, "rate": rate, "latency_ms": lat, "gpu_ms": gpu,
+                               "wall": [wall0, time.time()]})
         open(os.path.join(sync_dir, "done"), "w").close()
     return {"phases": phases}
 
@@ -127,20 +137,47 @@ def main():
                 sys.exit(f"{role} failed: " + open(os.path.join(sync, role + ".err")).read()[-3000:])
             time.sleep(0.05)
     time.sleep(1.0)  # both in their loops
+    # the GPU's clocks and power while the phases run (read-only queries; settings are left alone): a contended GPU
+    # may run its SMs slower than one serving the high-priority process alone
+    sampler = subprocess.Popen(["nvidia-smi", "--query-gpu=clocks.sm,power.draw,utilization.gpu",
+                                "--format=csv,noheader,nounits", "-lms", "200"],
+                               stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, bufsize=1)
+    samples = []
+    def read_samples():
+        for line in sampler.stdout:
+            try:
+                sm, watts, util = (float(x) for x in line.split(","))
+                samples.append((time.time(), sm, watts, util))
+            except ValueError:
+                pass
+    reader = threading.Thread(target=read_samples, daemon=True)
+    reader.start()
     open(os.path.join(sync, "go"), "w").close()
     for role in roles:
         procs[role].wait()
+    sampler.terminate()
+    reader.join(timeout=2)
     out = {"setting": a.setting, "low_batch": a.low_batch if a.setting != "standalone" else None,
            "variant": os.environ.get("TG_VARIANT", "")}
     h = json.load(open(os.path.join(sync, "high.json")))
+    def gpu_state(wall):
+        inside = [x for x in samples if wall[0] <= x[0] <= wall[1]]
+        if not inside:
+            return None
+        return {"samples": len(inside), "sm_mhz_p50": pct([x[1] for x in inside], 50),
+                "sm_mhz_p10": pct([x[1] for x in inside], 10), "power_w_p50": pct([x[2] for x in inside], 50),
+                "util_p50": pct([x[3] for x in inside], 50)}
     out["high"] = [{"flavour": p["flavour"], "rate": p["rate"], "n": len(p["latency_ms"]),
                     **{k: pct(p["latency_ms"], q) for k, q in (("p50", 50), ("p90", 90), ("p99", 99))},
-                    "max": max(p["latency_ms"]), "latency_ms": p["latency_ms"]} for p in h["phases"]]
+                    "max": max(p["latency_ms"]), "latency_ms": p["latency_ms"],
+                    "gpu_p50": pct(p["gpu_ms"], 50), "gpu_p99": pct(p["gpu_ms"], 99), "gpu": gpu_state(p["wall"])}
+                   for p in h["phases"]]
     if "low" in roles:
         out["low"] = json.load(open(os.path.join(sync, "low.json")))
     out["stderr"] = {r: open(os.path.join(sync, r + ".err")).read()[-2000:] for r in roles}
     json.dump(out, open(a.out, "w"))
-    print(a.setting, a.low_batch, [(p["flavour"], p["rate"], round(p["p50"], 3), round(p["p99"], 3)) for p in out["high"]],
+    print(a.setting, a.low_batch, [(p["flavour"], p["rate"], round(p["p50"], 3), round(p["p99"], 3), round(p["gpu_p50"], 3),
+                                    (p["gpu"] or {}).get("sm_mhz_p50")) for p in out["high"]],
           out.get("low", {}).get("iter_per_s"), flush=True)
 
 

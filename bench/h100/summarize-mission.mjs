@@ -1,6 +1,7 @@
 // Summarizes bench/h100/mission.sh results: per setting (and variant), low batch, flavour and rate, the median over
 // repetitions of the high-priority P50/P90/P99, the P99 of all repetitions' requests pooled, their ratios to the
-// standalone reference of the same files, and the low-priority throughput against native.
+// standalone reference of the same files, the high-priority requests' GPU time and SM clock (runs that recorded them),
+// and the low-priority throughput against native.
 // Usage: node bench/h100/summarize-mission.mjs FILE.jsonl [FILE.jsonl ...]
 import { readFileSync } from "node:fs";
 
@@ -16,15 +17,19 @@ for (const r of runs) {
 }
 const cell = (rs, flavour, rate) => {
   const ph = rs.map((r) => r.high.find((p) => p.flavour === flavour && p.rate === rate));
+  const known = (xs) => xs.filter((x) => x !== undefined && x !== null);
+  const gpu = known(ph.map((p) => p.gpu_p50));
+  const sm = known(ph.map((p) => p.gpu?.sm_mhz_p50));
   return { reps: ph.length, p50: median(ph.map((p) => p.p50)), p90: median(ph.map((p) => p.p90)), p99: median(ph.map((p) => p.p99)),
-    pooledP99: pct(ph.flatMap((p) => p.latency_ms), 99), n: ph.reduce((a, p) => a + p.n, 0) };
+    pooledP99: pct(ph.flatMap((p) => p.latency_ms), 99), n: ph.reduce((a, p) => a + p.n, 0),
+    gpuP50: gpu.length ? median(gpu) : undefined, smMhz: sm.length ? median(sm) : undefined };
 };
 const standalone = groups.get("standalone|-") ?? [];
 const native = (b) => groups.get(`native|${b}`) ?? [];
 const f = (x) => (x === undefined || Number.isNaN(x) ? "-" : x.toFixed(3));
 const r2 = (x) => (x === undefined || Number.isNaN(x) ? "-" : x.toFixed(2));
-console.log("| setting | low batch | flavour | rate | reps | P50 ms | P90 ms | P99 ms | pooled P99 ms (n) | P50 / standalone | P99 / standalone | low iter/s | low / native |");
-console.log("|---|---|---|---|---|---|---|---|---|---|---|---|---|");
+console.log("| setting | low batch | flavour | rate | reps | P50 ms | P90 ms | P99 ms | pooled P99 ms (n) | P50 / standalone | P99 / standalone | GPU P50 ms | SM MHz | low iter/s | low / native |");
+console.log("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|");
 for (const [key, rs] of groups) {
   const [name, batch] = key.split("|");
   const low = rs.every((r) => r.low) ? median(rs.map((r) => r.low.iter_per_s)) : undefined;
@@ -34,6 +39,7 @@ for (const [key, rs] of groups) {
       const c = cell(rs, flavour, rate);
       const s = standalone.length ? cell(standalone, flavour, rate) : undefined;
       console.log(`| ${name} | ${batch} | ${flavour} | ${rate} | ${c.reps} | ${f(c.p50)} | ${f(c.p90)} | ${f(c.p99)} | ${f(c.pooledP99)} (${c.n}) | ` +
-        `${s ? r2(c.p50 / s.p50) : "-"} | ${s ? r2(c.p99 / s.p99) : "-"} | ${low ? low.toFixed(2) : "-"} | ${low && nat ? r2(low / nat) : "-"} |`);
+        `${s ? r2(c.p50 / s.p50) : "-"} | ${s ? r2(c.p99 / s.p99) : "-"} | ${f(c.gpuP50)} | ${c.smMhz ?? "-"} | ` +
+        `${low ? low.toFixed(2) : "-"} | ${low && nat ? r2(low / nat) : "-"} |`);
     }
 }
