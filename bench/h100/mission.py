@@ -99,6 +99,31 @@ def low(sync_dir, batch):
     return {"batch": batch, "iters": n, "elapsed_s": elapsed, "iter_per_s": n / elapsed}
 
 
+def gpu_sampler():
+    """The GPU's SM clock, power and utilisation every 200 ms while the phases run (read-only queries; the GPU's
+    settings are left alone): a contended GPU may run its SMs slower than one serving the high-priority process alone.
+    Returns (process, reader thread, [(time, sm_mhz, watts, util %)]); (None, None, []) without nvidia-smi."""
+    samples = []
+    try:
+        proc = subprocess.Popen(["nvidia-smi", "--query-gpu=clocks.sm,power.draw,utilization.gpu",
+                                 "--format=csv,noheader,nounits", "-lms", "200"],
+                                stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, bufsize=1)
+    except OSError:
+        return None, None, samples
+
+    def read():
+        for line in proc.stdout:
+            try:
+                sm, watts, util = (float(x) for x in line.split(","))
+                samples.append((time.time(), sm, watts, util))
+            except ValueError:
+                pass  # "[N/A]" and the like
+
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+    return proc, reader, samples
+
+
 def pct(values, p):
     v = sorted(values)
     return v[min(len(v) - 1, max(0, -(-len(v) * p // 100) - 1))]  # nearest rank
@@ -137,26 +162,13 @@ def main():
                 sys.exit(f"{role} failed: " + open(os.path.join(sync, role + ".err")).read()[-3000:])
             time.sleep(0.05)
     time.sleep(1.0)  # both in their loops
-    # the GPU's clocks and power while the phases run (read-only queries; settings are left alone): a contended GPU
-    # may run its SMs slower than one serving the high-priority process alone
-    sampler = subprocess.Popen(["nvidia-smi", "--query-gpu=clocks.sm,power.draw,utilization.gpu",
-                                "--format=csv,noheader,nounits", "-lms", "200"],
-                               stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, bufsize=1)
-    samples = []
-    def read_samples():
-        for line in sampler.stdout:
-            try:
-                sm, watts, util = (float(x) for x in line.split(","))
-                samples.append((time.time(), sm, watts, util))
-            except ValueError:
-                pass
-    reader = threading.Thread(target=read_samples, daemon=True)
-    reader.start()
+    sampler, reader, samples = gpu_sampler()
     open(os.path.join(sync, "go"), "w").close()
     for role in roles:
         procs[role].wait()
-    sampler.terminate()
-    reader.join(timeout=2)
+    if sampler:
+        sampler.terminate()
+        reader.join(timeout=2)
     out = {"setting": a.setting, "low_batch": a.low_batch if a.setting != "standalone" else None,
            "variant": os.environ.get("TG_VARIANT", "")}
     h = json.load(open(os.path.join(sync, "high.json")))
