@@ -259,7 +259,10 @@ export class SpanPipeline {
   private exportNext(): Promise<void> {
     if (this.inFlight) return this.inFlight;
     const batch = this.nextBatch();
-    if (batch.length === 0) return Promise.resolve();
+    // only the count outlives the export call: spans kept until the response comes back would outlive the young
+    // generation and be promoted (at 50k spans/s, most of the agent's memory)
+    const count = batch.length;
+    if (count === 0) return Promise.resolve();
     let settle!: () => void;
     const done = new Promise<void>((resolve) => (settle = resolve));
     this.inFlight = done;
@@ -268,8 +271,8 @@ export class SpanPipeline {
       if (answered) return;
       answered = true;
       clearTimeout(timeout);
-      if (ok) this.exported += batch.length;
-      else this.failed += batch.length;
+      if (ok) this.exported += count;
+      else this.failed += count;
       this.inFlight = null;
       settle();
       if (this.queued > 0) this.schedule(this.queued >= this.batchSize ? 0 : this.exportDelayMs);
