@@ -9,47 +9,14 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { afterEach, describe, expect, it } from "vitest";
 
 import { AgentMetrics, METRICS, metricExporterFromEnv, type MetricDefinition } from "../agent/src/metrics.js";
-import { PERCENTILES, type Hold, type ProcessMeta, type RequestWindow, type SeriesSnapshot } from "../agent/src/model.js";
+import { PERCENTILES, type Hold, type RequestWindow, type SeriesSnapshot } from "../agent/src/model.js";
+import { heldLaunch, processMeta, requestWindow } from "./support/model.js";
 import { root } from "./support/native.js";
 import { startOtlpReceiver, type OtlpReceiver } from "./support/otlp-receiver.js";
 
-const meta = (pid: number, over: Partial<ProcessMeta> = {}): ProcessMeta => ({
-  pid,
-  ppid: 1,
-  cmdline: ["/usr/bin/python3", "serve.py"],
-  priority: 0,
-  gpu: { ordinal: 0, uuid: "GPU-11111111-2222-3333-4444-555555555555", name: "H100", pci: "0000:01:00.0" },
-  anchorMonotonic: 0n,
-  anchorRealtime: 0n,
-  resource: {},
-  ...over,
-});
-
-const window = (pid: number, durNs: number): RequestWindow => ({
-  pid,
-  seq: 1,
-  t: 0n,
-  durNs,
-  launchCount: 1,
-  streams: 1,
-  launches: [],
-  launchesDropped: 0,
-  holds: [],
-  heldNs: 0,
-  gpuNs: null,
-});
-
-const hold = (pid: number, reason: Hold["reason"], durNs: number): Hold => ({
-  pid,
-  reason,
-  t: 0n,
-  durNs,
-  priority: 0,
-  causePid: null,
-  causePriority: null,
-  causeWindow: null,
-  releasedBy: "idle",
-});
+const meta = processMeta;
+const window = (pid: number, durNs: number): RequestWindow => requestWindow(pid, { durNs });
+const hold = (pid: number, reason: Hold["reason"], durNs: number): Hold => heldLaunch(pid, { reason, durNs });
 
 interface Sample {
   name: string;

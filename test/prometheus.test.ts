@@ -12,7 +12,8 @@ import { build } from "hdr-histogram-js";
 import { expect, it } from "vitest";
 
 import { AgentMetrics, METRICS } from "../agent/src/metrics.js";
-import { PERCENTILES, type ProcessMeta, type RequestWindow, type SeriesSnapshot } from "../agent/src/model.js";
+import { PERCENTILES, type SeriesSnapshot } from "../agent/src/model.js";
+import { processMeta, requestWindow } from "./support/model.js";
 
 const PROMETHEUS = "/usr/bin/prometheus";
 const N = 2000;
@@ -68,16 +69,7 @@ it("a real Prometheus scraping the agent: histogram_quantile(0.99) lands in the 
   if (!existsSync(PROMETHEUS))
     throw new Error(`${PROMETHEUS} is missing: install the Debian package \`prometheus\` (apt-get install prometheus; .ci/run does)`);
 
-  const meta: ProcessMeta = {
-    pid: 4242,
-    ppid: 1,
-    cmdline: ["/usr/bin/python3", "serve.py"],
-    priority: 10,
-    gpu: { ordinal: 0, uuid: "GPU-0000-test", name: "H100", pci: "0000:01:00.0" },
-    anchorMonotonic: 0n,
-    anchorRealtime: 0n,
-    resource: {},
-  };
+  const meta = processMeta(4242, { priority: 10, gpu: { ordinal: 0, uuid: "GPU-0000-test", name: "H100", pci: "0000:01:00.0" } });
   const values = latencies();
   const sorted = [...values].sort((a, b) => a - b);
   // the value at rank ceil(0.99 N): the one histogram_quantile's rank 0.99 N falls on
@@ -119,7 +111,7 @@ it("a real Prometheus scraping the agent: histogram_quantile(0.99) lands in the 
     expect(await query(base, 'up{job="tailguard"}')).toEqual([[expect.objectContaining({ job: "tailguard" }), 1]]);
 
     for (const ns of values) {
-      metrics.observeWindow(meta, { pid: meta.pid, seq: 1, t: 0n, durNs: ns, launchCount: 1, streams: 1, launches: [], launchesDropped: 0, holds: [], heldNs: 0, gpuNs: null });
+      metrics.observeWindow(meta, requestWindow(meta.pid, { durNs: ns }));
       hdr.recordValue(ns);
     }
     snapshots = [

@@ -32,6 +32,7 @@ import {
   type FlatSpan,
   type OtlpReceiver,
 } from "./support/otlp-receiver.js";
+import { heldLaunch, requestWindow } from "./support/model.js";
 import { root } from "./support/native.js";
 
 const version = JSON.parse(readFileSync(path.join(root, "package.json"), "utf8")).version;
@@ -67,35 +68,12 @@ function launches(n: number, t0: bigint): Launch[] {
 }
 
 function win(m: ProcessMeta, seq: number, over: Partial<RequestWindow> = {}): RequestWindow {
-  return {
-    pid: m.pid,
-    seq,
-    t: m.anchorMonotonic + 1_000_000_001n + BigInt(seq) * 10_000_000n,
-    durNs: 1_000_000,
-    launchCount: 0,
-    streams: 1,
-    launches: [],
-    launchesDropped: 0,
-    holds: [],
-    heldNs: 0,
-    gpuNs: null,
-    ...over,
-  };
+  const t = m.anchorMonotonic + 1_000_000_001n + BigInt(seq) * 10_000_000n;
+  return requestWindow(m.pid, { seq, t, launchCount: 0, ...over });
 }
 
 function hold(held: ProcessMeta, t: bigint, over: Partial<Hold> = {}): Hold {
-  return {
-    pid: held.pid,
-    reason: "priority",
-    t,
-    durNs: 250_000,
-    priority: held.priority,
-    causePid: null,
-    causePriority: null,
-    causeWindow: null,
-    releasedBy: "idle",
-    ...over,
-  };
+  return heldLaunch(held.pid, { t, priority: held.priority, ...over });
 }
 
 const ns = (t: HrTime) => (BigInt(t[0]) * 1_000_000_000n + BigInt(t[1])).toString();

@@ -8,19 +8,15 @@
 #include <time.h>
 
 #include "tailguard/cuda_abi.h"
+#include "../cuda_setup.h"
 #include "../timing.h"
 
 int main(int argc, char **argv) {
     double rate = argc > 1 ? atof(argv[1]) : 1e6, seconds = argc > 2 ? atof(argv[2]) : 10;
     int k = argc > 3 ? atoi(argv[3]) : 16;
-    CUdevice dev;
-    CUcontext ctx;
-    CUmodule mod;
     CUfunction fn;
     CUstream s;
-    if (cuInit(0) || cuDeviceGet(&dev, 0) || cuDevicePrimaryCtxRetain(&ctx, dev) || cuCtxSetCurrent(ctx)) return 1;
-    if (cuModuleLoadData(&mod, "x") || cuModuleGetFunction(&fn, mod, "bench_kernel")) return 1;
-    if (cuStreamCreate(&s, CU_STREAM_NON_BLOCKING)) return 1;
+    if (bench_cuda_setup(&fn, &s)) return 1;
     unsigned us = 0;
     void *params[] = {&us};
     double per_window = k + 3, t0 = now_ns(), end = t0 + seconds * 1e9;

@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "tailguard/cuda_abi.h"
+#include "../cuda_setup.h"
 #include "../timing.h"
 
 static int gate; /* 0: closed */
@@ -30,14 +31,9 @@ static void gate_open(void) {
 
 int main(int argc, char **argv) {
     int n = argc > 1 ? atoi(argv[1]) : 1000, rounds = argc > 2 ? atoi(argv[2]) : 500;
-    CUdevice dev;
-    CUcontext ctx;
-    CUmodule mod;
     CUfunction fn;
     CUstream s;
-    if (cuInit(0) || cuDeviceGet(&dev, 0) || cuDevicePrimaryCtxRetain(&ctx, dev) || cuCtxSetCurrent(ctx)) return 1;
-    if (cuModuleLoadData(&mod, "x") || cuModuleGetFunction(&fn, mod, "bench_kernel")) return 1;
-    if (cuStreamCreate(&s, CU_STREAM_NON_BLOCKING)) return 1;
+    if (bench_cuda_setup(&fn, &s)) return 1;
     unsigned us = 0;
     void *params[] = {&us};
     double *ns = malloc(sizeof(double) * (size_t)rounds);
