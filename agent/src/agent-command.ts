@@ -102,6 +102,12 @@ function table(agent: Agent): string[] {
 
 export async function agentCommand(args: string[]): Promise<number> {
   const opts = agentOptions(args);
+  // from the start: the collector may take a ring's last records before the agent has said a word, and a SIGTERM then
+  // must still drain them rather than end the process
+  const stopRequested = new Promise<void>((resolve) => {
+    process.once("SIGINT", resolve);
+    process.once("SIGTERM", resolve);
+  });
   const agent = await Agent.start(opts);
   const where = [
     `rings in ${opts.dir}`,
@@ -120,10 +126,7 @@ export async function agentCommand(args: string[]): Promise<number> {
         for (const line of table(agent)) console.log(line);
       }, 2000)
     : null;
-  await new Promise<void>((resolve) => {
-    process.once("SIGINT", resolve);
-    process.once("SIGTERM", resolve);
-  });
+  await stopRequested;
   if (report) clearInterval(report);
   for (const c of demo) c.kill("SIGTERM");
   await agent.stop();
