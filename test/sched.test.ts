@@ -164,11 +164,12 @@ describe("priorities on the simulated GPU", () => {
     const [, starved] = await contend([high, low], { work });
     const [, shared] = await contend([high, { ...low, env: { TAILGUARD_MIN_SHARE: "20" } }], { work: path.join(work, "share") });
     // 20% of 1.2 s would be ~48 iterations of 5 ms; high's already-queued work still takes its time slices during
-    // low's turns, so low gets less (measured 19-25 here), but several times what it gets without the option (4-9:
-    // only in the gaps between high's syncs and its next launches)
+    // low's turns, so low gets less, and how much less depends on how full high's queue is when a turn begins
+    // (measured 9-25 here), but several times what it gets without the option (1-2: only in the gaps between high's
+    // syncs and its next launches)
     const got = `starved ${starved.result.iterations}, shared ${shared.result.iterations}`;
-    expect(shared.result.iterations, got).toBeGreaterThan(12);
-    expect(starved.result.iterations, got).toBeLessThan(shared.result.iterations / 2);
+    expect(shared.result.iterations, got).toBeGreaterThanOrEqual(6);
+    expect(shared.result.iterations, got).toBeGreaterThan(3 * Math.max(2, starved.result.iterations));
   });
 
   it("a corrupt control block turns scheduling off with one message; the program runs normally", async () => {
