@@ -3,6 +3,7 @@
 // JSON). Also its Prometheus endpoint, and its restart: killing it loses no record still in a ring.
 import { spawn } from "node:child_process";
 import { existsSync, readdirSync, readFileSync } from "node:fs";
+import { createServer, type AddressInfo } from "node:net";
 import path from "node:path";
 import { afterEach, describe, expect, it, vi } from "vitest";
 
@@ -163,6 +164,27 @@ describe("tailguard agent", () => {
       await first.stop();
     }
     expect(existsSync(path.join(rings, "agent.pid"))).toBe(false); // unregistered on stop
+  });
+
+  it("bad options and a taken Prometheus port are clear errors, and leave no registration behind", async () => {
+    const dir = testDir("agent-bad");
+    const rings = path.join(dir, "rings");
+    const bad = await runProgram(process.execPath, [cli, "agent", "--dir", rings, "--port", "http"]);
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toContain('--port must be a number from 0 to 65535, not "http"');
+    const taken = createServer();
+    await new Promise<void>((r) => taken.listen(0, "127.0.0.1", r));
+    try {
+      const port = (taken.address() as AddressInfo).port;
+      const r = await runProgram(process.execPath, [cli, "agent", "--dir", rings, "--port", String(port)]);
+      expect(r.code).toBe(1);
+      expect(r.stderr).toContain(`cannot serve Prometheus metrics on 127.0.0.1:${port}`);
+      expect(r.stderr).toContain("EADDRINUSE");
+      expect(r.stderr).not.toMatch(/\n\s+at /); // no stack trace
+      expect(existsSync(path.join(rings, "agent.pid"))).toBe(false);
+    } finally {
+      taken.close();
+    }
   });
 
   it("killed and restarted: every request window whose records were still in the ring reaches the new agent", async () => {
