@@ -13,17 +13,16 @@
 //
 // Usage: node bench/agent.mjs [--runs 7] [--records 4000000] [--rate 1000000] [--seconds 60] [--out FILE]
 import { execFileSync, spawn } from "node:child_process";
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, symlinkSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { createServer } from "node:http";
 import { gunzipSync } from "node:zlib";
 import os from "node:os";
 import path from "node:path";
-import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 
+import { buildNullDriver, include, median, root } from "./common.mjs";
 import { provenance } from "./report.mjs";
 
-const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 const { values } = parseArgs({
   options: {
     runs: { type: "string", default: "7" },
@@ -41,10 +40,6 @@ const { WindowAssembler } = await import(path.join(root, "agent/dist/windows.js"
 const { Histograms } = await import(path.join(root, "agent/dist/histograms.js"));
 const { Kind, Flag, RECORD_SIZE, RecordField } = await import(path.join(root, "agent/dist/record.js"));
 
-const median = (v) => {
-  const s = [...v].sort((a, b) => a - b);
-  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
-};
 
 // ---- ingest ----
 
@@ -150,12 +145,7 @@ console.log(`ingest: ${(ingestResult.records_per_s_median / 1e6).toFixed(2)} M r
 // ---- sustained ----
 
 const work = mkdtempSync(path.join(os.tmpdir(), "tg-bench-agent-"));
-const include = `-I${path.join(root, "native/include")}`;
-const nullDir = path.join(work, "null");
-mkdirSync(nullDir);
-execFileSync("gcc", ["-std=gnu11", "-O2", "-fPIC", "-shared", include, "-Wl,-soname,libcuda.so.1", "-o",
-  path.join(nullDir, "libcuda.so.1"), path.join(root, "bench/shim/null_driver.c")]);
-symlinkSync("libcuda.so.1", path.join(nullDir, "libcuda.so"));
+const nullDir = buildNullDriver(path.join(work, "null"));
 const producer = path.join(work, "producer");
 execFileSync("gcc", ["-std=gnu11", "-O2", include, "-o", producer, path.join(root, "bench/agent/producer.c"), `-L${nullDir}`, "-lcuda"]);
 

@@ -16,10 +16,10 @@ import { createRequire } from "node:module";
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 
-const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
+import { buildNullDriver, include, median, quartiles, root } from "./common.mjs";
+
 const { values } = parseArgs({
   options: {
     runs: { type: "string", default: "11" },
@@ -36,15 +36,11 @@ const addon = createRequire(import.meta.url)(path.join(root, "build/Release/tail
 const shim = path.join(root, "native/build/libtailguard.so");
 const simDir = path.join(root, "native/build/sim");
 const work = mkdtempSync(path.join(os.tmpdir(), "tg-bench-shim-"));
-const include = `-I${path.join(root, "native/include")}`;
 
 // the loop, and the do-nothing driver
 const loop = path.join(work, "launch_loop");
 execFileSync("gcc", ["-std=gnu11", "-O2", include, "-o", loop, path.join(root, "bench/shim/launch_loop.c"), `-L${simDir}`, "-lcuda"]);
-const nullDir = path.join(work, "null");
-mkdirSync(nullDir);
-execFileSync("gcc", ["-std=gnu11", "-O2", "-fPIC", "-shared", include, "-Wl,-soname,libcuda.so.1", "-o",
-  path.join(nullDir, "libcuda.so.1"), path.join(root, "bench/shim/null_driver.c")]);
+const nullDir = buildNullDriver(path.join(work, "null"));
 
 function runOnce(driverDir, mode, i) {
   const env = {
@@ -81,14 +77,6 @@ function runOnce(driverDir, mode, i) {
   return { ns: JSON.parse(r.stdout).median_ns, drained };
 }
 
-const median = (xs) => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
-};
-const quartiles = (xs) => {
-  const s = [...xs].sort((a, b) => a - b);
-  return [s[Math.floor((s.length - 1) / 4)], s[Math.ceil((3 * (s.length - 1)) / 4)]];
-};
 
 const modes = ["baseline", "recording", "no_reader"];
 const results = {};

@@ -13,9 +13,10 @@
 import { spawn } from "node:child_process";
 import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync } from "node:fs";
 import path from "node:path";
-import { fileURLToPath } from "node:url";
 
-export const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
+import { median, root } from "../common.mjs";
+
+export { median, root };
 const workload = path.join(root, "native/build/tg-workload");
 const shim = path.join(root, "native/build/libtailguard.so");
 const simLib = path.join(root, "native/build/sim");
@@ -33,11 +34,6 @@ export function percentile(sorted, p) {
   return sorted[k];
 }
 
-export function median(values) {
-  const s = [...values].sort((a, b) => a - b);
-  const n = s.length;
-  return n % 2 ? s[(n - 1) / 2] : (s[n / 2 - 1] + s[n / 2]) / 2;
-}
 
 /** P50/P90/P99/max of millisecond samples. */
 export function summary(ms) {
