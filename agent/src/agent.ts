@@ -137,22 +137,22 @@ export class Agent {
   private readonly registration: string;
   private totals = { records: 0, launches: 0, windows: 0, holds: 0, dropped: 0 };
   private stopped = false;
+  /** where every process's assembler sends its windows, holds and launch times */
+  private readonly sink: WindowSink<Followed> = {
+    window: (p, w) => this.onWindow(p, w),
+    hold: (p, h) => this.onHold(p, h),
+    wantsLaunches: (p, w) => (p.sampled = this.spans?.sampleReason(p.meta, w) ?? null) !== null,
+    launchApiTime: (p, ns) => {
+      p.launchApi.record(ns);
+      p.apiNs.push(ns);
+    },
+  };
 
   private constructor(readonly opts: AgentOptions) {
     mkdirSync(opts.dir, { recursive: true });
     this.registration = path.join(opts.dir, "agent.pid");
     register(this.registration);
     this.histograms = new Histograms({ intervals: Boolean(opts.intervalLog) });
-    const sink: WindowSink<Followed> = {
-      window: (p, w) => this.onWindow(p, w),
-      hold: (p, h) => this.onHold(p, h),
-      wantsLaunches: (p, w) => (p.sampled = this.spans?.sampleReason(p.meta, w) ?? null) !== null,
-      launchApiTime: (p, ns) => {
-        p.launchApi.record(ns);
-        p.apiNs.push(ns);
-      },
-    };
-    this.sink = sink;
     const exporters: SpanExporter[] = [];
     if (opts.otlp) exporters.push(exporterFromEnv(opts.env));
     if (opts.spansFile) exporters.push(new OtlpJsonLinesExporter(opts.spansFile));
@@ -178,7 +178,6 @@ export class Agent {
     // records wait in the rings, which are shared memory the processes already have, not in the agent's heap
     this.collector = new (native().Collector)(opts.dir, { pollUs: 1000, spoolLimit: 1 << 19 });
   }
-  private readonly sink: WindowSink<Followed>;
 
   static async start(opts: AgentOptions): Promise<Agent> {
     const agent = new Agent(opts);
