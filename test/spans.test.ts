@@ -16,10 +16,12 @@ import { InMemorySpanExporter, type ReadableSpan, type SpanExporter } from "@ope
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from "vitest";
 
 import type { Hold, Launch, ProcessMeta, RequestWindow } from "../agent/src/model.js";
+import { ProtobufTraceSerializer } from "@opentelemetry/otlp-transformer";
 import {
   exporterFromEnv,
   holdSpanContext,
   OtlpJsonLinesExporter,
+  OtlpProtobufSpanExporter,
   SpanPipeline,
   windowSpanContext,
   type SpanOptions,
@@ -446,24 +448,48 @@ describe("over OTLP/HTTP", () => {
     receiver.requests.length = 0;
   });
 
+  it("writes protobuf that decodes to exactly what the SDK's serializer makes of the same spans, flags included", async () => {
+    // the same scenario through the lean path, captured before it reaches the network, and through ReadableSpans
+    const requests: Uint8Array[] = [];
+    const capture = { encoded: true as const, export: (r: Uint8Array, _n: number, done: (x: { code: number }) => void) => (requests.push(r), done({ code: ExportResultCode.SUCCESS })), forceFlush: async () => {}, shutdown: async () => {} };
+    const p = new SpanPipeline({ exporter: capture, sampleRate: 0, exportDelayMs: 1, ...scenarioOpts });
+    scenario(p);
+    await p.shutdown();
+    const readable = (await collect(scenario, scenarioOpts)).spans;
+    const spansOf = (req: any) =>
+      req.resourceSpans.flatMap((rs: any) => rs.scopeSpans.flatMap((ss: any) => ss.spans.map((sp: any) => ({ ...sp, resource: rs.resource, scope: ss.scope }))));
+    const key = (s: any) => Buffer.from(s.spanId).toString("hex"); // (decoded from Uint8Arrays: bytes are Uint8Arrays)
+    // proto3: a zero is the same as an absent field (the SDK writes its zero counts, otlp-proto.ts leaves them out)
+    const plain = (k: string, v: any) => (v instanceof Uint8Array ? Buffer.from(v).toString("hex") : v === 0 && /^dropped|^code$/.test(k) ? undefined : v);
+    const norm = (list: any[]) => list.sort((a, b) => key(a).localeCompare(key(b))).map((s) => JSON.parse(JSON.stringify(s, plain)));
+    const ours = norm(requests.flatMap((r) => spansOf(decodeProtobuf(ExportTraceServiceRequest, Uint8Array.from(r)))));
+    const sdk = norm(spansOf(decodeProtobuf(ExportTraceServiceRequest, ProtobufTraceSerializer.serializeRequest(readable)!)));
+    expect(ours.length).toBe(readable.length);
+    expect(ours).toEqual(sdk);
+    expect(ours.every((s: any) => s.flags === 0x101)).toBe(true);
+  });
+
   it("chooses the exporter by OTEL_EXPORTER_OTLP_[TRACES_]PROTOCOL and refuses gRPC", () => {
-    expect(exporterFromEnv({})).toBeInstanceOf(OtlpProtobufTraceExporter);
+    expect(exporterFromEnv({})).toBeInstanceOf(OtlpProtobufSpanExporter);
+    expect(exporterFromEnv({}, false)).toBeInstanceOf(OtlpProtobufTraceExporter); // next to another exporter
     expect(exporterFromEnv({ OTEL_EXPORTER_OTLP_PROTOCOL: "http/json" })).toBeInstanceOf(OtlpJsonTraceExporter);
     expect(exporterFromEnv({ OTEL_EXPORTER_OTLP_PROTOCOL: "http/json", OTEL_EXPORTER_OTLP_TRACES_PROTOCOL: "http/protobuf" })).toBeInstanceOf(
-      OtlpProtobufTraceExporter,
+      OtlpProtobufSpanExporter,
     );
     expect(() => exporterFromEnv({ OTEL_EXPORTER_OTLP_PROTOCOL: "grpc" })).toThrow(/grpc.*not supported/);
   });
 
-  for (const [protocol, encoding, contentType] of [
-    ["http/protobuf", "protobuf", "application/x-protobuf"],
-    ["http/json", "json", "application/json"],
+  for (const [protocol, encoding, contentType, alone] of [
+    ["http/protobuf", "protobuf", "application/x-protobuf", true], // written by otlp-proto.ts
+    ["http/protobuf", "protobuf", "application/x-protobuf", false], // the SDK's serializer (next to a spans file)
+    ["http/json", "json", "application/json", true],
   ] as const) {
-    it(`delivers ids, exact times, links, attributes and resources intact over ${protocol}`, async () => {
+    it(`delivers ids, exact times, links, attributes and resources intact over ${protocol}${alone ? "" : " (SDK serializer)"}`, async () => {
       vi.stubEnv("OTEL_EXPORTER_OTLP_ENDPOINT", receiver.url);
       vi.stubEnv("OTEL_EXPORTER_OTLP_HEADERS", "x-tailguard-tenant=gpu%20team");
       vi.stubEnv("OTEL_EXPORTER_OTLP_PROTOCOL", protocol);
-      const p = new SpanPipeline({ exporter: exporterFromEnv(), sampleRate: 0, exportDelayMs: 1, ...scenarioOpts });
+      // small batches: a window's spans never split, requests group several processes
+      const p = new SpanPipeline({ exporter: exporterFromEnv(process.env, alone), sampleRate: 0, exportDelayMs: 1, batchSize: 7, ...scenarioOpts });
       scenario(p);
       await p.shutdown();
       expect(p.stats()).toEqual({ exported: expected.length, dropped: 0, failed: 0, queued: 0 });

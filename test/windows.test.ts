@@ -120,4 +120,18 @@ describe("request windows from records", () => {
     expect(windows.map((w) => [w.seq, w.launches.length])).toEqual([[1, 2], [2, 1], [3, 1]]);
     expect(a.inFlight).toBe(false);
   });
+
+  it("a window whose end record was lost (ring full) keeps nothing once two more have begun; batches without kept launches are let go", () => {
+    const { a, windows } = assembler();
+    a.ingest(Buffer.concat([begin(0, 1), launch(0), launch(5)])); // window 1's end was dropped by the shim
+    for (let i = 0; i < 50; i++) a.ingest(record(Kind.SYNC, 1, us(10 + i))); // batches of other records only
+    a.settle();
+    expect(a.buffered).toEqual({ launches: 2, batches: 1 });
+    a.ingest(Buffer.concat([begin(5000, 2), launch(5000), end(5000, 50, 2, 1), begin(6000, 3), launch(6000), end(6000, 50, 3, 1)]));
+    a.settle();
+    a.settle();
+    expect(windows.map((w) => [w.seq, w.launches.length])).toEqual([[2, 1], [3, 1]]);
+    expect(a.inFlight).toBe(false); // window 1 no longer counts as open: launches from now on are not kept for it
+    expect(a.buffered.batches).toBeLessThanOrEqual(2); // at most the two with launches; none of the 50 without
+  });
 });

@@ -13,11 +13,13 @@ import { SpanKind, SpanStatusCode, TraceFlags, type Attributes, type HrTime, typ
 import { ExportResultCode, type ExportResult, type InstrumentationScope } from "@opentelemetry/core";
 import { OTLPTraceExporter as OtlpJsonTraceExporter } from "@opentelemetry/exporter-trace-otlp-http";
 import { OTLPTraceExporter as OtlpProtobufTraceExporter } from "@opentelemetry/exporter-trace-otlp-proto";
-import { JsonTraceSerializer } from "@opentelemetry/otlp-transformer";
+import { createOtlpHttpExportDelegate, convertLegacyHttpOptions } from "@opentelemetry/otlp-exporter-base/node-http";
+import { JsonTraceSerializer, ProtobufTraceSerializer } from "@opentelemetry/otlp-transformer";
 import { resourceFromAttributes, type Resource } from "@opentelemetry/resources";
 import type { ReadableSpan, SpanExporter } from "@opentelemetry/sdk-trace-base";
 
 import { epochNs, type Hold, type Launch, type ProcessMeta, type RequestWindow } from "./model.js";
+import { exportRequest, ProtoWriter, resourceBytes, scopeBytes, span as writeSpan, type EncodedSpans } from "./otlp-proto.js";
 
 const version: string = createRequire(import.meta.url)("../../package.json").version;
 const scope: InstrumentationScope = { name: "tailguard", version };
@@ -25,8 +27,25 @@ const scope: InstrumentationScope = { name: "tailguard", version };
 /** Why a window's launches were attached as child spans: over the SLO, over the process's running P99, or sampled. */
 export type SampleReason = "slo" | "slow" | "random";
 
+/**
+ * An exporter of OTLP/protobuf trace requests that the pipeline writes itself (otlp-proto.ts) as windows arrive, so that
+ * what waits for export is bytes rather than objects: OtlpProtobufSpanExporter. Any other SpanExporter gets ReadableSpans
+ * built at export time.
+ */
+export interface EncodedSpanExporter {
+  readonly encoded: true;
+  /** sends one ExportTraceServiceRequest holding `spans` spans */
+  export(request: Uint8Array, spans: number, done: (result: ExportResult) => void): void;
+  forceFlush(): Promise<void>;
+  shutdown(): Promise<void>;
+}
+
+function isEncoded(e: SpanExporter | EncodedSpanExporter): e is EncodedSpanExporter {
+  return (e as EncodedSpanExporter).encoded === true;
+}
+
 export interface SpanOptions {
-  exporter: SpanExporter;
+  exporter: SpanExporter | EncodedSpanExporter;
   /** the process's running P99 request latency (ns), null while it has too few windows to say; called once per window,
    *  so it should return a cached value */
   slowThresholdNs?: (meta: ProcessMeta) => number | null;
@@ -137,13 +156,27 @@ export function processResource(meta: ProcessMeta): Resource {
   return resourceFromAttributes(attrs);
 }
 
-/** What window() and hold() queue: the records themselves, turned into spans only when a batch is exported. */
+/** What window() and hold() queue: the records themselves, turned into spans only when a batch is exported, or (for an
+ *  EncodedSpanExporter) the spans already written as protobuf, bytes [start, end) of the pipeline's pending buffer. */
 type Work =
   | { meta: ProcessMeta; window: RequestWindow; sampled: SampleReason | null; spans: number }
-  | { meta: ProcessMeta; hold: Hold; spans: 1 };
+  | { meta: ProcessMeta; hold: Hold; spans: 1 }
+  | { meta: ProcessMeta; start: number; end: number; spans: number };
+
+/** Where the span-making functions put a span: built as a ReadableSpan, or written as protobuf. */
+type Emit = (
+  meta: ProcessMeta,
+  name: string,
+  ctx: SpanContext,
+  parent: SpanContext | undefined,
+  startNs: bigint,
+  durNs: number,
+  attributes: Attributes,
+  links: Link[],
+) => void;
 
 export class SpanPipeline {
-  private readonly exporter: SpanExporter;
+  private readonly exporter: SpanExporter | EncodedSpanExporter;
   private readonly slowThresholdNs?: (meta: ProcessMeta) => number | null;
   private readonly sloNs: number | null;
   private readonly sampleRate: number;
@@ -167,7 +200,13 @@ export class SpanPipeline {
   private timerDue = 0;
   private closed = false;
   /** one Resource object per process: the OTLP serializers group spans by resource identity */
-  private resources = new Map<number, { meta: ProcessMeta; resource: Resource }>();
+  private resources = new Map<number, { meta: ProcessMeta; resource: Resource; bytes?: Buffer }>();
+  /** EncodedSpanExporter: the queued windows' spans, written as ScopeSpans.spans fields; a second writer for requests */
+  private readonly pending: ProtoWriter | null;
+  private readonly requestWriter: ProtoWriter | null;
+  private readonly scopeBytes = scopeBytes(scope.name, scope.version ?? "");
+  private readonly emitReadable: (out: ReadableSpan[]) => Emit;
+  private readonly emitEncoded: Emit;
 
   constructor(opts: SpanOptions) {
     this.exporter = opts.exporter;
@@ -180,6 +219,13 @@ export class SpanPipeline {
     this.batchSize = opts.batchSize ?? 512;
     this.exportDelayMs = opts.exportDelayMs ?? 1000;
     this.exportTimeoutMs = opts.exportTimeoutMs ?? 30_000;
+    const encoded = isEncoded(this.exporter);
+    this.pending = encoded ? new ProtoWriter(256 * 1024) : null;
+    this.requestWriter = encoded ? new ProtoWriter(256 * 1024) : null;
+    this.emitReadable = (out) => (meta, name, ctx, parent, startNs, durNs, attributes, links) =>
+      out.push(this.span(meta, name, ctx, parent, startNs, durNs, attributes, links));
+    this.emitEncoded = (meta, name, ctx, parent, startNs, durNs, attributes, links) =>
+      writeSpan(this.pending!, 2, name, ctx, parent, startNs, startNs + BigInt(durNs), attributes, links);
   }
 
   /** An ended request window (with its holds); `decided`: what sampleReason said of it already (the agent asks first,
@@ -188,15 +234,28 @@ export class SpanPipeline {
   window(meta: ProcessMeta, w: RequestWindow, decided?: SampleReason | null): void {
     const sampled = decided === undefined ? this.sampleReason(meta, w) : decided;
     const launchSpans = sampled ? Math.min(w.launches.length, this.maxLaunchSpans) : 0;
+    const spans = 1 + w.holds.length + launchSpans;
+    if (this.pending) {
+      if (!this.admit(spans)) return;
+      const start = this.pending.pos;
+      this.windowSpans(meta, w, sampled, this.emitEncoded);
+      this.enqueue({ meta, start, end: this.pending.pos, spans });
+      return;
+    }
     // a window waiting in the queue without launch spans must not keep its launches alive (at 50k windows/s they
     // would outlive the young generation and be promoted: the agent's memory, not its speed, is the limit there)
     const kept = sampled || w.launches.length === 0 ? w : { ...w, launches: [] };
-    this.enqueue({ meta, window: kept, sampled, spans: 1 + w.holds.length + launchSpans });
+    if (this.admit(spans)) this.enqueue({ meta, window: kept, sampled, spans });
   }
 
   /** A hold that no window of its process contains. */
   hold(meta: ProcessMeta, h: Hold): void {
-    this.enqueue({ meta, hold: h, spans: 1 });
+    if (!this.admit(1)) return;
+    if (this.pending) {
+      const start = this.pending.pos;
+      this.holdSpan(meta, h, holdSpanContext(meta, h.t), undefined, this.emitEncoded);
+      this.enqueue({ meta, start, end: this.pending.pos, spans: 1 });
+    } else this.enqueue({ meta, hold: h, spans: 1 });
   }
 
   stats(): SpanStats {
@@ -228,11 +287,15 @@ export class SpanPipeline {
   }
 
   /** All of a window's spans or none: a trace with holds but no window span would be worse than no trace. */
-  private enqueue(item: Work): void {
-    if (this.closed || this.queued + item.spans > this.queueLimit) {
-      this.dropped += item.spans;
-      return;
+  private admit(spans: number): boolean {
+    if (this.closed || this.queued + spans > this.queueLimit) {
+      this.dropped += spans;
+      return false;
     }
+    return true;
+  }
+
+  private enqueue(item: Work): void {
     this.work.push(item);
     this.queued += item.spans;
     this.schedule(this.queued >= this.batchSize ? 0 : this.exportDelayMs);
@@ -258,10 +321,10 @@ export class SpanPipeline {
   /** Starts the next export, or joins the one in flight: at most one export runs at a time. */
   private exportNext(): Promise<void> {
     if (this.inFlight) return this.inFlight;
-    const batch = this.nextBatch();
+    const batch = this.pending ? this.nextRequest() : this.nextBatch();
     // only the count outlives the export call: spans kept until the response comes back would outlive the young
     // generation and be promoted (at 50k spans/s, most of the agent's memory)
-    const count = batch.length;
+    const count = Array.isArray(batch) ? batch.length : batch.spans;
     if (count === 0) return Promise.resolve();
     let settle!: () => void;
     const done = new Promise<void>((resolve) => (settle = resolve));
@@ -279,20 +342,55 @@ export class SpanPipeline {
     };
     const timeout = setTimeout(() => finish(false), this.exportTimeoutMs);
     timeout.unref();
+    const answer = (r: ExportResult) => finish(r.code === ExportResultCode.SUCCESS);
     try {
-      this.exporter.export(batch, (r: ExportResult) => finish(r.code === ExportResultCode.SUCCESS));
+      if (isEncoded(this.exporter)) this.exporter.export((batch as { request: Uint8Array }).request, count, answer);
+      else this.exporter.export(batch as ReadableSpan[], answer);
     } catch {
       finish(false);
     }
     return done;
   }
 
+  /** EncodedSpanExporter: a request of whole queued windows, up to batchSize spans (at least one window). */
+  private nextRequest(): { request: Uint8Array; spans: number } {
+    const groups = new Map<ProcessMeta, EncodedSpans>();
+    const pending = this.pending!;
+    let spans = 0;
+    let end = 0;
+    while (this.head < this.work.length) {
+      const item = this.work[this.head] as { meta: ProcessMeta; start: number; end: number; spans: number };
+      if (spans > 0 && spans + item.spans > this.batchSize) break;
+      this.head++;
+      spans += item.spans;
+      end = item.end;
+      let g = groups.get(item.meta);
+      if (!g) groups.set(item.meta, (g = { resource: this.resourceBytesOf(item.meta), spans: [] }));
+      g.spans.push(pending.buf.subarray(item.start, item.end));
+    }
+    if (spans === 0) return { request: new Uint8Array(0), spans: 0 };
+    const request = exportRequest(groups.values(), this.scopeBytes, this.requestWriter!);
+    // what was taken leaves the pending buffer: the rest moves to its front
+    pending.buf.copyWithin(0, end, pending.pos);
+    pending.pos -= end;
+    this.work = this.work.slice(this.head);
+    for (const w of this.work) {
+      const e = w as { start: number; end: number };
+      e.start -= end;
+      e.end -= end;
+    }
+    this.head = 0;
+    this.queued -= spans;
+    return { request, spans };
+  }
+
   /** Up to batchSize spans, building queued work into spans as needed (a window with many holds may span batches). */
   private nextBatch(): ReadableSpan[] {
+    const emit = this.emitReadable(this.built);
     while (this.built.length < this.batchSize && this.head < this.work.length) {
       const item = this.work[this.head++];
-      if ("window" in item) this.windowSpans(item.meta, item.window, item.sampled, this.built);
-      else this.built.push(this.holdSpan(item.meta, item.hold, holdSpanContext(item.meta, item.hold.t), undefined));
+      if ("window" in item) this.windowSpans(item.meta, item.window, item.sampled, emit);
+      else if ("hold" in item) this.holdSpan(item.meta, item.hold, holdSpanContext(item.meta, item.hold.t), undefined, emit);
     }
     // drop consumed work now and then rather than shifting the array on every item
     if (this.head > 1024 && this.head * 2 > this.work.length) {
@@ -306,14 +404,23 @@ export class SpanPipeline {
   }
 
   private resourceOf(meta: ProcessMeta): Resource {
-    const known = this.resources.get(meta.pid);
-    if (known?.meta === meta) return known.resource;
-    const resource = processResource(meta);
-    this.resources.set(meta.pid, { meta, resource });
-    return resource;
+    return this.resourceEntry(meta).resource;
   }
 
-  private windowSpans(meta: ProcessMeta, w: RequestWindow, sampled: SampleReason | null, out: ReadableSpan[]): void {
+  private resourceBytesOf(meta: ProcessMeta): Buffer {
+    const e = this.resourceEntry(meta);
+    return (e.bytes ??= resourceBytes(e.resource.attributes));
+  }
+
+  private resourceEntry(meta: ProcessMeta): { meta: ProcessMeta; resource: Resource; bytes?: Buffer } {
+    const known = this.resources.get(meta.pid);
+    if (known?.meta === meta) return known;
+    const entry = { meta, resource: processResource(meta) };
+    this.resources.set(meta.pid, entry);
+    return entry;
+  }
+
+  private windowSpans(meta: ProcessMeta, w: RequestWindow, sampled: SampleReason | null, emit: Emit): void {
     const d = digest(`tailguard/window/${meta.pid}/${meta.anchorMonotonic}/${w.seq}`);
     const ctx = contextOf(d);
     const attributes: Attributes = {
@@ -332,16 +439,16 @@ export class SpanPipeline {
       attributes["tailguard.window.launches_dropped"] = w.launchCount - launchSpans;
     }
     const start = epochNs(meta, w.t);
-    out.push(this.span(meta, "request", ctx, undefined, start, w.durNs, attributes, []));
+    emit(meta, "request", ctx, undefined, start, w.durNs, attributes, []);
     w.holds.forEach((h, i) => {
-      out.push(this.holdSpan(meta, h, { ...ctx, spanId: childSpanId(d, (HOLD_CHILD | (i + 1)) >>> 0) }, ctx));
+      this.holdSpan(meta, h, { ...ctx, spanId: childSpanId(d, (HOLD_CHILD | (i + 1)) >>> 0) }, ctx, emit);
     });
     for (let i = 0; i < launchSpans; i++) {
-      out.push(this.launchSpan(meta, w.launches[i], { ...ctx, spanId: childSpanId(d, i + 1) }, ctx, i));
+      this.launchSpan(meta, w.launches[i], { ...ctx, spanId: childSpanId(d, i + 1) }, ctx, i, emit);
     }
   }
 
-  private holdSpan(meta: ProcessMeta, h: Hold, ctx: SpanContext, parent: SpanContext | undefined): ReadableSpan {
+  private holdSpan(meta: ProcessMeta, h: Hold, ctx: SpanContext, parent: SpanContext | undefined, emit: Emit): void {
     const attributes: Attributes = {
       "tailguard.hold.reason": h.reason,
       "tailguard.hold.priority": h.priority,
@@ -355,12 +462,12 @@ export class SpanPipeline {
       const cause = this.processByPid(h.causePid);
       if (cause) links.push({ context: windowSpanContext(cause, h.causeWindow), attributes: { "tailguard.link": "hold.cause" } });
     }
-    return this.span(meta, "hold", ctx, parent, epochNs(meta, h.t), h.durNs, attributes, links);
+    emit(meta, "hold", ctx, parent, epochNs(meta, h.t), h.durNs, attributes, links);
   }
 
   /** A launch call: from the call to its return where the shim timed it, else an instant (the model carries the launch
    *  call, not the kernel's time on the GPU). */
-  private launchSpan(meta: ProcessMeta, l: Launch, ctx: SpanContext, parent: SpanContext, index: number): ReadableSpan {
+  private launchSpan(meta: ProcessMeta, l: Launch, ctx: SpanContext, parent: SpanContext, index: number, emit: Emit): void {
     const attributes: Attributes = {
       "tailguard.launch.index": index,
       "tailguard.launch.op": l.op,
@@ -370,7 +477,7 @@ export class SpanPipeline {
     if (l.grid) attributes["tailguard.launch.grid"] = l.grid;
     if (l.block) attributes["tailguard.launch.block"] = l.block;
     if (l.apiNs != null) attributes["tailguard.launch.api_ns"] = l.apiNs;
-    return this.span(meta, l.name, ctx, parent, epochNs(meta, l.t), l.apiNs ?? 0, attributes, []);
+    emit(meta, l.name, ctx, parent, epochNs(meta, l.t), l.apiNs ?? 0, attributes, []);
   }
 
   private span(
@@ -412,11 +519,39 @@ export class SpanPipeline {
  * `http/protobuf` (default) or `http/json`. gRPC is not supported (no gRPC exporter is installed): say so rather than
  * send HTTP to a gRPC port.
  */
-export function exporterFromEnv(env: NodeJS.ProcessEnv = process.env): SpanExporter {
+export function exporterFromEnv(env: NodeJS.ProcessEnv = process.env, alone = true): SpanExporter | EncodedSpanExporter {
   const protocol = (env.OTEL_EXPORTER_OTLP_TRACES_PROTOCOL || env.OTEL_EXPORTER_OTLP_PROTOCOL || "http/protobuf").trim();
-  if (protocol === "http/protobuf") return new OtlpProtobufTraceExporter();
+  if (protocol === "http/protobuf") return alone ? new OtlpProtobufSpanExporter() : new OtlpProtobufTraceExporter();
   if (protocol === "http/json") return new OtlpJsonTraceExporter();
   throw new Error(`OTLP protocol ${JSON.stringify(protocol)} is not supported: use http/protobuf or http/json (port 4318)`);
+}
+
+/**
+ * OTLP/HTTP protobuf export of requests the pipeline wrote itself: the official exporter's transport (endpoint,
+ * headers, timeout, compression and TLS from the OTEL_EXPORTER_OTLP_[TRACES_]* variables, retries, the bound on
+ * concurrent exports), given bytes instead of ReadableSpans.
+ */
+export class OtlpProtobufSpanExporter implements EncodedSpanExporter {
+  readonly encoded = true as const;
+  private readonly delegate = createOtlpHttpExportDelegate<{ request: Uint8Array; spans: number }, unknown>(
+    convertLegacyHttpOptions({}, "TRACES", "v1/traces", { "Content-Type": "application/x-protobuf" }),
+    { serializeRequest: (r) => r.request, deserializeResponse: (data) => ProtobufTraceSerializer.deserializeResponse(data) },
+    "otlp_http_span_exporter",
+    { name: "span", countItems: (r) => r.spans },
+    undefined,
+  );
+
+  export(request: Uint8Array, spans: number, done: (result: ExportResult) => void): void {
+    this.delegate.export({ request, spans }, done);
+  }
+
+  forceFlush(): Promise<void> {
+    return this.delegate.forceFlush();
+  }
+
+  shutdown(): Promise<void> {
+    return this.delegate.shutdown();
+  }
 }
 
 /**

@@ -76,18 +76,19 @@ class LaunchBuffer {
   private batches: Buffer[] = [];
   private firstBatch = 0;
 
+  get batchCount(): number {
+    return this.batches.length;
+  }
+
   /** ns after base of a time */
   rel(t: bigint): number {
     return this.base < 0n ? 0 : Number(t - this.base);
   }
 
-  /** A batch launches will be pushed from; returns its number. */
-  addBatch(data: Buffer): number {
-    this.batches.push(data);
-    return this.firstBatch + this.batches.length - 1;
-  }
-
-  push(data: Buffer, batch: number, o: number): void {
+  /** Keeps the launch record at offset o of a batch; the batch is kept while any launch of it is. */
+  push(data: Buffer, o: number): void {
+    if (this.batches.length === 0 || this.batches[this.batches.length - 1] !== data) this.batches.push(data);
+    const batch = this.firstBatch + this.batches.length - 1;
     const lo = data.readUInt32LE(o + 16);
     const hi = data.readUInt32LE(o + 20);
     if (this.base < 0n) {
@@ -210,6 +211,11 @@ export class WindowAssembler<P> {
     private readonly launchLimit = 256,
   ) {}
 
+  /** Launch records kept for windows still to finish, and the batches they are in (memory held for them). */
+  get buffered(): { launches: number; batches: number } {
+    return { launches: this.launches.n, batches: this.launches.batchCount };
+  }
+
   /** A request window has begun and not ended (the process has GPU work in flight). */
   get inFlight(): boolean {
     return this.open.size > 0;
@@ -219,7 +225,6 @@ export class WindowAssembler<P> {
   ingest(data: Buffer): void {
     const n = data.length;
     let launches = 0;
-    const batch = this.launches.addBatch(data);
     for (let o = 0; o < n; o += RECORD_SIZE) {
       const kind = data[o + 8];
       if (kind === Kind.LAUNCH) {
@@ -230,7 +235,7 @@ export class WindowAssembler<P> {
           this.sink.launchApiTime(this.proc, flags & Flag.DUR_US ? dur * 1000 : dur);
         }
         // kept only while a window is open (or may be: a begin can arrive after launches of other lanes)
-        if (this.launches.n < LAUNCHES_BUFFERED && !(flags & Flag.CAPTURED)) this.launches.push(data, batch, o);
+        if (this.launches.n < LAUNCHES_BUFFERED && !(flags & Flag.CAPTURED)) this.launches.push(data, o);
       } else if (kind === Kind.WINDOW) this.windowRecord(data, o);
       else if (kind === Kind.HOLD) this.holdRecord(data, o);
     }
@@ -241,6 +246,10 @@ export class WindowAssembler<P> {
   private windowRecord(data: Buffer, o: number) {
     const t = data.readBigUInt64LE(o + 16);
     const seq = data.readUInt32LE(o + 40) + data.readUInt32LE(o + 44) * 4294967296;
+    // a process's windows follow one another: one still open two windows later lost its end record (the ring was
+    // full), and must not keep launches (and their batches) forever. (The window just before may still be open here:
+    // its end can be in another lane's records, read later.)
+    for (const open of this.open.keys()) if (open < seq - 1) this.open.delete(open);
     if (data[o + 9] === 1) {
       this.open.set(seq, t); // begin (its end may have been read first, from another lane)
       if (this.endedSeqs.has(seq)) this.open.delete(seq);

@@ -433,9 +433,10 @@ class CollectorWrap : public Napi::ObjectWrap<CollectorWrap> {
     for (size_t i = 0; i < h.batches.size(); i++) {
       auto b = Napi::Object::New(env);
       b.Set("ring", h.batches[i].ring);
-      auto* data = new std::vector<uint8_t>(std::move(h.batches[i].records));
-      b.Set("data", Napi::Buffer<uint8_t>::New(env, data->data(), data->size(),
-                                                 [](Napi::Env, uint8_t*, std::vector<uint8_t>* v) { delete v; }, data));
+      // copied into memory V8 owns: an external buffer is freed by a finalizer that runs only when the event loop
+      // turns, so a JavaScript thread busy catching up would pile up the native copies (hundreds of MB measured)
+      const auto& records = h.batches[i].records;
+      b.Set("data", Napi::Buffer<uint8_t>::Copy(env, records.data(), records.size()));
       batches.Set(uint32_t(i), b);
     }
     o.Set("batches", batches);
