@@ -10,12 +10,14 @@ import { parseArgs } from "node:util";
 import { Agent, type AgentOptions } from "./agent.js";
 import { packageRoot, ringDir, shimPath, simLibDir } from "./native.js";
 import { UsageError } from "./run.js";
+import { formatColumns, ms, type Column } from "./table.js";
 
 export const AGENT_USAGE = `  agent [--port N] [--host H] [--no-prometheus] [--otlp] [--spans-file FILE] [--interval-log FILE]
         [--interval S] [--slo-ms MS] [--sample-rate R] [--dir DIR] [--demo]
                  the daemon: request windows, HDR histograms, spans and metrics of every attached process;
-                 Prometheus on http://127.0.0.1:9464/metrics; OTLP when OTEL_EXPORTER_OTLP_*ENDPOINT is set or
-                 --otlp; --demo also runs a high/low-priority pair on the simulated GPU (what \`npm start\` runs)`;
+                 Prometheus on http://127.0.0.1:9464/metrics and the live view on http://127.0.0.1:9464/; OTLP
+                 when OTEL_EXPORTER_OTLP_*ENDPOINT is set or --otlp; --demo also runs a high/low-priority pair on
+                 the simulated GPU (what \`npm start\` runs)`;
 
 function number(name: string, text: string | undefined, fallback: number, min: number, max: number): number {
   if (text === undefined) return fallback;
@@ -83,21 +85,29 @@ function startDemo(dir: string): ChildProcess[] {
   ];
 }
 
-const ms = (ns: number | null | undefined) => (ns === null || ns === undefined ? "-" : (ns / 1e6).toFixed(2));
+/** The columns of the --demo report. */
+const DEMO_COLUMNS: Column[] = [
+  { title: "PID", width: 8, align: "left" },
+  { title: "PRIO", width: 6, align: "left" },
+  { title: "SERVICE", width: 18, align: "left" },
+  { title: "WINDOWS", width: 8, align: "right" },
+  { title: "P50 ms", width: 9, align: "right" },
+  { title: "P99 ms", width: 9, align: "right" },
+  { title: "HOLDS", width: 8, align: "right" },
+  { title: "HELD P99 ms", width: 13, align: "right" },
+];
 
 /** What the agent has seen, per process: a few lines for people. */
 function table(agent: Agent): string[] {
   const snaps = agent.histograms.snapshot();
-  const rows = [`  ${"PID".padEnd(8)}${"PRIO".padEnd(6)}${"SERVICE".padEnd(18)}${"WINDOWS".padStart(8)}${"P50 ms".padStart(9)}${"P99 ms".padStart(9)}${"HOLDS".padStart(8)}${"HELD P99 ms".padStart(13)}`];
-  for (const s of snaps.filter((x) => x.metric === "request_latency")) {
+  const rows = snaps.filter((x) => x.metric === "request_latency").map((s) => {
     const hold = snaps.find((x) => x.metric === "hold_time" && x.key.pid === s.key.pid);
     const meta = agent.processMeta(s.key.pid);
     const name = meta?.serviceName ?? path.basename(meta?.cmdline[0] ?? "?");
-    rows.push(`  ${String(s.key.pid).padEnd(8)}${String(s.key.priority).padEnd(6)}${name.slice(0, 17).padEnd(18)}` +
-      `${String(s.count).padStart(8)}${ms(s.percentiles.p50).padStart(9)}${ms(s.percentiles.p99).padStart(9)}` +
-      `${String(hold?.count ?? 0).padStart(8)}${ms(hold?.percentiles.p99).padStart(13)}`);
-  }
-  return rows;
+    return [String(s.key.pid), String(s.key.priority), name, String(s.count), ms(s.percentiles.p50), ms(s.percentiles.p99),
+      String(hold?.count ?? 0), ms(hold?.percentiles.p99)];
+  });
+  return formatColumns(DEMO_COLUMNS, rows);
 }
 
 export async function agentCommand(args: string[]): Promise<number> {
@@ -112,6 +122,7 @@ export async function agentCommand(args: string[]): Promise<number> {
   const where = [
     `rings in ${opts.dir}`,
     agent.metrics.url() ? `Prometheus at ${agent.metrics.url()}` : "no Prometheus endpoint",
+    ...(agent.metrics.url() ? [`live view at ${agent.metrics.url("/")}`] : []),
     opts.otlp ? "spans and metrics over OTLP" : "no OTLP export (set OTEL_EXPORTER_OTLP_ENDPOINT)",
     ...(opts.spansFile ? [`spans also in ${opts.spansFile}`] : []),
     ...(opts.intervalLog ? [`HDR interval log ${opts.intervalLog.path}`] : []),

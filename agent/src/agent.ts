@@ -11,6 +11,7 @@ import { hostname } from "node:os";
 import path from "node:path";
 
 import { Histograms, IntervalLog, type Series } from "./histograms.js";
+import { LiveState } from "./live.js";
 import { AgentMetrics, metricExporterFromEnv } from "./metrics.js";
 import type { Hold, ProcessMeta, RequestWindow, SeriesKey } from "./model.js";
 import { native, type Collector, type RingInfo } from "./native.js";
@@ -18,6 +19,7 @@ import { Kind, RECORD_SIZE } from "./record.js";
 import { exporterFromEnv, OtlpJsonLinesExporter, SpanPipeline, type EncodedSpanExporter, type SampleReason } from "./spans.js";
 import type { ExportResult } from "@opentelemetry/core";
 import type { ReadableSpan, SpanExporter } from "@opentelemetry/sdk-trace-base";
+import { liveRoutes } from "./web.js";
 import { WindowAssembler, type WindowSink } from "./windows.js";
 
 /** Records one pump handles before it lets the event loop turn (about 50 ms of work at 5 M records/s). */
@@ -131,6 +133,8 @@ export class Agent {
   readonly histograms: Histograms;
   readonly metrics: AgentMetrics;
   readonly spans: SpanPipeline | null;
+  /** the live view (web page, /api/state, `tailguard top`) */
+  readonly live: LiveState;
   private readonly collector: Collector;
   private readonly followed = new Map<number, Followed>();
   private readonly byPid = new Map<number, Followed>();
@@ -174,8 +178,10 @@ export class Agent {
           batchSize: 2048,
         })
       : null;
+    this.live = new LiveState({ stats: () => this.stats() });
     this.metrics = new AgentMetrics({
       prometheus: opts.prometheus,
+      routes: liveRoutes(this.live), // live view: served next to /metrics
       otlp: opts.otlp ? metricExporterFromEnv(opts.env) : null,
       snapshots: () => this.histograms.snapshot(),
       spanStats: () => this.spans?.stats() ?? { exported: 0, dropped: 0, failed: 0, queued: 0 },
@@ -218,12 +224,14 @@ export class Agent {
     this.totals.windows++;
     this.metrics.observeWindow(p.meta, w);
     this.spans?.window(p.meta, w, p.sampled);
+    this.live.observeWindow(p.meta, w);
   }
 
   private onHold(p: Followed, h: Hold) {
     p.hold.record(h.durNs);
     this.totals.holds++;
     this.metrics.observeHold(p.meta, h);
+    this.live.observeHold(p.meta, h);
   }
 
   private follow(info: RingInfo): Followed {
@@ -246,6 +254,7 @@ export class Agent {
     f.assembler = new WindowAssembler(meta, f, this.sink, names);
     this.followed.set(f.ring, f);
     this.byPid.set(info.pid, f);
+    this.live.attach(meta);
     return f;
   }
 
@@ -302,6 +311,7 @@ export class Agent {
         f.assembler.settle(true);
         this.noteDropped(f, info);
         f.goneAt = Date.now();
+        this.live.gone(f.meta);
       }
       this.totals.records += h.records;
       total += h.records;
@@ -314,6 +324,7 @@ export class Agent {
     const dropped = info.counters.dropped;
     if (dropped > f.dropped) {
       this.metrics.addDropped(f.meta, dropped - f.dropped);
+      this.live.addDropped(f.meta, dropped - f.dropped);
       this.totals.dropped += dropped - f.dropped;
     }
     f.dropped = Math.max(f.dropped, dropped);
@@ -338,6 +349,7 @@ export class Agent {
         if (this.byPid.get(f.meta.pid) === f) this.byPid.delete(f.meta.pid);
         this.histograms.forget(f.meta.pid);
         this.metrics.forget(f.meta.pid);
+        this.live.forget(f.meta);
       } else if (f.goneAt === null && f.assembler.inFlight) busy++;
     }
     this.metrics.setProcesses([...this.followed.values()].filter((f) => f.goneAt === null).length, busy);

@@ -12,6 +12,7 @@ import { setPriority } from "./priority.js";
 import { formatPs, listProcesses } from "./ps.js";
 import { formatReport, report } from "./report.js";
 import { run, UsageError } from "./run.js";
+import { TOP_USAGE, topCommand } from "./top.js";
 
 const USAGE = `usage: tailguard <command> [options]
 
@@ -24,6 +25,7 @@ const USAGE = `usage: tailguard <command> [options]
   report [--json] FILE
                  percentiles (P50 to P99.99, max) per process of a --record file or an HdrHistogram interval log
 ${AGENT_USAGE}
+${TOP_USAGE}
   doctor [--sim] check that the shim attaches and sees launches on this machine
   options        every TAILGUARD_* variable, its default and accepted values
   demo           a recorded run of an inference-like workload on the simulated GPU
@@ -74,6 +76,8 @@ async function main(argv: string[]): Promise<number> {
     }
     case "agent":
       return agentCommand(rest);
+    case "top":
+      return topCommand(rest);
     case "doctor": {
       const { values } = parseArgs({ args: rest, options: { sim: { type: "boolean" } } });
       const checks = await doctor({ sim: values.sim });

@@ -317,6 +317,8 @@ export interface AgentMetricsOptions {
   /** how long a forgotten process's series are still exported, so that a scrape after its exit sees its final
    *  counts (ms; default 60 000) */
   forgetAfterMs?: number;
+  /** more paths the Prometheus endpoint's server answers (path → handler): the live view (web.ts) */
+  routes?: Record<string, (req: IncomingMessage, res: ServerResponse) => void>;
 }
 
 /** The agent's metrics: feed it observations, scrape or push them. */
@@ -335,6 +337,7 @@ export class AgentMetrics {
   private readonly forgetAfterMs: number;
   private readonly snapshots?: () => SeriesSnapshot[];
   private readonly spanStats?: () => SpanCounts;
+  private readonly routes: Map<string, (req: IncomingMessage, res: ServerResponse) => void>;
   private readonly resource: Resource = resourceFromAttributes({ "service.name": "tailguard" });
   private readonly provider: MeterProvider;
   private readonly scrapeReader: MetricReader | null = null;
@@ -346,6 +349,7 @@ export class AgentMetrics {
     this.forgetAfterMs = opts.forgetAfterMs ?? 60_000;
     this.snapshots = opts.snapshots;
     this.spanStats = opts.spanStats;
+    this.routes = new Map(Object.entries(opts.routes ?? {}));
     const producer: MetricProducer = { collect: () => Promise.resolve(this.produce()) };
     const readers: MetricReader[] = [];
     if (opts.prometheus) {
@@ -413,12 +417,12 @@ export class AgentMetrics {
     this.current.delete(pid);
   }
 
-  /** The Prometheus endpoint, once `ready`. */
-  url(): string | null {
+  /** The Prometheus endpoint (or another path its server answers), once `ready`. */
+  url(pathname = "/metrics"): string | null {
     const addr = this.server?.address() as AddressInfo | null | undefined;
     if (!addr) return null;
     const host = addr.address.includes(":") ? `[${addr.address}]` : addr.address;
-    return `http://${host}:${addr.port}/metrics`;
+    return `http://${host}:${addr.port}${pathname}`;
   }
 
   /** Stops the endpoint and pushes a last OTLP export (at most once: later calls wait for the first). */
@@ -485,10 +489,16 @@ export class AgentMetrics {
     });
   }
 
-  /** Serves `/metrics`: the readers' collection under the Prometheus names. */
+  /** Serves `/metrics`: the readers' collection under the Prometheus names; and the `routes`. */
   private serve(req: IncomingMessage, res: ServerResponse): void {
+    const pathname = (req.url ?? "").split("?")[0];
+    const route = this.routes.get(pathname);
+    if (route) {
+      route(req, res);
+      return;
+    }
     const reader = this.scrapeReader;
-    if (!reader || (req.url ?? "").split("?")[0] !== "/metrics") {
+    if (!reader || pathname !== "/metrics") {
       res.writeHead(404).end();
       return;
     }
