@@ -8,6 +8,7 @@ import path from "node:path";
 import { parseArgs } from "node:util";
 
 import { Agent, type AgentOptions } from "./agent.js";
+import { resnet18Mix, resnet50Mix } from "./bench/workers.js";
 import { packageRoot, ringDir, shimPath, simLibDir } from "./native.js";
 import { UsageError } from "./run.js";
 import { formatColumns, ms, type Column } from "./table.js";
@@ -77,11 +78,11 @@ function startDemo(dir: string): ChildProcess[] {
   };
   const proc = (priority: string, name: string, args: string[]) =>
     spawn(workload, args, { env: { ...env, TAILGUARD_PRIORITY: priority, OTEL_SERVICE_NAME: name }, stdio: "ignore" });
+  // the simulated models of `tailguard bench --sim` (docs/bench.md), for an hour or until the agent stops
   return [
-    proc("high", "demo-inference", ["requests", "--rate", "40", "--count", "800", "--kernels", "12", "--kernel-us", "150",
-      "--name", "resnet_block"]),
-    proc("low", "demo-batch", ["continuous", "--seconds", "20", "--kernels", "10", "--kernel-us", "400", "--name",
-      "train_step"]),
+    proc("high", "demo-inference", ["requests", "--rate", "20", "--count", "72000", "--mix", resnet18Mix(1), "--graph", "1",
+      "--name", "resnet18_b1"]),
+    proc("low", "demo-batch", ["continuous", "--seconds", "3600", "--mix", resnet50Mix(8), "--name", "resnet50_b8"]),
   ];
 }
 
@@ -129,7 +130,9 @@ export async function agentCommand(args: string[]): Promise<number> {
   ];
   console.log(`tailguard agent (pid ${process.pid}): ${where.join("; ")}`);
   const demo = opts.demo ? startDemo(opts.dir) : [];
-  if (opts.demo) console.log("demo: a high-priority request stream and a low-priority batch job on the simulated GPU\n");
+  if (opts.demo)
+    console.log("demo: on the simulated GPU, ResNet-18-like requests at 20/s (high priority, replayed as a CUDA graph) " +
+      "beside ResNet-50-like batches of 8 back to back (low priority): the models of `tailguard bench --sim`\n");
   const report = opts.demo
     ? setInterval(() => {
         const s = agent.stats();

@@ -6,6 +6,7 @@ import path from "node:path";
 import { parseArgs } from "node:util";
 
 import { AGENT_USAGE, agentCommand } from "./agent-command.js";
+import { BENCH_USAGE, benchCommand } from "./bench/command.js";
 import { doctor, formatChecks } from "./doctor.js";
 import { native, packageRoot } from "./native.js";
 import { setPriority } from "./priority.js";
@@ -29,6 +30,7 @@ ${TOP_USAGE}
   doctor [--sim] check that the shim attaches and sees launches on this machine
   options        every TAILGUARD_* variable, its default and accepted values
   demo           a recorded run of an inference-like workload on the simulated GPU
+${BENCH_USAGE}
 
 Priorities are integers from -100 to 100 (larger runs first) or high (10), normal (0), low (-10).`;
 
@@ -76,6 +78,8 @@ async function main(argv: string[]): Promise<number> {
     }
     case "agent":
       return agentCommand(rest);
+    case "bench":
+      return benchCommand(rest);
     case "top":
       return topCommand(rest);
     case "doctor": {

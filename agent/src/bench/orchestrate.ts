@@ -1,0 +1,406 @@
+// The orchestration of `tailguard bench`: one run is one mode of the test (which workers, with or without the shim,
+// with which priorities). Workers warm up, say "ready", and start together at a CLOCK_MONOTONIC time sent on their
+// stdin; the low-priority worker runs until the high-priority one finishes its schedule (or, alone, for the
+// schedule's duration). In the shim's modes the run's rings and GPU control blocks are polled the way `tailguard ps`
+// reads them, to prove that every worker attached with the intended priority, and the records of the run's session
+// are drained for the low-priority worker's holds.
+import { spawn, type ChildProcess } from "node:child_process";
+import { readFileSync } from "node:fs";
+import path from "node:path";
+
+import { native, type Collector } from "../native.js";
+import { describeMechanisms } from "../ps.js";
+import { Flag, Kind, RECORD_SIZE, RecordField } from "../record.js";
+import { newSession, shimEnv } from "../run.js";
+import type { Scenario } from "./scenarios.js";
+import { requestCount } from "./scenarios.js";
+import { summarize, windowThroughput, type LatencySummary } from "./stats.js";
+import type { Backend, Role, RoleSpec } from "./workers.js";
+
+export type ModeName = "high-alone" | "low-alone" | "native" | "telemetry" | "tailguard";
+
+export interface Mode {
+  name: ModeName;
+  roles: Role[];
+  /** null: no shim; telemetry: shim attached with every scheduling mechanism off; priority: TAILGUARD_PRIORITY set */
+  shim: null | "telemetry" | "priority";
+  description: string;
+}
+
+export const MODES: Mode[] = [
+  { name: "high-alone", roles: ["high"], shim: null, description: "the high-priority worker alone, no shim (the latency reference)" },
+  { name: "low-alone", roles: ["low"], shim: null, description: "the low-priority worker alone, no shim (the throughput reference)" },
+  { name: "native", roles: ["high", "low"], shim: null, description: "both workers, no shim: the GPU's own time-slicing" },
+  { name: "telemetry", roles: ["high", "low"], shim: "telemetry", description: "both workers under the shim at equal priority, holds, timeslice and window off: recording only" },
+  { name: "tailguard", roles: ["high", "low"], shim: "priority", description: "both workers under the shim, TAILGUARD_PRIORITY=high / low" },
+];
+
+/** Priorities each role is run with, per shim mode (the integer the shim must report). */
+export const INTENDED_PRIORITY: Record<"telemetry" | "priority", Record<Role, { env: string; value: number }>> = {
+  telemetry: { high: { env: "normal", value: 0 }, low: { env: "normal", value: 0 } },
+  priority: { high: { env: "high", value: 10 }, low: { env: "low", value: -10 } },
+};
+
+/** Environment of the telemetry-only mode: the shim records, nothing is scheduled (see `tailguard options`). */
+export const TELEMETRY_ENV = { TAILGUARD_HOLDS: "0", TAILGUARD_TIMESLICE_US: "0", TAILGUARD_WINDOW_US: "0", TAILGUARD_MIN_SHARE: "0" };
+
+/** What was seen of one worker in the rings and control blocks while it ran. */
+export interface Attachment {
+  role: Role;
+  pid: number;
+  intendedPriority: number;
+  /** the shim loaded in it: its ring was found */
+  ring: boolean;
+  ringPriority: number | null;
+  /** it reached the GPU through the shim: it had a slot in the GPU's control block */
+  slot: boolean;
+  slotPriority: number | null;
+  /** scheduling mechanisms seen in effect for it at any poll */
+  mechanisms: string[];
+  polls: number;
+  verified: boolean;
+  problem?: string;
+}
+
+export interface WorkerOutcome {
+  role: Role;
+  pid: number;
+  command: string[];
+  code: number | null;
+  signal: string | null;
+  /** the worker's own JSON summary (last line of its stdout) */
+  result: Record<string, unknown> | null;
+  stderrTail: string;
+}
+
+export interface Hold {
+  /** ms from the start of the schedule */
+  atMs: number;
+  durMs: number;
+}
+
+export interface RunRecord {
+  mode: ModeName;
+  repetition: number;
+  /** position of this run in the invocation */
+  order: number;
+  startNs: string;
+  /** the measurement window: the schedule's start to the last high-priority completion (or the duration) */
+  windowS: number;
+  high: null | {
+    latencyMs: number[];
+    /** arrival offsets from the start, ms (the timeline's x) */
+    arrivalMs: number[];
+    gpuMs: number[] | null;
+    latency: LatencySummary;
+    gpu: LatencySummary | null;
+  };
+  low: null | { iterations: number; iterPerS: number };
+  holds: null | { count: number; totalMs: number; list: Hold[] };
+  workers: WorkerOutcome[];
+  attachment: Attachment[] | null;
+}
+
+export class BenchFailure extends Error {}
+
+export interface RunContext {
+  backend: Backend;
+  scenario: Scenario;
+  cpus: Record<Role, number[] | null>;
+  /** where samples and the simulated device of each run go */
+  work: string;
+  /** TAILGUARD_DIR of every run */
+  ringDir: string;
+  baseEnv: NodeJS.ProcessEnv;
+}
+
+const PRELOAD_ERROR = /ERROR: ld\.so: object '[^']*' from LD_PRELOAD cannot be preloaded[^\n]*/;
+const POLL_MS = 50;
+
+class Worker {
+  readonly child: ChildProcess;
+  stdout = "";
+  stderr = "";
+  exited: Promise<{ code: number | null; signal: string | null }>;
+  private readyWaiters: (() => void)[] = [];
+  ready = false;
+
+  constructor(readonly role: Role, readonly command: string[], env: NodeJS.ProcessEnv) {
+    this.child = spawn(command[0], command.slice(1), { env, stdio: ["pipe", "pipe", "pipe"] });
+    this.child.stdout!.on("data", (d: Buffer) => {
+      this.stdout += d.toString();
+      if (!this.ready && /^ready$/m.test(this.stdout)) {
+        this.ready = true;
+        for (const w of this.readyWaiters) w();
+      }
+    });
+    this.child.stderr!.on("data", (d: Buffer) => (this.stderr = (this.stderr + d.toString()).slice(-8192)));
+    this.child.stdin!.on("error", () => {}); // a worker that died: its exit status says why
+    this.exited = new Promise((resolve) => {
+      this.child.on("error", (err) => {
+        this.stderr += `\ncannot start ${command[0]}: ${err.message}`;
+        resolve({ code: null, signal: null });
+      });
+      this.child.on("close", (code, signal) => resolve({ code, signal }));
+    });
+  }
+
+  whenReady(timeoutMs: number): Promise<void> {
+    return new Promise((resolve, reject) => {
+      if (this.ready) return resolve();
+      const timer = setTimeout(() => reject(new BenchFailure(`the ${this.role} worker was not ready after ${timeoutMs / 1000} s`)), timeoutMs);
+      this.readyWaiters.push(() => (clearTimeout(timer), resolve()));
+      void this.exited.then(({ code, signal }) => {
+        clearTimeout(timer);
+        if (!this.ready)
+          reject(new BenchFailure(`the ${this.role} worker exited (${code ?? signal}) before it was ready:\n${indent(this.stderr)}`));
+      });
+    });
+  }
+
+  send(line: string) {
+    if (this.child.stdin!.writable) this.child.stdin!.write(line + "\n");
+  }
+
+  kill() {
+    if (this.child.exitCode === null && this.child.signalCode === null) this.child.kill("SIGKILL");
+  }
+
+  result(): Record<string, unknown> | null {
+    const last = this.stdout.trim().split("\n").pop() ?? "";
+    try {
+      const v = JSON.parse(last);
+      return v && typeof v === "object" ? v : null;
+    } catch {
+      return null;
+    }
+  }
+}
+
+const indent = (text: string) => text.trim().split("\n").slice(-12).map((l) => `    ${l}`).join("\n");
+
+/** Drains the records of one session for hold records. */
+class HoldCollector {
+  private readonly collector: Collector;
+  readonly holds = new Map<number, { t: bigint; dur: number }[]>();
+  readonly openedPids = new Set<number>();
+  private readonly ringPid = new Map<number, number>();
+
+  constructor(dir: string, session: string) {
+    this.collector = new (native().Collector)(dir, { session, pollUs: 1000 });
+  }
+
+  pump(): number {
+    const h = this.collector.take(1 << 18);
+    for (const info of h.opened) {
+      this.ringPid.set(info.id!, info.pid);
+      this.openedPids.add(info.pid);
+    }
+    const kindAt = RecordField.kind[0];
+    for (const b of h.batches) {
+      const pid = this.ringPid.get(b.ring)!;
+      for (let off = 0; off < b.data.length; off += RECORD_SIZE) {
+        if (b.data[off + kindAt] !== Kind.HOLD) continue;
+        const t = b.data.readBigUInt64LE(off + RecordField.t_start[0]);
+        const flags = b.data.readUInt16LE(off + RecordField.flags[0]);
+        const raw = b.data.readUInt32LE(off + RecordField.dur[0]);
+        const dur = flags & Flag.DUR_US ? raw * 1000 : raw;
+        const list = this.holds.get(pid) ?? [];
+        list.push({ t, dur });
+        this.holds.set(pid, list);
+      }
+    }
+    return h.records;
+  }
+
+  async finish(graceMs: number) {
+    const until = Date.now() + graceMs;
+    await sleep(2 * POLL_MS);
+    while (this.pump() > 0 || (this.collector.status().length > 0 && Date.now() < until)) await sleep(10);
+    this.collector.close();
+  }
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+function readRows(file: string): number[][] {
+  let text: string;
+  try {
+    text = readFileSync(file, "utf8");
+  } catch {
+    return [];
+  }
+  return text.split("\n").filter(Boolean).map((l) => l.trim().split(/\s+/).map(Number));
+}
+
+/** Runs one mode once. Throws BenchFailure when a worker fails or, in the shim's modes, is not seen attached with its
+ *  intended priority. */
+export async function runMode(ctx: RunContext, mode: Mode, repetition: number, order: number): Promise<RunRecord> {
+  const { backend, scenario } = ctx;
+  const tag = `${mode.name}.${repetition}`;
+  const session = newSession();
+  const intended = mode.shim ? INTENDED_PRIORITY[mode.shim] : null;
+  const specs: RoleSpec[] = mode.roles.map((role) =>
+    role === "high"
+      ? {
+          role, model: scenario.high.model, batch: scenario.high.batch, warmup: scenario.high.warmup,
+          samples: path.join(ctx.work, `${tag}.high.samples`), cpus: ctx.cpus.high,
+          requests: {
+            rate: scenario.high.rate, count: requestCount(scenario), arrivals: scenario.high.arrivals,
+            seed: scenario.high.seed, flavour: scenario.high.flavour,
+          },
+        }
+      : { role, model: scenario.low.model, batch: scenario.low.batch, warmup: scenario.low.warmup,
+          samples: path.join(ctx.work, `${tag}.low.samples`), cpus: ctx.cpus.low });
+
+  const base: NodeJS.ProcessEnv = { ...ctx.baseEnv, ...backend.env, TAILGUARD_DIR: ctx.ringDir,
+    TAILGUARD_SIM_DEVICE: path.join(ctx.work, `${tag}.gpu`) };
+  // the invoking environment's TAILGUARD_* settings would change what a mode measures: only --shim-env sets any
+  // (which shim to test, where the rings go and how much the shims say are not settings of the scheduler)
+  const kept = ["TAILGUARD_SHIM", "TAILGUARD_DIR", "TAILGUARD_SIM_DEVICE", "TAILGUARD_LOG_LEVEL"];
+  for (const k of Object.keys(base)) if (k === "LD_PRELOAD" || (k.startsWith("TAILGUARD_") && !kept.includes(k))) delete base[k];
+  if (backend.env.LD_LIBRARY_PATH && ctx.baseEnv.LD_LIBRARY_PATH)
+    base.LD_LIBRARY_PATH = `${backend.env.LD_LIBRARY_PATH}:${ctx.baseEnv.LD_LIBRARY_PATH}`;
+
+  const holds = mode.shim ? new HoldCollector(ctx.ringDir, session) : null;
+  const workers = specs.map((spec) => {
+    const { file, args } = backend.command(spec);
+    let env = base;
+    if (intended) {
+      env = shimEnv(base, session, { priority: intended[spec.role].env });
+      Object.assign(env, mode.shim === "telemetry" ? TELEMETRY_ENV : scenario.shimEnv);
+    }
+    return new Worker(spec.role, [file, ...args], env);
+  });
+  const attach: Attachment[] | null = intended
+    ? workers.map((w) => ({
+        role: w.role, pid: w.child.pid ?? -1, intendedPriority: intended[w.role].value, ring: false, ringPriority: null,
+        slot: false, slotPriority: null, mechanisms: [], polls: 0, verified: false,
+      }))
+    : null;
+  const poll = () => {
+    if (!attach) return;
+    const addon = native();
+    const rings = new Map(addon.scanRings(ctx.ringDir).filter((r) => !r.error).map((r) => [r.pid, r]));
+    const slots = new Map(addon.controlBlocks(ctx.ringDir).flatMap((b) => b.slots ?? []).map((s) => [s.pid, s]));
+    for (const a of attach) {
+      a.polls++;
+      const r = rings.get(a.pid);
+      if (r) {
+        a.ring = true;
+        a.ringPriority = r.priority;
+      }
+      const s = slots.get(a.pid);
+      if (s) {
+        a.slot = true;
+        a.slotPriority = s.priority;
+        for (const m of describeMechanisms(s)) if (!a.mechanisms.includes(m)) a.mechanisms.push(m);
+      }
+    }
+    holds?.pump();
+  };
+
+  const timer = setInterval(poll, POLL_MS);
+  let startNs = 0n;
+  let outcome: WorkerOutcome[];
+  try {
+    await Promise.all(workers.map((w) => w.whenReady(backend.readyTimeoutMs)));
+    startNs = process.hrtime.bigint() + BigInt(backend.leadMs) * 1_000_000n; // CLOCK_MONOTONIC on Linux
+    for (const w of workers) w.send(`start ${startNs}`);
+    const high = workers.find((w) => w.role === "high");
+    const low = workers.find((w) => w.role === "low");
+    const limitMs = backend.leadMs + scenario.durationS * 3000 + 60_000;
+    const deadline = setTimeout(() => workers.forEach((w) => w.kill()), limitMs);
+    if (high) {
+      await high.exited;
+      low?.send("stop");
+    } else {
+      await sleep(backend.leadMs + scenario.durationS * 1000);
+      low!.send("stop");
+    }
+    const ends = await Promise.all(workers.map((w) => w.exited));
+    clearTimeout(deadline);
+    outcome = workers.map((w, i) => ({
+      role: w.role, pid: w.child.pid ?? -1, command: w.command, code: ends[i].code, signal: ends[i].signal,
+      result: w.result(), stderrTail: w.stderr.slice(-2000),
+    }));
+    const failed = outcome.find((o) => o.code !== 0);
+    if (failed)
+      throw new BenchFailure(`${mode.name} (repetition ${repetition}): the ${failed.role} worker ` +
+        `${failed.signal ? `was killed (${failed.signal}${failed.signal === "SIGKILL" ? ", past the time limit" : ""})` : `exited ${failed.code}`}:\n` +
+        indent(failed.stderrTail));
+  } finally {
+    clearInterval(timer);
+    for (const w of workers) w.kill();
+    await holds?.finish(2000);
+  }
+
+  if (attach) verifyAttachment(mode, repetition, attach, workers.map((w) => w.stderr), base);
+
+  const start = Number(startNs);
+  const record: RunRecord = {
+    mode: mode.name, repetition, order, startNs: startNs.toString(), windowS: scenario.durationS,
+    high: null, low: null, holds: null, workers: outcome, attachment: attach,
+  };
+  let windowEnd = start + scenario.durationS * 1e9;
+  const highSpec = specs.find((s) => s.role === "high");
+  if (highSpec) {
+    const rows = readRows(highSpec.samples);
+    if (rows.length !== highSpec.requests!.count)
+      throw new BenchFailure(`${mode.name} (repetition ${repetition}): the high worker wrote ${rows.length} of ` +
+        `${highSpec.requests!.count} samples to ${highSpec.samples}`);
+    const latencyMs = rows.map(([due, , done]) => (done - due) / 1e6);
+    const gpu = rows.every((r) => r[3] >= 0) ? rows.map((r) => r[3] / 1e6) : null;
+    windowEnd = Math.max(...rows.map((r) => r[2]));
+    record.high = {
+      latencyMs: latencyMs.map(round3), arrivalMs: rows.map(([due]) => round3((due - start) / 1e6)),
+      gpuMs: gpu?.map(round3) ?? null, latency: summarize(latencyMs), gpu: gpu ? summarize(gpu) : null,
+    };
+  }
+  record.windowS = (windowEnd - start) / 1e9;
+  const lowSpec = specs.find((s) => s.role === "low");
+  if (lowSpec) {
+    const iters = readRows(lowSpec.samples).map(([b, e]) => [b, e] as const);
+    if (iters.length === 0)
+      throw new BenchFailure(`${mode.name} (repetition ${repetition}): the low worker completed no iteration`);
+    record.low = { iterations: iters.length, iterPerS: windowThroughput(iters, start, windowEnd) };
+  }
+  if (holds) {
+    const lowPid = outcome.find((o) => o.role === "low")?.pid;
+    const list = (lowPid !== undefined ? holds.holds.get(lowPid) ?? [] : [])
+      .map((h) => ({ atMs: round3(Number(h.t - startNs) / 1e6), durMs: round3(h.dur / 1e6) }))
+      .filter((h) => h.atMs + h.durMs >= 0);
+    record.holds = { count: list.length, totalMs: round3(list.reduce((a, h) => a + h.durMs, 0)), list };
+  }
+  return record;
+}
+
+const round3 = (x: number) => Math.round(x * 1000) / 1000;
+
+/** Every worker of a shim mode must have been seen attached (ring), on the GPU (control-block slot) and at its
+ *  intended priority; with priorities, the scheduler must have been in effect for the lower one at least once; in
+ *  telemetry mode, never. Throws BenchFailure naming every problem. */
+export function verifyAttachment(mode: Mode, repetition: number, attach: Attachment[], stderrs: string[], env: NodeJS.ProcessEnv) {
+  const problems: string[] = [];
+  attach.forEach((a, i) => {
+    const who = `the ${a.role} worker (pid ${a.pid})`;
+    if (!a.ring) {
+      const loader = PRELOAD_ERROR.exec(stderrs[i])?.[0];
+      a.problem = `the shim did not attach to ${who}: no ring of it appeared in ${env.TAILGUARD_DIR} in ${a.polls} polls ` +
+        `(LD_PRELOAD=${shimEnv(env, "x", {}).LD_PRELOAD})` + (loader ? `; the dynamic loader said: ${loader}` : "");
+    } else if (!a.slot) {
+      a.problem = `the shim attached to ${who} but it never reached a GPU through the shim (no control-block slot)`;
+    } else if (a.slotPriority !== a.intendedPriority) {
+      a.problem = `${who} ran at priority ${a.slotPriority}, not the intended ${a.intendedPriority}`;
+    } else if (mode.shim === "telemetry" && a.mechanisms.length > 0) {
+      a.problem = `scheduling was in effect for ${who} (${a.mechanisms.join(", ")}) in the telemetry-only mode`;
+    } else if (mode.shim === "priority" && a.role === "low" && a.mechanisms.length === 0) {
+      a.problem = `no scheduling mechanism was ever in effect for ${who} although a higher priority shared its GPU`;
+    }
+    a.verified = !a.problem;
+    if (a.problem) problems.push(a.problem);
+  });
+  if (problems.length)
+    throw new BenchFailure(`${mode.name} (repetition ${repetition}): attachment not verified:\n` +
+      problems.map((p) => `  - ${p}`).join("\n"));
+}

@@ -1,0 +1,77 @@
+// Statistics of `tailguard bench`: nearest-rank percentiles of one run's latencies, the median and spread of a figure
+// over repetitions, its ratio to the standalone reference of the same invocation, and the low-priority throughput
+// inside the measurement window.
+
+/** Nearest-rank percentile (the smallest sample with at least p % of the samples at or below it) of ascending data. */
+export function percentile(sorted: readonly number[], p: number): number {
+  if (sorted.length === 0) return NaN;
+  // the rank p/100 * n, rounded to 12 digits first: 99.9 / 100 * 1000 is 999.0000000000001 in binary floating point
+  const rank = Math.ceil(Number(((p / 100) * sorted.length).toPrecision(12)));
+  const k = Math.min(sorted.length - 1, Math.max(0, rank - 1));
+  return sorted[k];
+}
+
+/** P99.9 is reported only from this many samples on (below it, it is the maximum or close to it). */
+export const P999_MIN_SAMPLES = 1000;
+
+export interface LatencySummary {
+  n: number;
+  p50: number;
+  p90: number;
+  p99: number;
+  /** null with fewer than P999_MIN_SAMPLES samples */
+  p999: number | null;
+  max: number;
+}
+
+export const LATENCY_STATS = ["p50", "p90", "p99", "p999", "max"] as const;
+export type LatencyStat = (typeof LATENCY_STATS)[number];
+
+export function summarize(values: readonly number[]): LatencySummary {
+  const s = [...values].sort((a, b) => a - b);
+  return {
+    n: s.length,
+    p50: percentile(s, 50),
+    p90: percentile(s, 90),
+    p99: percentile(s, 99),
+    p999: s.length >= P999_MIN_SAMPLES ? percentile(s, 99.9) : null,
+    max: s.length ? s[s.length - 1] : NaN,
+  };
+}
+
+export function median(values: readonly number[]): number {
+  const s = [...values].sort((a, b) => a - b);
+  if (s.length === 0) return NaN;
+  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
+}
+
+/** A figure over repetitions: its median, its range, and the median's ratio to the reference's median. */
+export interface Spread {
+  median: number;
+  min: number;
+  max: number;
+  /** median / reference median (null where there is no reference or it is 0) */
+  ratio: number | null;
+}
+
+export function spread(values: readonly number[], reference?: readonly number[]): Spread {
+  const m = median(values);
+  return { median: m, min: Math.min(...values), max: Math.max(...values), ratio: reference ? ratio(m, median(reference)) : null };
+}
+
+export function ratio(value: number, reference: number): number | null {
+  return Number.isFinite(value) && Number.isFinite(reference) && reference !== 0 ? value / reference : null;
+}
+
+/** Iterations per second inside [from, to] (ns): each iteration counts for the fraction of it inside the window, so
+ *  a run of 6 iterations/s measured over 2 s is not quantised to whole iterations. */
+export function windowThroughput(iterations: readonly (readonly [number, number])[], from: number, to: number): number {
+  if (to <= from) return NaN;
+  let done = 0;
+  for (const [begin, end] of iterations) {
+    if (end <= begin) continue;
+    const inside = Math.min(end, to) - Math.max(begin, from);
+    if (inside > 0) done += inside / (end - begin);
+  }
+  return done / ((to - from) / 1e9);
+}

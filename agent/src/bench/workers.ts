@@ -1,0 +1,144 @@
+// The two worker backends of `tailguard bench`. Both speak one protocol with the orchestrator (bench/workers/
+// torch_worker.py and native/workload/workload.c implement it):
+//   argv    `requests` (high priority: --rate R --count N --arrivals fixed|poisson --seed S --gpu-time 1) or
+//           `continuous` (low priority, back to back), plus --warmup W --samples FILE --cpus LIST --sync stdio
+//   stdout  "ready" once warmed up; after the run, one JSON object (the worker's summary) as the last line
+//   stdin   "start <CLOCK_MONOTONIC ns>": the first scheduled arrival / the first iteration; "stop" (continuous only)
+//   samples requests: "<scheduled ns> <first launch ns> <completion ns> <GPU ns or -1>" per request;
+//           continuous: "<iteration start ns> <iteration end ns>" per iteration
+// The torch backend runs ResNets with PyTorch on a real GPU; the sim backend runs tg-workload on the simulated GPU
+// with kernel-duration mixes that mimic those models (docs/bench.md says where the numbers come from).
+import { existsSync } from "node:fs";
+import os from "node:os";
+import path from "node:path";
+
+import { packageRoot, simLibDir } from "../native.js";
+import { UsageError } from "../run.js";
+
+export type Role = "high" | "low";
+
+export interface RoleSpec {
+  role: Role;
+  model: string;
+  batch: number;
+  warmup: number;
+  samples: string;
+  cpus: number[] | null;
+  /** high only */
+  requests?: { rate: number; count: number; arrivals: string; seed: number; flavour: string };
+}
+
+export interface Backend {
+  name: "sim" | "torch";
+  /** program and arguments of one worker */
+  command(spec: RoleSpec): { file: string; args: string[] };
+  /** environment additions of every worker (the shim's, per mode, come on top) */
+  env: NodeJS.ProcessEnv;
+  /** how long a worker may take to load and warm up before it says "ready" */
+  readyTimeoutMs: number;
+  /** time between the last "ready" and the start of the schedule */
+  leadMs: number;
+  check(): void;
+}
+
+/** Kernel-duration mixes ("us:count,...") per request/iteration, from the H100 measurements in docs/bench.md. */
+export const SIM_MIXES = {
+  /** ResNet-18 batch 1: 102 kernels (CUPTI count on the H100), ~0.46 ms of GPU time per request */
+  resnet18_b1: "12:20,3:52,2:30",
+  /** host time per operation of eager PyTorch on the H100 host (3.2-4.4 ms per eager ResNet-18 b1 request) */
+  eagerGapUs: 25,
+  /** ResNet-50 batch 1024: 171 kernels, ~165 ms per iteration (6.1 iterations/s on the H100) */
+  resnet50_b1024: [[2600, 53], [350, 53], [130, 65]] as [number, number][],
+};
+
+/** ResNet-50 at batch B: the b1024 mix scaled to 5 ms at b8 (~200 iterations/s measured) .. 165 ms at b1024. */
+export function resnet50Mix(batch: number): string {
+  const ms = (b: number) => 5 + ((b - 8) * (165 - 5)) / (1024 - 8);
+  const scale = Math.max(ms(batch), 2) / ms(1024);
+  return SIM_MIXES.resnet50_b1024.map(([us, n]) => `${Math.max(1, Math.round(us * scale))}:${n}`).join(",");
+}
+
+/** ResNet-18 at batch B (the b1 mix; larger batches scale linearly, a rough guess documented as such). */
+export function resnet18Mix(batch: number): string {
+  return SIM_MIXES.resnet18_b1.split(",").map((g) => {
+    const [us, n] = g.split(":").map(Number);
+    return `${Math.max(1, Math.round(us * batch))}:${n}`;
+  }).join(",");
+}
+
+const common = (s: RoleSpec): string[] => [
+  "--warmup", String(s.warmup),
+  "--samples", s.samples,
+  "--sync", "stdio",
+  ...(s.cpus ? ["--cpus", s.cpus.join(",")] : []),
+];
+
+const requestArgs = (s: RoleSpec): string[] => {
+  const r = s.requests!;
+  return ["--rate", String(r.rate), "--count", String(r.count), "--arrivals", r.arrivals, "--seed", String(r.seed),
+    "--gpu-time", "1"];
+};
+
+export const simBackend: Backend = {
+  name: "sim",
+  command(s) {
+    const mix = s.model === "resnet18" ? resnet18Mix(s.batch) : resnet50Mix(s.batch);
+    const args = s.role === "high"
+      ? ["requests", ...requestArgs(s), "--mix", mix,
+        ...(s.requests!.flavour === "graph" ? ["--graph", "1"] : ["--launch-gap-us", String(SIM_MIXES.eagerGapUs)])]
+      : ["continuous", "--mix", mix];
+    args.push("--name", `${s.model}_b${s.batch}`, ...common(s));
+    return { file: path.join(packageRoot, "native/build/tg-workload"), args };
+  },
+  env: { LD_LIBRARY_PATH: simLibDir },
+  readyTimeoutMs: 20_000,
+  leadMs: 100,
+  check() {
+    for (const f of [path.join(packageRoot, "native/build/tg-workload"), path.join(simLibDir, "libcuda.so.1")])
+      if (!existsSync(f)) throw new Error(`${f} is missing: run \`make -C native\` (or \`npm install\`)`);
+  },
+};
+
+export function torchBackend(python: string): Backend {
+  const script = path.join(packageRoot, "bench/workers/torch_worker.py");
+  return {
+    name: "torch",
+    command(s) {
+      const args = [script, s.role === "high" ? "requests" : "continuous", "--model", s.model, "--batch", String(s.batch)];
+      if (s.role === "high") args.push(...requestArgs(s), "--flavour", s.requests!.flavour);
+      args.push(...common(s));
+      return { file: python, args };
+    },
+    env: { PYTHONUNBUFFERED: "1" },
+    readyTimeoutMs: 300_000,
+    leadMs: 500,
+    check() {
+      if (!existsSync(script)) throw new Error(`${script} is missing`);
+    },
+  };
+}
+
+/** Parses a CPU list ("2,3", "4-7", "none"). */
+export function parseCpus(flag: string, text: string): number[] | null {
+  if (text === "none") return null;
+  const out: number[] = [];
+  for (const part of text.split(",")) {
+    const m = /^(\d+)(?:-(\d+))?$/.exec(part.trim());
+    if (!m || (m[2] !== undefined && Number(m[2]) < Number(m[1])))
+      throw new UsageError(`tailguard bench: ${flag} "${text}" is not a CPU list (e.g. 2,3 or 4-7, or none)`);
+    for (let c = Number(m[1]); c <= Number(m[2] ?? m[1]); c++) out.push(c);
+  }
+  const n = os.availableParallelism();
+  const bad = out.find((c) => c >= n);
+  if (bad !== undefined) throw new UsageError(`tailguard bench: ${flag} names CPU ${bad}, this machine has ${n}`);
+  return out;
+}
+
+/** Default pinning: two CPUs per worker away from CPU 0-1 (the orchestrator and interrupts), as the original harness
+ *  did; on machines too small for separate CPUs, none (recorded in the result). */
+export function defaultCpus(): { high: number[] | null; low: number[] | null; note: string } {
+  const n = os.availableParallelism();
+  if (n >= 6) return { high: [2, 3], low: [4, 5], note: `pinned: high 2,3; low 4,5 of ${n} CPUs` };
+  if (n >= 4) return { high: [1], low: [2, 3].filter((c) => c < n), note: `pinned: high 1; low 2,3 of ${n} CPUs` };
+  return { high: null, low: null, note: `not pinned: ${n} CPUs are too few to give each worker its own` };
+}

@@ -1,0 +1,283 @@
+// `tailguard bench --sim` end to end (every mode, three repetitions, on the simulated GPU), a run whose shim cannot
+// attach, bad input, and units of the bench: nearest-rank statistics, the PNG encoder, and the Poisson schedule that
+// tg-workload and the PyTorch worker must draw identically.
+import { execFileSync, spawnSync } from "node:child_process";
+import { existsSync, mkdtempSync, readFileSync, readdirSync } from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import zlib from "node:zlib";
+import { describe, expect, it } from "vitest";
+
+import { Canvas, crc32, PNG_SIGNATURE } from "../agent/src/bench/png.js";
+import { median, percentile, ratio, spread, summarize, windowThroughput } from "../agent/src/bench/stats.js";
+import { nativeBuild, root, simDir } from "./support/native.js";
+
+const cli = path.join(root, "agent/dist/cli.js");
+const MODES = ["high-alone", "low-alone", "native", "telemetry", "tailguard"];
+
+function bench(args: string[], env: NodeJS.ProcessEnv = {}) {
+  const e = { ...process.env, ...env };
+  delete e.LD_PRELOAD;
+  return spawnSync(process.execPath, [cli, "bench", ...args], { env: e, encoding: "utf8", timeout: 110_000 });
+}
+
+/** PNG chunks, each CRC checked. */
+function pngChunks(buf: Buffer) {
+  expect(buf.subarray(0, 8).equals(PNG_SIGNATURE)).toBe(true);
+  const chunks: { type: string; data: Buffer }[] = [];
+  for (let off = 8; off < buf.length; ) {
+    const len = buf.readUInt32BE(off);
+    const type = buf.toString("ascii", off + 4, off + 8);
+    const data = buf.subarray(off + 8, off + 8 + len);
+    expect(buf.readUInt32BE(off + 8 + len), `CRC of ${type}`).toBe(crc32(buf.subarray(off + 4, off + 8 + len)));
+    chunks.push({ type, data });
+    off += 12 + len;
+  }
+  expect(chunks[0].type).toBe("IHDR");
+  expect(chunks.at(-1)!.type).toBe("IEND");
+  const ihdr = chunks[0].data;
+  return { chunks, width: ihdr.readUInt32BE(0), height: ihdr.readUInt32BE(4), depth: ihdr[8], colour: ihdr[9] };
+}
+
+/** Tags of an XML document balance (a small well-formedness check: no XML parser among the dependencies). */
+function expectWellFormedXml(text: string) {
+  const stack: string[] = [];
+  const body = text.replace(/<\?xml[^>]*\?>/, "");
+  for (const m of body.matchAll(/<(\/?)([A-Za-z][\w:-]*)((?:\s+[\w:-]+="[^"<]*")*)\s*(\/?)>/g)) {
+    if (m[1]) expect(stack.pop(), `closing </${m[2]}>`).toBe(m[2]);
+    else if (!m[4]) stack.push(m[2]);
+  }
+  expect(stack).toEqual([]);
+  expect(body.replace(/<[^>]*>/g, "")).not.toMatch(/[<>]/);
+}
+
+describe("bench statistics", () => {
+  it("nearest-rank percentiles, P99.9 only from 1000 samples, medians, spreads and ratios", () => {
+    const hundred = Array.from({ length: 100 }, (_, i) => 100 - i); // 100..1, unsorted on purpose
+    const s = summarize(hundred);
+    expect(s).toEqual({ n: 100, p50: 50, p90: 90, p99: 99, p999: null, max: 100 });
+    expect(percentile([7], 99)).toBe(7);
+    expect(percentile([1, 2, 3], 50)).toBe(2);
+    expect(percentile([1, 2, 3, 4], 50)).toBe(2); // nearest rank: the 2nd of 4, not an interpolated 2.5
+    expect(Number.isNaN(percentile([], 50))).toBe(true);
+    const thousand = summarize(Array.from({ length: 1000 }, (_, i) => i + 1));
+    expect(thousand.p999).toBe(999);
+    expect(summarize(Array.from({ length: 999 }, (_, i) => i)).p999).toBeNull();
+    expect(median([3, 1, 2])).toBe(2);
+    expect(median([4, 1, 2, 3])).toBe(2.5);
+    expect(spread([2, 6, 4], [1, 2, 3])).toEqual({ median: 4, min: 2, max: 6, ratio: 2 });
+    expect(spread([2, 6, 4]).ratio).toBeNull();
+    expect(ratio(1, 0)).toBeNull();
+    expect(ratio(NaN, 1)).toBeNull();
+  });
+
+  it("throughput counts the fraction of each iteration inside the window", () => {
+    const s = 1e9;
+    // iterations of 0.4 s from 0 to 2.0 s; window 0.2 s .. 1.2 s holds 0.5 + 1 + 1 = 2.5 iterations in 1 s
+    const iters = [0, 1, 2, 3, 4].map((i) => [i * 0.4 * s, (i + 1) * 0.4 * s] as const);
+    expect(windowThroughput(iters, 0.2 * s, 1.2 * s)).toBeCloseTo(2.5, 9);
+    expect(windowThroughput(iters, 0, 2 * s)).toBeCloseTo(2.5, 9);
+    expect(Number.isNaN(windowThroughput(iters, s, s))).toBe(true);
+  });
+});
+
+describe("bench PNG encoder", () => {
+  it("writes a valid PNG whose IDAT inflates back to the pixels drawn", () => {
+    const c = new Canvas(7, 5);
+    c.blend(3, 2, [200, 10, 30]);
+    c.blend(6, 4, [0, 0, 255], 0.5);
+    const png = c.toPng();
+    const { chunks, width, height, depth, colour } = pngChunks(png);
+    expect([width, height, depth, colour]).toEqual([7, 5, 8, 2]);
+    const raw = zlib.inflateSync(Buffer.concat(chunks.filter((k) => k.type === "IDAT").map((k) => k.data)));
+    const stride = 1 + 7 * 3;
+    expect(raw.length).toBe(stride * 5);
+    for (let y = 0; y < 5; y++) expect(raw[y * stride]).toBe(0); // filter type None on every row
+    const px = (x: number, y: number) => [...raw.subarray(y * stride + 1 + x * 3, y * stride + 1 + x * 3 + 3)];
+    expect(px(3, 2)).toEqual([200, 10, 30]);
+    expect(px(6, 4)).toEqual([128, 128, 255]); // half-blended onto white
+    expect(px(0, 0)).toEqual([255, 255, 255]);
+    if (typeof (zlib as { crc32?: unknown }).crc32 === "function") // an independent CRC-32 where Node has one
+      expect(crc32(Buffer.from("123456789"))).toBe((zlib as unknown as { crc32: (b: Buffer) => number }).crc32(Buffer.from("123456789")));
+    expect(crc32(Buffer.from("123456789"))).toBe(0xcbf43926); // the CRC-32 check value
+  });
+});
+
+describe("bench workers", () => {
+  it("tg-workload and the PyTorch worker draw the same Poisson schedule from one seed", () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), "tg-bench-sched-"));
+    const samples = path.join(dir, "samples");
+    execFileSync(path.join(nativeBuild, "tg-workload"), ["requests", "--rate", "200", "--count", "40", "--kernels", "1",
+      "--kernel-us", "1", "--arrivals", "poisson", "--seed", "42", "--samples", samples, "--start-ns", "1"],
+    { env: { ...process.env, LD_PRELOAD: "", LD_LIBRARY_PATH: simDir, TAILGUARD_SIM_DEVICE: path.join(dir, "gpu") } });
+    const due = readFileSync(samples, "utf8").trim().split("\n").map((l) => BigInt(l.split(" ")[0]) - 1n);
+    const py = execFileSync("python3", ["-B", "-c",
+      "import sys, json; sys.path.insert(0, sys.argv[1]); import torch_worker as w; print(json.dumps(w.arrivals(40, 200, True, 42)))",
+      path.join(root, "bench/workers")], { encoding: "utf8" });
+    const offsets = JSON.parse(py) as number[];
+    expect(offsets.map(BigInt)).toEqual(due);
+    const gaps = offsets.slice(1).map((t, i) => t - offsets[i]);
+    expect(new Set(gaps).size).toBeGreaterThan(30); // exponential gaps, not a fixed period
+    execFileSync("python3", ["-m", "py_compile", path.join(root, "bench/workers/torch_worker.py")], {
+      env: { ...process.env, PYTHONPYCACHEPREFIX: path.join(dir, "pycache") },
+    });
+  });
+});
+
+describe("tailguard bench --sim", () => {
+  it("runs every mode three times, verifies attachment, and writes the result, the table and the plots", () => {
+    const out = path.join(mkdtempSync(path.join(os.tmpdir(), "tg-bench-")), "out");
+    const r = bench(["--sim", "--out", out, "--duration", "1.5"]);
+    expect(r.status, r.stderr).toBe(0);
+    expect(r.stderr).toMatch(/bench: 15\/15 /); // plain progress lines when stderr is not a terminal
+
+    const result = JSON.parse(readFileSync(path.join(out, "result.json"), "utf8"));
+    expect(result.backend).toBe("sim");
+    expect(result.scenario.name).toBe("default");
+    expect(result.scenario.durationS).toBe(1.5);
+    expect(result.modes).toEqual(MODES);
+    expect(result.repetitions).toBe(3);
+    expect(result.runs).toHaveLength(15);
+    expect(result.command).toContain("bench --sim");
+    expect(result.commit).toMatch(/^([0-9a-f]{40}|unknown)$/);
+    expect(result.machine.cpus).toBeGreaterThan(0);
+    expect(result.machine.kernel).toContain("Linux");
+    expect(result.machine.node).toBe(process.version);
+    for (const m of MODES) expect(result.runs.filter((x: { mode: string }) => x.mode === m)).toHaveLength(3);
+
+    const requests = Math.round(10 * 1.5);
+    for (const m of ["high-alone", "native", "telemetry", "tailguard"]) {
+      const s = result.summary[m];
+      for (const stat of ["p50", "p90", "p99", "max"]) {
+        expect(s.latency[stat].median, `${m} ${stat}`).toBeGreaterThan(0);
+        expect(s.latency[stat].min).toBeLessThanOrEqual(s.latency[stat].median);
+        expect(s.latency[stat].max).toBeGreaterThanOrEqual(s.latency[stat].median);
+        expect(Number.isFinite(s.latency[stat].ratio), `${m} ${stat} ratio`).toBe(true);
+      }
+      expect(s.latency.p999).toBeUndefined(); // fewer than 1000 samples per run
+      expect(s.samplesPerRun).toBe(requests);
+      expect(s.gpu.p50.median).toBeGreaterThan(0);
+    }
+    expect(result.summary["high-alone"].latency.p50.ratio).toBe(1);
+    for (const m of ["low-alone", "native", "telemetry", "tailguard"]) {
+      const t = result.summary[m].lowThroughput;
+      expect(t.median, m).toBeGreaterThan(50); // ResNet-50 b8 mimic: ~200 iterations/s alone
+      expect(Number.isFinite(t.ratio)).toBe(true);
+    }
+    expect(result.summary["low-alone"].latency).toBeNull();
+    expect(result.summary["high-alone"].lowThroughput).toBeNull();
+
+    // every worker of the shim's modes seen attached, on the GPU, at its intended priority
+    expect(result.attachment).toHaveLength(2 * 2 * 3);
+    for (const a of result.attachment) {
+      expect(a.verified, JSON.stringify(a)).toBe(true);
+      expect(a.ring && a.slot).toBe(true);
+      const intended = a.mode === "tailguard" ? (a.role === "high" ? 10 : -10) : 0;
+      expect(a.slotPriority).toBe(intended);
+      expect(a.ringPriority).toBe(intended);
+      if (a.mode === "telemetry") expect(a.mechanisms).toEqual([]);
+      if (a.mode === "tailguard" && a.role === "low") expect(a.mechanisms).toContain("holds");
+    }
+    for (const run of result.runs) {
+      const pids = run.workers.map((w: { pid: number }) => w.pid);
+      if (run.attachment) expect(run.attachment.map((a: { pid: number }) => a.pid)).toEqual(pids);
+      else expect(["high-alone", "low-alone", "native"]).toContain(run.mode);
+    }
+    // the scheduler acted: the low-priority worker was held; with the mechanisms off, never
+    const holds = (m: string) => result.runs.filter((x: { mode: string }) => x.mode === m).map((x: { holds: { count: number } }) => x.holds.count);
+    expect(holds("tailguard").reduce((a: number, b: number) => a + b, 0)).toBeGreaterThan(0);
+    expect(holds("telemetry")).toEqual([0, 0, 0]);
+
+    const md = readFileSync(path.join(out, "results.md"), "utf8");
+    expect(md).toMatch(/\| mode \| P50 ms \| P90 ms \| P99 ms \| max ms \| GPU P50 ms \| low it\/s \| holds \|/);
+    for (const m of MODES) expect(md).toMatch(new RegExp(`^\\| ${m} \\|`, "m"));
+    expect(md).toMatch(/\| tailguard \| [\d.]+ \(×[\d.]+\)/);
+    expect(r.stdout).toContain("| tailguard |");
+
+    // the timeline shows repetition 1; its holds strip has a bar for each hold of that run (on a busy 2-core machine a
+    // short run can have none)
+    const firstHolds = result.runs.find((x: { mode: string; repetition: number }) => x.mode === "tailguard" && x.repetition === 1).holds.count;
+    for (const [name, series] of [["latency-cdf", ["high-alone", "native", "telemetry", "tailguard"]],
+      ["latency-timeline", ["native", "telemetry", "tailguard", ...(firstHolds > 0 ? ["holds"] : [])]]] as const) {
+      const svg = readFileSync(path.join(out, `${name}.svg`), "utf8");
+      expect(svg).toMatch(/^<\?xml[^>]*\?>\s*<svg /);
+      expectWellFormedXml(svg);
+      for (const s of series) expect(svg, `${name}: ${s}`).toContain(`data-series="${s}"`);
+      const png = pngChunks(readFileSync(path.join(out, `${name}.png`)));
+      expect([png.width, png.height]).toEqual([900, 560]);
+      const raw = zlib.inflateSync(Buffer.concat(png.chunks.filter((k) => k.type === "IDAT").map((k) => k.data)));
+      expect(raw.length).toBe((1 + 900 * 3) * 560);
+      // the tailguard series' colour is drawn somewhere
+      let found = false;
+      for (let i = 0; i + 2 < raw.length && !found; i++) found = raw[i] === 31 && raw[i + 1] === 119 && raw[i + 2] === 180;
+      expect(found, `${name}.png shows the tailguard series`).toBe(true);
+    }
+  });
+
+  it("fails, writing no results, when the shim does not attach", () => {
+    const out = path.join(mkdtempSync(path.join(os.tmpdir(), "tg-bench-noshim-")), "out");
+    const r = bench(["--sim", "--out", out, "--duration", "0.5", "--repetitions", "1", "--modes", "high-alone,tailguard"],
+      { TAILGUARD_SHIM: "/nonexistent/libtailguard.so" });
+    expect(r.status).toBe(1);
+    expect(r.stderr).toMatch(/FAILED, no results written/);
+    expect(r.stderr).toMatch(/the shim did not attach to the high worker/);
+    expect(r.stderr).toMatch(/\/nonexistent\/libtailguard\.so.*cannot be preloaded/);
+    expect(r.stdout).not.toContain("| mode |");
+    expect(existsSync(out) ? readdirSync(out) : []).toEqual([]);
+  });
+
+  it("--shim-env reaches the tailguard mode only; the invoking environment's TAILGUARD_* settings reach no worker; --combine joins invocations", () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), "tg-bench-combine-"));
+    const args = ["--sim", "--duration", "0.5", "--repetitions", "1", "--modes", "high-alone,telemetry,tailguard", "--shim-env",
+      "TAILGUARD_HOLDS=0,TAILGUARD_MIN_SHARE=20"];
+    // TAILGUARD_DISABLE=1 in the environment would detach the shim from every worker, failing the attachment checks
+    const runs = [1, 2].map((i) => bench([...args, "--out", path.join(dir, `part${i}`)], { TAILGUARD_DISABLE: "1", TAILGUARD_HOLDS: "1" }));
+    for (const r of runs) expect(r.status, r.stderr).toBe(0);
+    const part = JSON.parse(readFileSync(path.join(dir, "part1", "result.json"), "utf8"));
+    expect(part.scenario.shimEnv).toEqual({ TAILGUARD_HOLDS: "0", TAILGUARD_MIN_SHARE: "20" });
+    const mech = (mode: string) => part.attachment.filter((a: any) => a.mode === mode && a.role === "low").flatMap((a: any) => a.mechanisms);
+    expect(mech("tailguard")).toContain("min-share"); // from --shim-env
+    expect(mech("tailguard")).not.toContain("holds"); // TAILGUARD_HOLDS=0 from --shim-env, not the environment's 1
+    expect(mech("telemetry")).toEqual([]);
+    const tailguardRun = part.runs.find((r: any) => r.mode === "tailguard");
+    expect(tailguardRun.holds.count).toBe(0);
+
+    const c = bench(["--combine", `${path.join(dir, "part1")},${path.join(dir, "part2")}`, "--out", path.join(dir, "all")]);
+    expect(c.status, c.stderr).toBe(0);
+    const all = JSON.parse(readFileSync(path.join(dir, "all", "result.json"), "utf8"));
+    expect(all.repetitions).toBe(2);
+    expect(all.runs.map((r: any) => `${r.mode}#${r.repetition}`).sort()).toEqual(
+      ["high-alone#1", "high-alone#2", "tailguard#1", "tailguard#2", "telemetry#1", "telemetry#2"]);
+    expect(all.combinedFrom).toHaveLength(2);
+    expect(all.summary.tailguard.runs).toBe(2);
+    expect(readFileSync(path.join(dir, "all", "results.md"), "utf8")).toMatch(/combined from 2 invocations/);
+    for (const f of ["latency-cdf.svg", "latency-cdf.png", "latency-timeline.svg", "latency-timeline.png"])
+      expect(existsSync(path.join(dir, "all", f)), f).toBe(true);
+    // another scenario does not combine
+    const other = bench(["--sim", "--duration", "0.5", "--repetitions", "1", "--modes", "high-alone", "--rate", "20", "--out", path.join(dir, "other")]);
+    expect(other.status, other.stderr).toBe(0);
+    const bad = bench(["--combine", `${path.join(dir, "part1")},${path.join(dir, "other")}`, "--out", path.join(dir, "bad")]);
+    expect(bad.status).toBe(2);
+    expect(bad.stderr).toMatch(/ran another scenario/);
+  });
+
+  it("rejects bad input with one line", () => {
+    for (const [args, message] of [
+      [["--sim", "--scenario", "huge"], /unknown scenario "huge" \(known: default, intensive\)/],
+      [["--sim", "--rate=-3"], /--rate "-3" is not a number/],
+      [["--sim", "--repetitions", "2.5"], /--repetitions "2.5" is not a whole number/],
+      [["--sim", "--flavour", "jit"], /--flavour "jit" is not one of eager, graph/],
+      [["--sim", "--modes", "native,turbo"], /unknown mode "turbo"/],
+      [["--sim", "--high-cpus", "9999"], /names CPU 9999/],
+      [["--sim", "--speed", "2"], /Unknown option '--speed'/],
+      [["--sim", "--shim-env", "TAILGUARD_PRIORITY=high"], /--shim-env "TAILGUARD_PRIORITY" is not a TAILGUARD_\* setting the bench lets you change/],
+      [["--sim", "--shim-env", "TAILGUARD_HOLDS"], /--shim-env TAILGUARD_HOLDS needs a value/],
+      [["--combine", "/nonexistent-a,/nonexistent-b", "--out", "/tmp/x"], /--combine: \/nonexistent-a\/result.json does not exist/],
+    ] as const) {
+      const r = bench([...args]);
+      expect(r.status, args.join(" ")).toBe(2);
+      expect(r.stderr).toMatch(message);
+      expect(r.stderr.trim().split("\n")).toHaveLength(1);
+    }
+  });
+});
