@@ -37,6 +37,7 @@ const runs = Number(values.runs);
 const k = Number(values.k);
 
 const { WindowAssembler } = await import(path.join(root, "agent/dist/windows.js"));
+const { AGENT_NODE_OPTIONS } = await import(path.join(root, "agent/dist/agent-command.js"));
 const { Histograms } = await import(path.join(root, "agent/dist/histograms.js"));
 const { Kind, Flag, RECORD_SIZE, RecordField } = await import(path.join(root, "agent/dist/record.js"));
 
@@ -210,7 +211,8 @@ async function sustainedRun(seconds, spans) {
   const env = { ...process.env };
   for (const k of Object.keys(env)) if (k.startsWith("OTEL_")) delete env[k];
   if (spans) Object.assign(env, { OTEL_EXPORTER_OTLP_ENDPOINT: sinkUrl, OTEL_EXPORTER_OTLP_PROTOCOL: "http/protobuf" });
-  const agent = spawn(process.execPath, [path.join(root, "agent/dist/cli.js"), "agent", "--dir", rings, "--port", "0"],
+  // as npm start and the container image run it: with the agent's heap settings
+  const agent = spawn(process.execPath, [...AGENT_NODE_OPTIONS.split(" "), path.join(root, "agent/dist/cli.js"), "agent", "--dir", rings, "--port", "0"],
     { env, stdio: ["ignore", "pipe", "inherit"] });
   let agentOut = "";
   agent.stdout.on("data", (d) => (agentOut += d));

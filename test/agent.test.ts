@@ -8,7 +8,7 @@ import path from "node:path";
 import { afterEach, describe, expect, it, vi } from "vitest";
 
 import { Agent } from "../agent/src/agent.js";
-import { agentOptions } from "../agent/src/agent-command.js";
+import { AGENT_NODE_OPTIONS, agentOptions } from "../agent/src/agent-command.js";
 import { readIntervalLog } from "../agent/src/histograms.js";
 import { epochNs } from "../agent/src/model.js";
 import { nativeBuild, root, runProgram, shimLib, simEnv, testDir } from "./support/native.js";
@@ -239,7 +239,8 @@ describe("tailguard agent", () => {
 
   it("`tailguard agent --demo` (npm start): the demo's two processes show up with their windows and holds", async () => {
     const pkg = JSON.parse(readFileSync(path.join(root, "package.json"), "utf8"));
-    expect(pkg.scripts.start).toBe("node agent/dist/cli.js agent --demo"); // what this test runs, on a test port and dir
+    // what this test runs, on a test port and dir, with the agent's heap settings
+    expect(pkg.scripts.start).toBe(`node ${AGENT_NODE_OPTIONS} agent/dist/cli.js agent --demo`);
     const dir = testDir("agent-demo");
     const child = spawn(process.execPath, [cli, "agent", "--demo", "--port", "0", "--dir", path.join(dir, "rings")],
       { stdio: ["ignore", "pipe", "pipe"] });

@@ -10,7 +10,7 @@ import { parse, parseAllDocuments, parseDocument } from "yaml";
 import { describe, expect, it } from "vitest";
 
 import { resourceFromEnvironment } from "../agent/src/agent.js";
-import { AGENT_USAGE, agentOptions } from "../agent/src/agent-command.js";
+import { AGENT_NODE_OPTIONS, AGENT_USAGE, agentOptions } from "../agent/src/agent-command.js";
 import { metricExporterFromEnv } from "../agent/src/metrics.js";
 import { root, testDir } from "./support/native.js";
 
@@ -71,6 +71,11 @@ describe("the image", () => {
     const copies = [...dockerfile.matchAll(/^COPY --from=build \/opt\/tailguard\/(\S+)/gm)].map((m) => m[1]);
     expect(copies).toEqual(expect.arrayContaining(["agent/dist", "build/Release/tailguard.node", "native/build", "node_modules"]));
     for (const p of copies) expect(existsSync(path.join(root, p)), p).toBe(true);
+  });
+
+  it("runs the agent with its heap settings, as npm start does", () => {
+    const dockerfile = readFileSync(path.join(root, "deploy/Dockerfile"), "utf8");
+    expect(/^ENV NODE_OPTIONS="([^"]*)"$/m.exec(dockerfile)?.[1]).toBe(AGENT_NODE_OPTIONS);
   });
 });
 
