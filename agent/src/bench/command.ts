@@ -181,7 +181,8 @@ function combine(dirs: string[], out: string): number {
     return { dir, r };
   });
   const first = parts[0].r;
-  const key = (r: BenchResult) => JSON.stringify({ backend: r.backend, ...r.scenario, repetitions: 0 });
+  // (results written before --shim-env existed have no shimEnv: they ran with none)
+  const key = (r: BenchResult) => JSON.stringify({ backend: r.backend, ...r.scenario, shimEnv: r.scenario.shimEnv ?? {}, repetitions: 0 });
   for (const { dir, r } of parts)
     if (key(r) !== key(first))
       throw new UsageError(`tailguard bench: --combine: ${dir} ran another scenario, settings or backend than ${parts[0].dir}`);
@@ -195,7 +196,7 @@ function combine(dirs: string[], out: string): number {
   }
   writeResult(path.resolve(out), {
     ...first,
-    scenario: { ...first.scenario, repetitions: offset },
+    scenario: { ...first.scenario, shimEnv: first.scenario.shimEnv ?? {}, repetitions: offset },
     modes: [...new Set(parts.flatMap(({ r }) => r.modes))],
     repetitions: offset,
     started: parts.map(({ r }) => r.started).sort()[0],
