@@ -480,16 +480,7 @@ export class SpanPipeline {
     emit(meta, l.name, ctx, parent, epochNs(meta, l.t), l.apiNs ?? 0, attributes, []);
   }
 
-  private span(
-    meta: ProcessMeta,
-    name: string,
-    ctx: SpanContext,
-    parent: SpanContext | undefined,
-    startNs: bigint,
-    durNs: number,
-    attributes: Attributes,
-    links: Link[],
-  ): ReadableSpan {
+  private span(...[meta, name, ctx, parent, startNs, durNs, attributes, links]: Parameters<Emit>): ReadableSpan {
     return {
       name,
       kind: SpanKind.INTERNAL,
