@@ -83,7 +83,9 @@ describe("tailguard agent", () => {
           const start = BigInt(s.startTimeUnixNano);
           const end = BigInt(s.endTimeUnixNano);
           expect(start).toBeGreaterThanOrEqual(epochNs(highMeta, seen[i].launched));
-          expect(start - epochNs(highMeta, seen[i].launched)).toBeLessThan(1_000_000n);
+          // the first launch, not anything later (the request's kernels take 3.2 ms); the slack is for a thread
+          // preempted between the program's clock read and the launch on a busy 2-core machine
+          expect(start - epochNs(highMeta, seen[i].launched)).toBeLessThan(2_000_000n);
           expect(end).toBeLessThanOrEqual(epochNs(highMeta, seen[i].done));
           expect(end).toBeGreaterThan(start + 3_200_000n - 1n); // 4 kernels of 0.8 ms
         });
@@ -136,10 +138,14 @@ describe("tailguard agent", () => {
       expect(r.code, r.stderr).toBe(0);
       await until("drained", () => agent.stats().windows === 25);
       const text = await (await fetch(agent.metrics.url()!)).text();
-      const line = (name: string) => text.split("\n").find((l) => l.startsWith(name) && l.includes(`pid="${r.pid}"`));
-      expect(line("tailguard_request_latency_seconds_count")).toMatch(/ 25$/);
-      expect(line("tailguard_launches_total")).toMatch(/ 75$/);
-      expect(line("tailguard_request_windows_total")).toMatch(/ 25$/);
+      const value = (name: string) => {
+        const all = text.split("\n").filter((l) => l.startsWith(name) && l.includes(`pid="${r.pid}"`));
+        expect(all, name).toHaveLength(1); // one series per process: every window under the same labels
+        return Number(all[0].split(" ").pop());
+      };
+      expect(value("tailguard_request_latency_seconds_count")).toBe(25);
+      expect(value("tailguard_launches_total")).toBe(75);
+      expect(value("tailguard_request_windows_total")).toBe(25);
       expect(text).toMatch(/tailguard_request_latency_quantile_seconds\{[^}]*quantile="0.99"[^}]*\} [0-9.e-]+/);
       await agent.stop();
       // the interval log, read back: every window of the process, in the intervals the agent wrote
