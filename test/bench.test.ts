@@ -2,12 +2,13 @@
 // attach, bad input, and units of the bench: nearest-rank statistics, the PNG encoder, and the Poisson schedule that
 // tg-workload and the PyTorch worker must draw identically.
 import { execFileSync, spawnSync } from "node:child_process";
-import { existsSync, mkdtempSync, readFileSync, readdirSync } from "node:fs";
+import { chmodSync, existsSync, mkdtempSync, readFileSync, readdirSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import zlib from "node:zlib";
 import { describe, expect, it } from "vitest";
 
+import { GpuSampler } from "../agent/src/bench/gpu-sampler.js";
 import { Canvas, crc32, PNG_SIGNATURE } from "../agent/src/bench/png.js";
 import { median, percentile, ratio, spread, summarize, windowThroughput } from "../agent/src/bench/stats.js";
 import { nativeBuild, root, simDir } from "./support/native.js";
@@ -100,6 +101,42 @@ describe("bench PNG encoder", () => {
     if (typeof (zlib as { crc32?: unknown }).crc32 === "function") // an independent CRC-32 where Node has one
       expect(crc32(Buffer.from("123456789"))).toBe((zlib as unknown as { crc32: (b: Buffer) => number }).crc32(Buffer.from("123456789")));
     expect(crc32(Buffer.from("123456789"))).toBe(0xcbf43926); // the CRC-32 check value
+  });
+});
+
+describe("bench GPU sampler", () => {
+  it("reads nvidia-smi's SM clock, power and utilisation lines, skips [N/A], and is empty without nvidia-smi", async () => {
+    const bin = mkdtempSync(path.join(os.tmpdir(), "tg-fake-smi-"));
+    const smi = path.join(bin, "nvidia-smi");
+    // a stand-in that answers the query the sampler makes, as nvidia-smi prints it
+    writeFileSync(smi, `#!/bin/sh
+case "$*" in *"--query-gpu=clocks.sm,power.draw,utilization.gpu"*"-lms 200"*) ;; *) echo "unexpected: $*" >&2; exit 2;; esac
+i=0; while true; do i=$((i+1)); echo "$((1900 + i % 2 * 80)), 350.50, 97"; echo "[N/A], [N/A], [N/A]"; sleep 0.05; done
+`);
+    chmodSync(smi, 0o755);
+    const path0 = process.env.PATH;
+    try {
+      process.env.PATH = `${bin}:${path0}`;
+      const s = new GpuSampler();
+      const t0 = Number(process.hrtime.bigint());
+      s.start();
+      await new Promise((r) => setTimeout(r, 600));
+      s.stop();
+      const st = s.state(t0, Number(process.hrtime.bigint()))!;
+      expect(st.samples).toBeGreaterThanOrEqual(4);
+      expect([1900, 1980]).toContain(st.smMhzP50);
+      expect(st.smMhzP10).toBe(1900);
+      expect(st).toMatchObject({ powerWP50: 350.5, powerWMax: 350.5, utilPctP50: 97 });
+      expect(s.state(0, t0 - 1)).toBeNull(); // nothing before it started
+      process.env.PATH = "/nonexistent";
+      const none = new GpuSampler();
+      none.start();
+      await new Promise((r) => setTimeout(r, 100));
+      none.stop();
+      expect(none.state(0, Number.MAX_SAFE_INTEGER)).toBeNull();
+    } finally {
+      process.env.PATH = path0;
+    }
   });
 });
 

@@ -14,6 +14,7 @@ import { Flag, Kind, RECORD_SIZE, RecordField } from "../record.js";
 import { newSession, shimEnv } from "../run.js";
 import type { Scenario } from "./scenarios.js";
 import { requestCount } from "./scenarios.js";
+import { GpuSampler, type GpuState } from "./gpu-sampler.js";
 import { summarize, windowThroughput, type LatencySummary } from "./stats.js";
 import type { Backend, Role, RoleSpec } from "./workers.js";
 
@@ -97,6 +98,8 @@ export interface RunRecord {
   };
   low: null | { iterations: number; iterPerS: number };
   holds: null | { count: number; totalMs: number; list: Hold[] };
+  /** the GPU's SM clock, power and utilisation during the measurement window (real GPU with nvidia-smi only) */
+  gpuState: GpuState | null;
   workers: WorkerOutcome[];
   attachment: Attachment[] | null;
 }
@@ -301,10 +304,12 @@ export async function runMode(ctx: RunContext, mode: Mode, repetition: number, o
   };
 
   const timer = setInterval(poll, POLL_MS);
+  const sampler = backend.name === "torch" ? new GpuSampler() : null;
   let startNs = 0n;
   let outcome: WorkerOutcome[];
   try {
     await Promise.all(workers.map((w) => w.whenReady(backend.readyTimeoutMs)));
+    sampler?.start();
     startNs = process.hrtime.bigint() + BigInt(backend.leadMs) * 1_000_000n; // CLOCK_MONOTONIC on Linux
     for (const w of workers) w.send(`start ${startNs}`);
     const high = workers.find((w) => w.role === "high");
@@ -331,6 +336,7 @@ export async function runMode(ctx: RunContext, mode: Mode, repetition: number, o
         indent(failed.stderrTail));
   } finally {
     clearInterval(timer);
+    sampler?.stop();
     for (const w of workers) w.kill();
     await holds?.finish(2000);
   }
@@ -340,7 +346,7 @@ export async function runMode(ctx: RunContext, mode: Mode, repetition: number, o
   const start = Number(startNs);
   const record: RunRecord = {
     mode: mode.name, repetition, order, startNs: startNs.toString(), windowS: scenario.durationS,
-    high: null, low: null, holds: null, workers: outcome, attachment: attach,
+    high: null, low: null, holds: null, gpuState: null, workers: outcome, attachment: attach,
   };
   let windowEnd = start + scenario.durationS * 1e9;
   const highSpec = specs.find((s) => s.role === "high");
@@ -358,6 +364,7 @@ export async function runMode(ctx: RunContext, mode: Mode, repetition: number, o
     };
   }
   record.windowS = (windowEnd - start) / 1e9;
+  record.gpuState = sampler?.state(start, windowEnd) ?? null;
   const lowSpec = specs.find((s) => s.role === "low");
   if (lowSpec) {
     const iters = readRows(lowSpec.samples).map(([b, e]) => [b, e] as const);

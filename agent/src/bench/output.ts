@@ -20,6 +20,8 @@ export interface ModeSummary {
   lowThroughput: Spread | null;
   holds: { count: Spread; totalMs: Spread } | null;
   samplesPerRun: number | null;
+  /** the GPU's median SM clock (MHz) and power (W) per run, where nvidia-smi sampled them */
+  gpuState: { smMhz: Spread; powerW: Spread } | null;
 }
 
 /** Median and spread of every figure per mode, each as a ratio to the standalone run of the same invocation. */
@@ -58,6 +60,9 @@ export function summarizeModes(modes: ModeName[], runs: RunRecord[]): Record<str
         ? { count: spread(rs.map((r) => r.holds!.count)), totalMs: spread(rs.map((r) => r.holds!.totalMs)) }
         : null,
       samplesPerRun: withHigh.length ? withHigh[0].high!.latency.n : null,
+      gpuState: rs.length && rs.every((r) => r.gpuState)
+        ? { smMhz: spread(rs.map((r) => r.gpuState!.smMhzP50)), powerW: spread(rs.map((r) => r.gpuState!.powerWP50)) }
+        : null,
     };
   }
   return out;
@@ -124,8 +129,20 @@ export function markdownTable(result: { modes: ModeName[]; summary: Record<strin
     "",
     `Median over ${result.repetitions} repetitions; (×r): ratio to the standalone run of the same invocation (high-alone ` +
       `for latency, low-alone for throughput). Latency from scheduled arrival; spreads in result.json.`,
+    ...gpuStateLine(result),
     "",
   ].join("\n");
+}
+
+/** The GPU's SM clock and power per mode, where they were sampled (a real GPU with nvidia-smi). */
+function gpuStateLine(result: { modes: ModeName[]; summary: Record<string, ModeSummary> }): string[] {
+  const sampled = result.modes.filter((m) => result.summary[m].gpuState);
+  if (!sampled.length) return [];
+  const each = sampled.map((m) => {
+    const g = result.summary[m].gpuState!;
+    return `${m} ${Math.round(g.smMhz.median)} MHz ${Math.round(g.powerW.median)} W`;
+  });
+  return ["", `GPU during the runs (nvidia-smi, median of each run's median): ${each.join("; ")}.`];
 }
 
 export interface PlotFiles {
