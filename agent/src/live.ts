@@ -8,6 +8,7 @@
 // the last `holdLimit` (2000) holds of all processes, none older than `seriesSeconds`.
 import type { AgentStats } from "./agent.js";
 import { commandLabel } from "./metrics.js";
+import { percentile } from "./bench/stats.js"; // nearest rank, as the HDR histograms report
 import { epochNs, type Hold, type ProcessMeta, type RequestWindow } from "./model.js";
 
 export interface LiveOptions {
@@ -101,11 +102,6 @@ class Second {
       if (i < limit) this.samples[i] = ns;
     }
   }
-}
-
-/** The value at percentile p of sorted values (nearest rank, as the HDR histograms report). */
-function percentile(sorted: readonly number[], p: number): number {
-  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))];
 }
 
 /** ns → ms, to the microsecond */

@@ -203,6 +203,8 @@ export class SpanPipeline {
   private resources = new Map<number, { meta: ProcessMeta; resource: Resource; bytes?: Buffer }>();
   /** EncodedSpanExporter: the queued windows' spans, written as ScopeSpans.spans fields; a second writer for requests */
   private readonly pending: ProtoWriter | null;
+  /** bytes taken off the front of `pending` so far: a queued item's [start, end) less this is where its bytes are */
+  private pendingShift = 0;
   private readonly requestWriter: ProtoWriter | null;
   private readonly scopeBytes = scopeBytes(scope.name, scope.version ?? "");
   private readonly emitReadable: (out: ReadableSpan[]) => Emit;
@@ -236,10 +238,7 @@ export class SpanPipeline {
     const launchSpans = sampled ? Math.min(w.launches.length, this.maxLaunchSpans) : 0;
     const spans = 1 + w.holds.length + launchSpans;
     if (this.pending) {
-      if (!this.admit(spans)) return;
-      const start = this.pending.pos;
-      this.windowSpans(meta, w, sampled, this.emitEncoded);
-      this.enqueue({ meta, start, end: this.pending.pos, spans });
+      if (this.admit(spans)) this.enqueueEncoded(meta, spans, () => this.windowSpans(meta, w, sampled, this.emitEncoded));
       return;
     }
     // a window waiting in the queue without launch spans must not keep its launches alive (at 50k windows/s they
@@ -251,11 +250,16 @@ export class SpanPipeline {
   /** A hold that no window of its process contains. */
   hold(meta: ProcessMeta, h: Hold): void {
     if (!this.admit(1)) return;
-    if (this.pending) {
-      const start = this.pending.pos;
-      this.holdSpan(meta, h, holdSpanContext(meta, h.t), undefined, this.emitEncoded);
-      this.enqueue({ meta, start, end: this.pending.pos, spans: 1 });
-    } else this.enqueue({ meta, hold: h, spans: 1 });
+    if (this.pending)
+      this.enqueueEncoded(meta, 1, () => this.holdSpan(meta, h, holdSpanContext(meta, h.t), undefined, this.emitEncoded));
+    else this.enqueue({ meta, hold: h, spans: 1 });
+  }
+
+  /** EncodedSpanExporter: queues what `write` writes to the pending buffer now. */
+  private enqueueEncoded(meta: ProcessMeta, spans: number, write: () => void): void {
+    const start = this.pendingShift + this.pending!.pos;
+    write();
+    this.enqueue({ meta, start, end: this.pendingShift + this.pending!.pos, spans });
   }
 
   stats(): SpanStats {
@@ -366,22 +370,29 @@ export class SpanPipeline {
       end = item.end;
       let g = groups.get(item.meta);
       if (!g) groups.set(item.meta, (g = { resource: this.resourceBytesOf(item.meta), spans: [] }));
-      g.spans.push(pending.buf.subarray(item.start, item.end));
+      g.spans.push(pending.buf.subarray(item.start - this.pendingShift, item.end - this.pendingShift));
     }
     if (spans === 0) return { request: new Uint8Array(0), spans: 0 };
     const request = exportRequest(groups.values(), this.scopeBytes, this.requestWriter!);
-    // what was taken leaves the pending buffer: the rest moves to its front
-    pending.buf.copyWithin(0, end, pending.pos);
-    pending.pos -= end;
-    this.work = this.work.slice(this.head);
-    for (const w of this.work) {
-      const e = w as { start: number; end: number };
-      e.start -= end;
-      e.end -= end;
+    // what was taken leaves the pending buffer once it is more than half of it (the rest moves to its front): moving
+    // the whole queue after every export would copy it again and again
+    const used = end - this.pendingShift;
+    if (used * 2 > pending.pos) {
+      pending.buf.copyWithin(0, used, pending.pos);
+      pending.pos -= used;
+      this.pendingShift = end;
     }
-    this.head = 0;
+    this.dropConsumedWork();
     this.queued -= spans;
     return { request, spans };
+  }
+
+  /** Drops consumed work now and then rather than shifting the array on every item. */
+  private dropConsumedWork(): void {
+    if (this.head > 1024 && this.head * 2 > this.work.length) {
+      this.work = this.work.slice(this.head);
+      this.head = 0;
+    }
   }
 
   /** Up to batchSize spans, building queued work into spans as needed (a window with many holds may span batches). */
@@ -392,11 +403,7 @@ export class SpanPipeline {
       if ("window" in item) this.windowSpans(item.meta, item.window, item.sampled, emit);
       else if ("hold" in item) this.holdSpan(item.meta, item.hold, holdSpanContext(item.meta, item.hold.t), undefined, emit);
     }
-    // drop consumed work now and then rather than shifting the array on every item
-    if (this.head > 1024 && this.head * 2 > this.work.length) {
-      this.work = this.work.slice(this.head);
-      this.head = 0;
-    }
+    this.dropConsumedWork();
     const batch = this.built.length <= this.batchSize ? this.built : this.built.slice(0, this.batchSize);
     this.built = this.built.length <= this.batchSize ? [] : this.built.slice(this.batchSize);
     this.queued -= batch.length;
