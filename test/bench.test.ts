@@ -12,6 +12,7 @@ import { GpuSampler } from "../agent/src/bench/gpu-sampler.js";
 import { Canvas, crc32, PNG_SIGNATURE } from "../agent/src/bench/png.js";
 import { median, percentile, ratio, spread, summarize, windowThroughput } from "../agent/src/bench/stats.js";
 import { nativeBuild, root, simDir } from "./support/native.js";
+import { cases, defaultDir, goalTable, medianTable } from "../bench/h100/bench-table.mjs";
 
 const cli = path.join(root, "agent/dist/cli.js");
 const MODES = ["high-alone", "low-alone", "native", "telemetry", "tailguard"];
@@ -316,5 +317,40 @@ describe("tailguard bench --sim", () => {
       expect(r.stderr).toMatch(message);
       expect(r.stderr.trim().split("\n")).toHaveLength(1);
     }
+  });
+});
+
+describe("published H100 results", () => {
+  type Run = { mode: string; repetition: number; high: { latency: { p50: number } } | null; low: { iterPerS: number } | null };
+  const load = (dir: string) => JSON.parse(readFileSync(path.join(dir, "result.json"), "utf8"));
+
+  it("each case is three single-repetition invocations, every mode, attachment verified, joined unchanged", () => {
+    for (const c of cases) {
+      const all = load(path.join(defaultDir, c.dir));
+      expect(all.runs.map((r: Run) => `${r.mode}:${r.repetition}`), c.dir)
+        .toEqual([1, 2, 3].flatMap((rep) => MODES.map((m) => `${m}:${rep}`)));
+      // telemetry and tailguard, high and low, three repetitions: each seen attached with its intended priority
+      expect(all.attachment, c.dir).toHaveLength(12);
+      for (const a of all.attachment) expect(a.verified && a.slotPriority === a.intendedPriority, `${c.dir} ${a.mode} ${a.role}`).toBe(true);
+      for (const rep of [1, 2, 3]) {
+        const part = load(path.join(defaultDir, "parts", `${c.dir}-r${rep}`));
+        expect(part.scenario.durationS, c.dir).toBeGreaterThanOrEqual(60);
+        expect(part.scenario.high.flavour, c.dir).toBe(c.dir.endsWith("graph") ? "graph" : "eager");
+        expect(part.backend, c.dir).toBe("torch");
+        const mine = all.runs.filter((r: Run) => r.repetition === rep);
+        part.runs.forEach((r: Run, i: number) => {
+          expect(mine[i].high?.latency.p50, `${c.dir} r${rep} ${r.mode}`).toBe(r.high?.latency.p50);
+          expect(mine[i].low?.iterPerS, `${c.dir} r${rep} ${r.mode}`).toBe(r.low?.iterPerS);
+        });
+      }
+    }
+  });
+
+  it("the READMEs' tables are bench/h100/bench-table.mjs's output from those files", () => {
+    const results = readFileSync(path.join(root, "bench/results/README.md"), "utf8");
+    expect(results).toContain(medianTable());
+    expect(results).toContain(goalTable());
+    const headline = readFileSync(path.join(root, "README.md"), "utf8");
+    expect(headline).toContain(goalTable());
   });
 });
