@@ -264,12 +264,13 @@ describe("tailguard bench --sim", () => {
     expect(existsSync(out) ? readdirSync(out) : []).toEqual([]);
   });
 
-  it("--shim-env reaches the tailguard mode only; the invoking environment's TAILGUARD_* settings reach no worker; --combine joins invocations", () => {
+  it("--shim-env reaches the tailguard mode only; the invoking environment's TAILGUARD_* settings reach no worker; --combine joins invocations; --rotate starts the mode order further on", () => {
     const dir = mkdtempSync(path.join(os.tmpdir(), "tg-bench-combine-"));
     const args = ["--sim", "--duration", "0.5", "--repetitions", "1", "--modes", "high-alone,telemetry,tailguard", "--shim-env",
       "TAILGUARD_HOLDS=0,TAILGUARD_MIN_SHARE=20"];
     // TAILGUARD_DISABLE=1 in the environment would detach the shim from every worker, failing the attachment checks
-    const runs = [1, 2].map((i) => bench([...args, "--out", path.join(dir, `part${i}`)], { TAILGUARD_DISABLE: "1", TAILGUARD_HOLDS: "1" }));
+    const runs = [1, 2].map((i) => bench([...args, "--rotate", String(i - 1), "--out", path.join(dir, `part${i}`)],
+      { TAILGUARD_DISABLE: "1", TAILGUARD_HOLDS: "1" }));
     for (const r of runs) expect(r.status, r.stderr).toBe(0);
     const part = JSON.parse(readFileSync(path.join(dir, "part1", "result.json"), "utf8"));
     expect(part.scenario.shimEnv).toEqual({ TAILGUARD_HOLDS: "0", TAILGUARD_MIN_SHARE: "20" });
@@ -284,8 +285,9 @@ describe("tailguard bench --sim", () => {
     expect(c.status, c.stderr).toBe(0);
     const all = JSON.parse(readFileSync(path.join(dir, "all", "result.json"), "utf8"));
     expect(all.repetitions).toBe(2);
-    expect(all.runs.map((r: any) => `${r.mode}#${r.repetition}`).sort()).toEqual(
-      ["high-alone#1", "high-alone#2", "tailguard#1", "tailguard#2", "telemetry#1", "telemetry#2"]);
+    // the second invocation, rotated by one, ran its modes in the order a second repetition of one invocation would
+    expect(all.runs.map((r: any) => `${r.mode}#${r.repetition}`)).toEqual(
+      ["high-alone#1", "telemetry#1", "tailguard#1", "telemetry#2", "tailguard#2", "high-alone#2"]);
     expect(all.combinedFrom).toHaveLength(2);
     expect(all.summary.tailguard.runs).toBe(2);
     expect(readFileSync(path.join(dir, "all", "results.md"), "utf8")).toMatch(/combined from 2 invocations/);
@@ -304,6 +306,7 @@ describe("tailguard bench --sim", () => {
       [["--sim", "--scenario", "huge"], /unknown scenario "huge" \(known: default, intensive\)/],
       [["--sim", "--rate=-3"], /--rate "-3" is not a number/],
       [["--sim", "--repetitions", "2.5"], /--repetitions "2.5" is not a whole number/],
+      [["--sim", "--rotate=-1"], /--rotate "-1" is not a whole number in \[0, 1000\]/],
       [["--sim", "--flavour", "jit"], /--flavour "jit" is not one of eager, graph/],
       [["--sim", "--modes", "native,turbo"], /unknown mode "turbo"/],
       [["--sim", "--high-cpus", "9999"], /names CPU 9999/],

@@ -10,7 +10,7 @@ import { UsageError } from "../run.js";
 import { BenchFailure, MODES, runMode, type ModeName, type RunRecord } from "./orchestrate.js";
 import { markdownTable, provenance, summarizeModes, writePlots } from "./output.js";
 import { Progress } from "./progress.js";
-import { KNOBS, knobUsage, PRESETS, resolveScenario, type Scenario } from "./scenarios.js";
+import { KNOBS, knobUsage, nonNegativeInt, PRESETS, resolveScenario, type Scenario } from "./scenarios.js";
 import { defaultCpus, parseCpus, simBackend, torchBackend, type Backend } from "./workers.js";
 
 export const BENCH_USAGE = `  bench [--sim] [--scenario default|intensive] [--out DIR] [--modes M,...] [overrides]
@@ -26,6 +26,8 @@ const USAGE = `usage: tailguard bench [options]
   --modes LIST         a subset of ${MODES.map((m) => m.name).join(",")} (default: all)
   --high-cpus LIST     CPUs of the high-priority worker (e.g. 2,3; none: not pinned); --low-cpus likewise
   --python PATH        the Python with torch and torchvision (default python3)
+  --rotate K           start the order of the modes K places on (default 0; each repetition moves it one further), so
+                       that single-repetition invocations joined with --combine rotate it as one longer run would
   --combine DIR,DIR... instead of running: one result of the runs of several invocations of the same scenario (their
                        result.json), e.g. repetitions run in separate sessions; written to --out
   overrides of the scenario:
@@ -43,6 +45,7 @@ export async function benchCommand(argv: string[]): Promise<number> {
         out: { type: "string" },
         modes: { type: "string" },
         python: { type: "string", default: "python3" },
+        rotate: { type: "string", default: "0" },
         "high-cpus": { type: "string" },
         "low-cpus": { type: "string" },
         combine: { type: "string" },
@@ -70,6 +73,7 @@ export async function benchCommand(argv: string[]): Promise<number> {
     if (!MODES.some((x) => x.name === m))
       throw new UsageError(`tailguard bench: unknown mode "${m}" (modes: ${MODES.map((x) => x.name).join(", ")})`);
   const modes = MODES.filter((m) => modeNames.includes(m.name));
+  const rotate = nonNegativeInt("--rotate", 1000)(values.rotate as string);
   const auto = defaultCpus();
   const cpus = {
     high: values["high-cpus"] !== undefined ? parseCpus("--high-cpus", values["high-cpus"] as string) : auto.high,
@@ -94,7 +98,8 @@ export async function benchCommand(argv: string[]): Promise<number> {
   try {
     for (let rep = 1; rep <= scenario.repetitions; rep++) {
       for (let k = 0; k < modes.length; k++) {
-        const mode = modes[(rep - 1 + k) % modes.length]; // rotate the order between repetitions: drift spreads evenly
+        // rotate the order between repetitions: drift spreads evenly
+        const mode = modes[(rotate + rep - 1 + k) % modes.length];
         progress.begin(`repetition ${rep} ${mode.name}`);
         const r = await runMode({ backend, scenario, cpus, work, ringDir, baseEnv: process.env }, mode, rep, runs.length);
         runs.push(r);

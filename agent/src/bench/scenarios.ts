@@ -58,7 +58,7 @@ const positive = (flag: string, integer: boolean, max: number) => (text: string)
     throw new UsageError(`tailguard bench: ${flag} "${text}" is not a ${integer ? "whole " : ""}number in (0, ${max}]`);
   return v;
 };
-const nonNegativeInt = (flag: string, max: number) => (text: string): number => {
+export const nonNegativeInt = (flag: string, max: number) => (text: string): number => {
   const v = Number(text);
   if (text.trim() === "" || !Number.isInteger(v) || v < 0 || v > max)
     throw new UsageError(`tailguard bench: ${flag} "${text}" is not a whole number in [0, ${max}]`);
