@@ -13,6 +13,7 @@ import { Canvas, crc32, PNG_SIGNATURE } from "../agent/src/bench/png.js";
 import { median, percentile, ratio, spread, summarize, windowThroughput } from "../agent/src/bench/stats.js";
 import { nativeBuild, root, simDir } from "./support/native.js";
 import { cases, defaultDir, goalTable, medianTable } from "../bench/h100/bench-table.mjs";
+import { plan as leversPlan, VARIANTS as LEVER_VARIANTS } from "../bench/h100/levers-b8.mjs";
 
 const cli = path.join(root, "agent/dist/cli.js");
 const MODES = ["high-alone", "low-alone", "native", "telemetry", "tailguard"];
@@ -347,6 +348,13 @@ describe("published H100 results", () => {
         });
       }
     }
+  });
+
+  it("the batch-8 lever plan puts each variant in each position once over three repetitions", () => {
+    const orders = [1, 2, 3].map((rep) => leversPlan(rep).map((v: { name: string }) => v.name));
+    for (let pos = 0; pos < LEVER_VARIANTS.length; pos++)
+      expect(new Set(orders.map((o) => o[pos])).size, `position ${pos}`).toBe(LEVER_VARIANTS.length);
+    for (const o of orders) expect([...o].sort()).toEqual(LEVER_VARIANTS.map((v: { name: string }) => v.name).sort());
   });
 
   it("the READMEs' tables are bench/h100/bench-table.mjs's output from those files", () => {
