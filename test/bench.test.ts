@@ -9,6 +9,8 @@ import zlib from "node:zlib";
 import { describe, expect, it } from "vitest";
 
 import { GpuSampler } from "../agent/src/bench/gpu-sampler.js";
+import type { RunRecord } from "../agent/src/bench/orchestrate.js";
+import { mechanismChangeLines } from "../agent/src/bench/output.js";
 import { Canvas, crc32, PNG_SIGNATURE } from "../agent/src/bench/png.js";
 import { median, percentile, ratio, spread, summarize, windowThroughput } from "../agent/src/bench/stats.js";
 import { nativeBuild, root, simDir } from "./support/native.js";
@@ -103,6 +105,25 @@ describe("bench PNG encoder", () => {
     if (typeof (zlib as { crc32?: unknown }).crc32 === "function") // an independent CRC-32 where Node has one
       expect(crc32(Buffer.from("123456789"))).toBe((zlib as unknown as { crc32: (b: Buffer) => number }).crc32(Buffer.from("123456789")));
     expect(crc32(Buffer.from("123456789"))).toBe(0xcbf43926); // the CRC-32 check value
+  });
+});
+
+describe("bench mechanism changes", () => {
+  it("the table names workers whose scheduling mechanisms changed while the schedule ran, and only those", () => {
+    const run = (mode: string, repetition: number, changes: { atMs: number; mechanisms: string[] }[]) =>
+      ({ mode, repetition, windowS: 60, attachment: [{ role: "low", changes }] }) as unknown as RunRecord;
+    const steady = run("tailguard", 1, [{ atMs: -900, mechanisms: [] }, { atMs: -850, mechanisms: ["holds", "timeslice=100us"] },
+      { atMs: 60_400, mechanisms: [] }]); // the high worker gone after the window: not a change during the run
+    const lapsed = run("tailguard", 2, [{ atMs: -800, mechanisms: ["holds", "timeslice=100us"] },
+      { atMs: 45_210, mechanisms: ["holds"] }, { atMs: 47_000, mechanisms: ["holds", "timeslice=100us"] }]);
+    const late = run("tailguard", 3, [{ atMs: 1200, mechanisms: ["holds"] }]); // first seen after the start: not a change
+    const old = { ...run("tailguard", 4, []), attachment: [{ role: "low" }] } as unknown as RunRecord; // written before `changes`
+    expect(mechanismChangeLines([steady, late, old])).toEqual([]);
+    expect(mechanismChangeLines([steady, lapsed])).toEqual([
+      "",
+      "Scheduling mechanisms changed while the schedule ran (seen every 50 ms in the control block):",
+      "- tailguard, repetition 2, low worker: at 45.21 s: holds (was holds, timeslice=100us); at 47.00 s: holds, timeslice=100us (was holds)",
+    ]);
   });
 });
 
@@ -215,7 +236,14 @@ describe("tailguard bench --sim", () => {
       expect(a.slotPriority).toBe(intended);
       expect(a.ringPriority).toBe(intended);
       if (a.mode === "telemetry") expect(a.mechanisms).toEqual([]);
-      if (a.mode === "tailguard" && a.role === "low") expect(a.mechanisms).toContain("holds");
+      if (a.mode === "tailguard" && a.role === "low") {
+        expect(a.mechanisms).toContain("holds");
+        // the mechanisms over time: in effect before the schedule started, and each entry a change from the last
+        expect(a.changes.length, JSON.stringify(a.changes)).toBeGreaterThan(0);
+        const atStart = a.changes.filter((c: { atMs: number }) => c.atMs <= 0).at(-1);
+        expect(atStart?.mechanisms, JSON.stringify(a.changes)).toContain("holds");
+        for (let i = 1; i < a.changes.length; i++) expect(a.changes[i].mechanisms).not.toEqual(a.changes[i - 1].mechanisms);
+      }
     }
     for (const run of result.runs) {
       const pids = run.workers.map((w: { pid: number }) => w.pid);

@@ -162,7 +162,7 @@ function writeResult(out: string, r: BenchResult): void {
   const title = `${r.scenario.name}${r.backend === "sim" ? " (simulated GPU)" : ""}`;
   const plots = writePlots(out, title, r.modes, r.runs, r.scenario.durationS);
   const result = { ...r, summary, files: { markdown: path.join(out, "results.md"), ...plots } };
-  const table = markdownTable({ modes: r.modes, summary, repetitions: r.repetitions });
+  const table = markdownTable({ modes: r.modes, summary, repetitions: r.repetitions, runs: r.runs });
   const origin = r.combinedFrom
     ? `combined from ${r.combinedFrom.length} invocations: ` +
       r.combinedFrom.map((c) => `\`${c.command}\` at ${c.commit} (${c.repetitions} repetitions)`).join("; ")

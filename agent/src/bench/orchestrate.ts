@@ -58,10 +58,21 @@ export interface Attachment {
   slotPriority: number | null;
   /** scheduling mechanisms seen in effect for it at any poll */
   mechanisms: string[];
+  /** the mechanisms in effect for it each time they changed, ms from the schedule's start (the first entry: when its
+   *  slot was first seen, usually before the start); results written before this existed have none */
+  changes?: MechanismChange[];
   polls: number;
   verified: boolean;
   problem?: string;
 }
+
+export interface MechanismChange {
+  atMs: number;
+  mechanisms: string[];
+}
+
+/** At most this many changes are kept per worker (a lever flapping every poll would otherwise grow the result). */
+export const MAX_MECHANISM_CHANGES = 200;
 
 export interface WorkerOutcome {
   role: Role;
@@ -118,7 +129,7 @@ export interface RunContext {
 }
 
 const PRELOAD_ERROR = /ERROR: ld\.so: object '[^']*' from LD_PRELOAD cannot be preloaded[^\n]*/;
-const POLL_MS = 50;
+export const POLL_MS = 50;
 
 class Worker {
   readonly child: ChildProcess;
@@ -281,12 +292,15 @@ export async function runMode(ctx: RunContext, mode: Mode, repetition: number, o
         slot: false, slotPriority: null, mechanisms: [], polls: 0, verified: false,
       }))
     : null;
+  // mechanism changes per worker, timed by the monotonic clock until the schedule's start is known
+  const seen = attach?.map(() => [] as { t: bigint; mechanisms: string[] }[]) ?? [];
   const poll = () => {
     if (!attach) return;
     const addon = native();
     const rings = new Map(addon.scanRings(ctx.ringDir).filter((r) => !r.error).map((r) => [r.pid, r]));
     const slots = new Map(addon.controlBlocks(ctx.ringDir).flatMap((b) => b.slots ?? []).map((s) => [s.pid, s]));
-    for (const a of attach) {
+    const now = process.hrtime.bigint();
+    attach.forEach((a, i) => {
       a.polls++;
       const r = rings.get(a.pid);
       if (r) {
@@ -297,9 +311,13 @@ export async function runMode(ctx: RunContext, mode: Mode, repetition: number, o
       if (s) {
         a.slot = true;
         a.slotPriority = s.priority;
-        for (const m of describeMechanisms(s)) if (!a.mechanisms.includes(m)) a.mechanisms.push(m);
+        const inEffect = describeMechanisms(s);
+        for (const m of inEffect) if (!a.mechanisms.includes(m)) a.mechanisms.push(m);
+        const last = seen[i].at(-1);
+        if ((!last || last.mechanisms.join() !== inEffect.join()) && seen[i].length < MAX_MECHANISM_CHANGES)
+          seen[i].push({ t: now, mechanisms: inEffect });
       }
-    }
+    });
     holds?.pump();
   };
 
@@ -341,7 +359,10 @@ export async function runMode(ctx: RunContext, mode: Mode, repetition: number, o
     await holds?.finish(2000);
   }
 
-  if (attach) verifyAttachment(mode, repetition, attach, workers.map((w) => w.stderr), base);
+  if (attach) {
+    attach.forEach((a, i) => (a.changes = seen[i].map((c) => ({ atMs: round3(Number(c.t - startNs) / 1e6), mechanisms: c.mechanisms }))));
+    verifyAttachment(mode, repetition, attach, workers.map((w) => w.stderr), base);
+  }
 
   const start = Number(startNs);
   const record: RunRecord = {

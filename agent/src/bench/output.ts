@@ -6,7 +6,7 @@ import os from "node:os";
 import path from "node:path";
 
 import { native, packageRoot } from "../native.js";
-import type { ModeName, RunRecord } from "./orchestrate.js";
+import { POLL_MS, type ModeName, type RunRecord } from "./orchestrate.js";
 import { cdfChart, COLORS, rasterize, timelineChart, toSvg, type Scene } from "./plot.js";
 import { LATENCY_STATS, spread, type LatencyStat, type Spread } from "./stats.js";
 
@@ -108,7 +108,7 @@ const fmtMs = (v: number) => (v >= 100 ? v.toFixed(0) : v >= 10 ? v.toFixed(1) :
 const fmtRatio = (r: number | null) => (r === null ? "" : ` (×${r.toFixed(2)})`);
 
 /** The Markdown table: one row per mode, each figure the median over repetitions with its ratio to standalone. */
-export function markdownTable(result: { modes: ModeName[]; summary: Record<string, ModeSummary>; repetitions: number }): string {
+export function markdownTable(result: { modes: ModeName[]; summary: Record<string, ModeSummary>; repetitions: number; runs?: RunRecord[] }): string {
   const stats = LATENCY_STATS.filter((s) => result.modes.some((m) => result.summary[m].latency?.[s]));
   const names: Record<LatencyStat, string> = { p50: "P50", p90: "P90", p99: "P99", p999: "P99.9", max: "max" };
   const head = ["mode", ...stats.map((s) => `${names[s]} ms`), "GPU P50 ms", "low it/s", "holds"];
@@ -130,8 +130,27 @@ export function markdownTable(result: { modes: ModeName[]; summary: Record<strin
     `Median over ${result.repetitions} repetitions; (×r): ratio to the standalone run of the same invocation (high-alone ` +
       `for latency, low-alone for throughput). Latency from scheduled arrival; spreads in result.json.`,
     ...gpuStateLine(result),
+    ...mechanismChangeLines(result.runs ?? []),
     "",
   ].join("\n");
+}
+
+/** Workers whose scheduling mechanisms changed while the schedule ran (a lever that lapsed or came late): a run that
+ *  did not measure what its mode says. Lists the first changes of each. */
+export function mechanismChangeLines(runs: RunRecord[]): string[] {
+  const lines: string[] = [];
+  for (const r of runs)
+    for (const a of r.attachment ?? []) {
+      const changes = a.changes ?? [];
+      const during = changes.map((c, i) => ({ ...c, was: changes[i - 1]?.mechanisms }))
+        .filter((c) => c.was && c.atMs > 0 && c.atMs <= r.windowS * 1000);
+      if (!during.length) continue;
+      const list = (m: string[]) => m.join(", ") || "none";
+      const shown = during.slice(0, 5).map((c) => `at ${(c.atMs / 1000).toFixed(2)} s: ${list(c.mechanisms)} (was ${list(c.was!)})`);
+      lines.push(`- ${r.mode}, repetition ${r.repetition}, ${a.role} worker: ${shown.join("; ")}` +
+        (during.length > shown.length ? `; and ${during.length - shown.length} more` : ""));
+    }
+  return lines.length ? ["", `Scheduling mechanisms changed while the schedule ran (seen every ${POLL_MS} ms in the control block):`, ...lines] : [];
 }
 
 /** The GPU's SM clock and power per mode, where they were sampled (a real GPU with nvidia-smi). */
