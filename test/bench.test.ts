@@ -243,6 +243,8 @@ describe("tailguard bench --sim", () => {
         const atStart = a.changes.filter((c: { atMs: number }) => c.atMs <= 0).at(-1);
         expect(atStart?.mechanisms, JSON.stringify(a.changes)).toContain("holds");
         for (let i = 1; i < a.changes.length; i++) expect(a.changes[i].mechanisms).not.toEqual(a.changes[i - 1].mechanisms);
+        // the high worker was ready before the low one started, so nothing changed while the schedule ran
+        expect(a.changes.filter((c: { atMs: number }) => c.atMs > 0 && c.atMs <= 1500), JSON.stringify(a.changes)).toEqual([]);
       }
     }
     for (const run of result.runs) {

@@ -277,23 +277,28 @@ export async function runMode(ctx: RunContext, mode: Mode, repetition: number, o
     base.LD_LIBRARY_PATH = `${backend.env.LD_LIBRARY_PATH}:${ctx.baseEnv.LD_LIBRARY_PATH}`;
 
   const holds = mode.shim ? new HoldCollector(ctx.ringDir, session) : null;
-  const workers = specs.map((spec) => {
+  const workers: Worker[] = [];
+  const attach: Attachment[] | null = intended ? [] : null;
+  // mechanism changes per worker, timed by the monotonic clock until the schedule's start is known
+  const seen: { t: bigint; mechanisms: string[] }[][] = [];
+  const launch = (spec: RoleSpec): Worker => {
     const { file, args } = backend.command(spec);
     let env = base;
     if (intended) {
       env = shimEnv(base, session, { priority: intended[spec.role].env });
       Object.assign(env, mode.shim === "telemetry" ? TELEMETRY_ENV : scenario.shimEnv);
     }
-    return new Worker(spec.role, [file, ...args], env);
-  });
-  const attach: Attachment[] | null = intended
-    ? workers.map((w) => ({
+    const w = new Worker(spec.role, [file, ...args], env);
+    workers.push(w);
+    if (attach && intended) {
+      attach.push({
         role: w.role, pid: w.child.pid ?? -1, intendedPriority: intended[w.role].value, ring: false, ringPriority: null,
         slot: false, slotPriority: null, mechanisms: [], polls: 0, verified: false,
-      }))
-    : null;
-  // mechanism changes per worker, timed by the monotonic clock until the schedule's start is known
-  const seen = attach?.map(() => [] as { t: bigint; mechanisms: string[] }[]) ?? [];
+      });
+      seen.push([]);
+    }
+    return w;
+  };
   const poll = () => {
     if (!attach) return;
     const addon = native();
@@ -326,7 +331,11 @@ export async function runMode(ctx: RunContext, mode: Mode, repetition: number, o
   let startNs = 0n;
   let outcome: WorkerOutcome[];
   try {
-    await Promise.all(workers.map((w) => w.whenReady(backend.readyTimeoutMs)));
+    // The high-priority worker first, ready (warmed up, on the GPU) before the low one starts: the low one's warm-up
+    // then finds it there, so the scheduler's verdict, which a shim revisits only at its launches, is in effect when the
+    // schedule starts rather than from the low worker's first launch after it.
+    for (const spec of [...specs].sort((a, b) => (a.role === "high" ? 0 : 1) - (b.role === "high" ? 0 : 1)))
+      await launch(spec).whenReady(backend.readyTimeoutMs);
     sampler?.start();
     startNs = process.hrtime.bigint() + BigInt(backend.leadMs) * 1_000_000n; // CLOCK_MONOTONIC on Linux
     for (const w of workers) w.send(`start ${startNs}`);
