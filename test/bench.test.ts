@@ -12,7 +12,7 @@ import { GpuSampler } from "../agent/src/bench/gpu-sampler.js";
 import type { RunRecord } from "../agent/src/bench/orchestrate.js";
 import { mechanismChangeLines } from "../agent/src/bench/output.js";
 import { Canvas, crc32, PNG_SIGNATURE } from "../agent/src/bench/png.js";
-import { median, percentile, ratio, spread, summarize, windowThroughput } from "../agent/src/bench/stats.js";
+import { median, percentile, ratio, spread, summarize, throughputOutside, windowThroughput } from "../agent/src/bench/stats.js";
 import { nativeBuild, root, simDir } from "./support/native.js";
 import { cases, defaultDir, goalTable, medianTable } from "../bench/h100/bench-table.mjs";
 import { plan as leversPlan, VARIANTS as LEVER_VARIANTS } from "../bench/h100/levers-b8.mjs";
@@ -83,6 +83,21 @@ describe("bench statistics", () => {
     expect(windowThroughput(iters, 0.2 * s, 1.2 * s)).toBeCloseTo(2.5, 9);
     expect(windowThroughput(iters, 0, 2 * s)).toBeCloseTo(2.5, 9);
     expect(Number.isNaN(windowThroughput(iters, s, s))).toBe(true);
+  });
+
+  it("throughput outside the high-priority requests leaves out their time and the progress made in it", () => {
+    const s = 1e9;
+    const iters = [[0, 1 * s], [1 * s, 2 * s], [2 * s, 3 * s]] as const; // 1 it/s
+    // a request from 0.5 to 1.5 s: 2 s outside it, in which 0.5 + 0.5 + 1 iterations were made
+    expect(throughputOutside(iters, 0, 3 * s, [[0.5 * s, 1.5 * s]])).toBeCloseTo(1, 9);
+    // overlapping requests merge (0.5..1.8 s); one before the window counts only inside it (0..0.2 s)
+    expect(throughputOutside(iters, 0, 3 * s, [[1.2 * s, 1.8 * s], [0.5 * s, 1.5 * s], [-1 * s, 0.2 * s]])).toBeCloseTo(1, 9);
+    // the batch job stalled during a request (its second iteration took 2 s around it): outside the request it ran at
+    // 2.5 iterations in 3 s (the slow iteration's progress taken as uniform), against 0.75/s over the whole window
+    const stalled = [[0, 1 * s], [1 * s, 3 * s], [3 * s, 4 * s]] as const;
+    expect(throughputOutside(stalled, 0, 4 * s, [[1.5 * s, 2.5 * s]])).toBeCloseTo(2.5 / 3, 9);
+    expect(windowThroughput(stalled, 0, 4 * s)).toBeCloseTo(0.75, 9);
+    expect(Number.isNaN(throughputOutside(iters, 0, 3 * s, [[0, 3 * s]]))).toBe(true);
   });
 });
 
@@ -224,6 +239,14 @@ describe("tailguard bench --sim", () => {
       expect(t.median, m).toBeGreaterThan(50); // ResNet-50 b8 mimic: ~200 iterations/s alone
       expect(Number.isFinite(t.ratio)).toBe(true);
     }
+    // between requests: only where both workers ran
+    for (const m of ["native", "telemetry", "tailguard"]) {
+      const t = result.summary[m].lowIdleThroughput;
+      expect(t.median, m).toBeGreaterThan(50);
+      expect(Number.isFinite(t.ratio)).toBe(true);
+    }
+    expect(result.summary["low-alone"].lowIdleThroughput).toBeNull();
+    for (const run of result.runs.filter((x: { mode: string }) => x.mode === "low-alone")) expect(run.low.idleIterPerS).toBeNull();
     expect(result.summary["low-alone"].latency).toBeNull();
     expect(result.summary["high-alone"].lowThroughput).toBeNull();
 
@@ -258,7 +281,7 @@ describe("tailguard bench --sim", () => {
     expect(holds("telemetry")).toEqual([0, 0, 0]);
 
     const md = readFileSync(path.join(out, "results.md"), "utf8");
-    expect(md).toMatch(/\| mode \| P50 ms \| P90 ms \| P99 ms \| max ms \| GPU P50 ms \| low it\/s \| holds \|/);
+    expect(md).toMatch(/\| mode \| P50 ms \| P90 ms \| P99 ms \| max ms \| GPU P50 ms \| low it\/s \| low it\/s between requests \| holds \|/);
     for (const m of MODES) expect(md).toMatch(new RegExp(`^\\| ${m} \\|`, "m"));
     expect(md).toMatch(/\| tailguard \| [\d.]+ \(×[\d.]+\)/);
     expect(r.stdout).toContain("| tailguard |");

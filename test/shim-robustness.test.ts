@@ -30,15 +30,17 @@ describe("with nothing reading the ring", () => {
     // the main thread's lane: process start and exit; each worker's lane: stream create, N launches, sync, of which
     // the first `capacity` fit. The workers' lanes also hold the scheduler's request-window records: a window begins
     // at a first launch (taking the place of a launch in that lane) and ends at a sync that covers all its streams;
-    // how many windows there are depends on how the threads interleave (1 if they overlap, up to T).
+    // how many windows there are depends on how the threads interleave (1 if they overlap, up to T), and a window's
+    // begin record may come only after every lane is full (when the scheduler attached late on a busy machine: CI saw
+    // it once), so no lane need hold one.
     expect(c.lanes).toBe(1 + T);
     expect(c.tail).toBe(2 + T * capacity);
     expect(c.launches).toBe(T * N);
     const windowRecords = c.dropped - T * (N + 2 - capacity);
     const begins = c.droppedLaunches - T * (N - (capacity - 1));
-    expect(begins).toBeGreaterThanOrEqual(1);
+    expect(begins).toBeGreaterThanOrEqual(0);
     expect(begins).toBeLessThanOrEqual(T);
-    expect(windowRecords).toBeGreaterThanOrEqual(begins);
+    expect(windowRecords).toBeGreaterThanOrEqual(Math.max(1, begins));
     expect(windowRecords).toBeLessThanOrEqual(2 * T);
   });
 

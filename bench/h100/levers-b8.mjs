@@ -4,7 +4,8 @@
 // tailguard, tailguard with the timeslice off and tailguard with holds off (`tailguard bench` invocations, the order
 // of the variants rotated by repetition), stopping before a deadline so that a bounded device command still returns
 // what it measured; `summarize` prints, per repetition, each variant's low-priority throughput over native's of the
-// same repetition and the high-priority P50/P99.
+// same repetition (in the window, and between the high-priority requests: is the loss during them or also outside?)
+// and the high-priority P50/P99.
 //
 // Usage (repository root; on the GPU machine node on PATH, shim built by tgbench.sh):
 //   node bench/h100/levers-b8.mjs run OUTDIR [--reps 1,2,3] [--duration 30] [--seconds 540] [--sim]
@@ -64,16 +65,18 @@ export function summarize(out) {
     if (!byRep.has(rep)) byRep.set(rep, {});
     for (const run of result.runs) byRep.get(rep)[run.mode === "native" ? "native" : variant] = run;
   }
-  const rows = ["| repetition | variant | low it/s (÷ native) | high P50 ms | high P99 ms | holds |", "|---|---|---|---|---|---|"];
+  const rows = ["| repetition | variant | low it/s (÷ native) | between requests (÷ native) | high P50 ms | high P99 ms | holds |",
+    "|---|---|---|---|---|---|---|"];
   for (const rep of [...byRep.keys()].sort((a, b) => a - b)) {
     const runs = byRep.get(rep);
-    const native = runs.native?.low?.iterPerS;
+    const native = runs.native?.low;
+    const rate = (v, ref, name) => typeof v !== "number" ? "–"
+      : `${v.toFixed(1)}${typeof ref === "number" && name !== "native" ? ` (${(v / ref).toFixed(2)})` : ""}`;
     for (const name of ["native", ...VARIANTS.map((v) => v.name)]) {
       const r = runs[name];
       if (!r) continue;
-      const it = r.low.iterPerS;
       rows.push(`| ${rep} | ${name === "base" ? "tailguard" : name === "native" ? "native" : `tailguard, ${name}`} | ` +
-        `${it.toFixed(1)}${native && name !== "native" ? ` (${(it / native).toFixed(2)})` : ""} | ` +
+        `${rate(r.low.iterPerS, native?.iterPerS, name)} | ${rate(r.low.idleIterPerS, native?.idleIterPerS, name)} | ` +
         `${r.high.latency.p50.toFixed(3)} | ${r.high.latency.p99.toFixed(3)} | ${r.holds ? r.holds.count : ""} |`);
     }
   }

@@ -15,7 +15,7 @@ import { newSession, shimEnv } from "../run.js";
 import type { Scenario } from "./scenarios.js";
 import { requestCount } from "./scenarios.js";
 import { GpuSampler, type GpuState } from "./gpu-sampler.js";
-import { summarize, windowThroughput, type LatencySummary } from "./stats.js";
+import { summarize, throughputOutside, windowThroughput, type LatencySummary } from "./stats.js";
 import type { Backend, Role, RoleSpec } from "./workers.js";
 
 export type ModeName = "high-alone" | "low-alone" | "native" | "telemetry" | "tailguard";
@@ -107,7 +107,9 @@ export interface RunRecord {
     latency: LatencySummary;
     gpu: LatencySummary | null;
   };
-  low: null | { iterations: number; iterPerS: number };
+  /** iterPerS: in the window; idleIterPerS: only while no high-priority request was under way (from its scheduled
+   *  arrival to its completion), where the mode has one: what sharing costs the batch job outside the requests */
+  low: null | { iterations: number; iterPerS: number; idleIterPerS?: number | null };
   holds: null | { count: number; totalMs: number; list: Hold[] };
   /** the GPU's SM clock, power and utilisation during the measurement window (real GPU with nvidia-smi only) */
   gpuState: GpuState | null;
@@ -379,9 +381,11 @@ export async function runMode(ctx: RunContext, mode: Mode, repetition: number, o
     high: null, low: null, holds: null, gpuState: null, workers: outcome, attachment: attach,
   };
   let windowEnd = start + scenario.durationS * 1e9;
+  let requests: [number, number][] | null = null;
   const highSpec = specs.find((s) => s.role === "high");
   if (highSpec) {
     const rows = readRows(highSpec.samples);
+    requests = rows.map(([due, , done]) => [due, done]);
     if (rows.length !== highSpec.requests!.count)
       throw new BenchFailure(`${mode.name} (repetition ${repetition}): the high worker wrote ${rows.length} of ` +
         `${highSpec.requests!.count} samples to ${highSpec.samples}`);
@@ -400,7 +404,9 @@ export async function runMode(ctx: RunContext, mode: Mode, repetition: number, o
     const iters = readRows(lowSpec.samples).map(([b, e]) => [b, e] as const);
     if (iters.length === 0)
       throw new BenchFailure(`${mode.name} (repetition ${repetition}): the low worker completed no iteration`);
-    record.low = { iterations: iters.length, iterPerS: windowThroughput(iters, start, windowEnd) };
+    const idle = requests ? throughputOutside(iters, start, windowEnd, requests) : NaN;
+    record.low = { iterations: iters.length, iterPerS: windowThroughput(iters, start, windowEnd),
+      idleIterPerS: Number.isFinite(idle) ? idle : null };
   }
   if (holds) {
     const lowPid = outcome.find((o) => o.role === "low")?.pid;

@@ -18,6 +18,8 @@ export interface ModeSummary {
   gpu: { p50: Spread; p99: Spread } | null;
   /** low-priority iterations per second in the window, ratio to low-alone */
   lowThroughput: Spread | null;
+  /** the same only while no high-priority request was under way, ratio to low-alone (modes with both workers) */
+  lowIdleThroughput: Spread | null;
   holds: { count: Spread; totalMs: Spread } | null;
   samplesPerRun: number | null;
   /** the GPU's median SM clock (MHz) and power (W) per run, where nvidia-smi sampled them */
@@ -55,6 +57,9 @@ export function summarizeModes(modes: ModeName[], runs: RunRecord[]): Record<str
         : null,
       lowThroughput: withLow.length
         ? spread(withLow.map((r) => r.low!.iterPerS), lowRef.length ? lowRef.map((r) => r.low!.iterPerS) : undefined)
+        : null,
+      lowIdleThroughput: withLow.length && withLow.every((r) => typeof r.low!.idleIterPerS === "number")
+        ? spread(withLow.map((r) => r.low!.idleIterPerS as number), lowRef.length ? lowRef.map((r) => r.low!.iterPerS) : undefined)
         : null,
       holds: rs.every((r) => r.holds) && rs.length
         ? { count: spread(rs.map((r) => r.holds!.count)), totalMs: spread(rs.map((r) => r.holds!.totalMs)) }
@@ -111,7 +116,8 @@ const fmtRatio = (r: number | null) => (r === null ? "" : ` (×${r.toFixed(2)})`
 export function markdownTable(result: { modes: ModeName[]; summary: Record<string, ModeSummary>; repetitions: number; runs?: RunRecord[] }): string {
   const stats = LATENCY_STATS.filter((s) => result.modes.some((m) => result.summary[m].latency?.[s]));
   const names: Record<LatencyStat, string> = { p50: "P50", p90: "P90", p99: "P99", p999: "P99.9", max: "max" };
-  const head = ["mode", ...stats.map((s) => `${names[s]} ms`), "GPU P50 ms", "low it/s", "holds"];
+  const idle = result.modes.some((m) => result.summary[m].lowIdleThroughput);
+  const head = ["mode", ...stats.map((s) => `${names[s]} ms`), "GPU P50 ms", "low it/s", ...(idle ? ["low it/s between requests"] : []), "holds"];
   const rows = result.modes.map((m) => {
     const s = result.summary[m];
     return [
@@ -119,6 +125,7 @@ export function markdownTable(result: { modes: ModeName[]; summary: Record<strin
       ...stats.map((st) => (s.latency?.[st] ? `${fmtMs(s.latency[st]!.median)}${fmtRatio(s.latency[st]!.ratio)}` : "–")),
       s.gpu ? `${fmtMs(s.gpu.p50.median)}${fmtRatio(s.gpu.p50.ratio)}` : "–",
       s.lowThroughput ? `${s.lowThroughput.median.toFixed(1)}${fmtRatio(s.lowThroughput.ratio)}` : "–",
+      ...(idle ? [s.lowIdleThroughput ? `${s.lowIdleThroughput.median.toFixed(1)}${fmtRatio(s.lowIdleThroughput.ratio)}` : "–"] : []),
       s.holds ? `${s.holds.count.median} (${fmtMs(s.holds.totalMs.median)} ms)` : "–",
     ];
   });
@@ -128,7 +135,9 @@ export function markdownTable(result: { modes: ModeName[]; summary: Record<strin
     ...rows.map((r) => `| ${r.join(" | ")} |`),
     "",
     `Median over ${result.repetitions} repetitions; (×r): ratio to the standalone run of the same invocation (high-alone ` +
-      `for latency, low-alone for throughput). Latency from scheduled arrival; spreads in result.json.`,
+      `for latency, low-alone for throughput). Latency from scheduled arrival; spreads in result.json.` +
+      (idle ? ` Between requests: the low worker's progress while no high-priority request was under way (from its ` +
+        `scheduled arrival to its completion), over that time.` : ""),
     ...gpuStateLine(result),
     ...mechanismChangeLines(result.runs ?? []),
     "",

@@ -65,6 +65,38 @@ export function ratio(value: number, reference: number): number | null {
 
 /** Iterations per second inside [from, to] (ns): each iteration counts for the fraction of it inside the window, so
  *  a run of 6 iterations/s measured over 2 s is not quantised to whole iterations. */
+/** Iterations per second while none of the `busy` intervals (e.g. the high-priority requests, from arrival to
+ *  completion) was under way, inside [from, to): each iteration's progress taken as uniform over its duration, the same
+ *  fraction rule as windowThroughput. NaN when no time inside the window is outside them. */
+export function throughputOutside(iterations: readonly (readonly [number, number])[], from: number, to: number,
+  busy: readonly (readonly [number, number])[]): number {
+  // the busy intervals clipped to the window, sorted and merged
+  const merged: [number, number][] = [];
+  for (const [b, e] of [...busy].map(([b, e]) => [Math.max(b, from), Math.min(e, to)] as const).filter(([b, e]) => e > b)
+    .sort((x, y) => x[0] - y[0])) {
+    const last = merged.at(-1);
+    if (last && b <= last[1]) last[1] = Math.max(last[1], e);
+    else merged.push([b, e]);
+  }
+  const busyIn = (b: number, e: number) => {
+    let sum = 0;
+    for (const [mb, me] of merged) {
+      if (mb >= e) break;
+      sum += Math.max(0, Math.min(me, e) - Math.max(mb, b));
+    }
+    return sum;
+  };
+  const idle = to - from - busyIn(from, to);
+  if (idle <= 0) return NaN;
+  let done = 0;
+  for (const [begin, end] of iterations) {
+    if (end <= begin) continue;
+    const b = Math.max(begin, from), e = Math.min(end, to);
+    if (e > b) done += (e - b - busyIn(b, e)) / (end - begin);
+  }
+  return done / (idle / 1e9);
+}
+
 export function windowThroughput(iterations: readonly (readonly [number, number])[], from: number, to: number): number {
   if (to <= from) return NaN;
   let done = 0;
