@@ -22,6 +22,7 @@ export type ModeName = "high-alone" | "low-alone" | "native" | "telemetry" | "ta
 
 export interface Mode {
   name: ModeName;
+  /** the high-priority role first: workers start in this order */
   roles: Role[];
   /** null: no shim; telemetry: shim attached with every scheduling mechanism off; priority: TAILGUARD_PRIORITY set */
   shim: null | "telemetry" | "priority";
@@ -72,7 +73,7 @@ export interface MechanismChange {
 }
 
 /** At most this many changes are kept per worker (a lever flapping every poll would otherwise grow the result). */
-export const MAX_MECHANISM_CHANGES = 200;
+const MAX_MECHANISM_CHANGES = 200;
 
 export interface WorkerOutcome {
   role: Role;
@@ -336,8 +337,7 @@ export async function runMode(ctx: RunContext, mode: Mode, repetition: number, o
     // The high-priority worker first, ready (warmed up, on the GPU) before the low one starts: the low one's warm-up
     // then finds it there, so the scheduler's verdict, which a shim revisits only at its launches, is in effect when the
     // schedule starts rather than from the low worker's first launch after it.
-    for (const spec of [...specs].sort((a, b) => (a.role === "high" ? 0 : 1) - (b.role === "high" ? 0 : 1)))
-      await launch(spec).whenReady(backend.readyTimeoutMs);
+    for (const spec of specs) await launch(spec).whenReady(backend.readyTimeoutMs);
     sampler?.start();
     startNs = process.hrtime.bigint() + BigInt(backend.leadMs) * 1_000_000n; // CLOCK_MONOTONIC on Linux
     for (const w of workers) w.send(`start ${startNs}`);

@@ -63,11 +63,10 @@ export function ratio(value: number, reference: number): number | null {
   return Number.isFinite(value) && Number.isFinite(reference) && reference !== 0 ? value / reference : null;
 }
 
-/** Iterations per second inside [from, to] (ns): each iteration counts for the fraction of it inside the window, so
- *  a run of 6 iterations/s measured over 2 s is not quantised to whole iterations. */
-/** Iterations per second while none of the `busy` intervals (e.g. the high-priority requests, from arrival to
- *  completion) was under way, inside [from, to): each iteration's progress taken as uniform over its duration, the same
- *  fraction rule as windowThroughput. NaN when no time inside the window is outside them. */
+/** Iterations per second inside [from, to] (ns) while none of the `busy` intervals (e.g. the high-priority requests,
+ *  from arrival to completion) was under way: each iteration counts for the fraction of it inside that time, its
+ *  progress taken as uniform over its duration, so a run of 6 iterations/s measured over 2 s is not quantised to whole
+ *  iterations. NaN when no time inside the window is outside them. */
 export function throughputOutside(iterations: readonly (readonly [number, number])[], from: number, to: number,
   busy: readonly (readonly [number, number])[]): number {
   // the busy intervals clipped to the window, sorted and merged
@@ -97,13 +96,7 @@ export function throughputOutside(iterations: readonly (readonly [number, number
   return done / (idle / 1e9);
 }
 
+/** Iterations per second inside [from, to] (ns): throughputOutside with nothing busy. */
 export function windowThroughput(iterations: readonly (readonly [number, number])[], from: number, to: number): number {
-  if (to <= from) return NaN;
-  let done = 0;
-  for (const [begin, end] of iterations) {
-    if (end <= begin) continue;
-    const inside = Math.min(end, to) - Math.max(begin, from);
-    if (inside > 0) done += inside / (end - begin);
-  }
-  return done / ((to - from) / 1e9);
+  return throughputOutside(iterations, from, to, []);
 }
