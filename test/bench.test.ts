@@ -9,7 +9,7 @@ import zlib from "node:zlib";
 import { describe, expect, it } from "vitest";
 
 import { GpuSampler } from "../agent/src/bench/gpu-sampler.js";
-import type { RunRecord } from "../agent/src/bench/orchestrate.js";
+import { lowCpu, processCpuNs, procStatCpuNs, type RunRecord } from "../agent/src/bench/orchestrate.js";
 import { mechanismChangeLines } from "../agent/src/bench/output.js";
 import { Canvas, crc32, PNG_SIGNATURE } from "../agent/src/bench/png.js";
 import { median, percentile, ratio, spread, summarize, throughputOutside, windowThroughput } from "../agent/src/bench/stats.js";
@@ -120,6 +120,33 @@ describe("bench PNG encoder", () => {
     if (typeof (zlib as { crc32?: unknown }).crc32 === "function") // an independent CRC-32 where Node has one
       expect(crc32(Buffer.from("123456789"))).toBe((zlib as unknown as { crc32: (b: Buffer) => number }).crc32(Buffer.from("123456789")));
     expect(crc32(Buffer.from("123456789"))).toBe(0xcbf43926); // the CRC-32 check value
+  });
+});
+
+describe("bench CPU time of the low worker", () => {
+  it("reads utime + stime from /proc/PID/stat, whatever the command name holds", () => {
+    // fields 14 and 15: 250 + 50 ticks of 10 ms = 3 s; a name with spaces and parentheses must not shift them
+    const line = "4242 (python3 (x) y) R 1 2 3 4 5 6 7 8 9 10 250 50 0 0 20 0 12 0 100 200 300";
+    expect(procStatCpuNs(line)).toBe(3e9);
+    expect(procStatCpuNs("4242 (short) R 1 2")).toBeNull();
+    expect(procStatCpuNs("not a stat line")).toBeNull();
+    expect(processCpuNs(2 ** 30)).toBeNull(); // no such process
+    // this process: its CPU time grows while it computes
+    const before = processCpuNs(process.pid)!;
+    const until = Date.now() + 120;
+    let x = 0;
+    while (Date.now() < until) x += Math.sqrt(x + 1);
+    expect(x).toBeGreaterThan(0);
+    expect(processCpuNs(process.pid)! - before).toBeGreaterThanOrEqual(50e6);
+  });
+
+  it("CPU per iteration counts the iterations completed between the marks; cores is CPU over wall time", () => {
+    const s = 1e9;
+    const iters = [[0, 1 * s], [1 * s, 2 * s], [2 * s, 3 * s], [3 * s, 4 * s]] as const;
+    // 1.5 s of CPU between 0.5 s and 3.5 s: iterations ending at 1, 2 and 3 s -> 500 ms each, 0.5 cores
+    expect(lowCpu({ t: 0.5 * s, cpuNs: 1e9 }, { t: 3.5 * s, cpuNs: 2.5e9 }, iters)).toEqual({ cores: 0.5, msPerIter: 500 });
+    expect(lowCpu(null, { t: s, cpuNs: 0 }, iters)).toBeNull();
+    expect(lowCpu({ t: 5 * s, cpuNs: 0 }, { t: 6 * s, cpuNs: 1e9 }, iters)).toBeNull(); // no iteration completed
   });
 });
 
@@ -246,6 +273,15 @@ describe("tailguard bench --sim", () => {
       expect(Number.isFinite(t.ratio)).toBe(true);
     }
     expect(result.summary["low-alone"].lowIdleThroughput).toBeNull();
+    // the low worker's CPU time: every run with a low worker has it, and it is plausible (tg-workload submits from one
+    // thread; the simulated GPU's device thread runs in the same process)
+    for (const run of result.runs.filter((x: { low: unknown }) => x.low)) {
+      expect(run.low.cpu, run.mode).not.toBeNull();
+      expect(run.low.cpu.cores, run.mode).toBeGreaterThan(0);
+      expect(run.low.cpu.cores, run.mode).toBeLessThanOrEqual(os.availableParallelism() + 0.1);
+      expect(run.low.cpu.msPerIter, run.mode).toBeGreaterThan(0);
+    }
+    for (const m of ["low-alone", "native", "telemetry", "tailguard"]) expect(Number.isFinite(result.summary[m].lowCpu.msPerIter.ratio)).toBe(true);
     for (const run of result.runs.filter((x: { mode: string }) => x.mode === "low-alone")) expect(run.low.idleIterPerS).toBeNull();
     expect(result.summary["low-alone"].latency).toBeNull();
     expect(result.summary["high-alone"].lowThroughput).toBeNull();
@@ -281,7 +317,7 @@ describe("tailguard bench --sim", () => {
     expect(holds("telemetry")).toEqual([0, 0, 0]);
 
     const md = readFileSync(path.join(out, "results.md"), "utf8");
-    expect(md).toMatch(/\| mode \| P50 ms \| P90 ms \| P99 ms \| max ms \| GPU P50 ms \| low it\/s \| low it\/s between requests \| holds \|/);
+    expect(md).toMatch(/\| mode \| P50 ms \| P90 ms \| P99 ms \| max ms \| GPU P50 ms \| low it\/s \| low it\/s between requests \| low CPU ms\/it \| low CPU cores \| holds \|/);
     for (const m of MODES) expect(md).toMatch(new RegExp(`^\\| ${m} \\|`, "m"));
     expect(md).toMatch(/\| tailguard \| [\d.]+ \(×[\d.]+\)/);
     expect(r.stdout).toContain("| tailguard |");

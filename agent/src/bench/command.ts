@@ -216,7 +216,7 @@ function combine(dirs: string[], out: string): number {
 function describeRun(r: RunRecord): string {
   const parts = [`repetition ${r.repetition} ${r.mode}:`];
   if (r.high) parts.push(`high P50 ${r.high.latency.p50.toFixed(3)} ms P99 ${r.high.latency.p99.toFixed(3)} ms`);
-  if (r.low) parts.push(`low ${r.low.iterPerS.toFixed(1)} it/s`);
+  if (r.low) parts.push(`low ${r.low.iterPerS.toFixed(1)} it/s` + (r.low.cpu ? ` (CPU ${r.low.cpu.msPerIter.toFixed(2)} ms/it, ${r.low.cpu.cores.toFixed(2)} cores)` : ""));
   if (r.holds) parts.push(`${r.holds.count} holds`);
   if (r.attachment) parts.push(`attached: ${r.attachment.map((a) => `${a.role}@${a.slotPriority}`).join(" ")}`);
   return parts.join(" ");

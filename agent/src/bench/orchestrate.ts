@@ -110,12 +110,21 @@ export interface RunRecord {
   };
   /** iterPerS: in the window; idleIterPerS: only while no high-priority request was under way (from its scheduled
    *  arrival to its completion), where the mode has one: what sharing costs the batch job outside the requests */
-  low: null | { iterations: number; iterPerS: number; idleIterPerS?: number | null };
+  low: null | { iterations: number; iterPerS: number; idleIterPerS?: number | null; cpu?: LowCpu | null };
   holds: null | { count: number; totalMs: number; list: Hold[] };
   /** the GPU's SM clock, power and utilisation during the measurement window (real GPU with nvidia-smi only) */
   gpuState: GpuState | null;
   workers: WorkerOutcome[];
   attachment: Attachment[] | null;
+}
+
+/** The low-priority worker's CPU time (all its threads, user + system, from /proc) from the schedule's start until it
+ *  was told to stop: `cores` busy on average, and CPU ms per iteration completed in that time. A batch job that is
+ *  host-bound (eager PyTorch with small batches) loses throughput either to more CPU per iteration (host cost) or to
+ *  waiting (the GPU, holds): the two tell which. */
+export interface LowCpu {
+  cores: number;
+  msPerIter: number;
 }
 
 export class BenchFailure extends Error {}
@@ -240,6 +249,45 @@ class HoldCollector {
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
+/** Linux reports process times in USER_HZ ticks, 100 per second on every architecture's ABI. */
+const USER_HZ = 100;
+
+/** CPU time (ns) used so far by every thread of `pid`, user and system, from /proc/PID/stat; null where unreadable. */
+export function processCpuNs(pid: number): number | null {
+  try {
+    return procStatCpuNs(readFileSync(`/proc/${pid}/stat`, "utf8"));
+  } catch {
+    return null;
+  }
+}
+
+/** utime + stime (ns) of a /proc/PID/stat line; null if it is not one. */
+export function procStatCpuNs(stat: string): number | null {
+  // the command name (field 2) is in parentheses and may hold spaces or parentheses: fields resume after the last ")"
+  const close = stat.lastIndexOf(")");
+  if (close < 0) return null;
+  const fields = stat.slice(close + 2).trim().split(" ");
+  const utime = Number(fields[11]), stime = Number(fields[12]); // fields 14 and 15 of proc(5)
+  return fields.length > 12 && Number.isInteger(utime) && Number.isInteger(stime) ? ((utime + stime) * 1e9) / USER_HZ : null;
+}
+
+/** A process's CPU time at a moment of CLOCK_MONOTONIC (ns). */
+interface CpuMark { t: number; cpuNs: number }
+
+function cpuMark(pid: number | undefined): CpuMark | null {
+  const cpuNs = pid === undefined ? null : processCpuNs(pid);
+  return cpuNs === null ? null : { t: Number(process.hrtime.bigint()), cpuNs };
+}
+
+/** LowCpu between two marks, over the iterations completed between them; null without both or without iterations. */
+export function lowCpu(from: CpuMark | null, to: CpuMark | null, iterations: readonly (readonly [number, number])[]): LowCpu | null {
+  if (!from || !to || to.t <= from.t) return null;
+  const done = iterations.filter(([, e]) => e > from.t && e <= to.t).length;
+  if (done === 0) return null;
+  const used = to.cpuNs - from.cpuNs;
+  return { cores: Math.round((used / (to.t - from.t)) * 1000) / 1000, msPerIter: Math.round((used / 1e6 / done) * 1000) / 1000 };
+}
+
 function readRows(file: string): number[][] {
   let text: string;
   try {
@@ -332,6 +380,7 @@ export async function runMode(ctx: RunContext, mode: Mode, repetition: number, o
   const timer = setInterval(poll, POLL_MS);
   const sampler = backend.name === "torch" ? new GpuSampler() : null;
   let startNs = 0n;
+  let lowCpuFrom: CpuMark | null = null, lowCpuTo: CpuMark | null = null;
   let outcome: WorkerOutcome[];
   try {
     // The high-priority worker first, ready (warmed up, on the GPU) before the low one starts: the low one's warm-up
@@ -343,17 +392,16 @@ export async function runMode(ctx: RunContext, mode: Mode, repetition: number, o
     for (const w of workers) w.send(`start ${startNs}`);
     const high = workers.find((w) => w.role === "high");
     const low = workers.find((w) => w.role === "low");
+    const atStart = setTimeout(() => (lowCpuFrom = cpuMark(low?.child.pid)), backend.leadMs);
     const limitMs = backend.leadMs + scenario.durationS * 3000 + 60_000;
     const deadline = setTimeout(() => workers.forEach((w) => w.kill()), limitMs);
-    if (high) {
-      await high.exited;
-      low?.send("stop");
-    } else {
-      await sleep(backend.leadMs + scenario.durationS * 1000);
-      low!.send("stop");
-    }
+    if (high) await high.exited;
+    else await sleep(backend.leadMs + scenario.durationS * 1000);
+    lowCpuTo = cpuMark(low?.child.pid);
+    low?.send("stop");
     const ends = await Promise.all(workers.map((w) => w.exited));
     clearTimeout(deadline);
+    clearTimeout(atStart);
     outcome = workers.map((w, i) => ({
       role: w.role, pid: w.child.pid ?? -1, command: w.command, code: ends[i].code, signal: ends[i].signal,
       result: w.result(), stderrTail: w.stderr.slice(-2000),
@@ -406,7 +454,7 @@ export async function runMode(ctx: RunContext, mode: Mode, repetition: number, o
       throw new BenchFailure(`${mode.name} (repetition ${repetition}): the low worker completed no iteration`);
     const idle = requests ? throughputOutside(iters, start, windowEnd, requests) : NaN;
     record.low = { iterations: iters.length, iterPerS: windowThroughput(iters, start, windowEnd),
-      idleIterPerS: Number.isFinite(idle) ? idle : null };
+      idleIterPerS: Number.isFinite(idle) ? idle : null, cpu: lowCpu(lowCpuFrom, lowCpuTo, iters) };
   }
   if (holds) {
     const lowPid = outcome.find((o) => o.role === "low")?.pid;

@@ -20,6 +20,8 @@ export interface ModeSummary {
   lowThroughput: Spread | null;
   /** the same only while no high-priority request was under way, ratio to low-alone (modes with both workers) */
   lowIdleThroughput: Spread | null;
+  /** the low worker's CPU ms per iteration (all threads) and cores busy, ratio to low-alone, where /proc told */
+  lowCpu: { msPerIter: Spread; cores: Spread } | null;
   holds: { count: Spread; totalMs: Spread } | null;
   samplesPerRun: number | null;
   /** the GPU's median SM clock (MHz) and power (W) per run, where nvidia-smi sampled them */
@@ -60,6 +62,12 @@ export function summarizeModes(modes: ModeName[], runs: RunRecord[]): Record<str
         : null,
       lowIdleThroughput: withLow.length && withLow.every((r) => typeof r.low!.idleIterPerS === "number")
         ? spread(withLow.map((r) => r.low!.idleIterPerS as number), lowRef.length ? lowRef.map((r) => r.low!.iterPerS) : undefined)
+        : null,
+      lowCpu: withLow.length && withLow.every((r) => r.low!.cpu)
+        ? {
+            msPerIter: spread(withLow.map((r) => r.low!.cpu!.msPerIter), lowRef.length && lowRef.every((r) => r.low!.cpu) ? lowRef.map((r) => r.low!.cpu!.msPerIter) : undefined),
+            cores: spread(withLow.map((r) => r.low!.cpu!.cores), lowRef.length && lowRef.every((r) => r.low!.cpu) ? lowRef.map((r) => r.low!.cpu!.cores) : undefined),
+          }
         : null,
       holds: rs.every((r) => r.holds) && rs.length
         ? { count: spread(rs.map((r) => r.holds!.count)), totalMs: spread(rs.map((r) => r.holds!.totalMs)) }
@@ -117,7 +125,9 @@ export function markdownTable(result: { modes: ModeName[]; summary: Record<strin
   const stats = LATENCY_STATS.filter((s) => result.modes.some((m) => result.summary[m].latency?.[s]));
   const names: Record<LatencyStat, string> = { p50: "P50", p90: "P90", p99: "P99", p999: "P99.9", max: "max" };
   const idle = result.modes.some((m) => result.summary[m].lowIdleThroughput);
-  const head = ["mode", ...stats.map((s) => `${names[s]} ms`), "GPU P50 ms", "low it/s", ...(idle ? ["low it/s between requests"] : []), "holds"];
+  const cpu = result.modes.some((m) => result.summary[m].lowCpu);
+  const head = ["mode", ...stats.map((s) => `${names[s]} ms`), "GPU P50 ms", "low it/s", ...(idle ? ["low it/s between requests"] : []),
+    ...(cpu ? ["low CPU ms/it", "low CPU cores"] : []), "holds"];
   const rows = result.modes.map((m) => {
     const s = result.summary[m];
     return [
@@ -126,6 +136,7 @@ export function markdownTable(result: { modes: ModeName[]; summary: Record<strin
       s.gpu ? `${fmtMs(s.gpu.p50.median)}${fmtRatio(s.gpu.p50.ratio)}` : "–",
       s.lowThroughput ? `${s.lowThroughput.median.toFixed(1)}${fmtRatio(s.lowThroughput.ratio)}` : "–",
       ...(idle ? [s.lowIdleThroughput ? `${s.lowIdleThroughput.median.toFixed(1)}${fmtRatio(s.lowIdleThroughput.ratio)}` : "–"] : []),
+      ...(cpu ? s.lowCpu ? [`${fmtMs(s.lowCpu.msPerIter.median)}${fmtRatio(s.lowCpu.msPerIter.ratio)}`, s.lowCpu.cores.median.toFixed(2)] : ["–", "–"] : []),
       s.holds ? `${s.holds.count.median} (${fmtMs(s.holds.totalMs.median)} ms)` : "–",
     ];
   });
@@ -137,7 +148,9 @@ export function markdownTable(result: { modes: ModeName[]; summary: Record<strin
     `Median over ${result.repetitions} repetitions; (×r): ratio to the standalone run of the same invocation (high-alone ` +
       `for latency, low-alone for throughput). Latency from scheduled arrival; spreads in result.json.` +
       (idle ? ` Between requests: the low worker's progress while no high-priority request was under way (from its ` +
-        `scheduled arrival to its completion), over that time.` : ""),
+        `scheduled arrival to its completion), over that time.` : "") +
+      (cpu ? ` Low CPU: the low worker's CPU time (every thread, user and system) per iteration and on average, from ` +
+        `the schedule's start until it was stopped.` : ""),
     ...gpuStateLine(result),
     ...mechanismChangeLines(result.runs ?? []),
     "",
