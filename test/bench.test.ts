@@ -1,7 +1,7 @@
 // `tailguard bench --sim` end to end (every mode, three repetitions, on the simulated GPU), a run whose shim cannot
 // attach, bad input, and units of the bench: nearest-rank statistics, the PNG encoder, and the Poisson schedule that
 // tg-workload and the PyTorch worker must draw identically.
-import { execFileSync, spawnSync } from "node:child_process";
+import { execFileSync, spawn, spawnSync } from "node:child_process";
 import { chmodSync, existsSync, mkdtempSync, readFileSync, readdirSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
@@ -14,6 +14,7 @@ import { mechanismChangeLines } from "../agent/src/bench/output.js";
 import { Canvas, crc32, PNG_SIGNATURE } from "../agent/src/bench/png.js";
 import { median, percentile, ratio, spread, summarize, throughputOutside, windowThroughput } from "../agent/src/bench/stats.js";
 import { nativeBuild, root, simDir } from "./support/native.js";
+import { formatCpus, orchestratorCpus, parseCpus, pinProcess } from "../agent/src/bench/workers.js";
 import { cases, defaultDir, goalTable, medianTable } from "../bench/h100/bench-table.mjs";
 import { plan as leversPlan, VARIANTS as LEVER_VARIANTS } from "../bench/h100/levers-b8.mjs";
 
@@ -223,6 +224,30 @@ describe("bench workers", () => {
     execFileSync("python3", ["-m", "py_compile", path.join(root, "bench/workers/torch_worker.py")], {
       env: { ...process.env, PYTHONPYCACHEPREFIX: path.join(dir, "pycache") },
     });
+  });
+});
+
+describe("bench pinning", () => {
+  it("keeps the orchestrator on the CPUs no worker is pinned to, every thread of it", () => {
+    expect(orchestratorCpus({ high: [2, 3], low: [4, 5] }, 16)).toEqual([0, 1, ...Array.from({ length: 10 }, (_, i) => i + 6)]);
+    expect(orchestratorCpus({ high: [1], low: [2, 3] }, 4)).toEqual([0]);
+    expect(orchestratorCpus({ high: null, low: null }, 2)).toBeNull(); // nothing pinned: nothing to keep off
+    expect(orchestratorCpus({ high: [0], low: [1] }, 2)).toBeNull(); // no CPU left
+    expect(formatCpus([0, 1, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15])).toBe("0,1,6-15");
+    expect(formatCpus([0, 2, 3, 4, 7])).toBe("0,2-4,7");
+    expect(parseCpus("--x", formatCpus([0, 1]))).toEqual([0, 1]); // read back (this machine may have only 2 CPUs)
+    // a real process with two threads: both end up on CPU 0
+    const child = spawn("python3", ["-c", "import threading, time; threading.Thread(target=time.sleep, args=(30,)).start(); time.sleep(30)"]);
+    try {
+      const deadline = Date.now() + 5000;
+      while (readdirSync(`/proc/${child.pid}/task`).length < 2 && Date.now() < deadline) execFileSync("sleep", ["0.05"]);
+      expect(pinProcess(child.pid!, [0])).toBeNull();
+      for (const task of readdirSync(`/proc/${child.pid}/task`))
+        expect(readFileSync(`/proc/${child.pid}/task/${task}/status`, "utf8")).toMatch(/^Cpus_allowed_list:\s+0$/m);
+      expect(pinProcess(2 ** 30, [0])).toMatch(/\S/); // no such process: a reason, not an exception
+    } finally {
+      child.kill("SIGKILL");
+    }
   });
 });
 

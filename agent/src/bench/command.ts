@@ -11,7 +11,7 @@ import { BenchFailure, MODES, runMode, type ModeName, type RunRecord } from "./o
 import { markdownTable, provenance, summarizeModes, writePlots } from "./output.js";
 import { Progress } from "./progress.js";
 import { KNOBS, knobUsage, nonNegativeInt, PRESETS, resolveScenario, type Scenario } from "./scenarios.js";
-import { defaultCpus, parseCpus, simBackend, torchBackend, type Backend } from "./workers.js";
+import { defaultCpus, formatCpus, orchestratorCpus, parseCpus, pinProcess, simBackend, torchBackend, type Backend } from "./workers.js";
 
 export const BENCH_USAGE = `  bench [--sim] [--scenario default|intensive] [--out DIR] [--modes M,...] [overrides]
                  the dual-model priority test: high-priority ResNet-18 requests beside low-priority ResNet-50 batches,
@@ -79,9 +79,12 @@ export async function benchCommand(argv: string[]): Promise<number> {
     high: values["high-cpus"] !== undefined ? parseCpus("--high-cpus", values["high-cpus"] as string) : auto.high,
     low: values["low-cpus"] !== undefined ? parseCpus("--low-cpus", values["low-cpus"] as string) : auto.low,
   };
-  const pinning = values["high-cpus"] !== undefined || values["low-cpus"] !== undefined
+  let pinning = values["high-cpus"] !== undefined || values["low-cpus"] !== undefined
     ? `pinned by the command: high ${cpus.high?.join(",") ?? "none"}; low ${cpus.low?.join(",") ?? "none"}`
     : auto.note;
+  const rest = orchestratorCpus(cpus);
+  const unpinned = rest ? pinProcess(process.pid, rest) : null;
+  if (rest) pinning += unpinned ? `; the orchestrator not kept off them (${unpinned})` : `; orchestrator ${formatCpus(rest)}`;
   const backend: Backend = sim ? simBackend : torchBackend(values.python as string);
   backend.check();
 
@@ -127,7 +130,7 @@ export async function benchCommand(argv: string[]): Promise<number> {
     modes: modes.map((m) => m.name as ModeName),
     modeDescriptions: Object.fromEntries(modes.map((m) => [m.name, m.description])),
     repetitions: scenario.repetitions,
-    pinning: { ...cpus, note: pinning },
+    pinning: { ...cpus, orchestrator: rest && !unpinned ? rest : null, note: pinning },
     ...provenance(["bench", ...argv], torch && { torch: torch.torch, torchvision: torch.torchvision, cuda: torch.cuda, gpu: torch.gpu }),
     started,
     finished: new Date().toISOString(),

@@ -8,7 +8,8 @@
 //           continuous: "<iteration start ns> <iteration end ns>" per iteration
 // The torch backend runs ResNets with PyTorch on a real GPU; the sim backend runs tg-workload on the simulated GPU
 // with kernel-duration mixes that mimic those models (docs/bench.md says where the numbers come from).
-import { existsSync } from "node:fs";
+import { execFileSync } from "node:child_process";
+import { existsSync, readFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 
@@ -135,10 +136,62 @@ export function parseCpus(flag: string, text: string): number[] | null {
 }
 
 /** Default pinning: two CPUs per worker away from CPU 0-1 (the orchestrator and interrupts), as the original harness
- *  did; on machines too small for separate CPUs, none (recorded in the result). */
+ *  did; on machines too small for separate CPUs, none (recorded in the result). The orchestrator itself is kept off the
+ *  workers' CPUs by pinOrchestrator. */
 export function defaultCpus(): { high: number[] | null; low: number[] | null; note: string } {
   const n = os.availableParallelism();
   if (n >= 6) return { high: [2, 3], low: [4, 5], note: `pinned: high 2,3; low 4,5 of ${n} CPUs` };
   if (n >= 4) return { high: [1], low: [2, 3].filter((c) => c < n), note: `pinned: high 1; low 2,3 of ${n} CPUs` };
   return { high: null, low: null, note: `not pinned: ${n} CPUs are too few to give each worker its own` };
+}
+
+/** The CPUs the orchestrator keeps to: every CPU no worker is pinned to; null when no worker is pinned or none is left. */
+export function orchestratorCpus(cpus: Record<Role, number[] | null>, n = os.availableParallelism()): number[] | null {
+  const taken = new Set([...(cpus.high ?? []), ...(cpus.low ?? [])]);
+  if (taken.size === 0) return null;
+  const rest = Array.from({ length: n }, (_, c) => c).filter((c) => !taken.has(c));
+  return rest.length ? rest : null;
+}
+
+/** Pins every thread of process `pid` to `cpus` (util-linux taskset; Node has no affinity call): the orchestrator's
+ *  own threads, its record collector and the nvidia-smi sampler it starts (children inherit the mask) would otherwise
+ *  land on a pinned worker's CPUs now and then and take time from it. Returns null, or why it could not. Workers set
+ *  their own affinity when they start, so they are not bound by the orchestrator's. */
+export function pinProcess(pid: number, cpus: number[]): string | null {
+  try {
+    execFileSync("taskset", ["-a", "-p", "-c", cpus.join(","), String(pid)], { stdio: ["ignore", "ignore", "pipe"], timeout: 10_000 });
+  } catch (err) {
+    const e = err as { code?: string; stderr?: Buffer; message: string };
+    return e.code === "ENOENT" ? "taskset not found" : (e.stderr?.toString().trim() || e.message).split("\n")[0];
+  }
+  // taskset -a reports success for a process it found no thread of: the kernel's word is what counts
+  let allowed: string | undefined;
+  try {
+    allowed = /^Cpus_allowed_list:\s*(\S+)$/m.exec(readFileSync(`/proc/${pid}/status`, "utf8"))?.[1];
+  } catch {
+    return `no process ${pid}`;
+  }
+  const want = [...cpus].sort((a, b) => a - b);
+  return allowed !== undefined && formatCpus(want) === formatCpus(expandCpus(allowed)) ? null
+    : `its CPUs are ${allowed ?? "unknown"} after taskset, not ${formatCpus(want)}`;
+}
+
+/** The kernel's CPU list ("0-1,6-15") as numbers. */
+function expandCpus(list: string): number[] {
+  return list.split(",").flatMap((part) => {
+    const [a, b] = part.split("-").map(Number);
+    return Array.from({ length: (b ?? a) - a + 1 }, (_, i) => a + i);
+  });
+}
+
+/** A CPU list as ranges, the way parseCpus reads it: [0, 1, 6, 7, 8] -> "0,1,6-8". */
+export function formatCpus(cpus: number[]): string {
+  const parts: string[] = [];
+  for (let i = 0; i < cpus.length; ) {
+    let j = i;
+    while (j + 1 < cpus.length && cpus[j + 1] === cpus[j] + 1) j++;
+    parts.push(j >= i + 2 ? `${cpus[i]}-${cpus[j]}` : cpus.slice(i, j + 1).join(","));
+    i = j + 1;
+  }
+  return parts.join(",");
 }
