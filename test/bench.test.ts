@@ -17,6 +17,7 @@ import { nativeBuild, root, simDir } from "./support/native.js";
 import { formatCpus, orchestratorCpus, parseCpus, pinProcess } from "../agent/src/bench/workers.js";
 import { cases, defaultDir, goalTable, medianTable } from "../bench/h100/bench-table.mjs";
 import { plan as leversPlan, VARIANTS as LEVER_VARIANTS } from "../bench/h100/levers-b8.mjs";
+import { pairs as batch8Pairs, pairsTable as batch8Table } from "../bench/h100/pairs-b8.mjs";
 
 const cli = path.join(root, "agent/dist/cli.js");
 const MODES = ["high-alone", "low-alone", "native", "telemetry", "tailguard"];
@@ -477,5 +478,20 @@ describe("published H100 results", () => {
     expect(results).toContain(goalTable());
     for (const doc of ["README.md", "docs/scheduling.md"])
       expect(readFileSync(path.join(root, doc), "utf8"), doc).toContain(goalTable());
+  });
+
+  it("the eager batch-8 pairs: every native/tailguard pair of one invocation and repetition, printed where published", () => {
+    const ps = batch8Pairs();
+    expect(ps).toHaveLength(3 + 4 + 6 + 4 + 6);
+    for (const p of ps) {
+      expect(p.native.iterPerS, p.source).toBeGreaterThan(100); // ResNet-50 b8 on an H100: 130-280 it/s
+      expect(p.tailguard.iterPerS, p.source).toBeGreaterThan(100);
+    }
+    // the runs made with the CPU-time columns carry them for both modes
+    expect(ps.filter((p) => p.native.cpu && p.tailguard.cpu)).toHaveLength(10);
+    const table = batch8Table();
+    expect(table).toMatch(/^23 pairs: tailguard ÷ native median 0\.\d\d, geometric mean 0\.\d\d/m);
+    for (const doc of ["bench/results/README.md", "docs/scheduling.md"])
+      expect(readFileSync(path.join(root, doc), "utf8"), doc).toContain(table);
   });
 });
