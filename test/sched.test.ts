@@ -2,12 +2,13 @@
 // the processes are started with the shim preloaded and arbitrate among themselves. Latency targets are measured by
 // `npm run bench:sched` (bench/sched.mjs), not here; these tests check behaviour: who is held, what the driver is
 // asked, that every stream's kernels run in order, and that nothing stays held when a process dies or stops.
+import { spawnSync } from "node:child_process";
 import { readFileSync, readdirSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { describe, expect, it } from "vitest";
 
 import { contend, requestsArgs, batchArgs, summary, median } from "../bench/sim/contention.mjs";
-import { native } from "../agent/src/native.js";
+import { native, type ControlSlot } from "../agent/src/native.js";
 import { compileProgram, nativeBuild, runProgram, shimLib, simEnv, testDir } from "./support/native.js";
 import { recordRun } from "./support/tailguard.js";
 
@@ -190,6 +191,84 @@ describe("priorities on the simulated GPU", () => {
     expect(lines.length).toBe(1);
     expect(lines[0]).toMatch(/corrupt or from another tailguard version: priorities are not enforced/);
   });
+});
+
+// Containers sharing a GPU and $TAILGUARD_DIR without sharing a PID namespace: a pid names another process, or none,
+// across them. The high-priority process runs in a PID namespace (and /proc) of its own, as in a pod without hostPID.
+const ownNamespace = ["unshare", "--pid", "--fork", "--mount-proc", "--kill-child"];
+const canUnshare = spawnSync(ownNamespace[0], [...ownNamespace.slice(1), "true"]).status === 0;
+
+describe.skipIf(!canUnshare)("priorities across PID namespaces", () => {
+  it("each process keeps its own slot, the other namespace's high priority holds the low one, and its claims are seen", async () => {
+    const work = testDir("sched-pidns");
+    const high = { name: "high", kind: "requests", priority: "high", args: requestsArgs({ count: 60 }), startDelayMs: 250, wrap: ownNamespace };
+    const low = { name: "low", kind: "continuous", priority: "low", args: batchArgs({ seconds: 1.8, kernelUs: 200 }) };
+    const seen: ControlSlot[][] = [];
+    const poll = setInterval(() => {
+      try {
+        seen.push(native().controlBlocks(path.join(work, "shm")).flatMap((b) => b.slots ?? []));
+      } catch { /* not created yet */ }
+    }, 50);
+    let l, h;
+    try {
+      [l, h] = await contend([low, high], { work });
+    } finally {
+      clearInterval(poll);
+    }
+    const [nl, nh] = await contend([{ ...low, priority: null }, { ...high, priority: null }], { work: path.join(work, "native") });
+    for (const r of [l, h, nl, nh]) expect(r.code, r.err).toBe(0);
+    // both attached at once, each in a slot of its own (a pid of the other namespace is no process, or another one,
+    // here: the shim took such a slot for a dead one's before); the high one shown as of another namespace
+    const both = seen.filter((slots) => slots.length === 2);
+    expect(both.length, JSON.stringify(seen.slice(-3))).toBeGreaterThan(5);
+    const last = both.at(-1)!;
+    const theirs = last.find((x) => x.otherNamespace)!, mine = last.find((x) => !x.otherNamespace)!;
+    expect(theirs.priority).toBe(10);
+    expect(mine).toMatchObject({ pid: l.pid, priority: -10 });
+    expect(theirs.slot).not.toBe(mine.slot);
+    expect(theirs.pidNamespace).not.toBe(mine.pidNamespace);
+    // the low one was held for the high one's requests: high's latency as with priorities in one namespace
+    expect(summary(h.endToEndMs).p50).toBeLessThan(0.8 * summary(nh.endToEndMs).p50);
+    expect(l.result.iterations).toBeGreaterThan(0.5 * nl.result.iterations);
+    // `tailguard priority` from here names processes of this namespace: pid 1 here is not the other namespace's pid 1
+    expect(native().setPriority(path.join(work, "shm"), theirs.pid, 0).slots).toBe(0);
+  });
+
+  for (const signal of ["SIGKILL", "SIGSTOP"] as const) {
+    it(`${signal} of the busy high-priority process in another PID namespace: the low one resumes within the lease`, async () => {
+      const work = testDir(`sched-pidns-${signal}`);
+      const lease = 50;
+      let signalled = 0n;
+      // high polls its 3-second kernel (each query renews its claim: a blocking sync in another namespace counts
+      // only for the lease, since whether that process is stopped cannot be seen from here); low: 1 ms requests
+      const high = { name: "high", kind: "requests", priority: "high", wrap: ownNamespace,
+        args: [...requestsArgs({ rate: 1, count: 1, kernelUs: 3_000_000 }), "--poll", "1"] };
+      const low = { name: "low", kind: "requests", priority: "low", args: requestsArgs({ rate: 100, count: 150, kernelUs: 1000 }), startDelayMs: 200 };
+      const [h, l] = await contend([high, low], {
+        work,
+        env: { TAILGUARD_LEASE_MS: String(lease) },
+        hooks: {
+          started: (child: import("node:child_process").ChildProcess, p: { name: string }) => {
+            if (p.name !== "high") return;
+            // the workload is unshare's child (unshare forks into the new namespace): signal it, not unshare
+            const inner = () => Number(readFileSync(`/proc/${child.pid}/task/${child.pid}/children`, "utf8").trim().split(/\s+/)[0]);
+            setTimeout(() => {
+              signalled = process.hrtime.bigint(); // CLOCK_MONOTONIC, like the workload's samples
+              process.kill(inner(), signal);
+            }, 700);
+            if (signal === "SIGSTOP") setTimeout(() => child.kill("SIGKILL"), 2600); // --kill-child takes the workload
+          },
+        },
+      });
+      expect(h.signal ?? h.code, h.err).not.toBe(0);
+      expect(l.code, l.err).toBe(0);
+      const done = readFileSync(path.join(work, "samples.1"), "utf8").trim().split("\n").map((x) => BigInt(x.split(" ")[2]));
+      expect(done.length).toBe(150);
+      expect(done.filter((t) => t > signalled - 300_000_000n && t < signalled)).toEqual([]); // held before ...
+      const first = done.find((t) => t > signalled)!;
+      expect(Number(first - signalled) / 1e6).toBeLessThan(lease + 25); // ... and resumed within the lease after
+    });
+  }
 });
 
 describe("NVIDIA channel-group timeslice (ioctl interposer)", () => {

@@ -123,7 +123,11 @@ export interface Layout {
 /** A process's slot in a GPU's control block (native/include/tailguard/control.h). */
 export interface ControlSlot {
   slot: number;
+  /** in its own PID namespace (pidNamespace, the inode of /proc/PID/ns/pid) */
   pid: number;
+  pidNamespace: number;
+  /** in a PID namespace other than the reader's: its pid is not a process here */
+  otherNamespace: boolean;
   priority: number;
   /** bits of Mechanism */
   mechanisms: number;

@@ -48,7 +48,9 @@ export function listProcesses(env: NodeJS.ProcessEnv = process.env): { rows: PsR
   const dir = ringDir(env);
   const removed = addon.sweep(dir);
   const slots = new Map<number, ControlSlot>();
-  for (const b of addon.controlBlocks(dir)) for (const s of b.slots ?? []) slots.set(s.pid, s);
+  // a slot of another PID namespace names a process whose pid means another one here (its ring, if any, is shown
+  // without scheduling state)
+  for (const b of addon.controlBlocks(dir)) for (const s of b.slots ?? []) if (!s.otherNamespace) slots.set(s.pid, s);
   const rows = addon
     .scanRings(dir)
     .map((r): PsRow => ({

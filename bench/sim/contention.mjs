@@ -52,9 +52,10 @@ function readTrace(file) {
     });
 }
 
-function run(name, args, env) {
+function run(name, args, env, wrap = []) {
   return new Promise((resolve, reject) => {
-    const child = spawn(workload, args, { env, stdio: ["ignore", "pipe", "pipe"] });
+    const child = spawn(wrap[0] ?? workload, [...wrap.slice(1), ...(wrap.length ? [workload] : []), ...args],
+      { env, stdio: ["ignore", "pipe", "pipe"] });
     let out = "";
     let err = "";
     child.stdout.on("data", (d) => (out += d));
@@ -67,7 +68,8 @@ function run(name, args, env) {
 
 /**
  * Runs processes on one fresh simulated GPU. procs: [{ name, priority (string/number, or null for no shim),
- * kind: "requests" | "continuous", args: tg-workload arguments after the mode, startDelayMs, env }].
+ * kind: "requests" | "continuous", args: tg-workload arguments after the mode, startDelayMs, env, wrap: a command
+ * that runs tg-workload (e.g. unshare into a PID namespace of its own) }].
  * Returns, per process: exit status, its JSON output, and for request processes the per-request latencies.
  */
 export async function contend(procs, { work, sliceUs = 1000, env: extraEnv = {}, hooks = {} } = {}) {
@@ -100,7 +102,7 @@ export async function contend(procs, { work, sliceUs = 1000, env: extraEnv = {},
       const startNs = schedule + BigInt(Math.round((p.startDelayMs ?? 0) * 1e6));
       args.push("--samples", path.join(work, `samples.${i}`), "--warmup", String(WARMUP), "--start-ns", String(startNs));
     }
-    running.push(run(p.name, args, env));
+    running.push(run(p.name, args, env, p.wrap));
     if (hooks.started) hooks.started(run.last, p, i);
   }
   const done = await Promise.all(running);

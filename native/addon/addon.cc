@@ -268,15 +268,26 @@ void ForEachControlBlock(const std::string& dir, bool writable, F fn) {
     else if (fstat(fd, &st) != 0 || size_t(st.st_size) != sizeof(tg_ctl)) error = "not the size of a control block";
     else if ((p = mmap(nullptr, sizeof(tg_ctl), PROT_READ | (writable ? PROT_WRITE : 0), MAP_SHARED, fd, 0)) == MAP_FAILED)
       error = "cannot map";
-    if (fd >= 0) close(fd);
     tg_ctl* c = p == MAP_FAILED ? nullptr : static_cast<tg_ctl*>(p);
     if (c && (memcmp(c->magic, TG_CTL_MAGIC, 8) != 0 || c->version != TG_CTL_VERSION || c->size != sizeof(tg_ctl) ||
               c->slot_count != TG_CTL_SLOTS || c->checksum != tg_ctl_checksum(c)))
       error = "corrupt, or from another tailguard version";
-    fn(path, error.empty() ? c : nullptr, error);
+    fn(path, error.empty() ? c : nullptr, error, fd);
+    if (fd >= 0) close(fd);
     if (c) munmap(p, sizeof(tg_ctl));
   }
   closedir(d);
+}
+
+// Is slot i's process attached and alive? Mine to look at in /proc when it is in this PID namespace, else its
+// liveness lock (control.h) says. `local`: whether its pid means a process of this namespace.
+bool SlotAlive(const tg_ctl* c, int fd, uint32_t i, uint32_t my_ns, bool* local) {
+  const tg_ctl_slot& s = c->slot[i];
+  uint32_t pid = __atomic_load_n(&s.pid, __ATOMIC_ACQUIRE);
+  *local = s.pid_ns == my_ns;
+  if (!pid) return false;
+  if (*local) return tg_process_alive(pid, s.start_ticks);
+  return tg_ctl_slot_locked(fd, i) == 1;
 }
 
 std::string UuidHex(const uint8_t* u) {
@@ -290,8 +301,9 @@ Napi::Value ControlBlocks(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   auto out = Napi::Array::New(env);
   uint32_t n = 0;
+  uint32_t my_ns = tg_pid_namespace();
   ForEachControlBlock(info[0].As<Napi::String>().Utf8Value(), false, [&](const std::string& path, tg_ctl* c,
-                                                                          const std::string& error) {
+                                                                          const std::string& error, int fd) {
     auto o = Napi::Object::New(env);
     o.Set("path", path);
     if (!c) {
@@ -303,10 +315,13 @@ Napi::Value ControlBlocks(const Napi::CallbackInfo& info) {
       for (uint32_t i = 0; i < TG_CTL_SLOTS; i++) {
         const tg_ctl_slot& s = c->slot[i];
         uint32_t pid = __atomic_load_n(&s.pid, __ATOMIC_ACQUIRE);
-        if (!pid || !tg_process_alive(pid, s.start_ticks)) continue;
+        bool local;
+        if (!SlotAlive(c, fd, i, my_ns, &local)) continue;
         auto so = Napi::Object::New(env);
         so.Set("slot", i);
         so.Set("pid", pid);
+        so.Set("pidNamespace", s.pid_ns);
+        so.Set("otherNamespace", !local);
         so.Set("priority", s.priority);
         so.Set("mechanisms", s.mechanisms);
         so.Set("timesliceUs", s.timeslice_us);
@@ -330,10 +345,13 @@ Napi::Value SetPriority(const Napi::CallbackInfo& info) {
   uint32_t pid = info[1].As<Napi::Number>().Uint32Value();
   int32_t priority = info[2].As<Napi::Number>().Int32Value();
   uint32_t slots = 0, rings = 0;
-  ForEachControlBlock(dir, true, [&](const std::string&, tg_ctl* c, const std::string&) {
+  uint32_t my_ns = tg_pid_namespace();
+  ForEachControlBlock(dir, true, [&](const std::string&, tg_ctl* c, const std::string&, int fd) {
     if (!c) return;
+    bool local;
+    // a pid names a process of this namespace: the same number in another namespace is another process
     for (uint32_t i = 0; i < TG_CTL_SLOTS; i++)
-      if (__atomic_load_n(&c->slot[i].pid, __ATOMIC_ACQUIRE) == pid && tg_process_alive(pid, c->slot[i].start_ticks)) {
+      if (__atomic_load_n(&c->slot[i].pid, __ATOMIC_ACQUIRE) == pid && SlotAlive(c, fd, i, my_ns, &local) && local) {
         __atomic_store_n(&c->slot[i].priority, priority, __ATOMIC_RELEASE);
         slots++;
       }

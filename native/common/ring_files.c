@@ -58,6 +58,11 @@ int tg_process_alive(uint32_t pid, uint64_t ticks) {
     return now == 0 || ticks == 0 || now == ticks; /* unreadable /proc: trust kill() */
 }
 
+uint32_t tg_pid_namespace(void) {
+    struct stat st;
+    return stat("/proc/self/ns/pid", &st) == 0 ? (uint32_t)st.st_ino : 0;
+}
+
 static int pid_alive(uint32_t pid) { return pid != 0 && (kill((pid_t)pid, 0) == 0 || errno == EPERM); }
 
 int tg_session_alive(const char *session) {

@@ -30,7 +30,7 @@
 #include "tailguard/ring_files.h"
 
 #define SIM_MAGIC 0x5550474d49534754ull /* "TGSIMGPU" read as a little-endian word */
-#define SIM_VERSION 2u
+#define SIM_VERSION 3u
 #define SIM_SLOTS 64
 #define SIM_LIVENESS_NS 20000000ull /* a waiter looks whether the owner still exists at least this often */
 /* An owner whose queued work ran out (idle_at) but whose worker thread has not yet run to give the device back (the
@@ -75,8 +75,9 @@ static struct {
     uint64_t slice_ns;
     uint64_t start_time;
     pid_t pid;
+    int fd;             /* the device file, open while attached: it carries the slot's liveness lock (-1: none) */
     _Atomic int left;   /* the process is exiting and has left the device */
-} dev = {.slot = -1};
+} dev = {.slot = -1, .fd = -1};
 
 static inline uint64_t pack(int slot, uint64_t gen) { return gen << 8 | (uint64_t)(slot + 1); }
 static inline int owner_slot(uint64_t o) { return (int)(o & 0xff) - 1; }
@@ -107,9 +108,30 @@ static int rr_next(uint64_t mask, int from) {
     return (int)((unsigned)(__builtin_ctzll(rot) + s) & 63);
 }
 
-/* Whether the process attached as `pid` to slot s has gone (exited, or its pid now names another process). */
-static int slot_dead(struct sim_slot *s, int32_t pid) {
-    return pid == 0 || !tg_process_alive((uint32_t)pid, atomic_load(&s->start_time));
+/* Each attached process holds an open-file-description lock on byte (SIM_LOCK_BASE + slot) of the device file while
+ * it is attached: the kernel drops it when the process exits, and every process sees that whatever its PID namespace
+ * (a pid from another namespace names another process, or none, here). */
+#define SIM_LOCK_BASE (1 << 20)
+
+static int slot_lock(int fd, int slot, int cmd, short type) {
+    struct flock fl;
+    memset(&fl, 0, sizeof fl);
+    fl.l_type = type;
+    fl.l_whence = SEEK_SET;
+    fl.l_start = SIM_LOCK_BASE + slot;
+    fl.l_len = 1;
+    if (fcntl(fd, cmd, &fl) != 0) return -1;
+    return cmd == F_OFD_GETLK ? fl.l_type != F_UNLCK : 1;
+}
+
+/* Whether the process attached as `pid` to slot `i` has gone: its liveness lock is free; without a device file (a
+ * private device) or OFD locks, /proc says (exited, or its pid now names another process). */
+static int slot_gone(int i, int32_t pid) {
+    if (pid == 0) return 1;
+    if (pid == dev.pid && i == dev.slot) return 0;
+    int locked = dev.fd >= 0 ? slot_lock(dev.fd, i, F_OFD_GETLK, F_WRLCK) : -1;
+    if (locked >= 0) return !locked;
+    return !tg_process_alive((uint32_t)pid, atomic_load(&dev.shm->slots[i].start_time));
 }
 
 /* Gives the device that `o` names to the next waiting slot in `cand` (round robin after o's slot), granting from
@@ -124,7 +146,7 @@ static void handoff(uint64_t o, uint64_t cand, uint64_t t) {
         cand &= ~bit(n);
         struct sim_slot *ns = &shm->slots[n];
         int32_t np = atomic_load(&ns->pid);
-        if (np == 0 || (np != dev.pid && kill(np, 0) != 0 && errno == ESRCH)) {
+        if (slot_gone(n, np)) {
             atomic_fetch_and(&shm->waiting, ~bit(n)); /* gone: its slot is reclaimed by whoever needs one */
             continue;
         }
@@ -213,7 +235,7 @@ static int create_file(const char *path, char *why, size_t whylen) {
     return 0;
 }
 
-static struct sim_shared *map_file(const char *path, char *why, size_t whylen) {
+static struct sim_shared *map_file(const char *path, char *why, size_t whylen, int *keep_fd) {
     for (int attempt = 0; attempt < 4; attempt++) {
         int fd = open(path, O_RDWR | O_CLOEXEC);
         if (fd < 0 && errno == ENOENT) {
@@ -232,9 +254,9 @@ static struct sim_shared *map_file(const char *path, char *why, size_t whylen) {
             return NULL;
         }
         struct sim_shared *s = mmap(NULL, sizeof *s, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-        close(fd);
         if (s == MAP_FAILED) {
             snprintf(why, whylen, "cannot map it (%s)", strerror(errno));
+            close(fd);
             return NULL;
         }
         if (s->magic != SIM_MAGIC || s->version != SIM_VERSION || s->size != sizeof *s) {
@@ -244,8 +266,10 @@ static struct sim_shared *map_file(const char *path, char *why, size_t whylen) {
                      (unsigned long long)s->magic, s->version, s->size, (unsigned long long)SIM_MAGIC, SIM_VERSION,
                      sizeof *s);
             munmap(s, sizeof *s);
+            close(fd);
             return NULL;
         }
+        *keep_fd = fd;
         return s;
     }
     snprintf(why, whylen, "it keeps disappearing while being opened");
@@ -276,7 +300,7 @@ void sim_device_open(void) {
     dev.pid = getpid();
     dev.start_time = tg_process_start_ticks((uint32_t)dev.pid);
     char why[PATH_MAX + 512];
-    dev.shm = map_file(dev.path, why, sizeof why);
+    dev.shm = map_file(dev.path, why, sizeof why, &dev.fd);
     if (!dev.shm) {
         tg_warn("simulated GPU file %s: %s; this process uses a private simulated GPU instead (shared with no other "
                 "process). Remove the file, or set TAILGUARD_SIM_DEVICE to another path, to share one again",
@@ -296,6 +320,12 @@ static int claim_slot(void) {
             int32_t zero = 0;
             if (atomic_load(&s->pid) != 0 || !atomic_compare_exchange_strong(&s->pid, &zero, (int32_t)dev.pid))
                 continue;
+            /* its liveness lock: held by nobody once its last holder has exited (if someone still has it, that
+             * process is leaving the slot right now: try the next) */
+            if (dev.fd >= 0 && slot_lock(dev.fd, i, F_OFD_SETLK, F_WRLCK) < 0 && (errno == EAGAIN || errno == EACCES)) {
+                atomic_store(&s->pid, 0);
+                continue;
+            }
             atomic_store(&s->start_time, dev.start_time);
             atomic_store(&s->slice_ns, own_slice());
             atomic_store(&s->deadline_ns, 0);
@@ -313,7 +343,7 @@ static int claim_slot(void) {
         }
         for (int i = 0; i < SIM_SLOTS; i++) {
             int32_t pid = atomic_load(&shm->slots[i].pid);
-            if (pid && slot_dead(&shm->slots[i], pid)) reclaim(i, pid);
+            if (pid && slot_gone(i, pid)) reclaim(i, pid);
         }
     }
     return -1;
@@ -334,7 +364,7 @@ static void attach(void) {
  * device over and over. */
 static void preempt(uint64_t o, int x, int32_t xpid) {
     struct sim_shared *shm = dev.shm;
-    if (xpid != 0 && slot_dead(&shm->slots[x], xpid)) {
+    if (xpid != 0 && slot_gone(x, xpid)) {
         reclaim(x, xpid);
         return;
     }
@@ -428,7 +458,7 @@ void sim_device_acquire(uint64_t *ptime) {
         if (!gone && (o != checked || now >= recheck)) { /* a cheap liveness check: a killed owner costs nothing */
             checked = o;
             recheck = now + SIM_LIVENESS_NS;
-            gone = xpid != dev.pid && kill(xpid, 0) != 0 && errno == ESRCH;
+            gone = slot_gone(x, xpid);
         }
         if (gone || now >= until) {
             preempt(o, x, xpid);
@@ -516,4 +546,10 @@ void sim_device_after_fork(void) {
     dev.own = 0;
     dev.pid = getpid();
     dev.start_time = tg_process_start_ticks((uint32_t)dev.pid);
+    /* the inherited descriptor shares the parent's open file description, and so its liveness lock: the child opens
+     * its own (or, failing that, tells liveness from /proc) */
+    if (dev.fd >= 0) {
+        close(dev.fd);
+        dev.fd = open(dev.path, O_RDWR | O_CLOEXEC);
+    }
 }

@@ -32,6 +32,8 @@
 
 int tg_sched_state;  /* 0: not attached yet, 1: scheduling, -1: off */
 static tg_ctl *ctl;
+static int ctl_fd = -1; /* the control block, open while attached: it carries my slot's liveness lock */
+static uint32_t my_ns;  /* my PID namespace */
 static int me = -1;  /* my slot */
 static uint64_t lease_ns, share_hold_ns, share_run_ns;
 static const uint64_t share_cap_ns = 50000000; /* the longest minimum-share turn (50% of 100 ms) */
@@ -51,7 +53,7 @@ static int holds_on = 1;    /* TAILGUARD_HOLDS */
 
 /* What this process knows about the others' liveness (a /proc read is too slow to repeat at every launch). */
 static struct {
-    uint32_t pid;
+    uint32_t pid, ns;
     uint64_t checked;
     int ok;
 } seen[TG_CTL_SLOTS];
@@ -104,15 +106,36 @@ static tg_ctl *open_control(const char *dir, const uint8_t uuid[16]) {
     void *p = MAP_FAILED;
     if (fstat(fd, &st) == 0 && st.st_size == (off_t)sizeof(tg_ctl))
         p = mmap(0, sizeof(tg_ctl), PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-    close(fd);
     if (p == MAP_FAILED || !usable(p, uuid)) {
         tg_warn("the GPU control block %s is corrupt or from another tailguard version: priorities are not "
                 "enforced in this process (remove the file when no process uses the GPU)",
                 path);
         if (p != MAP_FAILED) munmap(p, sizeof(tg_ctl));
+        close(fd);
         return 0;
     }
+    ctl_fd = fd;
     return p;
+}
+
+/* Slot i's liveness lock, taken for as long as this process is attached (1), or not (0: another process has it). */
+static int lock_slot(unsigned i) {
+    struct flock fl;
+    memset(&fl, 0, sizeof fl);
+    fl.l_type = F_WRLCK;
+    fl.l_whence = SEEK_SET;
+    fl.l_start = (off_t)TG_CTL_SLOT_LOCK_OFFSET(i);
+    fl.l_len = 1;
+    /* a file system without OFD locks (EINVAL, ENOLCK): no lock to take, /proc alone tells liveness there */
+    return fcntl(ctl_fd, F_OFD_SETLK, &fl) == 0 || (errno != EAGAIN && errno != EACCES);
+}
+
+/* Is the process of slot s (index i) gone? In my PID namespace /proc says; in another, only its liveness lock. */
+static int slot_gone(unsigned i) {
+    tg_ctl_slot *s = &ctl->slot[i];
+    int locked = tg_ctl_slot_locked(ctl_fd, i);
+    if (s->pid_ns == my_ns) return !tg_process_alive(s->pid, s->start_ticks) || locked == 0;
+    return locked != 1;
 }
 
 static void lock_ctl(void) {
@@ -136,21 +159,25 @@ static void clear_busy(int slot) {
     if (__atomic_load_n(&ctl->waiters, __ATOMIC_ACQUIRE)) futex(&ctl->idle_seq, FUTEX_WAKE, INT32_MAX, 0);
 }
 
-/* Takes a slot: this process's own (an exec'd image keeps its pid), else a free one, else one whose process is gone. */
+/* Takes a slot: this process's own (an exec'd image keeps its pid, and dropped the lock with the descriptor), else a
+ * free one, else one whose process is gone; and its liveness lock, which also settles a race for one slot. */
 static int claim_slot(int priority) {
     uint32_t pid = (uint32_t)getpid();
     uint64_t ticks = tg_process_start_ticks(pid);
     int found = -1;
     lock_ctl();
-    for (unsigned i = 0; i < TG_CTL_SLOTS && found < 0; i++)
-        if (ctl->slot[i].pid == pid && ctl->slot[i].start_ticks == ticks) found = (int)i;
     for (unsigned i = 0; i < TG_CTL_SLOTS && found < 0; i++) {
         tg_ctl_slot *s = &ctl->slot[i];
-        if (s->pid == 0 || !tg_process_alive(s->pid, s->start_ticks)) found = (int)i;
+        if (s->pid == pid && s->pid_ns == my_ns && s->start_ticks == ticks && lock_slot(i)) found = (int)i;
+    }
+    for (unsigned i = 0; i < TG_CTL_SLOTS && found < 0; i++) {
+        tg_ctl_slot *s = &ctl->slot[i];
+        if ((s->pid == 0 || slot_gone(i)) && lock_slot(i)) found = (int)i;
     }
     if (found >= 0) {
         tg_ctl_slot *s = &ctl->slot[found];
         clear_busy(found);
+        s->pid_ns = my_ns;
         s->start_ticks = ticks;
         s->priority = priority;
         s->mechanisms = 0;
@@ -181,6 +208,7 @@ static void attach(void) {
             goto out;
         }
         tg_option_string(TG_OPT_DIR, dir, sizeof dir);
+        my_ns = tg_pid_namespace();
         ctl = open_control(dir, uuid);
         if (!ctl) goto out;
         tg_ring_header *h = tg_ring_get();
@@ -290,12 +318,23 @@ static void become_idle(uint64_t now) {
 
 /* ---- who holds whom ---- */
 
-/* A busy claim counts while its process lives, is not stopped, and waits in a sync or called within the lease. */
+/* A busy claim counts while its process lives, is not stopped, and waits in a sync or called within the lease. A
+ * process in another PID namespace cannot be looked at: its claim counts while its liveness lock is held and within
+ * the lease, whether or not it waits in a sync (it may be stopped there, which only /proc would tell). */
 static int claim_valid(int i, uint64_t now) {
     tg_ctl_slot *s = &ctl->slot[i];
     if (!__atomic_load_n(&s->busy, __ATOMIC_ACQUIRE)) return 0;
-    uint32_t pid = __atomic_load_n(&s->pid, __ATOMIC_ACQUIRE);
-    if (seen[i].pid != pid || now - seen[i].checked > 5000000) { /* look at /proc at most every 5 ms */
+    uint32_t pid = __atomic_load_n(&s->pid, __ATOMIC_ACQUIRE), ns = __atomic_load_n(&s->pid_ns, __ATOMIC_ACQUIRE);
+    if (ns != my_ns) {
+        if (seen[i].pid != pid || seen[i].ns != ns || now - seen[i].checked > 5000000) {
+            seen[i].pid = pid;
+            seen[i].ns = ns;
+            seen[i].checked = now;
+            seen[i].ok = tg_ctl_slot_locked(ctl_fd, (unsigned)i) == 1;
+        }
+        return seen[i].ok && now < __atomic_load_n(&s->lease_until, __ATOMIC_ACQUIRE);
+    }
+    if (seen[i].pid != pid || seen[i].ns != ns || now - seen[i].checked > 5000000) { /* /proc at most every 5 ms */
         char path[64], buf[512];
         snprintf(path, sizeof path, "/proc/%u/stat", pid);
         int fd = open(path, O_RDONLY | O_CLOEXEC), ok = 0;
@@ -307,6 +346,7 @@ static int claim_valid(int i, uint64_t now) {
             ok = st && st[1] == ' ' && st[2] != 'T' && st[2] != 't' && st[2] != 'Z' && st[2] != 'X';
         }
         seen[i].pid = pid;
+        seen[i].ns = ns;
         seen[i].checked = now;
         seen[i].ok = ok;
     }
@@ -664,7 +704,10 @@ uint64_t tg_sched_event_stream(uint64_t event, int *known) {
 int tg_sched_priority(void) { return tg_sched_state > 0 ? ctl->slot[me].priority : 0; }
 
 void tg_sched_after_fork(void) {
-    /* the child is another process: it takes a slot of its own at its first work */
+    /* the child is another process: it takes a slot of its own at its first work; its copy of the parent's
+     * descriptor would keep the parent's liveness lock held after the parent's death */
+    if (ctl_fd >= 0) close(ctl_fd);
+    ctl_fd = -1;
     tg_sched_state = 0;
     ctl = 0;
     me = -1;

@@ -6,13 +6,21 @@
  *
  * A busy claim is valid while its process lives and is not stopped, and either waits in a blocking sync (the GPU is
  * working for it) or made an intercepted call within the lease (TAILGUARD_LEASE_MS). So a process that dies, is
- * stopped or hangs while busy holds others for at most the lease. */
+ * stopped or hangs while busy holds others for at most the lease.
+ *
+ * Processes may be in different PID namespaces (containers sharing a GPU and $TAILGUARD_DIR): a slot names its
+ * process by pid *and* PID namespace, and each attached process holds an open-file-description lock (F_OFD_SETLK) on
+ * its slot's first byte of the file for as long as it is attached; the kernel drops it when the process exits, which
+ * every process can see whatever its namespace. A claim from another namespace, whose process cannot be looked at in
+ * /proc, counts while that lock is held and within the lease only (a process stopped in a sync there lapses too). */
 #ifndef TAILGUARD_CONTROL_H
 #define TAILGUARD_CONTROL_H
+#include <fcntl.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #define TG_CTL_MAGIC "TGCTL\0\0\0"
-#define TG_CTL_VERSION 1u
+#define TG_CTL_VERSION 2u
 #define TG_CTL_SLOTS 64u
 
 /* Mechanisms in effect for a slot (mechanisms bits), shown by `tailguard ps`. */
@@ -26,7 +34,7 @@ enum tg_mechanism {
 typedef struct tg_ctl_slot {
     /* who (written when the slot is taken) */
     uint32_t pid;              /*   0 0: free */
-    uint32_t reserved0;        /*   4 */
+    uint32_t pid_ns;           /*   4 its PID namespace (inode of /proc/PID/ns/pid): the namespace pid is in */
     uint64_t start_ticks;      /*   8 with pid, names the process */
     int32_t priority;          /*  16 effective priority; `tailguard priority` writes it */
     uint32_t mechanisms;       /*  20 enum tg_mechanism */
@@ -73,6 +81,22 @@ typedef struct tg_ctl {
 TG_CTL_ASSERT(sizeof(tg_ctl_slot) == 128, "slot size");
 TG_CTL_ASSERT(__builtin_offsetof(tg_ctl_slot, busy) == 64, "busy on its own line");
 TG_CTL_ASSERT(__builtin_offsetof(tg_ctl, slot) == 256, "control block layout");
+
+/* The byte of the control-block file whose lock says slot i's process is alive. */
+#define TG_CTL_SLOT_LOCK_OFFSET(i) (__builtin_offsetof(tg_ctl, slot) + (i) * sizeof(tg_ctl_slot))
+
+/* Is slot i's liveness lock held by any process (fd: the control block, opened for reading at least)? 1 held, 0 not,
+ * -1 cannot tell (the file system refuses OFD locks). */
+static inline int tg_ctl_slot_locked(int fd, unsigned i) {
+    struct flock fl;
+    __builtin_memset(&fl, 0, sizeof fl);
+    fl.l_type = F_WRLCK;
+    fl.l_whence = SEEK_SET;
+    fl.l_start = (off_t)TG_CTL_SLOT_LOCK_OFFSET(i);
+    fl.l_len = 1;
+    if (fcntl(fd, F_OFD_GETLK, &fl) != 0) return -1;
+    return fl.l_type != F_UNLCK;
+}
 
 static inline uint32_t tg_ctl_checksum(const tg_ctl *c) {
     uint32_t x = 2166136261u;

@@ -16,6 +16,8 @@ int tg_ring_name_parse(const char *name, uint32_t *pid, uint64_t *ticks, uint32_
 uint64_t tg_process_start_ticks(uint32_t pid);
 /* The process that created a ring still runs (same pid, same start time). */
 int tg_process_alive(uint32_t pid, uint64_t ticks);
+/* This process's PID namespace: the inode of /proc/self/ns/pid (0 if unknown). */
+uint32_t tg_pid_namespace(void);
 /* A session id is "<recorder pid>-<suffix>"; the recorder is alive. */
 int tg_session_alive(const char *session);
 /* The agent registered in DIR/agent.pid is alive, or stopped without unregistering less than
