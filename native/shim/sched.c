@@ -120,12 +120,7 @@ static tg_ctl *open_control(const char *dir, const uint8_t uuid[16]) {
 
 /* Slot i's liveness lock, taken for as long as this process is attached (1), or not (0: another process has it). */
 static int lock_slot(unsigned i) {
-    struct flock fl;
-    memset(&fl, 0, sizeof fl);
-    fl.l_type = F_WRLCK;
-    fl.l_whence = SEEK_SET;
-    fl.l_start = (off_t)TG_CTL_SLOT_LOCK_OFFSET(i);
-    fl.l_len = 1;
+    struct flock fl = tg_ctl_slot_lock(i);
     /* a file system without OFD locks (EINVAL, ENOLCK): no lock to take, /proc alone tells liveness there */
     return fcntl(ctl_fd, F_OFD_SETLK, &fl) == 0 || (errno != EAGAIN && errno != EACCES);
 }

@@ -85,15 +85,21 @@ TG_CTL_ASSERT(__builtin_offsetof(tg_ctl, slot) == 256, "control block layout");
 /* The byte of the control-block file whose lock says slot i's process is alive. */
 #define TG_CTL_SLOT_LOCK_OFFSET(i) (__builtin_offsetof(tg_ctl, slot) + (i) * sizeof(tg_ctl_slot))
 
-/* Is slot i's liveness lock held by any process (fd: the control block, opened for reading at least)? 1 held, 0 not,
- * -1 cannot tell (the file system refuses OFD locks). */
-static inline int tg_ctl_slot_locked(int fd, unsigned i) {
+/* Slot i's liveness lock, for fcntl(F_OFD_SETLK / F_OFD_GETLK). */
+static inline struct flock tg_ctl_slot_lock(unsigned i) {
     struct flock fl;
     __builtin_memset(&fl, 0, sizeof fl);
     fl.l_type = F_WRLCK;
     fl.l_whence = SEEK_SET;
     fl.l_start = (off_t)TG_CTL_SLOT_LOCK_OFFSET(i);
     fl.l_len = 1;
+    return fl;
+}
+
+/* Is slot i's liveness lock held by any process (fd: the control block, opened for reading at least)? 1 held, 0 not,
+ * -1 cannot tell (the file system refuses OFD locks). */
+static inline int tg_ctl_slot_locked(int fd, unsigned i) {
+    struct flock fl = tg_ctl_slot_lock(i);
     if (fcntl(fd, F_OFD_GETLK, &fl) != 0) return -1;
     return fl.l_type != F_UNLCK;
 }
