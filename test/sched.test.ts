@@ -26,10 +26,32 @@ function expectStreamOrder(kernels: { stream: string; seq: number; start: bigint
   }
 }
 
-/** The low-priority process's 150 requests (samples file): held while the high one was busy (nothing completed in the
- *  300 ms before the signal), and resumed within the lease (plus a little for this small machine) after it. */
-function expectHeldThenResumed(samples: string, signalled: bigint, lease: number) {
-  const done = readFileSync(samples, "utf8").trim().split("\n").map((x) => BigInt(x.split(" ")[2]));
+/** A busy high-priority process (`high`) gets `signal` 0.7 s in, while a low-priority one sends 1 ms requests every 10
+ *  ms; `target` picks the pid to signal (the workload itself by default). The low one must have been held while the
+ *  high one was busy (nothing completed in the 300 ms before the signal) and resume within the lease (plus a little
+ *  for this small machine) after it. */
+async function expectResumedAfterSignal(work: string, signal: "SIGKILL" | "SIGSTOP", high: object,
+  target: (child: import("node:child_process").ChildProcess) => number = (c) => c.pid!) {
+  const lease = 50;
+  let signalled = 0n;
+  const low = { name: "low", kind: "requests", priority: "low", args: requestsArgs({ rate: 100, count: 150, kernelUs: 1000 }), startDelayMs: 200 };
+  const [h, l] = await contend([{ name: "high", kind: "requests", priority: "high", ...high }, low], {
+    work,
+    env: { TAILGUARD_LEASE_MS: String(lease) },
+    hooks: {
+      started: (child: import("node:child_process").ChildProcess, p: { name: string }) => {
+        if (p.name !== "high") return;
+        setTimeout(() => {
+          signalled = process.hrtime.bigint(); // CLOCK_MONOTONIC, like the workload's samples
+          process.kill(target(child), signal);
+        }, 700);
+        if (signal === "SIGSTOP") setTimeout(() => child.kill("SIGKILL"), 2600); // after low is done
+      },
+    },
+  });
+  expect(h.signal ?? h.code, h.err).not.toBe(0); // killed (unshare, whose child was killed, exits 1)
+  expect(l.code, l.err).toBe(0);
+  const done = readFileSync(path.join(work, "samples.1"), "utf8").trim().split("\n").map((x) => BigInt(x.split(" ")[2]));
   expect(done.length).toBe(150);
   expect(done.filter((t) => t > signalled - 300_000_000n && t < signalled)).toEqual([]);
   const first = done.find((t) => t > signalled)!;
@@ -78,29 +100,8 @@ describe("priorities on the simulated GPU", () => {
 
   for (const signal of ["SIGKILL", "SIGSTOP"] as const) {
     it(`${signal} of the busy high-priority process: the low-priority process resumes within the lease`, async () => {
-      const work = testDir(`sched-${signal}`);
-      const lease = 50;
-      let signalled = 0n;
-      // high: one 3-second kernel, then a sync (busy, and validly so, all along); low: 1 ms requests every 10 ms
-      const high = { name: "high", kind: "requests", priority: "high", args: requestsArgs({ rate: 1, count: 1, kernelUs: 3_000_000 }) };
-      const low = { name: "low", kind: "requests", priority: "low", args: requestsArgs({ rate: 100, count: 150, kernelUs: 1000 }), startDelayMs: 200 };
-      const [h, l] = await contend([high, low], {
-        work,
-        env: { TAILGUARD_LEASE_MS: String(lease) },
-        hooks: {
-          started: (child: import("node:child_process").ChildProcess, p: { name: string }) => {
-            if (p.name !== "high") return;
-            setTimeout(() => {
-              signalled = process.hrtime.bigint(); // CLOCK_MONOTONIC, like the workload's samples
-              child.kill(signal);
-            }, 700);
-            if (signal === "SIGSTOP") setTimeout(() => child.kill("SIGKILL"), 2600); // after low is done
-          },
-        },
-      });
-      expect(h.signal).toBe("SIGKILL");
-      expect(l.code, l.err).toBe(0);
-      expectHeldThenResumed(path.join(work, "samples.1"), signalled, lease);
+      // high: one 3-second kernel, then a sync (busy, and validly so, all along)
+      await expectResumedAfterSignal(testDir(`sched-${signal}`), signal, { args: requestsArgs({ rate: 1, count: 1, kernelUs: 3_000_000 }) });
     });
   }
 
@@ -240,33 +241,13 @@ describe.skipIf(!canUnshare)("priorities across PID namespaces", () => {
 
   for (const signal of ["SIGKILL", "SIGSTOP"] as const) {
     it(`${signal} of the busy high-priority process in another PID namespace: the low one resumes within the lease`, async () => {
-      const work = testDir(`sched-pidns-${signal}`);
-      const lease = 50;
-      let signalled = 0n;
-      // high polls its 3-second kernel (each query renews its claim: a blocking sync in another namespace counts
-      // only for the lease, since whether that process is stopped cannot be seen from here); low: 1 ms requests
-      const high = { name: "high", kind: "requests", priority: "high", wrap: ownNamespace,
-        args: [...requestsArgs({ rate: 1, count: 1, kernelUs: 3_000_000 }), "--poll", "1"] };
-      const low = { name: "low", kind: "requests", priority: "low", args: requestsArgs({ rate: 100, count: 150, kernelUs: 1000 }), startDelayMs: 200 };
-      const [h, l] = await contend([high, low], {
-        work,
-        env: { TAILGUARD_LEASE_MS: String(lease) },
-        hooks: {
-          started: (child: import("node:child_process").ChildProcess, p: { name: string }) => {
-            if (p.name !== "high") return;
-            // the workload is unshare's child (unshare forks into the new namespace): signal it, not unshare
-            const inner = () => Number(readFileSync(`/proc/${child.pid}/task/${child.pid}/children`, "utf8").trim().split(/\s+/)[0]);
-            setTimeout(() => {
-              signalled = process.hrtime.bigint(); // CLOCK_MONOTONIC, like the workload's samples
-              process.kill(inner(), signal);
-            }, 700);
-            if (signal === "SIGSTOP") setTimeout(() => child.kill("SIGKILL"), 2600); // --kill-child takes the workload
-          },
-        },
-      });
-      expect(h.signal ?? h.code, h.err).not.toBe(0);
-      expect(l.code, l.err).toBe(0);
-      expectHeldThenResumed(path.join(work, "samples.1"), signalled, lease);
+      // high polls its 3-second kernel (each query renews its claim: a blocking sync in another namespace counts only
+      // for the lease, since whether that process is stopped cannot be seen from here). The workload is unshare's
+      // child (unshare forks into the new namespace, and --kill-child takes it along when unshare is killed).
+      const inner = (c: import("node:child_process").ChildProcess) =>
+        Number(readFileSync(`/proc/${c.pid}/task/${c.pid}/children`, "utf8").trim().split(/\s+/)[0]);
+      await expectResumedAfterSignal(testDir(`sched-pidns-${signal}`), signal,
+        { wrap: ownNamespace, args: [...requestsArgs({ rate: 1, count: 1, kernelUs: 3_000_000 }), "--poll", "1"] }, inner);
     });
   }
 });
