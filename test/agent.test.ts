@@ -7,7 +7,8 @@ import { createServer, type AddressInfo } from "node:net";
 import path from "node:path";
 import { afterEach, describe, expect, it, vi } from "vitest";
 
-import { Agent } from "../agent/src/agent.js";
+import { Agent, processEnvironment } from "../agent/src/agent.js";
+import { readStatFields, startTicks } from "../agent/src/proc.js";
 import { AGENT_NODE_OPTIONS, agentOptions } from "../agent/src/agent-command.js";
 import { readIntervalLog } from "../agent/src/histograms.js";
 import { epochNs } from "../agent/src/model.js";
@@ -36,6 +37,24 @@ async function until(what: string, ok: () => boolean, ms = 20_000) {
 
 afterEach(() => {
   vi.unstubAllEnvs();
+});
+
+describe("process identity", () => {
+  it("takes a process's environment only if /proc/PID is the process its ring names (start time)", async () => {
+    const child = spawn("sleep", ["10"], { env: { PATH: process.env.PATH, K8S_POD_NAME: "pod-a", OTEL_SERVICE_NAME: "svc" } });
+    try {
+      await new Promise((r) => child.once("spawn", r));
+      const ticks = startTicks(readStatFields(child.pid!))!;
+      expect(ticks).toMatch(/^\d+$/);
+      expect(processEnvironment(child.pid!, ticks)).toMatchObject({ K8S_POD_NAME: "pod-a", OTEL_SERVICE_NAME: "svc" });
+      // a ring of another PID namespace: its pid is another process here, whose identity it must not take
+      expect(processEnvironment(child.pid!, String(BigInt(ticks) + 1n))).toEqual({});
+      expect(processEnvironment(child.pid!)).toMatchObject({ K8S_POD_NAME: "pod-a" }); // no start time to check
+      expect(processEnvironment(2 ** 30, ticks)).toEqual({});
+    } finally {
+      child.kill("SIGKILL");
+    }
+  });
 });
 
 describe("tailguard agent", () => {

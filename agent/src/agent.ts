@@ -15,6 +15,7 @@ import { LiveState } from "./live.js";
 import { AgentMetrics, metricExporterFromEnv } from "./metrics.js";
 import type { Hold, ProcessMeta, RequestWindow, SeriesKey } from "./model.js";
 import { native, type Collector, type RingInfo } from "./native.js";
+import { readStatFields, startTicks } from "./proc.js";
 import { Kind, RECORD_SIZE } from "./record.js";
 import { exporterFromEnv, OtlpJsonLinesExporter, SpanPipeline, type EncodedSpanExporter, type SampleReason } from "./spans.js";
 import type { ExportResult } from "@opentelemetry/core";
@@ -78,8 +79,11 @@ export interface AgentStats {
   spans: { exported: number; dropped: number; failed: number; queued: number };
 }
 
-/** Reads the variables of a process that name it for telemetry (OTEL_SERVICE_NAME, Kubernetes downward API). */
-export function processEnvironment(pid: number): Record<string, string> {
+/** Reads the variables of a process that name it for telemetry (OTEL_SERVICE_NAME, Kubernetes downward API). With
+ *  `ticks` (its ring's start time), only if /proc/PID is that process: a ring of another PID namespace names its
+ *  process by a pid that here is another process, whose identity it must not take. */
+export function processEnvironment(pid: number, ticks?: string): Record<string, string> {
+  if (ticks && ticks !== "0" && startTicks(readStatFields(pid)) !== ticks) return {};
   try {
     const env: Record<string, string> = {};
     for (const entry of readFileSync(`/proc/${pid}/environ`, "latin1").split("\0")) {
@@ -115,7 +119,7 @@ export function resourceFromEnvironment(env: Record<string, string>): Record<str
 }
 
 export function processMeta(info: RingInfo): ProcessMeta {
-  const env = processEnvironment(info.pid);
+  const env = processEnvironment(info.pid, info.startTicks);
   return {
     pid: info.pid,
     ppid: info.ppid,

@@ -9,6 +9,7 @@ import { readFileSync } from "node:fs";
 import path from "node:path";
 
 import { native, type Collector } from "../native.js";
+import { readStatFields, statFields } from "../proc.js";
 import { describeMechanisms } from "../ps.js";
 import { Flag, Kind, RECORD_SIZE, RecordField } from "../record.js";
 import { newSession, shimEnv } from "../run.js";
@@ -254,21 +255,18 @@ const USER_HZ = 100;
 
 /** CPU time (ns) used so far by every thread of `pid`, user and system, from /proc/PID/stat; null where unreadable. */
 export function processCpuNs(pid: number): number | null {
-  try {
-    return procStatCpuNs(readFileSync(`/proc/${pid}/stat`, "utf8"));
-  } catch {
-    return null;
-  }
+  return cpuNsOf(readStatFields(pid));
 }
 
 /** utime + stime (ns) of a /proc/PID/stat line; null if it is not one. */
 export function procStatCpuNs(stat: string): number | null {
-  // the command name (field 2) is in parentheses and may hold spaces or parentheses: fields resume after the last ")"
-  const close = stat.lastIndexOf(")");
-  if (close < 0) return null;
-  const fields = stat.slice(close + 2).trim().split(" ");
+  return cpuNsOf(statFields(stat));
+}
+
+function cpuNsOf(fields: string[] | null): number | null {
+  if (!fields || fields.length <= 12) return null;
   const utime = Number(fields[11]), stime = Number(fields[12]); // fields 14 and 15 of proc(5)
-  return fields.length > 12 && Number.isInteger(utime) && Number.isInteger(stime) ? ((utime + stime) * 1e9) / USER_HZ : null;
+  return Number.isInteger(utime) && Number.isInteger(stime) ? ((utime + stime) * 1e9) / USER_HZ : null;
 }
 
 /** A process's CPU time at a moment of CLOCK_MONOTONIC (ns). */

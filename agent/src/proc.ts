@@ -1,0 +1,23 @@
+// /proc/PID/stat, read the one way: the command name (field 2) is in parentheses and may hold spaces or parentheses,
+// so the fields resume after the last ")".
+import { readFileSync } from "node:fs";
+
+/** Fields 3 onwards of a /proc/PID/stat line (index 0 is field 3, the state), or null if it is not one. */
+export function statFields(stat: string): string[] | null {
+  const close = stat.lastIndexOf(")");
+  return close < 0 ? null : stat.slice(close + 2).trim().split(" ");
+}
+
+/** Fields 3 onwards of /proc/PID/stat, or null if the process is gone or unreadable. */
+export function readStatFields(pid: number): string[] | null {
+  try {
+    return statFields(readFileSync(`/proc/${pid}/stat`, "utf8"));
+  } catch {
+    return null;
+  }
+}
+
+/** Field 22, the process's start time in clock ticks since boot: with the pid, it names one process. */
+export function startTicks(fields: string[] | null): string | null {
+  return fields && fields.length > 19 ? fields[19] : null;
+}
