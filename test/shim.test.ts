@@ -1,8 +1,13 @@
 // The shim intercepts and timestamps every launch, on every path real programs use, on the simulated GPU:
 // each test runs a C program plainly and under `tailguard run --sim --record` and compares.
+import { spawnSync } from "node:child_process";
+import { existsSync } from "node:fs";
+import path from "node:path";
 import { describe, expect, it } from "vitest";
 
-import { compileProgram, runProgram, simEnv, testDir } from "./support/native.js";
+import { native, type RingInfo } from "../agent/src/native.js";
+import { Kind, RECORD_SIZE, RecordField } from "../agent/src/record.js";
+import { compileProgram, nativeBuild, runProgram, shimLib, simEnv, testDir } from "./support/native.js";
 import { countBy, recordRun } from "./support/tailguard.js";
 
 /** Runs a program on the simulated GPU without tailguard: the reference output. */
@@ -274,5 +279,59 @@ describe("fork + exec", () => {
       "child:child_kernel": 50,
     });
     expect(rec.run.stderr).toMatch(/2 processes attached/);
+  });
+});
+
+// A container that shares $TAILGUARD_DIR with the reader but not its PID namespace: the pid in its ring's name is
+// another process here, or none. The writer's lock on its ring file says it is alive.
+const ownNamespace = ["unshare", "--pid", "--fork", "--mount-proc", "--kill-child"];
+const canUnshare = spawnSync(ownNamespace[0], [...ownNamespace.slice(1), "true"]).status === 0;
+
+describe.skipIf(!canUnshare)("rings across PID namespaces", () => {
+  it("a process of another PID namespace keeps its ring while it runs: no sweep removes it, a collector drains all of it", async () => {
+    const dir = testDir("ring-pidns");
+    const rings = path.join(dir, "rings");
+    const env = simEnv(dir, { LD_PRELOAD: shimLib });
+    const run = runProgram(ownNamespace[0], [...ownNamespace.slice(1), path.join(nativeBuild, "tg-workload"),
+      "requests", "--rate", "50", "--count", "100", "--kernels", "5", "--kernel-us", "100"], { env });
+    const addon = native();
+    const deadline = Date.now() + 10_000;
+    let listed: RingInfo[] = [];
+    while (listed.length === 0 && Date.now() < deadline) {
+      await new Promise((r) => setTimeout(r, 50));
+      listed = addon.scanRings(rings).filter((r) => !r.error && r.cmdline[0]?.endsWith("tg-workload"));
+    }
+    expect(listed).toHaveLength(1);
+    expect(listed[0].alive).toBe(true); // by its lock: /proc/PID here is not that process
+    // no reader yet (no agent, no session): a sweep removes the rings of dead processes only
+    expect(addon.sweep(rings)).toBe(0);
+    expect(existsSync(listed[0].path)).toBe(true);
+
+    const collector = new (addon.Collector)(rings, { pollUs: 1000 });
+    let launches = 0, id = -1;
+    const closed: RingInfo[] = [];
+    const pump = () => {
+      const h = collector.take(1 << 20);
+      for (const o of h.opened) if (o.path === listed[0].path) id = o.id!;
+      closed.push(...h.closed.filter((c) => c.path === listed[0].path));
+      for (const b of h.batches.filter((x) => x.ring === id))
+        for (let off = 0; off < b.data.length; off += RECORD_SIZE) if (b.data[off + RecordField.kind[0]] === Kind.LAUNCH) launches++;
+    };
+    const timer = setInterval(pump, 20);
+    const r = await run;
+    try {
+      expect(r.code, r.stderr).toBe(0);
+      const until = Date.now() + 5000;
+      while (closed.length === 0 && Date.now() < until) await new Promise((res) => setTimeout(res, 50));
+    } finally {
+      clearInterval(timer);
+      pump();
+      collector.close();
+    }
+    // finished only after its process exited, and drained whole: every launch the shim counted arrived
+    expect(closed).toHaveLength(1);
+    expect(closed[0].counters.launches).toBeGreaterThanOrEqual(500);
+    expect(launches).toBe(closed[0].counters.launches);
+    expect(existsSync(listed[0].path)).toBe(false);
   });
 });

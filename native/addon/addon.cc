@@ -230,6 +230,7 @@ Napi::Value ScanRings(const Napi::CallbackInfo& info) {
     if (fd < 0) error = std::string("cannot open: ") + strerror(errno);
     else if (fstat(fd, &st) != 0 || size_t(st.st_size) < TG_NAMES_OFFSET) error = "file is smaller than a ring header";
     else if ((p = mmap(nullptr, TG_NAMES_OFFSET, PROT_READ, MAP_SHARED, fd, 0)) == MAP_FAILED) error = "cannot map";
+    bool locked = fd >= 0 && tg_ring_writer_alive(fd) == 1;
     if (fd >= 0) close(fd);
     if (p != MAP_FAILED) {
       auto* f = static_cast<tg_ring_front*>(p);
@@ -243,7 +244,7 @@ Napi::Value ScanRings(const Napi::CallbackInfo& info) {
       o.Set("error", error);
     }
     o.Set("path", path);
-    o.Set("alive", bool(tg_process_alive(pid, ticks)));
+    o.Set("alive", locked || tg_process_alive(pid, ticks));
     out.Set(n++, o);
   }
   closedir(d);

@@ -31,6 +31,7 @@ uint64_t NowNs() {
 
 Ring::~Ring() {
   if (header) munmap(header, size);
+  if (fd >= 0) close(fd);
 }
 
 std::string CheckHeader(const tg_ring_header* h, size_t file_size) {
@@ -85,8 +86,8 @@ void Collector::Scan() {
     void* p = MAP_FAILED;
     if (fstat(fd, &st) == 0 && size_t(st.st_size) >= TG_NAMES_OFFSET)
       p = mmap(nullptr, size_t(st.st_size), PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-    close(fd);
     if (p == MAP_FAILED) {
+      close(fd);
       std::lock_guard<std::mutex> lock(mu_);
       problems_.push_back(path + ": cannot map (file too small or unreadable)");
       known_paths_[path] = false;
@@ -96,6 +97,7 @@ void Collector::Scan() {
     r->path = path;
     r->header = static_cast<tg_ring_header*>(p);
     r->size = size_t(st.st_size);
+    r->fd = fd;
     std::string why = CheckHeader(r->header, r->size);
     if (!why.empty()) {
       std::lock_guard<std::mutex> lock(mu_);
@@ -196,7 +198,8 @@ bool Collector::Finished(Ring& r, uint64_t now) {
   tg_ring_header* h = r.header;
   if (now - r.checked_alive >= kAliveCheckNs) {
     r.checked_alive = now;
-    r.alive = tg_process_alive(h->pid, h->start_ticks) &&
+    // the writer's lock says it whatever the writer's PID namespace; /proc for a ring without one
+    r.alive = (tg_ring_writer_alive(r.fd) == 1 || tg_process_alive(h->pid, h->start_ticks)) &&
               __atomic_load_n(&h->state, __ATOMIC_ACQUIRE) != TG_STATE_EXECED;
   }
   if (r.alive) return false;

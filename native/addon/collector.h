@@ -23,6 +23,7 @@ struct Ring {
   std::string path;
   tg_ring_header* header = nullptr;
   size_t size = 0;
+  int fd = -1;                           // kept open: the writer's liveness lock is looked at through it
   uint32_t names_read = 0;               // bytes of the name table already delivered
   uint64_t stall_since[TG_LANES] = {};   // per lane: when an unpublished slot at head was first seen, process dead
   uint64_t torn = 0;                     // claimed-but-never-published records skipped after their process died

@@ -18,6 +18,7 @@
 
 #include "shim.h"
 #include "tailguard/log.h"
+#include "tailguard/ring_files.h"
 
 #define FIRST_RECORDS 1024u /* reserved when a lane is claimed: 64 KiB */
 #define GROW_RECORDS 4096u  /* then 256 KiB at a time */
@@ -168,6 +169,7 @@ int tg_ring_create(const char *tmp_path, uint32_t lane_capacity, tg_ring_header 
         snprintf(err, err_len, "cannot create %s: %s", tmp_path, strerror(errno));
         return -1;
     }
+    tg_ring_hold_writer(fd); /* before anything else: a sweeper in another PID namespace sees the file as alive */
     int rc = ftruncate(fd, (off_t)size) != 0 ? errno : 0;
     if (!rc) rc = posix_fallocate(fd, 0, TG_NAMES_OFFSET + NAMES_CHUNK);
     if (rc) {
@@ -204,8 +206,12 @@ int tg_ring_create(const char *tmp_path, uint32_t lane_capacity, tg_ring_header 
     return 0;
 }
 
-/* A forked child: only the forking thread exists, its lane belongs to the parent's ring. */
+/* A forked child: only the forking thread exists, its lane belongs to the parent's ring. Its copy of the parent's
+ * descriptor would keep the parent's writer lock held after the parent's death: closed (the child's first record
+ * creates its own ring). */
 void tg_lanes_after_fork(void) {
+    if (ring_fd >= 0) close(ring_fd);
+    ring_fd = -1;
     tg_lane_tls = 0;
     tg_lane_slots_tls = 0;
     tg_lane_cap = 0;

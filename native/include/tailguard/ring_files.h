@@ -18,6 +18,12 @@ uint64_t tg_process_start_ticks(uint32_t pid);
 int tg_process_alive(uint32_t pid, uint64_t ticks);
 /* This process's PID namespace: the inode of /proc/self/ns/pid (0 if unknown). */
 uint32_t tg_pid_namespace(void);
+/* The process writing a ring holds an open-file-description lock on byte 0 of its file from its creation until it
+ * exits or execs (the kernel drops it then): liveness that every reader sees, whatever its PID namespace, where the
+ * pid in the file's name means another process or none. tg_ring_hold_writer takes it (1, or 0 if the file system has
+ * no OFD locks); tg_ring_writer_alive says whether anyone holds it: 1, 0, or -1 (cannot tell). */
+int tg_ring_hold_writer(int fd);
+int tg_ring_writer_alive(int fd);
 /* A session id is "<recorder pid>-<suffix>"; the recorder is alive. */
 int tg_session_alive(const char *session);
 /* The agent registered in DIR/agent.pid is alive, or stopped without unregistering less than
