@@ -2,14 +2,13 @@
 // the processes are started with the shim preloaded and arbitrate among themselves. Latency targets are measured by
 // `npm run bench:sched` (bench/sched.mjs), not here; these tests check behaviour: who is held, what the driver is
 // asked, that every stream's kernels run in order, and that nothing stays held when a process dies or stops.
-import { spawnSync } from "node:child_process";
 import { readFileSync, readdirSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { describe, expect, it } from "vitest";
 
 import { contend, requestsArgs, batchArgs, summary, median } from "../bench/sim/contention.mjs";
 import { native, type ControlSlot } from "../agent/src/native.js";
-import { compileProgram, nativeBuild, runProgram, shimLib, simEnv, testDir } from "./support/native.js";
+import { canUnshare, compileProgram, nativeBuild, ownPidNamespace, runProgram, shimLib, simEnv, testDir } from "./support/native.js";
 import { recordRun } from "./support/tailguard.js";
 
 const workload = path.join(nativeBuild, "tg-workload");
@@ -200,13 +199,11 @@ describe("priorities on the simulated GPU", () => {
 
 // Containers sharing a GPU and $TAILGUARD_DIR without sharing a PID namespace: a pid names another process, or none,
 // across them. The high-priority process runs in a PID namespace (and /proc) of its own, as in a pod without hostPID.
-const ownNamespace = ["unshare", "--pid", "--fork", "--mount-proc", "--kill-child"];
-const canUnshare = spawnSync(ownNamespace[0], [...ownNamespace.slice(1), "true"]).status === 0;
 
 describe.skipIf(!canUnshare)("priorities across PID namespaces", () => {
   it("each process keeps its own slot, the other namespace's high priority holds the low one, and its claims are seen", async () => {
     const work = testDir("sched-pidns");
-    const high = { name: "high", kind: "requests", priority: "high", args: requestsArgs({ count: 60 }), startDelayMs: 250, wrap: ownNamespace };
+    const high = { name: "high", kind: "requests", priority: "high", args: requestsArgs({ count: 60 }), startDelayMs: 250, wrap: ownPidNamespace };
     const low = { name: "low", kind: "continuous", priority: "low", args: batchArgs({ seconds: 1.8, kernelUs: 200 }) };
     const seen: ControlSlot[][] = [];
     const poll = setInterval(() => {
@@ -247,7 +244,7 @@ describe.skipIf(!canUnshare)("priorities across PID namespaces", () => {
       const inner = (c: import("node:child_process").ChildProcess) =>
         Number(readFileSync(`/proc/${c.pid}/task/${c.pid}/children`, "utf8").trim().split(/\s+/)[0]);
       await expectResumedAfterSignal(testDir(`sched-pidns-${signal}`), signal,
-        { wrap: ownNamespace, args: [...requestsArgs({ rate: 1, count: 1, kernelUs: 3_000_000 }), "--poll", "1"] }, inner);
+        { wrap: ownPidNamespace, args: [...requestsArgs({ rate: 1, count: 1, kernelUs: 3_000_000 }), "--poll", "1"] }, inner);
     });
   }
 });

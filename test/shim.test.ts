@@ -1,13 +1,12 @@
 // The shim intercepts and timestamps every launch, on every path real programs use, on the simulated GPU:
 // each test runs a C program plainly and under `tailguard run --sim --record` and compares.
-import { spawnSync } from "node:child_process";
 import { existsSync } from "node:fs";
 import path from "node:path";
 import { describe, expect, it } from "vitest";
 
 import { native, type RingInfo } from "../agent/src/native.js";
 import { Kind, RECORD_SIZE, RecordField } from "../agent/src/record.js";
-import { compileProgram, nativeBuild, runProgram, shimLib, simEnv, testDir } from "./support/native.js";
+import { canUnshare, compileProgram, nativeBuild, ownPidNamespace, runProgram, shimLib, simEnv, testDir } from "./support/native.js";
 import { countBy, recordRun } from "./support/tailguard.js";
 
 /** Runs a program on the simulated GPU without tailguard: the reference output. */
@@ -284,15 +283,13 @@ describe("fork + exec", () => {
 
 // A container that shares $TAILGUARD_DIR with the reader but not its PID namespace: the pid in its ring's name is
 // another process here, or none. The writer's lock on its ring file says it is alive.
-const ownNamespace = ["unshare", "--pid", "--fork", "--mount-proc", "--kill-child"];
-const canUnshare = spawnSync(ownNamespace[0], [...ownNamespace.slice(1), "true"]).status === 0;
 
 describe.skipIf(!canUnshare)("rings across PID namespaces", () => {
   it("a process of another PID namespace keeps its ring while it runs: no sweep removes it, a collector drains all of it", async () => {
     const dir = testDir("ring-pidns");
     const rings = path.join(dir, "rings");
     const env = simEnv(dir, { LD_PRELOAD: shimLib });
-    const run = runProgram(ownNamespace[0], [...ownNamespace.slice(1), path.join(nativeBuild, "tg-workload"),
+    const run = runProgram(ownPidNamespace[0], [...ownPidNamespace.slice(1), path.join(nativeBuild, "tg-workload"),
       "requests", "--rate", "50", "--count", "100", "--kernels", "5", "--kernel-us", "100"], { env });
     const addon = native();
     const deadline = Date.now() + 10_000;

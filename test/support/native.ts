@@ -1,6 +1,6 @@
 // Test harness for native parts: compiles the C programs under test/programs against the project's ABI headers,
 // gives each test its own simulated GPU and ring directory, and runs programs with a timeout.
-import { execFileSync, spawn } from "node:child_process";
+import { execFileSync, spawn, spawnSync } from "node:child_process";
 import { createHash } from "node:crypto";
 import { existsSync, mkdirSync, mkdtempSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -91,3 +91,8 @@ export function runProgram(
     });
   });
 }
+
+/** A command prefix that runs a program in a PID namespace (and /proc) of its own, as a container without hostPID;
+ *  killing it kills the program. canUnshare: whether this machine allows it (root, or user namespaces). */
+export const ownPidNamespace = ["unshare", "--pid", "--fork", "--mount-proc", "--kill-child"];
+export const canUnshare = spawnSync(ownPidNamespace[0], [...ownPidNamespace.slice(1), "true"]).status === 0;
