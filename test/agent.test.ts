@@ -8,11 +8,11 @@ import path from "node:path";
 import { afterEach, describe, expect, it, vi } from "vitest";
 
 import { Agent, processEnvironment } from "../agent/src/agent.js";
-import { readStatFields, startTicks } from "../agent/src/proc.js";
+import { hostPidOf, readStatFields, startTicks } from "../agent/src/proc.js";
 import { AGENT_NODE_OPTIONS, agentOptions } from "../agent/src/agent-command.js";
 import { readIntervalLog } from "../agent/src/histograms.js";
 import { epochNs } from "../agent/src/model.js";
-import { nativeBuild, root, runProgram, shimLib, simEnv, testDir } from "./support/native.js";
+import { canUnshare, nativeBuild, ownPidNamespace, root, runProgram, shimLib, simEnv, testDir } from "./support/native.js";
 import { startOtlpReceiver, type FlatSpan } from "./support/otlp-receiver.js";
 import { cli } from "./support/tailguard.js";
 
@@ -51,6 +51,33 @@ describe("process identity", () => {
       expect(processEnvironment(child.pid!, String(BigInt(ticks) + 1n))).toEqual({});
       expect(processEnvironment(child.pid!)).toMatchObject({ K8S_POD_NAME: "pod-a" }); // no start time to check
       expect(processEnvironment(2 ** 30, ticks)).toEqual({});
+    } finally {
+      child.kill("SIGKILL");
+    }
+  });
+});
+
+describe.skipIf(!canUnshare)("process identity across PID namespaces", () => {
+  it("finds a ring's process by its pid in its own namespace and its start time, and reads its environment", async () => {
+    const child = spawn(ownPidNamespace[0], [...ownPidNamespace.slice(1), "sleep", "10"],
+      { env: { PATH: process.env.PATH, K8S_POD_NAME: "pod-b", K8S_NAMESPACE_NAME: "batch" } });
+    try {
+      // the sleep is unshare's child; in its namespace it is pid 1 (NSpid: its pid here, then there)
+      let inner = NaN;
+      for (let i = 0; i < 100 && !(inner > 0); i++) {
+        await new Promise((r) => setTimeout(r, 20));
+        try {
+          inner = Number(readFileSync(`/proc/${child.pid}/task/${child.pid}/children`, "utf8").trim().split(/\s+/)[0]);
+        } catch { /* not yet */ }
+      }
+      const nspid = /^NSpid:\s*(.*)$/m.exec(readFileSync(`/proc/${inner}/status`, "utf8"))![1].trim().split(/\s+/).map(Number);
+      expect(nspid).toEqual([inner, 1]);
+      const ticks = startTicks(readStatFields(inner))!;
+      // what its ring says: pid 1, its start time. Pid 1 here is init: not it, and not taken for it
+      expect(hostPidOf(1, ticks)).toBe(inner);
+      expect(processEnvironment(1, ticks)).toMatchObject({ K8S_POD_NAME: "pod-b", K8S_NAMESPACE_NAME: "batch" });
+      expect(hostPidOf(2, ticks)).toBeNull(); // no process is 2 there with that start time
+      expect(processEnvironment(2, ticks)).toEqual({});
     } finally {
       child.kill("SIGKILL");
     }

@@ -15,7 +15,7 @@ import { LiveState } from "./live.js";
 import { AgentMetrics, metricExporterFromEnv } from "./metrics.js";
 import type { Hold, ProcessMeta, RequestWindow, SeriesKey } from "./model.js";
 import { native, type Collector, type RingInfo } from "./native.js";
-import { readStatFields, startTicks } from "./proc.js";
+import { hostPidOf, readStatFields, startTicks } from "./proc.js";
 import { Kind, RECORD_SIZE } from "./record.js";
 import { exporterFromEnv, OtlpJsonLinesExporter, SpanPipeline, type EncodedSpanExporter, type SampleReason } from "./spans.js";
 import type { ExportResult } from "@opentelemetry/core";
@@ -80,10 +80,14 @@ export interface AgentStats {
 }
 
 /** Reads the variables of a process that name it for telemetry (OTEL_SERVICE_NAME, Kubernetes downward API). With
- *  `ticks` (its ring's start time), only if /proc/PID is that process: a ring of another PID namespace names its
- *  process by a pid that here is another process, whose identity it must not take. */
+ *  `ticks` (its ring's start time), from the process the ring names: /proc/PID if that is it, else the process of a
+ *  nested PID namespace (a container) whose pid there is PID (hostPidOf); never a stranger's. */
 export function processEnvironment(pid: number, ticks?: string): Record<string, string> {
-  if (ticks && ticks !== "0" && startTicks(readStatFields(pid)) !== ticks) return {};
+  if (ticks && ticks !== "0" && startTicks(readStatFields(pid)) !== ticks) {
+    const here = hostPidOf(pid, ticks);
+    if (here === null) return {};
+    pid = here;
+  }
   try {
     const env: Record<string, string> = {};
     for (const entry of readFileSync(`/proc/${pid}/environ`, "latin1").split("\0")) {

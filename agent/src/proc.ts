@@ -1,6 +1,6 @@
 // /proc/PID/stat, read the one way: the command name (field 2) is in parentheses and may hold spaces or parentheses,
 // so the fields resume after the last ")".
-import { readFileSync } from "node:fs";
+import { readdirSync, readFileSync } from "node:fs";
 
 /** Fields 3 onwards of a /proc/PID/stat line (index 0 is field 3, the state), or null if it is not one. */
 export function statFields(stat: string): string[] | null {
@@ -20,4 +20,26 @@ export function readStatFields(pid: number): string[] | null {
 /** Field 22, the process's start time in clock ticks since boot: with the pid, it names one process. */
 export function startTicks(fields: string[] | null): string | null {
   return fields && fields.length > 19 ? fields[19] : null;
+}
+
+/** The pid, in this /proc, of the process that is `pid` in its own (nested) PID namespace and started at `ticks`: the
+ *  one whose NSpid line (its pid in each namespace it is in, this one first) ends with `pid`. Null if none: a
+ *  namespace this one does not contain, or gone. Reads /proc once per process, so it is for a new ring, not a hot path. */
+export function hostPidOf(pid: number, ticks: string): number | null {
+  let entries: string[];
+  try {
+    entries = readdirSync("/proc");
+  } catch {
+    return null;
+  }
+  for (const e of entries) {
+    if (!/^\d+$/.test(e) || startTicks(readStatFields(Number(e))) !== ticks) continue;
+    try {
+      const nspid = /^NSpid:\s*(.*)$/m.exec(readFileSync(`/proc/${e}/status`, "utf8"))?.[1].trim().split(/\s+/);
+      if (nspid && nspid.length > 1 && Number(nspid.at(-1)) === pid) return Number(e);
+    } catch {
+      /* gone meanwhile */
+    }
+  }
+  return null;
 }
