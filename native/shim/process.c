@@ -67,6 +67,12 @@ static int make_dir(const char *path) {
 static void mark_replaced(const char *path) {
     int fd = open(path, O_RDWR | O_CLOEXEC);
     if (fd < 0) return;
+    /* an earlier image of this process dropped its writer lock at exec: a held one is another process's, of another
+     * PID namespace with the same pid and start tick, whose ring is live and not ours to end */
+    if (tg_ring_writer_alive(fd) == 1) {
+        close(fd);
+        return;
+    }
     void *p = mmap(0, TG_HEADER_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
     close(fd);
     if (p == MAP_FAILED) return;
