@@ -10,6 +10,9 @@
  * Memory is reserved in chunks as lanes fill (records_ready, names_ready), so a process that records little costs
  * little; nothing beyond those marks is ever touched, by a producer or the consumer.
  *
+ * Liveness: the writer holds an open-file-description write lock on byte 0 of the file from its creation until it
+ * exits or execs (tailguard/ring_files.h); a reader in any PID namespace tells a live ring from a stale one by it.
+ *
  * Lanes: each launching thread claims a lane of its own (owner_tid) and is its only producer, so recording takes no
  * locked instruction and threads never contend; threads beyond the first TG_LANES - 1 share the last lane, whose
  * producers claim positions with a CAS. A thread's records stay in order within its lane.
