@@ -230,7 +230,7 @@ Napi::Value ScanRings(const Napi::CallbackInfo& info) {
     if (fd < 0) error = std::string("cannot open: ") + strerror(errno);
     else if (fstat(fd, &st) != 0 || size_t(st.st_size) < TG_NAMES_OFFSET) error = "file is smaller than a ring header";
     else if ((p = mmap(nullptr, TG_NAMES_OFFSET, PROT_READ, MAP_SHARED, fd, 0)) == MAP_FAILED) error = "cannot map";
-    bool locked = fd >= 0 && tg_ring_writer_alive(fd) == 1;
+    bool alive = tg_ring_alive(fd, pid, ticks);
     if (fd >= 0) close(fd);
     if (p != MAP_FAILED) {
       auto* f = static_cast<tg_ring_front*>(p);
@@ -244,7 +244,7 @@ Napi::Value ScanRings(const Napi::CallbackInfo& info) {
       o.Set("error", error);
     }
     o.Set("path", path);
-    o.Set("alive", locked || tg_process_alive(pid, ticks));
+    o.Set("alive", alive);
     out.Set(n++, o);
   }
   closedir(d);
@@ -280,17 +280,6 @@ void ForEachControlBlock(const std::string& dir, bool writable, F fn) {
   closedir(d);
 }
 
-// Is slot i's process attached and alive? Mine to look at in /proc when it is in this PID namespace, else its
-// liveness lock (control.h) says. `local`: whether its pid means a process of this namespace.
-bool SlotAlive(const tg_ctl* c, int fd, uint32_t i, uint32_t my_ns, bool* local) {
-  const tg_ctl_slot& s = c->slot[i];
-  uint32_t pid = __atomic_load_n(&s.pid, __ATOMIC_ACQUIRE);
-  *local = s.pid_ns == my_ns;
-  if (!pid) return false;
-  if (*local) return tg_process_alive(pid, s.start_ticks);
-  return tg_ctl_slot_locked(fd, i) == 1;
-}
-
 std::string UuidHex(const uint8_t* u) {
   char hex[33];
   for (int i = 0; i < 16; i++) snprintf(hex + 2 * i, 3, "%02x", u[i]);
@@ -316,13 +305,12 @@ Napi::Value ControlBlocks(const Napi::CallbackInfo& info) {
       for (uint32_t i = 0; i < TG_CTL_SLOTS; i++) {
         const tg_ctl_slot& s = c->slot[i];
         uint32_t pid = __atomic_load_n(&s.pid, __ATOMIC_ACQUIRE);
-        bool local;
-        if (!SlotAlive(c, fd, i, my_ns, &local)) continue;
+        if (!tg_ctl_slot_alive(c, fd, i, my_ns)) continue;
         auto so = Napi::Object::New(env);
         so.Set("slot", i);
         so.Set("pid", pid);
         so.Set("pidNamespace", s.pid_ns);
-        so.Set("otherNamespace", !local);
+        so.Set("otherNamespace", s.pid_ns != my_ns);
         so.Set("priority", s.priority);
         so.Set("mechanisms", s.mechanisms);
         so.Set("timesliceUs", s.timeslice_us);
@@ -349,10 +337,10 @@ Napi::Value SetPriority(const Napi::CallbackInfo& info) {
   uint32_t my_ns = tg_pid_namespace();
   ForEachControlBlock(dir, true, [&](const std::string&, tg_ctl* c, const std::string&, int fd) {
     if (!c) return;
-    bool local;
     // a pid names a process of this namespace: the same number in another namespace is another process
     for (uint32_t i = 0; i < TG_CTL_SLOTS; i++)
-      if (__atomic_load_n(&c->slot[i].pid, __ATOMIC_ACQUIRE) == pid && SlotAlive(c, fd, i, my_ns, &local) && local) {
+      if (__atomic_load_n(&c->slot[i].pid, __ATOMIC_ACQUIRE) == pid && c->slot[i].pid_ns == my_ns &&
+          tg_ctl_slot_alive(c, fd, i, my_ns)) {
         __atomic_store_n(&c->slot[i].priority, priority, __ATOMIC_RELEASE);
         slots++;
       }

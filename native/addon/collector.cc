@@ -199,7 +199,7 @@ bool Collector::Finished(Ring& r, uint64_t now) {
   if (now - r.checked_alive >= kAliveCheckNs) {
     r.checked_alive = now;
     // the writer's lock says it whatever the writer's PID namespace; /proc for a ring without one
-    r.alive = (tg_ring_writer_alive(r.fd) == 1 || tg_process_alive(h->pid, h->start_ticks)) &&
+    r.alive = tg_ring_alive(r.fd, h->pid, h->start_ticks) &&
               __atomic_load_n(&h->state, __ATOMIC_ACQUIRE) != TG_STATE_EXECED;
   }
   if (r.alive) return false;

@@ -63,37 +63,30 @@ uint32_t tg_pid_namespace(void) {
     return stat("/proc/self/ns/pid", &st) == 0 ? (uint32_t)st.st_ino : 0;
 }
 
-static struct flock writer_lock(void) {
+static struct flock byte_lock(uint64_t byte) {
     struct flock fl;
     memset(&fl, 0, sizeof fl);
     fl.l_type = F_WRLCK;
     fl.l_whence = SEEK_SET;
-    fl.l_start = 0;
+    fl.l_start = (off_t)byte;
     fl.l_len = 1;
     return fl;
 }
 
-int tg_ring_hold_writer(int fd) {
-    struct flock fl = writer_lock();
-    return fcntl(fd, F_OFD_SETLK, &fl) == 0;
+int tg_lock_hold(int fd, uint64_t byte) {
+    struct flock fl = byte_lock(byte);
+    if (fcntl(fd, F_OFD_SETLK, &fl) == 0) return 1;
+    return errno == EAGAIN || errno == EACCES ? 0 : -1;
 }
 
-int tg_ring_writer_alive(int fd) {
-    struct flock fl = writer_lock();
+int tg_lock_held(int fd, uint64_t byte) {
+    struct flock fl = byte_lock(byte);
     if (fcntl(fd, F_OFD_GETLK, &fl) != 0) return -1;
     return fl.l_type != F_UNLCK;
 }
 
-/* A ring's writer is alive: it holds the file's writer lock (any PID namespace), or, for a ring without one (an
- * exec'd image's earlier ring; a file system without OFD locks), /proc shows its process. */
-static int ring_writer_alive(const char *path, uint32_t pid, uint64_t ticks) {
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd >= 0) {
-        int held = tg_ring_writer_alive(fd);
-        close(fd);
-        if (held == 1) return 1;
-    }
-    return tg_process_alive(pid, ticks);
+int tg_ring_alive(int fd, uint32_t pid, uint64_t ticks) {
+    return (fd >= 0 && tg_lock_held(fd, TG_RING_WRITER_LOCK) == 1) || tg_process_alive(pid, ticks);
 }
 
 static int pid_alive(uint32_t pid) { return pid != 0 && (kill((pid_t)pid, 0) == 0 || errno == EPERM); }
@@ -140,7 +133,9 @@ int tg_sweep_stale_rings(const char *dir) {
         if (tg_ring_name_parse(e->d_name, &pid, &ticks, &gen, &tmp) != 0) continue;
         char path[1024];
         snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
-        if (ring_writer_alive(path, pid, ticks)) continue;
+        int fd = open(path, O_RDONLY | O_CLOEXEC), alive = tg_ring_alive(fd, pid, ticks);
+        if (fd >= 0) close(fd);
+        if (alive) continue;
         int keep = 0;
         if (!tmp) {
             int fd = open(path, O_RDONLY | O_CLOEXEC);

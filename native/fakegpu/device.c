@@ -113,23 +113,12 @@ static int rr_next(uint64_t mask, int from) {
  * (a pid from another namespace names another process, or none, here). */
 #define SIM_LOCK_BASE (1 << 20)
 
-static int slot_lock(int fd, int slot, int cmd, short type) {
-    struct flock fl;
-    memset(&fl, 0, sizeof fl);
-    fl.l_type = type;
-    fl.l_whence = SEEK_SET;
-    fl.l_start = SIM_LOCK_BASE + slot;
-    fl.l_len = 1;
-    if (fcntl(fd, cmd, &fl) != 0) return -1;
-    return cmd == F_OFD_GETLK ? fl.l_type != F_UNLCK : 1;
-}
-
 /* Whether the process attached as `pid` to slot `i` has gone: its liveness lock is free; without a device file (a
  * private device) or OFD locks, /proc says (exited, or its pid now names another process). */
 static int slot_gone(int i, int32_t pid) {
     if (pid == 0) return 1;
     if (pid == dev.pid && i == dev.slot) return 0;
-    int locked = dev.fd >= 0 ? slot_lock(dev.fd, i, F_OFD_GETLK, F_WRLCK) : -1;
+    int locked = dev.fd >= 0 ? tg_lock_held(dev.fd, SIM_LOCK_BASE + (uint64_t)i) : -1;
     if (locked >= 0) return !locked;
     return !tg_process_alive((uint32_t)pid, atomic_load(&dev.shm->slots[i].start_time));
 }
@@ -322,7 +311,7 @@ static int claim_slot(void) {
                 continue;
             /* its liveness lock: held by nobody once its last holder has exited (if someone still has it, that
              * process is leaving the slot right now: try the next) */
-            if (dev.fd >= 0 && slot_lock(dev.fd, i, F_OFD_SETLK, F_WRLCK) < 0 && (errno == EAGAIN || errno == EACCES)) {
+            if (dev.fd >= 0 && tg_lock_hold(dev.fd, SIM_LOCK_BASE + (uint64_t)i) == 0) {
                 atomic_store(&s->pid, 0);
                 continue;
             }

@@ -69,7 +69,7 @@ static void mark_replaced(const char *path) {
     if (fd < 0) return;
     /* an earlier image of this process dropped its writer lock at exec: a held one is another process's, of another
      * PID namespace with the same pid and start tick, whose ring is live and not ours to end */
-    if (tg_ring_writer_alive(fd) == 1) {
+    if (tg_lock_held(fd, TG_RING_WRITER_LOCK) == 1) {
         close(fd);
         return;
     }

@@ -169,7 +169,7 @@ int tg_ring_create(const char *tmp_path, uint32_t lane_capacity, tg_ring_header 
         snprintf(err, err_len, "cannot create %s: %s", tmp_path, strerror(errno));
         return -1;
     }
-    tg_ring_hold_writer(fd); /* before anything else: a sweeper in another PID namespace sees the file as alive */
+    tg_lock_hold(fd, TG_RING_WRITER_LOCK); /* before anything else: a sweeper in another PID namespace sees it alive */
     int rc = ftruncate(fd, (off_t)size) != 0 ? errno : 0;
     if (!rc) rc = posix_fallocate(fd, 0, TG_NAMES_OFFSET + NAMES_CHUNK);
     if (rc) {

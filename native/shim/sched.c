@@ -118,20 +118,9 @@ static tg_ctl *open_control(const char *dir, const uint8_t uuid[16]) {
     return p;
 }
 
-/* Slot i's liveness lock, taken for as long as this process is attached (1), or not (0: another process has it). */
-static int lock_slot(unsigned i) {
-    struct flock fl = tg_ctl_slot_lock(i);
-    /* a file system without OFD locks (EINVAL, ENOLCK): no lock to take, /proc alone tells liveness there */
-    return fcntl(ctl_fd, F_OFD_SETLK, &fl) == 0 || (errno != EAGAIN && errno != EACCES);
-}
-
-/* Is the process of slot s (index i) gone? In my PID namespace /proc says; in another, only its liveness lock. */
-static int slot_gone(unsigned i) {
-    tg_ctl_slot *s = &ctl->slot[i];
-    int locked = tg_ctl_slot_locked(ctl_fd, i);
-    if (s->pid_ns == my_ns) return !tg_process_alive(s->pid, s->start_ticks) || locked == 0;
-    return locked != 1;
-}
+/* Slot i's liveness lock, taken for as long as this process is attached; 0 if another process has it (a file system
+ * without OFD locks has none to take: /proc alone tells liveness there). */
+static int lock_slot(unsigned i) { return tg_lock_hold(ctl_fd, TG_CTL_SLOT_LOCK_OFFSET(i)) != 0; }
 
 static void lock_ctl(void) {
     uint32_t self = (uint32_t)getpid();
@@ -165,10 +154,8 @@ static int claim_slot(int priority) {
         tg_ctl_slot *s = &ctl->slot[i];
         if (s->pid == pid && s->pid_ns == my_ns && s->start_ticks == ticks && lock_slot(i)) found = (int)i;
     }
-    for (unsigned i = 0; i < TG_CTL_SLOTS && found < 0; i++) {
-        tg_ctl_slot *s = &ctl->slot[i];
-        if ((s->pid == 0 || slot_gone(i)) && lock_slot(i)) found = (int)i;
-    }
+    for (unsigned i = 0; i < TG_CTL_SLOTS && found < 0; i++)
+        if (!tg_ctl_slot_alive(ctl, ctl_fd, i, my_ns) && lock_slot(i)) found = (int)i;
     if (found >= 0) {
         tg_ctl_slot *s = &ctl->slot[found];
         clear_busy(found);
@@ -313,6 +300,19 @@ static void become_idle(uint64_t now) {
 
 /* ---- who holds whom ---- */
 
+/* Process pid of my PID namespace runs: it exists and is neither stopped nor a zombie (/proc/PID/stat's state). */
+static int running(uint32_t pid) {
+    char path[64], buf[512];
+    snprintf(path, sizeof path, "/proc/%u/stat", pid);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return 0;
+    ssize_t n = read(fd, buf, sizeof buf - 1);
+    close(fd);
+    buf[n > 0 ? n : 0] = 0;
+    const char *st = strrchr(buf, ')');
+    return st && st[1] == ' ' && st[2] != 'T' && st[2] != 't' && st[2] != 'Z' && st[2] != 'X';
+}
+
 /* A busy claim counts while its process lives, is not stopped, and waits in a sync or called within the lease. A
  * process in another PID namespace cannot be looked at: its claim counts while its liveness lock is held and within
  * the lease, whether or not it waits in a sync (it may be stopped there, which only /proc would tell). */
@@ -320,33 +320,16 @@ static int claim_valid(int i, uint64_t now) {
     tg_ctl_slot *s = &ctl->slot[i];
     if (!__atomic_load_n(&s->busy, __ATOMIC_ACQUIRE)) return 0;
     uint32_t pid = __atomic_load_n(&s->pid, __ATOMIC_ACQUIRE), ns = __atomic_load_n(&s->pid_ns, __ATOMIC_ACQUIRE);
-    if (ns != my_ns) {
-        if (seen[i].pid != pid || seen[i].ns != ns || now - seen[i].checked > 5000000) {
-            seen[i].pid = pid;
-            seen[i].ns = ns;
-            seen[i].checked = now;
-            seen[i].ok = tg_ctl_slot_locked(ctl_fd, (unsigned)i) == 1;
-        }
-        return seen[i].ok && now < __atomic_load_n(&s->lease_until, __ATOMIC_ACQUIRE);
-    }
-    if (seen[i].pid != pid || seen[i].ns != ns || now - seen[i].checked > 5000000) { /* /proc at most every 5 ms */
-        char path[64], buf[512];
-        snprintf(path, sizeof path, "/proc/%u/stat", pid);
-        int fd = open(path, O_RDONLY | O_CLOEXEC), ok = 0;
-        if (fd >= 0) {
-            ssize_t n = read(fd, buf, sizeof buf - 1);
-            close(fd);
-            buf[n > 0 ? n : 0] = 0;
-            const char *st = strrchr(buf, ')');
-            ok = st && st[1] == ' ' && st[2] != 'T' && st[2] != 't' && st[2] != 'Z' && st[2] != 'X';
-        }
+    int local = ns == my_ns;
+    if (seen[i].pid != pid || seen[i].ns != ns || now - seen[i].checked > 5000000) { /* at most every 5 ms */
         seen[i].pid = pid;
         seen[i].ns = ns;
         seen[i].checked = now;
-        seen[i].ok = ok;
+        seen[i].ok = local ? running(pid) : tg_ctl_slot_alive(ctl, ctl_fd, (unsigned)i, my_ns);
     }
     if (!seen[i].ok) return 0;
-    return __atomic_load_n(&s->in_sync, __ATOMIC_ACQUIRE) || now < __atomic_load_n(&s->lease_until, __ATOMIC_ACQUIRE);
+    return (local && __atomic_load_n(&s->in_sync, __ATOMIC_ACQUIRE)) ||
+           now < __atomic_load_n(&s->lease_until, __ATOMIC_ACQUIRE);
 }
 
 /* The busy process of highest priority above mine with a valid claim, or -1. */

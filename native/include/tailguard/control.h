@@ -15,9 +15,9 @@
  * /proc, counts while that lock is held and within the lease only (a process stopped in a sync there lapses too). */
 #ifndef TAILGUARD_CONTROL_H
 #define TAILGUARD_CONTROL_H
-#include <fcntl.h>
 #include <stdint.h>
-#include <sys/types.h>
+
+#include "tailguard/ring_files.h"
 
 #define TG_CTL_MAGIC "TGCTL\0\0\0"
 #define TG_CTL_VERSION 2u
@@ -85,23 +85,15 @@ TG_CTL_ASSERT(__builtin_offsetof(tg_ctl, slot) == 256, "control block layout");
 /* The byte of the control-block file whose lock says slot i's process is alive. */
 #define TG_CTL_SLOT_LOCK_OFFSET(i) (__builtin_offsetof(tg_ctl, slot) + (i) * sizeof(tg_ctl_slot))
 
-/* Slot i's liveness lock, for fcntl(F_OFD_SETLK / F_OFD_GETLK). */
-static inline struct flock tg_ctl_slot_lock(unsigned i) {
-    struct flock fl;
-    __builtin_memset(&fl, 0, sizeof fl);
-    fl.l_type = F_WRLCK;
-    fl.l_whence = SEEK_SET;
-    fl.l_start = (off_t)TG_CTL_SLOT_LOCK_OFFSET(i);
-    fl.l_len = 1;
-    return fl;
-}
-
-/* Is slot i's liveness lock held by any process (fd: the control block, opened for reading at least)? 1 held, 0 not,
- * -1 cannot tell (the file system refuses OFD locks). */
-static inline int tg_ctl_slot_locked(int fd, unsigned i) {
-    struct flock fl = tg_ctl_slot_lock(i);
-    if (fcntl(fd, F_OFD_GETLK, &fl) != 0) return -1;
-    return fl.l_type != F_UNLCK;
+/* Is slot i's process attached and alive, seen from PID namespace my_ns (fd: the control block)? In my namespace /proc
+ * says, and a liveness lock nobody holds means it has left; in another namespace only the lock can tell. */
+static inline int tg_ctl_slot_alive(const tg_ctl *c, int fd, unsigned i, uint32_t my_ns) {
+    const tg_ctl_slot *s = &c->slot[i];
+    uint32_t pid = __atomic_load_n(&s->pid, __ATOMIC_ACQUIRE);
+    if (!pid) return 0;
+    int held = tg_lock_held(fd, TG_CTL_SLOT_LOCK_OFFSET(i));
+    if (s->pid_ns == my_ns) return tg_process_alive(pid, s->start_ticks) && held != 0;
+    return held == 1;
 }
 
 static inline uint32_t tg_ctl_checksum(const tg_ctl *c) {

@@ -18,12 +18,18 @@ uint64_t tg_process_start_ticks(uint32_t pid);
 int tg_process_alive(uint32_t pid, uint64_t ticks);
 /* This process's PID namespace: the inode of /proc/self/ns/pid (0 if unknown). */
 uint32_t tg_pid_namespace(void);
-/* The process writing a ring holds an open-file-description lock on byte 0 of its file from its creation until it
- * exits or execs (the kernel drops it then): liveness that every reader sees, whatever its PID namespace, where the
- * pid in the file's name means another process or none. tg_ring_hold_writer takes it (1, or 0 if the file system has
- * no OFD locks); tg_ring_writer_alive says whether anyone holds it: 1, 0, or -1 (cannot tell). */
-int tg_ring_hold_writer(int fd);
-int tg_ring_writer_alive(int fd);
+/* Liveness locks: a process holds an open-file-description write lock on one byte of a shared file for as long as it
+ * is there (the kernel drops it when the process exits, or execs with the descriptor close-on-exec), and every process
+ * sees whether it is held, whatever its PID namespace (where a pid names another process, or none). Used for ring
+ * files (their writer), GPU control-block slots and simulated-GPU slots. tg_lock_hold: 1 taken, 0 another process
+ * holds it, -1 the file system has no OFD locks. tg_lock_held: 1 held, 0 not, -1 cannot tell. */
+int tg_lock_hold(int fd, uint64_t byte);
+int tg_lock_held(int fd, uint64_t byte);
+/* Byte 0 of a ring file: its writer's liveness lock, taken when the file is created. */
+#define TG_RING_WRITER_LOCK 0u
+/* A ring's writer is alive: it holds the ring's lock (fd: the ring file, or -1), or, for a ring without one (an exec'd
+ * image's earlier ring; a file system without OFD locks), /proc shows its process (pid, ticks). */
+int tg_ring_alive(int fd, uint32_t pid, uint64_t ticks);
 /* A session id is "<recorder pid>-<suffix>"; the recorder is alive. */
 int tg_session_alive(const char *session);
 /* The agent registered in DIR/agent.pid is alive, or stopped without unregistering less than
