@@ -57,7 +57,7 @@ describe("process identity", () => {
   });
 });
 
-describe.skipIf(!canUnshare)("process identity across PID namespaces", () => {
+describe.skipIf(!canUnshare())("process identity across PID namespaces", () => {
   it("finds a ring's process by its pid in its own namespace and its start time, and reads its environment", async () => {
     const child = spawn(ownPidNamespace[0], [...ownPidNamespace.slice(1), "sleep", "10"],
       { env: { PATH: process.env.PATH, K8S_POD_NAME: "pod-b", K8S_NAMESPACE_NAME: "batch" } });

@@ -200,7 +200,7 @@ describe("priorities on the simulated GPU", () => {
 // Containers sharing a GPU and $TAILGUARD_DIR without sharing a PID namespace: a pid names another process, or none,
 // across them. The high-priority process runs in a PID namespace (and /proc) of its own, as in a pod without hostPID.
 
-describe.skipIf(!canUnshare)("priorities across PID namespaces", () => {
+describe.skipIf(!canUnshare())("priorities across PID namespaces", () => {
   it("each process keeps its own slot, the other namespace's high priority holds the low one, and its claims are seen", async () => {
     const work = testDir("sched-pidns");
     const high = { name: "high", kind: "requests", priority: "high", args: requestsArgs({ count: 60 }), startDelayMs: 250, wrap: ownPidNamespace };

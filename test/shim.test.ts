@@ -284,7 +284,7 @@ describe("fork + exec", () => {
 // A container that shares $TAILGUARD_DIR with the reader but not its PID namespace: the pid in its ring's name is
 // another process here, or none. The writer's lock on its ring file says it is alive.
 
-describe.skipIf(!canUnshare)("rings across PID namespaces", () => {
+describe.skipIf(!canUnshare())("rings across PID namespaces", () => {
   it("a process of another PID namespace keeps its ring while it runs: no sweep removes it, a collector drains all of it", async () => {
     const dir = testDir("ring-pidns");
     const rings = path.join(dir, "rings");

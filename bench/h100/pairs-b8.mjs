@@ -9,6 +9,8 @@ import fs from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 
+import { median } from "../common.mjs";
+
 const results = path.join(path.dirname(fileURLToPath(import.meta.url)), "../results");
 /** Invocations with the `default` eager scenario's native and tailguard modes, in the order they ran. */
 export const SOURCES = [
@@ -35,11 +37,6 @@ export function pairs() {
   }
   return out;
 }
-
-const median = (xs) => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
-};
 
 export function pairsTable() {
   const ps = pairs();

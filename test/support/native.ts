@@ -93,6 +93,11 @@ export function runProgram(
 }
 
 /** A command prefix that runs a program in a PID namespace (and /proc) of its own, as a container without hostPID;
- *  killing it kills the program. canUnshare: whether this machine allows it (root, or user namespaces). */
+ *  killing it kills the program. canUnshare: whether this machine allows it (root, or user namespaces), found out
+ *  once, by the test files that ask. */
 export const ownPidNamespace = ["unshare", "--pid", "--fork", "--mount-proc", "--kill-child"];
-export const canUnshare = spawnSync(ownPidNamespace[0], [...ownPidNamespace.slice(1), "true"]).status === 0;
+let unshareWorks: boolean | undefined;
+export function canUnshare(): boolean {
+  unshareWorks ??= spawnSync(ownPidNamespace[0], [...ownPidNamespace.slice(1), "true"]).status === 0;
+  return unshareWorks;
+}

@@ -32,6 +32,7 @@ export interface ModeSummary {
 export function summarizeModes(modes: ModeName[], runs: RunRecord[]): Record<string, ModeSummary> {
   const of = (m: ModeName) => runs.filter((r) => r.mode === m);
   const highRef = of("high-alone"), lowRef = of("low-alone");
+  const cpuRef = lowRef.length && lowRef.every((r) => r.low!.cpu) ? lowRef.map((r) => r.low!.cpu!) : undefined;
   const out: Record<string, ModeSummary> = {};
   for (const m of modes) {
     const rs = of(m);
@@ -65,8 +66,8 @@ export function summarizeModes(modes: ModeName[], runs: RunRecord[]): Record<str
         : null,
       lowCpu: withLow.length && withLow.every((r) => r.low!.cpu)
         ? {
-            msPerIter: spread(withLow.map((r) => r.low!.cpu!.msPerIter), lowRef.length && lowRef.every((r) => r.low!.cpu) ? lowRef.map((r) => r.low!.cpu!.msPerIter) : undefined),
-            cores: spread(withLow.map((r) => r.low!.cpu!.cores), lowRef.length && lowRef.every((r) => r.low!.cpu) ? lowRef.map((r) => r.low!.cpu!.cores) : undefined),
+            msPerIter: spread(withLow.map((r) => r.low!.cpu!.msPerIter), cpuRef?.map((c) => c.msPerIter)),
+            cores: spread(withLow.map((r) => r.low!.cpu!.cores), cpuRef?.map((c) => c.cores)),
           }
         : null,
       holds: rs.every((r) => r.holds) && rs.length

@@ -119,16 +119,22 @@ export function torchBackend(python: string): Backend {
   };
 }
 
-/** Parses a CPU list ("2,3", "4-7", "none"). */
-export function parseCpus(flag: string, text: string): number[] | null {
-  if (text === "none") return null;
+/** A CPU list as the kernel and taskset write it ("2,3", "0-1,6-15") as numbers; null if it is not one. */
+function cpuList(text: string): number[] | null {
   const out: number[] = [];
   for (const part of text.split(",")) {
     const m = /^(\d+)(?:-(\d+))?$/.exec(part.trim());
-    if (!m || (m[2] !== undefined && Number(m[2]) < Number(m[1])))
-      throw new UsageError(`tailguard bench: ${flag} "${text}" is not a CPU list (e.g. 2,3 or 4-7, or none)`);
+    if (!m || (m[2] !== undefined && Number(m[2]) < Number(m[1]))) return null;
     for (let c = Number(m[1]); c <= Number(m[2] ?? m[1]); c++) out.push(c);
   }
+  return out;
+}
+
+/** Parses a CPU list ("2,3", "4-7", "none"). */
+export function parseCpus(flag: string, text: string): number[] | null {
+  if (text === "none") return null;
+  const out = cpuList(text);
+  if (!out) throw new UsageError(`tailguard bench: ${flag} "${text}" is not a CPU list (e.g. 2,3 or 4-7, or none)`);
   const n = os.availableParallelism();
   const bad = out.find((c) => c >= n);
   if (bad !== undefined) throw new UsageError(`tailguard bench: ${flag} names CPU ${bad}, this machine has ${n}`);
@@ -137,7 +143,7 @@ export function parseCpus(flag: string, text: string): number[] | null {
 
 /** Default pinning: two CPUs per worker away from CPU 0-1 (the orchestrator and interrupts), as the original harness
  *  did; on machines too small for separate CPUs, none (recorded in the result). The orchestrator itself is kept off the
- *  workers' CPUs by pinOrchestrator. */
+ *  workers' CPUs by pinProcess (command.ts). */
 export function defaultCpus(): { high: number[] | null; low: number[] | null; note: string } {
   const n = os.availableParallelism();
   if (n >= 6) return { high: [2, 3], low: [4, 5], note: `pinned: high 2,3; low 4,5 of ${n} CPUs` };
@@ -171,17 +177,9 @@ export function pinProcess(pid: number, cpus: number[]): string | null {
   } catch {
     return `no process ${pid}`;
   }
-  const want = [...cpus].sort((a, b) => a - b);
-  return allowed !== undefined && formatCpus(want) === formatCpus(expandCpus(allowed)) ? null
-    : `its CPUs are ${allowed ?? "unknown"} after taskset, not ${formatCpus(want)}`;
-}
-
-/** The kernel's CPU list ("0-1,6-15") as numbers. */
-function expandCpus(list: string): number[] {
-  return list.split(",").flatMap((part) => {
-    const [a, b] = part.split("-").map(Number);
-    return Array.from({ length: (b ?? a) - a + 1 }, (_, i) => a + i);
-  });
+  const want = formatCpus([...cpus].sort((a, b) => a - b));
+  return allowed !== undefined && formatCpus(cpuList(allowed) ?? []) === want ? null
+    : `its CPUs are ${allowed ?? "unknown"} after taskset, not ${want}`;
 }
 
 /** A CPU list as ranges, the way parseCpus reads it: [0, 1, 6, 7, 8] -> "0,1,6-8". */
