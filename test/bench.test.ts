@@ -18,6 +18,7 @@ import { formatCpus, orchestratorCpus, parseCpus, pinProcess } from "../agent/sr
 import { cases, defaultDir, goalTable, medianTable } from "../bench/h100/bench-table.mjs";
 import { plan as leversPlan, VARIANTS as LEVER_VARIANTS } from "../bench/h100/levers-b8.mjs";
 import { pairs as batch8Pairs, pairsTable as batch8Table } from "../bench/h100/pairs-b8.mjs";
+import { RUNS as toggleRuns, toggleSummary } from "../bench/h100/experiments/toggle-summary.mjs";
 
 const cli = path.join(root, "agent/dist/cli.js");
 const MODES = ["high-alone", "low-alone", "native", "telemetry", "tailguard"];
@@ -482,16 +483,27 @@ describe("published H100 results", () => {
 
   it("the eager batch-8 pairs: every native/tailguard pair of one invocation and repetition, printed where published", () => {
     const ps = batch8Pairs();
-    expect(ps).toHaveLength(3 + 4 + 6 + 4 + 6);
+    expect(ps).toHaveLength(3 + 4 + 6 + 4 + 6 + 4 + 3 + 4);
+    expect(ps.filter((p) => p.pinned)).toHaveLength(4 + 3 + 4); // the h100-pinned runs, and only they
     for (const p of ps) {
       expect(p.native.iterPerS, p.source).toBeGreaterThan(100); // ResNet-50 b8 on an H100: 130-280 it/s
       expect(p.tailguard.iterPerS, p.source).toBeGreaterThan(100);
     }
     // the runs made with the CPU-time columns carry them for both modes
-    expect(ps.filter((p) => p.native.cpu && p.tailguard.cpu)).toHaveLength(10);
+    expect(ps.filter((p) => p.native.cpu && p.tailguard.cpu)).toHaveLength(10 + 11);
     const table = batch8Table();
-    expect(table).toMatch(/^23 pairs: tailguard ÷ native median 0\.\d\d, geometric mean 0\.\d\d/m);
+    expect(table).toMatch(/^orchestrator not pinned, 23 pairs: tailguard ÷ native median 0\.\d\d, geometric mean 0\.\d\d/m);
+    expect(table).toMatch(/^orchestrator pinned, 11 pairs: tailguard ÷ native median 0\.\d\d, geometric mean 0\.\d\d/m);
     for (const doc of ["bench/results/README.md", "docs/scheduling.md"])
       expect(readFileSync(path.join(root, doc), "utf8"), doc).toContain(table);
+  });
+
+  it("the toggled runs: the table docs/scheduling.md publishes is the summary of the committed runs", () => {
+    const summary = toggleSummary();
+    expect(summary.split("\n").filter((l) => /^\| toggle-/.test(l))).toHaveLength(toggleRuns.length);
+    expect(summary).toMatch(/^\| toggle-480s \| 480 s, 6 s \| – \| 27 \| 0\.\d\d ± 0\.\d\d \|/m);
+    expect(summary).toMatch(/^\| the rest \|( \d+\.\d\d \|){6}$/m); // three runs with the breakdown, A and B each
+    const doc = readFileSync(path.join(root, "docs/scheduling.md"), "utf8").replace(/^  /gm, "");
+    expect(doc).toContain(summary);
   });
 });

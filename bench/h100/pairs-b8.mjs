@@ -2,7 +2,7 @@
 // The eager batch-8 question of docs/scheduling.md as one table: every H100 run pair of native and tailguard made in
 // the same `tailguard bench` invocation and repetition (minutes apart at most), the low-priority worker's throughput
 // under tailguard over native's, with the worker's CPU ms per iteration where the bench recorded it; then the
-// median, the geometric mean and how many pairs fell below 1. The published figures have this one source:
+// median, the geometric mean and how many pairs fell below 1, for the runs before and after the bench pinned itself. The published figures have this one source:
 // test/bench.test.ts checks that bench/results/README.md and docs/scheduling.md hold exactly this output.
 // Usage: node bench/h100/pairs-b8.mjs
 import fs from "node:fs";
@@ -19,6 +19,10 @@ export const SOURCES = [
   { dir: "h100-batch8-2026-11-24/alternating-a", label: "alternating-a (15 s)" },
   { dir: "h100-batch8-2026-11-24/alternating-cpu", label: "alternating-cpu (15 s)" },
   { dir: "h100-batch8-2026-11-24/alternating-b", label: "alternating-b (15 s)" },
+  // the bench's own threads pinned off the workers' CPUs from here on (result.pinning.orchestrator)
+  { dir: "h100-pinned-2026-11-24/alternating-3modes", label: "pinned, 3 modes (15 s)" },
+  { dir: "h100-pinned-2026-11-24/full", label: "pinned, full (15 s)" },
+  { dir: "h100-pinned-2026-11-24/high-alone", label: "pinned, high-alone (15 s)" },
 ];
 
 export function pairs() {
@@ -32,7 +36,8 @@ export function pairs() {
       const of = (m) => result.runs.find((r) => r.repetition === rep && r.mode === m);
       const native = of("native"), tg = of("tailguard");
       if (!native || !tg) continue;
-      out.push({ source: s.label, rep, tgFirst: tg.order < native.order, native: native.low, tailguard: tg.low });
+      out.push({ source: s.label, rep, tgFirst: tg.order < native.order, pinned: Boolean(result.pinning?.orchestrator),
+        native: native.low, tailguard: tg.low });
     }
   }
   return out;
@@ -47,13 +52,16 @@ export function pairsTable() {
     ...ps.map((p) => `| ${p.source} | ${p.rep} | ${p.tgFirst ? "tailguard" : "native"} | ${p.native.iterPerS.toFixed(1)} | ` +
       `${p.tailguard.iterPerS.toFixed(1)} | ${(p.tailguard.iterPerS / p.native.iterPerS).toFixed(2)} | ${cpu(p.native)} | ${cpu(p.tailguard)} |`),
   ];
-  const ratios = ps.map((p) => p.tailguard.iterPerS / p.native.iterPerS);
-  const geo = Math.exp(ratios.reduce((a, r) => a + Math.log(r), 0) / ratios.length);
-  const withCpu = ps.filter((p) => p.native.cpu && p.tailguard.cpu);
-  const cpuRatio = median(withCpu.map((p) => p.tailguard.cpu.msPerIter / p.native.cpu.msPerIter));
-  rows.push("", `${ps.length} pairs: tailguard ÷ native median ${median(ratios).toFixed(2)}, geometric mean ${geo.toFixed(2)}, ` +
-    `range ${Math.min(...ratios).toFixed(2)}–${Math.max(...ratios).toFixed(2)}, below 1 in ${ratios.filter((r) => r < 1).length}; ` +
-    `CPU ms per iteration, tailguard ÷ native, median of ${withCpu.length} pairs: ${cpuRatio.toFixed(2)}.`);
+  rows.push("");
+  for (const [name, group] of [["orchestrator not pinned", ps.filter((p) => !p.pinned)], ["orchestrator pinned", ps.filter((p) => p.pinned)]]) {
+    const ratios = group.map((p) => p.tailguard.iterPerS / p.native.iterPerS);
+    const geo = Math.exp(ratios.reduce((a, r) => a + Math.log(r), 0) / ratios.length);
+    const withCpu = group.filter((p) => p.native.cpu && p.tailguard.cpu);
+    const cpuRatio = median(withCpu.map((p) => p.tailguard.cpu.msPerIter / p.native.cpu.msPerIter));
+    rows.push(`${name}, ${group.length} pairs: tailguard ÷ native median ${median(ratios).toFixed(2)}, geometric mean ${geo.toFixed(2)}, ` +
+      `range ${Math.min(...ratios).toFixed(2)}–${Math.max(...ratios).toFixed(2)}, below 1 in ${ratios.filter((r) => r < 1).length}; ` +
+      `CPU ms per iteration, tailguard ÷ native, median of ${withCpu.length} pairs: ${cpuRatio.toFixed(2)}.`);
+  }
   return rows.join("\n");
 }
 
