@@ -9,7 +9,7 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 
 const results = path.join(path.dirname(fileURLToPath(import.meta.url)), "../../results/h100-pinned-2026-11-24");
-export const RUNS = ["toggle-288s", "toggle-192s", "toggle-192s-holds0", "toggle-480s"].map((d) => path.join(results, d));
+export const RUNS = ["toggle-288s", "toggle-192s", "toggle-192s-holds0", "toggle-480s", "toggle-240s-ts0"].map((d) => path.join(results, d));
 
 /** Geometric mean of x÷B over the cycles that have both, and twice its standard error, as factors. */
 function paired(segments, state) {
