@@ -2,8 +2,9 @@
 // The eager batch-8 question of docs/scheduling.md as one table: every H100 run pair of native and tailguard made in
 // the same `tailguard bench` invocation and repetition (minutes apart at most), the low-priority worker's throughput
 // under tailguard over native's, with the worker's CPU ms per iteration where the bench recorded it; then the
-// median, the geometric mean and how many pairs fell below 1, for the runs before and after the bench pinned itself. The published figures have this one source:
-// test/bench.test.ts checks that bench/results/README.md and docs/scheduling.md hold exactly this output.
+// median, the geometric mean and how many pairs fell below 1, for the runs before and after the bench pinned itself.
+// The published figures have this one source: test/bench.test.ts checks that bench/results/README.md and
+// docs/scheduling.md hold exactly this output.
 // Usage: node bench/h100/pairs-b8.mjs
 import fs from "node:fs";
 import path from "node:path";

@@ -133,26 +133,20 @@ int tg_sweep_stale_rings(const char *dir) {
         if (tg_ring_name_parse(e->d_name, &pid, &ticks, &gen, &tmp) != 0) continue;
         char path[1024];
         snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
-        int fd = open(path, O_RDONLY | O_CLOEXEC), alive = tg_ring_alive(fd, pid, ticks);
-        if (fd >= 0) close(fd);
-        if (alive) continue;
-        int keep = 0;
-        if (!tmp) {
-            int fd = open(path, O_RDONLY | O_CLOEXEC);
-            if (fd < 0) continue;
+        int fd = open(path, O_RDONLY | O_CLOEXEC), keep = tg_ring_alive(fd, pid, ticks);
+        if (!keep && !tmp) {
             struct stat st;
-            if (fstat(fd, &st) != 0 || st.st_size < (off_t)TG_HEADER_SIZE) { /* not a ring we can read: garbage */
-                close(fd);
-                if (unlink(path) == 0) removed++;
-                continue;
+            void *p;
+            if (fd < 0) keep = 1;                                                          /* cannot look: leave it */
+            else if (fstat(fd, &st) != 0 || st.st_size < (off_t)TG_HEADER_SIZE) keep = 0; /* not a ring: garbage */
+            else if ((p = mmap(0, TG_HEADER_SIZE, PROT_READ, MAP_SHARED, fd, 0)) == MAP_FAILED) keep = 1;
+            else {
+                const tg_ring_header *h = p;
+                keep = memcmp(h->magic, TG_RING_MAGIC, 8) == 0 && tg_ring_has_reader(h, dir);
+                munmap(p, TG_HEADER_SIZE);
             }
-            void *p = mmap(0, TG_HEADER_SIZE, PROT_READ, MAP_SHARED, fd, 0);
-            close(fd);
-            if (p == MAP_FAILED) continue;
-            const tg_ring_header *h = p;
-            keep = memcmp(h->magic, TG_RING_MAGIC, 8) == 0 && tg_ring_has_reader(h, dir);
-            munmap(p, TG_HEADER_SIZE);
         }
+        if (fd >= 0) close(fd);
         if (!keep && unlink(path) == 0) removed++;
     }
     closedir(d);

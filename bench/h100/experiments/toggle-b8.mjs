@@ -12,6 +12,9 @@ import { spawn, execFileSync } from "node:child_process";
 import { mkdirSync, writeFileSync, rmSync } from "node:fs";
 import { createRequire } from "node:module";
 
+import { median } from "../../common.mjs";
+import { cycleRatios } from "./toggle-summary.mjs";
+
 const [out, seconds = "288", segment = "8"] = process.argv.slice(2);
 const addon = createRequire(import.meta.url)(process.cwd() + "/build/Release/tailguard.node");
 execFileSync("make", ["-C", "native", "build/libtailguard.so"], { stdio: "ignore" });
@@ -46,8 +49,7 @@ const states = [];
 const set = (state) => {
   addon.setPriority(dir, high.child.pid, state === "B" ? LOW : HIGH);
   if (state === "C") high.send("pause");
-  if (state === "A" && states.at(-1)?.state === "C") high.send("resume");
-  if (state === "B" && states.at(-1)?.state === "C") high.send("resume");
+  else if (states.at(-1)?.state === "C") high.send("resume");
   states.push({ state, at: now() });
 };
 high.send("go");
@@ -69,34 +71,28 @@ collector.take(1 << 18);
 collector.close();
 
 const SETTLE = 1e9;
+// Per segment; and where the batch job's time goes in each state: its iterations that overlap a request (from
+// scheduled arrival to completion), those that begin within 15 ms after one, and the rest.
+const classes = {};
 const segs = states.slice(0, -1).map((s, i) => {
   const from = s.at + SETTLE, to = states[i + 1].at;
   const its = l.rows.filter(([b, , e]) => b >= from && e <= to);
   const reqs = h.rows.filter(([d, c]) => d >= from && c <= to).map(([d, c]) => (c - d) / 1e6).sort((a, b) => a - b);
-  const mean = (f) => its.reduce((a, r) => a + f(r), 0) / its.length / 1e6;
-  return { state: s.state, cycle: Math.floor(i / 3), lowMechanisms: s.lowMechanisms, itPerS: its.length / ((to - from) / 1e9), enqueueMs: mean((r) => r[1] - r[0]),
-    syncMs: mean((r) => r[2] - r[1]), requests: reqs.length, highP50Ms: reqs[Math.floor(reqs.length / 2)] ?? null };
-});
-const median = (v) => { const s = [...v].sort((a, b) => a - b); return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2; };
-const rows = ["A", "B", "C"].map((st) => {
-  const g = segs.filter((s) => s.state === st);
-  return `| ${st} | ${g.length} | ${median(g.map((s) => s.itPerS)).toFixed(1)} | ${median(g.map((s) => s.enqueueMs)).toFixed(3)} | ${median(g.map((s) => s.syncMs)).toFixed(3)} | ${st === "C" ? "–" : median(g.map((s) => s.highP50Ms)).toFixed(3)} |`;
-});
-const ratio = (x) => segs.filter((s) => s.state === x).map((s) => s.itPerS / segs.find((b) => b.state === "B" && b.cycle === s.cycle)?.itPerS).filter(Number.isFinite);
-const rAB = ratio("A"), rCB = ratio("C");
-// Where the batch job's time goes in each state: its iterations that overlap a request (from scheduled arrival to
-// completion), those that begin within 15 ms after one, and the rest.
-const classes = {};
-for (const [i, s] of states.slice(0, -1).entries()) {
-  const from = s.at + SETTLE, to = states[i + 1].at;
-  for (const [b, e, d] of l.rows) {
-    if (b < from || d > to) continue;
+  for (const [b, e, d] of its) {
     const near = h.rows.filter(([due, done]) => done > b - 20e6 && due < d + 20e6);
     const cls = near.some(([due, done]) => b < done && d > due) ? "during" : near.some(([, done]) => b >= done && b - done < 15e6) ? "after" : "clear";
     const c = (classes[`${s.state} ${cls}`] ??= { n: 0, ns: 0, enqueueNs: 0 });
     c.n++, c.ns += d - b, c.enqueueNs += e - b;
   }
-}
+  const mean = (f) => its.reduce((a, r) => a + f(r), 0) / its.length / 1e6;
+  return { state: s.state, cycle: Math.floor(i / 3), lowMechanisms: s.lowMechanisms, itPerS: its.length / ((to - from) / 1e9), enqueueMs: mean((r) => r[1] - r[0]),
+    syncMs: mean((r) => r[2] - r[1]), requests: reqs.length, highP50Ms: reqs[Math.floor(reqs.length / 2)] ?? null };
+});
+const rows = ["A", "B", "C"].map((st) => {
+  const g = segs.filter((s) => s.state === st);
+  return `| ${st} | ${g.length} | ${median(g.map((s) => s.itPerS)).toFixed(1)} | ${median(g.map((s) => s.enqueueMs)).toFixed(3)} | ${median(g.map((s) => s.syncMs)).toFixed(3)} | ${st === "C" ? "–" : median(g.map((s) => s.highP50Ms)).toFixed(3)} |`;
+});
+const rAB = cycleRatios(segs, "A"), rCB = cycleRatios(segs, "C");
 const classTable = ["| state | iterations | overlapping a request: n, ms/it | beginning ≤ 15 ms after one: n, ms/it | the rest: n, ms/it |", "|---|---|---|---|---|",
   ...["A", "B", "C"].map((st) => `| ${st} | ${["during", "after", "clear"].reduce((a, k) => a + (classes[`${st} ${k}`]?.n ?? 0), 0)} | ` +
     ["during", "after", "clear"].map((k) => { const c = classes[`${st} ${k}`]; return c ? `${c.n}, ${(c.ns / c.n / 1e6).toFixed(3)}` : "–"; }).join(" | ") + " |")];

@@ -4,8 +4,9 @@ at runtime and compare stretches of one pair of processes (no difference between
 
   toggle-b8.py high   ResNet-18 batch 1 eager, a request every 100 ms (synchronised) while not paused
   toggle-b8.py low    ResNet-50 batch 8 eager, back to back, each iteration split into enqueue and sync wait
-CPUs: 2,3 (high) and 4,5 (low), or TOGGLE_HIGH_CPUS / TOGGLE_LOW_CPUS. stdin: "go" starts, "pause" / "resume" (high only) stop and restart the requests, "stop" ends; stdout: "ready" after
-the warm-up, then at the end one JSON line with every row (monotonic ns):
+CPUs: 2,3 (high) and 4,5 (low), or TOGGLE_HIGH_CPUS / TOGGLE_LOW_CPUS. stdin: "go" starts, "pause" / "resume"
+(high only) stop and restart the requests, "stop" ends; stdout: "ready" after the warm-up, then at the end one JSON
+line with every row (monotonic ns):
   high  [scheduled, completion]           low  [begin, enqueued, synchronised]"""
 import gc
 import json

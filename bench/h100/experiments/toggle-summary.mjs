@@ -11,12 +11,17 @@ import { fileURLToPath } from "node:url";
 const results = path.join(path.dirname(fileURLToPath(import.meta.url)), "../../results/h100-pinned-2026-11-24");
 export const RUNS = ["toggle-288s", "toggle-192s", "toggle-192s-holds0", "toggle-480s", "toggle-240s-ts0"].map((d) => path.join(results, d));
 
+/** The batch job's throughput in each segment of `state` over that of state B in the same cycle (cycles with both). */
+export function cycleRatios(segments, state) {
+  return segments.filter((s) => s.state === state).flatMap((s) => {
+    const b = segments.find((o) => o.state === "B" && o.cycle === s.cycle);
+    return b ? [s.itPerS / b.itPerS] : [];
+  });
+}
+
 /** Geometric mean of x÷B over the cycles that have both, and twice its standard error, as factors. */
 function paired(segments, state) {
-  const logs = segments.filter((s) => s.state === state).flatMap((s) => {
-    const b = segments.find((o) => o.state === "B" && o.cycle === s.cycle);
-    return b ? [Math.log(s.itPerS / b.itPerS)] : [];
-  });
+  const logs = cycleRatios(segments, state).map(Math.log);
   const m = logs.reduce((a, v) => a + v, 0) / logs.length;
   const se = Math.sqrt(logs.reduce((a, v) => a + (v - m) ** 2, 0) / (logs.length - 1) / logs.length);
   return { n: logs.length, text: `${Math.exp(m).toFixed(2)} ± ${(Math.exp(m + 2 * se) - Math.exp(m)).toFixed(2)}` };

@@ -91,9 +91,9 @@ static inline int tg_ctl_slot_alive(const tg_ctl *c, int fd, unsigned i, uint32_
     const tg_ctl_slot *s = &c->slot[i];
     uint32_t pid = __atomic_load_n(&s->pid, __ATOMIC_ACQUIRE);
     if (!pid) return 0;
-    int held = tg_lock_held(fd, TG_CTL_SLOT_LOCK_OFFSET(i));
-    if (s->pid_ns == my_ns) return tg_process_alive(pid, s->start_ticks) && held != 0;
-    return held == 1;
+    uint64_t lock = TG_CTL_SLOT_LOCK_OFFSET(i);
+    if (s->pid_ns == my_ns) return tg_process_alive(pid, s->start_ticks) && tg_lock_held(fd, lock) != 0;
+    return tg_lock_held(fd, lock) == 1;
 }
 
 static inline uint32_t tg_ctl_checksum(const tg_ctl *c) {
