@@ -2,7 +2,7 @@
 // loopback OTLP receiver in this test decoding what arrives (protobuf with the official generated decoders, and
 // JSON). Also its Prometheus endpoint, and its restart: killing it loses no record still in a ring.
 import { spawn } from "node:child_process";
-import { existsSync, readdirSync, readFileSync } from "node:fs";
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { createServer, type AddressInfo } from "node:net";
 import path from "node:path";
 import { afterEach, describe, expect, it, vi } from "vitest";
@@ -218,6 +218,45 @@ describe("tailguard agent", () => {
     expect(existsSync(path.join(rings, "agent.pid"))).toBe(false); // unregistered on stop
   });
 
+  it("registers as \"PID STARTTICKS\"; a registration whose pid is now another process is stale and replaced", async () => {
+    const dir = testDir("agent-stale");
+    const rings = path.join(dir, "rings");
+    const file = path.join(rings, "agent.pid");
+    const own = await Agent.start(agentOptions(["--dir", rings, "--no-prometheus"], {}));
+    try {
+      expect(readFileSync(file, "utf8")).toBe(`${process.pid} ${startTicks(readStatFields(process.pid))}\n`);
+    } finally {
+      await own.stop();
+    }
+    // a crashed agent's pid, since given to another process (here a sleep): alive, but not with the registered start
+    const other = spawn("sleep", ["30"], { stdio: "ignore" });
+    try {
+      await new Promise((r) => other.once("spawn", r));
+      const ticks = startTicks(readStatFields(other.pid!))!;
+      writeFileSync(file, `${other.pid} ${BigInt(ticks) + 1n}\n`);
+      const agent = spawn(process.execPath, [cli, "agent", "--dir", rings, "--no-prometheus"], { stdio: ["ignore", "pipe", "pipe"] });
+      let err = "";
+      agent.stderr!.on("data", (d) => (err += d));
+      const exited = new Promise<number | null>((r) => agent.on("exit", r));
+      await until("the new agent registered", () => readFileSync(file, "utf8").startsWith(`${agent.pid} `));
+      agent.kill("SIGTERM");
+      expect(await exited).toBe(0);
+      expect(err.trim().split("\n")).toEqual([
+        `tailguard agent: ${file} names pid ${other.pid} started at tick ${BigInt(ticks) + 1n}, but that pid is now another ` +
+          `process (started at tick ${ticks}): a stale registration of an agent that crashed; replacing it`,
+      ]);
+      // the same pid with its own start time, or an older agent's file (the pid alone): a live agent, refused
+      for (const text of [`${other.pid} ${ticks}\n`, `${other.pid}\n`]) {
+        writeFileSync(file, text);
+        const r = await runProgram(process.execPath, [cli, "agent", "--dir", rings, "--no-prometheus"], { timeoutMs: 20_000 });
+        expect(r.code, text).toBe(1);
+        expect(r.stderr).toContain(`another tailguard agent (pid ${other.pid}) already serves ${rings}`);
+      }
+    } finally {
+      other.kill("SIGKILL");
+    }
+  });
+
   it("bad options and a taken Prometheus port are clear errors, and leave no registration behind", async () => {
     const dir = testDir("agent-bad");
     const rings = path.join(dir, "rings");
@@ -332,5 +371,30 @@ describe("tailguard agent", () => {
     const kept = await runProgram(workload, args, { env: simEnv(dir, { LD_PRELOAD: shimLib }) });
     expect(kept.code).toBe(0);
     expect(readdirSync(rings).filter((f) => f.endsWith(".ring"))).toHaveLength(1);
+  });
+
+  it("the shims take a registration for a running agent only if its pid has the registered start time", async () => {
+    const dir = testDir("agent-shim-stale");
+    const rings = path.join(dir, "rings");
+    const args = ["requests", "--rate", "100", "--count", "3", "--kernels", "1", "--kernel-us", "100"];
+    const other = spawn("sleep", ["30"], { stdio: "ignore" });
+    try {
+      await new Promise((r) => other.once("spawn", r));
+      const ticks = startTicks(readStatFields(other.pid!))!;
+      // no grace: only a running agent keeps the ring of a process that exits
+      const keptFor = async (registration: string) => {
+        rmSync(rings, { recursive: true, force: true });
+        mkdirSync(rings, { recursive: true });
+        writeFileSync(path.join(rings, "agent.pid"), registration);
+        const w = await runProgram(workload, args, { env: simEnv(dir, { LD_PRELOAD: shimLib, TAILGUARD_AGENT_GRACE_S: "0" }) });
+        expect(w.code, w.stderr).toBe(0);
+        return readdirSync(rings).filter((f) => f.endsWith(".ring")).length === 1;
+      };
+      expect(await keptFor(`${other.pid} ${ticks}\n`), "the registered process runs").toBe(true);
+      expect(await keptFor(`${other.pid}\n`), "an older agent's registration: the pid alone").toBe(true);
+      expect(await keptFor(`${other.pid} ${BigInt(ticks) + 1n}\n`), "the pid is another process now").toBe(false);
+    } finally {
+      other.kill("SIGKILL");
+    }
   });
 });

@@ -400,32 +400,54 @@ export class Agent {
     await this.metrics.shutdown();
     this.histograms.close();
     try {
-      if (readFileSync(this.registration, "utf8").trim() === String(process.pid)) unlinkSync(this.registration);
+      if (parseRegistration(readFileSync(this.registration, "utf8"))?.pid === process.pid) unlinkSync(this.registration);
     } catch {
       /* already gone */
     }
   }
 }
 
-/** Registers this process as the directory's agent; refuses if another live agent has it. */
+/** A registration, DIR/agent.pid: "PID STARTTICKS\n", the agent's pid and its start time (field 22 of /proc/PID/stat),
+ *  so that a pid left behind by an agent that crashed, and since given to another process, is not taken for an agent.
+ *  The shims read the same file (tg_agent_alive, native/common/ring_files.c). An older agent's file has the pid alone. */
+export function parseRegistration(text: string): { pid: number; ticks: string | null } | null {
+  const m = /^\s*(\d+)(?:[ \t]+(\d+))?\s*$/.exec(text);
+  return m && Number(m[1]) > 0 ? { pid: Number(m[1]), ticks: m[2] ?? null } : null;
+}
+
+/** Registers this process as the directory's agent; refuses if another live agent has it. A registration whose
+ *  process is gone, or whose pid is another process now (another start time), is stale: replaced, with a notice. */
 function register(file: string) {
-  if (existsSync(file)) {
-    const other = Number(readFileSync(file, "utf8").trim());
-    if (other && other !== process.pid && alive(other))
-      throw new Error(`another tailguard agent (pid ${other}) already serves ${path.dirname(file)}`);
+  const other = existsSync(file) ? parseRegistration(readFileSync(file, "utf8")) : null;
+  if (other && other.pid !== process.pid) {
+    const state = alive(other);
+    if (state === "running") throw new Error(`another tailguard agent (pid ${other.pid}) already serves ${path.dirname(file)}`);
+    process.stderr.write(
+      state === "reused"
+        ? `tailguard agent: ${file} names pid ${other.pid} started at tick ${other.ticks}, but that pid is now another process ` +
+            `(started at tick ${startTicks(readStatFields(other.pid))}): a stale registration of an agent that crashed; replacing it\n`
+        : `tailguard agent: ${file} names pid ${other.pid}, which no longer runs: a stale registration of an agent that ` +
+            `crashed; replacing it\n`,
+    );
   }
+  // a shim that reads the file while it is rewritten finds it empty, and keeps rings on its fresh time (the grace)
+  const ticks = startTicks(readStatFields(process.pid));
   const fd = openSync(file, "w", 0o644);
-  writeSync(fd, `${process.pid}\n`);
+  writeSync(fd, ticks === null ? `${process.pid}\n` : `${process.pid} ${ticks}\n`);
   closeSync(fd);
 }
 
-function alive(pid: number): boolean {
+/** Whether a registered agent runs: its pid is alive with the registered start time ("running"), alive as another
+ *  process ("reused"), or gone. Without a start time to compare (an older agent's file, an unreadable /proc), the pid
+ *  alone says it. */
+function alive(r: { pid: number; ticks: string | null }): "running" | "reused" | "gone" {
   try {
-    process.kill(pid, 0);
-    return true;
+    process.kill(r.pid, 0);
   } catch (e) {
-    return (e as NodeJS.ErrnoException).code === "EPERM";
+    if ((e as NodeJS.ErrnoException).code !== "EPERM") return "gone";
   }
+  const ticks = startTicks(readStatFields(r.pid));
+  return r.ticks === null || ticks === null || ticks === r.ticks ? "running" : "reused";
 }
 
 /** Sends every batch to several exporters (OTLP and a file); the batch failed if any of them failed. */

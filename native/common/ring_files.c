@@ -98,10 +98,15 @@ int tg_session_alive(const char *session) {
 }
 
 int tg_agent_alive(const char *dir) {
-    char path[512], buf[32];
+    char path[512], buf[64], *end;
     snprintf(path, sizeof path, "%s/agent.pid", dir);
-    if (!read_small(path, buf, sizeof buf)) return 0;
-    if (pid_alive((uint32_t)strtoul(buf, 0, 10))) return 1;
+    /* "PID TICKS\n": the agent's pid and start time (field 22 of /proc/PID/stat), so that a pid a crashed agent left
+     * behind, and another process has now, is not taken for it; an older agent's file has the pid alone (ticks 0:
+     * the pid says it). Empty (being rewritten) or absent: nobody runs, and the grace below decides. */
+    read_small(path, buf, sizeof buf);
+    unsigned long pid = strtoul(buf, &end, 10);
+    unsigned long long ticks = strtoull(end, 0, 10);
+    if (pid != 0 && tg_process_alive((uint32_t)pid, ticks)) return 1;
     /* registered but not running: crashed or restarting. It touches the file every second while it runs, and
      * removes it when it stops on purpose; keep rings for it until the grace since its last beat runs out. */
     struct stat st;

@@ -32,8 +32,8 @@ int tg_lock_held(int fd, uint64_t byte);
 int tg_ring_alive(int fd, uint32_t pid, uint64_t ticks);
 /* A session id is "<recorder pid>-<suffix>"; the recorder is alive. */
 int tg_session_alive(const char *session);
-/* The agent registered in DIR/agent.pid is alive, or stopped without unregistering less than
- * TAILGUARD_AGENT_GRACE_S ago (it will come back for the rings). */
+/* The agent registered in DIR/agent.pid ("PID TICKS", or "PID" from an older agent) is alive with that start time, or
+ * stopped without unregistering less than TAILGUARD_AGENT_GRACE_S ago (it will come back for the rings). */
 int tg_agent_alive(const char *dir);
 /* Someone will still read this ring: its recording session, a draining consumer, or a running agent. */
 int tg_ring_has_reader(const tg_ring_header *h, const char *dir);
