@@ -3,7 +3,7 @@
 // JSON). Also its Prometheus endpoint, and its restart: killing it loses no record still in a ring.
 import { spawn } from "node:child_process";
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { createServer, type AddressInfo } from "node:net";
+import { connect as connectSocket, createServer, type AddressInfo, type Socket } from "node:net";
 import path from "node:path";
 import { afterEach, describe, expect, it, vi } from "vitest";
 
@@ -263,6 +263,21 @@ describe("tailguard agent", () => {
     const bad = await runProgram(process.execPath, [cli, "agent", "--dir", rings, "--port", "http"]);
     expect(bad.code).toBe(2);
     expect(bad.stderr).toContain('--port must be a number from 0 to 65535, not "http"');
+    // --host: an address, never "" or a name that Node would take for every interface
+    for (const [host, why] of [["", "(empty)"], ["metrics.example", "(host names are not resolved)"]]) {
+      const r = await runProgram(process.execPath, [cli, "agent", "--dir", rings, "--host", host]);
+      expect(r.code, host).toBe(2);
+      expect(r.stderr.trim()).toBe(`tailguard agent: --host must be an IP address or localhost, not "${host}" ${why}: pass the ` +
+        "address of the interface to listen on, e.g. 127.0.0.1 (the default) or ::1; to listen on every interface say so: " +
+        "--host 0.0.0.0 (IPv4) or --host :: (IPv4 and IPv6)");
+    }
+    for (const host of ["127.0.0.1", "::1", "0.0.0.0", "::", "localhost"])
+      expect(agentOptions(["--host", host], {}).prometheus?.host).toBe(host);
+    for (const [value, message] of [["0", "a number from 1 to 65536"], ["2.5", "a whole number from 1 to 65536"], ["", "a number from 1 to 65536"]]) {
+      const r = await runProgram(process.execPath, [cli, "agent", "--dir", rings, "--max-connections", value]);
+      expect(r.code, value).toBe(2);
+      expect(r.stderr).toContain(`--max-connections must be ${message}, not "${value}"`);
+    }
     const taken = createServer();
     await new Promise<void>((r) => taken.listen(0, "127.0.0.1", r));
     try {
@@ -275,6 +290,34 @@ describe("tailguard agent", () => {
       expect(existsSync(path.join(rings, "agent.pid"))).toBe(false);
     } finally {
       taken.close();
+    }
+  });
+
+  it("--max-connections bounds the connections to its HTTP server: idle ones make room, /metrics still answers", async () => {
+    const dir = testDir("agent-connections");
+    const agent = spawn(process.execPath, [cli, "agent", "--dir", path.join(dir, "rings"), "--port", "0", "--max-connections", "8"],
+      { stdio: ["ignore", "pipe", "pipe"] });
+    let out = "";
+    agent.stdout!.on("data", (d) => (out += d));
+    agent.stderr!.on("data", (d) => (out += d));
+    const exited = new Promise((r) => agent.on("exit", r));
+    const sockets: Socket[] = [];
+    try {
+      await until("the agent's address", () => /Prometheus at (http:\/\/\S+\/metrics)/.test(out));
+      const url = /Prometheus at (http:\/\/\S+\/metrics)/.exec(out)![1];
+      for (let i = 0; i < 30; i++) {
+        const s = connectSocket(Number(new URL(url).port), "127.0.0.1");
+        s.on("error", () => {});
+        sockets.push(s);
+      }
+      // long before the idle timeout (10 s), all but the 8 newest are closed to keep to the limit
+      await until("22 idle connections closed", () => sockets.filter((s) => s.closed).length >= 22, 5000);
+      const res = await fetch(url, { signal: AbortSignal.timeout(2000) });
+      expect(res.status).toBe(200);
+    } finally {
+      for (const s of sockets) s.destroy();
+      agent.kill("SIGTERM");
+      await exited;
     }
   });
 

@@ -3,22 +3,26 @@
 // agent sees every two seconds: this is what `npm start` runs on a machine with no GPU.
 import { spawn, type ChildProcess } from "node:child_process";
 import { mkdtempSync } from "node:fs";
+import { isIP } from "node:net";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { parseArgs } from "node:util";
 
 import { Agent, type AgentOptions } from "./agent.js";
 import { resnet18Mix, resnet50Mix } from "./bench/workers.js";
+import { DEFAULT_HTTP_LIMITS } from "./http-limits.js";
+import type { PrometheusEndpoint } from "./metrics.js";
 import { packageRoot, ringDir, shimPath, simLibDir } from "./native.js";
 import { UsageError } from "./run.js";
 import { formatColumns, ms, type Column } from "./table.js";
 
-export const AGENT_USAGE = `  agent [--port N] [--host H] [--no-prometheus] [--otlp] [--spans-file FILE] [--interval-log FILE]
-        [--interval S] [--slo-ms MS] [--sample-rate R] [--dir DIR] [--demo]
+export const AGENT_USAGE = `  agent [--port N] [--host ADDR] [--max-connections N] [--no-prometheus] [--otlp] [--spans-file FILE]
+        [--interval-log FILE] [--interval S] [--slo-ms MS] [--sample-rate R] [--dir DIR] [--demo]
                  the daemon: request windows, HDR histograms, spans and metrics of every attached process;
                  Prometheus on http://127.0.0.1:9464/metrics and the live view on http://127.0.0.1:9464/; OTLP
                  when OTEL_EXPORTER_OTLP_*ENDPOINT is set or --otlp; --demo also runs a high/low-priority pair on
-                 the simulated GPU (what \`npm start\` runs)`;
+                 the simulated GPU (what \`npm start\` runs); --host is an IP address or localhost (0.0.0.0: every
+                 interface), --max-connections bounds its HTTP connections (default 256)`;
 
 /** V8 heap settings for the long-running agent (npm start, the container image, bench:agent): a small young generation
  * and an old generation capped well above what it keeps alive (~15 MB): measured at 1 M records/s with span export,
@@ -27,9 +31,28 @@ export const AGENT_NODE_OPTIONS = "--max-semi-space-size=4 --max-old-space-size=
 
 function number(name: string, text: string | undefined, fallback: number, min: number, max: number): number {
   if (text === undefined) return fallback;
-  const v = Number(text);
+  const v = text.trim() === "" ? NaN : Number(text);
   if (!Number.isFinite(v) || v < min || v > max) throw new UsageError(`tailguard agent: --${name} must be a number from ${min} to ${max}, not "${text}"`);
   return v;
+}
+
+function integer(name: string, text: string | undefined, fallback: number, min: number, max: number): number {
+  const v = number(name, text, fallback, min, max);
+  if (!Number.isInteger(v)) throw new UsageError(`tailguard agent: --${name} must be a whole number from ${min} to ${max}, not "${text}"`);
+  return v;
+}
+
+/** The address to listen on: an IP address or localhost. Node would take "" (and a name it cannot resolve the way one
+ *  expects) as every interface, exposing process names and command lines to the network by a typo. */
+function listenHost(text: string | undefined): string {
+  if (text === undefined) return "127.0.0.1";
+  if (text === "localhost" || isIP(text) !== 0) return text;
+  throw new UsageError(
+    `tailguard agent: --host must be an IP address or localhost, not ${JSON.stringify(text)}` +
+      (text.trim() === "" ? " (empty)" : " (host names are not resolved)") +
+      ": pass the address of the interface to listen on, e.g. 127.0.0.1 (the default) or ::1; to listen on every " +
+      "interface say so: --host 0.0.0.0 (IPv4) or --host :: (IPv4 and IPv6)",
+  );
 }
 
 export function agentOptions(args: string[], env: NodeJS.ProcessEnv = process.env): AgentOptions & { demo: boolean } {
@@ -41,6 +64,7 @@ export function agentOptions(args: string[], env: NodeJS.ProcessEnv = process.en
       "no-prometheus": { type: "boolean" },
       otlp: { type: "boolean" },
       "spans-file": { type: "string" },
+      "max-connections": { type: "string" },
       "interval-log": { type: "string" },
       interval: { type: "string" },
       "slo-ms": { type: "string" },
@@ -52,11 +76,15 @@ export function agentOptions(args: string[], env: NodeJS.ProcessEnv = process.en
   const otlpConfigured = Boolean(env.OTEL_EXPORTER_OTLP_ENDPOINT || env.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT);
   const dir = values.dir ?? ringDir(env);
   if (!path.isAbsolute(dir)) throw new UsageError(`tailguard agent: --dir must be an absolute path, not "${dir}"`);
+  const prometheus: PrometheusEndpoint & { host: string } = {
+    host: listenHost(values.host),
+    port: integer("port", values.port, 9464, 0, 65535),
+    maxConnections: integer("max-connections", values["max-connections"], DEFAULT_HTTP_LIMITS.maxConnections, 1, 65536),
+  };
   return {
     dir,
-    prometheus: values["no-prometheus"]
-      ? null
-      : { host: values.host ?? "127.0.0.1", port: number("port", values.port, 9464, 0, 65535) },
+    // its limits reach the metrics server with it (AgentMetrics)
+    prometheus: values["no-prometheus"] ? null : prometheus,
     otlp: Boolean(values.otlp) || otlpConfigured,
     spansFile: values["spans-file"] ?? null,
     intervalLog: values["interval-log"]

@@ -7,7 +7,7 @@
 // set it has ever seen until the process ends, so a process that has gone could never stop being exported; and a
 // synchronous instrument hashes its attribute object on every record, too dear at a million launches a second. Here a
 // record is a bucket increment on the process's own series, and forget() removes them.
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import type { IncomingMessage, Server, ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import path from "node:path";
 
@@ -32,6 +32,7 @@ import {
   type ResourceMetrics,
 } from "@opentelemetry/sdk-metrics";
 
+import { DEFAULT_HTTP_LIMITS, LISTEN_BACKLOG, limitedServer, type HttpLimits, type HttpLimitStats } from "./http-limits.js";
 import { PERCENTILES, type Hold, type ProcessMeta, type RequestWindow, type SeriesSnapshot } from "./model.js";
 
 export type MetricType = "histogram" | "counter" | "gauge";
@@ -297,6 +298,11 @@ class ProcessSeries {
   }
 }
 
+/** The entries of `o` that are not undefined (so that spreading it over defaults keeps the defaults). */
+function defined<T extends object>(o: T): Partial<T> {
+  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<T>;
+}
+
 /** The span counts exported as counters (SpanPipeline's stats have these and more). */
 type SpanCounts = { exported: number; dropped: number; failed: number };
 
@@ -306,9 +312,18 @@ export interface OtlpMetricsOptions {
   intervalMs: number;
 }
 
+/** The Prometheus endpoint (its server also serves the live view): where it listens, and its server's limits
+ *  (http-limits.ts; DEFAULT_HTTP_LIMITS where not given). */
+export interface PrometheusEndpoint extends Partial<HttpLimits> {
+  /** default 127.0.0.1 */
+  host?: string;
+  /** 0 picks a free port */
+  port: number;
+}
+
 export interface AgentMetricsOptions {
-  /** the Prometheus endpoint (`/metrics`); host defaults to 127.0.0.1, port 0 picks a free one; null: none */
-  prometheus?: { host?: string; port: number } | null;
+  /** the Prometheus endpoint (`/metrics`); null: none */
+  prometheus?: PrometheusEndpoint | null;
   otlp?: OtlpMetricsOptions | null;
   /** the agent's HDR histograms, for the quantile gauges (values in ns) */
   snapshots?: () => SeriesSnapshot[];
@@ -342,6 +357,7 @@ export class AgentMetrics {
   private readonly provider: MeterProvider;
   private readonly scrapeReader: MetricReader | null = null;
   private readonly server: Server | null = null;
+  private readonly connectionStats: () => HttpLimitStats = () => ({ open: 0, evicted: 0, refused: 0 });
   private readonly serializer = new PrometheusSerializer(undefined, false, undefined, false, true);
   private closing: Promise<void> | null = null;
 
@@ -362,12 +378,13 @@ export class AgentMetrics {
     this.provider = new MeterProvider({ resource: this.resource, readers });
 
     if (opts.prometheus) {
-      const server = createServer((req, res) => this.serve(req, res));
+      const { host = "127.0.0.1", port, ...limits } = opts.prometheus;
+      const { server, stats } = limitedServer((req, res) => this.serve(req, res), { ...DEFAULT_HTTP_LIMITS, ...defined(limits) });
       this.server = server;
-      const { host = "127.0.0.1", port } = opts.prometheus;
+      this.connectionStats = stats;
       this.ready = new Promise((resolve, reject) => {
         server.once("error", reject);
-        server.listen(port, host, () => resolve());
+        server.listen({ port, host, backlog: LISTEN_BACKLOG }, () => resolve());
       });
       this.ready.catch(() => {}); // an agent that never awaits `ready` must not die of an unhandled rejection
     } else {
@@ -415,6 +432,11 @@ export class AgentMetrics {
     this.retiring.push(...all);
     this.byPid.delete(pid);
     this.current.delete(pid);
+  }
+
+  /** What the server's connection limit did so far (http-limits.ts). */
+  connections(): HttpLimitStats {
+    return this.connectionStats();
   }
 
   /** The Prometheus endpoint (or another path its server answers), once `ready`. */
