@@ -177,7 +177,7 @@ describe("priorities on the simulated GPU", () => {
     expect(shared.result.iterations, got).toBeGreaterThan(3 * Math.max(2, starved.result.iterations));
   });
 
-  it("a corrupt control block turns scheduling off with one message; the program runs normally", async () => {
+  it("a corrupt control file turns scheduling off with one message; the program runs normally", async () => {
     const dir = testDir("sched-corrupt");
     const env = simEnv(dir, { LD_PRELOAD: shimLib, TAILGUARD_PRIORITY: "low" });
     const args = ["continuous", "--seconds", "0.2", "--kernels", "2", "--kernel-us", "100"];
@@ -191,9 +191,9 @@ describe("priorities on the simulated GPU", () => {
     const r = await runProgram(workload, args, { env });
     expect(r.code).toBe(0);
     expect(JSON.parse(r.stdout).iterations).toBeGreaterThan(10);
-    const lines = r.stderr.trim().split("\n").filter((x) => x.includes("control block"));
+    const lines = r.stderr.trim().split("\n").filter((x) => x.includes("control file"));
     expect(lines.length).toBe(1);
-    expect(lines[0]).toMatch(/corrupt or from another tailguard version: priorities are not enforced/);
+    expect(lines[0]).toMatch(/corrupt or from another tailguard version .*: priorities are not enforced/);
   });
 });
 

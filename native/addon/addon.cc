@@ -8,6 +8,8 @@
 #include <unistd.h>
 #include <dirent.h>
 
+#include <cerrno>
+#include <climits>
 #include <cstddef>
 #include <cstdlib>
 #include <algorithm>
@@ -16,6 +18,9 @@
 
 #include "collector.h"
 #include "tailguard/control.h"
+#include "tailguard/directory.h"
+#include "tailguard/guard.h"
+#include "tailguard/policy.h"
 #include "tailguard/options.h"
 #include "tailguard/record.h"
 #include "tailguard/ring_files.h"
@@ -103,6 +108,8 @@ Napi::Object SnapshotToJs(Napi::Env env, const Snapshot& s) {
   o.Set("id", s.ring);
   o.Set("path", s.path);
   o.Get("counters").As<Napi::Object>().Set("torn", double(s.torn));
+  o.Get("counters").As<Napi::Object>().Set("lost", double(s.lost));
+  if (!s.corrupt.empty()) o.Set("corrupt", s.corrupt);
   return o;
 }
 
@@ -208,7 +215,20 @@ Napi::Value DemangleJs(const Napi::CallbackInfo& info) {
 
 // ---- ring files ----
 
-// Every ring file in a directory, with its header when it can be read (error says why not).
+// What a ring's lanes say that no real ring can: "" when nothing (the collector quarantines a ring for these).
+std::string CheckLanes(const tg_ring_front& f) {
+  if (f.header.lanes_used > TG_LANES) return "lanes_used " + std::to_string(f.header.lanes_used) + " is past the 16 lanes";
+  for (unsigned i = 0; i < TG_LANES; i++) {
+    const tg_lane& l = f.lanes[i];
+    const uint64_t max = 1ull << 48;
+    if (l.tail > max || l.dropped > max || l.launches > max || l.dropped_launches > max)
+      return "lane " + std::to_string(i) + "'s counters are past any real count";
+  }
+  return "";
+}
+
+// Every ring file in a directory, with its header when it can be read (error says why not). Read by copy, never
+// mapped: a ring's owner can shrink it at any moment.
 Napi::Value ScanRings(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   std::string dir = info[0].As<Napi::String>().Utf8Value();
@@ -216,6 +236,7 @@ Napi::Value ScanRings(const Napi::CallbackInfo& info) {
   DIR* d = opendir(dir.c_str());
   if (!d) return out;
   uint32_t n = 0;
+  static tg_ring_front front;
   while (dirent* e = readdir(d)) {
     uint32_t pid, gen;
     uint64_t ticks;
@@ -223,26 +244,25 @@ Napi::Value ScanRings(const Napi::CallbackInfo& info) {
     if (tg_ring_name_parse(e->d_name, &pid, &ticks, &gen, &tmp) != 0 || tmp) continue;
     std::string path = dir + "/" + e->d_name;
     Napi::Object o;
-    int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    int fd = open(path.c_str(), O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
     struct stat st;
     std::string error;
-    void* p = MAP_FAILED;
-    if (fd < 0) error = std::string("cannot open: ") + strerror(errno);
-    else if (fstat(fd, &st) != 0 || size_t(st.st_size) < TG_NAMES_OFFSET) error = "file is smaller than a ring header";
-    else if ((p = mmap(nullptr, TG_NAMES_OFFSET, PROT_READ, MAP_SHARED, fd, 0)) == MAP_FAILED) error = "cannot map";
+    if (fd < 0) error = std::string("cannot open: ") + (errno == EACCES ? "another user's" : strerror(errno));
+    else if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) error = "not a regular file";
+    else if (pread(fd, &front, sizeof front, 0) != ssize_t(sizeof front)) error = "file is smaller than a ring header";
+    else if ((error = CheckHeader(&front.header, size_t(st.st_size))).empty()) {
+      error = CheckLanes(front);
+      if (error.empty()) o = HeaderToJs(env, front);
+      else error = "corrupt: " + error;
+    }
     bool alive = tg_ring_alive(fd, pid, ticks);
     if (fd >= 0) close(fd);
-    if (p != MAP_FAILED) {
-      auto* f = static_cast<tg_ring_front*>(p);
-      error = CheckHeader(&f->header, size_t(st.st_size));
-      if (error.empty()) o = HeaderToJs(env, *f);
-      munmap(p, TG_NAMES_OFFSET);
-    }
     if (o.IsEmpty()) {
       o = Napi::Object::New(env);
       o.Set("pid", pid);
       o.Set("error", error);
     }
+    if (fd >= 0) o.Set("ownerUid", double(st.st_uid));
     o.Set("path", path);
     o.Set("alive", alive);
     out.Set(n++, o);
@@ -251,34 +271,7 @@ Napi::Value ScanRings(const Napi::CallbackInfo& info) {
   return out;
 }
 
-// ---- GPU control blocks (tailguard/control.h) ----
-
-// Maps DIR/gpu-*.ctl files that pass the shim's own checks; calls fn(path, block or nullptr, error) for each.
-template <typename F>
-void ForEachControlBlock(const std::string& dir, bool writable, F fn) {
-  DIR* d = opendir(dir.c_str());
-  if (!d) return;
-  while (dirent* e = readdir(d)) {
-    std::string name = e->d_name;
-    if (name.rfind("gpu-", 0) != 0 || name.size() < 8 || name.compare(name.size() - 4, 4, ".ctl") != 0) continue;
-    std::string path = dir + "/" + name, error;
-    int fd = open(path.c_str(), (writable ? O_RDWR : O_RDONLY) | O_CLOEXEC);
-    struct stat st;
-    void* p = MAP_FAILED;
-    if (fd < 0) error = std::string("cannot open: ") + strerror(errno);
-    else if (fstat(fd, &st) != 0 || size_t(st.st_size) != sizeof(tg_ctl)) error = "not the size of a control block";
-    else if ((p = mmap(nullptr, sizeof(tg_ctl), PROT_READ | (writable ? PROT_WRITE : 0), MAP_SHARED, fd, 0)) == MAP_FAILED)
-      error = "cannot map";
-    tg_ctl* c = p == MAP_FAILED ? nullptr : static_cast<tg_ctl*>(p);
-    if (c && (memcmp(c->magic, TG_CTL_MAGIC, 8) != 0 || c->version != TG_CTL_VERSION || c->size != sizeof(tg_ctl) ||
-              c->slot_count != TG_CTL_SLOTS || c->checksum != tg_ctl_checksum(c)))
-      error = "corrupt, or from another tailguard version";
-    fn(path, error.empty() ? c : nullptr, error, fd);
-    if (fd >= 0) close(fd);
-    if (c) munmap(p, sizeof(tg_ctl));
-  }
-  closedir(d);
-}
+// ---- GPU control files (tailguard/control.h) and the policy (tailguard/policy.h) ----
 
 std::string UuidHex(const uint8_t* u) {
   char hex[33];
@@ -286,32 +279,155 @@ std::string UuidHex(const uint8_t* u) {
   return hex;
 }
 
-// Every control block: its GPU and the slots of live processes (pid, priority, mechanisms, timeslice, holds).
+Napi::Object DirToJs(Napi::Env env, const tg_dir_info& d) {
+  auto o = Napi::Object::New(env);
+  o.Set("exists", bool(d.exists));
+  o.Set("trusted", bool(d.trusted));
+  o.Set("writable", bool(d.writable));
+  o.Set("uid", double(d.uid));
+  o.Set("gid", double(d.gid));
+  o.Set("mode", double(d.mode));
+  o.Set("problem", std::string(d.problem));
+  return o;
+}
+
+// checkDir(dir, create): the directory rule of tailguard/directory.h, as the shim applies it to this process.
+Napi::Value CheckDir(const Napi::CallbackInfo& info) {
+  tg_dir_info d;
+  std::string dir = info[0].As<Napi::String>().Utf8Value();
+  if (info.Length() > 1 && info[1].ToBoolean()) tg_dir_prepare(dir.c_str(), &d);
+  else tg_dir_inspect(dir.c_str(), &d);
+  return DirToJs(info.Env(), d);
+}
+
+// policy(dir): the admin's policy as the shims read it, and this process's ceiling under it.
+Napi::Value Policy(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  std::string dir = info[0].As<Napi::String>().Utf8Value();
+  tg_dir_info d;
+  tg_dir_inspect(dir.c_str(), &d);
+  tg_policy p;
+  tg_policy_load(dir.c_str(), d.uid, &p);
+  auto o = Napi::Object::New(env);
+  o.Set("fromFile", bool(p.from_file));
+  o.Set("problem", std::string(p.problem));
+  o.Set("defaultCeiling", p.default_ceiling);
+  o.Set("adminUid", double(p.admin_uid));
+  auto rules = Napi::Array::New(env);
+  for (uint32_t i = 0; i < p.rules; i++) {
+    auto r = Napi::Object::New(env);
+    r.Set("kind", p.rule[i].kind == TG_POLICY_UID ? "uid" : "gid");
+    r.Set("id", double(p.rule[i].id));
+    r.Set("ceiling", p.rule[i].ceiling);
+    rules.Set(i, r);
+  }
+  o.Set("rules", rules);
+  uint32_t gid = 0;
+  o.Set("myCeiling", tg_policy_ceiling_self(&p, &gid));
+  o.Set("myCeilingGid", double(gid));
+  return o;
+}
+
+// parsePolicy(text): the shim's own parser, for `tailguard doctor` and the tests; {error} or the rules.
+Napi::Value ParsePolicy(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  std::string text = info[0].As<Napi::String>().Utf8Value();
+  tg_policy p;
+  p.admin_uid = 0;
+  char err[300];
+  auto o = Napi::Object::New(env);
+  if (tg_policy_parse(text.data(), text.size(), &p, err, sizeof err) != 0) o.Set("error", std::string(err));
+  o.Set("defaultCeiling", p.default_ceiling);
+  o.Set("rules", double(p.rules));
+  return o;
+}
+
+// A control file opened and copied: no mapping, so a file shrunk under us is a short read, not a SIGBUS.
+struct ControlFile {
+  std::string path, name, error;
+  int fd = -1;
+  uint32_t uid = 0, gid = 0;
+  uint32_t named_uid = 0;
+  tg_ctl copy;
+  ~ControlFile() {
+    if (fd >= 0) close(fd);
+  }
+};
+
+// Each control file of a directory, opened for reading (writable: for writing too, where this user may).
+template <typename F>
+void ForEachControlFile(const std::string& dir, bool writable, F fn) {
+  DIR* d = opendir(dir.c_str());
+  if (!d) return;
+  while (dirent* e = readdir(d)) {
+    ControlFile c;
+    c.name = e->d_name;
+    uint8_t uuid[16];
+    unsigned alt;
+    if (tg_ctl_name_parse(e->d_name, uuid, &c.named_uid, &alt) != 0) continue;
+    c.path = dir + "/" + c.name;
+    c.fd = open(c.path.c_str(), (writable ? O_RDWR : O_RDONLY) | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+    if (c.fd < 0 && writable && errno == EACCES) c.fd = open(c.path.c_str(), O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+    struct stat st;
+    if (c.fd < 0) c.error = std::string("cannot open: ") + (errno == ELOOP ? "a symbolic link" : strerror(errno));
+    else if (fstat(c.fd, &st) != 0 || !S_ISREG(st.st_mode)) c.error = "not a regular file";
+    else if (st.st_uid != c.named_uid)
+      c.error = "made by uid " + std::to_string(st.st_uid) + " under uid " + std::to_string(c.named_uid) +
+                "'s name: ignored by every shim";
+    else if (size_t(st.st_size) != sizeof(tg_ctl) || pread(c.fd, &c.copy, sizeof c.copy, 0) != ssize_t(sizeof c.copy))
+      c.error = "not the size of a control block";
+    else if (!tg_ctl_header_ok(&c.copy, nullptr))
+      c.error = "corrupt, or from another tailguard version";
+    if (c.fd >= 0 && fstat(c.fd, &st) == 0) {
+      c.uid = uint32_t(st.st_uid);
+      c.gid = uint32_t(st.st_gid);
+    }
+    fn(c);
+  }
+  closedir(d);
+}
+
+int32_t Clamp(int32_t p, int32_t ceiling) {
+  p = std::max(-100, std::min(100, p));
+  return std::min(p, ceiling);
+}
+
+// Every control file: its GPU, owner, the owner's ceiling, and the slots of live processes (pid, priority asked for
+// and in force, mechanisms, timeslice, holds).
 Napi::Value ControlBlocks(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
+  std::string dir = info[0].As<Napi::String>().Utf8Value();
   auto out = Napi::Array::New(env);
   uint32_t n = 0;
   uint32_t my_ns = tg_pid_namespace();
-  ForEachControlBlock(info[0].As<Napi::String>().Utf8Value(), false, [&](const std::string& path, tg_ctl* c,
-                                                                          const std::string& error, int fd) {
+  tg_dir_info d;
+  tg_dir_inspect(dir.c_str(), &d);
+  tg_policy policy;
+  tg_policy_load(dir.c_str(), d.uid, &policy);
+  ForEachControlFile(dir, false, [&](ControlFile& c) {
     auto o = Napi::Object::New(env);
-    o.Set("path", path);
-    if (!c) {
-      o.Set("error", error);
+    o.Set("path", c.path);
+    o.Set("ownerUid", double(c.uid));
+    if (!c.error.empty()) {
+      o.Set("error", c.error);
     } else {
-      o.Set("gpu", UuidHex(c->gpu_uuid));
+      const tg_ctl* b = &c.copy;
+      int32_t ceiling = tg_policy_ceiling(&policy, c.uid, c.gid);
+      o.Set("gpu", UuidHex(b->gpu_uuid));
+      o.Set("ownerGid", double(c.gid));
+      o.Set("ceiling", ceiling);
       auto slots = Napi::Array::New(env);
       uint32_t k = 0;
       for (uint32_t i = 0; i < TG_CTL_SLOTS; i++) {
-        const tg_ctl_slot& s = c->slot[i];
-        uint32_t pid = __atomic_load_n(&s.pid, __ATOMIC_ACQUIRE);
-        if (!tg_ctl_slot_alive(c, fd, i, my_ns)) continue;
+        const tg_ctl_slot& s = b->slot[i];
+        if (!tg_ctl_slot_alive(b, c.fd, i, my_ns)) continue;
         auto so = Napi::Object::New(env);
         so.Set("slot", i);
-        so.Set("pid", pid);
+        so.Set("pid", s.pid);
         so.Set("pidNamespace", s.pid_ns);
         so.Set("otherNamespace", s.pid_ns != my_ns);
-        so.Set("priority", s.priority);
+        so.Set("requested", s.priority);
+        so.Set("priority", Clamp(s.priority, ceiling));
         so.Set("mechanisms", s.mechanisms);
         so.Set("timesliceUs", s.timeslice_us);
         so.Set("heldNs", double(s.held_ns));
@@ -326,28 +442,40 @@ Napi::Value ControlBlocks(const Napi::CallbackInfo& info) {
   return out;
 }
 
-// Sets a live process's priority: in its slot of every GPU control block (the scheduler reads it there) and in its
-// ring header (what it takes when it attaches to a GPU later, and what `ps` shows). Returns {slots, rings} updated.
+// Sets a live process's priority: in its slot of every GPU control file (the scheduler reads it there) and in its
+// ring header (what it takes when it attaches to a GPU later, and what `ps` shows), with plain writes of the field
+// (no mapping: the file could shrink under one). The kernel decides who may: the process's user and root. Returns
+// {slots, rings, denied, ceiling} (ceiling: the lowest one in force for it, or null when it has no slot).
 Napi::Value SetPriority(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   std::string dir = info[0].As<Napi::String>().Utf8Value();
   uint32_t pid = info[1].As<Napi::Number>().Uint32Value();
   int32_t priority = info[2].As<Napi::Number>().Int32Value();
-  uint32_t slots = 0, rings = 0;
+  uint32_t slots = 0, rings = 0, denied = 0;
+  int32_t ceiling = INT32_MAX;
   uint32_t my_ns = tg_pid_namespace();
-  ForEachControlBlock(dir, true, [&](const std::string&, tg_ctl* c, const std::string&, int fd) {
-    if (!c) return;
+  tg_dir_info d;
+  tg_dir_inspect(dir.c_str(), &d);
+  tg_policy policy;
+  tg_policy_load(dir.c_str(), d.uid, &policy);
+  ForEachControlFile(dir, true, [&](ControlFile& c) {
+    if (!c.error.empty()) return;
     // a pid names a process of this namespace: the same number in another namespace is another process
-    for (uint32_t i = 0; i < TG_CTL_SLOTS; i++)
-      if (__atomic_load_n(&c->slot[i].pid, __ATOMIC_ACQUIRE) == pid && c->slot[i].pid_ns == my_ns &&
-          tg_ctl_slot_alive(c, fd, i, my_ns)) {
-        __atomic_store_n(&c->slot[i].priority, priority, __ATOMIC_RELEASE);
+    for (uint32_t i = 0; i < TG_CTL_SLOTS; i++) {
+      if (c.copy.slot[i].pid != pid || c.copy.slot[i].pid_ns != my_ns || !tg_ctl_slot_alive(&c.copy, c.fd, i, my_ns))
+        continue;
+      off_t at = off_t(offsetof(tg_ctl, slot) + i * sizeof(tg_ctl_slot) + offsetof(tg_ctl_slot, priority));
+      if (pwrite(c.fd, &priority, sizeof priority, at) == ssize_t(sizeof priority)) {
         slots++;
-      }
+        ceiling = std::min(ceiling, tg_policy_ceiling(&policy, c.uid, c.gid));
+      } else
+        denied++;
+    }
   });
-  DIR* d = opendir(dir.c_str());
-  while (d && (errno = 0, true)) {
-    dirent* e = readdir(d);
+  DIR* dd = opendir(dir.c_str());
+  static tg_ring_front front;
+  while (dd) {
+    dirent* e = readdir(dd);
     if (!e) break;
     uint32_t rpid, gen;
     uint64_t ticks;
@@ -355,25 +483,26 @@ Napi::Value SetPriority(const Napi::CallbackInfo& info) {
     if (tg_ring_name_parse(e->d_name, &rpid, &ticks, &gen, &tmp) != 0 || tmp || rpid != pid) continue;
     if (!tg_process_alive(pid, ticks)) continue;
     std::string path = dir + "/" + e->d_name;
-    int fd = open(path.c_str(), O_RDWR | O_CLOEXEC);
-    if (fd < 0) continue;
-    struct stat st;
-    void* p = fstat(fd, &st) == 0 && size_t(st.st_size) >= TG_NAMES_OFFSET
-                  ? mmap(nullptr, TG_NAMES_OFFSET, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0)
-                  : MAP_FAILED;
-    close(fd);
-    if (p == MAP_FAILED) continue;
-    auto* f = static_cast<tg_ring_front*>(p);
-    if (CheckHeader(&f->header, size_t(st.st_size)).empty()) {
-      __atomic_store_n(&f->header.priority, priority, __ATOMIC_RELEASE);
-      rings++;
+    int fd = open(path.c_str(), O_RDWR | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+    if (fd < 0) {
+      if (errno == EACCES || errno == EPERM) denied++;
+      continue;
     }
-    munmap(p, TG_NAMES_OFFSET);
+    struct stat st;
+    if (fstat(fd, &st) == 0 && pread(fd, &front, sizeof front, 0) == ssize_t(sizeof front) &&
+        CheckHeader(&front.header, size_t(st.st_size)).empty()) {
+      int32_t in_force = ceiling == INT32_MAX ? Clamp(priority, tg_policy_ceiling(&policy, uint32_t(st.st_uid), uint32_t(st.st_gid)))
+                                              : Clamp(priority, ceiling);
+      if (pwrite(fd, &in_force, sizeof in_force, offsetof(tg_ring_header, priority)) == ssize_t(sizeof in_force)) rings++;
+    }
+    close(fd);
   }
-  if (d) closedir(d);
+  if (dd) closedir(dd);
   auto o = Napi::Object::New(env);
   o.Set("slots", slots);
   o.Set("rings", rings);
+  o.Set("denied", denied);
+  o.Set("ceiling", ceiling == INT32_MAX ? env.Null() : Napi::Number::New(env, ceiling));
   return o;
 }
 
@@ -447,6 +576,9 @@ class CollectorWrap : public Napi::ObjectWrap<CollectorWrap> {
       batches.Set(uint32_t(i), b);
     }
     o.Set("batches", batches);
+    auto corrupted = Napi::Array::New(env, h.corrupted.size());
+    for (size_t i = 0; i < h.corrupted.size(); i++) corrupted.Set(uint32_t(i), SnapshotToJs(env, h.corrupted[i]));
+    o.Set("corrupted", corrupted);
     auto closed = Napi::Array::New(env, h.closed.size());
     for (size_t i = 0; i < h.closed.size(); i++) closed.Set(uint32_t(i), SnapshotToJs(env, h.closed[i]));
     o.Set("closed", closed);
@@ -491,6 +623,12 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("scanRings", Napi::Function::New(env, ScanRings));
   exports.Set("sweep", Napi::Function::New(env, Sweep));
   exports.Set("controlBlocks", Napi::Function::New(env, ControlBlocks));
+  exports.Set("checkDir", Napi::Function::New(env, CheckDir));
+  exports.Set("policy", Napi::Function::New(env, Policy));
+  exports.Set("parsePolicy", Napi::Function::New(env, ParsePolicy));
+  exports.Set("guardAbsorbed", Napi::Function::New(env, [](const Napi::CallbackInfo& info) {
+    return Napi::Number::New(info.Env(), tg_guard_absorbed());
+  }));
   auto mech = Napi::Object::New(env);
   mech.Set("HOLDS", int(TG_MECH_HOLDS));
   mech.Set("WINDOW", int(TG_MECH_WINDOW));

@@ -39,16 +39,23 @@ static ssize_t read_small(const char *path, char *buf, size_t len) {
     return n > 0 ? n : 0;
 }
 
-uint64_t tg_process_start_ticks(uint32_t pid) {
+int tg_process_stat(uint32_t pid, uint64_t *ticks, char *state) {
     char path[64], buf[1024];
     snprintf(path, sizeof path, "/proc/%u/stat", pid);
-    if (!read_small(path, buf, sizeof buf)) return 0;
+    if (!read_small(path, buf, sizeof buf)) return -1;
     char *p = strrchr(buf, ')'); /* the command name may contain spaces and parentheses */
-    if (!p) return 0;
+    if (!p || p[1] != ' ' || !p[2]) return -1;
+    if (state) *state = p[2];
     int field = 2;
     for (; *p && field < 22; p++)
         if (*p == ' ') field++;
-    return strtoull(p, 0, 10);
+    if (ticks) *ticks = strtoull(p, 0, 10);
+    return 0;
+}
+
+uint64_t tg_process_start_ticks(uint32_t pid) {
+    uint64_t ticks = 0;
+    return tg_process_stat(pid, &ticks, 0) == 0 ? ticks : 0;
 }
 
 int tg_process_alive(uint32_t pid, uint64_t ticks) {
@@ -82,7 +89,8 @@ int tg_lock_hold(int fd, uint64_t byte) {
 int tg_lock_held(int fd, uint64_t byte) {
     struct flock fl = byte_lock(byte);
     if (fcntl(fd, F_OFD_GETLK, &fl) != 0) return -1;
-    return fl.l_type != F_UNLCK;
+    /* a read lock proves nothing: anyone who can open the file for reading can take one */
+    return fl.l_type == F_WRLCK;
 }
 
 int tg_ring_alive(int fd, uint32_t pid, uint64_t ticks) {
@@ -138,18 +146,14 @@ int tg_sweep_stale_rings(const char *dir) {
         if (tg_ring_name_parse(e->d_name, &pid, &ticks, &gen, &tmp) != 0) continue;
         char path[1024];
         snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
-        int fd = open(path, O_RDONLY | O_CLOEXEC), keep = tg_ring_alive(fd, pid, ticks);
+        int fd = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC), link = fd < 0 && errno == ELOOP;
+        int keep = tg_ring_alive(fd, pid, ticks);
         if (!keep && !tmp) {
-            struct stat st;
-            void *p;
-            if (fd < 0) keep = 1;                                                          /* cannot look: leave it */
-            else if (fstat(fd, &st) != 0 || st.st_size < (off_t)TG_HEADER_SIZE) keep = 0; /* not a ring: garbage */
-            else if ((p = mmap(0, TG_HEADER_SIZE, PROT_READ, MAP_SHARED, fd, 0)) == MAP_FAILED) keep = 1;
-            else {
-                const tg_ring_header *h = p;
-                keep = memcmp(h->magic, TG_RING_MAGIC, 8) == 0 && tg_ring_has_reader(h, dir);
-                munmap(p, TG_HEADER_SIZE);
-            }
+            /* a copy of the header, not a mapping: its owner may shrink the file while we look */
+            tg_ring_header h;
+            if (fd < 0) keep = !link;                              /* cannot look: leave it (a link is garbage) */
+            else if (pread(fd, &h, sizeof h, 0) != (ssize_t)sizeof h) keep = 0; /* not a ring: garbage */
+            else keep = memcmp(h.magic, TG_RING_MAGIC, 8) == 0 && tg_ring_has_reader(&h, dir);
         }
         if (fd >= 0) close(fd);
         if (!keep && unlink(path) == 0) removed++;

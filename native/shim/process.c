@@ -4,6 +4,7 @@
  * exited and, when nobody will read it, removed. */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <stddef.h>
 #include <fcntl.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -15,6 +16,8 @@
 #include <unistd.h>
 
 #include "shim.h"
+#include "tailguard/directory.h"
+#include "tailguard/guard.h"
 #include "tailguard/log.h"
 #include "tailguard/options.h"
 #include "tailguard/ring_files.h"
@@ -49,40 +52,27 @@ static uint32_t read_cmdline(char *out, uint32_t cap) {
     return n > 0 ? (uint32_t)n : 0;
 }
 
-/* mkdir -p; the directory we create last is world-writable and sticky (like /tmp) so users can share it. */
-static int make_dir(const char *path) {
-    char tmp[256];
-    snprintf(tmp, sizeof tmp, "%s", path);
-    for (char *p = tmp + 1; *p; p++) {
-        if (*p != '/') continue;
-        *p = 0;
-        if (mkdir(tmp, 0755) != 0 && errno != EEXIST) return -1;
-        *p = '/';
-    }
-    if (mkdir(tmp, 0777) == 0) return chmod(tmp, 01777);
-    return errno == EEXIST ? 0 : -1;
-}
-
-/* A ring already named after this pid and start time belongs to the image this process exec'd from. */
+/* A ring already named after this pid and start time belongs to the image this process exec'd from: marked replaced
+ * through plain reads and writes, not a mapping (the file could be shrunk under one). */
 static void mark_replaced(const char *path) {
-    int fd = open(path, O_RDWR | O_CLOEXEC);
+    int fd = open(path, O_RDWR | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
     if (fd < 0) return;
+    struct stat st;
+    tg_ring_header h;
     /* an earlier image of this process dropped its writer lock at exec: a held one is another process's, of another
      * PID namespace with the same pid and start tick, whose ring is live and not ours to end */
-    if (tg_lock_held(fd, TG_RING_WRITER_LOCK) == 1) {
+    if (fstat(fd, &st) != 0 || st.st_uid != geteuid() || !S_ISREG(st.st_mode) ||
+        tg_lock_held(fd, TG_RING_WRITER_LOCK) == 1 || pread(fd, &h, sizeof h, 0) != (ssize_t)sizeof h ||
+        memcmp(h.magic, TG_RING_MAGIC, 8) != 0 || h.state != TG_STATE_RUNNING) {
         close(fd);
         return;
     }
-    void *p = mmap(0, TG_HEADER_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-    close(fd);
-    if (p == MAP_FAILED) return;
-    tg_ring_header *h = p;
-    uint32_t running = TG_STATE_RUNNING;
-    if (!memcmp(h->magic, TG_RING_MAGIC, 8)) {
-        h->exit_monotonic = tg_clock_monotonic();
-        __atomic_compare_exchange_n(&h->state, &running, TG_STATE_EXECED, 0, __ATOMIC_RELEASE, __ATOMIC_RELAXED);
+    uint64_t when = tg_clock_monotonic();
+    uint32_t state = TG_STATE_EXECED;
+    if (pwrite(fd, &when, sizeof when, offsetof(tg_ring_header, exit_monotonic)) == (ssize_t)sizeof when &&
+        pwrite(fd, &state, sizeof state, offsetof(tg_ring_header, state)) == (ssize_t)sizeof state) {
     }
-    munmap(p, TG_HEADER_SIZE);
+    close(fd);
 }
 
 static void emit_process(tg_ring_header *h, int op) {
@@ -99,10 +89,9 @@ static void emit_process(tg_ring_header *h, int op) {
 }
 
 static int create_ring(void) {
-    if (make_dir(dir) != 0) {
-        tg_warn("cannot create the ring directory %s (%s): this process is not recorded; set TAILGUARD_DIR to a "
-                "writable directory",
-                dir, strerror(errno));
+    tg_dir_info info;
+    if (tg_dir_prepare(dir, &info) != 0) {
+        tg_warn("this process is not recorded: %s", info.problem);
         return -1;
     }
     uint32_t pid = (uint32_t)getpid();
@@ -137,6 +126,7 @@ static int create_ring(void) {
     if (rename(tmp, ring_path) != 0) {
         tg_warn("cannot publish %s (%s): this process is not recorded", ring_path, strerror(errno));
         unlink(tmp);
+        tg_guard_remove(h);
         munmap(h, h->file_size);
         return -1;
     }

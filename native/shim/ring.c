@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "shim.h"
+#include "tailguard/guard.h"
 #include "tailguard/log.h"
 #include "tailguard/ring_files.h"
 
@@ -78,6 +79,30 @@ int tg_ring_grow_names(tg_ring_header *h, uint32_t need) {
 
 /* ---- lanes ---- */
 
+/* Whether the ring's recording session still has its recorder: looked at (a kill(pid, 0)) at most every 100 ms, and
+ * only when a lane runs out of room. */
+static int recorder_alive(const tg_ring_header *h) {
+    static uint64_t checked;
+    static int alive = 1;
+    uint64_t now = tg_clock_monotonic();
+    if (now - checked >= 100000000u) {
+        char session[sizeof h->session + 1];
+        memcpy(session, h->session, sizeof h->session);
+        session[sizeof h->session] = 0;
+        alive = tg_session_alive(session);
+        checked = now;
+    }
+    return alive;
+}
+
+uint64_t tg_lane_consumed(const tg_ring_header *h, const tg_lane *l) {
+    uint64_t head = __atomic_load_n(&l->head, __ATOMIC_ACQUIRE);
+    if (TG_LIKELY(!h->session[0]) || !recorder_alive(h)) return head; /* the agent's, whether it drains yet or not */
+    uint64_t session = __atomic_load_n(&l->session_head, __ATOMIC_ACQUIRE);
+    if (!__atomic_load_n(&h->consumer_pid, __ATOMIC_ACQUIRE)) return session; /* no agent drains it (yet) */
+    return head < session ? head : session;
+}
+
 static void release_lane(void *lane) {
     /* the thread is gone: its lane (counters and positions included) passes to the next thread that needs one */
     if (lane && tg_lane_exclusive) __atomic_store_n(&((tg_lane *)lane)->owner_tid, 0, __ATOMIC_RELEASE);
@@ -107,7 +132,7 @@ tg_lane *tg_lane_claim(tg_ring_header *h) {
     pthread_setspecific(lane_key, l);
     tg_lane_exclusive = idx != TG_SHARED_LANE;
     tg_lane_cap = tg_lane_capacity(h, idx);
-    tg_lane_limit = __atomic_load_n(&l->head, __ATOMIC_ACQUIRE) + tg_lane_cap;
+    tg_lane_limit = tg_lane_consumed(h, l) + tg_lane_cap;
     tg_lane_slots_tls = tg_lane_slots(h, idx);
     tg_lane_tls = l;
     return l;
@@ -135,7 +160,7 @@ tg_record *tg_claim_slow(tg_ring_header *h, tg_lane *l, uint64_t *pos_out, int i
     if (tg_lane_exclusive) {
         uint64_t pos = l->tail;
         uint32_t idx = (uint32_t)(pos & (cap - 1));
-        tg_lane_limit = __atomic_load_n(&l->head, __ATOMIC_ACQUIRE) + cap; /* what the consumer has freed by now */
+        tg_lane_limit = tg_lane_consumed(h, l) + cap; /* what the consumers have freed by now */
         if (pos < tg_lane_limit &&
             (idx < __atomic_load_n(&l->records_ready, __ATOMIC_ACQUIRE) || grow_records(h, l, idx))) {
             if (is_launch) __atomic_store_n(&l->launches, l->launches + 1, __ATOMIC_RELAXED);
@@ -145,7 +170,7 @@ tg_record *tg_claim_slow(tg_ring_header *h, tg_lane *l, uint64_t *pos_out, int i
     } else {
         uint64_t pos = __atomic_load_n(&l->tail, __ATOMIC_RELAXED);
         for (;;) {
-            if (pos - __atomic_load_n(&l->head, __ATOMIC_ACQUIRE) >= cap) break; /* full */
+            if (pos - tg_lane_consumed(h, l) >= cap) break; /* full */
             uint32_t idx = (uint32_t)(pos & (cap - 1));
             if (idx >= __atomic_load_n(&l->records_ready, __ATOMIC_ACQUIRE) && !grow_records(h, l, idx)) break;
             if (__atomic_compare_exchange_n(&l->tail, &pos, pos + 1, 1, __ATOMIC_RELAXED, __ATOMIC_RELAXED)) {
@@ -185,6 +210,7 @@ int tg_ring_create(const char *tmp_path, uint32_t lane_capacity, tg_ring_header 
         unlink(tmp_path);
         return -1;
     }
+    tg_guard_add(p, size); /* someone who shrinks the file costs us our records, not the program */
     if (ring_fd >= 0) close(ring_fd); /* a forked child's copy of its parent's descriptor */
     ring_fd = fd;
     grow_failed = 0;

@@ -1,14 +1,16 @@
 /* The scheduler: priorities between processes sharing a GPU, arbitrated by the shims themselves through the GPU's
- * control block (tailguard/control.h); no daemon takes part.
+ * control files (tailguard/control.h, followed by peers.c); no daemon takes part.
  *
- * Every attached process has a slot. A process is busy from its first work after idle until a synchronisation shows
- * its work complete (a context/device sync, or a stream or event sync covering every stream it used); each busy
- * period is a request window, with begin and end records. Before a launch, a process looks for a valid busy slot of
- * higher priority and, while there is one, holds the launch: the calling thread waits, so launches are released in
- * the order they were made and a stream is never reordered. Each hold is a record naming who caused it.
+ * Every attached process has a slot in its user's file. A process is busy from its first work after idle until a
+ * synchronisation shows its work complete (a context/device sync, or a stream or event sync covering every stream it
+ * used); each busy period is a request window, with begin and end records. Before a launch, a process looks for a
+ * valid busy slot of higher effective priority and, while there is one, holds the launch: the calling thread waits,
+ * so launches are released in the order they were made and a stream is never reordered. Each hold is a record naming
+ * who caused it.
  *
- * Fail-open rules: a busy claim lapses when its process dies, stops or stays silent past the lease; a control block
- * that is corrupt or of another version turns scheduling off (with one message), never the program. */
+ * Fail-open rules: a busy claim lapses when its process dies, stops, is replaced by another with its pid, or stays
+ * silent past the lease; a control file that is corrupt, of another version or untrusted turns scheduling off (with
+ * one message), never the program; a minimum share another process claims holds us at most half the time. */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
@@ -31,10 +33,6 @@
 #include "interpose/wrap.h"
 
 int tg_sched_state;  /* 0: not attached yet, 1: scheduling, -1: off */
-static tg_ctl *ctl;
-static int ctl_fd = -1; /* the control block, open while attached: it carries my slot's liveness lock */
-static uint32_t my_ns;  /* my PID namespace */
-static int me = -1;  /* my slot */
 static uint64_t lease_ns, share_hold_ns, share_run_ns;
 static const uint64_t share_cap_ns = 50000000; /* the longest minimum-share turn (50% of 100 ms) */
 static uint64_t window_ns; /* TAILGUARD_WINDOW_US, in ns (the in-flight window, below) */
@@ -50,131 +48,19 @@ static struct {
 } win;
 static uint64_t free_until; /* min-share: no holds before this time */
 static int holds_on = 1;    /* TAILGUARD_HOLDS */
-
-/* What this process knows about the others' liveness (a /proc read is too slow to repeat at every launch). */
-static struct {
-    uint32_t pid, ns;
-    uint64_t checked;
-    int ok;
-} seen[TG_CTL_SLOTS];
+/* Minimum shares other processes claimed: we yield to them at most half of every 100 ms, whatever they write. */
+static uint64_t yield_period_start, yielded_ns;
 
 static long futex(uint32_t *word, int op, uint32_t val, const struct timespec *timeout) {
     return syscall(SYS_futex, word, op, val, timeout, NULL, 0);
 }
+void tg_futex_wake(uint32_t *word) { futex(word, FUTEX_WAKE, INT32_MAX, 0); }
 
-/* ---- the control block ---- */
+#define OWN_SLOT (&TG_OWN()->slot[tg_me])
+/* My effective priority: what my slot asks for (`tailguard priority` may change it), within my ceiling. */
+static int my_priority(void) { return tg_peer_priority(0, tg_me); }
 
-static int usable(const tg_ctl *c, const uint8_t uuid[16]) {
-    return !memcmp(c->magic, TG_CTL_MAGIC, 8) && c->version == TG_CTL_VERSION && c->size == sizeof(tg_ctl) &&
-           c->slot_count == TG_CTL_SLOTS && c->checksum == tg_ctl_checksum(c) && !memcmp(c->gpu_uuid, uuid, 16);
-}
-
-/* Opens (or creates, race-free: built under a temporary name, then linked into place) the GPU's control block. */
-static tg_ctl *open_control(const char *dir, const uint8_t uuid[16]) {
-    char path[512], tmp[560], hex[33];
-    for (int i = 0; i < 16; i++) snprintf(hex + 2 * i, 3, "%02x", uuid[i]);
-    snprintf(path, sizeof path, "%s/gpu-%s.ctl", dir, hex);
-    int fd = open(path, O_RDWR | O_CLOEXEC);
-    if (fd < 0 && errno == ENOENT) {
-        snprintf(tmp, sizeof tmp, "%s.%d.tmp", path, (int)getpid());
-        int t = open(tmp, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
-        if (t >= 0) {
-            fchmod(t, 0666); /* processes of every user on the GPU share it */
-            tg_ctl init;
-            memset(&init, 0, sizeof init);
-            memcpy(init.magic, TG_CTL_MAGIC, 8);
-            init.version = TG_CTL_VERSION;
-            init.size = sizeof(tg_ctl);
-            memcpy(init.gpu_uuid, uuid, 16);
-            init.slot_count = TG_CTL_SLOTS;
-            init.checksum = tg_ctl_checksum(&init);
-            int ok = write(t, &init, sizeof init) == (ssize_t)sizeof init;
-            close(t);
-            if (ok && link(tmp, path) != 0) {
-                /* another process won the race (EEXIST): fine, theirs is used; otherwise the open below says why */
-            }
-            unlink(tmp);
-        }
-        fd = open(path, O_RDWR | O_CLOEXEC);
-    }
-    if (fd < 0) {
-        tg_warn("cannot open the GPU control block %s (%s): priorities are not enforced in this process", path,
-                strerror(errno));
-        return 0;
-    }
-    struct stat st;
-    void *p = MAP_FAILED;
-    if (fstat(fd, &st) == 0 && st.st_size == (off_t)sizeof(tg_ctl))
-        p = mmap(0, sizeof(tg_ctl), PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-    if (p == MAP_FAILED || !usable(p, uuid)) {
-        tg_warn("the GPU control block %s is corrupt or from another tailguard version: priorities are not "
-                "enforced in this process (remove the file when no process uses the GPU)",
-                path);
-        if (p != MAP_FAILED) munmap(p, sizeof(tg_ctl));
-        close(fd);
-        return 0;
-    }
-    ctl_fd = fd;
-    return p;
-}
-
-/* Slot i's liveness lock, taken for as long as this process is attached; 0 if another process has it (a file system
- * without OFD locks has none to take: /proc alone tells liveness there). */
-static int lock_slot(unsigned i) { return tg_lock_hold(ctl_fd, TG_CTL_SLOT_LOCK_OFFSET(i)) != 0; }
-
-static void lock_ctl(void) {
-    uint32_t self = (uint32_t)getpid();
-    for (int spins = 0;; spins++) {
-        uint32_t owner = 0;
-        if (__atomic_compare_exchange_n(&ctl->lock, &owner, self, 0, __ATOMIC_ACQUIRE, __ATOMIC_RELAXED)) return;
-        /* taken only for microseconds: a holder that is gone is replaced */
-        if (spins > 1000 && !tg_process_alive(owner, 0) &&
-            __atomic_compare_exchange_n(&ctl->lock, &owner, self, 0, __ATOMIC_ACQUIRE, __ATOMIC_RELAXED))
-            return;
-        sched_yield();
-    }
-}
-static void unlock_ctl(void) { __atomic_store_n(&ctl->lock, 0, __ATOMIC_RELEASE); }
-
-static void clear_busy(int slot) {
-    if (!__atomic_exchange_n(&ctl->slot[slot].busy, 0, __ATOMIC_ACQ_REL)) return;
-    __atomic_fetch_and(&ctl->busy_mask, ~(1ull << slot), __ATOMIC_RELEASE);
-    __atomic_fetch_add(&ctl->idle_seq, 1, __ATOMIC_RELEASE);
-    if (__atomic_load_n(&ctl->waiters, __ATOMIC_ACQUIRE)) futex(&ctl->idle_seq, FUTEX_WAKE, INT32_MAX, 0);
-}
-
-/* Takes a slot: this process's own (an exec'd image keeps its pid, and dropped the lock with the descriptor), else a
- * free one, else one whose process is gone; and its liveness lock, which also settles a race for one slot. */
-static int claim_slot(int priority) {
-    uint32_t pid = (uint32_t)getpid();
-    uint64_t ticks = tg_process_start_ticks(pid);
-    int found = -1;
-    lock_ctl();
-    for (unsigned i = 0; i < TG_CTL_SLOTS && found < 0; i++) {
-        tg_ctl_slot *s = &ctl->slot[i];
-        if (s->pid == pid && s->pid_ns == my_ns && s->start_ticks == ticks && lock_slot(i)) found = (int)i;
-    }
-    for (unsigned i = 0; i < TG_CTL_SLOTS && found < 0; i++)
-        if (!tg_ctl_slot_alive(ctl, ctl_fd, i, my_ns) && lock_slot(i)) found = (int)i;
-    if (found >= 0) {
-        tg_ctl_slot *s = &ctl->slot[found];
-        clear_busy(found);
-        s->pid_ns = my_ns;
-        s->start_ticks = ticks;
-        s->priority = priority;
-        s->mechanisms = 0;
-        s->timeslice_us = 0;
-        s->held_ns = 0;
-        s->holds = 0;
-        s->in_sync = 0;
-        s->window = 0;
-        __atomic_store_n(&s->pid, pid, __ATOMIC_RELEASE);
-    }
-    unlock_ctl();
-    return found;
-}
-
-/* First work on the GPU: find its control block and take a slot. */
+/* First work on the GPU: find the control files and take a slot. */
 static void attach(void) {
     pthread_mutex_lock(&lock);
     if (tg_sched_state == 0) {
@@ -190,26 +76,20 @@ static void attach(void) {
             goto out;
         }
         tg_option_string(TG_OPT_DIR, dir, sizeof dir);
-        my_ns = tg_pid_namespace();
-        ctl = open_control(dir, uuid);
-        if (!ctl) goto out;
         tg_ring_header *h = tg_ring_get();
         int priority = h ? h->priority : tg_option_priority_env();
-        me = claim_slot(priority);
-        if (me < 0) {
-            tg_warn("all %u slots of the GPU control block are taken: priorities are not enforced in this process",
-                    TG_CTL_SLOTS);
-            goto out;
-        }
+        if (tg_peers_attach(dir, uuid, priority) < 0) goto out;
         lease_ns = tg_option_uint(TG_OPT_LEASE_MS, 1, 10000, 0) * 1000000ull;
         window_ns = tg_option_uint(TG_OPT_WINDOW_US, 0, 1000000, 0) * 1000ull;
         holds_on = tg_option_bool(TG_OPT_HOLDS);
         uint64_t share = tg_option_uint(TG_OPT_MIN_SHARE, 0, 50, 0);
         share_hold_ns = share ? (100 - share) * 1000000ull : 0; /* per 100 ms: held at most this long ... */
         share_run_ns = share * 1000000ull;                       /* ... then free for this long */
-        if (share) __atomic_fetch_or(&ctl->slot[me].mechanisms, TG_MECH_MIN_SHARE, __ATOMIC_RELAXED);
-        __atomic_store_n(&tg_sched_state, 1, __ATOMIC_RELEASE); /* publishes ctl, me and the options above */
-        tg_debug("scheduling on slot %d of the GPU control block (priority %d)", me, priority);
+        if (share) __atomic_fetch_or(&OWN_SLOT->mechanisms, TG_MECH_MIN_SHARE, __ATOMIC_RELAXED);
+        if (h && h->priority > tg_my_ceiling) h->priority = tg_my_ceiling; /* what `ps` shows is what is in force */
+        __atomic_store_n(&tg_sched_state, 1, __ATOMIC_RELEASE); /* publishes the files, my slot and the options */
+        tg_debug("scheduling on slot %d of uid %u's GPU control file (priority %d)", tg_me, (unsigned)geteuid(),
+                 my_priority());
     }
 out:
     pthread_mutex_unlock(&lock);
@@ -246,7 +126,7 @@ static uint64_t lane_launches(void) {
 static void become_busy(uint64_t now, uint64_t stream) {
     pthread_mutex_lock(&lock);
     if (!win.busy) {
-        tg_ctl_slot *s = &ctl->slot[me];
+        tg_ctl_slot *s = OWN_SLOT;
         win.busy = 1;
         win.since = now;
         win.seq++;
@@ -257,7 +137,7 @@ static void become_busy(uint64_t now, uint64_t stream) {
         s->window = win.seq;
         __atomic_store_n(&s->lease_until, now + lease_ns, __ATOMIC_RELAXED);
         __atomic_store_n(&s->busy, 1, __ATOMIC_RELEASE);
-        __atomic_fetch_or(&ctl->busy_mask, 1ull << me, __ATOMIC_RELEASE);
+        __atomic_fetch_or(&TG_OWN()->busy_mask, 1ull << tg_me, __ATOMIC_RELEASE);
         tg_record u;
         memset(&u, 0, sizeof u);
         u.u.window.seq = win.seq;
@@ -294,97 +174,79 @@ static void become_idle(uint64_t now) {
     u.u.window.streams = win.streams_many ? MAX_STREAMS + 1 : (uint32_t)win.streams_n;
     uint64_t since = win.since;
     win.busy = 0;
-    clear_busy(me);
+    tg_peer_clear_busy(tg_me);
     emit(TG_KIND_WINDOW, TG_OP_END, TG_API_NONE, since, now, 0, &u.u);
 }
 
 /* ---- who holds whom ---- */
 
-/* Process pid of my PID namespace runs: it exists and is neither stopped nor a zombie (/proc/PID/stat's state). */
-static int running(uint32_t pid) {
-    char path[64], buf[512];
-    snprintf(path, sizeof path, "/proc/%u/stat", pid);
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) return 0;
-    ssize_t n = read(fd, buf, sizeof buf - 1);
-    close(fd);
-    buf[n > 0 ? n : 0] = 0;
-    const char *st = strrchr(buf, ')');
-    return st && st[1] == ' ' && st[2] != 'T' && st[2] != 't' && st[2] != 'Z' && st[2] != 'X';
-}
-
-/* A busy claim counts while its process lives, is not stopped, and waits in a sync or called within the lease. A
- * process in another PID namespace cannot be looked at: its claim counts while its liveness lock is held and within
- * the lease, whether or not it waits in a sync (it may be stopped there, which only /proc would tell). */
-static int claim_valid(int i, uint64_t now) {
-    tg_ctl_slot *s = &ctl->slot[i];
-    if (!__atomic_load_n(&s->busy, __ATOMIC_ACQUIRE)) return 0;
-    uint32_t pid = __atomic_load_n(&s->pid, __ATOMIC_ACQUIRE), ns = __atomic_load_n(&s->pid_ns, __ATOMIC_ACQUIRE);
-    int local = ns == my_ns;
-    if (seen[i].pid != pid || seen[i].ns != ns || now - seen[i].checked > 5000000) { /* at most every 5 ms */
-        seen[i].pid = pid;
-        seen[i].ns = ns;
-        seen[i].checked = now;
-        seen[i].ok = local ? running(pid) : tg_ctl_slot_alive(ctl, ctl_fd, (unsigned)i, my_ns);
-    }
-    if (!seen[i].ok) return 0;
-    return (local && __atomic_load_n(&s->in_sync, __ATOMIC_ACQUIRE)) ||
-           now < __atomic_load_n(&s->lease_until, __ATOMIC_ACQUIRE);
-}
-
-/* The busy process of highest priority above mine with a valid claim, or -1. */
+/* The busy process of highest effective priority above mine with a valid claim, as file * TG_CTL_SLOTS + slot, or
+ * -1. One load per file when nobody is busy. */
 static int blocker(uint64_t now) {
-    uint64_t mask = __atomic_load_n(&ctl->busy_mask, __ATOMIC_ACQUIRE) & ~(1ull << me);
-    if (TG_LIKELY(!mask)) return -1;
-    int mine = __atomic_load_n(&ctl->slot[me].priority, __ATOMIC_RELAXED), best = -1, best_p = mine;
-    while (mask) {
-        int i = __builtin_ctzll(mask);
-        mask &= mask - 1;
-        int p = __atomic_load_n(&ctl->slot[i].priority, __ATOMIC_RELAXED);
-        if (p > best_p && claim_valid(i, now)) {
-            best = i;
-            best_p = p;
+    int n = __atomic_load_n(&tg_npeers, __ATOMIC_ACQUIRE), best = -1, best_p = my_priority();
+    for (int f = 0; f < n; f++) {
+        uint64_t mask = __atomic_load_n(&TG_PEER(f)->busy_mask, __ATOMIC_ACQUIRE);
+        if (f == 0) mask &= ~(1ull << tg_me);
+        while (TG_UNLIKELY(mask)) {
+            int i = __builtin_ctzll(mask);
+            mask &= mask - 1;
+            int p = tg_peer_priority(f, i);
+            if (p > best_p && tg_peer_claim_valid(f, i, now)) {
+                best = f * (int)TG_CTL_SLOTS + i;
+                best_p = p;
+            }
         }
     }
     return best;
 }
 
 static void hold(int api, uint64_t stream, int cause, uint64_t now) {
-    tg_ctl_slot *c = &ctl->slot[cause];
+    int cf = cause / (int)TG_CTL_SLOTS, ci = cause % (int)TG_CTL_SLOTS;
+    tg_ctl *cc = TG_PEER(cf);
     tg_record u;
     memset(&u, 0, sizeof u);
-    u.u.hold.cause_pid = c->pid;
-    u.u.hold.cause_priority = c->priority;
-    u.u.hold.cause_window = c->window;
-    u.u.hold.priority = ctl->slot[me].priority;
+    u.u.hold.cause_pid = __atomic_load_n(&cc->slot[ci].pid, __ATOMIC_RELAXED);
+    u.u.hold.cause_priority = tg_peer_priority(cf, ci);
+    u.u.hold.cause_window = __atomic_load_n(&cc->slot[ci].window, __ATOMIC_RELAXED);
+    u.u.hold.priority = my_priority();
     u.u.hold.released_by = TG_RELEASE_IDLE;
     uint64_t t0 = now;
     for (;;) {
-        uint32_t seq = __atomic_load_n(&ctl->idle_seq, __ATOMIC_ACQUIRE);
+        uint32_t seq = __atomic_load_n(&cc->idle_seq, __ATOMIC_ACQUIRE);
         now = tg_now();
         int b = blocker(now);
         if (b < 0) {
             /* gone idle, or its claim lapsed (dead, stopped, silent past the lease) */
-            if (__atomic_load_n(&ctl->slot[cause].busy, __ATOMIC_ACQUIRE) &&
-                __atomic_load_n(&ctl->slot[cause].window, __ATOMIC_RELAXED) == u.u.hold.cause_window)
+            if (__atomic_load_n(&cc->slot[ci].busy, __ATOMIC_ACQUIRE) &&
+                __atomic_load_n(&cc->slot[ci].window, __ATOMIC_RELAXED) == u.u.hold.cause_window)
                 u.u.hold.released_by = TG_RELEASE_LAPSED;
             break;
         }
         if (share_hold_ns && now - t0 >= share_hold_ns) {
             /* our minimum share is due: everyone above us holds their launches for share_run_ns */
             free_until = now + share_run_ns;
-            __atomic_store_n(&ctl->share_priority, ctl->slot[me].priority, __ATOMIC_RELAXED);
-            __atomic_store_n(&ctl->share_pid, (uint32_t)getpid(), __ATOMIC_RELAXED);
-            __atomic_store_n(&ctl->share_until, free_until, __ATOMIC_RELEASE);
+            tg_ctl *own = TG_OWN();
+            __atomic_store_n(&own->share_priority, my_priority(), __ATOMIC_RELAXED);
+            __atomic_store_n(&own->share_pid, (uint32_t)getpid(), __ATOMIC_RELAXED);
+            __atomic_store_n(&own->share_until, free_until, __ATOMIC_RELEASE);
             u.u.hold.released_by = TG_RELEASE_MIN_SHARE;
             break;
         }
-        __atomic_fetch_add(&ctl->waiters, 1, __ATOMIC_ACQ_REL);
+        if (b != cause) { /* another process took over: wait for its file */
+            cause = b;
+            cf = cause / (int)TG_CTL_SLOTS;
+            ci = cause % (int)TG_CTL_SLOTS;
+            cc = TG_PEER(cf);
+            continue;
+        }
+        __atomic_fetch_add(&TG_OWN()->waiters, 1, __ATOMIC_ACQ_REL);
         struct timespec ts = {0, 2000000}; /* wake to re-check leases and liveness */
-        futex(&ctl->idle_seq, FUTEX_WAIT, seq, &ts);
-        __atomic_fetch_sub(&ctl->waiters, 1, __ATOMIC_ACQ_REL);
+        if (futex(&cc->idle_seq, FUTEX_WAIT, seq, &ts) != 0 && errno != EAGAIN && errno != ETIMEDOUT &&
+            errno != EINTR)
+            nanosleep(&ts, 0); /* a futex the kernel refuses (an odd mapping): poll instead */
+        __atomic_fetch_sub(&TG_OWN()->waiters, 1, __ATOMIC_ACQ_REL);
     }
-    tg_ctl_slot *s = &ctl->slot[me];
+    tg_ctl_slot *s = OWN_SLOT;
     __atomic_fetch_add(&s->holds, 1, __ATOMIC_RELAXED);
     __atomic_fetch_add(&s->held_ns, now - t0, __ATOMIC_RELAXED);
     emit(TG_KIND_HOLD, TG_OP_HOLD_PRIORITY, api, t0, now, stream, &u.u);
@@ -505,15 +367,16 @@ static void checkpoint(struct stream_state *st) {
 static void refresh_window(uint64_t now) {
     if (now - window_checked < 20000000) return;
     window_checked = now;
-    int mine = ctl->slot[me].priority, higher = 0;
-    for (unsigned i = 0; i < TG_CTL_SLOTS && !higher; i++) {
-        uint32_t pid = __atomic_load_n(&ctl->slot[i].pid, __ATOMIC_ACQUIRE);
-        higher = (int)i != me && pid && ctl->slot[i].priority > mine;
-    }
+    tg_peers_refresh(now);
+    int mine = my_priority(), higher = 0, n = __atomic_load_n(&tg_npeers, __ATOMIC_ACQUIRE);
+    for (int f = 0; f < n && !higher; f++)
+        for (int i = 0; i < (int)TG_CTL_SLOTS && !higher; i++)
+            higher = !(f == 0 && i == tg_me) && __atomic_load_n(&TG_PEER(f)->slot[i].pid, __ATOMIC_ACQUIRE) &&
+                     tg_peer_priority(f, i) > mine && tg_peer_slot_alive(f, i, now);
     /* the channel groups' timeslice follows (a driver call only when the verdict changes) */
     int shortened = 0;
     uint32_t ts = tg_timeslice_update(higher, &shortened);
-    ctl->slot[me].timeslice_us = ts;
+    OWN_SLOT->timeslice_us = ts;
     /* With a short timeslice, work in flight delays a higher-priority request by at most one short slice whatever
      * its amount, and bounding it only costs throughput (measured: docs/scheduling.md): the window is for devices
      * without that lever (HIP, or a driver that refused the control). */
@@ -522,8 +385,8 @@ static void refresh_window(uint64_t now) {
                                  (shortened ? TG_MECH_TIMESLICE : 0)
                            : 0;
     uint32_t mask = TG_MECH_HOLDS | TG_MECH_WINDOW | TG_MECH_TIMESLICE;
-    uint32_t old = __atomic_load_n(&ctl->slot[me].mechanisms, __ATOMIC_RELAXED);
-    __atomic_store_n(&ctl->slot[me].mechanisms, (old & ~mask) | mech, __ATOMIC_RELAXED);
+    uint32_t old = __atomic_load_n(&OWN_SLOT->mechanisms, __ATOMIC_RELAXED);
+    __atomic_store_n(&OWN_SLOT->mechanisms, (old & ~mask) | mech, __ATOMIC_RELAXED);
     window_on = window;
 }
 
@@ -547,10 +410,10 @@ static void window_wait(int api, uint64_t key, int graph) {
         uint64_t now = tg_now();
         tg_record u;
         memset(&u, 0, sizeof u);
-        u.u.hold.priority = ctl->slot[me].priority;
+        u.u.hold.priority = my_priority();
         u.u.hold.released_by = TG_RELEASE_DRAINED;
-        __atomic_fetch_add(&ctl->slot[me].holds, 1, __ATOMIC_RELAXED);
-        __atomic_fetch_add(&ctl->slot[me].held_ns, now - t0, __ATOMIC_RELAXED);
+        __atomic_fetch_add(&OWN_SLOT->holds, 1, __ATOMIC_RELAXED);
+        __atomic_fetch_add(&OWN_SLOT->held_ns, now - t0, __ATOMIC_RELAXED);
         emit(TG_KIND_HOLD, TG_OP_HOLD_WINDOW, api, t0, now, key, &u.u);
     }
 }
@@ -577,21 +440,49 @@ void tg_sched_submitted(int api, uint64_t key) {
 
 /* ---- the wrappers' hooks ---- */
 
-/* A lower-priority process's minimum share is due: hold this launch until it has had it. */
-static void yield_share(int api, uint64_t stream, uint64_t until, uint64_t now) {
+/* The file of a lower-priority process whose minimum share is due now, or -1. A claim counts only when a live slot of
+ * that file made it, and its priority is clamped like any other. */
+static int share_due(uint64_t now) {
+    int n = __atomic_load_n(&tg_npeers, __ATOMIC_ACQUIRE);
+    for (int f = 0; f < n; f++) {
+        tg_ctl *c = TG_PEER(f);
+        if (TG_LIKELY(__atomic_load_n(&c->share_until, __ATOMIC_ACQUIRE) <= now)) continue;
+        int theirs = __atomic_load_n(&c->share_priority, __ATOMIC_RELAXED);
+        int ceiling = __atomic_load_n(&tg_peers[f].ceiling, __ATOMIC_ACQUIRE);
+        if (theirs > ceiling) theirs = ceiling;
+        if (my_priority() <= theirs) continue;
+        uint32_t pid = __atomic_load_n(&c->share_pid, __ATOMIC_RELAXED);
+        for (int i = 0; i < (int)TG_CTL_SLOTS; i++)
+            if (pid && __atomic_load_n(&c->slot[i].pid, __ATOMIC_RELAXED) == pid && tg_peer_slot_alive(f, i, now))
+                return f;
+    }
+    return -1;
+}
+
+/* A lower-priority process's minimum share is due: hold this launch until it has had it -- but never for more than
+ * half of any 100 ms, whatever the claims say (a claim is only another process's word). */
+static void yield_share(int api, uint64_t stream, int f, uint64_t now) {
+    tg_ctl *c = TG_PEER(f);
+    uint64_t until = __atomic_load_n(&c->share_until, __ATOMIC_ACQUIRE);
+    if (now - yield_period_start >= 100000000) {
+        yield_period_start = now;
+        yielded_ns = 0;
+    }
+    if (yielded_ns >= share_cap_ns || until <= now) return;
+    if (until - now > share_cap_ns - yielded_ns) until = now + (share_cap_ns - yielded_ns);
     tg_record u;
     memset(&u, 0, sizeof u);
-    u.u.hold.cause_pid = __atomic_load_n(&ctl->share_pid, __ATOMIC_RELAXED);
-    u.u.hold.cause_priority = __atomic_load_n(&ctl->share_priority, __ATOMIC_RELAXED);
-    u.u.hold.priority = ctl->slot[me].priority;
+    u.u.hold.cause_pid = __atomic_load_n(&c->share_pid, __ATOMIC_RELAXED);
+    u.u.hold.cause_priority = __atomic_load_n(&c->share_priority, __ATOMIC_RELAXED);
+    u.u.hold.priority = my_priority();
     u.u.hold.released_by = TG_RELEASE_MIN_SHARE;
-    if (until - now > share_cap_ns) until = now + share_cap_ns; /* a corrupt or stale value holds us briefly only */
     struct timespec ts = {(time_t)((until - now) / 1000000000u), (long)((until - now) % 1000000000u)};
     while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
     }
     uint64_t t1 = tg_now();
-    __atomic_fetch_add(&ctl->slot[me].holds, 1, __ATOMIC_RELAXED);
-    __atomic_fetch_add(&ctl->slot[me].held_ns, t1 - now, __ATOMIC_RELAXED);
+    yielded_ns += t1 - now;
+    __atomic_fetch_add(&OWN_SLOT->holds, 1, __ATOMIC_RELAXED);
+    __atomic_fetch_add(&OWN_SLOT->held_ns, t1 - now, __ATOMIC_RELAXED);
     emit(TG_KIND_HOLD, TG_OP_HOLD_SHARE, api, now, t1, stream, &u.u);
 }
 
@@ -600,11 +491,12 @@ void tg_sched_work(int api, uint64_t stream, int is_launch) {
     /* off, or still 0: the GPU is not known yet (attach retries at the next call) */
     if (__atomic_load_n(&tg_sched_state, __ATOMIC_ACQUIRE) <= 0) return;
     uint64_t now = tg_now();
-    uint64_t share_until = __atomic_load_n(&ctl->share_until, __ATOMIC_ACQUIRE);
-    if (TG_UNLIKELY(share_until > now) && is_launch &&
-        ctl->slot[me].priority > __atomic_load_n(&ctl->share_priority, __ATOMIC_RELAXED)) {
-        yield_share(api, stream, share_until, now);
-        now = tg_now();
+    if (is_launch) {
+        int f = share_due(now);
+        if (TG_UNLIKELY(f >= 0)) {
+            yield_share(api, stream, f, now);
+            now = tg_now();
+        }
     }
     if (is_launch && holds_on && now >= free_until) {
         int b = blocker(now);
@@ -618,14 +510,14 @@ void tg_sched_work(int api, uint64_t stream, int is_launch) {
         window_wait(api, stream, is_graph(api));
         now = tg_now();
     }
-    tg_ctl_slot *s = &ctl->slot[me];
+    tg_ctl_slot *s = OWN_SLOT;
     __atomic_store_n(&s->lease_until, now + lease_ns, __ATOMIC_RELAXED);
     if (TG_UNLIKELY(!win.busy) || TG_UNLIKELY(!stream_known(stream))) become_busy(now, stream);
 }
 
 void tg_sched_sync_enter(void) {
     if (tg_sched_state <= 0) return;
-    __atomic_fetch_add(&ctl->slot[me].in_sync, 1, __ATOMIC_ACQ_REL);
+    __atomic_fetch_add(&OWN_SLOT->in_sync, 1, __ATOMIC_ACQ_REL);
 }
 
 /* Work known complete on `stream` (or everywhere): the request window ends if it covered only that. */
@@ -638,7 +530,7 @@ static void completed_on(int scope, uint64_t stream, uint64_t now) {
 
 void tg_sched_sync_exit(int scope, uint64_t stream, int ok) {
     if (tg_sched_state <= 0) return;
-    tg_ctl_slot *s = &ctl->slot[me];
+    tg_ctl_slot *s = OWN_SLOT;
     uint64_t now = tg_now();
     __atomic_store_n(&s->lease_until, now + lease_ns, __ATOMIC_RELAXED);
     __atomic_fetch_sub(&s->in_sync, 1, __ATOMIC_ACQ_REL);
@@ -649,7 +541,7 @@ void tg_sched_polled(uint64_t stream, int done) {
     if (tg_sched_state <= 0) return;
     uint64_t now = tg_now();
     /* polling is waiting for the GPU too: it keeps the claim alive like a blocking sync */
-    __atomic_store_n(&ctl->slot[me].lease_until, now + lease_ns, __ATOMIC_RELAXED);
+    __atomic_store_n(&OWN_SLOT->lease_until, now + lease_ns, __ATOMIC_RELAXED);
     if (done) completed_on(TG_SYNC_STREAM, stream, now);
 }
 
@@ -679,19 +571,15 @@ uint64_t tg_sched_event_stream(uint64_t event, int *known) {
     return stream;
 }
 
-int tg_sched_priority(void) { return tg_sched_state > 0 ? ctl->slot[me].priority : 0; }
+int tg_sched_priority(void) { return tg_sched_state > 0 ? my_priority() : 0; }
 
 void tg_sched_after_fork(void) {
-    /* the child is another process: it takes a slot of its own at its first work; its copy of the parent's
-     * descriptor would keep the parent's liveness lock held after the parent's death */
-    if (ctl_fd >= 0) close(ctl_fd);
-    ctl_fd = -1;
+    /* the child is another process: it takes a slot of its own at its first work */
+    tg_peers_after_fork();
     tg_sched_state = 0;
-    ctl = 0;
-    me = -1;
     memset(&win, 0, sizeof win);
-    memset(seen, 0, sizeof seen);
     free_until = 0;
+    yield_period_start = yielded_ns = 0;
     pthread_mutex_init(&lock, 0);
     /* the parent's events are not the child's: forget them (the child is a new CUDA process anyway) */
     cp_count = 0;
@@ -705,6 +593,5 @@ void tg_sched_after_fork(void) {
 
 void tg_sched_exit(void) {
     if (tg_sched_state <= 0) return;
-    clear_busy(me);
-    __atomic_store_n(&ctl->slot[me].pid, 0, __ATOMIC_RELEASE);
+    tg_peers_exit();
 }

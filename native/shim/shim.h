@@ -6,6 +6,7 @@
 #include <stdint.h>
 #include <time.h>
 
+#include "tailguard/control.h"
 #include "tailguard/record.h"
 
 #define TG_EXPORT __attribute__((visibility("default")))
@@ -78,11 +79,13 @@ static inline tg_lane *tg_lane_get(tg_ring_header *h) {
     tg_lane *l = tg_lane_tls;
     return TG_LIKELY(l != 0) ? l : tg_lane_claim(h);
 }
+/* The oldest position of the lane a consumer still needs (record.h: the agent's, the session's, or the older). */
+uint64_t tg_lane_consumed(const tg_ring_header *h, const tg_lane *l);
 /* Checked before a call is timed: a record that cannot be written is not worth a timestamp. */
 static inline int tg_lane_full(const tg_ring_header *h, const tg_lane *l) {
     uint64_t tail = __atomic_load_n(&l->tail, __ATOMIC_RELAXED);
     if (TG_LIKELY(tg_lane_exclusive && tail < tg_lane_limit)) return 0;
-    uint64_t head = __atomic_load_n(&l->head, __ATOMIC_ACQUIRE);
+    uint64_t head = tg_lane_consumed(h, l);
     if (tg_lane_exclusive) tg_lane_limit = head + tg_lane_cap;
     return TG_UNLIKELY(tail - head >= tg_lane_cap);
 }
@@ -178,6 +181,45 @@ static inline void tg_set_time(tg_record *r, uint64_t t0, uint64_t t1) {
 /* The GPU of the process's first launch, captured by its API family, published in the ring header once. */
 void tg_gpu_identity(int ordinal, const char *name, const unsigned char uuid[16], const char *pci);
 int tg_gpu_uuid(uint8_t out[16]); /* 1 once known */
+
+/* peers.c: the GPU's control files as this process sees them (tailguard/control.h). File 0 is this process's own
+ * user's file, and tg_me its slot there; the others are mapped read-only. Each file has a fixed place in one region
+ * reserved once (TG_PEER), so one that goes away turns into zeros under readers, never into an unmapped page. */
+#define TG_PEERS 32
+#define TG_PEER_SPAN ((sizeof(tg_ctl) + 4095) & ~(size_t)4095)
+typedef struct tg_peer {
+    int fd;                /* -1: nothing at this place */
+    uint32_t uid, gid;     /* the file's owner, as the kernel says */
+    int32_t ceiling;       /* the owner's ceiling (INT32_MIN: ignore this place) */
+    unsigned alternate;    /* its name's alternate number */
+    uint64_t dev, ino;     /* which file */
+    int mark;              /* found again by the current pass over the directory */
+} tg_peer;
+extern char *tg_peer_area;
+extern tg_peer tg_peers[TG_PEERS];
+extern int tg_npeers;      /* places in use are below this */
+extern int tg_me;          /* my slot in my own file */
+extern int32_t tg_my_ceiling;
+#define TG_PEER(f) ((tg_ctl *)(tg_peer_area + (size_t)(f) * TG_PEER_SPAN))
+#define TG_OWN() TG_PEER(0)
+/* Finds or creates my file, follows the others, takes my slot; returns it, or -1 (with one message) to run unscheduled. */
+int tg_peers_attach(const char *dir, const uint8_t uuid[16], int priority);
+/* Every few milliseconds: new and gone files, the policy, the SIGBUS guard. */
+void tg_peers_refresh(uint64_t now);
+/* The effective priority of slot i of file f: its priority clamped to -100..100 and to its owner's ceiling. */
+static inline int tg_peer_priority(int f, int i) {
+    int p = __atomic_load_n(&TG_PEER(f)->slot[i].priority, __ATOMIC_RELAXED);
+    int c = __atomic_load_n(&tg_peers[f].ceiling, __ATOMIC_ACQUIRE);
+    if (p > 100) p = 100;
+    if (p < -100) p = -100;
+    return p < c ? p : c;
+}
+int tg_peer_claim_valid(int f, int i, uint64_t now); /* slot i of f is busy, and its claim counts now */
+int tg_peer_slot_alive(int f, int i, uint64_t now);  /* slot i of f belongs to a live process (cached) */
+void tg_peer_clear_busy(int slot);                   /* my slot `slot` is no longer busy: wake who waits */
+void tg_peers_after_fork(void);
+void tg_peers_exit(void);
+void tg_futex_wake(uint32_t *word);
 
 /* sched.c: priorities between processes (see sched.c). Streams are keys: the default stream variants are normalised
  * by the wrappers (legacy default stream 0, per-thread default stream 2). */

@@ -8,7 +8,7 @@
  *   [records_offset, ...)           TG_LANES - 1 lanes of lane_capacity tg_record slots, then the shared lane of
  *                                   TG_SHARED_LANE_FACTOR * lane_capacity
  * Memory is reserved in chunks as lanes fill (records_ready, names_ready), so a process that records little costs
- * little; nothing beyond those marks is ever touched, by a producer or the consumer.
+ * little; nothing beyond those marks is ever touched, by a producer or a consumer.
  *
  * Liveness: the writer holds an open-file-description write lock on byte 0 of the file from its creation until it
  * exits or execs (tailguard/ring_files.h); a reader in any PID namespace tells a live ring from a stale one by it.
@@ -17,17 +17,26 @@
  * locked instruction and threads never contend; threads beyond the first TG_LANES - 1 share the last lane, whose
  * producers claim positions with a CAS. A thread's records stay in order within its lane.
  *
- * Queue protocol of a lane (bounded, one consumer): position p lives in slot p % lane_capacity. A producer takes p
- * while p - head < lane_capacity (head is what the consumer has finished reading; otherwise the lane is full and the
- * record is dropped and counted, never waited for), fills the slot, stores seq = p + 1 (release), and advances tail.
- * The consumer reads slot[head % cap] once its seq is head + 1 (acquire) and publishes head as it goes. The consumer
- * never writes a slot, so a slot's cache line moves one way only, from producer to consumer. */
+ * Queue protocol of a lane (bounded; up to two consumers, each reading every record): position p lives in slot
+ * p % lane_capacity. A producer takes p while p is less than lane_capacity past the oldest position a consumer still
+ * needs (otherwise the lane is full and the record is dropped and counted, never waited for), fills the slot, stores
+ * seq = p + 1 (release), and advances tail. A consumer reads slot[pos % cap] once its seq is pos + 1 (acquire; a seq
+ * lane_capacity or more further on means the slot was reused before this consumer got to it: the record is lost and
+ * counted) and publishes its position as it goes. The consumers are the agent (head, consumer_pid) and the ring's
+ * recording session, `tailguard run --record` (session_head, session_consumer_pid): a ring without a session keeps
+ * its records for the agent from the start (a restarted agent loses nothing still in it); a ring with one keeps them
+ * for the session's recorder while it lives, and for the agent from when it starts draining. Consumers never write a
+ * slot, so a slot's cache line moves one way only, from producer to consumers.
+ *
+ * Everything in the file can be changed by its owner's other processes at any moment: a consumer copies the geometry
+ * (capacity, offsets) once it has validated it against the file's size, keeps its own positions, and takes nothing
+ * it reads later on trust (tailguard/guard.h for a file that shrinks). */
 #ifndef TAILGUARD_RECORD_H
 #define TAILGUARD_RECORD_H
 #include <stdint.h>
 
 #define TG_RING_MAGIC "TGRING\0\0"
-#define TG_LAYOUT_VERSION 1u
+#define TG_LAYOUT_VERSION 2u
 #define TG_RECORD_SIZE 64u
 #define TG_HEADER_SIZE 4096u
 #define TG_LANES 16u
@@ -209,7 +218,8 @@ typedef struct tg_ring_header {
     uint32_t names_ready;     /* 2388 bytes of the name table backed by reserved memory */
     uint64_t consumer_heartbeat; /* 2392 CLOCK_MONOTONIC ns of the consumer's last pass */
     uint32_t lanes_used;      /* 2400 lanes ever claimed are below this index (the shared lane counts as the last) */
-    uint8_t pad0[TG_HEADER_SIZE - 2404];
+    uint32_t session_consumer_pid; /* 2404 the session's recorder draining this ring (0: none yet) */
+    uint8_t pad0[TG_HEADER_SIZE - 2408];
 } tg_ring_header;
 
 /* One lane's control block: the producer's cache line, then the consumer's. */
@@ -221,8 +231,10 @@ typedef struct tg_lane {
     uint32_t records_ready;    /*  32 slots backed by reserved memory; grows in chunks up to lane_capacity */
     uint32_t owner_tid;        /*  36 the thread producing into this lane (0: free; always 0 for the shared lane) */
     uint8_t pad0[64 - 40];
-    uint64_t head;             /*  64 the consumer's position */
-    uint8_t pad1[TG_LANE_SIZE - 72]; /* two more lines: no false sharing with the next lane, even prefetched in pairs */
+    uint64_t head;             /*  64 the agent's position */
+    uint8_t pad1[128 - 72];
+    uint64_t session_head;     /* 128 the recording session's position */
+    uint8_t pad2[TG_LANE_SIZE - 136]; /* one more line: no false sharing with the next lane, even prefetched in pairs */
 } tg_lane;
 
 /* The first TG_NAMES_OFFSET bytes of a ring file: what a reader copies to see a ring at one moment. */
@@ -266,6 +278,8 @@ TG_STATIC_ASSERT(__builtin_offsetof(tg_ring_header, priority) == 2200, "header l
 TG_STATIC_ASSERT(__builtin_offsetof(tg_ring_header, consumer_heartbeat) == 2392, "header layout");
 TG_STATIC_ASSERT(__builtin_offsetof(tg_ring_header, lanes_used) == 2400, "header layout");
 TG_STATIC_ASSERT(__builtin_offsetof(tg_lane, head) == 64, "head on its own cache line");
+TG_STATIC_ASSERT(__builtin_offsetof(tg_lane, session_head) == 128, "session_head on its own cache line");
+TG_STATIC_ASSERT(__builtin_offsetof(tg_ring_header, session_consumer_pid) == 2404, "header layout");
 
 /* The sequence word of a slot once the record of position pos is published in it. */
 static inline uint64_t tg_seq_published(uint64_t pos) { return pos + 1; }

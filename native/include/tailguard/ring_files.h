@@ -12,6 +12,9 @@ extern "C" {
 
 /* "<pid>.<start ticks>.<generation>.ring" (optionally ".tmp" while being created); 0 on success. */
 int tg_ring_name_parse(const char *name, uint32_t *pid, uint64_t *ticks, uint32_t *generation, int *is_tmp);
+/* /proc/PID/stat of a process of this PID namespace: its start time (field 22) and state letter (field 3); -1 when
+ * it does not exist. The one parser of that file in C. */
+int tg_process_stat(uint32_t pid, uint64_t *ticks, char *state);
 /* Start time of a live process (field 22 of /proc/PID/stat), 0 when it does not exist. */
 uint64_t tg_process_start_ticks(uint32_t pid);
 /* The process that created a ring still runs (same pid, same start time). */
