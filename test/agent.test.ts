@@ -278,6 +278,22 @@ describe("tailguard agent", () => {
       expect(r.code, value).toBe(2);
       expect(r.stderr).toContain(`--max-connections must be ${message}, not "${value}"`);
     }
+    // the spans file's rotation: a size from 1 MiB, a count of files kept from 0, and only with a spans file
+    const spans = ["--spans-file", path.join(dir, "spans.jsonl")];
+    for (const [args, message] of [
+      [[...spans, "--spans-file-max-mb", "0.5"], '--spans-file-max-mb must be a number from 1 to 1048576, not "0.5"'],
+      [[...spans, "--spans-file-max-mb", "lots"], '--spans-file-max-mb must be a number from 1 to 1048576, not "lots"'],
+      [[...spans, "--spans-file-keep=-1"], '--spans-file-keep must be a number from 0 to 1000, not "-1"'],
+      [[...spans, "--spans-file-keep", "2.5"], '--spans-file-keep must be a whole number from 0 to 1000, not "2.5"'],
+      [["--spans-file-keep", "3"], "--spans-file-keep limits the spans file, and no --spans-file FILE is given"],
+    ] as const) {
+      const r = await runProgram(process.execPath, [cli, "agent", "--dir", rings, ...args]);
+      expect(r.code, message).toBe(2);
+      expect(r.stderr.trim()).toBe(`tailguard agent: ${message}`);
+    }
+    expect(agentOptions([...spans], {}).spansFileLimits).toEqual({ maxBytes: 100 * 2 ** 20, keep: 5 });
+    expect(agentOptions([...spans, "--spans-file-max-mb", "2.5", "--spans-file-keep", "0"], {}).spansFileLimits)
+      .toEqual({ maxBytes: 2.5 * 2 ** 20, keep: 0 });
     const taken = createServer();
     await new Promise<void>((r) => taken.listen(0, "127.0.0.1", r));
     try {

@@ -2,7 +2,7 @@
 // times, tail sampling and overload on hand-built records; then the same spans over real OTLP/HTTP (protobuf and JSON,
 // into a loopback receiver that decodes with the official generated decoders) and as OTLP/JSON lines.
 import { createHash } from "node:crypto";
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { SpanKind, type HrTime } from "@opentelemetry/api";
@@ -598,6 +598,73 @@ describe("OtlpJsonLinesExporter", () => {
       }
       expect(asJson.sort(bySpanId)).toEqual(expected);
       expect(viaProtobuf.sort(bySpanId)).toEqual(expected);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  /** Exports `spans` in batches of 1, 2, 3, 1, 2, 3… spans (lines of different lengths); resolves once all are written. */
+  async function exportAll(exporter: OtlpJsonLinesExporter, spans: ReadableSpan[]) {
+    for (let i = 0, n = 1; i < spans.length; i += n, n = (n % 3) + 1) {
+      const batch = spans.slice(i, i + n);
+      await new Promise<void>((resolve, reject) =>
+        exporter.export(batch, (r) => (r.code === ExportResultCode.SUCCESS ? resolve() : reject(r.error))));
+    }
+    await exporter.shutdown();
+  }
+  const linesOf = (file: string) => readFileSync(file, "utf8").split("\n").slice(0, -1);
+
+  it("rotates by size: FILE.1 (newest) … FILE.K, whole lines only, the oldest beyond K deleted", async () => {
+    const dir = mkdtempSync(path.join(tmpdir(), "tailguard-spans-rotate-"));
+    try {
+      const { spans } = await collect(scenario, scenarioOpts);
+      // every line, unrotated
+      const all = path.join(dir, "all.jsonl");
+      await exportAll(new OtlpJsonLinesExporter(all, { maxBytes: Infinity }), spans);
+      const lines = linesOf(all);
+      const total = readFileSync(all).length;
+      expect(lines.length).toBeGreaterThan(10);
+
+      const file = path.join(dir, "spans.jsonl");
+      writeFileSync(`${file}.7`, "a full file of a run that kept more\n");
+      const maxBytes = Math.floor(total / 6);
+      await exportAll(new OtlpJsonLinesExporter(file, { maxBytes, keep: 2 }), spans);
+      expect(readdirSync(dir).filter((f) => f.startsWith("spans")).sort()).toEqual(["spans.jsonl", "spans.jsonl.1", "spans.jsonl.2"]);
+      const kept = [`${file}.2`, `${file}.1`, file].map(linesOf);
+      for (const [i, f] of [`${file}.2`, `${file}.1`, file].entries()) {
+        const text = readFileSync(f, "utf8");
+        expect(Buffer.byteLength(text), f).toBeLessThanOrEqual(maxBytes);
+        expect(text.endsWith("\n"), f).toBe(true);
+        for (const line of kept[i]) expect(() => JSON.parse(line), f).not.toThrow();
+        // a rotated file is full: its next line did not fit
+        if (i < 2) expect(Buffer.byteLength(text) + Buffer.byteLength(kept[i + 1][0]) + 1, f).toBeGreaterThan(maxBytes);
+      }
+      // what is kept is the newest lines, in order; the oldest went with the file beyond K
+      const newest = kept.flat();
+      expect(newest.length).toBeLessThan(lines.length);
+      expect(newest).toEqual(lines.slice(lines.length - newest.length));
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it("appends to an existing file up to the limit; a line longer than the limit is written whole, alone; keep 0 keeps none", async () => {
+    const dir = mkdtempSync(path.join(tmpdir(), "tailguard-spans-rotate-"));
+    try {
+      const { spans } = await collect(scenario, scenarioOpts);
+      const file = path.join(dir, "spans.jsonl");
+      // an earlier run's file, nearly full: the first line goes to a new file
+      writeFileSync(file, "x".repeat(990) + "\n");
+      await exportAll(new OtlpJsonLinesExporter(file, { maxBytes: 1000, keep: 3 }), spans.slice(0, 1));
+      expect(readFileSync(`${file}.1`, "utf8")).toBe("x".repeat(990) + "\n");
+      expect(linesOf(file)).toHaveLength(1);
+      // every line is longer than 10 bytes: each is a file of its own, whole, and none is kept beside the last
+      rmSync(`${file}.1`);
+      await exportAll(new OtlpJsonLinesExporter(file, { maxBytes: 10, keep: 0 }), spans.slice(0, 12));
+      expect(readdirSync(dir)).toEqual(["spans.jsonl"]);
+      const last = linesOf(file);
+      expect(last).toHaveLength(1);
+      expect(JSON.parse(last[0]).resourceSpans[0].scopeSpans[0].spans).toHaveLength(3); // the last batch: 3 spans
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }

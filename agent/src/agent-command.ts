@@ -12,17 +12,20 @@ import { Agent, type AgentOptions } from "./agent.js";
 import { resnet18Mix, resnet50Mix } from "./bench/workers.js";
 import { DEFAULT_HTTP_LIMITS } from "./http-limits.js";
 import type { PrometheusEndpoint } from "./metrics.js";
+import { DEFAULT_SPANS_FILE_LIMITS, type SpansFileLimits } from "./spans.js";
 import { packageRoot, ringDir, shimPath, simLibDir } from "./native.js";
 import { UsageError } from "./run.js";
 import { formatColumns, ms, type Column } from "./table.js";
 
 export const AGENT_USAGE = `  agent [--port N] [--host ADDR] [--max-connections N] [--no-prometheus] [--otlp] [--spans-file FILE]
-        [--interval-log FILE] [--interval S] [--slo-ms MS] [--sample-rate R] [--dir DIR] [--demo]
+        [--spans-file-max-mb N] [--spans-file-keep K] [--interval-log FILE] [--interval S] [--slo-ms MS]
+        [--sample-rate R] [--dir DIR] [--demo]
                  the daemon: request windows, HDR histograms, spans and metrics of every attached process;
                  Prometheus on http://127.0.0.1:9464/metrics and the live view on http://127.0.0.1:9464/; OTLP
                  when OTEL_EXPORTER_OTLP_*ENDPOINT is set or --otlp; --demo also runs a high/low-priority pair on
                  the simulated GPU (what \`npm start\` runs); --host is an IP address or localhost (0.0.0.0: every
-                 interface), --max-connections bounds its HTTP connections (default 256)`;
+                 interface), --max-connections bounds its HTTP connections (default 256); the spans file is
+                 rotated at N MiB (default 100) to FILE.1 … FILE.K (default 5 kept)`;
 
 /** V8 heap settings for the long-running agent (npm start, the container image, bench:agent): a small young generation
  * and an old generation capped well above what it keeps alive (~15 MB): measured at 1 M records/s with span export,
@@ -55,7 +58,22 @@ function listenHost(text: string | undefined): string {
   );
 }
 
-export function agentOptions(args: string[], env: NodeJS.ProcessEnv = process.env): AgentOptions & { demo: boolean } {
+/** What `tailguard agent` was asked for: the agent's options, the demo, and how large the spans file may grow. */
+export type AgentCommandOptions = AgentOptions & { demo: boolean; spansFileLimits: SpansFileLimits };
+
+/** --spans-file-max-mb and --spans-file-keep, which only mean something with --spans-file. */
+function spansFileLimits(values: { "spans-file"?: string; "spans-file-max-mb"?: string; "spans-file-keep"?: string }): SpansFileLimits {
+  for (const name of ["spans-file-max-mb", "spans-file-keep"] as const)
+    if (values[name] !== undefined && values["spans-file"] === undefined)
+      throw new UsageError(`tailguard agent: --${name} limits the spans file, and no --spans-file FILE is given`);
+  const mb = number("spans-file-max-mb", values["spans-file-max-mb"], DEFAULT_SPANS_FILE_LIMITS.maxBytes / 2 ** 20, 1, 2 ** 20);
+  return {
+    maxBytes: Math.round(mb * 2 ** 20),
+    keep: integer("spans-file-keep", values["spans-file-keep"], DEFAULT_SPANS_FILE_LIMITS.keep, 0, 1000),
+  };
+}
+
+export function agentOptions(args: string[], env: NodeJS.ProcessEnv = process.env): AgentCommandOptions {
   const { values } = parseArgs({
     args,
     options: {
@@ -64,6 +82,8 @@ export function agentOptions(args: string[], env: NodeJS.ProcessEnv = process.en
       "no-prometheus": { type: "boolean" },
       otlp: { type: "boolean" },
       "spans-file": { type: "string" },
+      "spans-file-max-mb": { type: "string" },
+      "spans-file-keep": { type: "string" },
       "max-connections": { type: "string" },
       "interval-log": { type: "string" },
       interval: { type: "string" },
@@ -87,6 +107,7 @@ export function agentOptions(args: string[], env: NodeJS.ProcessEnv = process.en
     prometheus: values["no-prometheus"] ? null : prometheus,
     otlp: Boolean(values.otlp) || otlpConfigured,
     spansFile: values["spans-file"] ?? null,
+    spansFileLimits: spansFileLimits(values),
     intervalLog: values["interval-log"]
       ? { path: values["interval-log"], seconds: number("interval", values.interval, 10, 0.1, 3600) }
       : null,

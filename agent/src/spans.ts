@@ -4,7 +4,7 @@
 // the shim's records (other processes, the past) rather than from the agent's own clock and context. They leave through
 // a bounded queue drained in batches, so a slow or dead collector costs dropped spans, never a blocked caller.
 import { hash } from "node:crypto";
-import { open, type FileHandle } from "node:fs/promises";
+import { open, readdir, rename, rm, type FileHandle } from "node:fs/promises";
 import { createRequire } from "node:module";
 import { hostname } from "node:os";
 import path from "node:path";
@@ -552,19 +552,37 @@ export class OtlpProtobufSpanExporter implements EncodedSpanExporter {
   }
 }
 
+/** How large a spans file may grow, and how many full ones are kept beside it. */
+export interface SpansFileLimits {
+  /** a line that would take the file past this many bytes goes to a new file (default 100 MiB) */
+  maxBytes: number;
+  /** full files kept as FILE.1 (the newest) … FILE.K; older ones are deleted (default 5; 0 keeps none) */
+  keep: number;
+}
+
+export const DEFAULT_SPANS_FILE_LIMITS: SpansFileLimits = { maxBytes: 100 * 2 ** 20, keep: 5 };
+
 /**
  * Writes each export as one OTLP/JSON ExportTraceServiceRequest per line (hex ids, times as decimal strings): the form
  * Jaeger's UI upload and the otel-collector's file receiver read. Appends, so several runs can share a file.
+ *
+ * Rotated by size, as log files are: when a line would take FILE past `maxBytes` it is renamed FILE.1 (FILE.1 to
+ * FILE.2 and so on; FILE.K, and any older, deleted) and the line starts a new FILE. A line is never split: a file
+ * exceeds `maxBytes` only when one export alone is larger, and then holds that line alone.
  */
 export class OtlpJsonLinesExporter implements SpanExporter {
-  private file: Promise<FileHandle>;
+  private file: FileHandle | null = null;
+  /** bytes in `file` */
+  private size = 0;
   /** writes in order, one after the other, so lines never interleave */
   private tail: Promise<unknown> = Promise.resolve();
+  private readonly limits: SpansFileLimits;
 
-  constructor(readonly path: string) {
-    this.file = open(path, "a");
-    // an open error is reported by the first export; keep it from being an unhandled rejection until then
-    this.file.catch(() => undefined);
+  constructor(
+    readonly path: string,
+    limits: Partial<SpansFileLimits> = {},
+  ) {
+    this.limits = { ...DEFAULT_SPANS_FILE_LIMITS, ...limits };
   }
 
   export(spans: ReadableSpan[], resultCallback: (result: ExportResult) => void): void {
@@ -575,8 +593,7 @@ export class OtlpJsonLinesExporter implements SpanExporter {
     }
     const line = Buffer.concat([request, Buffer.from("\n")]);
     this.tail = this.tail
-      .then(() => this.file)
-      .then((f) => f.write(line))
+      .then(() => this.write(line))
       .then(
         () => resultCallback({ code: ExportResultCode.SUCCESS }),
         (error: Error) => resultCallback({ code: ExportResultCode.FAILED, error }),
@@ -589,6 +606,52 @@ export class OtlpJsonLinesExporter implements SpanExporter {
 
   async shutdown(): Promise<void> {
     await this.tail;
-    await (await this.file).close();
+    const f = this.file;
+    this.file = null;
+    await f?.close();
   }
+
+  private async write(line: Buffer): Promise<void> {
+    let f = await this.open();
+    if (this.size > 0 && this.size + line.length > this.limits.maxBytes) {
+      this.file = null;
+      await f.close();
+      await this.rotate();
+      f = await this.open();
+    }
+    await f.appendFile(line);
+    this.size += line.length;
+  }
+
+  /** The file, opened (for appending) at the first write and after a rotation; a failed open fails that export only. */
+  private async open(): Promise<FileHandle> {
+    if (this.file) return this.file;
+    const f = await open(this.path, "a");
+    try {
+      this.size = (await f.stat()).size; // an existing file counts
+    } catch (err) {
+      await f.close();
+      throw err;
+    }
+    this.file = f;
+    return f;
+  }
+
+  /** FILE → FILE.1 → … → FILE.K; FILE.K and any older (a previous run's larger K) are deleted. */
+  private async rotate(): Promise<void> {
+    const dir = path.dirname(this.path);
+    const base = path.basename(this.path);
+    const { keep } = this.limits;
+    for (const name of await readdir(dir)) {
+      const n = name.startsWith(`${base}.`) ? name.slice(base.length + 1) : "";
+      if (/^[1-9]\d*$/.test(n) && Number(n) >= keep) await rm(path.join(dir, name), { force: true });
+    }
+    for (let i = keep - 1; i >= 1; i--) await rename(`${this.path}.${i}`, `${this.path}.${i + 1}`).catch(ignoreMissing);
+    if (keep > 0) await rename(this.path, `${this.path}.1`).catch(ignoreMissing);
+    else await rm(this.path, { force: true });
+  }
+}
+
+function ignoreMissing(err: NodeJS.ErrnoException): void {
+  if (err.code !== "ENOENT") throw err;
 }
