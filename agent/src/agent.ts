@@ -6,7 +6,7 @@
 // It registers in DIR/agent.pid and beats that file every second: while registered (and for
 // TAILGUARD_AGENT_GRACE_S after a crash) the shims keep the rings of processes that exit, so a restarted agent picks
 // up every record still in them. Stopping on purpose (SIGINT, SIGTERM) drains what is left and unregisters.
-import { closeSync, existsSync, mkdirSync, openSync, readFileSync, unlinkSync, utimesSync, writeSync } from "node:fs";
+import { closeSync, existsSync, openSync, readFileSync, unlinkSync, utimesSync, writeSync } from "node:fs";
 import { hostname } from "node:os";
 import path from "node:path";
 
@@ -166,7 +166,7 @@ export class Agent {
   };
 
   private constructor(readonly opts: AgentOptions) {
-    mkdirSync(opts.dir, { recursive: true });
+    prepareDirectory(opts.dir);
     this.registration = path.join(opts.dir, "agent.pid");
     register(this.registration);
     this.histograms = new Histograms({ intervals: Boolean(opts.intervalLog) });
@@ -313,6 +313,11 @@ export class Agent {
         f.apiNs.length = 0;
       }
       for (const f of this.followed.values()) if (f.goneAt === null) f.assembler.settle();
+      for (const info of h.corrupted) {
+        const f = this.followed.get(info.id!);
+        this.metrics.addCorruptRing();
+        if (f) this.live.corrupt(f.meta, info.corrupt ?? "corrupt");
+      }
       for (const info of h.closed) {
         const f = this.followed.get(info.id!);
         if (!f) continue;
@@ -413,6 +418,21 @@ export class Agent {
 export function parseRegistration(text: string): { pid: number; ticks: string | null } | null {
   const m = /^\s*(\d+)(?:[ \t]+(\d+))?\s*$/.exec(text);
   return m && Number(m[1]) > 0 ? { pid: Number(m[1]), ticks: m[2] ?? null } : null;
+}
+
+/** The ring directory, made if missing (shared, mode 1777, when root makes it), and used only if it may be trusted
+ *  (tailguard/directory.h: the shims apply the same rule). A directory the processes of other users cannot write to is
+ *  worth a warning: they are neither recorded nor scheduled, and would not know why. */
+function prepareDirectory(dir: string) {
+  const d = native().checkDir(dir, true);
+  if (!d.trusted || !d.writable) throw new Error(d.problem);
+  if ((d.mode & 0o022) === 0)
+    process.stderr.write(
+      `tailguard agent: ${dir} (owner uid ${d.uid}, group ${d.gid}, mode ${d.mode.toString(8).padStart(4, "0")}) can be ` +
+        `written only by uid ${d.uid}: processes of other users ` +
+        `are neither recorded nor scheduled. For every user: chmod 1777 ${dir}; for a group: chgrp tailguard ${dir} && ` +
+        `chmod 3770 ${dir} (docs/security.md)\n`,
+    );
 }
 
 /** Registers this process as the directory's agent; refuses if another live agent has it. A registration whose

@@ -8,7 +8,7 @@ import { parseArgs } from "node:util";
 import { AGENT_USAGE, agentCommand } from "./agent-command.js";
 import { BENCH_USAGE, benchCommand } from "./bench/command.js";
 import { doctor, formatChecks } from "./doctor.js";
-import { native, packageRoot } from "./native.js";
+import { BadDirError, native, packageRoot } from "./native.js";
 import { setPriority } from "./priority.js";
 import { formatPs, listProcesses } from "./ps.js";
 import { formatReport, report } from "./report.js";
@@ -60,8 +60,11 @@ async function main(argv: string[]): Promise<number> {
     case "priority": {
       if (rest.length !== 2) throw new UsageError(`usage: tailguard priority <PID|NAME> <P>\n\n${USAGE}`);
       for (const c of setPriority(rest[0], rest[1]))
-        console.log(`${c.pid} ${c.command}: priority ${c.from ?? "?"} -> ${c.to}` +
-          (c.slots ? "" : " (not on a GPU yet: it takes this priority when it first launches)"));
+        console.log(`${c.pid} ${c.command}: priority ${c.from ?? "?"} -> ${c.ceiling !== null && c.to > c.ceiling ? c.ceiling : c.to}` +
+          (c.slots ? "" : " (not on a GPU yet: it takes this priority when it first launches)") +
+          (c.ceiling !== null && c.to > c.ceiling
+            ? ` (asked ${c.to}, above the ceiling ${c.ceiling} the admin's policy gives its user: docs/security.md)`
+            : ""));
       return 0;
     }
     case "report": {
@@ -120,7 +123,9 @@ async function main(argv: string[]): Promise<number> {
 main(process.argv.slice(2)).then(
   (code) => process.exit(code),
   (err) => {
+    // a bad value (an option, TAILGUARD_DIR) is the caller's to fix: exit 2, and its message says what to do
+    const usage = err instanceof UsageError || err instanceof BadDirError;
     process.stderr.write(`${err instanceof UsageError ? err.message : `tailguard: ${(err as Error).message}`}\n`);
-    process.exit(err instanceof UsageError ? 2 : 1);
+    process.exit(usage ? 2 : 1);
   },
 );

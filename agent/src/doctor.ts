@@ -2,7 +2,7 @@
 // kernel launches on every path. The original evaluation's scheduler silently failed to preload; here that shows up
 // as a failed step with the loader's own message and what to do about it.
 import { execFileSync, spawnSync } from "node:child_process";
-import { accessSync, closeSync, constants, existsSync, mkdirSync, openSync, readSync } from "node:fs";
+import { closeSync, existsSync, openSync, readSync } from "node:fs";
 import path from "node:path";
 
 import { native, packageRoot, ringDir, shimPath, simLibDir } from "./native.js";
@@ -73,17 +73,34 @@ export async function doctor(opts: { sim?: boolean; env?: NodeJS.ProcessEnv } = 
     fix: clsOk ? undefined : `rebuild it for this machine (${host}): npm install`,
   });
 
-  // 2. where rings go
+  // 2. where rings go: the shim's own rule (tailguard/directory.h), and who else can attach there
   const dir = ringDir(env);
-  try {
-    mkdirSync(dir, { recursive: true });
-    accessSync(dir, constants.W_OK);
-    checks.push({ name: "ring directory", ok: true, detail: `${dir} is writable` });
-  } catch (e) {
-    checks.push({ name: "ring directory", ok: false, detail: `${dir}: ${(e as Error).message}`, fix: "set TAILGUARD_DIR to a writable directory (shared memory, e.g. under /dev/shm)" });
-  }
+  const d = addon.checkDir(dir, true);
+  const mode = d.mode.toString(8).padStart(4, "0");
+  if (!d.trusted || !d.writable)
+    checks.push({ name: "ring directory", ok: false, detail: d.problem, fix: "see docs/security.md (directory and modes)" });
+  else
+    checks.push({
+      name: "ring directory",
+      ok: true,
+      detail: `${dir} (owner uid ${d.uid}, group ${d.gid}, mode ${mode}): ${
+        d.mode & 0o002 ? "every user's processes can attach" : d.mode & 0o020 ? `processes of group ${d.gid}'s members can attach` : `only uid ${d.uid}'s processes can attach`
+      }`,
+    });
 
-  // 3. options in the environment
+  // 3. the admin's priority policy, and this user's ceiling under it
+  const policy = addon.policy(dir);
+  const uid = process.geteuid?.() ?? -1;
+  checks.push({
+    name: "priority policy",
+    ok: policy.problem === "",
+    detail:
+      (policy.problem || (policy.fromFile ? `${dir}/policy: ${policy.rules.length} rule(s), default ceiling ${policy.defaultCeiling}` : `no ${dir}/policy: unprivileged users may go up to normal (0)`)) +
+      `; uid ${uid} may take priorities up to ${policy.myCeiling}${uid === 0 || uid === policy.adminUid ? " (the admin)" : ""}`,
+    fix: policy.problem ? "the policy must belong to root (or the directory's owner) and be writable by nobody else; see docs/security.md" : undefined,
+  });
+
+  // 4. options in the environment
   const known = new Map(addon.options().map((o) => [o.variable, o]));
   const bad: string[] = [];
   for (const [k, v] of Object.entries(env)) {
@@ -98,7 +115,7 @@ export async function doctor(opts: { sim?: boolean; env?: NodeJS.ProcessEnv } = 
     fix: bad.length ? "see `tailguard options` for names and accepted values" : undefined,
   });
 
-  // 4. does a plain process load it?
+  // 5. does a plain process load it?
   const plain = await probeRun(["/bin/sh", "-c", "/bin/true"], env, false);
   const loaderError = /ERROR: ld\.so:[^\n]*/.exec(plain.spawn.stderr ?? "")?.[0];
   checks.push({
@@ -110,8 +127,17 @@ export async function doctor(opts: { sim?: boolean; env?: NodeJS.ProcessEnv } = 
     fix: plain.processes.length ? undefined : "the shim must be a loadable shared library for this machine; check the path above",
   });
   if (!plain.processes.length) return checks;
+  // the ceiling check above reads the policy as this process; a priority asked above it is worth saying
+  const asked = env.TAILGUARD_PRIORITY ? addon.parsePriority(env.TAILGUARD_PRIORITY) : null;
+  if (asked !== null && asked > policy.myCeiling)
+    checks.push({
+      name: "TAILGUARD_PRIORITY",
+      ok: false,
+      detail: `${asked} is above this user's ceiling ${policy.myCeiling}: processes run at ${policy.myCeiling}`,
+      fix: "ask the admin for a higher ceiling in the policy (docs/security.md)",
+    });
 
-  // 5. does it see launches on every path?
+  // 6. does it see launches on every path?
   const sim = opts.sim || !cudaDriverPresent(env);
   if (!existsSync(probePath)) {
     checks.push({ name: "launch interception", ok: false, detail: `${probePath} is missing`, fix: "run `npm install`" });

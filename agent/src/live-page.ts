@@ -32,6 +32,7 @@ export const LIVE_PAGE = String.raw`<!doctype html>
   th { font-weight: 600; color: var(--muted); font-size: 12px; }
   th.text, td.text { text-align: left; }
   tr.gone td { color: var(--muted); }
+  tr.corrupt td { color: #b3261e; }
   td.bad { color: var(--bad); font-weight: 600; }
   .swatch { display: inline-block; width: 10px; height: 10px; border-radius: 2px; margin-right: 6px; vertical-align: -1px; }
   .empty { color: var(--muted); padding: 8px 0; }
@@ -137,7 +138,7 @@ export const LIVE_PAGE = String.raw`<!doctype html>
     $("recent-note").textContent = "P50/P99/max of the request windows of the last " + s.recentSeconds + " s";
     const rows = s.processes.map((p) => {
       const tr = el("tr", { "data-testid": "process", "data-pid": p.pid, "data-priority": p.priority, "data-state": p.state });
-      if (p.state === "gone") tr.className = "gone";
+      if (p.state === "gone" || p.state === "corrupt") tr.className = p.state;
       const pidCell = el("td", { class: "text" });
       pidCell.append(el("span", { class: "swatch", style: "background:" + colour(p.pid) }), document.createTextNode(p.pid));
       tr.append(
@@ -145,7 +146,7 @@ export const LIVE_PAGE = String.raw`<!doctype html>
         el("td", { "data-testid": "priority" }, p.priority),
         el("td", { class: "text", "data-testid": "service", title: p.cmdline.join(" ") }, p.service),
         el("td", { class: "text", title: p.gpu ? p.gpu.uuid : "" }, p.gpu ? p.gpu.name : "-"),
-        el("td", { class: "text", "data-testid": "state" }, p.state),
+        el("td", { class: "text", "data-testid": "state", title: p.corrupt || "" }, p.state),
         el("td", { "data-testid": "windows" }, fmtInt(p.windows)),
         el("td", { "data-testid": "p50" }, fmtMs(p.recent.p50)),
         el("td", { "data-testid": "p99" }, fmtMs(p.recent.p99)),

@@ -56,7 +56,10 @@ export interface LiveProcess {
   cmdline: string[];
   priority: number;
   gpu: { name: string; uuid: string } | null;
-  state: "attached" | "gone";
+  /** corrupt: its ring failed the agent's checks and is no longer read (see `corrupt`) */
+  state: "attached" | "gone" | "corrupt";
+  /** why its ring was quarantined, or null */
+  corrupt: string | null;
   /** epoch ms */
   attachedAt: number;
   goneAt: number | null;
@@ -115,6 +118,7 @@ class Tracked {
   heldNs = 0;
   dropped = 0;
   goneAt: number | null = null;
+  corrupt: string | null = null;
   readonly points: LatencyPoint[] = [];
   /** seconds still open (their windows may still arrive) or within recentSeconds: their samples are kept */
   seconds: Second[] = [];
@@ -216,6 +220,11 @@ export class LiveState {
     this.totals.dropped += records;
   }
 
+  /** The process's ring was quarantined: shown as corrupt, with why, until it is gone. */
+  corrupt(meta: ProcessMeta, why: string): void {
+    this.tracked(meta).corrupt = why;
+  }
+
   /** The process has exited: it is shown as gone until forget(). */
   gone(meta: ProcessMeta): void {
     const t = this.processes.get(meta.pid);
@@ -241,7 +250,8 @@ export class LiveState {
         cmdline: meta.cmdline,
         priority: meta.priority,
         gpu: meta.gpu ? { name: meta.gpu.name, uuid: meta.gpu.uuid } : null,
-        state: t.goneAt === null ? "attached" : "gone",
+        state: t.goneAt !== null ? "gone" : t.corrupt !== null ? "corrupt" : "attached",
+        corrupt: t.corrupt,
         attachedAt: t.attachedAt,
         goneAt: t.goneAt,
         windows: t.windows,

@@ -126,6 +126,14 @@ export const METRICS = {
     description: "Records the shim lost because the process's ring was full.",
     labels: PROCESS,
   },
+  ringsCorrupt: {
+    prometheus: "tailguard_rings_corrupt_total",
+    otel: "tailguard.rings.corrupt",
+    type: "counter",
+    unit: "{ring}",
+    description: "Rings quarantined because they failed the agent's checks (changed header, counters going back, a truncated file): their process's telemetry stops; the agent's log says why.",
+    labels: [],
+  },
   spansExported: {
     prometheus: "tailguard_spans_exported_total",
     otel: "tailguard.spans.exported",
@@ -348,6 +356,7 @@ export class AgentMetrics {
   private attached = 0;
   private inFlight = 0;
   private metricExportFailures = 0;
+  private ringsCorrupt = 0;
   private readonly start = hrTime();
   private readonly forgetAfterMs: number;
   private readonly snapshots?: () => SeriesSnapshot[];
@@ -416,6 +425,11 @@ export class AgentMetrics {
   /** Records the shim lost to a full ring (a delta since the last call). */
   addDropped(meta: ProcessMeta, records: number): void {
     this.series(meta).dropped += records;
+  }
+
+  /** A ring was quarantined. */
+  addCorruptRing(): void {
+    this.ringsCorrupt++;
   }
 
   setProcesses(attached: number, inFlight: number): void {
@@ -571,6 +585,7 @@ export class AgentMetrics {
       sum("spansDropped", agentWide(spans.dropped)),
       sum("spansFailed", agentWide(spans.failed)),
       sum("metricExportFailures", agentWide(this.metricExportFailures)),
+      sum("ringsCorrupt", agentWide(this.ringsCorrupt)),
       gauge("processesAttached", agentWide(this.attached)),
       gauge("processesInFlight", agentWide(this.inFlight)),
     ];

@@ -32,6 +32,8 @@ export interface RingCounters {
   names: number;
   namesDropped: number;
   torn?: number;
+  /** records overwritten before the consumer read them (it started late, or fell a lap behind) */
+  lost?: number;
 }
 
 /** A ring's header: the attached process's descriptor and counters. */
@@ -58,6 +60,10 @@ export interface RingInfo {
   consumerPid: number;
   alive?: boolean;
   error?: string;
+  /** the ring failed a check while it was drained (why): quarantined, nothing more is read from it */
+  corrupt?: string;
+  /** the ring file's owner, as the kernel says (scanRings) */
+  ownerUid?: number;
 }
 
 export interface NameEntry {
@@ -72,6 +78,8 @@ export interface Harvest {
   opened: RingInfo[];
   names: NameEntry[];
   batches: { ring: number; data: Buffer }[];
+  /** rings quarantined since the last take (after their last good records) */
+  corrupted: RingInfo[];
   closed: RingInfo[];
   records: number;
 }
@@ -120,7 +128,7 @@ export interface Layout {
   constants: Record<string, number>;
 }
 
-/** A process's slot in a GPU's control block (native/include/tailguard/control.h). */
+/** A process's slot in its user's GPU control file (native/include/tailguard/control.h). */
 export interface ControlSlot {
   slot: number;
   /** in its own PID namespace (pidNamespace, the inode of /proc/PID/ns/pid) */
@@ -128,7 +136,10 @@ export interface ControlSlot {
   pidNamespace: number;
   /** in a PID namespace other than the reader's: its pid is not a process here */
   otherNamespace: boolean;
+  /** the priority in force: what it asked for, within its owner's ceiling */
   priority: number;
+  /** what its slot asks for (TAILGUARD_PRIORITY, `tailguard priority`) */
+  requested: number;
   /** bits of Mechanism */
   mechanisms: number;
   timesliceUs: number;
@@ -139,10 +150,40 @@ export interface ControlSlot {
 
 export interface ControlBlockInfo {
   path: string;
+  /** the file's owner, as the kernel says: the user whose processes it holds */
+  ownerUid: number;
+  ownerGid?: number;
+  /** the highest priority the admin's policy gives that owner */
+  ceiling?: number;
   /** GPU UUID, 32 hex digits */
   gpu?: string;
   slots?: ControlSlot[];
   error?: string;
+}
+
+/** tailguard/directory.h: whether a directory may be trusted and written by this process. */
+export interface DirInfo {
+  exists: boolean;
+  trusted: boolean;
+  writable: boolean;
+  uid: number;
+  gid: number;
+  /** permission bits with sticky and setgid (07777) */
+  mode: number;
+  /** what is wrong and what to do ("" when nothing) */
+  problem: string;
+}
+
+/** tailguard/policy.h: the admin's priority policy as the shims read it. */
+export interface PolicyInfo {
+  fromFile: boolean;
+  problem: string;
+  defaultCeiling: number;
+  adminUid: number;
+  rules: { kind: "uid" | "gid"; id: number; ceiling: number }[];
+  /** this process's ceiling, and the group that gives it */
+  myCeiling: number;
+  myCeilingGid: number;
 }
 
 /** enum tg_mechanism (control.h): what is in effect for a process. */
@@ -159,7 +200,12 @@ export interface Addon {
   sweep(dir: string): number;
   controlBlocks(dir: string): ControlBlockInfo[];
   mechanisms: Record<keyof typeof Mechanism, number>;
-  setPriority(dir: string, pid: number, priority: number): { slots: number; rings: number };
+  setPriority(dir: string, pid: number, priority: number): { slots: number; rings: number; denied: number; ceiling: number | null };
+  checkDir(dir: string, create?: boolean): DirInfo;
+  policy(dir: string): PolicyInfo;
+  parsePolicy(text: string): { error?: string; defaultCeiling: number; rules: number };
+  /** SIGBUS the guard absorbed in this process (tailguard/guard.h) */
+  guardAbsorbed(): number;
   Collector: new (dir: string, options?: CollectorOptions) => Collector;
 }
 
@@ -174,8 +220,15 @@ export function native(): Addon {
   return addon;
 }
 
-/** The ring directory in effect for this process (TAILGUARD_DIR or the default from the options table). */
+/** A TAILGUARD_DIR that is not an absolute path: the shim would not use it, so no command pretends to. */
+export class BadDirError extends Error {}
+
+/** The ring directory in effect for this process (TAILGUARD_DIR or the default from the options table). A relative
+ *  TAILGUARD_DIR is an error that says so, never a silent fall back to the default. */
 export function ringDir(env: NodeJS.ProcessEnv = process.env): string {
   const fallback = native().options().find((o) => o.variable === "TAILGUARD_DIR")!.default;
-  return env.TAILGUARD_DIR && env.TAILGUARD_DIR.startsWith("/") ? env.TAILGUARD_DIR : fallback;
+  if (!env.TAILGUARD_DIR) return fallback;
+  if (!env.TAILGUARD_DIR.startsWith("/"))
+    throw new BadDirError(`TAILGUARD_DIR="${env.TAILGUARD_DIR}" is not an absolute path: set it to one (default ${fallback})`);
+  return env.TAILGUARD_DIR;
 }

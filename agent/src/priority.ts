@@ -13,6 +13,10 @@ export interface PriorityChange {
   to: number;
   slots: number;
   rings: number;
+  /** files of the process this user may not write (another user's process: only that user or root may) */
+  denied: number;
+  /** the highest priority its user may take (the admin's policy), or null when it is on no GPU yet */
+  ceiling: number | null;
 }
 
 /** target: a pid, or a name matched against each process's program (argv[0], with or without its directory). */
@@ -33,6 +37,8 @@ export function setPriority(target: string, value: string, env: NodeJS.ProcessEn
     throw new UsageError(`tailguard priority: no running process with the shim attached matches "${target}" (see tailguard ps)`);
   return matches.map((r) => {
     const n = addon.setPriority(ringDir(env), r.pid, priority);
+    if (n.denied && !n.slots && !n.rings)
+      throw new Error(`tailguard priority: pid ${r.pid} belongs to uid ${r.uid ?? "?"}: only that user or root may change its priority`);
     return { pid: r.pid, command: r.command, from: r.priority, to: priority, ...n };
   });
 }

@@ -8,8 +8,13 @@ export interface PsRow {
   pid: number;
   alive: boolean;
   state: string;
-  /** effective priority: the process's slot in its GPU's control block once attached, else its ring header's */
+  /** effective priority: the process's slot in its user's GPU control file once attached (what it asks for, within
+   *  its owner's ceiling), else its ring header's */
   priority: number | null;
+  /** what its slot asks for, when the ceiling keeps it lower (else null) */
+  requested: number | null;
+  /** the ring file's owner (the process's user) */
+  uid: number | null;
   /** scheduling mechanisms in effect for it (empty: none, e.g. it is the highest priority on its GPU) */
   mechanisms: string[];
   /** channel-group timeslice set for it (NVIDIA), microseconds; null if none */
@@ -27,6 +32,7 @@ export interface PsRow {
 }
 
 export function stateOf(r: RingInfo): string {
+  if (r.error?.startsWith("corrupt")) return "corrupt";
   if (r.error) return "unreadable";
   if (r.state === RingState.EXECED) return "exec'd";
   if (!r.alive) return r.state === RingState.EXITED ? "exited" : "gone";
@@ -58,6 +64,8 @@ export function listProcesses(env: NodeJS.ProcessEnv = process.env): { rows: PsR
       alive: !!r.alive,
       state: stateOf(r),
       priority: slots.get(r.pid)?.priority ?? (r.error ? null : r.priority),
+      requested: slots.has(r.pid) && slots.get(r.pid)!.requested !== slots.get(r.pid)!.priority ? slots.get(r.pid)!.requested : null,
+      uid: r.ownerUid ?? null,
       mechanisms: describeMechanisms(slots.get(r.pid)),
       timesliceUs: slots.get(r.pid)?.timesliceUs || null,
       heldMs: slots.has(r.pid) ? slots.get(r.pid)!.heldNs / 1e6 : null,
@@ -79,7 +87,7 @@ export function formatPs(rows: PsRow[]): string[] {
   const body = rows.map((r) => [
     String(r.pid),
     r.state,
-    r.priority === null ? "-" : String(r.priority),
+    r.priority === null ? "-" : r.requested === null ? String(r.priority) : `${r.priority} (asked ${r.requested})`,
     r.mechanisms.length ? r.mechanisms.join(",") : "-",
     r.heldMs === null ? "-" : `${r.heldMs.toFixed(1)}ms`,
     r.gpu,
