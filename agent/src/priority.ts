@@ -33,12 +33,15 @@ export function setPriority(target: string, value: string, env: NodeJS.ProcessEn
     const prog = r.command.split(" ")[0] ?? "";
     return prog === target || prog.split("/").pop() === target;
   });
+  const foreign = byPid && rows.find((r) => r.pid === Number(target) && r.alive && r.error?.includes("another user's"));
+  if (matches.length === 0 && foreign)
+    throw new Error(`pid ${target} belongs to another user: only that user or root may change its priority`);
   if (matches.length === 0)
     throw new UsageError(`tailguard priority: no running process with the shim attached matches "${target}" (see tailguard ps)`);
   return matches.map((r) => {
     const n = addon.setPriority(ringDir(env), r.pid, priority);
     if (n.denied && !n.slots && !n.rings)
-      throw new Error(`tailguard priority: pid ${r.pid} belongs to uid ${r.uid ?? "?"}: only that user or root may change its priority`);
+      throw new Error(`pid ${r.pid} belongs to uid ${r.uid ?? "?"}: only that user or root may change its priority`);
     return { pid: r.pid, command: r.command, from: r.priority, to: priority, ...n };
   });
 }

@@ -184,9 +184,15 @@ void Collector::Scan() {
 
 void Collector::Quarantine(Ring& r, const std::string& why) {
   if (!r.corrupt.empty()) return;
-  r.corrupt = why;
+  // what a shrunk file looks like (zeros, once its writer re-extends it) is best told by its size
+  struct stat st;
+  if (fstat(r.fd, &st) == 0 && size_t(st.st_size) != r.size)
+    r.corrupt = "the file was truncated under the agent (" + std::to_string(st.st_size) + " bytes, not " +
+                std::to_string(r.size) + ")";
+  else
+    r.corrupt = why;
   std::lock_guard<std::mutex> lock(mu_);
-  problems_.push_back(r.path + " (pid " + std::to_string(r.pid) + "): " + why +
+  problems_.push_back(r.path + " (pid " + std::to_string(r.pid) + "): " + r.corrupt +
                       "; the ring is quarantined: nothing more is read from it");
   corrupted_.push_back(Snap(r));
 }
@@ -296,10 +302,6 @@ void Collector::Check(Ring& r, uint64_t now) {
   // the writer's lock says it whatever the writer's PID namespace; /proc for a ring without one
   r.alive = tg_ring_alive(r.fd, r.pid, r.start_ticks) && __atomic_load_n(&h->state, __ATOMIC_ACQUIRE) != TG_STATE_EXECED;
   if (!r.corrupt.empty()) return;
-  if (tg_guard_lost(h)) {
-    Quarantine(r, "the file was truncated under the agent");
-    return;
-  }
   static thread_local tg_ring_header copy;
   memcpy(&copy, h, sizeof copy);
   if (copy.checksum != r.checksum || CheckHeader(&copy, r.size) != "")
@@ -358,6 +360,12 @@ void Collector::Run() {
     }
     bool busy = false;  // a ring was filling up: pass again at once instead of sleeping
     std::vector<uint32_t> finished;
+    unsigned absorbed = tg_guard_absorbed();
+    if (absorbed != absorbed_) {  // a file shrank under one of our mappings: say so before reading its zeros
+      absorbed_ = absorbed;
+      for (auto& [id, r] : rings_)
+        if (tg_guard_lost(r->header)) Quarantine(*r, "the file was truncated under the agent (a read past its end)");
+    }
     for (auto& [id, r] : rings_) {  // only this thread changes rings_
       Check(*r, now);
       if (spooled_ < opts_.spool_limit) busy |= Drain(*r);

@@ -131,6 +131,7 @@ class Collector {
   std::atomic<size_t> spooled_{0};
   uint32_t next_id_ = 1;
   uint64_t last_scan_ = 0;
+  unsigned absorbed_ = 0;  // SIGBUS the guard had absorbed at the last pass
 };
 
 // Validates a copy of a header against the file size; returns "" when usable, else why not.
