@@ -309,7 +309,8 @@ export class Agent {
         f.assembler.ingest(b.data);
         const launches = f.assembler.counts.launches - before;
         this.totals.launches += launches;
-        this.metrics.observeLaunches(f.meta, launches, f.apiNs);
+        // a batch before the first launch (the process's start alone) makes no series: it would carry no GPU
+        if (f.identified) this.metrics.observeLaunches(f.meta, launches, f.apiNs);
         f.apiNs.length = 0;
       }
       for (const f of this.followed.values()) if (f.goneAt === null) f.assembler.settle();
