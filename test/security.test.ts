@@ -273,29 +273,30 @@ describe.skipIf(!isRoot)("a pid reused by another process", () => {
     const low = startAs(null, workload, ["requests", ...requestsArgs({ rate: 100, count: 150, kernelUs: 1000 }), "--samples", samples], env({ TAILGUARD_PRIORITY: "low", TAILGUARD_LEASE_MS: String(lease) }));
     await sleep(700);
     const pid = high.child.pid!;
+    const ticks = startTicks(pid);
     const gone = high.done;
     const killed = process.hrtime.bigint();
     high.child.kill("SIGKILL");
     await gone;
-    // its pid goes to an unrelated process at once (what a busy machine does sooner or later)
+    // its pid goes to an unrelated process at once (what a busy machine does sooner or later; here a thread of the low
+    // process's simulated GPU sometimes takes it first, which is as good)
     let stranger: ChildProcess | null = null;
     const tried: number[] = [];
-    for (let i = 0; i < 50 && !stranger; i++) {
+    for (let i = 0; i < 50 && !existsSync(`/proc/${pid}`); i++) {
       writeFileSync("/proc/sys/kernel/ns_last_pid", String(pid - 1));
       const s = spawn("sleep", ["20"], { stdio: "ignore" });
       tried.push(s.pid!);
       if (s.pid === pid) stranger = s;
       else await new Promise((r) => (s.kill("SIGKILL"), s.once("exit", r)));
     }
-    const holder = existsSync(`/proc/${pid}/status`) ? readFileSync(`/proc/${pid}/status`, "utf8").split("\n").slice(0, 7).join("; ") : "nobody";
-    expect(stranger, `could not hand pid ${pid} to another process (got ${tried.join(" ")}; it is ${holder})`).not.toBeNull();
+    expect(existsSync(`/proc/${pid}`), `could not hand pid ${pid} to another process (got ${tried.join(" ")})`).toBe(true);
+    expect(startTicks(pid)).not.toBe(ticks);
     const r = await low.done;
-    stranger!.kill("SIGKILL");
+    stranger?.kill("SIGKILL");
     expect(r.code, r.stderr).toBe(0);
     const done = readFileSync(samples, "utf8").trim().split("\n").map((x) => BigInt(x.split(" ")[2]));
     expect(done.length).toBe(150);
     const first = done.find((t) => t > killed)!;
     expect(Number(first - killed) / 1e6).toBeLessThan(lease + 60);
-    expect(existsSync(samples)).toBe(true);
   });
 });

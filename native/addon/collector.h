@@ -2,10 +2,8 @@
 // background thread into an in-memory spool, so a busy JavaScript thread never lets a ring overflow. JavaScript takes
 // what has accumulated in batches (Collector::Take). Only what must be native lives here.
 //
-// A ring is written by its process's user, who is not trusted (docs/security.md): its geometry is validated against
-// the file's size once and copied; the consumer keeps its own positions; every mapping is guarded against the file
-// shrinking (tailguard/guard.h); what cannot be right (positions that go backwards, counters that shrink, a header
-// that changes) quarantines the ring: it is reported once, with why, and never read again.
+// How each ring is read, validated and quarantined is ring_reader.h's; here: finding rings, the thread, the spool,
+// and what JavaScript is told.
 #pragma once
 #include <atomic>
 #include <cstdint>
@@ -17,48 +15,9 @@
 #include <thread>
 #include <vector>
 
-#include "tailguard/record.h"
+#include "ring_reader.h"
 
 namespace tailguard {
-
-// A ring's geometry as validated when it was opened: never read again from the file.
-struct Geometry {
-  uint32_t lane_capacity = 0;
-  uint64_t names_offset = 0, names_size = 0, records_offset = 0, file_size = 0;
-  uint32_t capacity(unsigned lane) const { return lane == TG_SHARED_LANE ? lane_capacity * TG_SHARED_LANE_FACTOR : lane_capacity; }
-  uint64_t lane_offset(unsigned lane) const { return records_offset + uint64_t(lane) * lane_capacity * TG_RECORD_SIZE; }
-};
-
-// A mapped, validated ring file.
-struct Ring {
-  ~Ring();
-  uint32_t id = 0;  // collector-local id, stable for the ring's life
-  std::string path;
-  tg_ring_header* header = nullptr;
-  size_t size = 0;
-  int fd = -1;                           // kept open: the writer's liveness lock is looked at through it
-  Geometry geo;
-  uint32_t pid = 0;
-  uint64_t start_ticks = 0;
-  uint32_t checksum = 0;                 // of the immutable header, as validated
-  bool has_session = false;
-  uint64_t pos[TG_LANES] = {};           // this consumer's positions (the ring's copy is only published to)
-  uint64_t last_tail[TG_LANES] = {};     // what each lane's counters were at the last pass: they never go back
-  uint64_t last_dropped[TG_LANES] = {};
-  uint32_t names_read = 0;               // bytes of the name table already delivered
-  uint64_t stall_since[TG_LANES] = {};   // per lane: when an unpublished slot at our position was first seen
-  uint64_t torn = 0;                     // claimed-but-never-published records skipped
-  uint64_t lost = 0;                     // records overwritten before this consumer read them
-  bool alive = true;
-  uint64_t checked_alive = 0;
-  std::string corrupt;                   // why the ring is quarantined ("" while it is not)
-};
-
-struct NameEntry {
-  uint32_t ring, id;
-  std::string name;
-  bool truncated;
-};
 
 struct Batch {
   uint32_t ring;
@@ -106,15 +65,11 @@ class Collector {
   void Run();
   void Scan();
   std::unique_ptr<Ring> Open(const std::string& path, std::string& why);
-  bool Claim(Ring& r);
   bool Drain(Ring& r);  // true when a lane was filling up (more than 1/8 full) before this pass
-  size_t DrainLane(Ring& r, unsigned lane, Batch& batch, bool& filling, uint64_t now);
-  void ReadNames(Ring& r);
-  void Check(Ring& r, uint64_t now);  // liveness, and whether the ring is still what was validated
-  void Quarantine(Ring& r, const std::string& why);
-  bool Finished(Ring& r);
+  void Report(Ring& r);  // says once that the ring was quarantined
   Snapshot Snap(const Ring& r);
   bool session_mode() const { return !opts_.session.empty(); }
+  Consumer who() const { return session_mode() ? Consumer::Session : Consumer::Agent; }
 
   CollectorOptions opts_;
   std::thread thread_;
@@ -133,9 +88,5 @@ class Collector {
   uint64_t last_scan_ = 0;
   unsigned absorbed_ = 0;  // SIGBUS the guard had absorbed at the last pass
 };
-
-// Validates a copy of a header against the file size; returns "" when usable, else why not.
-std::string CheckHeader(const tg_ring_header* h, size_t file_size);
-uint64_t NowNs();
 
 }  // namespace tailguard
