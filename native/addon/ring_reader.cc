@@ -94,6 +94,7 @@ bool Claim(Ring& r, Consumer who) {
     r.pos[lane] = pos;
     r.last_tail[lane] = tail;
     r.last_dropped[lane] = __atomic_load_n(&l->dropped, __ATOMIC_RELAXED);
+    r.last_launches[lane] = __atomic_load_n(&l->launches, __ATOMIC_RELAXED);
     __atomic_store_n(at, pos, __ATOMIC_RELEASE);
   }
   return __atomic_compare_exchange_n(owner, &cur, self, false, __ATOMIC_ACQ_REL, __ATOMIC_RELAXED);
@@ -108,13 +109,17 @@ static size_t DrainLane(Ring& r, unsigned lane, Consumer who, std::vector<uint8_
   uint64_t pos = r.pos[lane];
   const uint64_t tail = __atomic_load_n(&l->tail, __ATOMIC_ACQUIRE);
   const uint64_t dropped = __atomic_load_n(&l->dropped, __ATOMIC_RELAXED);
-  if (tail < r.last_tail[lane] || dropped < r.last_dropped[lane] || tail > kCounterMax || dropped > kCounterMax) {
+  const uint64_t launches = __atomic_load_n(&l->launches, __ATOMIC_RELAXED);
+  if (tail < r.last_tail[lane] || dropped < r.last_dropped[lane] || launches < r.last_launches[lane] ||
+      tail > kCounterMax || dropped > kCounterMax || launches > kCounterMax) {
     Quarantine(r, "lane " + std::to_string(lane) + "'s counters went backwards or past any real count (tail " +
-                      std::to_string(tail) + ", dropped " + std::to_string(dropped) + ")");
+                      std::to_string(tail) + ", launches " + std::to_string(launches) + ", dropped " +
+                      std::to_string(dropped) + ")");
     return 0;
   }
   r.last_tail[lane] = tail;
   r.last_dropped[lane] = dropped;
+  r.last_launches[lane] = launches;
   if (tail - pos > cap) {  // the producer lapped us (it did not yet honour our position): those records are gone
     r.lost += tail - cap - pos;
     pos = tail - cap;

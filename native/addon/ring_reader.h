@@ -39,6 +39,7 @@ struct Ring {
   uint64_t pos[TG_LANES] = {};           // this consumer's positions (the ring's copy is only published to)
   uint64_t last_tail[TG_LANES] = {};     // what each lane's counters were at the last pass: they never go back
   uint64_t last_dropped[TG_LANES] = {};
+  uint64_t last_launches[TG_LANES] = {};
   uint32_t names_read = 0;               // bytes of the name table already delivered
   uint64_t stall_since[TG_LANES] = {};   // per lane: when an unpublished slot at our position was first seen
   uint64_t torn = 0;                     // claimed-but-never-published records skipped
