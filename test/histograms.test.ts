@@ -6,7 +6,7 @@ import path from "node:path";
 import { HistogramLogReader, listTags, type Histogram } from "hdr-histogram-js";
 import { describe, expect, it } from "vitest";
 
-import { HIGHEST_NS, Histograms, IntervalLog, parseTag, readIntervalLog, seriesTag } from "../agent/src/histograms.js";
+import { BUFFERED_MAX, HIGHEST_NS, Histograms, IntervalLog, parseTag, readIntervalLog, seriesTag } from "../agent/src/histograms.js";
 import { PERCENTILES, type SeriesKey } from "../agent/src/model.js";
 import { testDir } from "./support/native.js";
 
@@ -48,6 +48,33 @@ function expectDistribution(h: Histograms, metric: "request_latency" | "hold_tim
 }
 
 describe("Histograms", () => {
+  it("compact: a series keeps its values until it has BUFFERED_MAX, then a histogram; either way the dense snapshot", () => {
+    const next = random(7);
+    const values = Array.from({ length: BUFFERED_MAX + 2000 }, () => Math.floor(Math.exp(next() * 20)));
+    const c = new Histograms({ compact: true });
+    const d = new Histograms();
+    try {
+      values.forEach((v, i) => {
+        c.record("hold_time", key(3), v);
+        d.record("hold_time", key(3), v);
+        if (i === 99) {
+          expect(c.snapshot()).toEqual(d.snapshot());
+          expect(c.bytes).toBe(100 * 8); // its 100 values
+          expect(d.bytes).toBe(34_816 * 4); // a histogram from the first
+        }
+      });
+      expect(c.snapshot()).toEqual(d.snapshot());
+      expect(c.bytes).toBe(34_816 * 4); // past BUFFERED_MAX: a histogram like any
+      for (const p of [50, 99, 99.99]) expect(c.percentile("hold_time", key(3), p)).toBe(d.percentile("hold_time", key(3), p));
+      expect(c.size).toBe(1);
+      c.forget(3);
+      expect(c.size).toBe(0);
+    } finally {
+      c.close();
+      d.close();
+    }
+  });
+
   it("uniform 1..100000 µs: every percentile within HDR precision of the exact one; count, min, max exact", () => {
     const h = new Histograms();
     try {

@@ -1,13 +1,13 @@
 // `tailguard report` (agent/src/report.ts): percentile tables from a real recording on the simulated GPU, from
 // interval logs (tailguard's and another writer's), and a clear error for anything else.
-import { readdirSync, writeFileSync } from "node:fs";
+import { closeSync, openSync, readdirSync, readFileSync, writeFileSync, writeSync } from "node:fs";
 import path from "node:path";
 import { build, HistogramLogWriter } from "hdr-histogram-js";
 import { describe, expect, it } from "vitest";
 
 import { Histograms, IntervalLog } from "../agent/src/histograms.js";
-import { formatNs, formatReport, report } from "../agent/src/report.js";
-import { nativeBuild, runProgram, testDir } from "./support/native.js";
+import { formatNs, formatReport, report, REPORT_LIMITS } from "../agent/src/report.js";
+import { nativeBuild, root, runProgram, testDir } from "./support/native.js";
 import { cli, recordRun } from "./support/tailguard.js";
 
 const workload = path.join(nativeBuild, "tg-workload");
@@ -156,9 +156,7 @@ describe("tailguard report", () => {
       ["notes.txt", "hello\nworld\n", /is not a tailguard recording .* or an HdrHistogram interval log$/],
       ["other.jsonl", '{"kind":"launch","pid":1}\n', /is not a tailguard recording/],
       ["empty.jsonl", "", /is not a tailguard recording/],
-      ["broken.hlog", "#[Histogram log format version 1.3]\nTag=x,0.000,1.000,2.000,HISTFAAAAnotbase64\n", /broken\.hlog: interval 1: cannot decode/],
-      ["garbled.hlog", "#[Histogram log format version 1.3]\nthis is not a line of the format\n", /garbled\.hlog:2: not an HdrHistogram interval log line/],
-      ["truncated.jsonl", '{"kind":"recording","format":1}\n{"kind":"window","op":"end","dur":12\n', /truncated\.jsonl:2: not a JSON line/],
+      ["long.jsonl", `{"kind":"recording","pad":"${"x".repeat(2 ** 20)}"}\n`, /is not a tailguard recording/],
     ];
     for (const [name, content, message] of cases) {
       const file = path.join(dir, name);
@@ -174,6 +172,136 @@ describe("tailguard report", () => {
     expect(missing.code).toBe(1);
     expect(missing.stderr).toMatch(/^tailguard: cannot read .*missing\.jsonl: ENOENT/);
     expect((await tailguard(["report"])).code).toBe(2);
+  });
+
+  it("skips the lines it cannot use, counts them and says which on stderr, and reports the rest", async () => {
+    const file = path.join(testDir("report-skip"), "garbled.jsonl");
+    const gpu = { uuid: "GPU-11111111-2222-3333-4444-555555555555" };
+    const lines = [
+      JSON.stringify({ kind: "recording", format: 1 }),
+      JSON.stringify({ kind: "process", op: "attach", pid: 10, cmd: ["server"], priority: 10 }),
+      JSON.stringify({ kind: "window", op: "end", pid: 10, t: 1, dur: 2_000_000, window: 1 }),
+      '{"kind":"window","op":"end","pid":10,"dur":12', // 4: cut short
+      "not json at all",
+      JSON.stringify({ kind: "process", op: "detach", pid: 10, gpu: { uuid: 5 } }), // 6: what crashed the report
+      JSON.stringify({ kind: "window", op: "end", pid: 10, dur: "3" }),
+      JSON.stringify({ kind: "hold", op: "priority", pid: -1, dur: 5 }),
+      '["kind","dur"]',
+      '{"kind":"window","op":"end","pid":10,"dur":1e999}', // 10: Infinity
+      `{"kind":"launch","pid":10,"dur":1,"pad":"${"x".repeat(2 ** 20)}"}`, // 11: over the line limit
+      JSON.stringify({ kind: "window", op: "end", pid: 10, t: 2, dur: 4_000_000, window: 2 }),
+      JSON.stringify({ kind: "process", op: "attach", pid: 20, cmd: ["batch"], priority: "high" }),
+      JSON.stringify({ kind: "process", op: "detach", pid: 30, gpu }),
+      '{"dur":1}',
+      "{}", // a line the report does not use: not parsed, not counted
+      JSON.stringify({ kind: "launch", op: "kernel", pid: 10, t: 3, kernel: "k" }), // untimed: fine
+    ];
+    writeFileSync(file, lines.join("\n") + "\n");
+    const r = await report(file);
+    expect(r.series.map((s) => [s.metric, s.key.pid, s.key.priority, s.key.gpu, s.count, s.max, s.command])).toEqual([
+      ["request_latency", 10, 10, "unknown", 2, 4_000_000, "server"],
+    ]);
+    expect(r.skipped).toEqual({
+      lines: 10,
+      first: [
+        { line: 4, problem: "not a JSON object" },
+        { line: 5, problem: "not a JSON object" },
+        { line: 6, problem: "gpu.uuid is 5, not a string" },
+        { line: 7, problem: 'dur is "3", not a duration in nanoseconds' },
+        { line: 8, problem: "pid is -1, not a process id" },
+        { line: 9, problem: "not a JSON object" },
+        { line: 10, problem: "dur is Infinity, not a duration in nanoseconds" },
+        { line: 11, problem: "longer than 1,048,576 characters" },
+        { line: 13, problem: 'priority is "high", not an integer' },
+        { line: 15, problem: "kind is missing, not a string" },
+      ],
+    });
+    const cli = await tailguard(["report", file]);
+    expect(cli.code, cli.stderr).toBe(0);
+    expect(cli.stdout).toMatch(/^request_latency\s+10\s+10\s+unknown\s+2\s/m);
+    expect(cli.stderr).toBe(`tailguard report: ${file}: skipped 10 lines that could not be read, not in the report: line 4: ` +
+      "not a JSON object; line 5: not a JSON object; line 6: gpu.uuid is 5, not a string; 7 more (--json lists them)\n");
+    const json = await tailguard(["report", "--json", file]);
+    expect(JSON.parse(json.stdout).skipped).toEqual(r.skipped);
+  });
+
+  it("an interval log's lines that do not decode are skipped; the intervals around them are added up", async () => {
+    const file = path.join(testDir("report-hlog-skip"), "mixed.hlog");
+    const h = new Histograms({ intervals: true });
+    const key = { pid: 5, priority: 0, gpu: "GPU-0badcafe-1111-2222-3333-444455556666" };
+    const log = new IntervalLog(file, h, 1_795_000_000_000);
+    for (let i = 1; i <= 100; i++) h.record("request_latency", key, i * 1000);
+    log.writeInterval(1_795_000_000_000, 1_795_000_001_000);
+    for (let i = 101; i <= 200; i++) h.record("request_latency", key, i * 1000);
+    log.writeInterval(1_795_000_001_000, 1_795_000_002_000);
+    log.close();
+    h.close();
+    // two bad lines between the two intervals
+    const text = readFileSync(file, "utf8").split("\n");
+    text.splice(6, 0, "this is not a line of the format", "Tag=x,0.000,1.000,2.000,HISTFAAAAnotbase64");
+    writeFileSync(file, text.join("\n"));
+    const r = await report(file);
+    expect(r.series.map((s) => [s.metric, s.key, s.count])).toEqual([["request_latency", key, 200]]);
+    expectWithinPrecision(r.series[0].max, 200_000);
+    expect(r.skipped.lines).toBe(2);
+    expect(r.skipped.first[0]).toEqual({ line: 7, problem: "not an HdrHistogram interval log line: this is not a line of the format" });
+    expect(r.skipped.first[1].line).toBe(8);
+    expect(r.skipped.first[1].problem).toMatch(/^cannot decode its histogram/);
+  });
+
+  it("refuses a file of more series than its limit, naming the line where it went past", async () => {
+    const file = path.join(testDir("report-cap"), "many.jsonl");
+    const lines = [JSON.stringify({ kind: "recording", format: 1 })];
+    for (let pid = 1; pid <= 11; pid++) lines.push(JSON.stringify({ kind: "window", op: "end", pid, dur: 1000 }));
+    writeFileSync(file, lines.join("\n") + "\n");
+    await expect(report(file, { ...REPORT_LIMITS, maxSeries: 10 })).rejects.toThrow(
+      `${file}:12: more than 10 series (metric, process, priority): tailguard report keeps at most that many; report a ` +
+        "part of the file (e.g. grep the lines of some pids)",
+    );
+    expect((await report(file, { ...REPORT_LIMITS, maxSeries: 11 })).series).toHaveLength(11);
+  });
+
+  it("memory: 20,000 processes, and a line of 100 MB, are read in bounded memory", async () => {
+    const dir = testDir("report-memory");
+    // a recording of 20,000 processes, each with a request window, a hold and a timed launch: 60,000 series
+    const many = path.join(dir, "many.jsonl");
+    const fd = openSync(many, "w");
+    writeSync(fd, JSON.stringify({ kind: "recording", format: 1 }) + "\n");
+    for (let pid = 1; pid <= 20_000; pid++) {
+      const ls = [
+        { kind: "process", op: "attach", pid, cmd: ["worker", String(pid)], priority: (pid % 3) - 1 },
+        { kind: "window", op: "end", pid, t: pid, dur: 1000 + pid * 37, window: 1, launches: 1, streams: 1 },
+        { kind: "hold", op: "priority", pid, t: pid, dur: 500 + pid, priority: 0, cause_pid: 1 },
+        { kind: "launch", op: "kernel", pid, t: pid, dur: 3000 + pid, kernel: "k" },
+        { kind: "process", op: "detach", pid, ended: "exit", gpu: { uuid: `GPU-${String(pid).padStart(8, "0")}-0000` } },
+      ];
+      writeSync(fd, ls.map((l) => JSON.stringify(l)).join("\n") + "\n");
+    }
+    closeSync(fd);
+    // a recording whose second line is 100 MB long
+    const long = path.join(dir, "long.jsonl");
+    const lfd = openSync(long, "w");
+    writeSync(lfd, JSON.stringify({ kind: "recording", format: 1 }) + '\n{"kind":"launch","pad":"');
+    const mb = Buffer.alloc(2 ** 20, "x");
+    for (let i = 0; i < 100; i++) writeSync(lfd, mb);
+    writeSync(lfd, '"}\n' + JSON.stringify({ kind: "window", op: "end", pid: 1, dur: 5 }) + "\n");
+    closeSync(lfd);
+    // each in a process of its own, to see its peak RSS (before: 2.7 GB for the first, a crash for the second)
+    const peak = async (file: string) => {
+      const script = `import(${JSON.stringify(path.join(root, "agent/dist/report.js"))}).then(async (m) => {
+        const r = await m.report(${JSON.stringify(file)});
+        console.log(JSON.stringify({ series: r.series.length, skipped: r.skipped.lines, maxRssMiB: process.resourceUsage().maxRSS / 1024 }));
+      })`;
+      const r = await runProgram(process.execPath, ["-e", script], { timeoutMs: 60_000 });
+      expect(r.code, r.stderr).toBe(0);
+      return JSON.parse(r.stdout);
+    };
+    const a = await peak(many);
+    expect(a).toMatchObject({ series: 60_000, skipped: 0 });
+    expect(a.maxRssMiB).toBeLessThan(256);
+    const b = await peak(long);
+    expect(b).toMatchObject({ series: 1, skipped: 1 });
+    expect(b.maxRssMiB).toBeLessThan(128);
   });
 
   it("formats durations to 3 significant digits in ns, µs, ms or s", () => {

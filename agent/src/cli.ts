@@ -11,7 +11,7 @@ import { doctor, formatChecks } from "./doctor.js";
 import { BadDirError, native, packageRoot } from "./native.js";
 import { setPriority } from "./priority.js";
 import { formatPs, listProcesses } from "./ps.js";
-import { formatReport, report } from "./report.js";
+import { formatReport, formatSkipped, report } from "./report.js";
 import { run, UsageError } from "./run.js";
 import { TOP_USAGE, topCommand } from "./top.js";
 
@@ -77,6 +77,9 @@ async function main(argv: string[]): Promise<number> {
       const r = await report(positionals[0]);
       if (values.json) console.log(JSON.stringify(r, null, 2));
       else for (const line of formatReport(r)) console.log(line);
+      // lines that could not be read are left out of the report, not silently
+      const skipped = formatSkipped(r);
+      if (skipped) process.stderr.write(`${skipped}\n`);
       return 0;
     }
     case "agent":

@@ -9,6 +9,7 @@ import {
   encodeIntoCompressedBase64,
   HistogramLogReader,
   initWebAssemblySync,
+  PackedHistogram,
   type Histogram,
 } from "hdr-histogram-js";
 
@@ -57,6 +58,33 @@ function percentilesOf(h: Histogram, min: number, max: number): Record<string, n
   return out;
 }
 
+/** The histograms' buckets, for percentileOfSorted: a JavaScript histogram of the same range and precision (its
+ *  bucket functions only; nothing is recorded in it). */
+const buckets = new PackedHistogram(1, HIGHEST_NS, SIGNIFICANT_DIGITS);
+
+/**
+ * What getValueAtPercentile of a histogram holding `sorted` (ascending, in range) would say, without the histogram:
+ * the value at rank ceil(p% of n) (never below 1; less one ulp, as HdrHistogram rounds), reported as the highest value
+ * of its bucket (the lowest for p = 0). HdrHistogram finds that rank by scanning its buckets from the first (about
+ * 0.2 ms for a series of a few values of milliseconds, with the reset of a histogram to hold them); here it is a sort.
+ * test/property.test.ts checks that both agree, on random values and percentiles.
+ */
+export function percentileOfSorted(sorted: ArrayLike<number>, p: number): number {
+  const n = sorted.length;
+  if (n === 0) return 0;
+  const fp = (Math.min(p, 100) / 100) * n;
+  const rank = Math.max(Math.ceil(fp - (fp > 0 ? 2 ** (Math.floor(Math.log2(fp)) - 52) : 0)), 1);
+  const v = sorted[Math.min(rank, n) - 1];
+  return p === 0 ? buckets.lowestEquivalentValue(v) : buckets.highestEquivalentValue(v);
+}
+
+/** percentilesOf for values kept rather than recorded in a histogram (a compact series). */
+function percentilesOfSorted(sorted: ArrayLike<number>, min: number, max: number): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const [label, p] of Object.entries(PERCENTILES)) out[label] = Math.min(max, Math.max(min, percentileOfSorted(sorted, p)));
+  return out;
+}
+
 const empty = (): Distribution => ({
   count: 0,
   min: 0,
@@ -81,6 +109,13 @@ const FORGOTTEN = new Proxy({} as Histogram, {
   },
 });
 
+/** The histogram of a compact series that still keeps its values itself: none yet. */
+const NOT_YET = new Proxy({} as Histogram, {
+  get() {
+    throw new Error("a compact series has no histogram until it has more than BUFFERED_MAX values");
+  },
+});
+
 /** One series of one metric. Handles stay valid until the series is forgotten or the Histograms closed. */
 export class Series {
   count = 0;
@@ -102,6 +137,13 @@ export class Series {
 
   /** Records a duration in nanoseconds (rounded to an integer). Allocates nothing. */
   record(ns: number): void {
+    const v = this.counted(ns);
+    this.cumulative.recordValue(v);
+    if (this.interval !== null) this.interval.recordValue(v);
+  }
+
+  /** A duration as the histograms take it (an integer in [0, HIGHEST_NS]), counted in count, sum, min, max, clamped. */
+  protected counted(ns: number): number {
     let v = Math.round(ns);
     if (!(v >= 0)) {
       v = 0;
@@ -110,12 +152,11 @@ export class Series {
       v = HIGHEST_NS;
       this.clamped++;
     }
-    this.cumulative.recordValue(v);
-    if (this.interval !== null) this.interval.recordValue(v);
     this.count++;
     this.sum += v;
     if (v < this.min) this.min = v;
     if (v > this.max) this.max = v;
+    return v;
   }
 
   snapshot(): SeriesSnapshot {
@@ -127,10 +168,81 @@ export class Series {
       min: this.min,
       max: this.max,
       mean: this.sum / this.count,
-      percentiles: percentilesOf(this.cumulative, this.min, this.max),
+      percentiles: this.percentiles(),
     };
   }
+
+  /** The value at percentile p (0-100), within [min, max]; the series has recorded something. */
+  percentile(p: number): number {
+    return Math.min(this.max, Math.max(this.min, this.cumulative.getValueAtPercentile(p)));
+  }
+
+  protected percentiles(): Record<string, number> {
+    return percentilesOf(this.cumulative, this.min, this.max);
+  }
 }
+
+/** Values a compact series keeps itself (8 bytes each) before it takes a histogram: at this many they weigh about
+ *  what a histogram does. */
+export const BUFFERED_MAX = 16_384;
+
+/**
+ * A series of compact Histograms: its values themselves, exact, until it has BUFFERED_MAX of them, then a histogram
+ * (from `take`) like any series. For many series of few values each (`tailguard report` of a recording of 20,000
+ * processes): a few hundred bytes each where a histogram is 136 KiB, and percentiles by a sort (percentileOfSorted)
+ * where a histogram's scan costs some 100 µs.
+ */
+class CompactSeries extends Series {
+  /** a plain array (of doubles, to V8): a few dozen bytes for a few values, where a typed array costs hundreds */
+  private values: number[] | null = [];
+  private sorted = true;
+
+  constructor(metric: HistogramMetricName, key: SeriesKey, private readonly take: () => Histogram) {
+    super(metric, key, NOT_YET, null);
+  }
+
+  /** Bytes of memory its values or its histogram hold (values: 8 bytes each). */
+  get bytes(): number {
+    return this.values === null ? HISTOGRAM_BYTES : this.values.length * 8;
+  }
+
+  override record(ns: number): void {
+    const v = this.counted(ns);
+    const values = this.values;
+    if (values === null) {
+      this.cumulative.recordValue(v);
+      return;
+    }
+    if (values.length === BUFFERED_MAX) {
+      this.cumulative = this.take();
+      for (const x of values) this.cumulative.recordValue(x);
+      this.cumulative.recordValue(v);
+      this.values = null;
+      return;
+    }
+    if (values.length > 0 && v < values[values.length - 1]) this.sorted = false;
+    values.push(v);
+  }
+
+  override percentile(p: number): number {
+    if (this.values === null) return super.percentile(p);
+    return Math.min(this.max, Math.max(this.min, percentileOfSorted(this.sortedValues(), p)));
+  }
+
+  protected override percentiles(): Record<string, number> {
+    if (this.values === null) return super.percentiles();
+    return percentilesOfSorted(this.sortedValues(), this.min, this.max);
+  }
+
+  private sortedValues(): number[] {
+    if (!this.sorted) this.values!.sort((a, b) => a - b);
+    this.sorted = true;
+    return this.values!;
+  }
+}
+
+/** What one histogram holds in memory (measured: 145 KiB of RSS per series, BUCKET_BITS). */
+const HISTOGRAM_BYTES = 34_816 * 4;
 
 /** The tag of a series in an interval log: `<metric>;pid=<pid>;priority=<p>;gpu=<uuid>`. Tags end at a comma and
  *  readers split lines on spaces too, so anything but [A-Za-z0-9_.:-] in the GPU's name becomes "_". */
@@ -174,13 +286,31 @@ export class Histograms {
   private spare: Histogram[] = [];
   private clampedForgotten = 0;
   private closed = false;
+  private count = 0;
   readonly intervals: boolean;
+  readonly compact: boolean;
 
   /** `intervals`: also keep each series' data since the last interval, for an IntervalLog (which must then write
-   *  intervals: forgotten series' interval data is kept until it does). */
-  constructor(opts: { intervals?: boolean } = {}) {
+   *  intervals: forgotten series' interval data is kept until it does). `compact`: series keep their values until
+   *  they have many (CompactSeries), for many series of few values; not with `intervals`. */
+  constructor(opts: { intervals?: boolean; compact?: boolean } = {}) {
     initWebAssemblySync();
     this.intervals = opts.intervals ?? false;
+    this.compact = opts.compact ?? false;
+    if (this.compact && this.intervals) throw new Error("compact histograms keep no intervals");
+  }
+
+  /** Series held now. */
+  get size(): number {
+    return this.count;
+  }
+
+  /** Bytes their values and histograms hold (compact: what CompactSeries say; else a histogram per series, two with
+   *  intervals). Walks every series: for now and then, not for every record. */
+  get bytes(): number {
+    let n = 0;
+    for (const s of this.all()) n += s instanceof CompactSeries ? s.bytes : HISTOGRAM_BYTES * (s.interval ? 2 : 1);
+    return n;
   }
 
   /** The series' handle, created on first use; keep it for the hot path. */
@@ -191,8 +321,11 @@ export class Histograms {
     const id = `${metric};${key.priority};${key.gpu}`;
     let s = own.get(id);
     if (!s) {
-      s = new Series(metric, { ...key }, this.histogram(), this.intervals ? this.histogram() : null);
+      s = this.compact
+        ? new CompactSeries(metric, { ...key }, () => this.histogram())
+        : new Series(metric, { ...key }, this.histogram(), this.intervals ? this.histogram() : null);
       own.set(id, s);
+      this.count++;
     }
     return s;
   }
@@ -213,7 +346,7 @@ export class Histograms {
     const s = this.byPid.get(key.pid)?.get(`${metric};${key.priority};${key.gpu}`);
     if (!s || s.count === 0) return null;
     if (p <= 0) return s.min;
-    return Math.min(s.max, Math.max(s.min, s.cumulative.getValueAtPercentile(p)));
+    return s.percentile(p);
   }
 
   /** Drops a process's series (its handles must not be used again). What they recorded since the last interval is
@@ -223,13 +356,14 @@ export class Histograms {
     if (!own) return;
     for (const s of own.values()) {
       this.clampedForgotten += s.clamped;
-      this.recycle(s.cumulative);
+      if (s.cumulative !== NOT_YET) this.recycle(s.cumulative);
       if (s.interval && s.interval.totalCount > 0)
         this.retired.push({ tag: seriesTag(s.metric, s.key), histogram: s.interval });
       else if (s.interval) this.recycle(s.interval);
       s.cumulative = FORGOTTEN;
       if (s.interval) s.interval = FORGOTTEN;
     }
+    this.count -= own.size;
     this.byPid.delete(pid);
   }
 
@@ -257,12 +391,13 @@ export class Histograms {
 
   close(): void {
     for (const s of this.all()) {
-      s.cumulative.destroy();
+      if (s.cumulative !== NOT_YET) s.cumulative.destroy();
       s.interval?.destroy();
     }
     for (const r of this.retired) r.histogram.destroy();
     for (const h of this.spare) h.destroy();
     this.byPid.clear();
+    this.count = 0;
     this.retired = [];
     this.spare = [];
     this.closed = true;
@@ -357,41 +492,72 @@ export function isIntervalLog(text: string): boolean {
   return first.startsWith("#") || first.startsWith('"StartTimestamp"') || INTERVAL_LINE.test(first.trim());
 }
 
-/** Reads an HdrHistogram interval log (any writer's) and adds up each tag's intervals. Throws, naming the file and
- *  line, on a line that is not part of the format. */
-export function readIntervalLog(path: string): LoggedSeries[] {
-  const text = readFileSync(path, "utf8");
-  text.split(/\r\n|\r|\n/).forEach((line, i) => {
-    if (line === "" || line.startsWith("#") || line.startsWith('"StartTimestamp"') || INTERVAL_LINE.test(line)) return;
-    throw new Error(`${path}:${i + 1}: not an HdrHistogram interval log line: ${line.slice(0, 80)}`);
-  });
-  const reader = new HistogramLogReader(text, 64);
-  const byTag = new Map<string, { sum: Histogram; intervals: number; startMs: number; endMs: number }>();
-  for (let index = 1; ; index++) {
+/**
+ * Adds up the intervals of an HdrHistogram interval log (any writer's) per tag, fed one line at a time, so that a log
+ * is read in bounded memory: a tag's sum is a packed histogram (its memory grows with the buckets it uses), and each
+ * line is decoded with the log's StartTime and BaseTime lines seen before it, as HistogramLogReader would.
+ */
+export class IntervalLogSums {
+  /** the latest #[StartTime: ...] and #[BaseTime: ...] lines: what decoding an interval line needs of the header */
+  private startTime = "";
+  private baseTime = "";
+  private readonly byTag = new Map<string, { sum: Histogram; intervals: number; startMs: number; endMs: number }>();
+
+  /** Tags so far. */
+  get tags(): number {
+    return this.byTag.size;
+  }
+
+  /** Adds one line; throws an Error saying what is wrong with it (and adds nothing) if it is not part of the format. */
+  add(line: string): void {
+    if (line.startsWith("#[StartTime:")) this.startTime = line;
+    else if (line.startsWith("#[BaseTime:")) this.baseTime = line;
+    if (line === "" || line.startsWith("#") || line.startsWith('"StartTimestamp"')) return;
+    if (!INTERVAL_LINE.test(line)) throw new Error(`not an HdrHistogram interval log line: ${line.slice(0, 80)}`);
     let h: Histogram | null;
     try {
-      h = reader.nextIntervalHistogram();
+      h = new HistogramLogReader([this.startTime, this.baseTime, line].join("\n"), "packed").nextIntervalHistogram();
     } catch (err) {
-      throw new Error(`${path}: interval ${index}: cannot decode its histogram (${(err as Error).message})`);
+      throw new Error(`cannot decode its histogram (${(err as Error).message})`);
     }
-    if (!h) break;
-    const seen = byTag.get(h.tag);
+    if (!h) return;
+    const seen = this.byTag.get(h.tag);
     if (!seen) {
       // the first interval becomes the tag's sum; later ones may hold values beyond its range
       h.autoResize = true;
-      byTag.set(h.tag, { sum: h, intervals: 1, startMs: h.startTimeStampMsec, endMs: h.endTimeStampMsec });
-      continue;
+      this.byTag.set(h.tag, { sum: h, intervals: 1, startMs: h.startTimeStampMsec, endMs: h.endTimeStampMsec });
+      return;
     }
     seen.sum.add(h);
     seen.intervals++;
     seen.startMs = Math.min(seen.startMs, h.startTimeStampMsec);
     seen.endMs = Math.max(seen.endMs, h.endTimeStampMsec);
   }
-  return [...byTag].map(([tag, t]) => ({
-    tag,
-    intervals: t.intervals,
-    startMs: t.startMs,
-    endMs: t.endMs,
-    ...distributionOf(t.sum),
-  }));
+
+  /** Each tag's intervals, added up, in the order the tags first appeared. */
+  result(): LoggedSeries[] {
+    return [...this.byTag].map(([tag, t]) => ({
+      tag,
+      intervals: t.intervals,
+      startMs: t.startMs,
+      endMs: t.endMs,
+      ...distributionOf(t.sum),
+    }));
+  }
+}
+
+/** Reads an HdrHistogram interval log (any writer's) and adds up each tag's intervals. Throws, naming the file and
+ *  line, on a line that is not part of the format. */
+export function readIntervalLog(path: string): LoggedSeries[] {
+  const sums = new IntervalLogSums();
+  readFileSync(path, "utf8")
+    .split(/\r\n|\r|\n/)
+    .forEach((line, i) => {
+      try {
+        sums.add(line);
+      } catch (err) {
+        throw new Error(`${path}:${i + 1}: ${(err as Error).message}`);
+      }
+    });
+  return sums.result();
 }

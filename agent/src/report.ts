@@ -1,14 +1,28 @@
 // `tailguard report`: percentile tables of what a run recorded, from either a `tailguard run --record` file
 // (docs/records.md: request windows, holds and timed launches, per process) or an HdrHistogram interval log
 // (IntervalLog's, or any other writer's: each tag's intervals added up). The input is recognised by its content.
-import { open } from "node:fs/promises";
+//
+// Any file may be given, so reading is bounded (REPORT_LIMITS): the file is read in chunks and a line longer than
+// maxLine is skipped without being held whole; a series keeps its few values rather than a histogram until it has
+// thousands (Histograms' compact mode: a recording of 20,000 processes takes tens of MiB, not gigabytes), and the
+// series and their memory are capped. A line that cannot be used (not JSON, a
+// field of the wrong type, too long, an interval that does not decode) is skipped and counted, the report is made of
+// the rest, and Report.skipped says which lines and why (the CLI prints that on stderr).
+import { open, type FileHandle } from "node:fs/promises";
+import { StringDecoder } from "node:string_decoder";
 
-import { bySeries, Histograms, isIntervalLog, parseTag, readIntervalLog, type LoggedSeries } from "./histograms.js";
+import { bySeries, Histograms, IntervalLogSums, isIntervalLog, parseTag, type LoggedSeries } from "./histograms.js";
 import type { HistogramMetricName, SeriesSnapshot } from "./model.js";
 
 /** A series of the report, with the command of its process when the input names it. */
 export interface ReportRow extends SeriesSnapshot {
   command?: string;
+}
+
+/** A line the report could not use. */
+export interface SkippedLine {
+  line: number;
+  problem: string;
 }
 
 export interface Report {
@@ -20,104 +34,275 @@ export interface Report {
   other: LoggedSeries[];
   /** durations beyond the histograms' range (over an hour) or below it, recorded at its edge */
   clamped: number;
+  /** lines skipped because they could not be used: how many, and the first SKIPPED_SHOWN of them */
+  skipped: { lines: number; first: SkippedLine[] };
 }
+
+/** What a report reads at most. */
+export interface ReportLimits {
+  /** characters in a line (UTF-16 code units: bytes, for ASCII); longer lines are skipped unread. The longest line
+   *  tailguard writes is an attach line, whose command line the shim truncates at 2 KiB */
+  maxLine: number;
+  /** series (metric, process, priority), processes, or interval-log tags */
+  maxSeries: number;
+  /** memory the series' values and histograms take (Histograms.bytes): a few hundred bytes for a series of a few
+   *  values, 136 KiB for one of thousands; a recording needing more is refused rather than read until memory runs out */
+  maxBytes: number;
+}
+
+export const REPORT_LIMITS: ReportLimits = { maxLine: 1 << 20, maxSeries: 100_000, maxBytes: 1 << 30 };
+/** Skipped lines described in Report.skipped.first. */
+const SKIPPED_SHOWN = 10;
+/** A command kept for the table: the shim records at most 2 KiB of one. */
+const MAX_COMMAND = 2048;
+/** A GPU UUID longer than this is not one. */
+const MAX_UUID = 256;
 
 const EXPECTED =
   'a tailguard recording (JSON lines from `tailguard run --record`, first line {"kind":"recording",...}) ' +
   "or an HdrHistogram interval log";
 
-/** Reads a recording or an interval log; throws an Error naming the file and what was expected otherwise. */
-export async function report(file: string): Promise<Report> {
-  const first = await firstLine(file);
-  if (first.startsWith("{")) {
-    let head: Record<string, unknown> | null = null;
-    try {
-      head = JSON.parse(first);
-    } catch {
-      /* not JSON: reported below */
-    }
-    if (head?.kind === "recording") return reportRecording(file);
-  } else if (isIntervalLog(first)) return reportIntervalLog(file);
-  throw new Error(`${file} is not ${EXPECTED}`);
-}
-
-async function firstLine(file: string): Promise<string> {
-  let fh;
+/** Reads a recording or an interval log; throws an Error naming the file and what was expected otherwise, or when it
+ *  is beyond `limits`. Lines it cannot use are skipped and counted (Report.skipped). */
+export async function report(file: string, limits: ReportLimits = REPORT_LIMITS): Promise<Report> {
+  let fh: FileHandle;
   try {
     fh = await open(file);
   } catch (err) {
     throw new Error(`cannot read ${file}: ${(err as Error).message}`);
   }
   try {
-    for await (const line of fh.readLines()) if (line.trim() !== "") return line;
-    return "";
+    const first = await firstLine(fh, limits.maxLine);
+    if (first?.startsWith("{")) {
+      let head: Record<string, unknown> | null = null;
+      try {
+        head = JSON.parse(first);
+      } catch {
+        /* not JSON: reported below */
+      }
+      if (head?.kind === "recording") return await reportRecording(file, fh, limits);
+    } else if (first !== null && isIntervalLog(first)) return await reportIntervalLog(file, fh, limits);
+    throw new Error(`${file} is not ${EXPECTED}`);
   } finally {
     await fh.close();
   }
 }
 
-/** Each line of a file with its number; `want` picks the lines worth parsing (JSON.parse is most of the cost of a
- *  large recording, and most of its lines are launches without a duration). */
-async function* jsonLines(file: string, want: (line: string) => boolean): AsyncGenerator<Record<string, any>> {
-  const fh = await open(file);
-  try {
-    let n = 0;
-    for await (const line of fh.readLines()) {
+/** A line of the file: its number and text, or null for a line too long to be kept. */
+interface Line {
+  n: number;
+  text: string | null;
+}
+
+/** The lines of a file, read in 64 KiB chunks from its start: a line longer than `max` is skipped as it is read. */
+async function* lines(fh: FileHandle, max: number): AsyncGenerator<Line> {
+  const decoder = new StringDecoder("utf8");
+  const chunk = Buffer.allocUnsafe(1 << 16);
+  let pending = ""; // the start of the current line
+  let tooLong = false;
+  let n = 0;
+  let position = 0;
+  for (;;) {
+    const { bytesRead } = await fh.read(chunk, 0, chunk.length, position);
+    position += bytesRead;
+    const text = bytesRead > 0 ? decoder.write(chunk.subarray(0, bytesRead)) : decoder.end();
+    let from = 0;
+    for (let nl = text.indexOf("\n"); nl >= 0; from = nl + 1, nl = text.indexOf("\n", from)) {
       n++;
-      if (!want(line)) continue;
-      try {
-        yield JSON.parse(line);
-      } catch (err) {
-        throw new Error(`${file}:${n}: not a JSON line of a recording (${(err as Error).message})`);
+      if (tooLong || pending.length + nl - from > max) yield { n, text: null };
+      else {
+        const line = pending + text.slice(from, nl);
+        yield { n, text: line.endsWith("\r") ? line.slice(0, -1) : line };
       }
+      pending = "";
+      tooLong = false;
     }
-  } finally {
-    await fh.close();
+    if (!tooLong && pending.length + text.length - from > max) {
+      tooLong = true;
+      pending = "";
+    } else if (!tooLong) pending += text.slice(from);
+    if (bytesRead === 0) break;
   }
+  if (tooLong || pending !== "") yield { n: n + 1, text: tooLong ? null : pending.replace(/\r$/, "") };
+}
+
+/** The first line that is not blank (null if none, or if it is too long to be a header). */
+async function firstLine(fh: FileHandle, maxLine: number): Promise<string | null> {
+  for await (const { text } of lines(fh, maxLine)) if (text === null || text.trim() !== "") return text;
+  return null;
+}
+
+/** Counts skipped lines and keeps the first few. */
+class Skipped {
+  lines = 0;
+  readonly first: SkippedLine[] = [];
+
+  constructor(private readonly maxLine: number) {}
+
+  add(line: number, problem: string): void {
+    this.lines++;
+    if (this.first.length < SKIPPED_SHOWN) this.first.push({ line, problem });
+  }
+
+  tooLong(line: number): void {
+    this.add(line, `longer than ${this.maxLine.toLocaleString("en-US")} characters`);
+  }
+
+  get summary(): Report["skipped"] {
+    return { lines: this.lines, first: this.first };
+  }
+}
+
+/** A value in a message: JSON, shortened. */
+function shown(v: unknown): string {
+  const text = v === undefined ? "missing" : typeof v === "number" ? String(v) : JSON.stringify(v);
+  return text.length > 40 ? `${text.slice(0, 37)}...` : text;
+}
+
+const isCount = (v: unknown): v is number => Number.isSafeInteger(v) && (v as number) >= 0;
+
+/** The lines of a recording a report reads (docs/records.md). */
+type Use = "attach" | "detach" | "request_latency" | "hold_time" | "launch_api_time" | null;
+
+function useOf(o: Record<string, any>): Use {
+  if (o.kind === "process") return o.op === "attach" || o.op === "detach" ? o.op : null;
+  if (o.kind === "window") return o.op === "end" ? "request_latency" : null;
+  if (o.kind === "hold") return "hold_time";
+  if (o.kind === "launch") return "launch_api_time";
+  return null;
+}
+
+/** What is wrong with the fields a report reads from a line, or null. */
+function problemOf(o: Record<string, any>, use: Use): string | null {
+  if (typeof o.kind !== "string") return `kind is ${shown(o.kind)}, not a string`;
+  if (use === null) return null;
+  if (!isCount(o.pid)) return `pid is ${shown(o.pid)}, not a process id`;
+  if (use === "attach") {
+    if (!Number.isSafeInteger(o.priority)) return `priority is ${shown(o.priority)}, not an integer`;
+    if (o.cmd !== undefined && !(Array.isArray(o.cmd) && o.cmd.every((a: unknown) => typeof a === "string")))
+      return `cmd is ${shown(o.cmd)}, not a list of strings`;
+  } else if (use === "detach") {
+    if (o.gpu != null && (typeof o.gpu !== "object" || Array.isArray(o.gpu))) return `gpu is ${shown(o.gpu)}, not an object`;
+    const uuid = o.gpu?.uuid;
+    if (uuid != null && typeof uuid !== "string") return `gpu.uuid is ${shown(uuid)}, not a string`;
+    if (typeof uuid === "string" && uuid.length > MAX_UUID) return `gpu.uuid is ${uuid.length} characters long, not a GPU's UUID`;
+  } else if (o.dur !== undefined || use !== "launch_api_time") {
+    // launches are timed on a sample (the others have no dur); every window end and hold has one
+    if (typeof o.dur !== "number" || !Number.isFinite(o.dur) || o.dur < 0)
+      return `dur is ${shown(o.dur)}, not a duration in nanoseconds`;
+  }
+  return null;
+}
+
+function tooMany(file: string, n: number, max: number, what: string): Error {
+  return new Error(
+    `${file}:${n}: more than ${max.toLocaleString("en-US")} ${what}: tailguard report keeps at most that many; report a ` +
+      "part of the file (e.g. grep the lines of some pids)",
+  );
 }
 
 /**
- * A recording's durations per series. The series key needs the process's GPU, which only its `detach` line (at the
- * end) gives, so the file is read twice: once for the process lines, once for the durations. A process's priority
- * and command are those of its latest `attach` line (after an exec the new image attaches again).
+ * A recording's durations per series, in one pass. A series is named by its process's GPU, which only the process's
+ * `detach` line (at its end) gives: durations are kept per metric, process and priority, and the GPU is put in the
+ * key at the end. A process's priority and command are those of its latest `attach` line before the duration (after
+ * an exec the new image attaches again).
  */
-async function reportRecording(file: string): Promise<Report> {
+async function reportRecording(file: string, fh: FileHandle, limits: ReportLimits): Promise<Report> {
   const gpuOf = new Map<number, string>();
-  for await (const o of jsonLines(file, (l) => l.includes('"process"')))
-    if (o.kind === "process" && o.op === "detach" && o.gpu?.uuid && !gpuOf.has(o.pid)) gpuOf.set(o.pid, o.gpu.uuid);
-
-  const histograms = new Histograms();
+  const attached = new Map<number, { priority: number; command: string }>();
+  const commands = new Map<string, string>();
+  const skipped = new Skipped(limits.maxLine);
+  const histograms = new Histograms({ compact: true });
   try {
-    const attached = new Map<number, { priority: number; command: string }>();
-    const commands = new Map<string, string>();
+    let n = 0;
     const record = (metric: HistogramMetricName, pid: number, ns: number) => {
       const proc = attached.get(pid);
-      const key = { pid, priority: proc?.priority ?? 0, gpu: gpuOf.get(pid) ?? "unknown" };
+      const key = { pid, priority: proc?.priority ?? 0, gpu: "unknown" };
       histograms.record(metric, key, ns);
-      if (proc) commands.set(`${pid};${key.priority};${key.gpu}`, proc.command);
+      if (histograms.size > limits.maxSeries) throw tooMany(file, n, limits.maxSeries, "series (metric, process, priority)");
+      if (proc) commands.set(`${pid};${key.priority}`, proc.command);
     };
-    for await (const o of jsonLines(file, (l) => l.includes('"dur"') || l.includes('"attach"'))) {
-      if (o.kind === "process" && o.op === "attach")
-        attached.set(o.pid, { priority: o.priority, command: Array.isArray(o.cmd) ? o.cmd.join(" ") : "" });
-      else if (typeof o.dur !== "number") continue;
-      else if (o.kind === "window" && o.op === "end") record("request_latency", o.pid, o.dur);
-      else if (o.kind === "hold") record("hold_time", o.pid, o.dur);
-      else if (o.kind === "launch") record("launch_api_time", o.pid, o.dur);
+    for await (const line of lines(fh, limits.maxLine)) {
+      n = line.n;
+      if ((n & 0xffff) === 0 && histograms.bytes > limits.maxBytes)
+        throw new Error(`${file}:${n}: its durations need more than ${limits.maxBytes / 2 ** 20} MiB of histograms ` +
+          `(${histograms.size} series): tailguard report takes at most that; report a part of the file (e.g. grep the ` +
+          "lines of some pids)");
+      const text = line.text;
+      if (text === null) {
+        skipped.tooLong(n);
+        continue;
+      }
+      // JSON.parse is most of the cost of a large recording, and most of its lines are launches without a duration:
+      // only lines that may matter are parsed; a line cut short (no closing brace) is caught without it
+      const trimmed = text.trim();
+      if (trimmed === "") continue;
+      if (!trimmed.startsWith("{") || !trimmed.endsWith("}")) {
+        skipped.add(n, "not a JSON object");
+        continue;
+      }
+      if (!text.includes('"dur"') && !text.includes('"process"')) continue;
+      let o: unknown;
+      try {
+        o = JSON.parse(text);
+      } catch (err) {
+        skipped.add(n, `not JSON (${(err as Error).message})`);
+        continue;
+      }
+      if (typeof o !== "object" || o === null || Array.isArray(o)) {
+        skipped.add(n, "not a JSON object");
+        continue;
+      }
+      const r = o as Record<string, any>;
+      const use = useOf(r);
+      const problem = problemOf(r, use);
+      if (problem) {
+        skipped.add(n, problem);
+        continue;
+      }
+      if (use === "attach") {
+        if (!attached.has(r.pid) && attached.size >= limits.maxSeries) throw tooMany(file, n, limits.maxSeries, "processes");
+        const command = Array.isArray(r.cmd) ? r.cmd.join(" ") : "";
+        attached.set(r.pid, { priority: r.priority, command: command.slice(0, MAX_COMMAND) });
+      } else if (use === "detach") {
+        if (typeof r.gpu?.uuid === "string" && r.gpu.uuid !== "" && !gpuOf.has(r.pid)) {
+          if (gpuOf.size >= limits.maxSeries) throw tooMany(file, n, limits.maxSeries, "processes");
+          gpuOf.set(r.pid, r.gpu.uuid);
+        }
+      } else if (use !== null && typeof r.dur === "number") record(use, r.pid, r.dur); // (an untimed launch has none)
     }
-    const series = histograms.snapshot().map((s): ReportRow => {
-      const command = commands.get(`${s.key.pid};${s.key.priority};${s.key.gpu}`);
-      return command === undefined ? s : { ...s, command };
-    });
-    return { file, format: "recording", series, other: [], clamped: histograms.clamped };
+    const series = histograms
+      .snapshot()
+      .map((s): ReportRow => {
+        const row: ReportRow = { ...s, key: { ...s.key, gpu: gpuOf.get(s.key.pid) ?? "unknown" } };
+        const command = commands.get(`${s.key.pid};${s.key.priority}`);
+        return command === undefined ? row : { ...row, command };
+      })
+      .sort(bySeries);
+    return { file, format: "recording", series, other: [], clamped: histograms.clamped, skipped: skipped.summary };
   } finally {
     histograms.close();
   }
 }
 
-function reportIntervalLog(file: string): Report {
+async function reportIntervalLog(file: string, fh: FileHandle, limits: ReportLimits): Promise<Report> {
+  const sums = new IntervalLogSums();
+  const skipped = new Skipped(limits.maxLine);
+  for await (const { n, text } of lines(fh, limits.maxLine)) {
+    if (text === null) {
+      skipped.tooLong(n);
+      continue;
+    }
+    try {
+      sums.add(text);
+    } catch (err) {
+      skipped.add(n, (err as Error).message);
+    }
+    if (sums.tags > limits.maxSeries) throw tooMany(file, n, limits.maxSeries, "tags");
+  }
   const series: ReportRow[] = [];
   const other: LoggedSeries[] = [];
-  for (const logged of readIntervalLog(file)) {
+  for (const logged of sums.result()) {
     const named = parseTag(logged.tag);
     if (!named) {
       other.push(logged);
@@ -127,7 +312,17 @@ function reportIntervalLog(file: string): Report {
     series.push({ ...named, count, min, max, mean, percentiles });
   }
   series.sort(bySeries);
-  return { file, format: "interval-log", series, other, clamped: 0 };
+  return { file, format: "interval-log", series, other, clamped: 0, skipped: skipped.summary };
+}
+
+/** One line for stderr about the lines a report skipped, or null when it read them all. */
+export function formatSkipped(r: Report): string | null {
+  const { lines, first } = r.skipped;
+  if (lines === 0) return null;
+  const shownNow = first.slice(0, 3).map((s) => `line ${s.line}: ${s.problem}`);
+  const more = lines > shownNow.length ? `; ${lines - shownNow.length} more${lines > first.length ? "" : " (--json lists them)"}` : "";
+  return `tailguard report: ${r.file}: skipped ${lines} line${lines === 1 ? "" : "s"} that could not be read, not in the ` +
+    `report: ${shownNow.join("; ")}${more}`;
 }
 
 /** Nanoseconds for people, to 3 significant digits: 850ns, 12.3µs, 1.41ms, 2.50s. */
