@@ -80,8 +80,8 @@ const ringOf = (dir: string, pid: number) => readdirSync(dir).filter((f) => f.st
 const startTicks = (pid: number) => readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1].split(" ")[19];
 
 /** `tailguard agent` on a free port for `dir`; stop() ends it and tells whether it was still alive. */
-async function startAgent(dir: string) {
-  const a = startAs(null, process.execPath, [cli, "agent", "--port", "0", "--dir", dir], process.env);
+async function startAgent(dir: string, extra: string[] = []) {
+  const a = startAs(null, process.execPath, [cli, "agent", "--port", "0", "--dir", dir, ...extra], process.env);
   const url = await until("the agent's URL", () => /Prometheus at (http:\S+\/metrics)/.exec(a.stdout())?.[1] ?? (a.child.exitCode !== null && "exited"), 20_000);
   if (url === "exited") throw new Error(`the agent did not start: ${a.stderr()}`);
   const metric = async (name: string) => {
@@ -250,7 +250,7 @@ describe.skipIf(!canAttack)("a second, unprivileged local user", () => {
 
   it("a directory only root can write: her processes and the agent say what the admin must do", async () => {
     const work = testDir("sec-dir-0755");
-    chmodSync(work, 0o755);
+    chmodSync(work, 0o1777); // her simulated GPU's file goes here
     const dir = path.join(work, "rings");
     mkdirSync(dir, { mode: 0o755 });
     chmodSync(dir, 0o755);
@@ -258,7 +258,13 @@ describe.skipIf(!canAttack)("a second, unprivileged local user", () => {
     expect(r.code).toBe(0);
     expect(r.stderr).toMatch(new RegExp(`is not writable by uid ${mallory.uid}: this process can neither be recorded nor take part in priorities; the admin should create it as root with mode 1777`));
     const agent = await startAgent(dir);
-    expect((await agent.stop()).stderr).toMatch(/can be written only by uid 0: processes of other users are neither recorded nor scheduled\. For every user: chmod 1777/);
+    expect((await agent.stop()).stderr).toMatch(/can be written only by uid 0: processes of other users are neither recorded nor scheduled\. For every user: --dir-access all/);
+    // the admin's fix, done by the agent: her next process is recorded
+    const shared = await startAgent(dir, ["--dir-access", "all"]);
+    const again = await runAs(mallory, workload, ["continuous", "--seconds", "0.1", "--kernels", "1", "--kernel-us", "100"], simEnv(work, { LD_PRELOAD: shimLib }));
+    expect(again.stderr).toBe("");
+    expect(readdirSync(dir).some((f) => f.startsWith(`${again.pid}.`))).toBe(true);
+    expect((await shared.stop()).stderr).toBe("");
   });
 });
 

@@ -2,7 +2,7 @@
 // also runs a high-priority request stream and a low-priority batch job on the simulated GPU, and prints what the
 // agent sees every two seconds: this is what `npm start` runs on a machine with no GPU.
 import { spawn, type ChildProcess } from "node:child_process";
-import { mkdtempSync } from "node:fs";
+import { mkdtempSync, readFileSync } from "node:fs";
 import { isIP } from "node:net";
 import { tmpdir } from "node:os";
 import path from "node:path";
@@ -19,13 +19,14 @@ import { formatColumns, ms, type Column } from "./table.js";
 
 export const AGENT_USAGE = `  agent [--port N] [--host ADDR] [--max-connections N] [--no-prometheus] [--otlp] [--spans-file FILE]
         [--spans-file-max-mb N] [--spans-file-keep K] [--interval-log FILE] [--interval S] [--slo-ms MS]
-        [--sample-rate R] [--dir DIR] [--demo]
+        [--sample-rate R] [--dir DIR] [--dir-access all|group:GROUP] [--demo]
                  the daemon: request windows, HDR histograms, spans and metrics of every attached process;
                  Prometheus on http://127.0.0.1:9464/metrics and the live view on http://127.0.0.1:9464/; OTLP
                  when OTEL_EXPORTER_OTLP_*ENDPOINT is set or --otlp; --demo also runs a high/low-priority pair on
                  the simulated GPU (what \`npm start\` runs); --host is an IP address or localhost (0.0.0.0: every
                  interface), --max-connections bounds its HTTP connections (default 256); the spans file is
-                 rotated at N MiB (default 100) to FILE.1 … FILE.K (default 5 kept)`;
+                 rotated at N MiB (default 100) to FILE.1 … FILE.K (default 5 kept); --dir-access sets up DIR
+                 for every user's processes (all: mode 1777) or a group's (mode 3770), as root (docs/security.md)`;
 
 /** V8 heap settings for the long-running agent (npm start, the container image, bench:agent): a small young generation
  * and an old generation capped well above what it keeps alive (~15 MB): measured at 1 M records/s with span export,
@@ -90,6 +91,7 @@ export function agentOptions(args: string[], env: NodeJS.ProcessEnv = process.en
       "slo-ms": { type: "string" },
       "sample-rate": { type: "string" },
       dir: { type: "string" },
+      "dir-access": { type: "string" },
       demo: { type: "boolean" },
     },
   });
@@ -103,6 +105,7 @@ export function agentOptions(args: string[], env: NodeJS.ProcessEnv = process.en
   };
   return {
     dir,
+    dirAccess: dirAccess(values["dir-access"]),
     // its limits reach the metrics server with it (AgentMetrics)
     prometheus: values["no-prometheus"] ? null : prometheus,
     otlp: Boolean(values.otlp) || otlpConfigured,
@@ -117,6 +120,27 @@ export function agentOptions(args: string[], env: NodeJS.ProcessEnv = process.en
     env,
     demo: Boolean(values.demo),
   };
+}
+
+/** --dir-access: who may attach through DIR, which the agent (as root) sets up at start. A group by number, or by a name
+ *  this machine's /etc/group knows (in a container, the container's: use the number there). */
+function dirAccess(text: string | undefined): AgentOptions["dirAccess"] {
+  if (text === undefined) return null;
+  if (text === "all") return { gid: null };
+  const m = /^group:(.+)$/.exec(text);
+  if (m) {
+    if (/^\d+$/.test(m[1])) return { gid: Number(m[1]) };
+    let groups = "";
+    try {
+      groups = readFileSync("/etc/group", "utf8");
+    } catch {
+      /* no names to look up */
+    }
+    const line = groups.split("\n").find((l) => l.split(":")[0] === m[1]);
+    if (line) return { gid: Number(line.split(":")[2]) };
+    throw new UsageError(`tailguard agent: --dir-access group "${m[1]}" is not in /etc/group: give its number (group:GID)`);
+  }
+  throw new UsageError(`tailguard agent: --dir-access must be "all" or "group:GROUP", not "${text}"`);
 }
 
 /** The demo's workloads: tg-workload processes on one simulated GPU, reporting to the agent's ring directory. */

@@ -6,7 +6,7 @@
 // It registers in DIR/agent.pid and beats that file every second: while registered (and for
 // TAILGUARD_AGENT_GRACE_S after a crash) the shims keep the rings of processes that exit, so a restarted agent picks
 // up every record still in them. Stopping on purpose (SIGINT, SIGTERM) drains what is left and unregisters.
-import { closeSync, existsSync, openSync, readFileSync, unlinkSync, utimesSync, writeSync } from "node:fs";
+import { chmodSync, chownSync, closeSync, existsSync, openSync, readFileSync, unlinkSync, utimesSync, writeSync } from "node:fs";
 import { hostname } from "node:os";
 import path from "node:path";
 
@@ -29,6 +29,9 @@ const PUMP_SLICE_RECORDS = 1 << 18;
 export interface AgentOptions {
   /** the ring directory (TAILGUARD_DIR) */
   dir: string;
+  /** set the directory up at start for every user (gid null: mode 1777) or a group's members (mode 3770); null: leave
+   *  it as it is (a missing one is made: 1777 when the agent runs as root) */
+  dirAccess?: { gid: number | null } | null;
   /** Prometheus endpoint; null: none */
   prometheus: { host: string; port: number } | null;
   /** export spans (and metrics) over OTLP/HTTP as the OTEL_EXPORTER_OTLP_* variables say */
@@ -166,7 +169,7 @@ export class Agent {
   };
 
   private constructor(readonly opts: AgentOptions) {
-    prepareDirectory(opts.dir);
+    prepareDirectory(opts.dir, opts.dirAccess ?? null);
     this.registration = path.join(opts.dir, "agent.pid");
     register(this.registration);
     this.histograms = new Histograms({ intervals: Boolean(opts.intervalLog) });
@@ -424,15 +427,23 @@ export function parseRegistration(text: string): { pid: number; ticks: string | 
 /** The ring directory, made if missing (shared, mode 1777, when root makes it), and used only if it may be trusted
  *  (tailguard/directory.h: the shims apply the same rule). A directory the processes of other users cannot write to is
  *  worth a warning: they are neither recorded nor scheduled, and would not know why. */
-function prepareDirectory(dir: string) {
-  const d = native().checkDir(dir, true);
+function prepareDirectory(dir: string, access: { gid: number | null } | null) {
+  let d = native().checkDir(dir, true);
+  if (access && d.exists) {
+    try {
+      chownSync(dir, 0, access.gid ?? 0);
+      chmodSync(dir, access.gid === null ? 0o1777 : 0o3770);
+    } catch (e) {
+      throw new Error(`--dir-access: cannot set up ${dir} (${(e as Error).message}): the agent must run as root for it`);
+    }
+    d = native().checkDir(dir);
+  }
   if (!d.trusted || !d.writable) throw new Error(d.problem);
   if ((d.mode & 0o022) === 0)
     process.stderr.write(
       `tailguard agent: ${dir} (owner uid ${d.uid}, group ${d.gid}, mode ${d.mode.toString(8).padStart(4, "0")}) can be ` +
-        `written only by uid ${d.uid}: processes of other users ` +
-        `are neither recorded nor scheduled. For every user: chmod 1777 ${dir}; for a group: chgrp tailguard ${dir} && ` +
-        `chmod 3770 ${dir} (docs/security.md)\n`,
+        `written only by uid ${d.uid}: processes of other users are neither recorded nor scheduled. For every user: ` +
+        `--dir-access all (or chmod 1777 ${dir}); for a group: --dir-access group:GROUP (docs/security.md)\n`,
     );
 }
 
