@@ -14,6 +14,7 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <linux/futex.h>
 #include <pthread.h>
 #include <signal.h>
@@ -183,13 +184,14 @@ static void become_idle(uint64_t now) {
 /* The busy process of highest effective priority above mine with a valid claim, as file * TG_CTL_SLOTS + slot, or
  * -1. One load per file when nobody is busy. */
 static int blocker(uint64_t now) {
-    int n = __atomic_load_n(&tg_npeers, __ATOMIC_ACQUIRE), best = -1, best_p = my_priority();
+    int n = __atomic_load_n(&tg_npeers, __ATOMIC_ACQUIRE), best = -1, best_p = INT32_MIN;
     for (int f = 0; f < n; f++) {
         uint64_t mask = __atomic_load_n(&TG_PEER(f)->busy_mask, __ATOMIC_ACQUIRE);
         if (f == 0) mask &= ~(1ull << tg_me);
         while (TG_UNLIKELY(mask)) {
             int i = __builtin_ctzll(mask);
             mask &= mask - 1;
+            if (best_p == INT32_MIN) best_p = my_priority(); /* only when someone is busy */
             int p = tg_peer_priority(f, i);
             if (p > best_p && tg_peer_claim_valid(f, i, now)) {
                 best = f * (int)TG_CTL_SLOTS + i;
