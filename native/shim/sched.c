@@ -442,6 +442,13 @@ void tg_sched_submitted(int api, uint64_t key) {
 
 /* ---- the wrappers' hooks ---- */
 
+/* Some file claims a minimum share that runs past now (one load per file: the common answer is no). */
+static inline int share_claimed(uint64_t now) {
+    int n = __atomic_load_n(&tg_npeers, __ATOMIC_ACQUIRE), claimed = 0;
+    for (int f = 0; f < n; f++) claimed |= __atomic_load_n(&TG_PEER(f)->share_until, __ATOMIC_RELAXED) > now;
+    return claimed;
+}
+
 /* The file of a lower-priority process whose minimum share is due now, or -1. A claim counts only when a live slot of
  * that file made it, and its priority is clamped like any other. */
 static int share_due(uint64_t now) {
@@ -493,9 +500,9 @@ void tg_sched_work(int api, uint64_t stream, int is_launch) {
     /* off, or still 0: the GPU is not known yet (attach retries at the next call) */
     if (__atomic_load_n(&tg_sched_state, __ATOMIC_ACQUIRE) <= 0) return;
     uint64_t now = tg_now();
-    if (is_launch) {
+    if (is_launch && TG_UNLIKELY(share_claimed(now))) {
         int f = share_due(now);
-        if (TG_UNLIKELY(f >= 0)) {
+        if (f >= 0) {
             yield_share(api, stream, f, now);
             now = tg_now();
         }

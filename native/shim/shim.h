@@ -85,7 +85,8 @@ uint64_t tg_lane_consumed(const tg_ring_header *h, const tg_lane *l);
 static inline int tg_lane_full(const tg_ring_header *h, const tg_lane *l) {
     uint64_t tail = __atomic_load_n(&l->tail, __ATOMIC_RELAXED);
     if (TG_LIKELY(tg_lane_exclusive && tail < tg_lane_limit)) return 0;
-    uint64_t head = tg_lane_consumed(h, l);
+    /* without a recording session the agent's position is the one that counts: no call for it */
+    uint64_t head = TG_LIKELY(!h->session[0]) ? __atomic_load_n(&l->head, __ATOMIC_ACQUIRE) : tg_lane_consumed(h, l);
     if (tg_lane_exclusive) tg_lane_limit = head + tg_lane_cap;
     return TG_UNLIKELY(tail - head >= tg_lane_cap);
 }
