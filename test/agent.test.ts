@@ -2,7 +2,7 @@
 // loopback OTLP receiver in this test decoding what arrives (protobuf with the official generated decoders, and
 // JSON). Also its Prometheus endpoint, and its restart: killing it loses no record still in a ring.
 import { spawn } from "node:child_process";
-import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { connect as connectSocket, createServer, type AddressInfo, type Socket } from "node:net";
 import path from "node:path";
 import { afterEach, describe, expect, it, vi } from "vitest";
@@ -336,6 +336,34 @@ describe("tailguard agent", () => {
       await exited;
     }
   });
+
+  it("rotates the spans file at --spans-file-max-mb, keeping --spans-file-keep full ones", async () => {
+    const dir = testDir("agent-rotate");
+    const file = path.join(dir, "spans.jsonl");
+    const child = spawn(process.execPath, [cli, "agent", "--dir", path.join(dir, "rings"), "--no-prometheus", "--spans-file", file,
+      "--spans-file-max-mb", "1", "--spans-file-keep", "2", "--sample-rate", "1"],
+      { env: { ...process.env, OTEL_EXPORTER_OTLP_ENDPOINT: "" }, stdio: ["ignore", "pipe", "pipe"] });
+    const exited = new Promise((r) => child.on("exit", r));
+    try {
+      await until("the agent registered", () => existsSync(path.join(dir, "rings", "agent.pid")));
+      // every window sampled, each with 40 launch spans: megabytes of spans in a few seconds
+      const r = await runProgram(workload, ["continuous", "--seconds", "3", "--kernels", "40", "--kernel-us", "20"],
+        { env: simEnv(dir, { LD_PRELOAD: shimLib }) });
+      expect(r.code, r.stderr).toBe(0);
+      await until("three files", () => existsSync(`${file}.2`), 20_000);
+    } finally {
+      child.kill("SIGTERM");
+      await exited;
+    }
+    expect(existsSync(`${file}.3`)).toBe(false);
+    for (const f of [file, `${file}.1`, `${file}.2`]) {
+      const text = readFileSync(f, "utf8");
+      // each file whole lines of OTLP/JSON, none past the limit unless a single export was bigger than it
+      const lines = text.trim().split("\n");
+      for (const l of lines) expect(() => JSON.parse(l)).not.toThrow();
+      if (lines.length > 1) expect(statSync(f).size).toBeLessThanOrEqual(1 << 20);
+    }
+  }, 60_000);
 
   it("killed and restarted: every request window whose records were still in the ring reaches the new agent", async () => {
     const dir = testDir("agent-restart");

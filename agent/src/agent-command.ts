@@ -60,7 +60,7 @@ function listenHost(text: string | undefined): string {
 }
 
 /** What `tailguard agent` was asked for: the agent's options, the demo, and how large the spans file may grow. */
-export type AgentCommandOptions = AgentOptions & { demo: boolean; spansFileLimits: SpansFileLimits };
+export type AgentCommandOptions = AgentOptions & { demo: boolean };
 
 /** --spans-file-max-mb and --spans-file-keep, which only mean something with --spans-file. */
 function spansFileLimits(values: { "spans-file"?: string; "spans-file-max-mb"?: string; "spans-file-keep"?: string }): SpansFileLimits {

@@ -17,7 +17,7 @@ import type { Hold, ProcessMeta, RequestWindow, SeriesKey } from "./model.js";
 import { native, type Collector, type RingInfo } from "./native.js";
 import { hostPidOf, readStatFields, startTicks } from "./proc.js";
 import { Kind, RECORD_SIZE } from "./record.js";
-import { exporterFromEnv, OtlpJsonLinesExporter, SpanPipeline, type EncodedSpanExporter, type SampleReason } from "./spans.js";
+import { exporterFromEnv, OtlpJsonLinesExporter, SpanPipeline, type EncodedSpanExporter, type SampleReason, type SpansFileLimits } from "./spans.js";
 import type { ExportResult } from "@opentelemetry/core";
 import type { ReadableSpan, SpanExporter } from "@opentelemetry/sdk-trace-base";
 import { liveRoutes } from "./web.js";
@@ -38,6 +38,8 @@ export interface AgentOptions {
   otlp: boolean;
   /** also write spans as OTLP/JSON lines to this file */
   spansFile: string | null;
+  /** how large the spans file grows before it is rotated, and how many full ones are kept */
+  spansFileLimits?: SpansFileLimits;
   /** HdrHistogram interval log */
   intervalLog: { path: string; seconds: number } | null;
   /** windows longer than this get launch spans whatever the running P99 says */
@@ -177,7 +179,7 @@ export class Agent {
     // file too, both take ReadableSpans
     const exporters: (SpanExporter | EncodedSpanExporter)[] = [];
     if (opts.otlp) exporters.push(exporterFromEnv(opts.env, !opts.spansFile));
-    if (opts.spansFile) exporters.push(new OtlpJsonLinesExporter(opts.spansFile));
+    if (opts.spansFile) exporters.push(new OtlpJsonLinesExporter(opts.spansFile, opts.spansFileLimits));
     this.spans = exporters.length
       ? new SpanPipeline({
           exporter: exporters.length === 1 ? exporters[0] : new FanOutExporter(exporters as SpanExporter[]),
