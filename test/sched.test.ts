@@ -170,11 +170,12 @@ describe("priorities on the simulated GPU", () => {
     const [, shared] = await contend([high, { ...low, env: { TAILGUARD_MIN_SHARE: "20" } }], { work: path.join(work, "share") });
     // 20% of 1.2 s would be ~48 iterations of 5 ms; high's already-queued work still takes its time slices during
     // low's turns, so low gets less, and how much less depends on how full high's queue is when a turn begins
-    // (measured 9-25 here), but several times what it gets without the option (1-2: only in the gaps between high's
-    // syncs and its next launches)
+    // (measured 8-25 here), but several times what it gets without the option (1-5: only in the gaps between high's
+    // syncs and its next launches; five runs each on 0084aad and on this code: 2/15 5/10 5/19 4/8 4/18 and 4/14 3/8
+    // 3/14 3/10 3/18 starved/shared, so a 3x margin failed one run in three on both)
     const got = `starved ${starved.result.iterations}, shared ${shared.result.iterations}`;
     expect(shared.result.iterations, got).toBeGreaterThanOrEqual(6);
-    expect(shared.result.iterations, got).toBeGreaterThan(3 * Math.max(2, starved.result.iterations));
+    expect(shared.result.iterations, got).toBeGreaterThanOrEqual(2 * Math.max(2, starved.result.iterations));
   });
 
   it("a corrupt control file turns scheduling off with one message; the program runs normally", async () => {
