@@ -1,7 +1,7 @@
 // The CLI as users run it: `tailguard ps`, `tailguard doctor`, `tailguard demo`, `tailguard options` (`npm start`, the
 // agent's demo, is in agent.test.ts).
 import { spawn } from "node:child_process";
-import { existsSync, readFileSync, writeFileSync } from "node:fs";
+import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { describe, expect, it } from "vitest";
@@ -70,7 +70,7 @@ describe("tailguard ps", () => {
     expect(after.processes.find((p: any) => p.pid === child.pid)).toMatchObject({ alive: false, state: "gone" });
   });
 
-  it("reports a corrupted ring as unreadable instead of trusting it", async () => {
+  it("reports a corrupted ring as corrupt instead of trusting it", async () => {
     const dir = testDir("ps-corrupt");
     const env = simEnv(dir);
     const rings = env.TAILGUARD_DIR!;
@@ -81,8 +81,8 @@ describe("tailguard ps", () => {
     writeFileSync(ring.path, bytes);
     const listed = JSON.parse((await tailguard(["ps", "--json"], env)).stdout);
     expect(listed.processes.find((p: any) => p.pid === ring.pid)).toMatchObject({
-      state: "unreadable",
-      command: "(header checksum mismatch)",
+      state: "corrupt",
+      command: "(corrupt: header checksum mismatch)",
     });
   });
 });
@@ -95,6 +95,23 @@ describe("tailguard doctor", () => {
     expect(r.stdout).toMatch(/ok\s+attach to a process/);
     expect(r.stdout).toMatch(/ok\s+launch interception\s+on the simulated GPU .*3 of 3 launches recorded, via cuda: exported symbols, cuda: cuGetProcAddress/);
     expect(r.stdout).toMatch(/the shim attaches and records launches on this machine/);
+    expect(r.stdout).toMatch(/ok\s+ring directory\s+.*rings \(owner uid 0, group 0, mode 1777\): every user's processes can attach/);
+    expect(r.stdout).toMatch(/ok\s+priority policy\s+no .*\/policy: unprivileged users may go up to normal \(0\); uid 0 may take priorities up to 100 \(the admin\)/);
+  });
+
+  it("fails a policy other users can write, or one with a bad line, naming the line", async () => {
+    const dir = testDir("doctor-policy");
+    const env = simEnv(dir);
+    mkdirSync(env.TAILGUARD_DIR!, { mode: 0o1777 });
+    writeFileSync(path.join(env.TAILGUARD_DIR!, "policy"), "default high\n", { mode: 0o666 });
+    chmodSync(path.join(env.TAILGUARD_DIR!, "policy"), 0o666);
+    const r = await tailguard(["doctor", "--sim"], env);
+    expect(r.code).toBe(1);
+    expect(r.stdout).toMatch(/FAIL\s+priority policy\s+.*\/policy is not used: users other than its owner can write it; only the defaults apply/);
+    chmodSync(path.join(env.TAILGUARD_DIR!, "policy"), 0o644);
+    writeFileSync(path.join(env.TAILGUARD_DIR!, "policy"), "default high\nuid 0 bogus\n");
+    const bad = await tailguard(["doctor", "--sim"], env);
+    expect(bad.stdout).toMatch(/FAIL\s+priority policy\s+.*\/policy line 2 "uid 0 bogus": the priority is not -100\.\.100, high, normal or low; only the defaults apply/);
   });
 
   it("says plainly that the shim did not attach, and why", async () => {

@@ -250,11 +250,11 @@ Napi::Value ScanRings(const Napi::CallbackInfo& info) {
     if (fd < 0) error = std::string("cannot open: ") + (errno == EACCES ? "another user's" : strerror(errno));
     else if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) error = "not a regular file";
     else if (pread(fd, &front, sizeof front, 0) != ssize_t(sizeof front)) error = "file is smaller than a ring header";
-    else if ((error = CheckHeader(&front.header, size_t(st.st_size))).empty()) {
+    else if ((error = CheckHeader(&front.header, size_t(st.st_size))).empty())
       error = CheckLanes(front);
-      if (error.empty()) o = HeaderToJs(env, front);
-      else error = "corrupt: " + error;
-    }
+    if (error.empty()) o = HeaderToJs(env, front);
+    else if (fd >= 0 && error.rfind("cannot open", 0) != 0 && error != "not a regular file")
+      error = "corrupt: " + error;  // readable, and not what a ring can be
     bool alive = tg_ring_alive(fd, pid, ticks);
     if (fd >= 0) close(fd);
     if (o.IsEmpty()) {
