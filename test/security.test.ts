@@ -241,7 +241,7 @@ describe.skipIf(!canAttack)("a second, unprivileged local user", () => {
     expect((await runAs(mallory, "mkdir", ["-m", "1777", dir], process.env)).code).toBe(0);
     const r = await runProgram(workload, ["continuous", "--seconds", "0.1", "--kernels", "1", "--kernel-us", "100"], { env: simEnv(work, { LD_PRELOAD: shimLib }) });
     expect(r.code).toBe(0);
-    expect(r.stderr).toMatch(new RegExp(`this process is not recorded: ${dir} belongs to uid ${mallory.uid} \\(not root, not uid 0\\)`));
+    expect(r.stderr).toMatch(new RegExp(`this process is neither recorded nor scheduled: ${dir} belongs to uid ${mallory.uid} \\(not root, not uid 0\\)`));
     expect(readdirSync(dir)).toEqual([]);
     const a = await runProgram(process.execPath, [cli, "agent", "--no-prometheus", "--dir", dir], { timeoutMs: 20_000 });
     expect(a.code).toBe(1);
@@ -256,7 +256,8 @@ describe.skipIf(!canAttack)("a second, unprivileged local user", () => {
     chmodSync(dir, 0o755);
     const r = await runAs(mallory, workload, ["continuous", "--seconds", "0.1", "--kernels", "1", "--kernel-us", "100"], simEnv(work, { LD_PRELOAD: shimLib }));
     expect(r.code).toBe(0);
-    expect(r.stderr).toMatch(new RegExp(`is not writable by uid ${mallory.uid}: this process can neither be recorded nor take part in priorities; the admin should create it as root with mode 1777`));
+    expect(r.stderr).toMatch(new RegExp(`this process is neither recorded nor scheduled: \\S+ \\(owner uid 0, group 0, mode 0755\\) is not writable by uid ${mallory.uid}; the admin should create it as root with mode 1777`));
+    expect(r.stderr.split("\n").filter((l) => l.includes("is not writable by uid")), "said once").toHaveLength(1);
     const agent = await startAgent(dir);
     expect((await agent.stop()).stderr).toMatch(/can be written only by uid 0: processes of other users are neither recorded nor scheduled\. For every user: --dir-access all/);
     // the admin's fix, done by the agent: her next process is recorded

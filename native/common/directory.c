@@ -55,8 +55,7 @@ int tg_dir_inspect(const char *dir, tg_dir_info *out) {
     out->writable = faccessat(AT_FDCWD, dir, W_OK | X_OK, AT_EACCESS) == 0;
     if (!out->writable) {
         snprintf(out->problem, sizeof out->problem,
-                 "%s (owner uid %u, group %u, mode %04o) is not writable by uid %u: this process can neither be "
-                 "recorded nor take part in priorities; %s",
+                 "%s (owner uid %u, group %u, mode %04o) is not writable by uid %u; %s",
                  dir, (unsigned)out->uid, (unsigned)out->gid, (unsigned)out->mode, (unsigned)me, ADVICE);
         return -1;
     }

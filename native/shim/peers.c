@@ -280,7 +280,7 @@ int tg_peers_attach(const char *directory, const uint8_t uuid[16], int priority)
     my_uid = (uint32_t)geteuid();
     tg_dir_info info;
     if (tg_dir_inspect(dir, &info) != 0) {
-        tg_warn("priorities are not enforced in this process: %s", info.problem);
+        if (!tg_dir_unusable) tg_warn("priorities are not enforced in this process: %s", info.problem);
         return -1;
     }
     dir_fd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);

@@ -24,6 +24,7 @@
 
 tg_ring_header *tg_ring;
 int tg_ring_wanted;
+int tg_dir_unusable;
 __thread uint32_t tg_tid_cache __attribute__((tls_model("initial-exec")));
 
 static char ring_path[512];
@@ -91,7 +92,8 @@ static void emit_process(tg_ring_header *h, int op) {
 static int create_ring(void) {
     tg_dir_info info;
     if (tg_dir_prepare(dir, &info) != 0) {
-        tg_warn("this process is not recorded: %s", info.problem);
+        tg_dir_unusable = 1; /* said once, here: the scheduler stays off without saying it again */
+        tg_warn("this process is neither recorded nor scheduled: %s", info.problem);
         return -1;
     }
     uint32_t pid = (uint32_t)getpid();

@@ -50,6 +50,7 @@ static inline uint64_t tg_now(void) {
 /* process.c: the process's ring, created at load (or lazily in a forked child). */
 extern tg_ring_header *tg_ring;  /* NULL: not recording (disabled, no room, or not yet created after fork) */
 extern int tg_ring_wanted;       /* 0 when TAILGUARD_DISABLE=1 or the ring cannot be created */
+extern int tg_dir_unusable;      /* TAILGUARD_DIR may not be trusted or written: already said at load */
 tg_ring_header *tg_ring_slow(void); /* creates the ring of a forked child on its first record */
 static inline tg_ring_header *tg_ring_get(void) {
     tg_ring_header *r = tg_ring;
