@@ -27,10 +27,7 @@
 #include "tailguard/options.h"
 #include "tailguard/policy.h"
 
-char *tg_peer_area;
 tg_peer tg_peers[TG_PEERS];
-int tg_npeers;
-int tg_me = -1;
 int32_t tg_my_ceiling = TG_PRIORITY_MAX;
 
 static uint8_t gpu[16];
@@ -73,10 +70,10 @@ static void unmap_at(int f) {
 }
 
 static int reserve_area(void) {
-    if (tg_peer_area) return 0;
+    if (tg_hot.peer_area) return 0;
     void *p = mmap(0, (size_t)TG_PEERS * TG_PEER_SPAN, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     if (p == MAP_FAILED) return -1;
-    tg_peer_area = p;
+    tg_hot.peer_area = p;
     for (int f = 0; f < TG_PEERS; f++) {
         tg_peers[f].fd = -1;
         tg_peers[f].ceiling = INT32_MIN;
@@ -90,7 +87,7 @@ static int reserve_area(void) {
 static void apply_policy(void) {
     uint32_t gid = 0;
     tg_my_ceiling = tg_policy_ceiling_self(&policy, &gid);
-    for (int f = 0; f < tg_npeers; f++)
+    for (int f = 0; f < tg_hot.npeers; f++)
         if (tg_peers[f].fd >= 0)
             __atomic_store_n(&tg_peers[f].ceiling, tg_policy_ceiling(&policy, tg_peers[f].uid, tg_peers[f].gid),
                              __ATOMIC_RELEASE);
@@ -192,7 +189,7 @@ static void consider(const char *name) {
     struct stat st;
     fstat(fd, &st);
     int free_slot = -1;
-    for (int f = 0; f < tg_npeers; f++) {
+    for (int f = 0; f < tg_hot.npeers; f++) {
         tg_peer *p = &tg_peers[f];
         if (p->fd < 0) {
             if (free_slot < 0 && f > 0) free_slot = f;
@@ -209,14 +206,14 @@ static void consider(const char *name) {
         }
     }
     if (free_slot < 0) {
-        if (tg_npeers == TG_PEERS) {
+        if (tg_hot.npeers == TG_PEERS) {
             close(fd);
             return;
         }
-        free_slot = tg_npeers;
+        free_slot = tg_hot.npeers;
     }
     /* a user's file with a lower alternate number replaces the one we had (its processes are there) */
-    for (int f = 1; f < tg_npeers; f++)
+    for (int f = 1; f < tg_hot.npeers; f++)
         if (tg_peers[f].fd >= 0 && tg_peers[f].uid == uid) unmap_at(f);
     int f = free_slot;
     if (map_at(f, fd, 0) != 0 || !tg_ctl_header_ok(TG_PEER(f), gpu)) {
@@ -234,13 +231,13 @@ static void consider(const char *name) {
     p->mark = 1;
     memset(seen[f], 0, sizeof seen[f]);
     __atomic_store_n(&p->ceiling, tg_policy_ceiling(&policy, uid, gid), __ATOMIC_RELEASE);
-    if (f == tg_npeers) __atomic_store_n(&tg_npeers, f + 1, __ATOMIC_RELEASE);
+    if (f == tg_hot.npeers) __atomic_store_n(&tg_hot.npeers, f + 1, __ATOMIC_RELEASE);
 }
 
 /* Follows the directory: a bounded number of entries per call, a new pass only when the directory changed. Files that
  * a whole pass did not find again, were truncated or stopped being valid are dropped. */
 static void scan_peers(void) {
-    for (int f = 1; f < tg_npeers; f++)
+    for (int f = 1; f < tg_hot.npeers; f++)
         if (tg_peers[f].fd >= 0 && (tg_guard_lost(TG_PEER(f)) || !tg_ctl_header_ok(TG_PEER(f), gpu))) unmap_at(f);
     if (!scan) return;
     if (!scanning) {
@@ -250,7 +247,7 @@ static void scan_peers(void) {
             return;
         dir_mtime = st.st_mtim;
         rewinddir(scan);
-        for (int f = 0; f < tg_npeers; f++) tg_peers[f].mark = f == 0;
+        for (int f = 0; f < tg_hot.npeers; f++) tg_peers[f].mark = f == 0;
         scanning = 1;
     }
     struct dirent *e = 0;
@@ -258,7 +255,7 @@ static void scan_peers(void) {
         if (e->d_name[0] == 'g') consider(e->d_name);
     if (e) return; /* more next time */
     scanning = 0;
-    for (int f = 1; f < tg_npeers; f++)
+    for (int f = 1; f < tg_hot.npeers; f++)
         if (tg_peers[f].fd >= 0 && !tg_peers[f].mark) unmap_at(f);
 }
 
@@ -313,7 +310,7 @@ int tg_peers_attach(const char *directory, const uint8_t uuid[16], int priority)
     own->dev = (uint64_t)st.st_dev;
     own->ino = (uint64_t)st.st_ino;
     own->mark = 1;
-    __atomic_store_n(&tg_npeers, 1, __ATOMIC_RELEASE);
+    __atomic_store_n(&tg_hot.npeers, 1, __ATOMIC_RELEASE);
     policy_stamp = 0;
     policy_checked = tg_clock_monotonic();
     load_policy(1); /* the ceilings, and our file's group */
@@ -323,8 +320,8 @@ int tg_peers_attach(const char *directory, const uint8_t uuid[16], int priority)
                 "sets ceilings, see docs/security.md)",
                 priority, tg_my_ceiling, policy.from_file ? "the policy" : "the default policy", my_uid,
                 tg_my_ceiling);
-    tg_me = claim_slot(priority);
-    if (tg_me < 0) {
+    tg_hot.me = claim_slot(priority);
+    if (tg_hot.me < 0) {
         tg_warn("all %u slots of uid %u's GPU control file are taken: priorities are not enforced in this process",
                 TG_CTL_SLOTS, my_uid);
         return -1;
@@ -337,7 +334,7 @@ int tg_peers_attach(const char *directory, const uint8_t uuid[16], int priority)
         scan_peers();
         if (!scanning) break;
     }
-    return tg_me;
+    return tg_hot.me;
 }
 
 /* ---- claims ---- */
@@ -347,7 +344,7 @@ void tg_peer_clear_busy(int slot) {
     if (!__atomic_exchange_n(&c->slot[slot].busy, 0, __ATOMIC_ACQ_REL)) return;
     __atomic_fetch_and(&c->busy_mask, ~(1ull << slot), __ATOMIC_RELEASE);
     __atomic_fetch_add(&c->idle_seq, 1, __ATOMIC_RELEASE);
-    int n = __atomic_load_n(&tg_npeers, __ATOMIC_ACQUIRE), waiting = 0;
+    int n = __atomic_load_n(&tg_hot.npeers, __ATOMIC_ACQUIRE), waiting = 0;
     for (int f = 0; f < n && !waiting; f++) waiting = __atomic_load_n(&TG_PEER(f)->waiters, __ATOMIC_RELAXED) != 0;
     if (waiting) tg_futex_wake(&c->idle_seq);
 }
@@ -396,10 +393,10 @@ int tg_peer_slot_alive(int f, int i, uint64_t now) {
 void tg_peers_after_fork(void) {
     /* the child is another process: it takes a slot of its own at its first work. Its copies of the parent's
      * descriptors would keep the parent's liveness lock held after the parent's death. */
-    for (int f = 0; f < tg_npeers; f++)
+    for (int f = 0; f < tg_hot.npeers; f++)
         if (tg_peers[f].fd >= 0) unmap_at(f);
-    tg_npeers = 0;
-    tg_me = -1;
+    tg_hot.npeers = 0;
+    tg_hot.me = -1;
     if (scan) closedir(scan);
     scan = 0;
     scanning = 0;
@@ -410,7 +407,7 @@ void tg_peers_after_fork(void) {
 }
 
 void tg_peers_exit(void) {
-    if (tg_me < 0 || tg_npeers < 1) return;
-    tg_peer_clear_busy(tg_me);
-    __atomic_store_n(&TG_OWN()->slot[tg_me].pid, 0, __ATOMIC_RELEASE);
+    if (tg_hot.me < 0 || tg_hot.npeers < 1) return;
+    tg_peer_clear_busy(tg_hot.me);
+    __atomic_store_n(&TG_OWN()->slot[tg_hot.me].pid, 0, __ATOMIC_RELEASE);
 }

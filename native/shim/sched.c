@@ -33,8 +33,8 @@
 #include "tailguard/ring_files.h"
 #include "interpose/wrap.h"
 
-int tg_sched_state;  /* 0: not attached yet, 1: scheduling, -1: off */
-static uint64_t lease_ns, share_hold_ns, share_run_ns;
+tg_sched_hot tg_hot __attribute__((aligned(64))) = {.me = -1, .holds_on = 1};
+static uint64_t share_hold_ns, share_run_ns;
 static const uint64_t share_cap_ns = 50000000; /* the longest minimum-share turn (50% of 100 ms) */
 static uint64_t window_ns; /* TAILGUARD_WINDOW_US, in ns (the in-flight window, below) */
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
@@ -47,8 +47,6 @@ static struct {
     int streams_n, streams_many;
     uint64_t streams[MAX_STREAMS];
 } win;
-static uint64_t free_until; /* min-share: no holds before this time */
-static int holds_on = 1;    /* TAILGUARD_HOLDS */
 /* Minimum shares other processes claimed: we yield to them at most half of every 100 ms, whatever they write. */
 static uint64_t yield_period_start, yielded_ns;
 
@@ -57,22 +55,22 @@ static long futex(uint32_t *word, int op, uint32_t val, const struct timespec *t
 }
 void tg_futex_wake(uint32_t *word) { futex(word, FUTEX_WAKE, INT32_MAX, 0); }
 
-#define OWN_SLOT (&TG_OWN()->slot[tg_me])
+#define OWN_SLOT (&TG_OWN()->slot[tg_hot.me])
 /* My effective priority: what my slot asks for (`tailguard priority` may change it), within my ceiling. */
-static int my_priority(void) { return tg_peer_priority(0, tg_me); }
+static int my_priority(void) { return tg_peer_priority(0, tg_hot.me); }
 
 /* First work on the GPU: find the control files and take a slot. */
 static void attach(void) {
     pthread_mutex_lock(&lock);
-    if (tg_sched_state == 0) {
+    if (tg_hot.state == 0) {
         uint8_t uuid[16];
         char dir[256];
         static int tries;
-        tg_sched_state = -1;
+        tg_hot.state = -1;
         if (tg_option_bool(TG_OPT_DISABLE)) goto out;
         if (!tg_gpu_uuid(uuid)) {
             /* another thread may still be finding out the GPU (its first launch): try again at the next calls */
-            if (++tries < 10000) tg_sched_state = 0;
+            if (++tries < 10000) tg_hot.state = 0;
             else tg_warn("the GPU of this process is unknown: priorities are not enforced in this process");
             goto out;
         }
@@ -80,16 +78,16 @@ static void attach(void) {
         tg_ring_header *h = tg_ring_get();
         int priority = h ? h->priority : tg_option_priority_env();
         if (tg_peers_attach(dir, uuid, priority) < 0) goto out;
-        lease_ns = tg_option_uint(TG_OPT_LEASE_MS, 1, 10000, 0) * 1000000ull;
+        tg_hot.lease_ns = tg_option_uint(TG_OPT_LEASE_MS, 1, 10000, 0) * 1000000ull;
         window_ns = tg_option_uint(TG_OPT_WINDOW_US, 0, 1000000, 0) * 1000ull;
-        holds_on = tg_option_bool(TG_OPT_HOLDS);
+        tg_hot.holds_on = tg_option_bool(TG_OPT_HOLDS);
         uint64_t share = tg_option_uint(TG_OPT_MIN_SHARE, 0, 50, 0);
         share_hold_ns = share ? (100 - share) * 1000000ull : 0; /* per 100 ms: held at most this long ... */
         share_run_ns = share * 1000000ull;                       /* ... then free for this long */
         if (share) __atomic_fetch_or(&OWN_SLOT->mechanisms, TG_MECH_MIN_SHARE, __ATOMIC_RELAXED);
         if (h && h->priority > tg_my_ceiling) h->priority = tg_my_ceiling; /* what `ps` shows is what is in force */
-        __atomic_store_n(&tg_sched_state, 1, __ATOMIC_RELEASE); /* publishes the files, my slot and the options */
-        tg_debug("scheduling on slot %d of uid %u's GPU control file (priority %d)", tg_me, (unsigned)geteuid(),
+        __atomic_store_n(&tg_hot.state, 1, __ATOMIC_RELEASE); /* publishes the files, my slot and the options */
+        tg_debug("scheduling on slot %d of uid %u's GPU control file (priority %d)", tg_hot.me, (unsigned)geteuid(),
                  my_priority());
     }
 out:
@@ -136,9 +134,9 @@ static void become_busy(uint64_t now, uint64_t stream) {
         win.launches_at_begin = lane_launches();
         s->busy_since = now;
         s->window = win.seq;
-        __atomic_store_n(&s->lease_until, now + lease_ns, __ATOMIC_RELAXED);
+        __atomic_store_n(&s->lease_until, now + tg_hot.lease_ns, __ATOMIC_RELAXED);
         __atomic_store_n(&s->busy, 1, __ATOMIC_RELEASE);
-        __atomic_fetch_or(&TG_OWN()->busy_mask, 1ull << tg_me, __ATOMIC_RELEASE);
+        __atomic_fetch_or(&TG_OWN()->busy_mask, 1ull << tg_hot.me, __ATOMIC_RELEASE);
         tg_record u;
         memset(&u, 0, sizeof u);
         u.u.window.seq = win.seq;
@@ -175,7 +173,7 @@ static void become_idle(uint64_t now) {
     u.u.window.streams = win.streams_many ? MAX_STREAMS + 1 : (uint32_t)win.streams_n;
     uint64_t since = win.since;
     win.busy = 0;
-    tg_peer_clear_busy(tg_me);
+    tg_peer_clear_busy(tg_hot.me);
     emit(TG_KIND_WINDOW, TG_OP_END, TG_API_NONE, since, now, 0, &u.u);
 }
 
@@ -184,10 +182,10 @@ static void become_idle(uint64_t now) {
 /* The busy process of highest effective priority above mine with a valid claim, as file * TG_CTL_SLOTS + slot, or
  * -1. One load per file when nobody is busy. */
 static int blocker(uint64_t now) {
-    int n = __atomic_load_n(&tg_npeers, __ATOMIC_ACQUIRE), best = -1, best_p = INT32_MIN;
+    int n = __atomic_load_n(&tg_hot.npeers, __ATOMIC_ACQUIRE), best = -1, best_p = INT32_MIN;
     for (int f = 0; f < n; f++) {
         uint64_t mask = __atomic_load_n(&TG_PEER(f)->busy_mask, __ATOMIC_ACQUIRE);
-        if (f == 0) mask &= ~(1ull << tg_me);
+        if (f == 0) mask &= ~(1ull << tg_hot.me);
         while (TG_UNLIKELY(mask)) {
             int i = __builtin_ctzll(mask);
             mask &= mask - 1;
@@ -226,11 +224,11 @@ static void hold(int api, uint64_t stream, int cause, uint64_t now) {
         }
         if (share_hold_ns && now - t0 >= share_hold_ns) {
             /* our minimum share is due: everyone above us holds their launches for share_run_ns */
-            free_until = now + share_run_ns;
+            tg_hot.free_until = now + share_run_ns;
             tg_ctl *own = TG_OWN();
             __atomic_store_n(&own->share_priority, my_priority(), __ATOMIC_RELAXED);
             __atomic_store_n(&own->share_pid, (uint32_t)getpid(), __ATOMIC_RELAXED);
-            __atomic_store_n(&own->share_until, free_until, __ATOMIC_RELEASE);
+            __atomic_store_n(&own->share_until, tg_hot.free_until, __ATOMIC_RELEASE);
             u.u.hold.released_by = TG_RELEASE_MIN_SHARE;
             break;
         }
@@ -265,8 +263,6 @@ static void hold(int api, uint64_t stream, int cause, uint64_t now) {
 #define CHECKPOINTS 64
 #define STREAMS 8
 static const tg_gpu_ops *gpu;
-static int window_on;                 /* a higher-priority process is attached */
-static uint64_t window_checked;       /* when that was last looked at */
 static uint64_t est_ns[2];            /* learned GPU time per launch: kernels, graphs */
 static pthread_mutex_t wlock = PTHREAD_MUTEX_INITIALIZER;
 static struct checkpoint {
@@ -367,13 +363,13 @@ static void checkpoint(struct stream_state *st) {
 /* Is a process of higher priority attached to this GPU? Looked at every 20 ms (so a priority changed at runtime, or a
  * process that attached or left, takes effect within 20 ms of this process's next launch). */
 static void refresh_window(uint64_t now) {
-    if (now - window_checked < 20000000) return;
-    window_checked = now;
+    if (now - tg_hot.window_checked < 20000000) return;
+    tg_hot.window_checked = now;
     tg_peers_refresh(now);
-    int mine = my_priority(), higher = 0, n = __atomic_load_n(&tg_npeers, __ATOMIC_ACQUIRE);
+    int mine = my_priority(), higher = 0, n = __atomic_load_n(&tg_hot.npeers, __ATOMIC_ACQUIRE);
     for (int f = 0; f < n && !higher; f++)
         for (int i = 0; i < (int)TG_CTL_SLOTS && !higher; i++)
-            higher = !(f == 0 && i == tg_me) && __atomic_load_n(&TG_PEER(f)->slot[i].pid, __ATOMIC_ACQUIRE) &&
+            higher = !(f == 0 && i == tg_hot.me) && __atomic_load_n(&TG_PEER(f)->slot[i].pid, __ATOMIC_ACQUIRE) &&
                      tg_peer_priority(f, i) > mine && tg_peer_slot_alive(f, i, now);
     /* the channel groups' timeslice follows (a driver call only when the verdict changes) */
     int shortened = 0;
@@ -383,13 +379,13 @@ static void refresh_window(uint64_t now) {
      * its amount, and bounding it only costs throughput (measured: docs/scheduling.md): the window is for devices
      * without that lever (HIP, or a driver that refused the control). */
     int window = higher && window_ns && gpu && !shortened;
-    uint32_t mech = higher ? (holds_on ? TG_MECH_HOLDS : 0) | (window ? TG_MECH_WINDOW : 0) |
+    uint32_t mech = higher ? (tg_hot.holds_on ? TG_MECH_HOLDS : 0) | (window ? TG_MECH_WINDOW : 0) |
                                  (shortened ? TG_MECH_TIMESLICE : 0)
                            : 0;
     uint32_t mask = TG_MECH_HOLDS | TG_MECH_WINDOW | TG_MECH_TIMESLICE;
     uint32_t old = __atomic_load_n(&OWN_SLOT->mechanisms, __ATOMIC_RELAXED);
     __atomic_store_n(&OWN_SLOT->mechanisms, (old & ~mask) | mech, __ATOMIC_RELAXED);
-    window_on = window;
+    tg_hot.window_on = window;
 }
 
 /* Before a launch: wait (a window hold) while in-flight work plus this launch would exceed the window. */
@@ -428,7 +424,7 @@ void tg_sched_submitted(int api, uint64_t key) {
     /* the key is also a usable handle: 0 the legacy default stream, 2 the thread's per-thread default stream */
     void *stream = (void *)(uintptr_t)key;
     int graph = is_graph(api);
-    if (!window_on || tg_capturing(stream)) return; /* captured launches do not run now */
+    if (!tg_hot.window_on || tg_capturing(stream)) return; /* captured launches do not run now */
     pthread_mutex_lock(&wlock);
     struct stream_state *st = stream_of(stream, key);
     if (st) {
@@ -444,7 +440,7 @@ void tg_sched_submitted(int api, uint64_t key) {
 
 /* Some file claims a minimum share that runs past now (one load per file: the common answer is no). */
 static inline int share_claimed(uint64_t now) {
-    int n = __atomic_load_n(&tg_npeers, __ATOMIC_ACQUIRE), claimed = 0;
+    int n = __atomic_load_n(&tg_hot.npeers, __ATOMIC_ACQUIRE), claimed = 0;
     for (int f = 0; f < n; f++) claimed |= __atomic_load_n(&TG_PEER(f)->share_until, __ATOMIC_RELAXED) > now;
     return claimed;
 }
@@ -452,7 +448,7 @@ static inline int share_claimed(uint64_t now) {
 /* The file of a lower-priority process whose minimum share is due now, or -1. A claim counts only when a live slot of
  * that file made it, and its priority is clamped like any other. */
 static int share_due(uint64_t now) {
-    int n = __atomic_load_n(&tg_npeers, __ATOMIC_ACQUIRE);
+    int n = __atomic_load_n(&tg_hot.npeers, __ATOMIC_ACQUIRE);
     for (int f = 0; f < n; f++) {
         tg_ctl *c = TG_PEER(f);
         if (TG_LIKELY(__atomic_load_n(&c->share_until, __ATOMIC_ACQUIRE) <= now)) continue;
@@ -496,9 +492,9 @@ static void yield_share(int api, uint64_t stream, int f, uint64_t now) {
 }
 
 void tg_sched_work(int api, uint64_t stream, int is_launch) {
-    if (TG_UNLIKELY(__atomic_load_n(&tg_sched_state, __ATOMIC_ACQUIRE) == 0)) attach();
+    if (TG_UNLIKELY(__atomic_load_n(&tg_hot.state, __ATOMIC_ACQUIRE) == 0)) attach();
     /* off, or still 0: the GPU is not known yet (attach retries at the next call) */
-    if (__atomic_load_n(&tg_sched_state, __ATOMIC_ACQUIRE) <= 0) return;
+    if (__atomic_load_n(&tg_hot.state, __ATOMIC_ACQUIRE) <= 0) return;
     uint64_t now = tg_now();
     if (is_launch && TG_UNLIKELY(share_claimed(now))) {
         int f = share_due(now);
@@ -507,7 +503,7 @@ void tg_sched_work(int api, uint64_t stream, int is_launch) {
             now = tg_now();
         }
     }
-    if (is_launch && holds_on && now >= free_until) {
+    if (is_launch && tg_hot.holds_on && now >= tg_hot.free_until) {
         int b = blocker(now);
         if (TG_UNLIKELY(b >= 0)) {
             hold(api, stream, b, now);
@@ -515,17 +511,17 @@ void tg_sched_work(int api, uint64_t stream, int is_launch) {
         }
     }
     refresh_window(now);
-    if (is_launch && window_on) {
+    if (is_launch && tg_hot.window_on) {
         window_wait(api, stream, is_graph(api));
         now = tg_now();
     }
     tg_ctl_slot *s = OWN_SLOT;
-    __atomic_store_n(&s->lease_until, now + lease_ns, __ATOMIC_RELAXED);
+    __atomic_store_n(&s->lease_until, now + tg_hot.lease_ns, __ATOMIC_RELAXED);
     if (TG_UNLIKELY(!win.busy) || TG_UNLIKELY(!stream_known(stream))) become_busy(now, stream);
 }
 
 void tg_sched_sync_enter(void) {
-    if (tg_sched_state <= 0) return;
+    if (tg_hot.state <= 0) return;
     __atomic_fetch_add(&OWN_SLOT->in_sync, 1, __ATOMIC_ACQ_REL);
 }
 
@@ -538,19 +534,19 @@ static void completed_on(int scope, uint64_t stream, uint64_t now) {
 }
 
 void tg_sched_sync_exit(int scope, uint64_t stream, int ok) {
-    if (tg_sched_state <= 0) return;
+    if (tg_hot.state <= 0) return;
     tg_ctl_slot *s = OWN_SLOT;
     uint64_t now = tg_now();
-    __atomic_store_n(&s->lease_until, now + lease_ns, __ATOMIC_RELAXED);
+    __atomic_store_n(&s->lease_until, now + tg_hot.lease_ns, __ATOMIC_RELAXED);
     __atomic_fetch_sub(&s->in_sync, 1, __ATOMIC_ACQ_REL);
     if (ok) completed_on(scope, stream, now);
 }
 
 void tg_sched_polled(uint64_t stream, int done) {
-    if (tg_sched_state <= 0) return;
+    if (tg_hot.state <= 0) return;
     uint64_t now = tg_now();
     /* polling is waiting for the GPU too: it keeps the claim alive like a blocking sync */
-    __atomic_store_n(&OWN_SLOT->lease_until, now + lease_ns, __ATOMIC_RELAXED);
+    __atomic_store_n(&OWN_SLOT->lease_until, now + tg_hot.lease_ns, __ATOMIC_RELAXED);
     if (done) completed_on(TG_SYNC_STREAM, stream, now);
 }
 
@@ -563,7 +559,7 @@ static struct {
 } events[EVENTS];
 
 void tg_sched_event_recorded(uint64_t event, uint64_t stream) {
-    if (tg_sched_state <= 0) return;
+    if (tg_hot.state <= 0) return;
     unsigned i = (unsigned)((event >> 4) * 0x9E3779B97F4A7C15ull >> 56) % EVENTS;
     events[i].event = 0; /* a collision forgets an older event: its sync then leaves the window open */
     events[i].stream = stream;
@@ -574,33 +570,33 @@ void tg_sched_event_recorded(uint64_t event, uint64_t stream) {
 uint64_t tg_sched_event_stream(uint64_t event, int *known) {
     unsigned i = (unsigned)((event >> 4) * 0x9E3779B97F4A7C15ull >> 56) % EVENTS;
     *known = 0;
-    if (tg_sched_state <= 0 || __atomic_load_n(&events[i].event, __ATOMIC_ACQUIRE) != event) return 0;
+    if (tg_hot.state <= 0 || __atomic_load_n(&events[i].event, __ATOMIC_ACQUIRE) != event) return 0;
     uint64_t stream = events[i].stream, launches = events[i].launches;
     *known = __atomic_load_n(&events[i].event, __ATOMIC_ACQUIRE) == event && launches == lane_launches();
     return stream;
 }
 
-int tg_sched_priority(void) { return tg_sched_state > 0 ? my_priority() : 0; }
+int tg_sched_priority(void) { return tg_hot.state > 0 ? my_priority() : 0; }
 
 void tg_sched_after_fork(void) {
     /* the child is another process: it takes a slot of its own at its first work */
     tg_peers_after_fork();
-    tg_sched_state = 0;
+    tg_hot.state = 0;
     memset(&win, 0, sizeof win);
-    free_until = 0;
+    tg_hot.free_until = 0;
     yield_period_start = yielded_ns = 0;
     pthread_mutex_init(&lock, 0);
     /* the parent's events are not the child's: forget them (the child is a new CUDA process anyway) */
     cp_count = 0;
     streams_n = 0;
     pool_n = 0;
-    window_on = 0;
-    window_checked = 0;
+    tg_hot.window_on = 0;
+    tg_hot.window_checked = 0;
     pthread_mutex_init(&wlock, 0);
     tg_timeslice_after_fork();
 }
 
 void tg_sched_exit(void) {
-    if (tg_sched_state <= 0) return;
+    if (tg_hot.state <= 0) return;
     tg_peers_exit();
 }

@@ -184,8 +184,24 @@ static inline void tg_set_time(tg_record *r, uint64_t t0, uint64_t t1) {
 void tg_gpu_identity(int ordinal, const char *name, const unsigned char uuid[16], const char *pci);
 int tg_gpu_uuid(uint8_t out[16]); /* 1 once known */
 
+/* What the scheduler reads at every launch, in one cache line: after a real driver call (microseconds of the driver's
+ * own memory traffic) every line the shim touches may cost a trip to the last-level cache -- measured on an H200, the
+ * same state spread over more lines cost ~25 ns a launch (bench/h100/revision_ab.sh). */
+typedef struct tg_sched_hot {
+    int state;                 /* 0: not attached yet, 1: scheduling, -1: off */
+    int npeers;                /* peers.c: control-file places in use are below this */
+    int me;                    /* my slot in my own file */
+    int holds_on;              /* TAILGUARD_HOLDS */
+    int window_on;             /* a higher-priority process is attached (the in-flight window, sched.c) */
+    char *peer_area;           /* peers.c: the region the control files are mapped into */
+    uint64_t lease_ns;         /* TAILGUARD_LEASE_MS, in ns */
+    uint64_t free_until;       /* min-share: no holds before this time */
+    uint64_t window_checked;   /* when the window's verdict was last looked at */
+} tg_sched_hot;
+extern tg_sched_hot tg_hot;
+
 /* peers.c: the GPU's control files as this process sees them (tailguard/control.h). File 0 is this process's own
- * user's file, and tg_me its slot there; the others are mapped read-only. Each file has a fixed place in one region
+ * user's file, and tg_hot.me its slot there; the others are mapped read-only. Each file has a fixed place in one region
  * reserved once (TG_PEER), so one that goes away turns into zeros under readers, never into an unmapped page. */
 #define TG_PEERS 32
 #define TG_PEER_SPAN ((sizeof(tg_ctl) + 4095) & ~(size_t)4095)
@@ -197,12 +213,9 @@ typedef struct tg_peer {
     uint64_t dev, ino;     /* which file */
     int mark;              /* found again by the current pass over the directory */
 } tg_peer;
-extern char *tg_peer_area;
 extern tg_peer tg_peers[TG_PEERS];
-extern int tg_npeers;      /* places in use are below this */
-extern int tg_me;          /* my slot in my own file */
 extern int32_t tg_my_ceiling;
-#define TG_PEER(f) ((tg_ctl *)(tg_peer_area + (size_t)(f) * TG_PEER_SPAN))
+#define TG_PEER(f) ((tg_ctl *)(tg_hot.peer_area + (size_t)(f) * TG_PEER_SPAN))
 #define TG_OWN() TG_PEER(0)
 /* Finds or creates my file, follows the others, takes my slot; returns it, or -1 (with one message) to run unscheduled. */
 int tg_peers_attach(const char *dir, const uint8_t uuid[16], int priority);
@@ -226,7 +239,6 @@ void tg_futex_wake(uint32_t *word);
 /* sched.c: priorities between processes (see sched.c). Streams are keys: the default stream variants are normalised
  * by the wrappers (legacy default stream 0, per-thread default stream 2). */
 enum { TG_SYNC_STREAM = 1, TG_SYNC_ALL = 2 };
-extern int tg_sched_state;
 void tg_sched_work(int api, uint64_t stream, int is_launch); /* before work is submitted; may hold a launch */
 void tg_sched_sync_enter(void);
 void tg_sched_sync_exit(int scope, uint64_t stream, int ok);

@@ -318,7 +318,7 @@ TG_EXPORT CUresult cuEventSynchronize(CUevent e) {
         tg_pfn_##sym real = (tg_pfn_##sym)tg_real_get(TG_API_##sym);                                            \
         if (TG_UNLIKELY(!real)) return NO_DRIVER;                                                               \
         CUresult res = real(s);                                                                                 \
-        if (tg_sched_state > 0) tg_sched_polled(TG_KEY(sym, s), res == CUDA_SUCCESS);                          \
+        if (tg_hot.state > 0) tg_sched_polled(TG_KEY(sym, s), res == CUDA_SUCCESS);                          \
         return res;                                                                                             \
     }
 STREAM_QUERY(cuStreamQuery)
@@ -328,7 +328,7 @@ TG_EXPORT CUresult cuEventQuery(CUevent e) {
     tg_pfn_cuEventQuery real = (tg_pfn_cuEventQuery)tg_real_get(TG_API_cuEventQuery);
     if (TG_UNLIKELY(!real)) return NO_DRIVER;
     CUresult res = real(e);
-    if (tg_sched_state > 0) {
+    if (tg_hot.state > 0) {
         int known;
         uint64_t stream = tg_sched_event_stream((uint64_t)(uintptr_t)e, &known);
         tg_sched_polled(stream, res == CUDA_SUCCESS && known);

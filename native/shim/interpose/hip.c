@@ -256,7 +256,7 @@ TG_EXPORT hipError_t hipStreamQuery(hipStream_t s) {
     tg_pfn_hipStreamQuery real = (tg_pfn_hipStreamQuery)tg_real_get(TG_API_hipStreamQuery);
     if (TG_UNLIKELY(!real)) return hipErrorNotInitialized;
     hipError_t res = real(s);
-    if (tg_sched_state > 0) tg_sched_polled(TG_KEY(hipStreamQuery, s), res == hipSuccess);
+    if (tg_hot.state > 0) tg_sched_polled(TG_KEY(hipStreamQuery, s), res == hipSuccess);
     return res;
 }
 
@@ -264,7 +264,7 @@ TG_EXPORT hipError_t hipEventQuery(hipEvent_t e) {
     tg_pfn_hipEventQuery real = (tg_pfn_hipEventQuery)tg_real_get(TG_API_hipEventQuery);
     if (TG_UNLIKELY(!real)) return hipErrorNotInitialized;
     hipError_t res = real(e);
-    if (tg_sched_state > 0) {
+    if (tg_hot.state > 0) {
         int known;
         uint64_t stream = tg_sched_event_stream((uint64_t)(uintptr_t)e, &known);
         tg_sched_polled(stream, res == hipSuccess && known);
