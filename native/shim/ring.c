@@ -79,8 +79,8 @@ int tg_ring_grow_names(tg_ring_header *h, uint32_t need) {
 
 /* ---- lanes ---- */
 
-/* Whether the ring's recording session still has its recorder: looked at (a kill(pid, 0)) at most every 100 ms, and
- * only when a lane runs out of room. */
+/* Whether the ring's recording session still has its recorder: a kill(pid, 0), at most every 100 ms, and only when
+ * that recorder's position is what keeps a lane full. */
 static int recorder_alive(const tg_ring_header *h) {
     static uint64_t checked;
     static int alive = 1;
@@ -97,10 +97,14 @@ static int recorder_alive(const tg_ring_header *h) {
 
 uint64_t tg_lane_consumed(const tg_ring_header *h, const tg_lane *l) {
     uint64_t head = __atomic_load_n(&l->head, __ATOMIC_ACQUIRE);
-    if (TG_LIKELY(!h->session[0]) || !recorder_alive(h)) return head; /* the agent's, whether it drains yet or not */
+    if (TG_LIKELY(!h->session[0])) return head; /* the agent's, whether it drains yet or not */
     uint64_t session = __atomic_load_n(&l->session_head, __ATOMIC_ACQUIRE);
-    if (!__atomic_load_n(&h->consumer_pid, __ATOMIC_ACQUIRE)) return session; /* no agent drains it (yet) */
-    return head < session ? head : session;
+    uint64_t oldest = __atomic_load_n(&h->consumer_pid, __ATOMIC_ACQUIRE) && head < session ? head : session;
+    uint32_t cap = tg_lane_capacity(h, (unsigned)(l - tg_lanes(h)));
+    uint64_t tail = __atomic_load_n(&l->tail, __ATOMIC_RELAXED);
+    /* a recorder that is gone frees its lanes for the agent (or for nobody) */
+    if (tail >= session && tail - session >= cap && !recorder_alive(h)) return head;
+    return oldest;
 }
 
 static void release_lane(void *lane) {
@@ -170,7 +174,10 @@ tg_record *tg_claim_slow(tg_ring_header *h, tg_lane *l, uint64_t *pos_out, int i
     } else {
         uint64_t pos = __atomic_load_n(&l->tail, __ATOMIC_RELAXED);
         for (;;) {
-            if (pos - tg_lane_consumed(h, l) >= cap) break; /* full */
+            /* full only when pos is ahead of what the consumers freed: a pos read before they moved past it is
+             * stale, not full (the CAS below fails and reads it again) */
+            uint64_t consumed = tg_lane_consumed(h, l);
+            if (pos >= consumed && pos - consumed >= cap) break;
             uint32_t idx = (uint32_t)(pos & (cap - 1));
             if (idx >= __atomic_load_n(&l->records_ready, __ATOMIC_ACQUIRE) && !grow_records(h, l, idx)) break;
             if (__atomic_compare_exchange_n(&l->tail, &pos, pos + 1, 1, __ATOMIC_RELAXED, __ATOMIC_RELAXED)) {

@@ -89,7 +89,8 @@ static inline int tg_lane_full(const tg_ring_header *h, const tg_lane *l) {
     /* without a recording session the agent's position is the one that counts: no call for it */
     uint64_t head = TG_LIKELY(!h->session[0]) ? __atomic_load_n(&l->head, __ATOMIC_ACQUIRE) : tg_lane_consumed(h, l);
     if (tg_lane_exclusive) tg_lane_limit = head + tg_lane_cap;
-    return TG_UNLIKELY(tail - head >= tg_lane_cap);
+    /* the shared lane's tail may be older than what the consumers have read since: not full */
+    return TG_UNLIKELY(tail >= head && tail - head >= tg_lane_cap);
 }
 static inline tg_record *tg_claim(tg_ring_header *h, tg_lane *l, uint64_t *pos_out, int is_launch) {
     if (TG_LIKELY(tg_lane_exclusive)) {
