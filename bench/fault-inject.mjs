@@ -7,7 +7,7 @@
 //
 // Each round runs every case once with offsets drawn inside its class (seeded); test/fault-injection.test.ts runs one
 // round. Prints a line per case and a summary; with --out writes faults.json and faults.md. Exits 1 on any failure.
-import { spawn } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
 import { mkdirSync, mkdtempSync, openSync, closeSync, ftruncateSync, readSync, writeSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
@@ -181,6 +181,7 @@ async function main() {
   const { values } = parseArgs({ options: { rounds: { type: "string" }, seed: { type: "string" }, out: { type: "string" } } });
   const rounds = Number(values.rounds ?? 1);
   const seed = Number(values.seed ?? 1);
+  const commit = spawnSync("git", ["rev-parse", "--short", "HEAD"], { cwd: root, encoding: "utf8" }).stdout.trim();
   const t0 = Date.now();
   const r = await runFaultInjection({ rounds, seed });
   for (const c of r.results)
@@ -192,9 +193,9 @@ async function main() {
   console.log(summary);
   if (values.out) {
     mkdirSync(values.out, { recursive: true });
-    writeFileSync(path.join(values.out, "faults.json"), JSON.stringify({ command: `node bench/fault-inject.mjs --rounds ${rounds} --seed ${seed}`, ...r }, null, 2) + "\n");
+    writeFileSync(path.join(values.out, "faults.json"), JSON.stringify({ command: `node bench/fault-inject.mjs --rounds ${rounds} --seed ${seed}`, commit, ...r }, null, 2) + "\n");
     writeFileSync(path.join(values.out, "faults.md"), [
-      `# Fault injection (\`node bench/fault-inject.mjs --rounds ${rounds} --seed ${seed}\`)`, "", summary, "",
+      `# Fault injection (\`node bench/fault-inject.mjs --rounds ${rounds} --seed ${seed}\`, commit ${commit})`, "", summary, "",
       "| case | runs | failed | reported as corrupt |", "|---|---|---|---|",
       ...[...new Set(r.results.map((c) => c.case))].map((name) => {
         const of = r.results.filter((c) => c.case === name);

@@ -159,6 +159,8 @@ async function main() {
   if (!Number.isInteger(runs) || runs < 1) throw new Error(`--runs must be a positive integer, not "${values.runs}"`);
   const all = [...LIBFUZZER, "decoder"];
   const names = (values.targets ?? all.join(",")).split(",");
+  // the revision the targets are built from: taken now, not when the run ends
+  const commit = spawnSync("git", ["rev-parse", "--short", "HEAD"], { cwd: root, encoding: "utf8" }).stdout.trim();
   for (const n of names) if (!all.includes(n)) throw new Error(`unknown target "${n}" (targets: ${all.join(", ")})`);
   const results = [];
   for (const n of names) {
@@ -172,7 +174,6 @@ async function main() {
   if (values.out) {
     mkdirSync(values.out, { recursive: true });
     const machine = `${os.cpus().length} x ${os.cpus()[0]?.model ?? "?"}, ${os.platform()} ${os.release()}`;
-    const commit = spawnSync("git", ["rev-parse", "--short", "HEAD"], { cwd: root, encoding: "utf8" }).stdout.trim();
     const clang = spawnSync("clang", ["--version"], { encoding: "utf8" }).stdout.split("\n")[0];
     writeFileSync(path.join(values.out, "fuzz.json"), JSON.stringify({ command: `node bench/fuzz.mjs --runs ${runs}`, commit, machine, clang, results }, null, 2) + "\n");
     writeFileSync(path.join(values.out, "fuzz.md"), [
