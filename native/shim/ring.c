@@ -32,6 +32,7 @@ __thread int tg_lane_exclusive __attribute__((tls_model("initial-exec")));
 __thread uint64_t tg_lane_limit __attribute__((tls_model("initial-exec")));
 
 static int ring_fd = -1;
+static uint64_t ring_size; /* what the file was made: smaller now means someone truncated it */
 static pthread_mutex_t grow_lock = PTHREAD_MUTEX_INITIALIZER;
 static int grow_failed;
 static pthread_key_t lane_key;
@@ -41,8 +42,13 @@ static int reserve(uint64_t offset, uint64_t len) {
     int rc = posix_fallocate(ring_fd, (off_t)offset, (off_t)len);
     if (rc != 0 && !grow_failed) {
         grow_failed = 1;
-        tg_warn("cannot reserve more shared memory for the ring (%s): further records are dropped and counted",
-                strerror(rc));
+        struct stat st;
+        if (fstat(ring_fd, &st) == 0 && (uint64_t)st.st_size < ring_size)
+            tg_warn("the ring file was truncated (%lld bytes, not %llu; by its user, or root): further records are "
+                    "dropped and counted", (long long)st.st_size, (unsigned long long)ring_size);
+        else
+            tg_warn("cannot reserve more shared memory for the ring (%s): further records are dropped and counted",
+                    strerror(rc));
     }
     return rc == 0;
 }
@@ -220,6 +226,7 @@ int tg_ring_create(const char *tmp_path, uint32_t lane_capacity, tg_ring_header 
     tg_guard_add(p, size); /* someone who shrinks the file costs us our records, not the program */
     if (ring_fd >= 0) close(ring_fd); /* a forked child's copy of its parent's descriptor */
     ring_fd = fd;
+    ring_size = size;
     grow_failed = 0;
     pthread_mutex_init(&grow_lock, 0);
     tg_ring_header *h = p;
