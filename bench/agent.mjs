@@ -1,7 +1,7 @@
 // `npm run bench:agent`: the agent's ingest speed, sustained load, memory and span export (issue 4's targets).
 //
 //  ingest     records decoded, assembled into request windows and recorded into the HDR histograms per second, on
-//             one core: the agent's own code (agent/dist/windows.js + histograms.js) over batches of real-layout
+//             one core: the agent's own code (agent/dist/ingest/windows.js + histograms.js) over batches of real-layout
 //             records (windows of K launches, 1 in 8 launches timed, a sync, begin and end), median of repeated
 //             runs; baseline in the same run: a loop that only reads each record's kind.
 //  sustained  the real agent (`tailguard agent`, its own process) while a producer process makes records through
@@ -36,10 +36,10 @@ const { values } = parseArgs({
 const runs = Number(values.runs);
 const k = Number(values.k);
 
-const { WindowAssembler } = await import(path.join(root, "agent/dist/windows.js"));
-const { AGENT_NODE_OPTIONS } = await import(path.join(root, "agent/dist/agent-command.js"));
-const { Histograms } = await import(path.join(root, "agent/dist/histograms.js"));
-const { Kind, Flag, RECORD_SIZE, RecordField } = await import(path.join(root, "agent/dist/record.js"));
+const { WindowAssembler } = await import(path.join(root, "agent/dist/ingest/windows.js"));
+const { AGENT_NODE_OPTIONS } = await import(path.join(root, "agent/dist/cli/agent.js"));
+const { Histograms } = await import(path.join(root, "agent/dist/telemetry/histograms.js"));
+const { Kind, Flag, RECORD_SIZE, RecordField } = await import(path.join(root, "agent/dist/ingest/record.js"));
 
 
 // ---- ingest ----

@@ -13,7 +13,7 @@ import os from "node:os";
 import path from "node:path";
 import { parseArgs } from "node:util";
 
-import { native } from "../agent/dist/native.js";
+import { native } from "../agent/dist/ingest/native.js";
 import { root } from "./common.mjs";
 
 const workload = path.join(root, "native/build/tg-workload");

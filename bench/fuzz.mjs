@@ -3,7 +3,7 @@
 //
 //   ring      the agent's ring reader (native/addon/ring_reader.cc): a ring corrupted while it is drained
 //   control   control-block headers, control-file names and the admin's policy text (tailguard/control.h, policy.h)
-//   decoder   the agent's record decoder and request-window assembler (agent/src/record.ts, windows.ts): records
+//   decoder   the agent's record decoder and request-window assembler (agent/src/ingest/record.ts, windows.ts): records
 //             mutated from well-formed ones (kinds, ops, times, lengths) or random, in random batches; not
 //             coverage-guided (JavaScript), seeded
 //
@@ -56,8 +56,8 @@ export function build(name, dir = path.join(root, ".tmp/fuzz")) {
 /** The decoder target: records through decodeRecord and a WindowAssembler, in batches, `runs` records in all. A
  *  violated invariant throws with the seed and the batch's bytes (hex) to replay. */
 export async function fuzzDecoder(runs, seed = 1) {
-  const { decodeRecord, RECORD_SIZE } = await import("../agent/dist/record.js");
-  const { WindowAssembler } = await import("../agent/dist/windows.js");
+  const { decodeRecord, RECORD_SIZE } = await import("../agent/dist/ingest/record.js");
+  const { WindowAssembler } = await import("../agent/dist/ingest/windows.js");
   let x = BigInt(seed) * 0x9e3779b97f4a7c15n + 1n;
   const next = () => {
     x ^= (x << 13n) & 0xffffffffffffffffn;

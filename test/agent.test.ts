@@ -7,11 +7,12 @@ import { connect as connectSocket, createServer, type AddressInfo, type Socket }
 import path from "node:path";
 import { afterEach, describe, expect, it, vi } from "vitest";
 
-import { Agent, processEnvironment } from "../agent/src/agent.js";
-import { hostPidOf, readStatFields, startTicks } from "../agent/src/proc.js";
-import { AGENT_NODE_OPTIONS, agentOptions } from "../agent/src/agent-command.js";
-import { readIntervalLog } from "../agent/src/histograms.js";
-import { epochNs } from "../agent/src/model.js";
+import { Agent } from "../agent/src/agent.js";
+import { processEnvironment } from "../agent/src/identity.js";
+import { hostPidOf, readStatFields, startTicks } from "../agent/src/ingest/proc.js";
+import { AGENT_NODE_OPTIONS, agentOptions } from "../agent/src/cli/agent.js";
+import { readIntervalLog } from "../agent/src/telemetry/histograms.js";
+import { epochNs } from "../agent/src/telemetry/model.js";
 import { canUnshare, nativeBuild, ownPidNamespace, root, runProgram, shimLib, simEnv, testDir } from "./support/native.js";
 import { startOtlpReceiver, type FlatSpan } from "./support/otlp-receiver.js";
 import { cli } from "./support/tailguard.js";

@@ -6,7 +6,7 @@ import path from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { describe, expect, it } from "vitest";
 
-import { native } from "../agent/src/native.js";
+import { native } from "../agent/src/ingest/native.js";
 import { nativeBuild, root, runProgram, shimLib, simEnv, testDir } from "./support/native.js";
 import { cli } from "./support/tailguard.js";
 

@@ -7,7 +7,7 @@ import path from "node:path";
 import { describe, expect, it } from "vitest";
 
 import { Agent } from "../agent/src/agent.js";
-import { agentOptions } from "../agent/src/agent-command.js";
+import { agentOptions } from "../agent/src/cli/agent.js";
 import { nativeBuild, root, runProgram, shimLib, simEnv, testDir } from "./support/native.js";
 
 const PROMTOOL = "/usr/bin/promtool";

@@ -9,9 +9,9 @@ import path from "node:path";
 import { parse, parseAllDocuments, parseDocument } from "yaml";
 import { describe, expect, it } from "vitest";
 
-import { resourceFromEnvironment } from "../agent/src/agent.js";
-import { AGENT_NODE_OPTIONS, AGENT_USAGE, agentOptions } from "../agent/src/agent-command.js";
-import { metricExporterFromEnv } from "../agent/src/metrics.js";
+import { resourceFromEnvironment } from "../agent/src/identity.js";
+import { AGENT_NODE_OPTIONS, AGENT_USAGE, agentOptions } from "../agent/src/cli/agent.js";
+import { metricExporterFromEnv } from "../agent/src/telemetry/metrics.js";
 import { root, testDir } from "./support/native.js";
 
 const manifest = (name: string) =>

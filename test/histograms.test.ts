@@ -1,4 +1,4 @@
-// The agent's HDR histograms (agent/src/histograms.ts): percentiles against the exact ones of known distributions,
+// The agent's HDR histograms (agent/src/telemetry/histograms.ts): percentiles against the exact ones of known distributions,
 // clamping, forgetting processes, and the interval log as the standard reader (hdr-histogram-js's
 // HistogramLogReader, a port of Java's) reads it back.
 import { readFileSync } from "node:fs";
@@ -6,8 +6,8 @@ import path from "node:path";
 import { HistogramLogReader, listTags, type Histogram } from "hdr-histogram-js";
 import { describe, expect, it } from "vitest";
 
-import { BUFFERED_MAX, HIGHEST_NS, Histograms, IntervalLog, parseTag, readIntervalLog, seriesTag } from "../agent/src/histograms.js";
-import { PERCENTILES, type SeriesKey } from "../agent/src/model.js";
+import { BUFFERED_MAX, HIGHEST_NS, Histograms, IntervalLog, parseTag, readIntervalLog, seriesTag } from "../agent/src/telemetry/histograms.js";
+import { PERCENTILES, type SeriesKey } from "../agent/src/telemetry/model.js";
 import { testDir } from "./support/native.js";
 
 /** The value HdrHistogram means by percentile p: the one at rank round(p% of n), at least the first. */

@@ -1,10 +1,10 @@
-// The agent's HTTP server under idle and slow clients (agent/src/http-limits.ts, through AgentMetrics as the agent
+// The agent's HTTP server under idle and slow clients (agent/src/serve/http-limits.ts, through AgentMetrics as the agent
 // builds it): a bounded number of connections, idle ones closed after a timeout, a slowloris that cannot stop /metrics,
 // and requests in progress never cut for newcomers. Timeouts are shortened here through the endpoint's options.
 import { connect, type Socket } from "node:net";
 import { afterEach, describe, expect, it } from "vitest";
 
-import { AgentMetrics, type PrometheusEndpoint } from "../agent/src/metrics.js";
+import { AgentMetrics, type PrometheusEndpoint } from "../agent/src/telemetry/metrics.js";
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 

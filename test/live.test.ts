@@ -1,9 +1,9 @@
-// The live view's state (agent/src/live.ts) on a clock of its own: per-second P50/P99 from known windows, the recent
+// The live view's state (agent/src/serve/live.ts) on a clock of its own: per-second P50/P99 from known windows, the recent
 // span, late windows, holds, pid reuse, and memory that stays bounded however long it runs.
 import { describe, expect, it } from "vitest";
 
-import { LiveState } from "../agent/src/live.js";
-import type { Hold, ProcessMeta, RequestWindow } from "../agent/src/model.js";
+import { LiveState } from "../agent/src/serve/live.js";
+import type { Hold, ProcessMeta, RequestWindow } from "../agent/src/telemetry/model.js";
 
 /** epoch ms at a second boundary; the processes' monotonic clock reads ANCHOR_NS then */
 const T0 = 1_800_000_000_000;

@@ -1,4 +1,4 @@
-// The agent's metrics (agent/src/metrics.ts): the definition table against docs/metrics.md, the Prometheus endpoint as
+// The agent's metrics (agent/src/telemetry/metrics.ts): the definition table against docs/metrics.md, the Prometheus endpoint as
 // a scraper reads it (names, types, labels, buckets, values), the quantile gauges, forgetting processes, and OTLP push
 // in both encodings through a loopback receiver.
 import { readFileSync } from "node:fs";
@@ -8,8 +8,8 @@ import path from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { afterEach, describe, expect, it } from "vitest";
 
-import { AgentMetrics, METRICS, metricExporterFromEnv, type MetricDefinition } from "../agent/src/metrics.js";
-import { PERCENTILES, type Hold, type RequestWindow, type SeriesSnapshot } from "../agent/src/model.js";
+import { AgentMetrics, METRICS, metricExporterFromEnv, type MetricDefinition } from "../agent/src/telemetry/metrics.js";
+import { PERCENTILES, type Hold, type RequestWindow, type SeriesSnapshot } from "../agent/src/telemetry/model.js";
 import { heldLaunch, processMeta, requestWindow } from "./support/model.js";
 import { root } from "./support/native.js";
 import { startOtlpReceiver, type OtlpReceiver } from "./support/otlp-receiver.js";

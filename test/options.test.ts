@@ -3,7 +3,7 @@ import { readFileSync } from "node:fs";
 import path from "node:path";
 import { describe, expect, it } from "vitest";
 
-import { native } from "../agent/src/native.js";
+import { native } from "../agent/src/ingest/native.js";
 import { root } from "./support/native.js";
 
 /** Rows of the README table under "## Options": | `VAR` | default | accepted | read by | meaning | */

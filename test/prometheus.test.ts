@@ -11,8 +11,8 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { build } from "hdr-histogram-js";
 import { expect, it } from "vitest";
 
-import { AgentMetrics, METRICS } from "../agent/src/metrics.js";
-import { PERCENTILES, type SeriesSnapshot } from "../agent/src/model.js";
+import { AgentMetrics, METRICS } from "../agent/src/telemetry/metrics.js";
+import { PERCENTILES, type SeriesSnapshot } from "../agent/src/telemetry/model.js";
 import { processMeta, requestWindow } from "./support/model.js";
 
 const PROMETHEUS = "/usr/bin/prometheus";

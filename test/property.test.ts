@@ -10,11 +10,11 @@ import fc from "fast-check";
 import { build, initWebAssemblySync, type Histogram } from "hdr-histogram-js";
 import { afterAll, describe, expect, it } from "vitest";
 
-import { HIGHEST_NS, Histograms, percentileOfSorted } from "../agent/src/histograms.js";
-import { PERCENTILES, type Hold, type ProcessMeta, type RequestWindow } from "../agent/src/model.js";
-import { Kind, RECORD_SIZE, decodeRecord } from "../agent/src/record.js";
-import { formatReport, formatSkipped, report, REPORT_LIMITS, type Report } from "../agent/src/report.js";
-import { WindowAssembler } from "../agent/src/windows.js";
+import { HIGHEST_NS, Histograms, percentileOfSorted } from "../agent/src/telemetry/histograms.js";
+import { PERCENTILES, type Hold, type ProcessMeta, type RequestWindow } from "../agent/src/telemetry/model.js";
+import { Kind, RECORD_SIZE, decodeRecord } from "../agent/src/ingest/record.js";
+import { formatReport, formatSkipped, report, REPORT_LIMITS, type Report } from "../agent/src/cli/report.js";
+import { WindowAssembler } from "../agent/src/ingest/windows.js";
 
 function fuzzRuns(): number {
   const text = process.env.TAILGUARD_FUZZ_RUNS;

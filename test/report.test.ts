@@ -1,12 +1,12 @@
-// `tailguard report` (agent/src/report.ts): percentile tables from a real recording on the simulated GPU, from
+// `tailguard report` (agent/src/cli/report.ts): percentile tables from a real recording on the simulated GPU, from
 // interval logs (tailguard's and another writer's), and a clear error for anything else.
 import { closeSync, openSync, readdirSync, readFileSync, writeFileSync, writeSync } from "node:fs";
 import path from "node:path";
 import { build, HistogramLogWriter } from "hdr-histogram-js";
 import { describe, expect, it } from "vitest";
 
-import { Histograms, IntervalLog } from "../agent/src/histograms.js";
-import { formatNs, formatReport, report, REPORT_LIMITS } from "../agent/src/report.js";
+import { Histograms, IntervalLog } from "../agent/src/telemetry/histograms.js";
+import { formatNs, formatReport, report, REPORT_LIMITS } from "../agent/src/cli/report.js";
 import { nativeBuild, root, runProgram, testDir } from "./support/native.js";
 import { cli, recordRun } from "./support/tailguard.js";
 
@@ -288,7 +288,7 @@ describe("tailguard report", () => {
     closeSync(lfd);
     // each in a process of its own, to see its peak RSS (before: 2.7 GB for the first, a crash for the second)
     const peak = async (file: string) => {
-      const script = `import(${JSON.stringify(path.join(root, "agent/dist/report.js"))}).then(async (m) => {
+      const script = `import(${JSON.stringify(path.join(root, "agent/dist/cli/report.js"))}).then(async (m) => {
         const r = await m.report(${JSON.stringify(file)});
         console.log(JSON.stringify({ series: r.series.length, skipped: r.skipped.lines, maxRssMiB: process.resourceUsage().maxRSS / 1024 }));
       })`;

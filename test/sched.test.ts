@@ -7,7 +7,7 @@ import path from "node:path";
 import { describe, expect, it } from "vitest";
 
 import { contend, requestsArgs, batchArgs, summary, median } from "../bench/sim/contention.mjs";
-import { native, type ControlSlot } from "../agent/src/native.js";
+import { native, type ControlSlot } from "../agent/src/ingest/native.js";
 import { canUnshare, compileProgram, nativeBuild, ownPidNamespace, runProgram, shimLib, simEnv, testDir } from "./support/native.js";
 import { recordRun } from "./support/tailguard.js";
 

@@ -9,7 +9,7 @@ import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 
 import { requestsArgs } from "../bench/sim/contention.mjs";
-import { native } from "../agent/src/native.js";
+import { native } from "../agent/src/ingest/native.js";
 import { compileProgram, nativeBuild, root, runProgram, shimLib, simEnv, testDir, type RunResult } from "./support/native.js";
 import { cli } from "./support/tailguard.js";
 

@@ -1,4 +1,4 @@
-// Request windows and holds as OpenTelemetry spans (agent/src/spans.ts): structure, derived ids and links, exact
+// Request windows and holds as OpenTelemetry spans (agent/src/telemetry/spans.ts): structure, derived ids and links, exact
 // times, tail sampling and overload on hand-built records; then the same spans over real OTLP/HTTP (protobuf and JSON,
 // into a loopback receiver that decodes with the official generated decoders) and as OTLP/JSON lines.
 import { createHash } from "node:crypto";
@@ -15,7 +15,7 @@ import { MeterProvider, PeriodicExportingMetricReader } from "@opentelemetry/sdk
 import { InMemorySpanExporter, type ReadableSpan, type SpanExporter } from "@opentelemetry/sdk-trace-base";
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from "vitest";
 
-import type { Hold, Launch, ProcessMeta, RequestWindow } from "../agent/src/model.js";
+import type { Hold, Launch, ProcessMeta, RequestWindow } from "../agent/src/telemetry/model.js";
 import { ProtobufTraceSerializer } from "@opentelemetry/otlp-transformer";
 import {
   exporterFromEnv,
@@ -25,7 +25,7 @@ import {
   SpanPipeline,
   windowSpanContext,
   type SpanOptions,
-} from "../agent/src/spans.js";
+} from "../agent/src/telemetry/spans.js";
 import {
   decodeProtobuf,
   ExportTraceServiceRequest,

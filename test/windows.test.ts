@@ -1,11 +1,11 @@
-// Request windows from raw records (agent/src/windows.ts), on records built here field by field with the layout of
-// agent/src/record.ts (itself proven against the C header by record-layout.test.ts). End to end, with the shim:
+// Request windows from raw records (agent/src/ingest/windows.ts), on records built here field by field with the layout of
+// agent/src/ingest/record.ts (itself proven against the C header by record-layout.test.ts). End to end, with the shim:
 // agent.test.ts.
 import { describe, expect, it } from "vitest";
 
-import type { Hold, ProcessMeta, RequestWindow } from "../agent/src/model.js";
-import { Flag, Kind, RECORD_SIZE, RecordField } from "../agent/src/record.js";
-import { WindowAssembler } from "../agent/src/windows.js";
+import type { Hold, ProcessMeta, RequestWindow } from "../agent/src/telemetry/model.js";
+import { Flag, Kind, RECORD_SIZE, RecordField } from "../agent/src/ingest/record.js";
+import { WindowAssembler } from "../agent/src/ingest/windows.js";
 
 type Fields = Partial<Record<keyof typeof RecordField, number | bigint>>;
 

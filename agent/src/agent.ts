@@ -7,21 +7,22 @@
 // TAILGUARD_AGENT_GRACE_S after a crash) the shims keep the rings of processes that exit, so a restarted agent picks
 // up every record still in them. Stopping on purpose (SIGINT, SIGTERM) drains what is left and unregisters.
 import { chmodSync, chownSync, closeSync, existsSync, openSync, readFileSync, unlinkSync, utimesSync, writeSync } from "node:fs";
-import { hostname } from "node:os";
 import path from "node:path";
 
-import { Histograms, IntervalLog, type Series } from "./histograms.js";
-import { LiveState } from "./live.js";
-import { AgentMetrics, metricExporterFromEnv } from "./metrics.js";
-import type { Hold, ProcessMeta, RequestWindow, SeriesKey } from "./model.js";
-import { native, type Collector, type RingInfo } from "./native.js";
-import { hostPidOf, readStatFields, startTicks } from "./proc.js";
-import { Kind, RECORD_SIZE } from "./record.js";
-import { exporterFromEnv, OtlpJsonLinesExporter, SpanPipeline, type EncodedSpanExporter, type SampleReason, type SpansFileLimits } from "./spans.js";
+import { Histograms, IntervalLog, type Series } from "./telemetry/histograms.js";
+import { LiveState } from "./serve/live.js";
+import { AgentMetrics, metricExporterFromEnv } from "./telemetry/metrics.js";
+import type { AgentStats, Hold, ProcessMeta, RequestWindow, SeriesKey } from "./telemetry/model.js";
+export type { AgentStats };
+import { native, type Collector, type RingInfo } from "./ingest/native.js";
+import { readStatFields, startTicks } from "./ingest/proc.js";
+import { processMeta } from "./identity.js";
+import { Kind, RECORD_SIZE } from "./ingest/record.js";
+import { exporterFromEnv, OtlpJsonLinesExporter, SpanPipeline, type EncodedSpanExporter, type SampleReason, type SpansFileLimits } from "./telemetry/spans.js";
 import type { ExportResult } from "@opentelemetry/core";
 import type { ReadableSpan, SpanExporter } from "@opentelemetry/sdk-trace-base";
-import { liveRoutes } from "./web.js";
-import { WindowAssembler, type WindowSink } from "./windows.js";
+import { liveRoutes } from "./serve/web.js";
+import { WindowAssembler, type WindowSink } from "./ingest/windows.js";
 
 /** Records one pump handles before it lets the event loop turn (about 50 ms of work at 5 M records/s). */
 const PUMP_SLICE_RECORDS = 1 << 18;
@@ -71,75 +72,6 @@ interface Followed {
   goneAt: number | null;
   p99: number | null;
   p99At: number;
-}
-
-export interface AgentStats {
-  processes: number;
-  records: number;
-  launches: number;
-  windows: number;
-  holds: number;
-  /** records the shims dropped because a ring was full */
-  dropped: number;
-  spans: { exported: number; dropped: number; failed: number; queued: number };
-}
-
-/** Reads the variables of a process that name it for telemetry (OTEL_SERVICE_NAME, Kubernetes downward API). With
- *  `ticks` (its ring's start time), from the process the ring names: /proc/PID if that is it, else the process of a
- *  nested PID namespace (a container) whose pid there is PID (hostPidOf); never a stranger's. */
-export function processEnvironment(pid: number, ticks?: string): Record<string, string> {
-  if (ticks && ticks !== "0" && startTicks(readStatFields(pid)) !== ticks) {
-    const here = hostPidOf(pid, ticks);
-    if (here === null) return {};
-    pid = here;
-  }
-  try {
-    const env: Record<string, string> = {};
-    for (const entry of readFileSync(`/proc/${pid}/environ`, "latin1").split("\0")) {
-      const eq = entry.indexOf("=");
-      if (eq > 0) env[entry.slice(0, eq)] = entry.slice(eq + 1);
-    }
-    return env;
-  } catch {
-    return {}; // another user's process, or gone: it is described by its ring alone
-  }
-}
-
-/** The resource attributes a process's environment gives: OTEL_RESOURCE_ATTRIBUTES and Kubernetes identity. */
-export function resourceFromEnvironment(env: Record<string, string>): Record<string, string> {
-  const out: Record<string, string> = {};
-  for (const pair of (env.OTEL_RESOURCE_ATTRIBUTES ?? "").split(",")) {
-    const eq = pair.indexOf("=");
-    if (eq <= 0) continue;
-    try {
-      out[decodeURIComponent(pair.slice(0, eq).trim())] = decodeURIComponent(pair.slice(eq + 1).trim());
-    } catch {
-      /* a malformed entry is ignored, as the OpenTelemetry SDKs do */
-    }
-  }
-  const first = (...names: string[]) => names.map((n) => env[n]).find((v) => v);
-  const pod = first("K8S_POD_NAME", "POD_NAME") ?? (env.KUBERNETES_SERVICE_HOST ? env.HOSTNAME : undefined);
-  const namespace = first("K8S_NAMESPACE_NAME", "K8S_NAMESPACE", "POD_NAMESPACE");
-  const node = first("K8S_NODE_NAME", "NODE_NAME");
-  if (pod) out["k8s.pod.name"] = pod;
-  if (namespace) out["k8s.namespace.name"] = namespace;
-  if (node) out["k8s.node.name"] = node;
-  return out;
-}
-
-export function processMeta(info: RingInfo): ProcessMeta {
-  const env = processEnvironment(info.pid, info.startTicks);
-  return {
-    pid: info.pid,
-    ppid: info.ppid,
-    cmdline: info.cmdline,
-    priority: info.priority,
-    gpu: info.gpu,
-    anchorMonotonic: info.anchorMonotonic,
-    anchorRealtime: info.anchorRealtime,
-    serviceName: env.OTEL_SERVICE_NAME || undefined,
-    resource: { "host.name": hostname(), ...resourceFromEnvironment(env) },
-  };
 }
 
 export class Agent {

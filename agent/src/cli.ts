@@ -5,15 +5,16 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { parseArgs } from "node:util";
 
-import { AGENT_USAGE, agentCommand } from "./agent-command.js";
+import { AGENT_USAGE, agentCommand } from "./cli/agent.js";
 import { BENCH_USAGE, benchCommand } from "./bench/command.js";
-import { doctor, formatChecks } from "./doctor.js";
-import { BadDirError, native, packageRoot } from "./native.js";
-import { setPriority } from "./priority.js";
-import { formatPs, listProcesses } from "./ps.js";
-import { formatReport, formatSkipped, report } from "./report.js";
-import { run, UsageError } from "./run.js";
-import { TOP_USAGE, topCommand } from "./top.js";
+import { doctor, formatChecks } from "./cli/doctor.js";
+import { BadDirError, native, packageRoot } from "./ingest/native.js";
+import { setPriority } from "./cli/priority.js";
+import { formatPs, listProcesses } from "./cli/ps.js";
+import { formatReport, formatSkipped, report } from "./cli/report.js";
+import { run } from "./cli/run.js";
+import { UsageError } from "./cli/usage.js";
+import { TOP_USAGE, topCommand } from "./cli/top.js";
 
 const USAGE = `usage: tailguard <command> [options]
 

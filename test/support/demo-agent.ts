@@ -4,7 +4,7 @@
 import { spawn } from "node:child_process";
 import path from "node:path";
 
-import type { LiveProcess, LiveSnapshot } from "../../agent/src/live.js";
+import type { LiveProcess, LiveSnapshot } from "../../agent/src/serve/live.js";
 import { testDir } from "./native.js";
 import { cli } from "./tailguard.js";
 

@@ -6,7 +6,7 @@ import os from "node:os";
 import path from "node:path";
 import { parseArgs } from "node:util";
 
-import { UsageError } from "../run.js";
+import { UsageError } from "../cli/usage.js";
 import { BenchFailure, MODES, runMode, type ModeName, type RunRecord } from "./orchestrate.js";
 import { markdownTable, provenance, summarizeModes, writePlots } from "./output.js";
 import { Progress } from "./progress.js";

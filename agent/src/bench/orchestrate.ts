@@ -8,11 +8,11 @@ import { spawn, type ChildProcess } from "node:child_process";
 import { readFileSync } from "node:fs";
 import path from "node:path";
 
-import { native, type Collector } from "../native.js";
-import { readStatFields, statFields } from "../proc.js";
-import { describeMechanisms } from "../ps.js";
-import { Flag, Kind, RECORD_SIZE, RecordField } from "../record.js";
-import { newSession, shimEnv } from "../run.js";
+import { native, type Collector } from "../ingest/native.js";
+import { readStatFields, statFields } from "../ingest/proc.js";
+import { describeMechanisms } from "../ingest/native.js";
+import { Flag, Kind, RECORD_SIZE, RecordField } from "../ingest/record.js";
+import { newSession, shimEnv } from "../ingest/session.js";
 import type { Scenario } from "./scenarios.js";
 import { requestCount } from "./scenarios.js";
 import { GpuSampler, type GpuState } from "./gpu-sampler.js";

@@ -5,7 +5,7 @@ import { writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 
-import { native, packageRoot } from "../native.js";
+import { native, packageRoot } from "../ingest/native.js";
 import { POLL_MS, type ModeName, type RunRecord } from "./orchestrate.js";
 import { cdfChart, COLORS, rasterize, timelineChart, toSvg, type Scene } from "./plot.js";
 import { LATENCY_STATS, spread, type LatencyStat, type Spread } from "./stats.js";

@@ -1,8 +1,8 @@
 // The scenarios of `tailguard bench`: named presets of the dual-model priority test, and every knob a flag can
 // override. One table (KNOBS) defines each knob's flag, meaning, parser and where it lands in the scenario, so the
 // usage text, the argument parser and the validation cannot disagree.
-import { native } from "../native.js";
-import { UsageError } from "../run.js";
+import { native } from "../ingest/native.js";
+import { UsageError } from "../cli/usage.js";
 
 export type Flavour = "eager" | "graph";
 export type Arrivals = "fixed" | "poisson";

@@ -1,15 +1,9 @@
 // Statistics of `tailguard bench`: nearest-rank percentiles of one run's latencies, the median and spread of a figure
 // over repetitions, its ratio to the standalone reference of the same invocation, and the low-priority throughput
 // inside the measurement window.
+import { median, percentile } from "../stats.js";
 
-/** Nearest-rank percentile (the smallest sample with at least p % of the samples at or below it) of ascending data. */
-export function percentile(sorted: readonly number[], p: number): number {
-  if (sorted.length === 0) return NaN;
-  // the rank p/100 * n, rounded to 12 digits first: 99.9 / 100 * 1000 is 999.0000000000001 in binary floating point
-  const rank = Math.ceil(Number(((p / 100) * sorted.length).toPrecision(12)));
-  const k = Math.min(sorted.length - 1, Math.max(0, rank - 1));
-  return sorted[k];
-}
+export { median, percentile };
 
 /** P99.9 is reported only from this many samples on (below it, it is the maximum or close to it). */
 export const P999_MIN_SAMPLES = 1000;
@@ -37,12 +31,6 @@ export function summarize(values: readonly number[]): LatencySummary {
     p999: s.length >= P999_MIN_SAMPLES ? percentile(s, 99.9) : null,
     max: s.length ? s[s.length - 1] : NaN,
   };
-}
-
-export function median(values: readonly number[]): number {
-  const s = [...values].sort((a, b) => a - b);
-  if (s.length === 0) return NaN;
-  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
 }
 
 /** A figure over repetitions: its median, its range, and the median's ratio to the reference's median. */

@@ -4,8 +4,8 @@ import { createRequire } from "node:module";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 
-/** The package root (agent/dist/native.js and agent/src/native.ts both sit two levels below it). */
-export const packageRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
+/** The package root (agent/dist/ingest/native.js and agent/src/ingest/native.ts both sit two levels below it). */
+export const packageRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../../..");
 const builtShim = path.join(packageRoot, "native/build/libtailguard.so");
 /** The shim to preload: TAILGUARD_SHIM when set, else the one built in this package. */
 export function shimPath(env: NodeJS.ProcessEnv = process.env): string {
@@ -188,6 +188,17 @@ export interface PolicyInfo {
 
 /** enum tg_mechanism (control.h): what is in effect for a process. */
 export const Mechanism = { HOLDS: 1, WINDOW: 2, TIMESLICE: 4, MIN_SHARE: 8 } as const;
+
+/** The mechanisms in effect for a slot, as words (`tailguard ps`, `tailguard bench`). */
+export function describeMechanisms(s: ControlSlot | undefined): string[] {
+  if (!s) return [];
+  const out: string[] = [];
+  if (s.mechanisms & Mechanism.HOLDS) out.push("holds");
+  if (s.mechanisms & Mechanism.WINDOW) out.push("window");
+  if (s.mechanisms & Mechanism.TIMESLICE) out.push(`timeslice=${s.timesliceUs}us`);
+  if (s.mechanisms & Mechanism.MIN_SHARE) out.push("min-share");
+  return out;
+}
 
 export interface Addon {
   version: string;

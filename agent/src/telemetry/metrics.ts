@@ -32,7 +32,7 @@ import {
   type ResourceMetrics,
 } from "@opentelemetry/sdk-metrics";
 
-import { DEFAULT_HTTP_LIMITS, LISTEN_BACKLOG, limitedServer, type HttpLimits, type HttpLimitStats } from "./http-limits.js";
+import { DEFAULT_HTTP_LIMITS, LISTEN_BACKLOG, limitedServer, type HttpLimits, type HttpLimitStats } from "../serve/http-limits.js";
 import { PERCENTILES, type Hold, type ProcessMeta, type RequestWindow, type SeriesSnapshot } from "./model.js";
 
 export type MetricType = "histogram" | "counter" | "gauge";

@@ -1,7 +1,7 @@
-// The agent's telemetry model: what it assembles from the shim's records (agent/src/windows.ts) and hands to the
+// The agent's telemetry model: what it assembles from the shim's records (agent/src/ingest/windows.ts) and hands to the
 // histograms (histograms.ts), the spans (spans.ts) and the metrics (metrics.ts). Times are the shim's CLOCK_MONOTONIC
 // nanoseconds (bigint); `epochNs` turns them into wall-clock time with the process's clock anchor.
-import type { GpuIdentity } from "./native.js";
+import type { GpuIdentity } from "../ingest/native.js";
 
 /** What the agent knows of an attached process: its ring header, and its environment where readable. */
 export interface ProcessMeta {
@@ -107,3 +107,15 @@ export interface SeriesSnapshot {
 
 /** The percentiles reported everywhere (tables, gauges): label → percentile. */
 export const PERCENTILES: Record<string, number> = { p50: 50, p90: 90, p99: 99, p999: 99.9, p9999: 99.99 };
+
+/** What the agent has handled since it started (the live view's totals, `tailguard top`, the --demo lines). */
+export interface AgentStats {
+  processes: number;
+  records: number;
+  launches: number;
+  windows: number;
+  holds: number;
+  /** records the shims dropped because a ring was full */
+  dropped: number;
+  spans: { exported: number; dropped: number; failed: number; queued: number };
+}

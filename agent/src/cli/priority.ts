@@ -2,9 +2,9 @@
 // GPU's control block, so the new priority is written there (and in the process's ring header, which is what it
 // takes when it first attaches to a GPU); each shim applies it within 20 ms of its next launch, the channel-group
 // timeslice included. No agent or daemon is involved.
-import { native, ringDir } from "./native.js";
+import { native, ringDir } from "../ingest/native.js";
 import { listProcesses } from "./ps.js";
-import { UsageError } from "./run.js";
+import { UsageError } from "./usage.js";
 
 export interface PriorityChange {
   pid: number;

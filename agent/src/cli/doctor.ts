@@ -5,10 +5,10 @@ import { execFileSync, spawnSync } from "node:child_process";
 import { closeSync, existsSync, openSync, readSync } from "node:fs";
 import path from "node:path";
 
-import { native, packageRoot, ringDir, shimPath, simLibDir } from "./native.js";
-import { describePaths, Recording } from "./recording.js";
-import { newSession, shimEnv } from "./run.js";
-import { AttachPath } from "./record.js";
+import { native, packageRoot, ringDir, shimPath, simLibDir } from "../ingest/native.js";
+import { describePaths, Recording } from "../ingest/recording.js";
+import { newSession, shimEnv } from "../ingest/session.js";
+import { AttachPath } from "../ingest/record.js";
 
 export interface Check {
   name: string;

@@ -21,7 +21,7 @@ import type { ReadableSpan, SpanExporter } from "@opentelemetry/sdk-trace-base";
 import { epochNs, type Hold, type Launch, type ProcessMeta, type RequestWindow } from "./model.js";
 import { exportRequest, ProtoWriter, resourceBytes, scopeBytes, span as writeSpan, type EncodedSpans } from "./otlp-proto.js";
 
-const version: string = createRequire(import.meta.url)("../../package.json").version;
+const version: string = createRequire(import.meta.url)("../../../package.json").version;
 const scope: InstrumentationScope = { name: "tailguard", version };
 
 /** Why a window's launches were attached as child spans: over the SLO, over the process's running P99, or sampled. */

@@ -1,12 +1,13 @@
 // `tailguard run`: runs a command with the shim loaded (and optionally in front of the simulated GPU), collects the
 // records of the command and all its children, and says plainly whether the shim attached.
 import { spawn } from "node:child_process";
-import { randomBytes } from "node:crypto";
 import { existsSync } from "node:fs";
 import os from "node:os";
 
-import { native, ringDir, shimPath, simLibDir } from "./native.js";
-import { describePaths, Recording, type ProcessSummary } from "./recording.js";
+import { newSession, shimEnv } from "../ingest/session.js";
+import { UsageError } from "./usage.js";
+import { native, ringDir, shimPath, simLibDir } from "../ingest/native.js";
+import { describePaths, Recording, type ProcessSummary } from "../ingest/recording.js";
 
 /** Exit status of `tailguard run` when no process of the command attached the shim. */
 export const EXIT_NOT_ATTACHED = 3;
@@ -28,21 +29,6 @@ export interface RunResult {
   preloadError?: string;
   session: string;
   stillRunning: number[];
-}
-
-/** The environment that loads the shim: LD_PRELOAD first, the session, the priority, the simulated GPU. */
-export function shimEnv(base: NodeJS.ProcessEnv, session: string, opts: { priority?: string; sim?: boolean }) {
-  const env: NodeJS.ProcessEnv = { ...base };
-  env.LD_PRELOAD = [shimPath(base), base.LD_PRELOAD].filter(Boolean).join(":");
-  env.TAILGUARD_SESSION = session;
-  if (opts.priority !== undefined) env.TAILGUARD_PRIORITY = opts.priority;
-  if (opts.sim) env.LD_LIBRARY_PATH = [simLibDir, base.LD_LIBRARY_PATH].filter(Boolean).join(":");
-  return env;
-}
-
-/** A session id names its recorder's pid, so a shim can tell whether anyone will still read its ring. */
-export function newSession(): string {
-  return `${process.pid}-${randomBytes(4).toString("hex")}`;
 }
 
 const PRELOAD_ERROR = /ERROR: ld\.so: object '[^']*' from LD_PRELOAD cannot be preloaded[^\n]*/;
@@ -101,7 +87,6 @@ export async function run(opts: RunOptions): Promise<RunResult> {
 
 const osSignal = (name: NodeJS.Signals): number => os.constants.signals[name] ?? 0;
 
-export class UsageError extends Error {}
 
 const fmt = (n: number) => n.toLocaleString("en-US");
 

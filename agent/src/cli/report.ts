@@ -11,8 +11,8 @@
 import { open, type FileHandle } from "node:fs/promises";
 import { StringDecoder } from "node:string_decoder";
 
-import { bySeries, Histograms, IntervalLogSums, isIntervalLog, parseTag, type LoggedSeries } from "./histograms.js";
-import type { HistogramMetricName, SeriesSnapshot } from "./model.js";
+import { bySeries, Histograms, IntervalLogSums, isIntervalLog, parseTag, type LoggedSeries } from "../telemetry/histograms.js";
+import type { HistogramMetricName, SeriesSnapshot } from "../telemetry/model.js";
 
 /** A series of the report, with the command of its process when the input names it. */
 export interface ReportRow extends SeriesSnapshot {

@@ -2,8 +2,8 @@
 // --interval seconds and redraws one table in place; --once prints one snapshot and exits.
 import { parseArgs } from "node:util";
 
-import type { LiveSnapshot } from "./live.js";
-import { UsageError } from "./run.js";
+import type { LiveSnapshot } from "../serve/live.js";
+import { UsageError } from "./usage.js";
 import { formatColumns, msText, type Column } from "./table.js";
 
 export const TOP_USAGE = `  top [--url URL] [--once] [--interval S]

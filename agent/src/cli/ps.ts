@@ -1,8 +1,8 @@
 // `tailguard ps`: the processes with the shim attached, read from their rings' headers. Rings of processes that are
 // gone and that nobody will read are removed first (the same rule the shim applies when a process starts).
-import { Mechanism, native, ringDir, type ControlSlot, type RingInfo } from "./native.js";
-import { describePaths } from "./recording.js";
-import { RingState } from "./record.js";
+import { describeMechanisms, native, ringDir, type ControlSlot, type RingInfo } from "../ingest/native.js";
+import { describePaths } from "../ingest/recording.js";
+import { RingState } from "../ingest/record.js";
 
 export interface PsRow {
   pid: number;
@@ -37,16 +37,6 @@ export function stateOf(r: RingInfo): string {
   if (r.state === RingState.EXECED) return "exec'd";
   if (!r.alive) return r.state === RingState.EXITED ? "exited" : "gone";
   return r.state === RingState.EXITED ? "exiting" : "running";
-}
-
-export function describeMechanisms(s: ControlSlot | undefined): string[] {
-  if (!s) return [];
-  const out: string[] = [];
-  if (s.mechanisms & Mechanism.HOLDS) out.push("holds");
-  if (s.mechanisms & Mechanism.WINDOW) out.push("window");
-  if (s.mechanisms & Mechanism.TIMESLICE) out.push(`timeslice=${s.timesliceUs}us`);
-  if (s.mechanisms & Mechanism.MIN_SHARE) out.push("min-share");
-  return out;
 }
 
 export function listProcesses(env: NodeJS.ProcessEnv = process.env): { rows: PsRow[]; removed: number; dir: string } {

@@ -8,13 +8,13 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { parseArgs } from "node:util";
 
-import { Agent, type AgentOptions } from "./agent.js";
-import { resnet18Mix, resnet50Mix } from "./bench/workers.js";
-import { DEFAULT_HTTP_LIMITS } from "./http-limits.js";
-import type { PrometheusEndpoint } from "./metrics.js";
-import { DEFAULT_SPANS_FILE_LIMITS, type SpansFileLimits } from "./spans.js";
-import { packageRoot, ringDir, shimPath, simLibDir } from "./native.js";
-import { UsageError } from "./run.js";
+import { Agent, type AgentOptions } from "../agent.js";
+import { resnet18Mix, resnet50Mix } from "../sim-models.js";
+import { DEFAULT_HTTP_LIMITS } from "../serve/http-limits.js";
+import type { PrometheusEndpoint } from "../telemetry/metrics.js";
+import { DEFAULT_SPANS_FILE_LIMITS, type SpansFileLimits } from "../telemetry/spans.js";
+import { packageRoot, ringDir, shimPath, simLibDir } from "../ingest/native.js";
+import { UsageError } from "./usage.js";
 import { formatColumns, ms, type Column } from "./table.js";
 
 export const AGENT_USAGE = `  agent [--port N] [--host ADDR] [--max-connections N] [--no-prometheus] [--otlp] [--spans-file FILE]

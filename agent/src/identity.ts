@@ -1,0 +1,67 @@
+// Who a process is, for telemetry: its descriptor from its ring, and the names its environment gives it
+// (OTEL_SERVICE_NAME, OTEL_RESOURCE_ATTRIBUTES, the Kubernetes downward API), read from the process the ring names --
+// never from an unrelated process that has its pid (docs/agent.md).
+import { readFileSync } from "node:fs";
+import { hostname } from "node:os";
+
+import type { RingInfo } from "./ingest/native.js";
+import { hostPidOf, readStatFields, startTicks } from "./ingest/proc.js";
+import type { ProcessMeta } from "./telemetry/model.js";
+
+/** Reads the variables of a process that name it for telemetry (OTEL_SERVICE_NAME, Kubernetes downward API). With
+ *  `ticks` (its ring's start time), from the process the ring names: /proc/PID if that is it, else the process of a
+ *  nested PID namespace (a container) whose pid there is PID (hostPidOf); never a stranger's. */
+export function processEnvironment(pid: number, ticks?: string): Record<string, string> {
+  if (ticks && ticks !== "0" && startTicks(readStatFields(pid)) !== ticks) {
+    const here = hostPidOf(pid, ticks);
+    if (here === null) return {};
+    pid = here;
+  }
+  try {
+    const env: Record<string, string> = {};
+    for (const entry of readFileSync(`/proc/${pid}/environ`, "latin1").split("\0")) {
+      const eq = entry.indexOf("=");
+      if (eq > 0) env[entry.slice(0, eq)] = entry.slice(eq + 1);
+    }
+    return env;
+  } catch {
+    return {}; // another user's process, or gone: it is described by its ring alone
+  }
+}
+
+/** The resource attributes a process's environment gives: OTEL_RESOURCE_ATTRIBUTES and Kubernetes identity. */
+export function resourceFromEnvironment(env: Record<string, string>): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const pair of (env.OTEL_RESOURCE_ATTRIBUTES ?? "").split(",")) {
+    const eq = pair.indexOf("=");
+    if (eq <= 0) continue;
+    try {
+      out[decodeURIComponent(pair.slice(0, eq).trim())] = decodeURIComponent(pair.slice(eq + 1).trim());
+    } catch {
+      /* a malformed entry is ignored, as the OpenTelemetry SDKs do */
+    }
+  }
+  const first = (...names: string[]) => names.map((n) => env[n]).find((v) => v);
+  const pod = first("K8S_POD_NAME", "POD_NAME") ?? (env.KUBERNETES_SERVICE_HOST ? env.HOSTNAME : undefined);
+  const namespace = first("K8S_NAMESPACE_NAME", "K8S_NAMESPACE", "POD_NAMESPACE");
+  const node = first("K8S_NODE_NAME", "NODE_NAME");
+  if (pod) out["k8s.pod.name"] = pod;
+  if (namespace) out["k8s.namespace.name"] = namespace;
+  if (node) out["k8s.node.name"] = node;
+  return out;
+}
+
+export function processMeta(info: RingInfo): ProcessMeta {
+  const env = processEnvironment(info.pid, info.startTicks);
+  return {
+    pid: info.pid,
+    ppid: info.ppid,
+    cmdline: info.cmdline,
+    priority: info.priority,
+    gpu: info.gpu,
+    anchorMonotonic: info.anchorMonotonic,
+    anchorRealtime: info.anchorRealtime,
+    serviceName: env.OTEL_SERVICE_NAME || undefined,
+    resource: { "host.name": hostname(), ...resourceFromEnvironment(env) },
+  };
+}
