@@ -147,6 +147,14 @@ export async function runFaultInjection({ rounds = 1, seed = 1, parallel = 3 } =
     url = /Prometheus at (http:\S+\/metrics)/.exec(agent.out())?.[1] ?? null;
     if (!url && (Date.now() > end || agent.child.exitCode !== null)) throw new Error(`the agent did not start: ${agent.err()}`);
   }
+  try {
+    return await runCases(agent, url, { rounds, seed, parallel, work, dir });
+  } finally {
+    if (agent.child.exitCode === null && agent.child.signalCode === null) agent.child.kill("SIGKILL"); // a case that threw
+  }
+}
+
+async function runCases(agent, url, { rounds, seed, parallel, work, dir }) {
   const all = [];
   const list = [];
   for (let r = 0; r < rounds; r++) for (const k of cases()) list.push(k);
