@@ -12,7 +12,7 @@ import { processEnvironment } from "../agent/src/identity.js";
 import { hostPidOf, readStatFields, startTicks } from "../agent/src/ingest/proc.js";
 import { AGENT_NODE_OPTIONS, agentOptions } from "../agent/src/cli/agent.js";
 import { readIntervalLog } from "../agent/src/telemetry/histograms.js";
-import { epochNs } from "../agent/src/telemetry/model.js";
+import { epochNs } from "../agent/src/model.js";
 import { canUnshare, nativeBuild, ownPidNamespace, root, runProgram, shimLib, simEnv, testDir } from "./support/native.js";
 import { startOtlpReceiver, type FlatSpan } from "./support/otlp-receiver.js";
 import { cli } from "./support/tailguard.js";
@@ -184,7 +184,7 @@ describe("tailguard agent", () => {
         { env: simEnv(dir, { LD_PRELOAD: shimLib, TAILGUARD_PRIORITY: "high" }) });
       expect(r.code, r.stderr).toBe(0);
       await until("drained", () => agent.stats().windows === 25);
-      const text = await (await fetch(agent.metrics.url()!)).text();
+      const text = await (await fetch(agent.server!.url()!)).text();
       const value = (name: string) => {
         const all = text.split("\n").filter((l) => l.startsWith(name) && l.includes(`pid="${r.pid}"`));
         expect(all, name).toHaveLength(1); // one series per process: every window under the same labels

@@ -62,7 +62,7 @@ describe("the Collector pipeline", () => {
     expect(slow.latency.threshold_ms).toBe(slo * 1000);
     const held = policies.find((p) => p.type === "string_attribute")!;
     expect(held.string_attribute.key).toBe("tailguard.hold.reason");
-    // the hold reasons the agent's spans carry (agent/src/telemetry/model.ts)
+    // the hold reasons the agent's spans carry (agent/src/model.ts)
     expect(held.string_attribute.values.sort()).toEqual(["priority", "share", "window"]);
   });
 });

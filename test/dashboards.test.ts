@@ -62,7 +62,7 @@ describe("the Grafana dashboard", () => {
       expect(r.code, r.stderr).toBe(0);
       const end = Date.now() + 10_000;
       while (agent.stats().windows < 10 && Date.now() < end) await new Promise((res) => setTimeout(res, 25));
-      text = await (await fetch(agent.metrics.url()!)).text();
+      text = await (await fetch(agent.server!.url()!)).text();
     } finally {
       await agent.stop();
     }

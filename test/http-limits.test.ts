@@ -1,10 +1,11 @@
-// The agent's HTTP server under idle and slow clients (agent/src/serve/http-limits.ts, through AgentMetrics as the agent
+// The agent's HTTP server under idle and slow clients (agent/src/serve/http-limits.ts, through ServedMetrics as the agent
 // builds it): a bounded number of connections, idle ones closed after a timeout, a slowloris that cannot stop /metrics,
 // and requests in progress never cut for newcomers. Timeouts are shortened here through the endpoint's options.
 import { connect, type Socket } from "node:net";
 import { afterEach, describe, expect, it } from "vitest";
 
-import { AgentMetrics, type PrometheusEndpoint } from "../agent/src/telemetry/metrics.js";
+import type { ServerEndpoint } from "../agent/src/serve/server.js";
+import { ServedMetrics } from "./support/served-metrics.js";
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -16,7 +17,7 @@ async function until(what: string, ok: () => boolean, ms = 10_000) {
   }
 }
 
-let open: AgentMetrics[] = [];
+let open: ServedMetrics[] = [];
 let sockets: Socket[] = [];
 afterEach(async () => {
   for (const s of sockets) s.destroy();
@@ -25,8 +26,8 @@ afterEach(async () => {
   sockets = [];
 });
 
-async function server(endpoint: Omit<PrometheusEndpoint, "port">, routes = {}) {
-  const m = new AgentMetrics({ prometheus: { port: 0, ...endpoint }, routes });
+async function server(endpoint: Omit<ServerEndpoint, "port">, routes = {}) {
+  const m = new ServedMetrics({ endpoint, routes });
   open.push(m);
   await m.ready;
   const port = Number(new URL(m.url()!).port);

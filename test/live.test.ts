@@ -3,7 +3,7 @@
 import { describe, expect, it } from "vitest";
 
 import { LiveState } from "../agent/src/serve/live.js";
-import type { Hold, ProcessMeta, RequestWindow } from "../agent/src/telemetry/model.js";
+import type { Hold, ProcessMeta, RequestWindow } from "../agent/src/model.js";
 
 /** epoch ms at a second boundary; the processes' monotonic clock reads ANCHOR_NS then */
 const T0 = 1_800_000_000_000;

@@ -9,7 +9,8 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { afterEach, describe, expect, it } from "vitest";
 
 import { AgentMetrics, METRICS, metricExporterFromEnv, type MetricDefinition } from "../agent/src/telemetry/metrics.js";
-import { PERCENTILES, type Hold, type RequestWindow, type SeriesSnapshot } from "../agent/src/telemetry/model.js";
+import { ServedMetrics } from "./support/served-metrics.js";
+import { PERCENTILES, type Hold, type RequestWindow, type SeriesSnapshot } from "../agent/src/model.js";
 import { heldLaunch, processMeta, requestWindow } from "./support/model.js";
 import { root } from "./support/native.js";
 import { startOtlpReceiver, type OtlpReceiver } from "./support/otlp-receiver.js";
@@ -41,7 +42,7 @@ function parseExposition(text: string) {
   return { types, samples };
 }
 
-async function scrape(m: AgentMetrics) {
+async function scrape(m: ServedMetrics) {
   const res = await fetch(m.url()!);
   expect(res.status).toBe(200);
   return parseExposition(await res.text());
@@ -68,8 +69,8 @@ afterEach(async () => {
   receivers = [];
 });
 
-async function start(opts: ConstructorParameters<typeof AgentMetrics>[0]) {
-  const m = new AgentMetrics(opts);
+async function start(opts: ConstructorParameters<typeof ServedMetrics>[0]) {
+  const m = new ServedMetrics(opts);
   open.push(m);
   await m.ready;
   return m;
@@ -123,17 +124,19 @@ describe("the metric definitions", () => {
 
 describe("the Prometheus endpoint", () => {
   it("listens on 127.0.0.1, port 0 picks a free one, and serves /metrics only", async () => {
-    const m = await start({ prometheus: { port: 0 } });
+    const m = await start({});
     expect(m.url()).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/metrics$/);
     expect((await fetch(m.url()!.replace("/metrics", "/other"))).status).toBe(404);
     const res = await fetch(m.url()!);
     expect(res.headers.get("content-type")).toContain("text/plain");
-    expect(new AgentMetrics({}).url()).toBeNull();
+    const unserved = new ServedMetrics({});
+    expect(unserved.url()).toBeNull(); // before it listens
+    await unserved.shutdown();
   });
 
   it("shows every metric with its type, labels, buckets and the counts observed", async () => {
     const spans = { exported: 120, dropped: 3, failed: 8 };
-    const m = await start({ prometheus: { port: 0 }, spanStats: () => spans });
+    const m = await start({ spanStats: () => spans });
     const a = meta(101, { priority: 10 });
     const b = meta(202, { gpu: null, serviceName: "llm-batch", cmdline: ["/opt/bin/trainer"] });
     const windowsA = [50_000, 100_000, 3_000_000, 2e9, 20e9]; // 100 µs sits on a bound: bounds are inclusive
@@ -212,7 +215,7 @@ describe("the Prometheus endpoint", () => {
   });
 
   it("shows a process's series from attach() on, before any observation, at zero", async () => {
-    const m = await start({ prometheus: { port: 0 } });
+    const m = await start({});
     m.attach(meta(7));
     const { samples } = await scrape(m);
     expect(value(samples, "tailguard_launches_total", { pid: "7" })).toBe(0);
@@ -237,7 +240,7 @@ describe("the Prometheus endpoint", () => {
       snap("launch_api_time", 1), // no gauge for this one
       { ...snap("request_latency", 1), key: { pid: 999, priority: 0, gpu: "unknown" } }, // no series here: not exported
     ];
-    const m = await start({ prometheus: { port: 0 }, snapshots: () => snapshots });
+    const m = await start({ snapshots: () => snapshots });
     m.observeWindow(a, window(101, 1_000_000));
     const { types, samples } = await scrape(m);
     expect(types.get("tailguard_request_latency_quantile_seconds")).toBe("gauge");
@@ -267,7 +270,7 @@ describe("processes that go away", () => {
       mean: 1,
       percentiles: { p50: 1, p90: 1, p99: 1, p999: 1, p9999: 1 },
     }));
-    const m = await start({ prometheus: { port: 0 }, forgetAfterMs: 300, snapshots: () => snapshots });
+    const m = await start({ forgetAfterMs: 300, snapshots: () => snapshots });
     m.observeWindow(a, window(101, 1_000_000));
     m.observeLaunches(a, 5);
     m.observeWindow(b, window(202, 1_000_000));
@@ -286,7 +289,7 @@ describe("processes that go away", () => {
   });
 
   it("records after forget (a late drain) bring the forgotten series back: never two series with one label set", async () => {
-    const m = await start({ prometheus: { port: 0 }, forgetAfterMs: 60_000 });
+    const m = await start({ forgetAfterMs: 60_000 });
     const a = meta(101);
     m.observeLaunches(a, 5);
     m.forget(101);
@@ -296,7 +299,7 @@ describe("processes that go away", () => {
   });
 
   it("a priority change starts new series; the old ones keep their values until the process is forgotten", async () => {
-    const m = await start({ prometheus: { port: 0 }, forgetAfterMs: 0 });
+    const m = await start({ forgetAfterMs: 0 });
     m.observeLaunches(meta(101, { priority: 0 }), 5);
     m.observeLaunches(meta(101, { priority: 10 }), 3);
     m.observeLaunches(meta(101, { priority: 0 }), 1);
@@ -368,7 +371,7 @@ describe("OTLP push", () => {
     try {
       const { port } = refusing.address() as AddressInfo;
       const otlp = metricExporterFromEnv({ OTEL_EXPORTER_OTLP_ENDPOINT: `http://127.0.0.1:${port}`, OTEL_METRIC_EXPORT_INTERVAL: "100" });
-      const m = await start({ prometheus: { port: 0 }, otlp });
+      const m = await start({ otlp });
       let failures = 0;
       for (let i = 0; i < 50 && failures < 2; i++) {
         await sleep(100);

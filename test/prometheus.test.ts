@@ -11,8 +11,9 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { build } from "hdr-histogram-js";
 import { expect, it } from "vitest";
 
-import { AgentMetrics, METRICS } from "../agent/src/telemetry/metrics.js";
-import { PERCENTILES, type SeriesSnapshot } from "../agent/src/telemetry/model.js";
+import { METRICS } from "../agent/src/telemetry/metrics.js";
+import { ServedMetrics } from "./support/served-metrics.js";
+import { PERCENTILES, type SeriesSnapshot } from "../agent/src/model.js";
 import { processMeta, requestWindow } from "./support/model.js";
 
 const PROMETHEUS = "/usr/bin/prometheus";
@@ -77,7 +78,7 @@ it("a real Prometheus scraping the agent: histogram_quantile(0.99) lands in the 
 
   const hdr = build({ numberOfSignificantValueDigits: 3, lowestDiscernibleValue: 1, highestTrackableValue: 3_600_000_000_000 });
   let snapshots: SeriesSnapshot[] = [];
-  const metrics = new AgentMetrics({ prometheus: { port: 0 }, snapshots: () => snapshots });
+  const metrics = new ServedMetrics({ snapshots: () => snapshots });
   const dir = mkdtempSync(path.join(tmpdir(), "tailguard-prometheus-"));
   let prometheus: ChildProcess | null = null;
   let log = "";

@@ -11,7 +11,7 @@ import { build, initWebAssemblySync, type Histogram } from "hdr-histogram-js";
 import { afterAll, describe, expect, it } from "vitest";
 
 import { HIGHEST_NS, Histograms, percentileOfSorted } from "../agent/src/telemetry/histograms.js";
-import { PERCENTILES, type Hold, type ProcessMeta, type RequestWindow } from "../agent/src/telemetry/model.js";
+import { PERCENTILES, type Hold, type ProcessMeta, type RequestWindow } from "../agent/src/model.js";
 import { Kind, RECORD_SIZE, decodeRecord } from "../agent/src/ingest/record.js";
 import { formatReport, formatSkipped, report, REPORT_LIMITS, type Report } from "../agent/src/cli/report.js";
 import { WindowAssembler } from "../agent/src/ingest/windows.js";

@@ -15,7 +15,7 @@ import { MeterProvider, PeriodicExportingMetricReader } from "@opentelemetry/sdk
 import { InMemorySpanExporter, type ReadableSpan, type SpanExporter } from "@opentelemetry/sdk-trace-base";
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from "vitest";
 
-import type { Hold, Launch, ProcessMeta, RequestWindow } from "../agent/src/telemetry/model.js";
+import type { Hold, Launch, ProcessMeta, RequestWindow } from "../agent/src/model.js";
 import { ProtobufTraceSerializer } from "@opentelemetry/otlp-transformer";
 import {
   exporterFromEnv,

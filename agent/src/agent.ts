@@ -12,7 +12,7 @@ import path from "node:path";
 import { Histograms, IntervalLog, type Series } from "./telemetry/histograms.js";
 import { LiveState } from "./serve/live.js";
 import { AgentMetrics, metricExporterFromEnv } from "./telemetry/metrics.js";
-import type { AgentStats, Hold, ProcessMeta, RequestWindow, SeriesKey } from "./telemetry/model.js";
+import type { AgentStats, Hold, ProcessMeta, RequestWindow, SeriesKey } from "./model.js";
 export type { AgentStats };
 import { native, type Collector, type RingInfo } from "./ingest/native.js";
 import { readStatFields, startTicks } from "./ingest/proc.js";
@@ -21,6 +21,7 @@ import { Kind, RECORD_SIZE } from "./ingest/record.js";
 import { exporterFromEnv, OtlpJsonLinesExporter, SpanPipeline, type EncodedSpanExporter, type SampleReason, type SpansFileLimits } from "./telemetry/spans.js";
 import type { ExportResult } from "@opentelemetry/core";
 import type { ReadableSpan, SpanExporter } from "@opentelemetry/sdk-trace-base";
+import { AgentServer, type ServerEndpoint } from "./serve/server.js";
 import { liveRoutes } from "./serve/web.js";
 import { WindowAssembler, type WindowSink } from "./ingest/windows.js";
 
@@ -34,7 +35,7 @@ export interface AgentOptions {
    *  it as it is (a missing one is made: 1777 when the agent runs as root) */
   dirAccess?: { gid: number | null } | null;
   /** Prometheus endpoint; null: none */
-  prometheus: { host: string; port: number } | null;
+  prometheus: (ServerEndpoint & { host: string }) | null;
   /** export spans (and metrics) over OTLP/HTTP as the OTEL_EXPORTER_OTLP_* variables say */
   otlp: boolean;
   /** also write spans as OTLP/JSON lines to this file */
@@ -77,6 +78,8 @@ interface Followed {
 export class Agent {
   readonly histograms: Histograms;
   readonly metrics: AgentMetrics;
+  /** the Prometheus endpoint and the live view; null with --no-prometheus */
+  readonly server: AgentServer | null;
   readonly spans: SpanPipeline | null;
   /** the live view (web page, /api/state, `tailguard top`) */
   readonly live: LiveState;
@@ -125,12 +128,15 @@ export class Agent {
       : null;
     this.live = new LiveState({ stats: () => this.stats() });
     this.metrics = new AgentMetrics({
-      prometheus: opts.prometheus,
-      routes: liveRoutes(this.live), // live view: served next to /metrics
+      prometheus: opts.prometheus !== null,
       otlp: opts.otlp ? metricExporterFromEnv(opts.env) : null,
       snapshots: () => this.histograms.snapshot(),
       spanStats: () => this.spans?.stats() ?? { exported: 0, dropped: 0, failed: 0, queued: 0 },
     });
+    // one server: Prometheus scrapes /metrics, people and `tailguard top` the live view next to it
+    this.server = opts.prometheus
+      ? new AgentServer(opts.prometheus, { "/metrics": (req, res) => this.metrics.scrape(req, res), ...liveRoutes(this.live) })
+      : null;
     this.intervalLog = opts.intervalLog ? new IntervalLog(opts.intervalLog.path, this.histograms, this.intervalStart) : null;
     // the spool (records drained from the rings, waiting for JavaScript) is kept small: when the agent falls behind,
     // records wait in the rings, which are shared memory the processes already have, not in the agent's heap
@@ -140,7 +146,7 @@ export class Agent {
   static async start(opts: AgentOptions): Promise<Agent> {
     const agent = new Agent(opts);
     try {
-      await agent.metrics.ready;
+      await agent.server?.ready;
     } catch (e) {
       await agent.stop();
       const where = opts.prometheus ? `${opts.prometheus.host}:${opts.prometheus.port}` : "";
@@ -340,6 +346,7 @@ export class Agent {
       this.intervalLog.close();
     }
     await this.spans?.shutdown();
+    await this.server?.close();
     await this.metrics.shutdown();
     this.histograms.close();
     try {

@@ -6,7 +6,7 @@ import { hostname } from "node:os";
 
 import type { RingInfo } from "./ingest/native.js";
 import { hostPidOf, readStatFields, startTicks } from "./ingest/proc.js";
-import type { ProcessMeta } from "./telemetry/model.js";
+import type { ProcessMeta } from "./model.js";
 
 /** Reads the variables of a process that name it for telemetry (OTEL_SERVICE_NAME, Kubernetes downward API). With
  *  `ticks` (its ring's start time), from the process the ring names: /proc/PID if that is it, else the process of a

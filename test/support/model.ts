@@ -1,6 +1,6 @@
-// Hand-built telemetry (agent/src/telemetry/model.ts) for the tests of the parts that consume it: a process, a request window
+// Hand-built telemetry (agent/src/model.ts) for the tests of the parts that consume it: a process, a request window
 // and a hold with plain defaults, each overridable field by field.
-import type { Hold, ProcessMeta, RequestWindow } from "../../agent/src/telemetry/model.js";
+import type { Hold, ProcessMeta, RequestWindow } from "../../agent/src/model.js";
 
 export function processMeta(pid: number, over: Partial<ProcessMeta> = {}): ProcessMeta {
   return {

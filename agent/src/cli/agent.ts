@@ -11,7 +11,7 @@ import { parseArgs } from "node:util";
 import { Agent, type AgentOptions } from "../agent.js";
 import { resnet18Mix, resnet50Mix } from "../sim-models.js";
 import { DEFAULT_HTTP_LIMITS } from "../serve/http-limits.js";
-import type { PrometheusEndpoint } from "../telemetry/metrics.js";
+import type { ServerEndpoint } from "../serve/server.js";
 import { DEFAULT_SPANS_FILE_LIMITS, type SpansFileLimits } from "../telemetry/spans.js";
 import { packageRoot, ringDir, shimPath, simLibDir } from "../ingest/native.js";
 import { UsageError } from "./usage.js";
@@ -98,7 +98,7 @@ export function agentOptions(args: string[], env: NodeJS.ProcessEnv = process.en
   const otlpConfigured = Boolean(env.OTEL_EXPORTER_OTLP_ENDPOINT || env.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT);
   const dir = values.dir ?? ringDir(env);
   if (!path.isAbsolute(dir)) throw new UsageError(`tailguard agent: --dir must be an absolute path, not "${dir}"`);
-  const prometheus: PrometheusEndpoint & { host: string } = {
+  const prometheus: ServerEndpoint & { host: string } = {
     host: listenHost(values.host),
     port: integer("port", values.port, 9464, 0, 65535),
     maxConnections: integer("max-connections", values["max-connections"], DEFAULT_HTTP_LIMITS.maxConnections, 1, 65536),
@@ -106,7 +106,7 @@ export function agentOptions(args: string[], env: NodeJS.ProcessEnv = process.en
   return {
     dir,
     dirAccess: dirAccess(values["dir-access"]),
-    // its limits reach the metrics server with it (AgentMetrics)
+    // its limits reach the agent's server with it (serve/server.ts)
     prometheus: values["no-prometheus"] ? null : prometheus,
     otlp: Boolean(values.otlp) || otlpConfigured,
     spansFile: values["spans-file"] ?? null,
@@ -200,8 +200,8 @@ export async function agentCommand(args: string[]): Promise<number> {
   const agent = await Agent.start(opts);
   const where = [
     `rings in ${opts.dir}`,
-    agent.metrics.url() ? `Prometheus at ${agent.metrics.url()}` : "no Prometheus endpoint",
-    ...(agent.metrics.url() ? [`live view at ${agent.metrics.url("/")}`] : []),
+    agent.server ? `Prometheus at ${agent.server.url()}` : "no Prometheus endpoint",
+    ...(agent.server ? [`live view at ${agent.server.url("/")}`] : []),
     opts.otlp ? "spans and metrics over OTLP" : "no OTLP export (set OTEL_EXPORTER_OTLP_ENDPOINT)",
     ...(opts.spansFile ? [`spans also in ${opts.spansFile}`] : []),
     ...(opts.intervalLog ? [`HDR interval log ${opts.intervalLog.path}`] : []),

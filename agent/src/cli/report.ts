@@ -12,7 +12,7 @@ import { open, type FileHandle } from "node:fs/promises";
 import { StringDecoder } from "node:string_decoder";
 
 import { bySeries, Histograms, IntervalLogSums, isIntervalLog, parseTag, type LoggedSeries } from "../telemetry/histograms.js";
-import type { HistogramMetricName, SeriesSnapshot } from "../telemetry/model.js";
+import type { HistogramMetricName, SeriesSnapshot } from "../model.js";
 
 /** A series of the report, with the command of its process when the input names it. */
 export interface ReportRow extends SeriesSnapshot {

@@ -4,6 +4,10 @@ import { createRequire } from "node:module";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 
+import type { GpuIdentity } from "../model.js";
+
+export type { GpuIdentity };
+
 /** The package root (agent/dist/ingest/native.js and agent/src/ingest/native.ts both sit two levels below it). */
 export const packageRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../../..");
 const builtShim = path.join(packageRoot, "native/build/libtailguard.so");
@@ -14,12 +18,6 @@ export function shimPath(env: NodeJS.ProcessEnv = process.env): string {
 export const simLibDir = path.join(packageRoot, "native/build/sim");
 const addonPath = path.join(packageRoot, "build/Release/tailguard.node");
 
-export interface GpuIdentity {
-  ordinal: number;
-  uuid: string;
-  name: string;
-  pci: string;
-}
 
 /** Sums over the ring's lanes (one per launching thread). */
 export interface RingCounters {

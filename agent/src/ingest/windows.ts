@@ -1,5 +1,5 @@
 // Request windows from the shim's records: what the agent assembles from each ring before the histograms, spans and
-// metrics see it (agent/src/telemetry/model.ts). One WindowAssembler per ring.
+// metrics see it (agent/src/model.ts). One WindowAssembler per ring.
 //
 // A ring has one lane per launching thread and the collector hands over each lane's records in order, but the lanes
 // of one ring arrive one after another, so a window's end can be read before another thread's launches that fall
@@ -9,7 +9,7 @@
 // The hot path (every launch) reads a few fields straight from the batch and allocates nothing unless the launch is
 // kept for its window's spans (at most `launchLimit` per window).
 import { Flag, Kind, RECORD_SIZE, ReleaseName } from "./record.js";
-import type { Hold, Launch, ProcessMeta, RequestWindow } from "../telemetry/model.js";
+import type { Hold, Launch, ProcessMeta, RequestWindow } from "../model.js";
 
 /** Where assembled telemetry goes. */
 export interface WindowSink<P> {

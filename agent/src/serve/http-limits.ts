@@ -1,4 +1,4 @@
-// The agent's HTTP server (/metrics and the live view, metrics.ts) with limits, so that idle or slow clients cannot take
+// The agent's HTTP server's limits (server.ts: /metrics and the live view), so that idle or slow clients cannot take
 // its descriptors or its attention: a bounded number of connections, and timeouts that close a connection nobody uses.
 //
 // At the limit a new connection takes the place of the connection idle the longest (one with no request in progress:

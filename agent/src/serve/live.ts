@@ -6,10 +6,10 @@
 // behind the points of the last `recentSeconds` (10) only, at most `samplesPerSecond` (4096) of them a second (beyond
 // that, a uniform sample of the second's windows: the percentiles are exact up to 4096 windows a second per process);
 // the last `holdLimit` (2000) holds of all processes, none older than `seriesSeconds`.
-import type { AgentStats } from "../telemetry/model.js";
+import type { AgentStats } from "../model.js";
 import { commandLabel } from "../telemetry/metrics.js";
 import { percentile } from "../stats.js"; // nearest rank, as the HDR histograms report
-import { epochNs, type Hold, type ProcessMeta, type RequestWindow } from "../telemetry/model.js";
+import { epochNs, type Hold, type ProcessMeta, type RequestWindow } from "../model.js";
 
 export interface LiveOptions {
   /** how far back the latency series go (s) */

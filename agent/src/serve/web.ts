@@ -1,4 +1,4 @@
-// The live view over HTTP, served by the agent's metrics server next to /metrics (metrics.ts): GET / is one
+// The live view over HTTP, served by the agent's server next to /metrics (server.ts): GET / is one
 // self-contained page (live-page.ts: inline CSS and script, no other asset, nothing fetched from elsewhere) that polls
 // GET /api/state, the LiveState snapshot as JSON (live.ts).
 import type { IncomingMessage, ServerResponse } from "node:http";
@@ -22,7 +22,7 @@ function readOnly(handler: Handler): Handler {
   };
 }
 
-/** GET / and GET /api/state for the agent's metrics server. */
+/** GET / and GET /api/state for the agent's server. */
 export function liveRoutes(live: LiveState): Record<string, Handler> {
   return {
     "/": readOnly((req, res) => {

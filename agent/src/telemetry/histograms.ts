@@ -19,7 +19,7 @@ import {
   type HistogramMetricName,
   type SeriesKey,
   type SeriesSnapshot,
-} from "./model.js";
+} from "../model.js";
 
 /** Every value is recorded in integer nanoseconds from 0 up to this: one hour. Longer values (a batch process that
  *  never idles is one long request window) are recorded as one hour and counted in `clamped`. */

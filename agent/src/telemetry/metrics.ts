@@ -6,9 +6,9 @@
 // MetricProducer, for two reasons. With cumulative temporality (what Prometheus needs) the SDK keeps every attribute
 // set it has ever seen until the process ends, so a process that has gone could never stop being exported; and a
 // synchronous instrument hashes its attribute object on every record, too dear at a million launches a second. Here a
-// record is a bucket increment on the process's own series, and forget() removes them.
-import type { IncomingMessage, Server, ServerResponse } from "node:http";
-import type { AddressInfo } from "node:net";
+// record is a bucket increment on the process's own series, and forget() removes them. The agent's server
+// (serve/server.ts) answers /metrics with scrape().
+import type { IncomingMessage, ServerResponse } from "node:http";
 import path from "node:path";
 
 import { ValueType, type Attributes, type HrTime } from "@opentelemetry/api";
@@ -32,8 +32,7 @@ import {
   type ResourceMetrics,
 } from "@opentelemetry/sdk-metrics";
 
-import { DEFAULT_HTTP_LIMITS, LISTEN_BACKLOG, limitedServer, type HttpLimits, type HttpLimitStats } from "../serve/http-limits.js";
-import { PERCENTILES, type Hold, type ProcessMeta, type RequestWindow, type SeriesSnapshot } from "./model.js";
+import { PERCENTILES, type Hold, type ProcessMeta, type RequestWindow, type SeriesSnapshot } from "../model.js";
 
 export type MetricType = "histogram" | "counter" | "gauge";
 
@@ -307,9 +306,6 @@ class ProcessSeries {
 }
 
 /** The entries of `o` that are not undefined (so that spreading it over defaults keeps the defaults). */
-function defined<T extends object>(o: T): Partial<T> {
-  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<T>;
-}
 
 /** The span counts exported as counters (SpanPipeline's stats have these and more). */
 type SpanCounts = { exported: number; dropped: number; failed: number };
@@ -320,18 +316,9 @@ export interface OtlpMetricsOptions {
   intervalMs: number;
 }
 
-/** The Prometheus endpoint (its server also serves the live view): where it listens, and its server's limits
- *  (http-limits.ts; DEFAULT_HTTP_LIMITS where not given). */
-export interface PrometheusEndpoint extends Partial<HttpLimits> {
-  /** default 127.0.0.1 */
-  host?: string;
-  /** 0 picks a free port */
-  port: number;
-}
-
 export interface AgentMetricsOptions {
-  /** the Prometheus endpoint (`/metrics`); null: none */
-  prometheus?: PrometheusEndpoint | null;
+  /** keep the cumulative series Prometheus scrapes (scrape()) */
+  prometheus?: boolean;
   otlp?: OtlpMetricsOptions | null;
   /** the agent's HDR histograms, for the quantile gauges (values in ns) */
   snapshots?: () => SeriesSnapshot[];
@@ -340,14 +327,10 @@ export interface AgentMetricsOptions {
   /** how long a forgotten process's series are still exported, so that a scrape after its exit sees its final
    *  counts (ms; default 60 000) */
   forgetAfterMs?: number;
-  /** more paths the Prometheus endpoint's server answers (path → handler): the live view (web.ts) */
-  routes?: Record<string, (req: IncomingMessage, res: ServerResponse) => void>;
 }
 
 /** The agent's metrics: feed it observations, scrape or push them. */
 export class AgentMetrics {
-  /** resolves when the Prometheus endpoint listens (rejects if it cannot bind) */
-  readonly ready: Promise<void>;
   private readonly current = new Map<number, ProcessSeries>();
   /** every series of live processes, by pid */
   private readonly byPid = new Map<number, ProcessSeries[]>();
@@ -361,12 +344,9 @@ export class AgentMetrics {
   private readonly forgetAfterMs: number;
   private readonly snapshots?: () => SeriesSnapshot[];
   private readonly spanStats?: () => SpanCounts;
-  private readonly routes: Map<string, (req: IncomingMessage, res: ServerResponse) => void>;
   private readonly resource: Resource = resourceFromAttributes({ "service.name": "tailguard" });
   private readonly provider: MeterProvider;
   private readonly scrapeReader: MetricReader | null = null;
-  private readonly server: Server | null = null;
-  private readonly connectionStats: () => HttpLimitStats = () => ({ open: 0, evicted: 0, refused: 0 });
   private readonly serializer = new PrometheusSerializer(undefined, false, undefined, false, true);
   private closing: Promise<void> | null = null;
 
@@ -374,7 +354,6 @@ export class AgentMetrics {
     this.forgetAfterMs = opts.forgetAfterMs ?? 60_000;
     this.snapshots = opts.snapshots;
     this.spanStats = opts.spanStats;
-    this.routes = new Map(Object.entries(opts.routes ?? {}));
     const producer: MetricProducer = { collect: () => Promise.resolve(this.produce()) };
     const readers: MetricReader[] = [];
     if (opts.prometheus) {
@@ -386,19 +365,6 @@ export class AgentMetrics {
     if (opts.otlp) readers.push(this.pushReader(opts.otlp, producer));
     this.provider = new MeterProvider({ resource: this.resource, readers });
 
-    if (opts.prometheus) {
-      const { host = "127.0.0.1", port, ...limits } = opts.prometheus;
-      const { server, stats } = limitedServer((req, res) => this.serve(req, res), { ...DEFAULT_HTTP_LIMITS, ...defined(limits) });
-      this.server = server;
-      this.connectionStats = stats;
-      this.ready = new Promise((resolve, reject) => {
-        server.once("error", reject);
-        server.listen({ port, host, backlog: LISTEN_BACKLOG }, () => resolve());
-      });
-      this.ready.catch(() => {}); // an agent that never awaits `ready` must not die of an unhandled rejection
-    } else {
-      this.ready = Promise.resolve();
-    }
   }
 
   /** Opens a process's series before its first observation, so that rate() counts that observation too. */
@@ -448,26 +414,9 @@ export class AgentMetrics {
     this.current.delete(pid);
   }
 
-  /** What the server's connection limit did so far (http-limits.ts). */
-  connections(): HttpLimitStats {
-    return this.connectionStats();
-  }
-
-  /** The Prometheus endpoint (or another path its server answers), once `ready`. */
-  url(pathname = "/metrics"): string | null {
-    const addr = this.server?.address() as AddressInfo | null | undefined;
-    if (!addr) return null;
-    const host = addr.address.includes(":") ? `[${addr.address}]` : addr.address;
-    return `http://${host}:${addr.port}${pathname}`;
-  }
-
-  /** Stops the endpoint and pushes a last OTLP export (at most once: later calls wait for the first). */
+  /** Pushes a last OTLP export and stops (at most once: later calls wait for the first). */
   shutdown(): Promise<void> {
-    this.closing ??= (async () => {
-      const server = this.server;
-      if (server?.listening) await new Promise<void>((resolve) => server.close(() => resolve()));
-      await this.provider.shutdown();
-    })();
+    this.closing ??= this.provider.shutdown();
     return this.closing;
   }
 
@@ -525,16 +474,10 @@ export class AgentMetrics {
     });
   }
 
-  /** Serves `/metrics`: the readers' collection under the Prometheus names; and the `routes`. */
-  private serve(req: IncomingMessage, res: ServerResponse): void {
-    const pathname = (req.url ?? "").split("?")[0];
-    const route = this.routes.get(pathname);
-    if (route) {
-      route(req, res);
-      return;
-    }
+  /** Answers a Prometheus scrape of /metrics: every series under the Prometheus names (a 404 without `prometheus`). */
+  scrape(req: IncomingMessage, res: ServerResponse): void {
     const reader = this.scrapeReader;
-    if (!reader || pathname !== "/metrics") {
+    if (!reader) {
       res.writeHead(404).end();
       return;
     }

@@ -18,7 +18,7 @@ import { JsonTraceSerializer, ProtobufTraceSerializer } from "@opentelemetry/otl
 import { resourceFromAttributes, type Resource } from "@opentelemetry/resources";
 import type { ReadableSpan, SpanExporter } from "@opentelemetry/sdk-trace-base";
 
-import { epochNs, type Hold, type Launch, type ProcessMeta, type RequestWindow } from "./model.js";
+import { epochNs, type Hold, type Launch, type ProcessMeta, type RequestWindow } from "../model.js";
 import { exportRequest, ProtoWriter, resourceBytes, scopeBytes, span as writeSpan, type EncodedSpans } from "./otlp-proto.js";
 
 const version: string = createRequire(import.meta.url)("../../../package.json").version;

@@ -1,7 +1,14 @@
-// The agent's telemetry model: what it assembles from the shim's records (agent/src/ingest/windows.ts) and hands to the
-// histograms (histograms.ts), the spans (spans.ts) and the metrics (metrics.ts). Times are the shim's CLOCK_MONOTONIC
+// The agent's model, the vocabulary every room shares: what it assembles from the shim's records (ingest/windows.ts)
+// and hands to the histograms, spans and metrics (telemetry/). Times are the shim's CLOCK_MONOTONIC
 // nanoseconds (bigint); `epochNs` turns them into wall-clock time with the process's clock anchor.
-import type { GpuIdentity } from "../ingest/native.js";
+
+/** A GPU as the shim identified it (ring header). */
+export interface GpuIdentity {
+  ordinal: number;
+  uuid: string;
+  name: string;
+  pci: string;
+}
 
 /** What the agent knows of an attached process: its ring header, and its environment where readable. */
 export interface ProcessMeta {
