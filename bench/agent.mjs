@@ -152,7 +152,7 @@ execFileSync("gcc", ["-std=gnu11", "-O2", include, "-o", producer, path.join(roo
 
 /** Spans in an OTLP ExportTraceServiceRequest, counted by walking the protobuf wire format (resource_spans = 1 →
  *  scope_spans = 2 → spans = 2) without decoding the spans themselves: a full decode in this process would compete
- *  with the agent for the machine's two cores. test/spans.test.ts proves the payloads decode with the official
+ *  with the agent for the machine's two cores. test/unit/spans.test.ts proves the payloads decode with the official
  *  decoders. */
 function countSpans(buf) {
   const varint = (b, at) => {

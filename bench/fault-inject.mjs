@@ -5,7 +5,7 @@
 //
 //   node bench/fault-inject.mjs [--rounds N] [--seed S] [--out DIR]
 //
-// Each round runs every case once with offsets drawn inside its class (seeded); test/fault-injection.test.ts runs one
+// Each round runs every case once with offsets drawn inside its class (seeded); test/native/fault-injection.test.ts runs one
 // round. Prints a line per case and a summary; with --out writes faults.json and faults.md. Exits 1 on any failure.
 import { spawn, spawnSync } from "node:child_process";
 import { mkdirSync, mkdtempSync, openSync, closeSync, ftruncateSync, readSync, writeSync, writeFileSync } from "node:fs";

@@ -7,8 +7,8 @@
 //             mutated from well-formed ones (kinds, ops, times, lengths) or random, in random batches; not
 //             coverage-guided (JavaScript), seeded
 //
-// `npm run fuzz` runs each for 10 million inputs (the issue's bar); CI runs a short budget (test/fuzz.test.ts). The
-// TypeScript side is also property-tested with fast-check (test/property.test.ts; TAILGUARD_FUZZ_RUNS sets its runs).
+// `npm run fuzz` runs each for 10 million inputs (the issue's bar); CI runs a short budget (test/native/fuzz.test.ts). The
+// TypeScript side is also property-tested with fast-check (test/unit/property.test.ts; TAILGUARD_FUZZ_RUNS sets its runs).
 //
 //   node bench/fuzz.mjs [--runs N] [--targets ring,control] [--out DIR]
 //

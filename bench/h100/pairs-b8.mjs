@@ -3,7 +3,7 @@
 // the same `tailguard bench` invocation and repetition (minutes apart at most), the low-priority worker's throughput
 // under tailguard over native's, with the worker's CPU ms per iteration where the bench recorded it; then the
 // median, the geometric mean and how many pairs fell below 1, for the runs before and after the bench pinned itself.
-// The published figures have this one source: test/bench.test.ts checks that bench/results/README.md and
+// The published figures have this one source: test/e2e/bench.test.ts checks that bench/results/README.md and
 // docs/scheduling.md hold exactly this output.
 // Usage: node bench/h100/pairs-b8.mjs
 import fs from "node:fs";

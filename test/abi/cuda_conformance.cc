@@ -1,4 +1,4 @@
-// Proves native/include/tailguard/cuda_abi.h against the real cuda.h. Compiled by test/abi-conformance.test.ts
+// Proves native/include/tailguard/cuda_abi.h against the real cuda.h. Compiled by test/native/abi-conformance.test.ts
 // with -D__CUDA_API_VERSION_INTERNAL so that every versioned and per-thread symbol is declared under its own name.
 #include <cuda.h>
 #include "abi_compare.hpp"

@@ -1,4 +1,4 @@
-/* Request windows and events (test/sched.test.ts): kernel A, event E1 recorded after it, kernel B, then E1 is waited
+/* Request windows and events (test/native/sched.test.ts): kernel A, event E1 recorded after it, kernel B, then E1 is waited
  * for (synchronised, or queried until complete: argv[1] = "sync" | "query") while B still runs, then the stream is
  * synchronised. Only the stream sync shows all the work complete, so the process must stay busy until then: one
  * request window, ending after the stream sync began. Prints the CLOCK_MONOTONIC time at which that sync began. */

@@ -1,4 +1,4 @@
-/* What a hostile local user (or a corrupt file) does to tailguard's shared files, for test/security.test.ts and the
+/* What a hostile local user (or a corrupt file) does to tailguard's shared files, for test/native/security.test.ts and the
  * fault-injection test. Every command acts on files with plain system calls and prints what happened:
  *
  *   tamper open FILE                      can this user open FILE for writing? prints "opened" or "denied: why"

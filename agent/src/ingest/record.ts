@@ -1,5 +1,5 @@
 // The TypeScript mirror of native/include/tailguard/record.h: field offsets, kinds, ops and flags, and a decoder for
-// the 64-byte records the shim writes. test/record-layout.test.ts proves every number here against the C header.
+// the 64-byte records the shim writes. test/unit/record-layout.test.ts proves every number here against the C header.
 
 export const RECORD_SIZE = 64;
 

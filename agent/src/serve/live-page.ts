@@ -1,6 +1,6 @@
 // The live view's page, served at / by the agent (web.ts): one self-contained document, inline CSS and script, no
 // other asset. It polls /api/state (live.ts) every second and draws with inline SVG; the elements the tests and
-// scripts look for carry data-testid attributes (test/web.test.ts). Kept in the compiled code rather than in a file
+// scripts look for carry data-testid attributes (test/e2e/web.test.ts). Kept in the compiled code rather than in a file
 // beside it, so that every way of installing the agent (npm, the container image) has it.
 // (No backtick or dollar-brace in the page: it is a raw template literal.)
 export const LIVE_PAGE = String.raw`<!doctype html>

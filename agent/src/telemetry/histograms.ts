@@ -67,7 +67,7 @@ const buckets = new PackedHistogram(1, HIGHEST_NS, SIGNIFICANT_DIGITS);
  * the value at rank ceil(p% of n) (never below 1; less one ulp, as HdrHistogram rounds), reported as the highest value
  * of its bucket (the lowest for p = 0). HdrHistogram finds that rank by scanning its buckets from the first (about
  * 0.2 ms for a series of a few values of milliseconds, with the reset of a histogram to hold them); here it is a sort.
- * test/property.test.ts checks that both agree, on random values and percentiles.
+ * test/unit/property.test.ts checks that both agree, on random values and percentiles.
  */
 export function percentileOfSorted(sorted: ArrayLike<number>, p: number): number {
   const n = sorted.length;

@@ -1,5 +1,5 @@
 // The agent's metrics: METRICS, the one definition of everything it exports (docs/metrics.md shows the same table and
-// test/metrics.test.ts proves they agree), the per-process series behind them, and their two ways out: a Prometheus
+// test/unit/metrics.test.ts proves they agree), the per-process series behind them, and their two ways out: a Prometheus
 // endpoint and, optionally, OTLP push.
 //
 // The per-process series are kept here, not in OpenTelemetry SDK instruments, and reach the SDK's readers through a

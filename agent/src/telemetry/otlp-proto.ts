@@ -1,7 +1,7 @@
 // OTLP trace protobuf written straight from the agent's spans (opentelemetry/proto trace/v1, resource/v1, common/v1),
 // without ReadableSpan objects or the SDK's intermediate request objects: at 50,000 spans/s those objects, queued for
 // export, are most of what the agent allocates and what its heap grows with. spans.ts decides what the spans are;
-// this file only writes them down. test/spans.test.ts decodes the output with the official generated decoders and
+// this file only writes them down. test/unit/spans.test.ts decodes the output with the official generated decoders and
 // proves it equals what the SDK's own serializer makes of the same spans.
 import type { Attributes, AttributeValue, Link, SpanContext } from "@opentelemetry/api";
 

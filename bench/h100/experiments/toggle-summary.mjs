@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// The runs of toggle-b8.mjs as one table (the figures docs/scheduling.md publishes; test/bench.test.ts checks that it
+// The runs of toggle-b8.mjs as one table (the figures docs/scheduling.md publishes; test/e2e/bench.test.ts checks that it
 // holds exactly this output): per run, the batch job's throughput with priorities in effect (A) and with the requests
 // paused (C), each over equal priorities (B) of the same cycle, as a geometric mean over cycles ± 2 standard errors;
 // then, for the runs that recorded it, ms per batch iteration by where the iteration fell relative to the requests.

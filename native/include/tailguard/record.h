@@ -1,5 +1,5 @@
 /* The one definition of what the shim writes and the agent reads: the per-process ring file and its 64-byte records.
- * agent/src/record.ts mirrors it; test/record-layout.test.ts proves the two agree field by field.
+ * agent/src/record.ts mirrors it; test/unit/record-layout.test.ts proves the two agree field by field.
  *
  * Ring file ($TAILGUARD_DIR/<pid>.<start ticks>.<exec generation>.ring), created and then renamed into place:
  *   [0, 4096)                       tg_ring_header: process descriptor, clock anchor

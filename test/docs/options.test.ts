@@ -3,8 +3,8 @@ import { readFileSync } from "node:fs";
 import path from "node:path";
 import { describe, expect, it } from "vitest";
 
-import { native } from "../agent/src/ingest/native.js";
-import { root } from "./support/native.js";
+import { native } from "../../agent/src/ingest/native.js";
+import { root, runProgram, shimLib, simEnv, testDir } from "../support/native.js";
 
 /** Rows of the README table under "## Options": | `VAR` | default | accepted | read by | meaning | */
 function readmeOptions() {
@@ -31,9 +31,17 @@ describe("options table", () => {
     }
   });
 
-  it("parses priorities exactly as the shim does", () => {
-    const p = native().parsePriority;
-    expect([p("high"), p("normal"), p("low"), p("LOW"), p("-100"), p("100"), p("7")]).toEqual([10, 0, -10, -10, -100, 100, 7]);
+  it("TAILGUARD_PRIORITY and `tailguard run --priority` mean the same numbers: each reaches the shim's ring as such", async () => {
+    const p = native().parsePriority; // the CLI's check of --priority, and the shim's own parser
     expect([p("101"), p("-101"), p("urgent"), p(""), p("1.5"), p("10x")]).toEqual([null, null, null, null, null, null]);
+    const dir = testDir("priorities");
+    const env = simEnv(dir, { LD_PRELOAD: shimLib, TAILGUARD_SESSION: `${process.pid}-prio` });
+    for (const [text, want] of [["high", 10], ["normal", 0], ["low", -10], ["LOW", -10], ["-100", -100], ["100", 100], ["7", 7]] as const) {
+      expect(p(text), text).toBe(want);
+      const r = await runProgram("/bin/true", [], { env: { ...env, TAILGUARD_PRIORITY: text } });
+      expect(r.code).toBe(0);
+      const ring = native().scanRings(env.TAILGUARD_DIR!).find((x) => x.pid === r.pid);
+      expect(ring?.priority, `TAILGUARD_PRIORITY=${text} in the shim's ring`).toBe(want);
+    }
   });
 });

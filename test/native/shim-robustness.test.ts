@@ -3,9 +3,9 @@ import { existsSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { describe, expect, it } from "vitest";
 
-import { cli, recordRun } from "./support/tailguard.js";
-import { compileProgram, runProgram, shimLib, simEnv, testDir } from "./support/native.js";
-import { native } from "../agent/src/ingest/native.js";
+import { cli, recordRun } from "../support/tailguard.js";
+import { compileProgram, runProgram, shimLib, simEnv, testDir } from "../support/native.js";
+import { native } from "../../agent/src/ingest/native.js";
 
 describe("with nothing reading the ring", () => {
   it("the program runs to completion; each full lane drops and counts exactly what did not fit", async () => {

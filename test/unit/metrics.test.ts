@@ -8,12 +8,12 @@ import path from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { afterEach, describe, expect, it } from "vitest";
 
-import { AgentMetrics, METRICS, metricExporterFromEnv, type MetricDefinition } from "../agent/src/telemetry/metrics.js";
-import { ServedMetrics } from "./support/served-metrics.js";
-import { PERCENTILES, type Hold, type RequestWindow, type SeriesSnapshot } from "../agent/src/model.js";
-import { heldLaunch, processMeta, requestWindow } from "./support/model.js";
-import { root } from "./support/native.js";
-import { startOtlpReceiver, type OtlpReceiver } from "./support/otlp-receiver.js";
+import { AgentMetrics, METRICS, metricExporterFromEnv, type MetricDefinition } from "../../agent/src/telemetry/metrics.js";
+import { ServedMetrics } from "../support/served-metrics.js";
+import { PERCENTILES, type Hold, type RequestWindow, type SeriesSnapshot } from "../../agent/src/model.js";
+import { heldLaunch, processMeta, requestWindow } from "../support/model.js";
+import { root } from "../support/native.js";
+import { startOtlpReceiver, type OtlpReceiver } from "../support/otlp-receiver.js";
 
 const meta = processMeta;
 const window = (pid: number, durNs: number): RequestWindow => requestWindow(pid, { durNs });

@@ -7,7 +7,7 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { describe, expect, it } from "vitest";
 
-import { root } from "./support/native.js";
+import { root } from "../support/native.js";
 
 const cudaInclude = ["/usr/local/cuda/include", "/opt/cuda/include"].find((d) => existsSync(path.join(d, "cuda.h")));
 const hipInclude = existsSync("/usr/include/hip/hip_runtime_api.h") ? "/usr/include" : undefined;

@@ -5,9 +5,9 @@ import { spawn } from "node:child_process";
 import path from "node:path";
 import { describe, expect, it } from "vitest";
 
-import { nativeBuild, simEnv, testDir } from "./support/native.js";
-import { cli, recordRun } from "./support/tailguard.js";
-import { runProgram } from "./support/native.js";
+import { nativeBuild, simEnv, testDir } from "../support/native.js";
+import { cli, recordRun } from "../support/tailguard.js";
+import { runProgram } from "../support/native.js";
 
 const workload = path.join(nativeBuild, "tg-workload");
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));

@@ -5,10 +5,10 @@ import path from "node:path";
 import { build, HistogramLogWriter } from "hdr-histogram-js";
 import { describe, expect, it } from "vitest";
 
-import { Histograms, IntervalLog } from "../agent/src/telemetry/histograms.js";
-import { formatNs, formatReport, report, REPORT_LIMITS } from "../agent/src/cli/report.js";
-import { nativeBuild, root, runProgram, testDir } from "./support/native.js";
-import { cli, recordRun } from "./support/tailguard.js";
+import { Histograms, IntervalLog } from "../../agent/src/telemetry/histograms.js";
+import { formatNs, formatReport, report, REPORT_LIMITS } from "../../agent/src/cli/report.js";
+import { nativeBuild, root, runProgram, testDir } from "../support/native.js";
+import { cli, recordRun } from "../support/tailguard.js";
 
 const workload = path.join(nativeBuild, "tg-workload");
 

@@ -4,10 +4,10 @@ import { existsSync } from "node:fs";
 import path from "node:path";
 import { describe, expect, it } from "vitest";
 
-import { native, type RingInfo } from "../agent/src/ingest/native.js";
-import { Kind, RECORD_SIZE, RecordField } from "../agent/src/ingest/record.js";
-import { canUnshare, compileProgram, nativeBuild, ownPidNamespace, runProgram, shimLib, simEnv, testDir } from "./support/native.js";
-import { countBy, recordRun } from "./support/tailguard.js";
+import { native, type RingInfo } from "../../agent/src/ingest/native.js";
+import { Kind, RECORD_SIZE, RecordField } from "../../agent/src/ingest/record.js";
+import { canUnshare, compileProgram, nativeBuild, ownPidNamespace, runProgram, shimLib, simEnv, testDir } from "../support/native.js";
+import { countBy, recordRun } from "../support/tailguard.js";
 
 /** Runs a program on the simulated GPU without tailguard: the reference output. */
 async function plain(dir: string, bin: string, args: string[]) {

@@ -4,8 +4,8 @@
 import { connect, type Socket } from "node:net";
 import { afterEach, describe, expect, it } from "vitest";
 
-import type { ServerEndpoint } from "../agent/src/serve/server.js";
-import { ServedMetrics } from "./support/served-metrics.js";
+import type { ServerEndpoint } from "../../agent/src/serve/server.js";
+import { ServedMetrics } from "../support/served-metrics.js";
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 

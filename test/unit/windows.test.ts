@@ -3,9 +3,9 @@
 // agent.test.ts.
 import { describe, expect, it } from "vitest";
 
-import type { Hold, ProcessMeta, RequestWindow } from "../agent/src/model.js";
-import { Flag, Kind, RECORD_SIZE, RecordField } from "../agent/src/ingest/record.js";
-import { WindowAssembler } from "../agent/src/ingest/windows.js";
+import type { Hold, ProcessMeta, RequestWindow } from "../../agent/src/model.js";
+import { Flag, Kind, RECORD_SIZE, RecordField } from "../../agent/src/ingest/record.js";
+import { WindowAssembler } from "../../agent/src/ingest/windows.js";
 
 type Fields = Partial<Record<keyof typeof RecordField, number | bigint>>;
 

@@ -7,8 +7,8 @@ import path from "node:path";
 import { chromium, type Browser } from "playwright-core";
 import { afterAll, describe, expect, it } from "vitest";
 
-import { startDemoAgent, type DemoAgent } from "./support/demo-agent.js";
-import { root } from "./support/native.js";
+import { startDemoAgent, type DemoAgent } from "../support/demo-agent.js";
+import { root } from "../support/native.js";
 
 const CHROMIUM = "/usr/bin/chromium";
 const screenshot = path.join(root, "test/output/web-view.png");

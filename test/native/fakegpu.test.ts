@@ -6,7 +6,7 @@ import { mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from "n
 import path from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { beforeAll, describe, expect, it } from "vitest";
-import { compileProgram, runProgram, simEnv, testDir } from "./support/native.js";
+import { compileProgram, runProgram, simEnv, testDir } from "../support/native.js";
 
 let cuda = "";
 let hip = "";

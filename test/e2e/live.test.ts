@@ -2,8 +2,8 @@
 // span, late windows, holds, pid reuse, and memory that stays bounded however long it runs.
 import { describe, expect, it } from "vitest";
 
-import { LiveState } from "../agent/src/serve/live.js";
-import type { Hold, ProcessMeta, RequestWindow } from "../agent/src/model.js";
+import { LiveState } from "../../agent/src/serve/live.js";
+import type { Hold, ProcessMeta, RequestWindow } from "../../agent/src/model.js";
 
 /** epoch ms at a second boundary; the processes' monotonic clock reads ANCHOR_NS then */
 const T0 = 1_800_000_000_000;

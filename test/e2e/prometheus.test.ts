@@ -11,10 +11,10 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { build } from "hdr-histogram-js";
 import { expect, it } from "vitest";
 
-import { METRICS } from "../agent/src/telemetry/metrics.js";
-import { ServedMetrics } from "./support/served-metrics.js";
-import { PERCENTILES, type SeriesSnapshot } from "../agent/src/model.js";
-import { processMeta, requestWindow } from "./support/model.js";
+import { METRICS } from "../../agent/src/telemetry/metrics.js";
+import { ServedMetrics } from "../support/served-metrics.js";
+import { PERCENTILES, type SeriesSnapshot } from "../../agent/src/model.js";
+import { processMeta, requestWindow } from "../support/model.js";
 
 const PROMETHEUS = "/usr/bin/prometheus";
 const N = 2000;

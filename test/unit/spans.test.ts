@@ -15,7 +15,7 @@ import { MeterProvider, PeriodicExportingMetricReader } from "@opentelemetry/sdk
 import { InMemorySpanExporter, type ReadableSpan, type SpanExporter } from "@opentelemetry/sdk-trace-base";
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from "vitest";
 
-import type { Hold, Launch, ProcessMeta, RequestWindow } from "../agent/src/model.js";
+import type { Hold, Launch, ProcessMeta, RequestWindow } from "../../agent/src/model.js";
 import { ProtobufTraceSerializer } from "@opentelemetry/otlp-transformer";
 import {
   exporterFromEnv,
@@ -25,7 +25,7 @@ import {
   SpanPipeline,
   windowSpanContext,
   type SpanOptions,
-} from "../agent/src/telemetry/spans.js";
+} from "../../agent/src/telemetry/spans.js";
 import {
   decodeProtobuf,
   ExportTraceServiceRequest,
@@ -33,9 +33,9 @@ import {
   startOtlpReceiver,
   type FlatSpan,
   type OtlpReceiver,
-} from "./support/otlp-receiver.js";
-import { heldLaunch, requestWindow } from "./support/model.js";
-import { root } from "./support/native.js";
+} from "../support/otlp-receiver.js";
+import { heldLaunch, requestWindow } from "../support/model.js";
+import { root } from "../support/native.js";
 
 const version = JSON.parse(readFileSync(path.join(root, "package.json"), "utf8")).version;
 

@@ -2,8 +2,8 @@
 // compared with what the addon compiled from the header; then one real record decoded field by field.
 import { describe, expect, it } from "vitest";
 
-import { Mechanism, native } from "../agent/src/ingest/native.js";
-import { decodeRecord, RECORD_SIZE, RecordField, recordConstants } from "../agent/src/ingest/record.js";
+import { Mechanism, native } from "../../agent/src/ingest/native.js";
+import { decodeRecord, RECORD_SIZE, RecordField, recordConstants } from "../../agent/src/ingest/record.js";
 
 describe("record layout", () => {
   const layout = native().layout();

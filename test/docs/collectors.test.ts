@@ -6,7 +6,7 @@ import path from "node:path";
 import { parse } from "yaml";
 import { describe, expect, it } from "vitest";
 
-import { root } from "./support/native.js";
+import { root } from "../support/native.js";
 
 const config = parse(readFileSync(path.join(root, "collectors/otel-collector.yaml"), "utf8"));
 const rules = parse(readFileSync(path.join(root, "dashboards/rules.yml"), "utf8"));

@@ -4,9 +4,9 @@ import { spawn } from "node:child_process";
 import { createServer, type AddressInfo } from "node:net";
 import { afterAll, describe, expect, it } from "vitest";
 
-import { startDemoAgent, type DemoAgent } from "./support/demo-agent.js";
-import { runProgram } from "./support/native.js";
-import { cli } from "./support/tailguard.js";
+import { startDemoAgent, type DemoAgent } from "../support/demo-agent.js";
+import { runProgram } from "../support/native.js";
+import { cli } from "../support/tailguard.js";
 
 let agent: DemoAgent | null = null;
 

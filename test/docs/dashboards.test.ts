@@ -6,9 +6,9 @@ import { existsSync, readFileSync } from "node:fs";
 import path from "node:path";
 import { describe, expect, it } from "vitest";
 
-import { Agent } from "../agent/src/agent.js";
-import { agentOptions } from "../agent/src/cli/agent.js";
-import { nativeBuild, root, runProgram, shimLib, simEnv, testDir } from "./support/native.js";
+import { Agent } from "../../agent/src/agent.js";
+import { agentOptions } from "../../agent/src/cli/agent.js";
+import { nativeBuild, root, runProgram, shimLib, simEnv, testDir } from "../support/native.js";
 
 const PROMTOOL = "/usr/bin/promtool";
 const dashboards = path.join(root, "dashboards");

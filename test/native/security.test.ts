@@ -8,10 +8,10 @@ import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileS
 import path from "node:path";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 
-import { requestsArgs } from "../bench/sim/contention.mjs";
-import { native } from "../agent/src/ingest/native.js";
-import { compileProgram, nativeBuild, root, runProgram, shimLib, simEnv, testDir, type RunResult } from "./support/native.js";
-import { cli } from "./support/tailguard.js";
+import { requestsArgs } from "../../bench/sim/contention.mjs";
+import { native } from "../../agent/src/ingest/native.js";
+import { compileProgram, nativeBuild, root, runProgram, shimLib, simEnv, testDir, type RunResult } from "../support/native.js";
+import { cli } from "../support/tailguard.js";
 
 const workload = path.join(nativeBuild, "tg-workload");
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));

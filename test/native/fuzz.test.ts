@@ -4,7 +4,7 @@
 // clang, libclang-rt-14-dev), which .ci/run installs.
 import { describe, expect, it } from "vitest";
 
-import { fuzz } from "../bench/fuzz.mjs";
+import { fuzz } from "../../bench/fuzz.mjs";
 
 describe("fuzzing (short budget)", () => {
   for (const [target, runs] of [["ring", 150_000], ["control", 1_000_000], ["decoder", 300_000]] as const) {

@@ -3,7 +3,7 @@
 // agent stays up, and what it can tell is wrong it reports as a quarantined ring. `npm run fuzz` runs more rounds.
 import { describe, expect, it } from "vitest";
 
-import { cases, runFaultInjection } from "../bench/fault-inject.mjs";
+import { cases, runFaultInjection } from "../../bench/fault-inject.mjs";
 
 describe("fault injection into live rings and control files", () => {
   it(`${cases().length} cases: the applications finish unchanged, the agent stays up and reports what it can tell`, async () => {

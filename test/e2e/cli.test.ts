@@ -6,9 +6,9 @@ import path from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { describe, expect, it } from "vitest";
 
-import { native } from "../agent/src/ingest/native.js";
-import { nativeBuild, root, runProgram, shimLib, simEnv, testDir } from "./support/native.js";
-import { cli } from "./support/tailguard.js";
+import { native } from "../../agent/src/ingest/native.js";
+import { nativeBuild, root, runProgram, shimLib, simEnv, testDir } from "../support/native.js";
+import { cli } from "../support/tailguard.js";
 
 const workload = path.join(nativeBuild, "tg-workload");
 /** Runs the CLI itself without the shim (a preloaded shim sweeps stale rings too, before `ps` could). */
@@ -44,7 +44,7 @@ describe("tailguard ps", () => {
       const me = listed.processes.find((p: any) => p.pid === child.pid);
       expect(me).toMatchObject({ alive: true, state: "running", priority: 10, gpu: "0:tailguard simulated GPU" });
       expect(me.launches).toBeGreaterThan(0);
-      expect(me.dropped).toBeGreaterThanOrEqual(0);
+      expect(me.dropped).toBe(0); // a few thousand launches in a lane of 65,536: nothing may have been lost
       expect(me.command).toMatch(/tg-workload continuous/);
       expect(me.via).toEqual(["cuda: cuGetProcAddress", "cuda: dlsym"]);
       const table = await tailguard(["ps"], env);

@@ -6,10 +6,10 @@ import { readFileSync, readdirSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { describe, expect, it } from "vitest";
 
-import { contend, requestsArgs, batchArgs, summary, median } from "../bench/sim/contention.mjs";
-import { native, type ControlSlot } from "../agent/src/ingest/native.js";
-import { canUnshare, compileProgram, nativeBuild, ownPidNamespace, runProgram, shimLib, simEnv, testDir } from "./support/native.js";
-import { recordRun } from "./support/tailguard.js";
+import { contend, requestsArgs, batchArgs, summary, median } from "../../bench/sim/contention.mjs";
+import { native, type ControlSlot } from "../../agent/src/ingest/native.js";
+import { canUnshare, compileProgram, nativeBuild, ownPidNamespace, runProgram, shimLib, simEnv, testDir } from "../support/native.js";
+import { recordRun } from "../support/tailguard.js";
 
 const workload = path.join(nativeBuild, "tg-workload");
 

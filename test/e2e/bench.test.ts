@@ -8,17 +8,17 @@ import path from "node:path";
 import zlib from "node:zlib";
 import { describe, expect, it } from "vitest";
 
-import { GpuSampler } from "../agent/src/bench/gpu-sampler.js";
-import { lowCpu, processCpuNs, procStatCpuNs, type RunRecord } from "../agent/src/bench/orchestrate.js";
-import { mechanismChangeLines } from "../agent/src/bench/output.js";
-import { Canvas, crc32, PNG_SIGNATURE } from "../agent/src/bench/png.js";
-import { median, percentile, ratio, spread, summarize, throughputOutside, windowThroughput } from "../agent/src/bench/stats.js";
-import { nativeBuild, root, simDir } from "./support/native.js";
-import { formatCpus, orchestratorCpus, parseCpus, pinProcess } from "../agent/src/bench/workers.js";
-import { cases, defaultDir, goalTable, medianTable } from "../bench/h100/bench-table.mjs";
-import { plan as leversPlan, VARIANTS as LEVER_VARIANTS } from "../bench/h100/levers-b8.mjs";
-import { pairs as batch8Pairs, pairsTable as batch8Table } from "../bench/h100/pairs-b8.mjs";
-import { RUNS as toggleRuns, toggleSummary } from "../bench/h100/experiments/toggle-summary.mjs";
+import { GpuSampler } from "../../agent/src/bench/gpu-sampler.js";
+import { lowCpu, processCpuNs, procStatCpuNs, type RunRecord } from "../../agent/src/bench/orchestrate.js";
+import { mechanismChangeLines } from "../../agent/src/bench/output.js";
+import { Canvas, crc32, PNG_SIGNATURE } from "../../agent/src/bench/png.js";
+import { median, percentile, ratio, spread, summarize, throughputOutside, windowThroughput } from "../../agent/src/bench/stats.js";
+import { nativeBuild, root, simDir } from "../support/native.js";
+import { formatCpus, orchestratorCpus, parseCpus, pinProcess } from "../../agent/src/bench/workers.js";
+import { cases, defaultDir, goalTable, medianTable } from "../../bench/h100/bench-table.mjs";
+import { plan as leversPlan, VARIANTS as LEVER_VARIANTS } from "../../bench/h100/levers-b8.mjs";
+import { pairs as batch8Pairs, pairsTable as batch8Table } from "../../bench/h100/pairs-b8.mjs";
+import { RUNS as toggleRuns, toggleSummary } from "../../bench/h100/experiments/toggle-summary.mjs";
 
 const cli = path.join(root, "agent/dist/cli.js");
 const MODES = ["high-alone", "low-alone", "native", "telemetry", "tailguard"];

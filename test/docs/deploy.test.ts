@@ -9,10 +9,10 @@ import path from "node:path";
 import { parse, parseAllDocuments, parseDocument } from "yaml";
 import { describe, expect, it } from "vitest";
 
-import { resourceFromEnvironment } from "../agent/src/identity.js";
-import { AGENT_NODE_OPTIONS, AGENT_USAGE, agentOptions } from "../agent/src/cli/agent.js";
-import { metricExporterFromEnv } from "../agent/src/telemetry/metrics.js";
-import { root, testDir } from "./support/native.js";
+import { resourceFromEnvironment } from "../../agent/src/identity.js";
+import { AGENT_NODE_OPTIONS, AGENT_USAGE, agentOptions } from "../../agent/src/cli/agent.js";
+import { metricExporterFromEnv } from "../../agent/src/telemetry/metrics.js";
+import { root, testDir } from "../support/native.js";
 
 const manifest = (name: string) =>
   parseAllDocuments(readFileSync(path.join(root, "deploy/kubernetes", name), "utf8")).map((d) => {

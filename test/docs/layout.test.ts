@@ -5,7 +5,7 @@ import { readdirSync, readFileSync, existsSync } from "node:fs";
 import path from "node:path";
 import { describe, expect, it } from "vitest";
 
-import { root } from "./support/native.js";
+import { root } from "../support/native.js";
 
 const SRC = path.join(root, "agent/src");
 

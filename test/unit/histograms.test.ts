@@ -6,9 +6,9 @@ import path from "node:path";
 import { HistogramLogReader, listTags, type Histogram } from "hdr-histogram-js";
 import { describe, expect, it } from "vitest";
 
-import { BUFFERED_MAX, HIGHEST_NS, Histograms, IntervalLog, parseTag, readIntervalLog, seriesTag } from "../agent/src/telemetry/histograms.js";
-import { PERCENTILES, type SeriesKey } from "../agent/src/model.js";
-import { testDir } from "./support/native.js";
+import { BUFFERED_MAX, HIGHEST_NS, Histograms, IntervalLog, parseTag, readIntervalLog, seriesTag } from "../../agent/src/telemetry/histograms.js";
+import { PERCENTILES, type SeriesKey } from "../../agent/src/model.js";
+import { testDir } from "../support/native.js";
 
 /** The value HdrHistogram means by percentile p: the one at rank round(p% of n), at least the first. */
 function exactPercentile(sorted: number[], p: number): number {

@@ -1,7 +1,7 @@
 // Property tests (fast-check) of the code that reads what others wrote: `tailguard report` on random and garbled
 // recordings and interval logs, the record decoder and the request-window assembler on random 64-byte records, and
 // the compact histograms against the dense ones. Each property runs TAILGUARD_FUZZ_RUNS times (default 100, a few
-// seconds in all); ask for a long run with e.g. TAILGUARD_FUZZ_RUNS=100000 npx vitest run test/property.test.ts. A
+// seconds in all); ask for a long run with e.g. TAILGUARD_FUZZ_RUNS=100000 npx vitest run test/unit/property.test.ts. A
 // failure prints fast-check's seed and shrunk counterexample: rerun with that seed to reproduce it.
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -10,11 +10,11 @@ import fc from "fast-check";
 import { build, initWebAssemblySync, type Histogram } from "hdr-histogram-js";
 import { afterAll, describe, expect, it } from "vitest";
 
-import { HIGHEST_NS, Histograms, percentileOfSorted } from "../agent/src/telemetry/histograms.js";
-import { PERCENTILES, type Hold, type ProcessMeta, type RequestWindow } from "../agent/src/model.js";
-import { Kind, RECORD_SIZE, decodeRecord } from "../agent/src/ingest/record.js";
-import { formatReport, formatSkipped, report, REPORT_LIMITS, type Report } from "../agent/src/cli/report.js";
-import { WindowAssembler } from "../agent/src/ingest/windows.js";
+import { HIGHEST_NS, Histograms, percentileOfSorted } from "../../agent/src/telemetry/histograms.js";
+import { PERCENTILES, type Hold, type ProcessMeta, type RequestWindow } from "../../agent/src/model.js";
+import { Kind, RECORD_SIZE, decodeRecord } from "../../agent/src/ingest/record.js";
+import { formatReport, formatSkipped, report, REPORT_LIMITS, type Report } from "../../agent/src/cli/report.js";
+import { WindowAssembler } from "../../agent/src/ingest/windows.js";
 
 function fuzzRuns(): number {
   const text = process.env.TAILGUARD_FUZZ_RUNS;

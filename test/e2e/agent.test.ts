@@ -7,15 +7,15 @@ import { connect as connectSocket, createServer, type AddressInfo, type Socket }
 import path from "node:path";
 import { afterEach, describe, expect, it, vi } from "vitest";
 
-import { Agent } from "../agent/src/agent.js";
-import { processEnvironment } from "../agent/src/identity.js";
-import { hostPidOf, readStatFields, startTicks } from "../agent/src/ingest/proc.js";
-import { AGENT_NODE_OPTIONS, agentOptions } from "../agent/src/cli/agent.js";
-import { readIntervalLog } from "../agent/src/telemetry/histograms.js";
-import { epochNs } from "../agent/src/model.js";
-import { canUnshare, nativeBuild, ownPidNamespace, root, runProgram, shimLib, simEnv, testDir } from "./support/native.js";
-import { startOtlpReceiver, type FlatSpan } from "./support/otlp-receiver.js";
-import { cli } from "./support/tailguard.js";
+import { Agent } from "../../agent/src/agent.js";
+import { processEnvironment } from "../../agent/src/identity.js";
+import { hostPidOf, readStatFields, startTicks } from "../../agent/src/ingest/proc.js";
+import { AGENT_NODE_OPTIONS, agentOptions } from "../../agent/src/cli/agent.js";
+import { readIntervalLog } from "../../agent/src/telemetry/histograms.js";
+import { epochNs } from "../../agent/src/model.js";
+import { canUnshare, nativeBuild, ownPidNamespace, root, runProgram, shimLib, simEnv, testDir } from "../support/native.js";
+import { startOtlpReceiver, type FlatSpan } from "../support/otlp-receiver.js";
+import { cli } from "../support/tailguard.js";
 
 const workload = path.join(nativeBuild, "tg-workload");
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
