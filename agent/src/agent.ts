@@ -17,7 +17,7 @@ export type { AgentStats };
 import { native, type Collector, type RingInfo } from "./ingest/native.js";
 import { readStatFields, startTicks } from "./ingest/proc.js";
 import { processMeta } from "./identity.js";
-import { Kind, RECORD_SIZE } from "./ingest/record.js";
+import { AT_KIND, Kind, RECORD_SIZE } from "./ingest/record.js";
 import { exporterFromEnv, OtlpJsonLinesExporter, SpanPipeline, type EncodedSpanExporter, type SampleReason, type SpansFileLimits } from "./telemetry/spans.js";
 import type { ExportResult } from "@opentelemetry/core";
 import type { ReadableSpan, SpanExporter } from "@opentelemetry/sdk-trace-base";
@@ -213,8 +213,10 @@ export class Agent {
    *  and metrics labelled with it. */
   private identify(f: Followed, data: Buffer) {
     let work = false;
-    for (let o = 8; o < data.length && !work; o += RECORD_SIZE)
-      work = data[o] === Kind.LAUNCH || data[o] === Kind.HOLD || data[o] === Kind.WINDOW;
+    for (let o = 0; o < data.length && !work; o += RECORD_SIZE) {
+      const kind = data[o + AT_KIND];
+      work = kind === Kind.LAUNCH || kind === Kind.HOLD || kind === Kind.WINDOW;
+    }
     if (!work) return;
     if (f.meta.gpu === null) f.meta.gpu = this.collector.status().find((r) => r.id === f.ring)?.gpu ?? null;
     f.key.gpu = f.meta.gpu?.uuid ?? "unknown";

@@ -124,6 +124,40 @@ export const recordConstants: Record<string, number> = {
   TG_PATH_HIP_DLSYM: AttachPath.HIP_DLSYM,
 };
 
+/** Byte offsets of the fields every reader needs, from RecordField (the one copy of record.h's layout). Plain
+ *  constants, not an object's properties: the agent's ingest reads them ten million times a second. */
+export const AT_KIND = RecordField.kind[0];
+export const AT_OP = RecordField.op[0];
+export const AT_T_START = RecordField.t_start[0];
+export const AT_DUR = RecordField.dur[0];
+export const AT_FLAGS = RecordField.flags[0];
+export const AT_STREAM = RecordField.stream[0];
+export const AT_PAYLOAD = RecordField["graph.exec"][0];
+export const AT_KERNEL = RecordField["launch.kernel"][0];
+export const AT_GRID = RecordField["launch.grid"][0];
+export const AT_BLOCK = RecordField["launch.block"][0];
+export const AT_WINDOW_SEQ = RecordField["window.seq"][0];
+export const AT_WINDOW_LAUNCHES = RecordField["window.launches"][0];
+export const AT_WINDOW_STREAMS = RecordField["window.streams"][0];
+export const AT_HOLD_CAUSE_WINDOW = RecordField["hold.cause_window"][0];
+export const AT_HOLD_CAUSE_PID = RecordField["hold.cause_pid"][0];
+export const AT_HOLD_CAUSE_PRIORITY = RecordField["hold.cause_priority"][0];
+export const AT_HOLD_RELEASED_BY = RecordField["hold.released_by"][0];
+export const AT_HOLD_PRIORITY = RecordField["hold.priority"][0];
+
+/** A record's `dur` in nanoseconds given its flags: the one reading of TG_F_DUR_US (microseconds for calls longer
+ *  than 2^32 ns). */
+export function durationOf(flags: number, dur: number): number {
+  return flags & Flag.DUR_US ? dur * 1000 : dur;
+}
+
+/** The time the call of the record at byte o took (ns), or null when only its start was timed (TG_F_UNTIMED: launch
+ *  durations are sampled). */
+export function durationNs(b: Buffer, o: number): number | null {
+  const flags = b.readUInt16LE(o + AT_FLAGS);
+  return flags & Flag.UNTIMED ? null : durationOf(flags, b.readUInt32LE(o + AT_DUR));
+}
+
 /** One record, decoded. Times are CLOCK_MONOTONIC nanoseconds. */
 export interface RawRecord {
   kind: number;
@@ -162,15 +196,14 @@ export interface RawRecord {
 /** Decodes the record at byte `offset` of `buf`. */
 export function decodeRecord(buf: Buffer, offset = 0): RawRecord {
   const o = offset;
-  const flags = buf.readUInt16LE(o + 28);
-  const dur = buf.readUInt32LE(o + 24);
+  const flags = buf.readUInt16LE(o + AT_FLAGS);
   return {
     kind: buf[o + 8],
     op: buf[o + 9],
     api: buf.readUInt16LE(o + 10),
     tid: buf.readUInt32LE(o + 12),
     tStart: buf.readBigUInt64LE(o + 16),
-    durNs: flags & Flag.UNTIMED ? null : flags & Flag.DUR_US ? dur * 1000 : dur,
+    durNs: durationNs(buf, o),
     flags,
     result: buf.readInt16LE(o + 30),
     stream: buf.readBigUInt64LE(o + 32),

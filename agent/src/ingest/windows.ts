@@ -8,7 +8,7 @@
 //
 // The hot path (every launch) reads a few fields straight from the batch and allocates nothing unless the launch is
 // kept for its window's spans (at most `launchLimit` per window).
-import { Flag, Kind, RECORD_SIZE, ReleaseName } from "./record.js";
+import { AT_DUR, AT_BLOCK, AT_FLAGS, AT_GRID, AT_HOLD_CAUSE_PID, AT_HOLD_CAUSE_PRIORITY, AT_HOLD_CAUSE_WINDOW, AT_HOLD_PRIORITY, AT_HOLD_RELEASED_BY, AT_KERNEL, AT_KIND, AT_OP, AT_STREAM, AT_T_START, AT_WINDOW_LAUNCHES, AT_WINDOW_SEQ, AT_WINDOW_STREAMS, durationNs, durationOf, Flag, Kind, RECORD_SIZE, ReleaseName } from "./record.js";
 import type { Hold, Launch, ProcessMeta, RequestWindow } from "../model.js";
 
 /** Where assembled telemetry goes. */
@@ -89,8 +89,8 @@ class LaunchBuffer {
   push(data: Buffer, o: number): void {
     if (this.batches.length === 0 || this.batches[this.batches.length - 1] !== data) this.batches.push(data);
     const batch = this.firstBatch + this.batches.length - 1;
-    const lo = data.readUInt32LE(o + 16);
-    const hi = data.readUInt32LE(o + 20);
+    const lo = data.readUInt32LE(o + AT_T_START);
+    const hi = data.readUInt32LE(o + AT_T_START + 4);
     if (this.base < 0n) {
       this.base = (BigInt(hi) << 32n) | BigInt(lo);
       this.baseHi = hi;
@@ -167,20 +167,18 @@ class LaunchBuffer {
   decode(i: number, names: Map<number, string>): Launch {
     const b = this.batches[this.batchOf[i] - this.firstBatch];
     const o = this.offsets[i];
-    const op = LAUNCH_OP[b[o + 9]] ?? "kernel";
-    const flags = b.readUInt16LE(o + 28);
-    const dur = b.readUInt32LE(o + 24);
-    const kernel = b.readUInt32LE(o + 40);
+    const op = LAUNCH_OP[b[o + AT_OP]] ?? "kernel";
+    const kernel = b.readUInt32LE(o + AT_KERNEL);
     const l: Launch = {
       name: op === "graph" ? "(graph)" : (names.get(kernel) ?? `#${kernel}`),
       op,
-      t: b.readBigUInt64LE(o + 16),
-      apiNs: flags & Flag.UNTIMED ? null : flags & Flag.DUR_US ? dur * 1000 : dur,
-      stream: b.readBigUInt64LE(o + 32),
+      t: b.readBigUInt64LE(o + AT_T_START),
+      apiNs: durationNs(b, o),
+      stream: b.readBigUInt64LE(o + AT_STREAM),
     };
     if (op === "kernel") {
-      l.grid = [b.readUInt32LE(o + 44), b.readUInt32LE(o + 48), b.readUInt32LE(o + 52)];
-      l.block = [b.readUInt16LE(o + 56), b.readUInt16LE(o + 58), b.readUInt16LE(o + 60)];
+      l.grid = [b.readUInt32LE(o + AT_GRID), b.readUInt32LE(o + AT_GRID + 4), b.readUInt32LE(o + AT_GRID + 8)];
+      l.block = [b.readUInt16LE(o + AT_BLOCK), b.readUInt16LE(o + AT_BLOCK + 2), b.readUInt16LE(o + AT_BLOCK + 4)];
     }
     return l;
   }
@@ -226,14 +224,11 @@ export class WindowAssembler<P> {
     const n = data.length;
     let launches = 0;
     for (let o = 0; o < n; o += RECORD_SIZE) {
-      const kind = data[o + 8];
+      const kind = data[o + AT_KIND];
       if (kind === Kind.LAUNCH) {
         launches++;
-        const flags = data.readUInt16LE(o + 28);
-        if (!(flags & Flag.UNTIMED)) {
-          const dur = data.readUInt32LE(o + 24);
-          this.sink.launchApiTime(this.proc, flags & Flag.DUR_US ? dur * 1000 : dur);
-        }
+        const flags = data.readUInt16LE(o + AT_FLAGS);
+        if (!(flags & Flag.UNTIMED)) this.sink.launchApiTime(this.proc, durationOf(flags, data.readUInt32LE(o + AT_DUR)));
         // kept only while a window is open (or may be: a begin can arrive after launches of other lanes)
         if (this.launches.n < LAUNCHES_BUFFERED && !(flags & Flag.CAPTURED)) this.launches.push(data, o);
       } else if (kind === Kind.WINDOW) this.windowRecord(data, o);
@@ -244,47 +239,43 @@ export class WindowAssembler<P> {
   }
 
   private windowRecord(data: Buffer, o: number) {
-    const t = data.readBigUInt64LE(o + 16);
-    const seq = data.readUInt32LE(o + 40) + data.readUInt32LE(o + 44) * 4294967296;
+    const t = data.readBigUInt64LE(o + AT_T_START);
+    const seq = data.readUInt32LE(o + AT_WINDOW_SEQ) + data.readUInt32LE(o + AT_WINDOW_SEQ + 4) * 4294967296;
     // a process's windows follow one another: one still open two windows later lost its end record (the ring was
     // full), and must not keep launches (and their batches) forever. (The window just before may still be open here:
     // its end can be in another lane's records, read later.)
     for (const open of this.open.keys()) if (open < seq - 1) this.open.delete(open);
-    if (data[o + 9] === 1) {
+    if (data[o + AT_OP] === 1) {
       this.open.set(seq, t); // begin (its end may have been read first, from another lane)
       if (this.endedSeqs.has(seq)) this.open.delete(seq);
       return;
     }
-    const flags = data.readUInt16LE(o + 28);
-    const dur = data.readUInt32LE(o + 24);
-    const durNs = flags & Flag.DUR_US ? dur * 1000 : dur;
+    const durNs = durationNs(data, o) ?? 0;
     this.endedSeqs.add(seq);
     this.ended.push({
       seq,
       t,
       end: t + BigInt(durNs),
       durNs,
-      launchCount: data.readUInt32LE(o + 48),
-      streams: data.readUInt32LE(o + 52),
+      launchCount: data.readUInt32LE(o + AT_WINDOW_LAUNCHES),
+      streams: data.readUInt32LE(o + AT_WINDOW_STREAMS),
     });
     this.open.delete(seq);
   }
 
   private holdRecord(data: Buffer, o: number) {
-    const flags = data.readUInt16LE(o + 28);
-    const dur = data.readUInt32LE(o + 24);
-    const reason = HOLD_REASON[data[o + 9]] ?? "priority";
+    const reason = HOLD_REASON[data[o + AT_OP]] ?? "priority";
     const caused = reason !== "window";
     const h: Hold = {
       pid: this.meta.pid,
       reason,
-      t: data.readBigUInt64LE(o + 16),
-      durNs: flags & Flag.DUR_US ? dur * 1000 : dur,
-      priority: data.readInt32LE(o + 60),
-      causePid: caused ? data.readUInt32LE(o + 48) : null,
-      causePriority: caused ? data.readInt32LE(o + 52) : null,
-      causeWindow: caused ? Number(data.readBigUInt64LE(o + 40)) : null,
-      releasedBy: ReleaseName[data.readUInt32LE(o + 56)] ?? "unknown",
+      t: data.readBigUInt64LE(o + AT_T_START),
+      durNs: durationNs(data, o) ?? 0,
+      priority: data.readInt32LE(o + AT_HOLD_PRIORITY),
+      causePid: caused ? data.readUInt32LE(o + AT_HOLD_CAUSE_PID) : null,
+      causePriority: caused ? data.readInt32LE(o + AT_HOLD_CAUSE_PRIORITY) : null,
+      causeWindow: caused ? Number(data.readBigUInt64LE(o + AT_HOLD_CAUSE_WINDOW)) : null,
+      releasedBy: ReleaseName[data.readUInt32LE(o + AT_HOLD_RELEASED_BY)] ?? "unknown",
     };
     this.counts.holds++;
     this.sink.hold(this.proc, h);
