@@ -218,12 +218,8 @@ Napi::Value DemangleJs(const Napi::CallbackInfo& info) {
 // What a ring's lanes say that no real ring can: "" when nothing (the collector quarantines a ring for these).
 std::string CheckLanes(const tg_ring_front& f) {
   if (f.header.lanes_used > TG_LANES) return "lanes_used " + std::to_string(f.header.lanes_used) + " is past the 16 lanes";
-  for (unsigned i = 0; i < TG_LANES; i++) {
-    const tg_lane& l = f.lanes[i];
-    const uint64_t max = 1ull << 48;
-    if (l.tail > max || l.dropped > max || l.launches > max || l.dropped_launches > max)
-      return "lane " + std::to_string(i) + "'s counters are past any real count";
-  }
+  for (unsigned i = 0; i < TG_LANES; i++)
+    if (!CountersPlausible(f.lanes[i])) return "lane " + std::to_string(i) + "'s counters are past any real count";
   return "";
 }
 

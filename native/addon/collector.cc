@@ -20,7 +20,6 @@ namespace tailguard {
 namespace {
 constexpr uint64_t kScanNs = 50'000'000;  // look for new rings every 50 ms
 constexpr size_t kBatchMax = 65536;       // records moved per ring per pass
-constexpr uint64_t kCounterMax = 1ull << 48;
 }  // namespace
 
 Collector::Collector(CollectorOptions opts) : opts_(std::move(opts)) {
@@ -145,8 +144,7 @@ Snapshot Collector::Snap(const Ring& r) {
   // what JavaScript sees of counters is only what passed the checks: a quarantined ring's are not believed
   for (unsigned lane = 0; lane < TG_LANES; lane++) {
     tg_lane& l = s.front.lanes[lane];
-    if (!r.corrupt.empty() || l.tail > kCounterMax || l.dropped > kCounterMax || l.launches > kCounterMax ||
-        l.dropped_launches > kCounterMax) {
+    if (!r.corrupt.empty() || !CountersPlausible(l)) {
       l.tail = r.last_tail[lane];
       l.dropped = r.last_dropped[lane];
       l.launches = l.dropped_launches = 0;

@@ -18,7 +18,6 @@ namespace {
 constexpr uint64_t kAliveCheckNs = 100'000'000;   // check each ring's process and header every 100 ms
 constexpr uint64_t kTornGraceNs = 200'000'000;    // a dead process's half-written slot is skipped after this
 constexpr uint64_t kStallNs = 2'000'000'000;      // a live one's after this (its thread stopped, or the slot is junk)
-constexpr uint64_t kCounterMax = 1ull << 48;      // no lane counts this many records in a process's life
 constexpr uint32_t kCapacityMax = 1u << 24;       // TAILGUARD_RING_RECORDS' maximum
 }  // namespace
 

@@ -58,6 +58,14 @@ struct NameEntry {
 // The two consumers of record.h: the agent (head, consumer_pid), or a recording session's recorder.
 enum class Consumer { Agent, Session };
 
+// No lane counts this many records (or drops, or launches) in a process's life: a counter past it is damage.
+constexpr uint64_t kCounterMax = 1ull << 48;
+// A lane's counters are within what a real lane can count.
+inline bool CountersPlausible(const tg_lane& l) {
+  return l.tail <= kCounterMax && l.dropped <= kCounterMax && l.launches <= kCounterMax &&
+         l.dropped_launches <= kCounterMax;
+}
+
 // Validates a copy of a header against the file size; returns "" when usable, else why not.
 std::string CheckHeader(const tg_ring_header* h, size_t file_size);
 // Takes the geometry and identity of a header copy that CheckHeader accepted.
