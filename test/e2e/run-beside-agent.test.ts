@@ -1,38 +1,16 @@
 // `tailguard run --record` and `tailguard doctor` next to a running agent, the normal deployment: both consumers get
 // every record of every process (the ring's two consumer positions, tailguard/record.h), so a recording never says NOT
 // ATTACHED for a shim that loaded, and the agent still sees and counts the process.
-import { spawn } from "node:child_process";
 import path from "node:path";
 import { describe, expect, it } from "vitest";
 
 import { nativeBuild, simEnv, testDir } from "../support/native.js";
+import { startAgent } from "../support/agent-process.js";
 import { cli, recordRun } from "../support/tailguard.js";
 import { runProgram } from "../support/native.js";
 
 const workload = path.join(nativeBuild, "tg-workload");
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-async function startAgent(dir: string) {
-  const child = spawn(process.execPath, [cli, "agent", "--port", "0", "--dir", dir], { stdio: ["ignore", "pipe", "pipe"] });
-  let out = "";
-  child.stdout!.on("data", (d) => (out += d));
-  child.stderr!.on("data", (d) => (out += d));
-  const end = Date.now() + 20_000;
-  let m: RegExpExecArray | null;
-  while (!(m = /Prometheus at (http:\S+\/metrics)/.exec(out))) {
-    if (Date.now() > end || child.exitCode !== null) throw new Error(`the agent did not start: ${out}`);
-    await sleep(20);
-  }
-  const exited = new Promise((r) => child.once("exit", r));
-  return {
-    url: m[1],
-    output: () => out,
-    async stop() {
-      child.kill("SIGINT");
-      await exited;
-    },
-  };
-}
 
 describe("tailguard run --record beside a running agent", () => {
   it("20 of 20 runs attach, record every launch and exit 0; the agent counts the same launches", async () => {

@@ -6,11 +6,12 @@
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import path from "node:path";
-import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
 
 import { requestsArgs } from "../../bench/sim/contention.mjs";
 import { native } from "../../agent/src/ingest/native.js";
 import { compileProgram, nativeBuild, root, runProgram, shimLib, simEnv, testDir, type RunResult } from "../support/native.js";
+import { startAgent } from "../support/agent-process.js";
 import { cli } from "../support/tailguard.js";
 
 const workload = path.join(nativeBuild, "tg-workload");
@@ -78,36 +79,6 @@ const controlFiles = (dir: string, uid?: number) =>
     .map((f) => path.join(dir, f));
 const ringOf = (dir: string, pid: number) => readdirSync(dir).filter((f) => f.startsWith(`${pid}.`) && f.endsWith(".ring")).map((f) => path.join(dir, f))[0];
 const startTicks = (pid: number) => readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1].split(" ")[19];
-
-/** Agents a test started: killed after it if it failed before stopping them, so none outlives its test. */
-const agents: ChildProcess[] = [];
-afterEach(() => {
-  for (const a of agents.splice(0)) if (a.exitCode === null && a.signalCode === null) a.kill("SIGKILL");
-});
-
-/** `tailguard agent` on a free port for `dir`; stop() ends it and tells whether it was still alive. */
-async function startAgent(dir: string, extra: string[] = []) {
-  const a = startAs(null, process.execPath, [cli, "agent", "--port", "0", "--dir", dir, ...extra], process.env);
-  agents.push(a.child);
-  const url = await until("the agent's URL", () => /Prometheus at (http:\S+\/metrics)/.exec(a.stdout())?.[1] ?? (a.child.exitCode !== null && "exited"), 20_000);
-  if (url === "exited") throw new Error(`the agent did not start: ${a.stderr()}`);
-  const metric = async (name: string) => {
-    const text = await (await fetch(url)).text();
-    return text.split("\n").filter((l) => l.startsWith(name)).reduce((n, l) => n + Number(l.split(" ").pop()), 0);
-  };
-  return {
-    url,
-    metric,
-    stderr: a.stderr,
-    alive: () => a.child.exitCode === null && a.child.signalCode === null,
-    async stop() {
-      const alive = a.child.exitCode === null && a.child.signalCode === null;
-      if (alive) a.child.kill("SIGINT");
-      const r = await a.done;
-      return { alive, ...r };
-    },
-  };
-}
 
 describe.skipIf(!canAttack)("a second, unprivileged local user", () => {
   let mallory: User;
