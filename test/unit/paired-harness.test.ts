@@ -1,19 +1,30 @@
-// The statistics of issue 18's paired measurement (bench/gpu/paired_stats.py) against arithmetic done here; its copy
-// of the nearest-rank percentile agrees with the agent's.
+// bench/gpu/paired.py, issue 18's paired measurement, on CPU-only stand-in workers: the controller, pipes, blocks and
+// statistics end to end, a balanced block order, and the statistics (bench/gpu/paired_stats.py) against arithmetic done
+// here; its copies of TELEMETRY_ENV and of the nearest-rank percentile agree with the agent's.
 import { spawnSync } from "node:child_process";
+import { readFileSync } from "node:fs";
 import path from "node:path";
 import { describe, expect, it } from "vitest";
 
+import { TELEMETRY_ENV } from "../../agent/src/bench/orchestrate.js";
 import { percentile } from "../../agent/src/stats.js";
-import { root } from "../support/native.js";
+import { root, testDir } from "../support/native.js";
 
 const hasPython = spawnSync("python3", ["--version"]).status === 0;
-if (!hasPython) console.warn("paired-harness.test.ts: python3 is not installed, so bench/gpu/ is not tested");
+if (!hasPython) console.warn("paired-harness.test.ts: python3 is not installed, so bench/gpu/paired.py is not tested");
 
+const paired = path.join(root, "bench/gpu/paired.py");
 const pairedStats = path.join(root, "bench/gpu/paired_stats.py");
 
 /** paired.json and paired_stats.py's answers, as parsed */
 type Json = any;
+
+function runCase(args: string[]) {
+  const out = testDir("paired");
+  const r = spawnSync("python3", [paired, "--fake", ...args, "--out", out], { cwd: root, encoding: "utf8", timeout: 90_000 });
+  expect(r.status, `${r.stdout}\n${r.stderr}`).toBe(0);
+  return { stdout: r.stdout, result: JSON.parse(readFileSync(path.join(out, "paired.json"), "utf8")) as Json };
+}
 
 function statsOf(ask: object): Json {
   const r = spawnSync("python3", [pairedStats], { input: JSON.stringify(ask), encoding: "utf8" });
@@ -30,7 +41,74 @@ function expectBalanced(order: string[][], modes: string[], exact: boolean) {
   }
 }
 
-describe.skipIf(!hasPython)("bench/gpu/paired_stats.py (needs python3)", () => {
+describe.skipIf(!hasPython)("bench/gpu/paired.py (needs python3)", () => {
+  it("runs a case end to end on stand-ins: every block's raw numbers, host load, the summary, a balanced order", () => {
+    const { stdout, result: r } = runCase(["--block", "0.3", "--rounds", "4"]);
+    expect(r.case).toBe("graph-b1024");
+    for (const k of ["gpu", "driver", "torch", "commit", "command", "cpu_model", "python"]) expect(r.machine).toHaveProperty(k);
+    expect(r.machine.command.join(" ")).toContain("--rounds 4");
+    expect(r.config).toMatchObject({ modes: ["alone", "native", "tailguard"], rounds: 4, block_s: 0.3, rate: 20, batch: 1024, fake: true });
+    expect(Object.keys(r.workers).sort()).toEqual(["high-bare", "high-tg", "low-bare", "low-tg"]);
+    expect(r.workers["high-tg"].env).toMatchObject({ TAILGUARD_PRIORITY: "high" });
+    expect(r.workers["low-tg"].env).toMatchObject({ TAILGUARD_PRIORITY: "low" });
+    expect(r.workers["high-bare"].env).toEqual({});
+    // the shim, built by the tests' global setup, is preloaded into the stand-ins and their rings read
+    expect(r.config.rings).toBe("drained");
+    expect(r.attachment["high-tg"]).toMatchObject({ shim_loaded: true, ring_file: true, ring_priority: 10 });
+    expect(r.attachment["low-tg"]).toMatchObject({ shim_loaded: true, ring_file: true, ring_priority: -10 });
+
+    const order: string[][] = r.config.order;
+    expect(order).toHaveLength(4);
+    expectBalanced(order, r.config.modes, false);
+    expect(r.blocks.map((b: Json) => b.mode)).toEqual(order.flat());
+    expect(r.blocks).toHaveLength(12);
+    for (const b of r.blocks) {
+      expect(b.position).toBe(order[b.round].indexOf(b.mode));
+      expect(b.high).not.toBeNull(); // every mode of this case has the high-priority worker
+      expect(b.high.latency_ms).toHaveLength(6); // 0.3 s at 20/s
+      expect(b.high.gpu_ms).toHaveLength(6);
+      expect(b.high.p99_ms).toBe(Math.max(...b.high.latency_ms)); // 6 samples: P99 is the largest
+      expect(b.high.p50_ms).toBeGreaterThan(0);
+      if (b.mode === "alone") expect(b.low).toBeNull();
+      else expect(b.low).toMatchObject({ worker: b.mode === "native" ? "low-bare" : "low-tg", iter_per_s: expect.any(Number) });
+      expect(b.host.all.steal_pct).toBeGreaterThanOrEqual(0);
+      expect(Object.keys(b.host.cpu_ms).sort()).toEqual(["high-bare", "high-tg", "low-bare", "low-tg", "rings"]);
+      for (const idle of b.host.idle) expect(b.host.cpu_ms[idle], `${idle} idle in ${b.mode}`).toBeLessThanOrEqual(20);
+      expect(b.host.cpu_ms[b.mode === "native" || b.mode === "tailguard" ? b.low.worker : b.high.worker]).toBeGreaterThanOrEqual(0);
+    }
+
+    const s = r.summary;
+    expect(s.positions).toEqual(Object.fromEntries(r.config.modes.map((m: string) =>
+      [m, [0, 1, 2].map((pos) => order.filter((row) => row[pos] === m).length)])));
+    const byName = Object.fromEntries(s.ratios.map((x: Json) => [x.name, x]));
+    expect(Object.keys(s.verdicts).sort()).toEqual(["batch it/s, tailguard / native", "request P50, tailguard / alone", "request P99, tailguard / alone"]);
+    for (const v of Object.values(s.verdicts)) expect(["meets", "fails", "unresolved"]).toContain(v);
+    const p99 = byName["request P99, tailguard / alone"];
+    expect(p99.bound).toEqual({ op: "<=", value: 1.05 });
+    // the per-round ratios are the blocks' own
+    const block = (rnd: number, mode: string) => r.blocks.find((b: Json) => b.round === rnd && b.mode === mode);
+    expect(p99.per_round).toEqual([0, 1, 2, 3].map((i) => block(i, "tailguard").high.p99_ms / block(i, "alone").high.p99_ms));
+    expect(p99.n).toBe(4);
+    expect(p99.ci[0]).toBeLessThanOrEqual(p99.geomean);
+    expect(p99.ci[1]).toBeGreaterThanOrEqual(p99.geomean);
+    expect(byName["batch it/s, tailguard / native"].per_round).toEqual([0, 1, 2, 3].map((i) =>
+      block(i, "tailguard").low.iter_per_s / block(i, "native").low.iter_per_s));
+    expect(Object.keys(s.rings).sort()).toEqual(["high-tg", "low-tg"]); // what the rings counted, drops included
+    expect(s.pooled.alone.requests).toBe(24);
+    expect(s.pooled.alone.p99_rests_on).toBe("P99 of 24: the 24th, 0 above it");
+    expect(s.percentile_basis.alone.p99).toBe("P99 of 6: the 6th, 0 above it");
+    expect(stdout).toMatch(/request P99, tailguard \/ alone +[\d.]+ +[\d.]+-[\d.]+ +<= 1\.05 +(meets|fails|unresolved)/);
+  });
+
+  it("the attach case alternates A B, B A with the shim recording only (agent/src/bench's TELEMETRY_ENV)", () => {
+    const { result: r } = runCase(["--case", "attach", "--block", "0.2", "--rounds", "4"]);
+    expect(r.config.order).toEqual([["bare", "attached"], ["attached", "bare"], ["bare", "attached"], ["attached", "bare"]]);
+    expect(r.workers["low-attached"].env).toMatchObject({ ...TELEMETRY_ENV, TAILGUARD_PRIORITY: "normal" });
+    expect(r.attachment["low-attached"]).toMatchObject({ shim_loaded: true, ring_priority: 0 });
+    expect(r.blocks.every((b: Json) => b.high === null && b.low.iter_per_s > 0)).toBe(true);
+    expect(r.summary.verdicts).toEqual({ "batch it/s, attached / bare": expect.stringMatching(/^(meets|fails|unresolved)$/) });
+  });
+
   it("statistics: geometric mean, t interval on log ratios and verdicts as computed here", () => {
     const ratios = [1.2, 0.9, 1.1, 1.0, 1.05, 0.95, 1.15, 0.98];
     const logs = ratios.map(Math.log);
