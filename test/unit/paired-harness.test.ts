@@ -2,7 +2,7 @@
 // statistics end to end, a balanced block order, and the statistics (bench/gpu/paired_stats.py) against arithmetic done
 // here; its copies of TELEMETRY_ENV and of the nearest-rank percentile agree with the agent's.
 import { spawnSync } from "node:child_process";
-import { readFileSync } from "node:fs";
+import { readFileSync, rmSync } from "node:fs";
 import path from "node:path";
 import { describe, expect, it } from "vitest";
 
@@ -22,8 +22,12 @@ type Json = any;
 function runCase(args: string[]) {
   const out = testDir("paired");
   const r = spawnSync("python3", [paired, "--fake", ...args, "--out", out], { cwd: root, encoding: "utf8", timeout: 90_000 });
-  expect(r.status, `${r.stdout}\n${r.stderr}`).toBe(0);
-  return { stdout: r.stdout, result: JSON.parse(readFileSync(path.join(out, "paired.json"), "utf8")) as Json };
+  try {
+    expect(r.status, `${r.stdout}\n${r.stderr}`).toBe(0);
+    return { stdout: r.stdout, result: JSON.parse(readFileSync(path.join(out, "paired.json"), "utf8")) as Json };
+  } finally {
+    rmSync(out, { recursive: true, force: true });
+  }
 }
 
 function statsOf(ask: object): Json {
