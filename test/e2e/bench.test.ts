@@ -15,10 +15,10 @@ import { Canvas, crc32, PNG_SIGNATURE } from "../../agent/src/bench/png.js";
 import { median, percentile, ratio, spread, summarize, throughputOutside, windowThroughput } from "../../agent/src/bench/stats.js";
 import { nativeBuild, root, simDir } from "../support/native.js";
 import { formatCpus, orchestratorCpus, parseCpus, pinProcess } from "../../agent/src/bench/workers.js";
-import { cases, defaultDir, goalTable, medianTable } from "../../bench/h100/bench-table.mjs";
-import { plan as leversPlan, VARIANTS as LEVER_VARIANTS } from "../../bench/h100/levers-b8.mjs";
-import { pairs as batch8Pairs, pairsTable as batch8Table } from "../../bench/h100/pairs-b8.mjs";
-import { RUNS as toggleRuns, toggleSummary } from "../../bench/h100/experiments/toggle-summary.mjs";
+import { cases, defaultDir, goalTable, medianTable } from "../../bench/gpu/bench-table.mjs";
+import { plan as leversPlan, VARIANTS as LEVER_VARIANTS } from "../../bench/gpu/levers-b8.mjs";
+import { pairs as batch8Pairs, pairsTable as batch8Table } from "../../bench/gpu/pairs-b8.mjs";
+import { RUNS as toggleRuns, toggleSummary } from "../../bench/gpu/experiments/toggle-summary.mjs";
 
 const cli = path.join(root, "agent/dist/cli.js");
 const MODES = ["high-alone", "low-alone", "native", "telemetry", "tailguard"];
@@ -473,7 +473,7 @@ describe("published H100 results", () => {
     for (const o of orders) expect([...o].sort()).toEqual(LEVER_VARIANTS.map((v: { name: string }) => v.name).sort());
   });
 
-  it("the tables in the READMEs and docs/scheduling.md are bench/h100/bench-table.mjs's output from those files", () => {
+  it("the tables in the READMEs and docs/scheduling.md are bench/gpu/bench-table.mjs's output from those files", () => {
     const results = readFileSync(path.join(root, "bench/results/README.md"), "utf8");
     expect(results).toContain(medianTable());
     expect(results).toContain(goalTable());

@@ -6,7 +6,7 @@
 //   C  prioritized, requests paused: the mechanisms in effect with an idle high-priority process
 // A collector drains the rings as the agent would. Per state: the batch job's it/s, host ms per iteration to enqueue
 // and ms waiting in the sync, from 1 s after each switch; paired per cycle (A÷B, C÷B).
-// Usage (repository root, GPU machine, node on PATH): node bench/h100/experiments/toggle-b8.mjs OUTDIR [SECONDS]
+// Usage (repository root, GPU machine, node on PATH): node bench/gpu/experiments/toggle-b8.mjs OUTDIR [SECONDS]
 // [SEGMENT] (TOGGLE_SHIM_ENV below). Writes OUTDIR/toggle.json and prints the table.
 import { spawn, execFileSync } from "node:child_process";
 import { mkdirSync, writeFileSync, rmSync } from "node:fs";
@@ -32,7 +32,7 @@ const now = () => Number(process.hrtime.bigint()); // CLOCK_MONOTONIC, as Python
 function worker(role, priority) {
   const env = { ...process.env, LD_PRELOAD: process.cwd() + "/native/build/libtailguard.so", TAILGUARD_DIR: dir,
     TAILGUARD_PRIORITY: priority, ...shimEnv };
-  const child = spawn("python3", ["bench/h100/experiments/toggle-b8.py", role], { env, stdio: ["pipe", "pipe", "inherit"] });
+  const child = spawn("python3", ["bench/gpu/experiments/toggle-b8.py", role], { env, stdio: ["pipe", "pipe", "inherit"] });
   let text = "";
   const ready = new Promise((resolve) => child.stdout.on("data", (d) => { text += d; if (/^ready$/m.test(text)) resolve(); }));
   const done = new Promise((resolve) => child.on("exit", () => resolve(JSON.parse(text.split("\n").filter((l) => l.startsWith("{")).pop()))));

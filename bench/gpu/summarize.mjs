@@ -1,4 +1,4 @@
-// Summarises the launch-cost runs of bench/h100/run.sh: the median of each mode's per-run medians, their spread, and
+// Summarises the launch-cost runs of bench/gpu/run.sh: the median of each mode's per-run medians, their spread, and
 // the overhead as the median of paired differences (run i of a mode against run i of the baseline, which ran next
 // to it), which cancels slow drifts of the machine. Usage: node summarize.mjs OUTDIR
 import { readFileSync } from "node:fs";

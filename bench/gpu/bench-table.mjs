@@ -2,7 +2,7 @@
 // The Markdown tables of bench/results/README.md's `tailguard bench` section, printed from the combined result files
 // (each `tailguard bench --combine` of three single-repetition invocations), so the published figures have one source:
 // test/bench-results.test.ts checks that the README holds exactly this output.
-// Usage: node bench/h100/bench-table.mjs [DIR]   (DIR: bench/results/h100-bench-2026-11-24)
+// Usage: node bench/gpu/bench-table.mjs [DIR]   (DIR: bench/results/h100-bench-2026-11-24)
 import fs from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";

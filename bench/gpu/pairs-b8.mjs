@@ -5,7 +5,7 @@
 // median, the geometric mean and how many pairs fell below 1, for the runs before and after the bench pinned itself.
 // The published figures have this one source: test/e2e/bench.test.ts checks that bench/results/README.md and
 // docs/scheduling.md hold exactly this output.
-// Usage: node bench/h100/pairs-b8.mjs
+// Usage: node bench/gpu/pairs-b8.mjs
 import fs from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";

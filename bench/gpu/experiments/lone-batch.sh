@@ -8,7 +8,7 @@
 #   tg            the shim at priority low, an idle partner at priority high: holds and the short timeslice in effect
 #   tg-ts0        as tg with TAILGUARD_TIMESLICE_US=0 (holds only)
 #   tg-holds0     as tg with TAILGUARD_HOLDS=0 (short timeslice only)
-# Usage (repository root, on the GPU machine): bash bench/h100/experiments/lone-batch.sh OUTDIR [seconds] [rounds]
+# Usage (repository root, on the GPU machine): bash bench/gpu/experiments/lone-batch.sh OUTDIR [seconds] [rounds]
 # [deadline_s]. Writes OUTDIR/probe.jsonl (one line per run) and OUTDIR/slots.jsonl (the control block seen mid-run).
 set -uo pipefail
 cd "$(dirname "$0")/../../.."
@@ -28,7 +28,7 @@ partner() {
 }
 low() { # label, env...
   local label=$1; shift
-  env "$@" python3 bench/h100/experiments/lone-batch.py "$seconds" "$label" > /tmp/low.out 2>&1 &
+  env "$@" python3 bench/gpu/experiments/lone-batch.py "$seconds" "$label" > /tmp/low.out 2>&1 &
   local pid=$!
   for _ in $(seq 600); do grep -q ready /tmp/low.out && break; sleep 0.1; done
   sleep 2

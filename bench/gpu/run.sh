@@ -8,7 +8,7 @@
 #      shim, recording, and nobody reading, rotating, RUNS processes each (default 7) -- noisier: processes differ;
 #   4. ResNet-18 inference under `tailguard run --record`: launches seen vs CUPTI's kernel count;
 #   5. `node bench/shim.mjs` on this machine's CPU (simulated and null driver).
-# Usage: bench/h100/run.sh OUTDIR   (needs node on PATH, nvcc, python3 with torch + torchvision)
+# Usage: bench/gpu/run.sh OUTDIR   (needs node on PATH, nvcc, python3 with torch + torchvision)
 set -uo pipefail
 out=${1:?usage: run.sh OUTDIR}
 cd "$(dirname "$0")/../.."
@@ -26,9 +26,9 @@ runs=${RUNS:-7}
 make -C native >/dev/null || exit 1
 $tg doctor > "$out/doctor.txt" 2>&1
 TAILGUARD_LOG_LEVEL=debug $tg run -- native/build/tg-probe > "$out/probe_debug.txt" 2>&1
-nvcc -O2 -arch=sm_90 -o /tmp/launch_loop bench/h100/launch_loop.cu || exit 1
+nvcc -O2 -arch=sm_90 -o /tmp/launch_loop bench/gpu/launch_loop.cu || exit 1
 stub=$(find /usr/local/cuda*/ -name libcuda.so -path "*stubs*" 2>/dev/null | head -1)
-gcc -O2 -Inative/include -o /tmp/launch_ab bench/h100/launch_ab.c -L"$(dirname "$stub")" -lcuda -ldl || exit 1
+gcc -O2 -Inative/include -o /tmp/launch_ab bench/gpu/launch_ab.c -L"$(dirname "$stub")" -lcuda -ldl || exit 1
 
 # In-process A/B: the headline measurement.
 ab="taskset -c 2 /tmp/launch_ab 1000 400"
@@ -59,9 +59,9 @@ done
 tail -8 "$out/launch_shim.log" > "$out/launch_shim_summary.txt"
 
 # ResNet-18: every launch seen?
-taskset -c 8-15 $tg run --record /dev/shm/tg-bench/resnet.jsonl -- taskset -c 2 python3 bench/h100/resnet_count.py 20 \
+taskset -c 8-15 $tg run --record /dev/shm/tg-bench/resnet.jsonl -- taskset -c 2 python3 bench/gpu/resnet_count.py 20 \
   > "$out/resnet_script.json" 2> "$out/resnet_run.log"
-node bench/h100/count_launches.mjs /dev/shm/tg-bench/resnet.jsonl "$out/resnet_script.json" > "$out/resnet_count.json"
+node bench/gpu/count_launches.mjs /dev/shm/tg-bench/resnet.jsonl "$out/resnet_script.json" > "$out/resnet_count.json"
 node bench/shim.mjs --runs 11 --out "$out/bench_shim.json" > "$out/bench_shim.txt" 2>&1
-node bench/h100/summarize.mjs "$out" > "$out/summary.json"
+node bench/gpu/summarize.mjs "$out" > "$out/summary.json"
 cat "$out/bench_shim.txt" "$out/summary.json" "$out/resnet_count.json" "$out/doctor.txt"

@@ -12,7 +12,7 @@ own PyTorch worker (bench/workers/torch_worker.py) and its start/stop protocol. 
 Her slot (priority asked, mechanisms, timeslice) is read from the control files during the shared phases. Writes one
 JSON object (latencies, throughput, slots, exit statuses). Run as root from the repository root:
 
-  python3 bench/h100/two_users.py --out FILE.json [--seconds 15] [--batch 256]
+  python3 bench/gpu/two_users.py --out FILE.json [--seconds 15] [--batch 256]
 """
 import argparse, glob, json, os, pwd, shutil, struct, subprocess, tempfile, threading, time
 
@@ -120,7 +120,7 @@ def main():
     try:
         gpu = subprocess.run(["nvidia-smi", "--query-gpu=name,driver_version", "--format=csv,noheader"],
                              capture_output=True, text=True).stdout.strip()
-        out = {"gpu": gpu, "command": "python3 bench/h100/two_users.py --seconds %g --batch %d" % (args.seconds, args.batch),
+        out = {"gpu": gpu, "command": "python3 bench/gpu/two_users.py --seconds %g --batch %d" % (args.seconds, args.batch),
                "her_uid": mallory.pw_uid, "phases": []}
         out["phases"].append(phase("alone", args, tg_dir, work, mallory, False))
         out["phases"].append(phase("shared", args, tg_dir, work, mallory, True))

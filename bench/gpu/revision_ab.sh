@@ -4,8 +4,8 @@
 # reading and with a recording session's collector draining (each revision's own addon: ring layouts may differ),
 # the revisions and modes alternating, RUNS processes each (default 7). The simulated-GPU twin is
 # bench/shim/revision_ab.mjs.
-# Usage (repository root, node on PATH): bench/h100/revision_ab.sh OUTDIR BASE.tgz BASE_ADDON.node
-#   BASE.tgz: `git archive BASE native bench/h100/launch_ab.c bench/timing.h | gzip`; BASE_ADDON.node: that
+# Usage (repository root, node on PATH): bench/gpu/revision_ab.sh OUTDIR BASE.tgz BASE_ADDON.node
+#   BASE.tgz: `git archive BASE native bench/gpu/launch_ab.c bench/timing.h | gzip`; BASE_ADDON.node: that
 #   revision's build/Release/tailguard.node (built where node-gyp is)
 set -uo pipefail
 out=${1:?usage: revision_ab.sh OUTDIR BASE.tgz BASE_ADDON.node}
@@ -15,7 +15,7 @@ runs=${RUNS:-7}
 mkdir -p "$out" /tmp/tg-base && tar -xzf "$base_tgz" -C /tmp/tg-base || exit 1
 make -C native >/dev/null && make -C /tmp/tg-base/native build/libtailguard.so >/dev/null || exit 1
 stub=$(find /usr/local/cuda*/ -name libcuda.so -path "*stubs*" 2>/dev/null | head -1)
-gcc -O2 -Inative/include -o /tmp/launch_ab bench/h100/launch_ab.c -L"$(dirname "$stub")" -lcuda -ldl || exit 1
+gcc -O2 -Inative/include -o /tmp/launch_ab bench/gpu/launch_ab.c -L"$(dirname "$stub")" -lcuda -ldl || exit 1
 declare -A shim=([base]=/tmp/tg-base/native/build/libtailguard.so [head]=$PWD/native/build/libtailguard.so)
 declare -A addon=([base]=$base_addon [head]=$PWD/build/Release/tailguard.node)
 loop="taskset -c 2 /tmp/launch_ab 1000 400"

@@ -8,8 +8,8 @@
 // and the high-priority P50/P99.
 //
 // Usage (repository root; on the GPU machine node on PATH, shim built by tgbench.sh):
-//   node bench/h100/levers-b8.mjs run OUTDIR [--reps 1,2,3] [--duration 30] [--seconds 540] [--sim]
-//   node bench/h100/levers-b8.mjs summarize OUTDIR
+//   node bench/gpu/levers-b8.mjs run OUTDIR [--reps 1,2,3] [--duration 30] [--seconds 540] [--sim]
+//   node bench/gpu/levers-b8.mjs summarize OUTDIR
 import { spawnSync } from "node:child_process";
 import fs from "node:fs";
 import path from "node:path";
@@ -47,7 +47,7 @@ function run(out, opts) {
         "--rotate", String(rep - 1), "--out", path.join(out, `r${rep}-${v.name}`),
         ...(v.shimEnv ? ["--shim-env", v.shimEnv] : []), ...(opts.sim ? ["--sim"] : [])];
       const t0 = Date.now();
-      const r = spawnSync("bash", [path.join(root, "bench/h100/tgbench.sh"), ...args], { stdio: ["ignore", "inherit", "inherit"] });
+      const r = spawnSync("bash", [path.join(root, "bench/gpu/tgbench.sh"), ...args], { stdio: ["ignore", "inherit", "inherit"] });
       last = (Date.now() - t0) / 1000;
       log(`repetition ${rep} ${v.name}: exit ${r.status} in ${last.toFixed(0)} s`);
     }

@@ -3,7 +3,7 @@
 // holds exactly this output): per run, the batch job's throughput with priorities in effect (A) and with the requests
 // paused (C), each over equal priorities (B) of the same cycle, as a geometric mean over cycles ± 2 standard errors;
 // then, for the runs that recorded it, ms per batch iteration by where the iteration fell relative to the requests.
-// Usage: node bench/h100/experiments/toggle-summary.mjs [RUNDIR ...] (default: the committed H100 runs)
+// Usage: node bench/gpu/experiments/toggle-summary.mjs [RUNDIR ...] (default: the committed H100 runs)
 import fs from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";

@@ -1,8 +1,8 @@
-// Summarizes bench/h100/mission.sh results: per setting (and variant), low batch, flavour and rate, the median over
+// Summarizes bench/gpu/mission.sh results: per setting (and variant), low batch, flavour and rate, the median over
 // repetitions of the high-priority P50/P90/P99, the P99 of all repetitions' requests pooled, their ratios to the
 // standalone reference of the same files, the high-priority requests' GPU time and SM clock (runs that recorded them),
 // and the low-priority throughput against native.
-// Usage: node bench/h100/summarize-mission.mjs FILE.jsonl [FILE.jsonl ...]
+// Usage: node bench/gpu/summarize-mission.mjs FILE.jsonl [FILE.jsonl ...]
 import { readFileSync } from "node:fs";
 
 const runs = process.argv.slice(2).flatMap((f) => readFileSync(f, "utf8").split("\n").filter(Boolean).map((l) => JSON.parse(l)));
