@@ -23,10 +23,10 @@ import { RUNS as toggleRuns, toggleSummary } from "../../bench/gpu/experiments/t
 const cli = path.join(root, "agent/dist/cli.js");
 const MODES = ["high-alone", "low-alone", "native", "telemetry", "tailguard"];
 
-function bench(args: string[], env: NodeJS.ProcessEnv = {}) {
+function bench(args: string[], env: NodeJS.ProcessEnv = {}, cwd = root) {
   const e = { ...process.env, ...env };
   delete e.LD_PRELOAD;
-  return spawnSync(process.execPath, [cli, "bench", ...args], { env: e, encoding: "utf8", timeout: 110_000 });
+  return spawnSync(process.execPath, [cli, "bench", ...args], { env: e, cwd, encoding: "utf8", timeout: 110_000 });
 }
 
 /** PNG chunks, each CRC checked. */
@@ -381,7 +381,7 @@ describe("tailguard bench --sim", () => {
     expect(existsSync(out) ? readdirSync(out) : []).toEqual([]);
   });
 
-  it("--shim-env reaches the tailguard mode only; the invoking environment's TAILGUARD_* settings reach no worker; --combine joins invocations; --rotate starts the mode order further on", () => {
+  it("--shim-env reaches the tailguard mode only; the invoking environment's TAILGUARD_* settings reach no worker; --combine joins invocations; --rotate starts the mode order further on; without --out, results go to ./results/", () => {
     const dir = mkdtempSync(path.join(os.tmpdir(), "tg-bench-combine-"));
     const args = ["--sim", "--duration", "0.5", "--repetitions", "1", "--modes", "high-alone,telemetry,tailguard", "--shim-env",
       "TAILGUARD_HOLDS=0,TAILGUARD_MIN_SHARE=20"];
@@ -410,10 +410,14 @@ describe("tailguard bench --sim", () => {
     expect(readFileSync(path.join(dir, "all", "results.md"), "utf8")).toMatch(/combined from 2 invocations/);
     for (const f of ["latency-cdf.svg", "latency-cdf.png", "latency-timeline.svg", "latency-timeline.png"])
       expect(existsSync(path.join(dir, "all", f)), f).toBe(true);
-    // another scenario does not combine
-    const other = bench(["--sim", "--duration", "0.5", "--repetitions", "1", "--modes", "high-alone", "--rate", "20", "--out", path.join(dir, "other")]);
+    // another scenario does not combine; without --out, a run goes to ./results/tailguard-bench-SCENARIO-TIME
+    const other = bench(["--sim", "--duration", "0.5", "--repetitions", "1", "--modes", "high-alone", "--rate", "20"], {}, dir);
     expect(other.status, other.stderr).toBe(0);
-    const bad = bench(["--combine", `${path.join(dir, "part1")},${path.join(dir, "other")}`, "--out", path.join(dir, "bad")]);
+    const written = readdirSync(path.join(dir, "results"));
+    expect(written).toEqual([expect.stringMatching(/^tailguard-bench-default-\d{4}-\d\d-\d\dT\d\d-\d\d-\d\d$/)]);
+    const otherDir = path.join(dir, "results", written[0]);
+    expect(other.stdout).toContain(`results in ${otherDir}`);
+    const bad = bench(["--combine", `${path.join(dir, "part1")},${otherDir}`, "--out", path.join(dir, "bad")]);
     expect(bad.status).toBe(2);
     expect(bad.stderr).toMatch(/ran another scenario/);
   });
