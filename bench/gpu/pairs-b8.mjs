@@ -5,14 +5,14 @@
 // median, the geometric mean and how many pairs fell below 1, for the runs before and after the bench pinned itself.
 // The published figures have this one source: test/e2e/bench.test.ts checks that bench/results/README.md and
 // docs/scheduling.md hold exactly this output.
-// Usage: node bench/gpu/pairs-b8.mjs
+// Usage: node bench/gpu/pairs-b8.mjs [DIR]   (DIR: a folder laid out as the results branch; default: the pairs in
+//        bench/results/figures/pairs-b8.json, bench/gpu/figures.mjs)
 import fs from "node:fs";
-import path from "node:path";
 import { fileURLToPath } from "node:url";
 
 import { median } from "../common.mjs";
+import { publishedFigures, rawFiles } from "./figures.mjs";
 
-const results = path.join(path.dirname(fileURLToPath(import.meta.url)), "../results");
 /** Invocations with the `default` eager scenario's native and tailguard modes, in the order they ran. */
 export const SOURCES = [
   ...[1, 2, 3].map((r) => ({ dir: `h100-bench-2026-11-24/parts/default-eager-r${r}`, label: `bench r${r} (60 s)` })),
@@ -26,10 +26,13 @@ export const SOURCES = [
   { dir: "h100-pinned-2026-11-24/high-alone", label: "pinned, high-alone (15 s)" },
 ];
 
-export function pairs() {
+/** Every pair, from the raw result files (`read`: path on the results branch -> parsed JSON): the invocation, the
+ *  repetition, which of the two ran first, whether the bench was pinned, and native's and tailguard's low-priority
+ *  worker: it/s and, where the bench recorded it, CPU ms per iteration (else null). */
+export function extract(read) {
   const out = [];
   for (const s of SOURCES) {
-    const result = JSON.parse(fs.readFileSync(path.join(results, s.dir, "result.json"), "utf8"));
+    const result = read(`${s.dir}/result.json`);
     if (result.scenario.name !== "default" || result.scenario.high.flavour !== "eager")
       throw new Error(`${s.dir}: not the default eager scenario`);
     const reps = [...new Set(result.runs.map((r) => r.repetition))].sort((a, b) => a - b);
@@ -37,16 +40,21 @@ export function pairs() {
       const of = (m) => result.runs.find((r) => r.repetition === rep && r.mode === m);
       const native = of("native"), tg = of("tailguard");
       if (!native || !tg) continue;
+      const low = (r) => ({ iterPerS: r.low.iterPerS, cpuMsPerIter: r.low.cpu?.msPerIter ?? null });
       out.push({ source: s.label, rep, tgFirst: tg.order < native.order, pinned: Boolean(result.pinning?.orchestrator),
-        native: native.low, tailguard: tg.low });
+        native: low(native), tailguard: low(tg) });
     }
   }
   return out;
 }
 
-export function pairsTable() {
-  const ps = pairs();
-  const cpu = (low) => (low.cpu ? low.cpu.msPerIter.toFixed(2) : "–");
+/** The pairs as published (bench/results/figures/pairs-b8.json). */
+export function pairs() {
+  return publishedFigures("pairs-b8");
+}
+
+export function pairsTable(ps = pairs()) {
+  const cpu = (low) => (low.cpuMsPerIter !== null ? low.cpuMsPerIter.toFixed(2) : "–");
   const rows = [
     "| invocation | repetition | first | native it/s | tailguard it/s | tailguard ÷ native | CPU ms/it native | CPU ms/it tailguard |",
     "|---|---|---|---|---|---|---|---|",
@@ -57,8 +65,8 @@ export function pairsTable() {
   for (const [name, group] of [["orchestrator not pinned", ps.filter((p) => !p.pinned)], ["orchestrator pinned", ps.filter((p) => p.pinned)]]) {
     const ratios = group.map((p) => p.tailguard.iterPerS / p.native.iterPerS);
     const geo = Math.exp(ratios.reduce((a, r) => a + Math.log(r), 0) / ratios.length);
-    const withCpu = group.filter((p) => p.native.cpu && p.tailguard.cpu);
-    const cpuRatio = median(withCpu.map((p) => p.tailguard.cpu.msPerIter / p.native.cpu.msPerIter));
+    const withCpu = group.filter((p) => p.native.cpuMsPerIter !== null && p.tailguard.cpuMsPerIter !== null);
+    const cpuRatio = median(withCpu.map((p) => p.tailguard.cpuMsPerIter / p.native.cpuMsPerIter));
     rows.push(`${name}, ${group.length} pairs: tailguard ÷ native median ${median(ratios).toFixed(2)}, geometric mean ${geo.toFixed(2)}, ` +
       `range ${Math.min(...ratios).toFixed(2)}–${Math.max(...ratios).toFixed(2)}, below 1 in ${ratios.filter((r) => r < 1).length}; ` +
       `CPU ms per iteration, tailguard ÷ native, median of ${withCpu.length} pairs: ${cpuRatio.toFixed(2)}.`);
@@ -66,4 +74,5 @@ export function pairsTable() {
   return rows.join("\n");
 }
 
-if (process.argv[1] && fs.realpathSync(process.argv[1]) === fileURLToPath(import.meta.url)) console.log(pairsTable());
+if (process.argv[1] && fs.realpathSync(process.argv[1]) === fileURLToPath(import.meta.url))
+  console.log(pairsTable(process.argv[2] ? extract(rawFiles(process.argv[2])) : undefined));
