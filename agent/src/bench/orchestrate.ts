@@ -8,9 +8,8 @@ import { spawn, type ChildProcess } from "node:child_process";
 import { readFileSync } from "node:fs";
 import path from "node:path";
 
-import { native, type Collector } from "../ingest/native.js";
+import { describeMechanisms, native, Priority, type Collector } from "../ingest/native.js";
 import { readStatFields, statFields } from "../ingest/proc.js";
-import { describeMechanisms } from "../ingest/native.js";
 import { Flag, Kind, RECORD_SIZE, RecordField } from "../ingest/record.js";
 import { newSession, shimEnv } from "../ingest/session.js";
 import type { Scenario } from "./scenarios.js";
@@ -40,8 +39,8 @@ export const MODES: Mode[] = [
 
 /** Priorities each role is run with, per shim mode (the integer the shim must report). */
 export const INTENDED_PRIORITY: Record<"telemetry" | "priority", Record<Role, { env: string; value: number }>> = {
-  telemetry: { high: { env: "normal", value: 0 }, low: { env: "normal", value: 0 } },
-  priority: { high: { env: "high", value: 10 }, low: { env: "low", value: -10 } },
+  telemetry: { high: { env: "normal", value: Priority.NORMAL }, low: { env: "normal", value: Priority.NORMAL } },
+  priority: { high: { env: "high", value: Priority.HIGH }, low: { env: "low", value: Priority.LOW } },
 };
 
 /** Environment of the telemetry-only mode: the shim records, nothing is scheduled (see `tailguard options`). */
