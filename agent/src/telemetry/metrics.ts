@@ -82,7 +82,7 @@ const SPECS = {
     otel: "tailguard.request.latency",
     type: "histogram",
     unit: "s",
-    description: "Request window duration: first launch after idle to the synchronisation that drained it.",
+    description: "Request latency: a request window's first launch after idle (the start of its hold, when the scheduler held it) to the synchronisation that showed its work done.",
     labels: PROCESS,
     buckets: sloBuckets(-4, 1),
   },
