@@ -9,7 +9,7 @@ import { readFileSync } from "node:fs";
 import path from "node:path";
 
 import { describeMechanisms, native, Priority, type Collector } from "../ingest/native.js";
-import { readStatFields, statFields } from "../ingest/proc.js";
+import { cpuTimeNs, readStatFields, statFields } from "../ingest/proc.js";
 import { Flag, Kind, RECORD_SIZE, RecordField } from "../ingest/record.js";
 import { newSession, shimEnv } from "../ingest/session.js";
 import type { Scenario } from "./scenarios.js";
@@ -249,23 +249,14 @@ class HoldCollector {
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-/** Linux reports process times in USER_HZ ticks, 100 per second on every architecture's ABI. */
-const USER_HZ = 100;
-
 /** CPU time (ns) used so far by every thread of `pid`, user and system, from /proc/PID/stat; null where unreadable. */
 export function processCpuNs(pid: number): number | null {
-  return cpuNsOf(readStatFields(pid));
+  return cpuTimeNs(readStatFields(pid));
 }
 
 /** utime + stime (ns) of a /proc/PID/stat line; null if it is not one. */
 export function procStatCpuNs(stat: string): number | null {
-  return cpuNsOf(statFields(stat));
-}
-
-function cpuNsOf(fields: string[] | null): number | null {
-  if (!fields || fields.length <= 12) return null;
-  const utime = Number(fields[11]), stime = Number(fields[12]); // fields 14 and 15 of proc(5)
-  return Number.isInteger(utime) && Number.isInteger(stime) ? ((utime + stime) * 1e9) / USER_HZ : null;
+  return cpuTimeNs(statFields(stat));
 }
 
 /** A process's CPU time at a moment of CLOCK_MONOTONIC (ns). */
