@@ -501,7 +501,7 @@ export class AgentMetrics {
     for (const list of this.byPid.values()) all.push(...list);
 
     const perSeries = (key: MetricKey, value: (s: ProcessSeries) => number) =>
-      sum(key, all.map((s) => ({ attributes: s.attrs, startTime: s.start, endTime: end, value: value(s) })));
+      metricData(key, all.map((s) => ({ attributes: s.attrs, startTime: s.start, endTime: end, value: value(s) })));
     const agentWide = (value: number) => [{ attributes: {}, startTime: this.start, endTime: end, value }];
     const point = <T>(s: ProcessSeries, attributes: Attributes, value: T): DataPoint<T> => ({
       attributes,
@@ -519,20 +519,20 @@ export class AgentMetrics {
     }
 
     const metrics: MetricData[] = [
-      histogram("request_latency", all.map((s) => point(s, s.attrs, s.latency.value()))),
-      histogram("hold_time", all.flatMap((s) => Object.values(s.holds).map((h) => point(s, h.attrs, h.time.value())))),
-      histogram("launch_api_time", all.map((s) => point(s, s.attrs, s.apiTime.value()))),
+      metricData("request_latency", all.map((s) => point(s, s.attrs, s.latency.value()))),
+      metricData("hold_time", all.flatMap((s) => Object.values(s.holds).map((h) => point(s, h.attrs, h.time.value())))),
+      metricData("launch_api_time", all.map((s) => point(s, s.attrs, s.apiTime.value()))),
       perSeries("launches", (s) => s.launches),
       perSeries("request_windows", (s) => s.latency.count),
-      sum("holds", all.flatMap((s) => Object.values(s.holds).map((h) => point(s, h.attrs, h.time.count)))),
+      metricData("holds", all.flatMap((s) => Object.values(s.holds).map((h) => point(s, h.attrs, h.time.count)))),
       perSeries("records_dropped", (s) => s.dropped),
-      sum("spans_exported", agentWide(spans.exported)),
-      sum("spans_dropped", agentWide(spans.dropped)),
-      sum("spans_failed", agentWide(spans.failed)),
-      sum("metric_export_failures", agentWide(this.metricExportFailures)),
-      sum("rings_corrupt", agentWide(this.ringsCorrupt)),
-      gauge("processes_attached", agentWide(this.attached)),
-      gauge("processes_in_flight", agentWide(this.inFlight)),
+      metricData("spans_exported", agentWide(spans.exported)),
+      metricData("spans_dropped", agentWide(spans.dropped)),
+      metricData("spans_failed", agentWide(spans.failed)),
+      metricData("metric_export_failures", agentWide(this.metricExportFailures)),
+      metricData("rings_corrupt", agentWide(this.ringsCorrupt)),
+      metricData("processes_attached", agentWide(this.attached)),
+      metricData("processes_in_flight", agentWide(this.inFlight)),
     ];
     try {
       if (this.snapshots) metrics.push(...this.quantileGauges(this.snapshots(), end));
@@ -570,7 +570,7 @@ export class AgentMetrics {
         });
       }
     }
-    return [...points].map(([key, list]) => gauge(key, list));
+    return [...points].map(([key, list]) => metricData(key, list));
   }
 }
 
@@ -580,32 +580,17 @@ function descriptor(key: MetricKey) {
   return { name: d.otel, description: d.description, unit: d.unit, valueType };
 }
 
-function histogram(key: MetricKey, dataPoints: DataPoint<Histogram>[]): MetricData {
-  return {
-    descriptor: descriptor(key),
-    aggregationTemporality: AggregationTemporality.CUMULATIVE,
-    dataPointType: DataPointType.HISTOGRAM,
-    dataPoints,
-  };
-}
-
-function sum(key: MetricKey, dataPoints: DataPoint<number>[]): MetricData {
-  return {
-    descriptor: descriptor(key),
-    aggregationTemporality: AggregationTemporality.CUMULATIVE,
-    dataPointType: DataPointType.SUM,
-    isMonotonic: true,
-    dataPoints,
-  };
-}
-
-function gauge(key: MetricKey, dataPoints: DataPoint<number>[]): MetricData {
-  return {
-    descriptor: descriptor(key),
-    aggregationTemporality: AggregationTemporality.CUMULATIVE,
-    dataPointType: DataPointType.GAUGE,
-    dataPoints,
-  };
+/** A metric's data as the SDK's readers take it, of the kind METRICS gives it: a histogram, a monotonic sum (a
+ *  counter) or a gauge; cumulative, like every series here. */
+function metricData(key: MetricKey, dataPoints: DataPoint<Histogram>[] | DataPoint<number>[]): MetricData {
+  const d: MetricDefinition = METRICS[key];
+  const common = { descriptor: descriptor(key), aggregationTemporality: AggregationTemporality.CUMULATIVE };
+  if (d.type === "histogram")
+    return { ...common, dataPointType: DataPointType.HISTOGRAM, dataPoints: dataPoints as DataPoint<Histogram>[] };
+  const points = dataPoints as DataPoint<number>[];
+  return d.type === "counter"
+    ? { ...common, dataPointType: DataPointType.SUM, isMonotonic: true, dataPoints: points }
+    : { ...common, dataPointType: DataPointType.GAUGE, dataPoints: points };
 }
 
 const PROMETHEUS_NAME = new Map<string, string>(Object.values(METRICS).map((d) => [d.otel, d.prometheus]));
