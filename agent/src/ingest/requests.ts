@@ -101,6 +101,7 @@ export class RecordedRequests {
 
   hold(pid: number, t: number, durNs: number): void {
     const p = this.of(pid);
+    durNs = Math.round(durNs); // whole ns, as the histograms take them
     p.holds.push({ t: BigInt(t), durNs });
     if (durNs > p.longestHoldNs) p.longestHoldNs = durNs;
     this.advance(pid, t);
@@ -117,7 +118,7 @@ export class RecordedRequests {
     const p = this.of(pid);
     this.forgetLost(p, seq);
     p.open.delete(seq);
-    p.ended.push({ t: BigInt(t), durNs });
+    p.ended.push({ t: BigInt(t), durNs: Math.round(durNs) });
     this.advance(pid, t);
   }
 
