@@ -76,8 +76,9 @@ interface Recorded {
 /**
  * Request latencies from a recording's `window` and `hold` lines (times in ns from the recording's origin), per
  * process, by requestOf. A window is finished, and `done` called with its latency, once the process's lines have gone
- * SETTLE_NS past its end, or at finish(pid) (the process attached again or detached) or finishAll() (the file's end).
- * What is kept per process is what the last SETTLE_NS can still need.
+ * SETTLE_NS past its end (checked once its lines are twice that past the oldest), or at finish(pid) (the process
+ * attached again or detached) or finishAll() (the file's end). What is kept per process is what the last 2 SETTLE_NS
+ * can still need.
  */
 export class RecordedRequests {
   private readonly processes = new Map<number, Recorded>();
@@ -95,7 +96,8 @@ export class RecordedRequests {
     const p = this.processes.get(pid);
     if (!p || BigInt(t) <= p.latest) return;
     p.latest = BigInt(t);
-    const due = p.ended.length > 0 && p.ended[0].t + BigInt(p.ended[0].durNs) + SETTLE_NS < p.latest;
+    // a second's windows at a time: each pass sorts what the process keeps
+    const due = p.ended.length > 0 && p.ended[0].t + BigInt(p.ended[0].durNs) + 2n * SETTLE_NS < p.latest;
     if (due || p.holds.length >= p.pruneAt) this.settle(pid, p, false);
   }
 
