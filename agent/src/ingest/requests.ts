@@ -55,7 +55,7 @@ export function requestOf<H extends Span>(w: Span, holds: readonly H[], longestH
 /** How far a process's recorded lines must have gone past a window's end before the window is finished: a recording
  *  has each ring's lanes one after another, so a hold can be written after the end of the window it belongs to, but
  *  within a drain pass (half a millisecond) of it. */
-const SETTLE_NS = 1_000_000_000n;
+const SETTLE_NS = 1e9;
 /** Holds a process keeps before those no window can need are let go (each time twice as many as were kept). */
 const PRUNE_AT = 1024;
 
@@ -67,8 +67,11 @@ interface Recorded {
   ended: Span[];
   /** begun and not ended: seq → begin time */
   open: Map<number, bigint>;
-  /** the latest time of the process's lines so far */
-  latest: bigint;
+  /** the latest time of the process's lines so far (ns from the recording's origin: a number is exact for 104 days) */
+  latest: number;
+  /** when its lines are that far, the oldest window ended is looked at (a second's windows at a time: each pass sorts
+   *  what the process keeps) */
+  dueAt: number;
   /** the number of holds at which to let go of those no window can need any more */
   pruneAt: number;
 }
@@ -87,18 +90,16 @@ export class RecordedRequests {
 
   private of(pid: number): Recorded {
     let p = this.processes.get(pid);
-    if (!p) this.processes.set(pid, (p = { holds: [], longestHoldNs: 0, ended: [], open: new Map(), latest: 0n, pruneAt: PRUNE_AT }));
+    if (!p) this.processes.set(pid, (p = { holds: [], longestHoldNs: 0, ended: [], open: new Map(), latest: -Infinity, dueAt: Infinity, pruneAt: PRUNE_AT }));
     return p;
   }
 
   /** A line of the process at time t: its lines have gone that far. */
   advance(pid: number, t: number): void {
     const p = this.processes.get(pid);
-    if (!p || BigInt(t) <= p.latest) return;
-    p.latest = BigInt(t);
-    // a second's windows at a time: each pass sorts what the process keeps
-    const due = p.ended.length > 0 && p.ended[0].t + BigInt(p.ended[0].durNs) + 2n * SETTLE_NS < p.latest;
-    if (due || p.holds.length >= p.pruneAt) this.settle(pid, p, false);
+    if (!p || t <= p.latest) return;
+    p.latest = t;
+    if (t > p.dueAt || p.holds.length >= p.pruneAt) this.settle(pid, p, false);
   }
 
   hold(pid: number, t: number, durNs: number): void {
@@ -121,6 +122,7 @@ export class RecordedRequests {
     this.forgetLost(p, seq);
     p.open.delete(seq);
     p.ended.push({ t: BigInt(t), durNs: Math.round(durNs) });
+    p.dueAt = Math.min(p.dueAt, t + durNs + 2 * SETTLE_NS);
     this.advance(pid, t);
   }
 
@@ -145,11 +147,13 @@ export class RecordedRequests {
     const byTime = (a: Span, b: Span) => (a.t < b.t ? -1 : a.t > b.t ? 1 : 0);
     p.holds.sort(byTime);
     p.ended.sort(byTime);
-    const ready = all ? p.ended.length : p.ended.findIndex((w) => w.t + BigInt(w.durNs) + SETTLE_NS >= p.latest);
+    const settled = BigInt(Math.max(Number.MIN_SAFE_INTEGER, p.latest - SETTLE_NS));
+    const ready = all ? p.ended.length : p.ended.findIndex((w) => w.t + BigInt(w.durNs) >= settled);
     const n = ready < 0 ? p.ended.length : ready;
     for (const w of p.ended.splice(0, n)) this.done(pid, requestOf(w, p.holds, p.longestHoldNs).latencyNs);
+    p.dueAt = p.ended.length ? Number(p.ended[0].t) + p.ended[0].durNs + 2 * SETTLE_NS : Infinity;
     // holds no window still to be finished can need: before every window pending, open or yet to be read
-    let horizon = p.latest - SETTLE_NS;
+    let horizon = settled;
     for (const t of p.open.values()) if (t < horizon) horizon = t;
     if (p.ended.length && p.ended[0].t < horizon) horizon = p.ended[0].t;
     const keep = firstAtOrAfter(p.holds, horizon - HOLD_JOINS_WINDOW_NS - BigInt(p.longestHoldNs));
