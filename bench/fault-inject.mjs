@@ -15,6 +15,7 @@ import path from "node:path";
 import { parseArgs } from "node:util";
 
 import { native } from "../agent/dist/ingest/native.js";
+import { METRICS } from "../agent/dist/telemetry/metrics.js";
 import { root } from "./common.mjs";
 import { resultsPath } from "./report.mjs";
 
@@ -163,10 +164,10 @@ async function runCases(agent, url, { rounds, seed, parallel, work, dir }) {
   // cases whose control files would be confused run one at a time per device; each case has its own device
   for (let i = 0; i < list.length; i += parallel) {
     const batch = list.slice(i, i + parallel);
-    const before = await metric(url, "tailguard_rings_corrupt_total");
+    const before = await metric(url, METRICS.rings_corrupt.prometheus);
     const results = await Promise.all(batch.map((k, j) => runCase(k, { work, dir, url, seed: seed * 100000 + i + j })));
     await sleep(400); // the agent looks at each ring every 100 ms and drains every millisecond
-    const after = await metric(url, "tailguard_rings_corrupt_total");
+    const after = await metric(url, METRICS.rings_corrupt.prometheus);
     const alive = agent.child.exitCode === null && agent.child.signalCode === null;
     for (const res of results) {
       if (!alive) res.problems.push(`the agent died: ${agent.err().split("\n").slice(-5).join(" ")}`);
@@ -175,12 +176,12 @@ async function runCases(agent, url, { rounds, seed, parallel, work, dir }) {
       if (res.expect === "quarantine" && !said) res.problems.push("the agent did not report the damage it can tell");
     }
     if (alive && results.some((r) => r.expect === "quarantine") && after <= before)
-      for (const res of results) if (res.expect === "quarantine") res.problems.push("tailguard_rings_corrupt_total did not rise");
+      for (const res of results) if (res.expect === "quarantine") res.problems.push(`${METRICS.rings_corrupt.prometheus} did not rise`);
     all.push(...results);
     if (!alive) break;
   }
-  const dropped = agent.child.exitCode === null ? await metric(url, "tailguard_records_dropped_total") : NaN;
-  if (!(dropped < 1e9)) all.push({ case: "agent totals", problems: [`tailguard_records_dropped_total is ${dropped}: garbage exported`] });
+  const dropped = agent.child.exitCode === null ? await metric(url, METRICS.records_dropped.prometheus) : NaN;
+  if (!(dropped < 1e9)) all.push({ case: "agent totals", problems: [`${METRICS.records_dropped.prometheus} is ${dropped}: garbage exported`] });
   const alive = agent.child.exitCode === null && agent.child.signalCode === null;
   agent.child.kill("SIGINT");
   await agent.done;

@@ -15,7 +15,8 @@ import { AgentMetrics, otlpMetricExporter } from "./telemetry/metrics.js";
 import type { OtelConfig } from "./telemetry/otel-env.js";
 import type { AgentStats, Hold, ProcessMeta, RequestWindow, SeriesKey } from "./model.js";
 export type { AgentStats };
-import { native, type Collector, type RingInfo } from "./ingest/native.js";
+import { native, type RingInfo } from "./ingest/native.js";
+import { Drain } from "./ingest/drain.js";
 import { readStatFields, startTicks } from "./ingest/proc.js";
 import { processMeta } from "./identity.js";
 import { AT_KIND, Kind, RECORD_SIZE } from "./ingest/record.js";
@@ -83,7 +84,7 @@ export class Agent {
   readonly spans: SpanPipeline | null;
   /** the live view (web page, /api/state, `tailguard top`) */
   readonly live: LiveState;
-  private readonly collector: Collector;
+  private readonly drain: Drain<Followed>;
   private readonly followed = new Map<number, Followed>();
   private readonly byPid = new Map<number, Followed>();
   private readonly timers: NodeJS.Timeout[] = [];
@@ -143,7 +144,24 @@ export class Agent {
     this.intervalLog = opts.intervalLog ? new IntervalLog(opts.intervalLog.path, this.histograms, this.intervalStart) : null;
     // the spool (records drained from the rings, waiting for JavaScript) is kept small: when the agent falls behind,
     // records wait in the rings, which are shared memory the processes already have, not in the agent's heap
-    this.collector = new (native().Collector)(opts.dir, { pollUs: 1000, spoolLimit: 1 << 19 });
+    this.drain = new Drain(opts.dir, { pollUs: 1000, spoolLimit: 1 << 19 }, {
+      opened: (info) => this.follow(info),
+      name: (f, id, demangled) => f.names.set(id, demangled),
+      records: (f, data) => this.ingest(f, data),
+      taken: () => {
+        for (const f of this.followed.values()) if (f.goneAt === null) f.assembler.settle();
+      },
+      corrupted: (f, info) => {
+        this.metrics.addCorruptRing();
+        if (f) this.live.corrupt(f.meta, info.corrupt ?? "corrupt");
+      },
+      closed: (f, info) => {
+        f.assembler.settle(true);
+        this.noteDropped(f, info);
+        f.goneAt = Date.now();
+        this.live.gone(f.meta);
+      },
+    });
   }
 
   static async start(opts: AgentOptions): Promise<Agent> {
@@ -221,7 +239,7 @@ export class Agent {
       work = kind === Kind.LAUNCH || kind === Kind.HOLD || kind === Kind.WINDOW;
     }
     if (!work) return;
-    if (f.meta.gpu === null) f.meta.gpu = this.collector.status().find((r) => r.id === f.ring)?.gpu ?? null;
+    if (f.meta.gpu === null) f.meta.gpu = this.drain.status().find((r) => r.id === f.ring)?.gpu ?? null;
     f.key.gpu = f.meta.gpu?.uuid ?? "unknown";
     f.request = this.histograms.series("request_latency", f.key);
     f.hold = this.histograms.series("hold_time", f.key);
@@ -244,42 +262,21 @@ export class Agent {
   /** Moves what the collector has drained through the assemblers (at least `limit` records if there are that many);
    *  returns the number of records. */
   pump(limit = Infinity): number {
-    let total = 0;
-    for (;;) {
-      const h = this.collector.take(1 << 16);
-      for (const info of h.opened) this.follow(info);
-      for (const n of h.names) this.followed.get(n.ring)?.names.set(n.id, n.demangled);
-      for (const b of h.batches) {
-        const f = this.followed.get(b.ring);
-        if (!f) continue;
-        if (!f.identified) this.identify(f, b.data);
-        const before = f.assembler.counts.launches;
-        f.assembler.ingest(b.data);
-        const launches = f.assembler.counts.launches - before;
-        this.totals.launches += launches;
-        // a batch before the first launch (the process's start alone) makes no series: it would carry no GPU
-        if (f.identified) this.metrics.observeLaunches(f.meta, launches, f.apiNs);
-        f.apiNs.length = 0;
-      }
-      for (const f of this.followed.values()) if (f.goneAt === null) f.assembler.settle();
-      for (const info of h.corrupted) {
-        const f = this.followed.get(info.id!);
-        this.metrics.addCorruptRing();
-        if (f) this.live.corrupt(f.meta, info.corrupt ?? "corrupt");
-      }
-      for (const info of h.closed) {
-        const f = this.followed.get(info.id!);
-        if (!f) continue;
-        f.assembler.settle(true);
-        this.noteDropped(f, info);
-        f.goneAt = Date.now();
-        this.live.gone(f.meta);
-      }
-      this.totals.records += h.records;
-      total += h.records;
-      if (h.records < 1 << 16 || total >= limit) break;
-    }
-    return total;
+    const n = this.drain.pump(1 << 16, limit);
+    this.totals.records += n;
+    return n;
+  }
+
+  /** One batch of a process's records: its windows, holds and launches. */
+  private ingest(f: Followed, data: Buffer) {
+    if (!f.identified) this.identify(f, data);
+    const before = f.assembler.counts.launches;
+    f.assembler.ingest(data);
+    const launches = f.assembler.counts.launches - before;
+    this.totals.launches += launches;
+    // a batch before the first launch (the process's start alone) makes no series: it would carry no GPU
+    if (f.identified) this.metrics.observeLaunches(f.meta, launches, f.apiNs);
+    f.apiNs.length = 0;
   }
 
   private noteDropped(f: Followed, info: RingInfo) {
@@ -301,7 +298,7 @@ export class Agent {
       register(this.registration); // removed under us: register again
     }
     let busy = 0;
-    for (const info of this.collector.status()) {
+    for (const info of this.drain.status()) {
       const f = this.followed.get(info.id!);
       if (f) this.noteDropped(f, info);
     }
@@ -315,7 +312,7 @@ export class Agent {
       } else if (f.goneAt === null && f.assembler.inFlight) busy++;
     }
     this.metrics.setProcesses([...this.followed.values()].filter((f) => f.goneAt === null).length, busy);
-    for (const p of this.collector.problems()) process.stderr.write(`tailguard agent: ${p}\n`);
+    for (const p of this.drain.problems()) process.stderr.write(`tailguard agent: ${p}\n`);
   }
 
   private writeInterval() {
@@ -345,7 +342,7 @@ export class Agent {
     if (this.pumping) clearImmediate(this.pumping);
     this.pump();
     for (const f of this.followed.values()) f.assembler.settle(true);
-    this.collector.close();
+    this.drain.close();
     if (this.intervalLog) {
       this.writeInterval();
       this.intervalLog.close();

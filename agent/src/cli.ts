@@ -8,7 +8,7 @@ import { parseArgs } from "node:util";
 import { AGENT_USAGE, agentCommand } from "./cli/agent.js";
 import { BENCH_USAGE, benchCommand } from "./bench/command.js";
 import { doctor, formatChecks } from "./cli/doctor.js";
-import { BadDirError, native, packageRoot } from "./ingest/native.js";
+import { BadDirError, native, packageRoot, Priority } from "./ingest/native.js";
 import { setPriority } from "./cli/priority.js";
 import { formatPs, listProcesses } from "./cli/ps.js";
 import { formatReport, formatSkipped, report } from "./cli/report.js";
@@ -33,7 +33,7 @@ ${TOP_USAGE}
   demo           a recorded run of an inference-like workload on the simulated GPU
 ${BENCH_USAGE}
 
-Priorities are integers from -100 to 100 (larger runs first) or high (10), normal (0), low (-10).`;
+Priorities are integers from ${Priority.MIN} to ${Priority.MAX} (larger runs first) or high (${Priority.HIGH}), normal (${Priority.NORMAL}), low (${Priority.LOW}).`;
 
 async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;

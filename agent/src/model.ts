@@ -83,14 +83,11 @@ export function epochNs(meta: Pick<ProcessMeta, "anchorMonotonic" | "anchorRealt
   return meta.anchorRealtime + (t - meta.anchorMonotonic);
 }
 
-/** The histograms the agent keeps, per series (pid, priority, GPU). Values in nanoseconds. */
-export const HistogramMetric = {
-  request_latency: "request window duration: first launch after idle to the sync that drained it",
-  hold_time: "time a launch was held by the scheduler",
-  launch_api_time: "time spent in a launch call (sampled: 1 launch in 8 per thread)",
-  kernel_gpu_time: "kernel time on the GPU, where known",
-} as const;
-export type HistogramMetricName = keyof typeof HistogramMetric;
+/** The HDR histograms the agent keeps, per series (pid, priority, GPU), values in nanoseconds: the exported metrics
+ *  of the same names (telemetry/metrics.ts, METRICS, which says what each measures), and kernel_gpu_time, kernel time
+ *  on the GPU, for when the shim times kernels. */
+export const HISTOGRAM_METRICS = ["request_latency", "hold_time", "launch_api_time", "kernel_gpu_time"] as const;
+export type HistogramMetricName = (typeof HISTOGRAM_METRICS)[number];
 
 /** A histogram series: one process on one GPU at one priority. */
 export interface SeriesKey {

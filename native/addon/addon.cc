@@ -383,11 +383,6 @@ void ForEachControlFile(const std::string& dir, bool writable, F fn) {
   closedir(d);
 }
 
-int32_t Clamp(int32_t p, int32_t ceiling) {
-  p = std::max(-100, std::min(100, p));
-  return std::min(p, ceiling);
-}
-
 // Every control file: its GPU, owner, the owner's ceiling, and the slots of live processes (pid, priority asked for
 // and in force, mechanisms, timeslice, holds).
 Napi::Value ControlBlocks(const Napi::CallbackInfo& info) {
@@ -423,7 +418,7 @@ Napi::Value ControlBlocks(const Napi::CallbackInfo& info) {
         so.Set("pidNamespace", s.pid_ns);
         so.Set("otherNamespace", s.pid_ns != my_ns);
         so.Set("requested", s.priority);
-        so.Set("priority", Clamp(s.priority, ceiling));
+        so.Set("priority", tg_priority_in_force(s.priority, ceiling));
         so.Set("mechanisms", s.mechanisms);
         so.Set("timesliceUs", s.timeslice_us);
         so.Set("heldNs", double(s.held_ns));
@@ -487,8 +482,8 @@ Napi::Value SetPriority(const Napi::CallbackInfo& info) {
     struct stat st;
     if (fstat(fd, &st) == 0 && pread(fd, &front, sizeof front, 0) == ssize_t(sizeof front) &&
         CheckHeader(&front.header, size_t(st.st_size)).empty()) {
-      int32_t in_force = ceiling == INT32_MAX ? Clamp(priority, tg_policy_ceiling(&policy, uint32_t(st.st_uid), uint32_t(st.st_gid)))
-                                              : Clamp(priority, ceiling);
+      int32_t in_force = ceiling == INT32_MAX ? tg_priority_in_force(priority, tg_policy_ceiling(&policy, uint32_t(st.st_uid), uint32_t(st.st_gid)))
+                                              : tg_priority_in_force(priority, ceiling);
       if (pwrite(fd, &in_force, sizeof in_force, offsetof(tg_ring_header, priority)) == ssize_t(sizeof in_force)) rings++;
     }
     close(fd);
@@ -631,6 +626,13 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   mech.Set("TIMESLICE", int(TG_MECH_TIMESLICE));
   mech.Set("MIN_SHARE", int(TG_MECH_MIN_SHARE));
   exports.Set("mechanisms", mech);
+  auto prio = Napi::Object::New(env);
+  prio.Set("HIGH", int(TG_PRIORITY_HIGH));
+  prio.Set("NORMAL", int(TG_PRIORITY_NORMAL));
+  prio.Set("LOW", int(TG_PRIORITY_LOW));
+  prio.Set("MIN", int(TG_PRIORITY_MIN));
+  prio.Set("MAX", int(TG_PRIORITY_MAX));
+  exports.Set("priorities", prio);
   exports.Set("setPriority", Napi::Function::New(env, SetPriority));
   exports.Set("Collector", CollectorWrap::Define(env));
   return exports;

@@ -7,6 +7,7 @@
 #include <time.h>
 
 #include "tailguard/control.h"
+#include "tailguard/options.h"
 #include "tailguard/record.h"
 
 #define TG_EXPORT __attribute__((visibility("default")))
@@ -223,13 +224,10 @@ extern int32_t tg_my_ceiling;
 int tg_peers_attach(const char *dir, const uint8_t uuid[16], int priority);
 /* Every few milliseconds: new and gone files, the policy, the SIGBUS guard. */
 void tg_peers_refresh(uint64_t now);
-/* The effective priority of slot i of file f: its priority clamped to -100..100 and to its owner's ceiling. */
+/* The effective priority of slot i of file f: its priority within the range and its owner's ceiling. */
 static inline int tg_peer_priority(int f, int i) {
-    int p = __atomic_load_n(&TG_PEER(f)->slot[i].priority, __ATOMIC_RELAXED);
-    int c = __atomic_load_n(&tg_peers[f].ceiling, __ATOMIC_ACQUIRE);
-    if (p > 100) p = 100;
-    if (p < -100) p = -100;
-    return p < c ? p : c;
+    return tg_priority_in_force(__atomic_load_n(&TG_PEER(f)->slot[i].priority, __ATOMIC_RELAXED),
+                                __atomic_load_n(&tg_peers[f].ceiling, __ATOMIC_ACQUIRE));
 }
 int tg_peer_claim_valid(int f, int i, uint64_t now); /* slot i of f is busy, and its claim counts now */
 int tg_peer_slot_alive(int f, int i, uint64_t now);  /* slot i of f belongs to a live process (cached) */

@@ -129,7 +129,7 @@ it("a real Prometheus scraping the agent: histogram_quantile(0.99) lands in the 
     await until("a scrape with every window", async () => ((await query(base, count))[0]?.[1] === N ? true : undefined), 5_000, logOf);
 
     // Which bucket holds the exact P99: Prometheus only knows the buckets and interpolates linearly inside one.
-    const bounds = [0, ...METRICS.requestLatency.buckets];
+    const bounds = [0, ...METRICS.request_latency.buckets];
     const i = bounds.findIndex((b, k) => k > 0 && exactP99 / 1e9 <= b);
     expect(i, "the P99 must not fall in the +Inf bucket").toBeGreaterThan(0);
     const [lower, upper] = [bounds[i - 1], bounds[i]];

@@ -11,7 +11,7 @@ import { afterEach, describe, expect, it } from "vitest";
 import { AgentMetrics, METRICS, otlpMetricExporter, type MetricDefinition } from "../../agent/src/telemetry/metrics.js";
 import { otelConfig, type Env } from "../../agent/src/telemetry/otel-env.js";
 import { ServedMetrics } from "../support/served-metrics.js";
-import { PERCENTILES, type Hold, type RequestWindow, type SeriesSnapshot } from "../../agent/src/model.js";
+import { HISTOGRAM_METRICS, PERCENTILES, type Hold, type RequestWindow, type SeriesSnapshot } from "../../agent/src/model.js";
 import { heldLaunch, processMeta, requestWindow } from "../support/model.js";
 import { root } from "../support/native.js";
 import { startOtlpReceiver, type OtlpReceiver } from "../support/otlp-receiver.js";
@@ -118,8 +118,16 @@ describe("the metric definitions", () => {
       } else expect(d.buckets).toBeUndefined();
     }
     for (const slo of [0.0001, 0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10])
-      expect(METRICS.requestLatency.buckets).toContain(slo);
-    expect(METRICS.launchApiTime.buckets[0]).toBe(0.000001);
+      expect(METRICS.request_latency.buckets).toContain(slo);
+    expect(METRICS.launch_api_time.buckets[0]).toBe(0.000001);
+  });
+
+  it("each metric has one name: its key and the HDR histogram of that name are its OTel name", () => {
+    for (const [key, d] of Object.entries(METRICS) as [string, MetricDefinition][])
+      expect(key, d.otel).toBe(d.otel.replace(/^tailguard\./, "").replace(/\./g, "_"));
+    // the agent's histograms are the exported ones of the same name (kernel_gpu_time is not recorded yet)
+    for (const h of HISTOGRAM_METRICS.filter((m) => m !== "kernel_gpu_time"))
+      expect((METRICS as Record<string, MetricDefinition>)[h]?.type, h).toBe("histogram");
   });
 });
 
@@ -175,7 +183,7 @@ describe("the Prometheus endpoint", () => {
     expect(find(samples, "tailguard_launches_total", labelsA)).toHaveLength(1);
     expect(find(samples, "tailguard_launches_total", labelsB)).toHaveLength(1);
 
-    for (const le of METRICS.requestLatency.buckets)
+    for (const le of METRICS.request_latency.buckets)
       expect(value(samples, "tailguard_request_latency_seconds_bucket", { pid: "101", le: String(le) }), `le ${le}`).toBe(
         windowsA.filter((ns) => ns <= le * 1e9).length,
       );
@@ -367,8 +375,8 @@ describe("OTLP push", () => {
       expect(latency.resource).toEqual({ "service.name": "node-agent", "deployment.environment": "prod" }); // the agent's own
       expect(latency.temporality).toBe(2); // cumulative
       expect(latency.points[0].attributes).toEqual({ pid: 101, priority: 0, gpu: a.gpu!.uuid, command: "python3" });
-      expect(latency.points[0].explicitBounds).toEqual([...METRICS.requestLatency.buckets]);
-      expect(latency.points[0].bucketCounts![METRICS.requestLatency.buckets.indexOf(0.005)]).toBe("1");
+      expect(latency.points[0].explicitBounds).toEqual([...METRICS.request_latency.buckets]);
+      expect(latency.points[0].bucketCounts![METRICS.request_latency.buckets.indexOf(0.005)]).toBe("1");
       expect(latency.points[0].sum).toBeCloseTo(0.003, 12);
       const launches = metrics.find((x) => x.name === "tailguard.launches")!;
       expect([launches.type, launches.monotonic, launches.temporality, Number(launches.points[0].value)]).toEqual(["sum", true, 2, 42]);

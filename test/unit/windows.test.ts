@@ -1,11 +1,17 @@
 // Request windows from raw records (agent/src/ingest/windows.ts), on records built here field by field with the layout of
-// agent/src/ingest/record.ts (itself proven against the C header by record-layout.test.ts). End to end, with the shim:
-// agent.test.ts.
+// agent/src/ingest/record.ts (itself proven against the C header by record-layout.test.ts), and the one meaning of
+// request latency that the agent and `tailguard report` share. End to end, with the shim: agent.test.ts.
 import { describe, expect, it } from "vitest";
 
+import { writeFileSync } from "node:fs";
+import path from "node:path";
+
 import type { Hold, ProcessMeta, RequestWindow } from "../../agent/src/model.js";
-import { Flag, Kind, RECORD_SIZE, RecordField } from "../../agent/src/ingest/record.js";
+import { report } from "../../agent/src/cli/report.js";
+import { decodeRecord, Flag, Kind, RECORD_SIZE, RecordField } from "../../agent/src/ingest/record.js";
+import { recordToJson } from "../../agent/src/ingest/recording.js";
 import { WindowAssembler } from "../../agent/src/ingest/windows.js";
+import { testDir } from "../support/native.js";
 
 type Fields = Partial<Record<keyof typeof RecordField, number | bigint>>;
 
@@ -133,5 +139,41 @@ describe("request windows from records", () => {
     expect(windows.map((w) => [w.seq, w.launches.length])).toEqual([[2, 1], [3, 1]]);
     expect(a.inFlight).toBe(false); // window 1 no longer counts as open: launches from now on are not kept for it
     expect(a.buffered.batches).toBeLessThanOrEqual(2); // at most the two with launches; none of the 50 without
+  });
+
+  it("request latency means one thing: the agent and `tailguard report` of a recording of the same records agree", async () => {
+    // window 1's first launch was held 400 µs; window 2 was not held; window 3, two seconds later (the report has
+    // finished the first two by then), was held too, and its hold (another lane: the launching thread's) is drained
+    // after the syncing thread's end record
+    const batches = [
+      Buffer.concat([hold(1000, 400, 7, 3), begin(1400, 1), launch(1400), launch(1550), end(1400, 600, 1, 2)]),
+      Buffer.concat([begin(5000, 2), launch(5000), end(5000, 100, 2, 1), end(2_009_000, 300, 3, 1)]),
+      Buffer.concat([hold(2_008_800, 200, 7, 5), begin(2_009_000, 3), launch(2_009_000)]),
+    ];
+    const { a, windows } = assembler();
+    for (const b of batches) {
+      a.ingest(b);
+      a.settle();
+    }
+    a.settle(true);
+    const agent = windows.map((w) => w.durNs).sort((x, y) => x - y);
+    expect(agent).toEqual([100_000, 500_000, 1_000_000]); // held time included
+
+    // the same records as `tailguard run --record` writes them, in the order they were drained
+    const origin = T0 - 1_000_000n;
+    const ctx = { pid: meta.pid, origin, apiName: () => "cuLaunchKernel", kernelName: () => "gemm" };
+    const lines: object[] = [
+      { kind: "recording", format: 1, origin_monotonic_ns: String(origin) },
+      { kind: "process", op: "attach", pid: meta.pid, cmd: meta.cmdline, priority: meta.priority },
+    ];
+    for (const b of batches) for (let o = 0; o < b.length; o += RECORD_SIZE) lines.push(recordToJson(decodeRecord(b, o), ctx));
+    lines.push({ kind: "process", op: "detach", pid: meta.pid, ended: "exit" });
+    const file = path.join(testDir("request-latency"), "recording.jsonl");
+    writeFileSync(file, lines.map((l) => JSON.stringify(l)).join("\n") + "\n");
+    const latency = (await report(file)).series.find((s) => s.metric === "request_latency")!;
+    expect(latency.count).toBe(3);
+    // HDR histograms keep 3 significant digits
+    for (const [got, want] of [[latency.min, agent[0]], [latency.percentiles.p50, agent[1]], [latency.max, agent[2]]])
+      expect(Math.abs(got - want), `${got} vs the agent's ${want}`).toBeLessThanOrEqual(want / 1000);
   });
 });

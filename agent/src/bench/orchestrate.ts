@@ -8,10 +8,10 @@ import { spawn, type ChildProcess } from "node:child_process";
 import { readFileSync } from "node:fs";
 import path from "node:path";
 
-import { native, type Collector } from "../ingest/native.js";
-import { readStatFields, statFields } from "../ingest/proc.js";
-import { describeMechanisms } from "../ingest/native.js";
-import { Flag, Kind, RECORD_SIZE, RecordField } from "../ingest/record.js";
+import { describeMechanisms, native, Priority } from "../ingest/native.js";
+import { cpuTimeNs, readStatFields, statFields } from "../ingest/proc.js";
+import { AT_KIND, AT_T_START, durationNs, Kind, RECORD_SIZE } from "../ingest/record.js";
+import { Drain } from "../ingest/drain.js";
 import { newSession, shimEnv } from "../ingest/session.js";
 import type { Scenario } from "./scenarios.js";
 import { requestCount } from "./scenarios.js";
@@ -40,8 +40,8 @@ export const MODES: Mode[] = [
 
 /** Priorities each role is run with, per shim mode (the integer the shim must report). */
 export const INTENDED_PRIORITY: Record<"telemetry" | "priority", Record<Role, { env: string; value: number }>> = {
-  telemetry: { high: { env: "normal", value: 0 }, low: { env: "normal", value: 0 } },
-  priority: { high: { env: "high", value: 10 }, low: { env: "low", value: -10 } },
+  telemetry: { high: { env: "normal", value: Priority.NORMAL }, low: { env: "normal", value: Priority.NORMAL } },
+  priority: { high: { env: "high", value: Priority.HIGH }, low: { env: "low", value: Priority.LOW } },
 };
 
 /** Environment of the telemetry-only mode: the shim records, nothing is scheduled (see `tailguard options`). */
@@ -206,67 +206,49 @@ class Worker {
 
 const indent = (text: string) => text.trim().split("\n").slice(-12).map((l) => `    ${l}`).join("\n");
 
+/** Records one take of the hold collector hands over at most. */
+const TAKE_RECORDS = 1 << 18;
+
 /** Drains the records of one session for hold records. */
 class HoldCollector {
-  private readonly collector: Collector;
+  private readonly drain: Drain<number>;
   readonly holds = new Map<number, { t: bigint; dur: number }[]>();
-  readonly openedPids = new Set<number>();
-  private readonly ringPid = new Map<number, number>();
 
   constructor(dir: string, session: string) {
-    this.collector = new (native().Collector)(dir, { session, pollUs: 1000 });
+    // what is kept of a ring: its process's pid
+    this.drain = new Drain(dir, { session, pollUs: 1000 }, {
+      opened: (info) => info.pid,
+      records: (pid, data) => {
+        for (let off = 0; off < data.length; off += RECORD_SIZE) {
+          if (data[off + AT_KIND] !== Kind.HOLD) continue;
+          const list = this.holds.get(pid) ?? [];
+          list.push({ t: data.readBigUInt64LE(off + AT_T_START), dur: durationNs(data, off) ?? 0 });
+          this.holds.set(pid, list);
+        }
+      },
+    });
   }
 
   pump(): number {
-    const h = this.collector.take(1 << 18);
-    for (const info of h.opened) {
-      this.ringPid.set(info.id!, info.pid);
-      this.openedPids.add(info.pid);
-    }
-    const kindAt = RecordField.kind[0];
-    for (const b of h.batches) {
-      const pid = this.ringPid.get(b.ring)!;
-      for (let off = 0; off < b.data.length; off += RECORD_SIZE) {
-        if (b.data[off + kindAt] !== Kind.HOLD) continue;
-        const t = b.data.readBigUInt64LE(off + RecordField.t_start[0]);
-        const flags = b.data.readUInt16LE(off + RecordField.flags[0]);
-        const raw = b.data.readUInt32LE(off + RecordField.dur[0]);
-        const dur = flags & Flag.DUR_US ? raw * 1000 : raw;
-        const list = this.holds.get(pid) ?? [];
-        list.push({ t, dur });
-        this.holds.set(pid, list);
-      }
-    }
-    return h.records;
+    return this.drain.pump(TAKE_RECORDS);
   }
 
   async finish(graceMs: number) {
-    const until = Date.now() + graceMs;
-    await sleep(2 * POLL_MS);
-    while (this.pump() > 0 || (this.collector.status().length > 0 && Date.now() < until)) await sleep(10);
-    this.collector.close();
+    await this.drain.finish(TAKE_RECORDS, graceMs);
+    this.drain.close();
   }
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-/** Linux reports process times in USER_HZ ticks, 100 per second on every architecture's ABI. */
-const USER_HZ = 100;
-
 /** CPU time (ns) used so far by every thread of `pid`, user and system, from /proc/PID/stat; null where unreadable. */
 export function processCpuNs(pid: number): number | null {
-  return cpuNsOf(readStatFields(pid));
+  return cpuTimeNs(readStatFields(pid));
 }
 
 /** utime + stime (ns) of a /proc/PID/stat line; null if it is not one. */
 export function procStatCpuNs(stat: string): number | null {
-  return cpuNsOf(statFields(stat));
-}
-
-function cpuNsOf(fields: string[] | null): number | null {
-  if (!fields || fields.length <= 12) return null;
-  const utime = Number(fields[11]), stime = Number(fields[12]); // fields 14 and 15 of proc(5)
-  return Number.isInteger(utime) && Number.isInteger(stime) ? ((utime + stime) * 1e9) / USER_HZ : null;
+  return cpuTimeNs(statFields(stat));
 }
 
 /** A process's CPU time at a moment of CLOCK_MONOTONIC (ns). */

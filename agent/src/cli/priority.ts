@@ -2,7 +2,7 @@
 // GPU's control block, so the new priority is written there (and in the process's ring header, which is what it
 // takes when it first attaches to a GPU); each shim applies it within 20 ms of its next launch, the channel-group
 // timeslice included. No agent or daemon is involved.
-import { native, ringDir } from "../ingest/native.js";
+import { native, PRIORITY_ACCEPTED, ringDir } from "../ingest/native.js";
 import { listProcesses } from "./ps.js";
 import { UsageError } from "./usage.js";
 
@@ -24,7 +24,7 @@ export function setPriority(target: string, value: string, env: NodeJS.ProcessEn
   const addon = native();
   const priority = addon.parsePriority(value);
   if (priority === null)
-    throw new UsageError(`tailguard priority: "${value}" is not a priority (an integer -100..100, or high, normal, low)`);
+    throw new UsageError(`tailguard priority: "${value}" is not a priority (an ${PRIORITY_ACCEPTED})`);
   const { rows } = listProcesses(env);
   const live = rows.filter((r) => r.alive && !r.error);
   const byPid = /^\d+$/.test(target);

@@ -12,6 +12,7 @@ import { open, type FileHandle } from "node:fs/promises";
 import { StringDecoder } from "node:string_decoder";
 
 import { bySeries, Histograms, IntervalLogSums, isIntervalLog, parseTag, type LoggedSeries } from "../telemetry/histograms.js";
+import { RecordedRequests } from "../ingest/requests.js";
 import type { HistogramMetricName, SeriesSnapshot } from "../model.js";
 
 /** A series of the report, with the command of its process when the input names it. */
@@ -160,6 +161,8 @@ function shown(v: unknown): string {
 }
 
 const isCount = (v: unknown): v is number => Number.isSafeInteger(v) && (v as number) >= 0;
+/** A line's `t`: ns from the recording's origin (negative for a record taken before the recording began). */
+const isTime = (v: unknown): v is number => Number.isSafeInteger(v);
 
 /** The lines of a recording a report reads (docs/records.md). */
 type Use = "attach" | "detach" | "request_latency" | "hold_time" | "launch_api_time" | null;
@@ -186,10 +189,14 @@ function problemOf(o: Record<string, any>, use: Use): string | null {
     const uuid = o.gpu?.uuid;
     if (uuid != null && typeof uuid !== "string") return `gpu.uuid is ${shown(uuid)}, not a string`;
     if (typeof uuid === "string" && uuid.length > MAX_UUID) return `gpu.uuid is ${uuid.length} characters long, not a GPU's UUID`;
-  } else if (o.dur !== undefined || use !== "launch_api_time") {
-    // launches are timed on a sample (the others have no dur); every window end and hold has one
-    if (typeof o.dur !== "number" || !Number.isFinite(o.dur) || o.dur < 0)
-      return `dur is ${shown(o.dur)}, not a duration in nanoseconds`;
+  } else {
+    if (o.dur !== undefined || use !== "launch_api_time") {
+      // launches are timed on a sample (the others have no dur); every window end and hold has one
+      if (typeof o.dur !== "number" || !Number.isFinite(o.dur) || o.dur < 0)
+        return `dur is ${shown(o.dur)}, not a duration in nanoseconds`;
+    }
+    // where a window or hold is in time places holds in windows (a line without a `t` is taken as it is)
+    if (use !== "launch_api_time" && o.t !== undefined && !isTime(o.t)) return `t is ${shown(o.t)}, not a time in nanoseconds`;
   }
   return null;
 }
@@ -206,6 +213,10 @@ function tooMany(file: string, n: number, max: number, what: string): Error {
  * `detach` line (at its end) gives: durations are kept per metric, process and priority, and the GPU is put in the
  * key at the end. A process's priority and command are those of its latest `attach` line before the duration (after
  * an exec the new image attaches again).
+ *
+ * Request latency is requestOf's (ingest/requests.ts), as the agent's: a window whose first launch was held starts at
+ * that hold. Windows are therefore finished a little after they are read (RecordedRequests), and at the latest when
+ * their process attaches again or detaches, or at the end of the file.
  */
 async function reportRecording(file: string, fh: FileHandle, limits: ReportLimits): Promise<Report> {
   const gpuOf = new Map<number, string>();
@@ -222,6 +233,7 @@ async function reportRecording(file: string, fh: FileHandle, limits: ReportLimit
       if (histograms.size > limits.maxSeries) throw tooMany(file, n, limits.maxSeries, "series (metric, process, priority)");
       if (proc) commands.set(`${pid};${key.priority}`, proc.command);
     };
+    const requests = new RecordedRequests((pid, ns) => record("request_latency", pid, ns));
     for await (const line of lines(fh, limits.maxLine)) {
       n = line.n;
       if ((n & 0xffff) === 0 && histograms.bytes > limits.maxBytes)
@@ -261,6 +273,7 @@ async function reportRecording(file: string, fh: FileHandle, limits: ReportLimit
         continue;
       }
       if (use === "attach") {
+        requests.finish(r.pid); // its windows so far are the previous image's, at its priority
         if (!attached.has(r.pid) && attached.size >= limits.maxSeries) throw tooMany(file, n, limits.maxSeries, "processes");
         const command = Array.isArray(r.cmd) ? r.cmd.join(" ") : "";
         attached.set(r.pid, { priority: r.priority, command: command.slice(0, MAX_COMMAND) });
@@ -269,8 +282,22 @@ async function reportRecording(file: string, fh: FileHandle, limits: ReportLimit
           if (gpuOf.size >= limits.maxSeries) throw tooMany(file, n, limits.maxSeries, "processes");
           gpuOf.set(r.pid, r.gpu.uuid);
         }
-      } else if (use !== null && typeof r.dur === "number") record(use, r.pid, r.dur); // (an untimed launch has none)
+        requests.finish(r.pid);
+      } else if (use === "request_latency") {
+        if (isTime(r.t)) requests.end(r.pid, isCount(r.window) ? r.window : -1, r.t, r.dur);
+        else record(use, r.pid, r.dur);
+      } else if (use === "hold_time") {
+        record(use, r.pid, r.dur);
+        if (isTime(r.t)) requests.hold(r.pid, r.t, r.dur);
+      } else {
+        if (use === "launch_api_time" && typeof r.dur === "number") record(use, r.pid, r.dur); // (an untimed launch has none)
+        if (isCount(r.pid) && isTime(r.t)) {
+          if (r.kind === "window" && r.op === "begin" && isCount(r.window)) requests.begin(r.pid, r.window, r.t);
+          else requests.advance(r.pid, r.t);
+        }
+      }
     }
+    requests.finishAll();
     const series = histograms
       .snapshot()
       .map((s): ReportRow => {

@@ -6,7 +6,7 @@ import os from "node:os";
 
 import { newSession, shimEnv } from "../ingest/session.js";
 import { UsageError } from "./usage.js";
-import { native, ringDir, shimPath, simLibDir } from "../ingest/native.js";
+import { native, PRIORITY_ACCEPTED, ringDir, shimPath, simLibDir } from "../ingest/native.js";
 import { describePaths, Recording, type ProcessSummary } from "../ingest/recording.js";
 
 /** Exit status of `tailguard run` when no process of the command attached the shim. */
@@ -37,7 +37,7 @@ export async function run(opts: RunOptions): Promise<RunResult> {
   const report = opts.report ?? ((line: string) => process.stderr.write(line + "\n"));
   if (opts.command.length === 0) throw new UsageError("tailguard run: no command given (usage: tailguard run [options] -- CMD [ARGS...])");
   if (opts.priority !== undefined && native().parsePriority(opts.priority) === null)
-    throw new UsageError(`tailguard run: --priority "${opts.priority}" is not a priority (an integer -100..100, or high, normal, low)`);
+    throw new UsageError(`tailguard run: --priority "${opts.priority}" is not a priority (an ${PRIORITY_ACCEPTED})`);
   const base = opts.env ?? process.env;
   if (!existsSync(shimPath(base)))
     throw new Error(`the shim library ${shimPath(base)} does not exist: run \`npm install\` (or fix TAILGUARD_SHIM)`);

@@ -187,6 +187,15 @@ export interface PolicyInfo {
 /** enum tg_mechanism (control.h): what is in effect for a process. */
 export const Mechanism = { HOLDS: 1, WINDOW: 2, TIMESLICE: 4, MIN_SHARE: 8 } as const;
 
+/** The priorities of options.h (TG_PRIORITY_*): the words TAILGUARD_PRIORITY, `tailguard run --priority`,
+ *  `tailguard priority` and the admin's policy accept, and the range. test/docs/priorities.test.ts proves them against
+ *  the header, and every document that restates them against these. */
+export const Priority = { HIGH: 10, NORMAL: 0, LOW: -10, MIN: -100, MAX: 100 } as const;
+
+/** What a priority may be, as the options table (options.def) says it. */
+export const PRIORITY_ACCEPTED =
+  `integer ${Priority.MIN}..${Priority.MAX}, or high (${Priority.HIGH}), normal (${Priority.NORMAL}), low (${Priority.LOW})`;
+
 /** The mechanisms in effect for a slot, as words (`tailguard ps`, `tailguard bench`). */
 export function describeMechanisms(s: ControlSlot | undefined): string[] {
   if (!s) return [];
@@ -209,6 +218,7 @@ export interface Addon {
   sweep(dir: string): number;
   controlBlocks(dir: string): ControlBlockInfo[];
   mechanisms: Record<keyof typeof Mechanism, number>;
+  priorities: Record<keyof typeof Priority, number>;
   setPriority(dir: string, pid: number, priority: number): { slots: number; rings: number; denied: number; ceiling: number | null };
   checkDir(dir: string, create?: boolean): DirInfo;
   policy(dir: string): PolicyInfo;

@@ -22,6 +22,16 @@ export function startTicks(fields: string[] | null): string | null {
   return fields && fields.length > 19 ? fields[19] : null;
 }
 
+/** Linux reports process times in USER_HZ ticks, 100 per second on every architecture's ABI. */
+const USER_HZ = 100;
+
+/** Fields 14 and 15, the CPU time every thread of the process has used, user + system, in ns; null if not there. */
+export function cpuTimeNs(fields: string[] | null): number | null {
+  if (!fields || fields.length <= 12) return null;
+  const utime = Number(fields[11]), stime = Number(fields[12]);
+  return Number.isInteger(utime) && Number.isInteger(stime) ? ((utime + stime) * 1e9) / USER_HZ : null;
+}
+
 /** The pid, in this /proc, of the process that is `pid` in its own (nested) PID namespace and started at `ticks`: the
  *  one whose NSpid line (its pid in each namespace it is in, this one first) ends with `pid`. Null if none: a
  *  namespace this one does not contain, or gone. Reads /proc once per process, so it is for a new ring, not a hot path. */

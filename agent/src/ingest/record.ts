@@ -193,36 +193,42 @@ export interface RawRecord {
   windowStreams: number;
 }
 
+/** Every field's offset, by its name in RecordField. */
+const AT = Object.fromEntries(Object.entries(RecordField).map(([name, [off]]) => [name, off])) as {
+  readonly [F in keyof typeof RecordField]: number;
+};
+
 /** Decodes the record at byte `offset` of `buf`. */
 export function decodeRecord(buf: Buffer, offset = 0): RawRecord {
   const o = offset;
-  const flags = buf.readUInt16LE(o + AT_FLAGS);
+  const grid = o + AT["launch.grid"];
+  const block = o + AT["launch.block"];
   return {
-    kind: buf[o + 8],
-    op: buf[o + 9],
-    api: buf.readUInt16LE(o + 10),
-    tid: buf.readUInt32LE(o + 12),
-    tStart: buf.readBigUInt64LE(o + 16),
+    kind: buf[o + AT.kind],
+    op: buf[o + AT.op],
+    api: buf.readUInt16LE(o + AT.api),
+    tid: buf.readUInt32LE(o + AT.tid),
+    tStart: buf.readBigUInt64LE(o + AT.t_start),
     durNs: durationNs(buf, o),
-    flags,
-    result: buf.readInt16LE(o + 30),
-    stream: buf.readBigUInt64LE(o + 32),
-    kernel: buf.readUInt32LE(o + 40),
-    grid: [buf.readUInt32LE(o + 44), buf.readUInt32LE(o + 48), buf.readUInt32LE(o + 52)],
-    block: [buf.readUInt16LE(o + 56), buf.readUInt16LE(o + 58), buf.readUInt16LE(o + 60)],
-    sharedKiB: buf.readUInt16LE(o + 62),
-    payload64: buf.readBigUInt64LE(o + 40),
-    elementSize: buf.readUInt32LE(o + 48),
-    streamPriority: buf.readInt32LE(o + 40),
-    streamFlags: buf.readUInt32LE(o + 44),
-    pid: buf.readUInt32LE(o + 40),
-    ppid: buf.readUInt32LE(o + 44),
-    priority: buf.readInt32LE(o + 48),
-    causePid: buf.readUInt32LE(o + 48),
-    causePriority: buf.readInt32LE(o + 52),
-    releasedBy: buf.readUInt32LE(o + 56),
-    heldPriority: buf.readInt32LE(o + 60),
-    windowLaunches: buf.readUInt32LE(o + 48),
-    windowStreams: buf.readUInt32LE(o + 52),
+    flags: buf.readUInt16LE(o + AT.flags),
+    result: buf.readInt16LE(o + AT.result),
+    stream: buf.readBigUInt64LE(o + AT.stream),
+    kernel: buf.readUInt32LE(o + AT["launch.kernel"]),
+    grid: [buf.readUInt32LE(grid), buf.readUInt32LE(grid + 4), buf.readUInt32LE(grid + 8)],
+    block: [buf.readUInt16LE(block), buf.readUInt16LE(block + 2), buf.readUInt16LE(block + 4)],
+    sharedKiB: buf.readUInt16LE(o + AT["launch.shared_kib"]),
+    payload64: buf.readBigUInt64LE(o + AT["graph.exec"]),
+    elementSize: buf.readUInt32LE(o + AT["copy.element_size"]),
+    streamPriority: buf.readInt32LE(o + AT["stream_info.priority"]),
+    streamFlags: buf.readUInt32LE(o + AT["stream_info.flags"]),
+    pid: buf.readUInt32LE(o + AT["process.pid"]),
+    ppid: buf.readUInt32LE(o + AT["process.ppid"]),
+    priority: buf.readInt32LE(o + AT["process.priority"]),
+    causePid: buf.readUInt32LE(o + AT["hold.cause_pid"]),
+    causePriority: buf.readInt32LE(o + AT["hold.cause_priority"]),
+    releasedBy: buf.readUInt32LE(o + AT["hold.released_by"]),
+    heldPriority: buf.readInt32LE(o + AT["hold.priority"]),
+    windowLaunches: buf.readUInt32LE(o + AT["window.launches"]),
+    windowStreams: buf.readUInt32LE(o + AT["window.streams"]),
   };
 }

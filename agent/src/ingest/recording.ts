@@ -3,7 +3,8 @@
 // docs/records.md; recordToJson is its one definition.
 import { closeSync, openSync, writeSync } from "node:fs";
 
-import { native, type Collector, type RingInfo } from "./native.js";
+import { Drain } from "./drain.js";
+import { native, type RingInfo } from "./native.js";
 import {
   AttachPath,
   decodeRecord,
@@ -134,6 +135,16 @@ export function recordToJson(r: RawRecord, ctx: JsonContext): Record<string, unk
   return o;
 }
 
+/** A ring of the session: its process, its kernel names, the launch records drained from it. */
+interface SessionRing {
+  pid: number;
+  names: Map<number, string>;
+  launches: number;
+}
+
+/** Records one take of the collector hands over at most. */
+const TAKE_RECORDS = 1 << 18;
+
 /** Drains one session's rings into a JSON-lines file (or only tallies them when `outPath` is null). */
 export class Recording {
   readonly origin = process.hrtime.bigint(); // CLOCK_MONOTONIC, like the shim's timestamps
@@ -141,10 +152,8 @@ export class Recording {
   readonly problems: string[] = [];
   /** processes still running when the recording stopped */
   readonly stillRunning: number[] = [];
-  private readonly collector: Collector;
+  private readonly drain: Drain<SessionRing>;
   private readonly fd: number | null;
-  /** per ring: its process, its kernel names, the launch records drained from it */
-  private readonly rings = new Map<number, { pid: number; names: Map<number, string>; launches: number }>();
   private readonly apiNames: string[];
   private pending: string[] = [];
   private pendingBytes = 0;
@@ -158,7 +167,12 @@ export class Recording {
   ) {
     const addon = native();
     this.apiNames = addon.apis().map((a) => a?.name ?? "none");
-    this.collector = new addon.Collector(dir, { session, pollUs: 500 });
+    this.drain = new Drain(dir, { session, pollUs: 500 }, {
+      opened: (info) => this.attach(info),
+      name: (ring, id, demangled) => ring.names.set(id, demangled),
+      records: (ring, data) => this.ingest(ring, data),
+      closed: (ring, info) => this.finishRing(ring, info),
+    });
     this.fd = outPath ? openSync(outPath, "w") : null;
     const epoch = BigInt(Date.now()) * 1_000_000n;
     this.write({
@@ -214,71 +228,70 @@ export class Recording {
     return s;
   }
 
-  /** Moves everything the collector has gathered into the file; returns the number of records handled. */
+  /** Moves what the collector has gathered into the file (one take); returns the number of records handled. */
   pump(): number {
-    const h = this.collector.take(1 << 18);
-    for (const info of h.opened) {
-      this.rings.set(info.id!, { pid: info.pid, names: new Map(), launches: 0 });
-      const s = this.summaryOf(info);
-      s.cmdline = info.cmdline; // an exec'd image replaces its predecessor's command line
-      this.write({
-        kind: "process",
-        op: "attach",
-        pid: info.pid,
-        ppid: info.ppid,
-        cmd: info.cmdline,
-        priority: info.priority,
-        session: info.session,
-        shim: info.shimVersion,
-        exec_generation: info.execGeneration,
-        anchor_realtime_ns: info.anchorRealtime.toString(),
-        anchor_monotonic_ns: info.anchorMonotonic.toString(),
-        ring: info.path,
-      });
-    }
-    for (const n of h.names) this.rings.get(n.ring)?.names.set(n.id, n.demangled);
-    for (const b of h.batches) {
-      const ring = this.rings.get(b.ring)!;
-      const s = this.processes.get(ring.pid)!;
-      const ctx: JsonContext = {
-        pid: ring.pid,
-        origin: this.origin,
-        apiName: (api) => this.apiNames[api] ?? `api#${api}`,
-        kernelName: (id) => ring.names.get(id),
-      };
-      for (let off = 0; off < b.data.length; off += RECORD_SIZE) {
-        const r = decodeRecord(b.data, off);
-        s.records++;
-        if (r.kind === Kind.LAUNCH) {
-          s.launches++;
-          ring.launches++;
-          const name = r.op === 2 ? "(graph)" : (ring.names.get(r.kernel) ?? `#${r.kernel}`);
-          s.kernels.set(name, (s.kernels.get(name) ?? 0) + 1);
-        } else if (r.kind === Kind.SYNC) s.syncs++;
-        else if (r.kind === Kind.COPY) s.copies++;
-        else if (r.kind === Kind.HOLD) {
-          s.holds++;
-          s.heldNs += r.durNs ?? 0;
-        } else if (r.kind === Kind.WINDOW && r.op === 2) s.windows++;
-        if (this.fd !== null) this.write(recordToJson(r, ctx));
-      }
-    }
-    for (const info of h.closed) this.finishRing(info);
-    this.records += h.records;
-    this.problems.push(...this.collector.problems());
-    return h.records;
+    const n = this.drain.pump(TAKE_RECORDS);
+    this.problems.push(...this.drain.problems());
+    return n;
   }
 
-  private finishRing(info: RingInfo) {
+  private attach(info: RingInfo): SessionRing {
+    const s = this.summaryOf(info);
+    s.cmdline = info.cmdline; // an exec'd image replaces its predecessor's command line
+    this.write({
+      kind: "process",
+      op: "attach",
+      pid: info.pid,
+      ppid: info.ppid,
+      cmd: info.cmdline,
+      priority: info.priority,
+      session: info.session,
+      shim: info.shimVersion,
+      exec_generation: info.execGeneration,
+      anchor_realtime_ns: info.anchorRealtime.toString(),
+      anchor_monotonic_ns: info.anchorMonotonic.toString(),
+      ring: info.path,
+    });
+    return { pid: info.pid, names: new Map(), launches: 0 };
+  }
+
+  /** One batch of a ring's records: tallied, and written as lines. */
+  private ingest(ring: SessionRing, data: Buffer) {
+    const s = this.processes.get(ring.pid)!;
+    const ctx: JsonContext = {
+      pid: ring.pid,
+      origin: this.origin,
+      apiName: (api) => this.apiNames[api] ?? `api#${api}`,
+      kernelName: (id) => ring.names.get(id),
+    };
+    for (let off = 0; off < data.length; off += RECORD_SIZE) {
+      const r = decodeRecord(data, off);
+      s.records++;
+      if (r.kind === Kind.LAUNCH) {
+        s.launches++;
+        ring.launches++;
+        const name = r.op === 2 ? "(graph)" : (ring.names.get(r.kernel) ?? `#${r.kernel}`);
+        s.kernels.set(name, (s.kernels.get(name) ?? 0) + 1);
+      } else if (r.kind === Kind.SYNC) s.syncs++;
+      else if (r.kind === Kind.COPY) s.copies++;
+      else if (r.kind === Kind.HOLD) {
+        s.holds++;
+        s.heldNs += r.durNs ?? 0;
+      } else if (r.kind === Kind.WINDOW && r.op === 2) s.windows++;
+      if (this.fd !== null) this.write(recordToJson(r, ctx));
+    }
+    this.records += data.length / RECORD_SIZE;
+  }
+
+  private finishRing(ring: SessionRing, info: RingInfo) {
     const s = this.summaryOf(info);
     // exact: what was recorded plus what was dropped (the header's running count lags by design)
-    const launches = (this.rings.get(info.id!)?.launches ?? 0) + info.counters.droppedLaunches;
+    const launches = ring.launches + info.counters.droppedLaunches;
     s.attachPaths |= info.attachPaths;
     s.gpu = info.gpu ?? s.gpu;
     s.dropped += info.counters.dropped;
     s.torn += info.counters.torn ?? 0;
     s.ended = info.state === RingState.EXITED ? "exit" : info.state === RingState.EXECED ? "exec" : "gone";
-    this.rings.delete(info.id!);
     this.write({
       kind: "process",
       op: "detach",
@@ -296,35 +309,23 @@ export class Recording {
 
   /** Rings still open (their processes run, or their last records are not drained yet). */
   get openRings(): number {
-    return this.rings.size;
+    return this.drain.openRings;
   }
 
   /** Drains until every ring of the session is closed. `graceMs` bounds only the wait for processes that outlive
    *  the command (daemons it started): records already in rings are always drained. */
   async finish(graceMs: number): Promise<void> {
-    const until = Date.now() + graceMs;
-    // A ring is found within the collector's scan period (50 ms): give short-lived children time to show up.
-    await new Promise((r) => setTimeout(r, 120));
-    for (;;) {
-      if (this.pump() > 0) continue;
-      if (this.rings.size === 0) {
-        await new Promise((r) => setTimeout(r, 60));
-        if (this.pump() === 0 && this.rings.size === 0) break;
-        continue;
-      }
-      const pending = this.collector.status().reduce((a, r) => a + (r.counters.tail - r.counters.head), 0);
-      if (pending === 0 && Date.now() > until) break; // only live processes hold rings open now
-      await new Promise((r) => setTimeout(r, 5));
-    }
+    await this.drain.finish(TAKE_RECORDS, graceMs);
+    this.problems.push(...this.drain.problems());
     // Processes that outlive the command (daemons it started) keep their state; note what is still open.
-    for (const info of this.collector.status()) {
+    for (const info of this.drain.status()) {
       this.stillRunning.push(info.pid);
       const s = this.summaryOf(info);
       s.attachPaths |= info.attachPaths;
       s.gpu = info.gpu ?? s.gpu;
       s.dropped += info.counters.dropped;
     }
-    this.collector.close();
+    this.drain.close();
     this.flush();
     if (this.fd !== null) closeSync(this.fd);
   }

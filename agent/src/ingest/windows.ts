@@ -10,6 +10,7 @@
 // kept for its window's spans (at most `launchLimit` per window).
 import { AT_DUR, AT_BLOCK, AT_FLAGS, AT_GRID, AT_HOLD_CAUSE_PID, AT_HOLD_CAUSE_PRIORITY, AT_HOLD_CAUSE_WINDOW, AT_HOLD_PRIORITY, AT_HOLD_RELEASED_BY, AT_KERNEL, AT_KIND, AT_OP, AT_STREAM, AT_T_START, AT_WINDOW_LAUNCHES, AT_WINDOW_SEQ, AT_WINDOW_STREAMS, durationNs, durationOf, Flag, Kind, RECORD_SIZE, ReleaseName } from "./record.js";
 import type { Hold, Launch, ProcessMeta, RequestWindow } from "../model.js";
+import { HOLD_JOINS_WINDOW_NS, requestOf } from "./requests.js";
 
 /** Where assembled telemetry goes. */
 export interface WindowSink<P> {
@@ -23,8 +24,6 @@ export interface WindowSink<P> {
 
 const HOLD_REASON: Record<number, Hold["reason"]> = { 1: "priority", 2: "window", 3: "share" };
 const LAUNCH_OP: Record<number, Launch["op"]> = { 1: "kernel", 2: "graph", 3: "host_func" };
-/** A hold that ended this close before a window began is the wait of that window's first launch. */
-const HOLD_JOINS_WINDOW_NS = 200_000n;
 /** How long before its begin record a window's first launch can have been called (the shim's scheduler work). */
 const LAUNCH_BEFORE_BEGIN_NS = 1_000_000n;
 /** Launch records kept between drain passes for the spans of windows still to finish (64 bytes each). */
@@ -44,18 +43,6 @@ export interface AssemblerCounts {
   launches: number;
   windows: number;
   holds: number;
-}
-
-/** The index of the first item at or after time t in items sorted by time. */
-function firstAtOrAfter(items: { t: bigint }[], t: bigint): number {
-  let lo = 0;
-  let hi = items.length;
-  while (lo < hi) {
-    const mid = (lo + hi) >>> 1;
-    if (items[mid].t < t) lo = mid + 1;
-    else hi = mid;
-  }
-  return lo;
 }
 
 /** Launch records waiting to be placed in a window: where each lies in the batch it came in (batches are kept while
@@ -324,20 +311,8 @@ export class WindowAssembler<P> {
   }
 
   private finish(w: OpenWindow) {
-    // its holds: those that ended inside it, or just before it began (the wait of its first launch)
-    const holds: Hold[] = [];
-    let heldNs = 0;
-    let start = w.t;
-    const earliest = w.t - HOLD_JOINS_WINDOW_NS - BigInt(this.longestHold);
-    for (let i = firstAtOrAfter(this.holds, earliest); i < this.holds.length; i++) {
-      const h = this.holds[i];
-      if (h.t > w.end) break;
-      const end = h.t + BigInt(h.durNs);
-      if (end < w.t - HOLD_JOINS_WINDOW_NS || end > w.end) continue;
-      holds.push(h);
-      heldNs += h.durNs;
-      if (h.t < start) start = h.t;
-    }
+    // its holds, and where the request began: the start of the hold of its first launch, if it was held
+    const { start, latencyNs, holds, heldNs } = requestOf(w, this.holds, this.longestHold);
     // its launches: made up to its end and after the previous window's end; the launch that began it was called a
     // moment before the begin record was taken (and before any hold of it)
     const from = start - LAUNCH_BEFORE_BEGIN_NS > this.lastEnd ? start - LAUNCH_BEFORE_BEGIN_NS : this.lastEnd + 1n;
@@ -346,12 +321,11 @@ export class WindowAssembler<P> {
     const last = buffer.firstAtOrAfter(buffer.rel(w.end) + 0.5); // launches at or before the end
     if (w.end > this.lastEnd) this.lastEnd = w.end;
     this.counts.windows++;
-    // a request whose first launch was held started when that launch was called, not when it was released
     const window: RequestWindow = {
       pid: this.meta.pid,
       seq: w.seq,
       t: start,
-      durNs: w.durNs + Number(w.t - start),
+      durNs: latencyNs,
       launchCount: w.launchCount,
       streams: w.streams,
       launches: [],

@@ -14,7 +14,7 @@ import {
 } from "hdr-histogram-js";
 
 import {
-  HistogramMetric,
+  HISTOGRAM_METRICS,
   PERCENTILES,
   type HistogramMetricName,
   type SeriesKey,
@@ -253,11 +253,11 @@ export function seriesTag(metric: HistogramMetricName, key: SeriesKey): string {
 /** The metric and series a tag names, or null for a tag that is not seriesTag's. */
 export function parseTag(tag: string): { metric: HistogramMetricName; key: SeriesKey } | null {
   const m = /^(\w+);pid=(\d+);priority=(-?\d+);gpu=([^;,\s]+)$/.exec(tag);
-  if (!m || !Object.hasOwn(HistogramMetric, m[1])) return null;
+  if (!m || !(HISTOGRAM_METRICS as readonly string[]).includes(m[1])) return null;
   return { metric: m[1] as HistogramMetricName, key: { pid: Number(m[2]), priority: Number(m[3]), gpu: m[4] } };
 }
 
-const METRIC_ORDER = Object.keys(HistogramMetric);
+const METRIC_ORDER: readonly string[] = HISTOGRAM_METRICS;
 
 /** Snapshot order: by metric (as model.ts lists them), pid, priority, GPU. */
 export function bySeries(a: SeriesSnapshot, b: SeriesSnapshot): number {

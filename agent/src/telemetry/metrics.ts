@@ -1,6 +1,7 @@
 // The agent's metrics: METRICS, the one definition of everything it exports (docs/metrics.md shows the same table and
-// test/unit/metrics.test.ts proves they agree), the per-process series behind them, and their two ways out: a Prometheus
-// endpoint and, optionally, OTLP push.
+// test/unit/metrics.test.ts proves they agree; test/docs/metric-names.test.ts that the dashboards, rules and documents
+// name only its metrics), the per-process series behind them, and their two ways out: a Prometheus endpoint and,
+// optionally, OTLP push.
 //
 // The per-process series are kept here, not in OpenTelemetry SDK instruments, and reach the SDK's readers through a
 // MetricProducer, for two reasons. With cumulative temporality (what Prometheus needs) the SDK keeps every attribute
@@ -37,13 +38,10 @@ import { PERCENTILES, type Hold, type ProcessMeta, type RequestWindow, type Seri
 
 export type MetricType = "histogram" | "counter" | "gauge";
 
-/** One exported metric. */
-export interface MetricDefinition {
-  /** the name Prometheus shows: the OTel name translated as the OpenTelemetry→Prometheus rules say (dots to
-   *  underscores, the unit as a suffix, `_total` on counters), so the same queries work whether Prometheus scrapes the
-   *  agent or an OpenTelemetry Collector that received its OTLP */
-  prometheus: string;
-  /** the OTel metric name (OTLP) */
+/** One exported metric, as METRICS defines it. */
+interface MetricSpec {
+  /** the OTel metric name (OTLP): the one name of the metric. Its key in METRICS is this name after `tailguard.`
+   *  with underscores for dots (the name of the agent's HDR histogram where it has one, model.ts) */
   otel: string;
   type: MetricType;
   /** UCUM unit; `{…}` is an annotation (a count of things) */
@@ -52,6 +50,20 @@ export interface MetricDefinition {
   labels: readonly string[];
   /** histograms: bucket upper bounds, in seconds */
   buckets?: readonly number[];
+}
+
+/** One exported metric. */
+export interface MetricDefinition extends MetricSpec {
+  /** the name Prometheus shows (prometheusName) */
+  prometheus: string;
+}
+
+/** The name Prometheus shows for a metric: its OTel name translated as the OpenTelemetry→Prometheus rules say (dots to
+ *  underscores, the unit `s` as the suffix `_seconds`, a `{…}` unit nothing, `_total` on counters), so the same
+ *  queries work whether Prometheus scrapes the agent or an OpenTelemetry Collector that received its OTLP. */
+export function prometheusName(d: Pick<MetricSpec, "otel" | "unit" | "type">): string {
+  const unit = d.unit === "s" ? "_seconds" : "";
+  return d.otel.replace(/\./g, "_") + unit + (d.type === "counter" ? "_total" : "");
 }
 
 /** 1-2.5-5 steps from 10^fromExp to 10^toExp seconds: boundaries that bracket the round numbers SLOs are written in. */
@@ -65,19 +77,17 @@ function sloBuckets(fromExp: number, toExp: number): number[] {
 /** The labels of every per-process series. */
 const PROCESS = ["pid", "priority", "gpu", "command"] as const;
 
-/** Everything the agent exports. */
-export const METRICS = {
-  requestLatency: {
-    prometheus: "tailguard_request_latency_seconds",
+/** Everything the agent exports, by name. */
+const SPECS = {
+  request_latency: {
     otel: "tailguard.request.latency",
     type: "histogram",
     unit: "s",
-    description: "Request window duration: first launch after idle to the synchronisation that drained it.",
+    description: "Request latency: a request window's first launch after idle (the start of its hold, when the scheduler held it) to the synchronisation that showed its work done.",
     labels: PROCESS,
     buckets: sloBuckets(-4, 1),
   },
-  holdTime: {
-    prometheus: "tailguard_hold_time_seconds",
+  hold_time: {
     otel: "tailguard.hold.time",
     type: "histogram",
     unit: "s",
@@ -85,8 +95,7 @@ export const METRICS = {
     labels: [...PROCESS, "reason"],
     buckets: sloBuckets(-5, 1),
   },
-  launchApiTime: {
-    prometheus: "tailguard_launch_api_time_seconds",
+  launch_api_time: {
     otel: "tailguard.launch.api_time",
     type: "histogram",
     unit: "s",
@@ -95,15 +104,13 @@ export const METRICS = {
     buckets: sloBuckets(-6, -2),
   },
   launches: {
-    prometheus: "tailguard_launches_total",
     otel: "tailguard.launches",
     type: "counter",
     unit: "{launch}",
     description: "Kernel, graph and host-function launches.",
     labels: PROCESS,
   },
-  requestWindows: {
-    prometheus: "tailguard_request_windows_total",
+  request_windows: {
     otel: "tailguard.request.windows",
     type: "counter",
     unit: "{window}",
@@ -111,101 +118,96 @@ export const METRICS = {
     labels: PROCESS,
   },
   holds: {
-    prometheus: "tailguard_holds_total",
     otel: "tailguard.holds",
     type: "counter",
     unit: "{hold}",
     description: "Holds of a process's launches by the scheduler, by reason.",
     labels: [...PROCESS, "reason"],
   },
-  recordsDropped: {
-    prometheus: "tailguard_records_dropped_total",
+  records_dropped: {
     otel: "tailguard.records.dropped",
     type: "counter",
     unit: "{record}",
     description: "Records the shim lost because the process's ring was full.",
     labels: PROCESS,
   },
-  ringsCorrupt: {
-    prometheus: "tailguard_rings_corrupt_total",
+  rings_corrupt: {
     otel: "tailguard.rings.corrupt",
     type: "counter",
     unit: "{ring}",
     description: "Rings quarantined because they failed the agent's checks (changed header, counters going back, a truncated file): their process's telemetry stops; the agent's log says why.",
     labels: [],
   },
-  spansExported: {
-    prometheus: "tailguard_spans_exported_total",
+  spans_exported: {
     otel: "tailguard.spans.exported",
     type: "counter",
     unit: "{span}",
     description: "Spans exported.",
     labels: [],
   },
-  spansDropped: {
-    prometheus: "tailguard_spans_dropped_total",
+  spans_dropped: {
     otel: "tailguard.spans.dropped",
     type: "counter",
     unit: "{span}",
     description: "Spans dropped before export (queue full).",
     labels: [],
   },
-  spansFailed: {
-    prometheus: "tailguard_spans_failed_total",
+  spans_failed: {
     otel: "tailguard.spans.failed",
     type: "counter",
     unit: "{span}",
     description: "Spans lost in an export that failed or timed out.",
     labels: [],
   },
-  metricExportFailures: {
-    prometheus: "tailguard_metric_export_failures_total",
+  metric_export_failures: {
     otel: "tailguard.metric.export.failures",
     type: "counter",
     unit: "{failure}",
     description: "OTLP metric exports that failed (the Prometheus endpoint is pulled and cannot fail this way).",
     labels: [],
   },
-  processesAttached: {
-    prometheus: "tailguard_processes_attached",
+  processes_attached: {
     otel: "tailguard.processes.attached",
     type: "gauge",
     unit: "{process}",
     description: "Processes attached (the shim loaded, a ring to drain).",
     labels: [],
   },
-  processesInFlight: {
-    prometheus: "tailguard_processes_in_flight",
+  processes_in_flight: {
     otel: "tailguard.processes.in_flight",
     type: "gauge",
     unit: "{process}",
     description: "Attached processes with a request window open.",
     labels: [],
   },
-  requestLatencyQuantile: {
-    prometheus: "tailguard_request_latency_quantile_seconds",
+  request_latency_quantile: {
     otel: "tailguard.request.latency.quantile",
     type: "gauge",
     unit: "s",
     description: "Request latency percentiles from the agent's HDR histogram of the series (exact to its precision).",
     labels: [...PROCESS, "quantile"],
   },
-  holdTimeQuantile: {
-    prometheus: "tailguard_hold_time_quantile_seconds",
+  hold_time_quantile: {
     otel: "tailguard.hold.time.quantile",
     type: "gauge",
     unit: "s",
     description: "Hold time percentiles (all reasons) from the agent's HDR histogram of the series (exact to its precision).",
     labels: [...PROCESS, "quantile"],
   },
-} as const satisfies Record<string, MetricDefinition>;
+} as const satisfies Record<string, MetricSpec>;
+
+type Specs = typeof SPECS;
+/** Everything the agent exports: SPECS with each metric's Prometheus name. */
+export const METRICS = Object.fromEntries(
+  Object.entries(SPECS).map(([key, d]) => [key, { ...d, prometheus: prometheusName(d) }]),
+) as { readonly [K in keyof Specs]: Specs[K] & { readonly prometheus: string } };
 
 type MetricKey = keyof typeof METRICS;
 
 /** The HDR histograms whose percentiles become gauges. */
 const QUANTILE_GAUGES: Partial<Record<SeriesSnapshot["metric"], MetricKey>> = {
-  request_latency: "requestLatencyQuantile",
-  hold_time: "holdTimeQuantile",
+  request_latency: "request_latency_quantile",
+  hold_time: "hold_time_quantile",
 };
 
 /** PERCENTILES' labels → the `quantile` label value ("p999" → "0.999"). */
@@ -260,14 +262,14 @@ class Distribution {
   }
 }
 
-const bucketsOf = (key: "requestLatency" | "holdTime" | "launchApiTime") => {
+const bucketsOf = (key: "request_latency" | "hold_time" | "launch_api_time") => {
   const boundaries = [...METRICS[key].buckets];
   const ns = Float64Array.from(boundaries, (s) => Math.round(s * 1e9));
   return () => new Distribution(boundaries, ns);
 };
-const latencyDistribution = bucketsOf("requestLatency");
-const holdDistribution = bucketsOf("holdTime");
-const apiDistribution = bucketsOf("launchApiTime");
+const latencyDistribution = bucketsOf("request_latency");
+const holdDistribution = bucketsOf("hold_time");
+const apiDistribution = bucketsOf("launch_api_time");
 
 /** The series of one process under one label set (a process whose priority or GPU changes gets another). */
 class ProcessSeries {
@@ -505,7 +507,7 @@ export class AgentMetrics {
     for (const list of this.byPid.values()) all.push(...list);
 
     const perSeries = (key: MetricKey, value: (s: ProcessSeries) => number) =>
-      sum(key, all.map((s) => ({ attributes: s.attrs, startTime: s.start, endTime: end, value: value(s) })));
+      metricData(key, all.map((s) => ({ attributes: s.attrs, startTime: s.start, endTime: end, value: value(s) })));
     const agentWide = (value: number) => [{ attributes: {}, startTime: this.start, endTime: end, value }];
     const point = <T>(s: ProcessSeries, attributes: Attributes, value: T): DataPoint<T> => ({
       attributes,
@@ -523,20 +525,20 @@ export class AgentMetrics {
     }
 
     const metrics: MetricData[] = [
-      histogram("requestLatency", all.map((s) => point(s, s.attrs, s.latency.value()))),
-      histogram("holdTime", all.flatMap((s) => Object.values(s.holds).map((h) => point(s, h.attrs, h.time.value())))),
-      histogram("launchApiTime", all.map((s) => point(s, s.attrs, s.apiTime.value()))),
+      metricData("request_latency", all.map((s) => point(s, s.attrs, s.latency.value()))),
+      metricData("hold_time", all.flatMap((s) => Object.values(s.holds).map((h) => point(s, h.attrs, h.time.value())))),
+      metricData("launch_api_time", all.map((s) => point(s, s.attrs, s.apiTime.value()))),
       perSeries("launches", (s) => s.launches),
-      perSeries("requestWindows", (s) => s.latency.count),
-      sum("holds", all.flatMap((s) => Object.values(s.holds).map((h) => point(s, h.attrs, h.time.count)))),
-      perSeries("recordsDropped", (s) => s.dropped),
-      sum("spansExported", agentWide(spans.exported)),
-      sum("spansDropped", agentWide(spans.dropped)),
-      sum("spansFailed", agentWide(spans.failed)),
-      sum("metricExportFailures", agentWide(this.metricExportFailures)),
-      sum("ringsCorrupt", agentWide(this.ringsCorrupt)),
-      gauge("processesAttached", agentWide(this.attached)),
-      gauge("processesInFlight", agentWide(this.inFlight)),
+      perSeries("request_windows", (s) => s.latency.count),
+      metricData("holds", all.flatMap((s) => Object.values(s.holds).map((h) => point(s, h.attrs, h.time.count)))),
+      perSeries("records_dropped", (s) => s.dropped),
+      metricData("spans_exported", agentWide(spans.exported)),
+      metricData("spans_dropped", agentWide(spans.dropped)),
+      metricData("spans_failed", agentWide(spans.failed)),
+      metricData("metric_export_failures", agentWide(this.metricExportFailures)),
+      metricData("rings_corrupt", agentWide(this.ringsCorrupt)),
+      metricData("processes_attached", agentWide(this.attached)),
+      metricData("processes_in_flight", agentWide(this.inFlight)),
     ];
     try {
       if (this.snapshots) metrics.push(...this.quantileGauges(this.snapshots(), end));
@@ -574,7 +576,7 @@ export class AgentMetrics {
         });
       }
     }
-    return [...points].map(([key, list]) => gauge(key, list));
+    return [...points].map(([key, list]) => metricData(key, list));
   }
 }
 
@@ -584,32 +586,17 @@ function descriptor(key: MetricKey) {
   return { name: d.otel, description: d.description, unit: d.unit, valueType };
 }
 
-function histogram(key: MetricKey, dataPoints: DataPoint<Histogram>[]): MetricData {
-  return {
-    descriptor: descriptor(key),
-    aggregationTemporality: AggregationTemporality.CUMULATIVE,
-    dataPointType: DataPointType.HISTOGRAM,
-    dataPoints,
-  };
-}
-
-function sum(key: MetricKey, dataPoints: DataPoint<number>[]): MetricData {
-  return {
-    descriptor: descriptor(key),
-    aggregationTemporality: AggregationTemporality.CUMULATIVE,
-    dataPointType: DataPointType.SUM,
-    isMonotonic: true,
-    dataPoints,
-  };
-}
-
-function gauge(key: MetricKey, dataPoints: DataPoint<number>[]): MetricData {
-  return {
-    descriptor: descriptor(key),
-    aggregationTemporality: AggregationTemporality.CUMULATIVE,
-    dataPointType: DataPointType.GAUGE,
-    dataPoints,
-  };
+/** A metric's data as the SDK's readers take it, of the kind METRICS gives it: a histogram, a monotonic sum (a
+ *  counter) or a gauge; cumulative, like every series here. */
+function metricData(key: MetricKey, dataPoints: DataPoint<Histogram>[] | DataPoint<number>[]): MetricData {
+  const d: MetricDefinition = METRICS[key];
+  const common = { descriptor: descriptor(key), aggregationTemporality: AggregationTemporality.CUMULATIVE };
+  if (d.type === "histogram")
+    return { ...common, dataPointType: DataPointType.HISTOGRAM, dataPoints: dataPoints as DataPoint<Histogram>[] };
+  const points = dataPoints as DataPoint<number>[];
+  return d.type === "counter"
+    ? { ...common, dataPointType: DataPointType.SUM, isMonotonic: true, dataPoints: points }
+    : { ...common, dataPointType: DataPointType.GAUGE, dataPoints: points };
 }
 
 const PROMETHEUS_NAME = new Map<string, string>(Object.values(METRICS).map((d) => [d.otel, d.prometheus]));

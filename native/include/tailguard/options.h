@@ -25,11 +25,21 @@ typedef struct {
 extern const tg_option_info tg_options[TG_OPT_COUNT];
 
 enum { TG_LOG_ERROR = 0, TG_LOG_WARN = 1, TG_LOG_INFO = 2, TG_LOG_DEBUG = 3 };
+/* Priorities: the one definition of the words TAILGUARD_PRIORITY, `tailguard priority` and the admin's policy accept
+ * and of the range. agent/src/ingest/native.ts mirrors them and test/docs/priorities.test.ts proves that it, the
+ * options table and every document that restates them agree. */
 #define TG_PRIORITY_HIGH 10
 #define TG_PRIORITY_NORMAL 0
 #define TG_PRIORITY_LOW (-10)
 #define TG_PRIORITY_MIN (-100)
 #define TG_PRIORITY_MAX 100
+
+/* The priority in force for a process that asks for `asked` and whose user's ceiling (tailguard/policy.h) is
+ * `ceiling`: what every reader of a control file believes (tailguard/control.h). */
+static inline int32_t tg_priority_in_force(int32_t asked, int32_t ceiling) {
+    int32_t p = asked < TG_PRIORITY_MIN ? TG_PRIORITY_MIN : asked > TG_PRIORITY_MAX ? TG_PRIORITY_MAX : asked;
+    return p < ceiling ? p : ceiling;
+}
 
 /* Parsed values; a malformed value is reported once (at warn level) and replaced by the default. */
 int tg_option_log_level(void);

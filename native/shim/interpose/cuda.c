@@ -297,16 +297,9 @@ TG_EXPORT CUresult cuCtxSynchronize(void) {
          RECORD(h, l, TG_API_cuCtxSynchronize, TG_KIND_SYNC, TG_OP_SYNC_DEVICE, t0, t1, res, NULL, TG_F_BLOCKING, ))
 }
 
-/* An event sync ends the window when the event was recorded on the only stream the window used. */
-static void event_synced(CUevent e, int ok) {
-    int known;
-    uint64_t stream = tg_sched_event_stream((uint64_t)(uintptr_t)e, &known);
-    tg_sched_sync_exit(TG_SYNC_STREAM, stream, ok && known);
-}
-
 TG_EXPORT CUresult cuEventSynchronize(CUevent e) {
     TG_WRAP_HOOKED(CUresult, NO_DRIVER, cuEventSynchronize, tg_sched_sync_enter(),
-                   event_synced(e, res == CUDA_SUCCESS), (e),
+                   tg_event_synced(e, res == CUDA_SUCCESS), (e),
          RECORD(h, l, TG_API_cuEventSynchronize, TG_KIND_SYNC, TG_OP_SYNC_EVENT, t0, t1, res, NULL, TG_F_BLOCKING,
                 r->u.sync.object = (uint64_t)(uintptr_t)e))
 }
@@ -328,11 +321,7 @@ TG_EXPORT CUresult cuEventQuery(CUevent e) {
     tg_pfn_cuEventQuery real = (tg_pfn_cuEventQuery)tg_real_get(TG_API_cuEventQuery);
     if (TG_UNLIKELY(!real)) return NO_DRIVER;
     CUresult res = real(e);
-    if (tg_hot.state > 0) {
-        int known;
-        uint64_t stream = tg_sched_event_stream((uint64_t)(uintptr_t)e, &known);
-        tg_sched_polled(stream, res == CUDA_SUCCESS && known);
-    }
+    if (tg_hot.state > 0) tg_event_polled(e, res == CUDA_SUCCESS);
     return res;
 }
 

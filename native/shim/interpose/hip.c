@@ -237,16 +237,9 @@ TG_EXPORT hipError_t hipDeviceSynchronize(void) {
          TG_RECORD(h, l, TG_API_hipDeviceSynchronize, TG_KIND_SYNC, TG_OP_SYNC_DEVICE, t0, t1, res, NULL, TG_F_BLOCKING, ))
 }
 
-/* An event sync ends the window when the event was recorded on the only stream the window used. */
-static void event_synced(hipEvent_t e, int ok) {
-    int known;
-    uint64_t stream = tg_sched_event_stream((uint64_t)(uintptr_t)e, &known);
-    tg_sched_sync_exit(TG_SYNC_STREAM, stream, ok && known);
-}
-
 TG_EXPORT hipError_t hipEventSynchronize(hipEvent_t e) {
     TG_WRAP_HOOKED(hipError_t, hipErrorNotInitialized, hipEventSynchronize, tg_sched_sync_enter(),
-                   event_synced(e, res == hipSuccess), (e),
+                   tg_event_synced(e, res == hipSuccess), (e),
          TG_RECORD(h, l, TG_API_hipEventSynchronize, TG_KIND_SYNC, TG_OP_SYNC_EVENT, t0, t1, res, NULL, TG_F_BLOCKING,
                    r->u.sync.object = (uint64_t)(uintptr_t)e))
 }
@@ -264,11 +257,7 @@ TG_EXPORT hipError_t hipEventQuery(hipEvent_t e) {
     tg_pfn_hipEventQuery real = (tg_pfn_hipEventQuery)tg_real_get(TG_API_hipEventQuery);
     if (TG_UNLIKELY(!real)) return hipErrorNotInitialized;
     hipError_t res = real(e);
-    if (tg_hot.state > 0) {
-        int known;
-        uint64_t stream = tg_sched_event_stream((uint64_t)(uintptr_t)e, &known);
-        tg_sched_polled(stream, res == hipSuccess && known);
-    }
+    if (tg_hot.state > 0) tg_event_polled(e, res == hipSuccess);
     return res;
 }
 

@@ -115,6 +115,19 @@ static inline uint64_t tg_stream_key(const void *s, int per_thread) {
 }
 #define TG_KEY(sym, s) tg_stream_key((const void *)(s), tg_api_per_thread[TG_API_##sym])
 
+/* An event sync returned, or a query found the event done (`ok`): that ends the request window when the event was
+ * recorded on the only stream the window used. */
+static inline void tg_event_synced(const void *event, int ok) {
+    int known;
+    uint64_t stream = tg_sched_event_stream((uint64_t)(uintptr_t)event, &known);
+    tg_sched_sync_exit(TG_SYNC_STREAM, stream, ok && known);
+}
+static inline void tg_event_polled(const void *event, int ok) {
+    int known;
+    uint64_t stream = tg_sched_event_stream((uint64_t)(uintptr_t)event, &known);
+    tg_sched_polled(stream, ok && known);
+}
+
 /* Host callbacks are named after their symbol when the program exports one. */
 const char *tg_host_function_name(const void *fn, char *buf, unsigned len);
 
