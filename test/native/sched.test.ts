@@ -1,4 +1,4 @@
-// Cross-process priorities (native/shim/sched.c, native/shim/interpose/ioctl.c) on the simulated GPU, with no agent:
+// Cross-process priorities (native/shim/sched.c, budget.c, interpose/ioctl.c) on the simulated GPU, with no agent:
 // the processes are started with the shim preloaded and arbitrate among themselves. Latency targets are measured by
 // `npm run bench:sched` (bench/sched.mjs), not here; these tests check behaviour: who is held, what the driver is
 // asked, that every stream's kernels run in order, and that nothing stays held when a process dies or stops.
