@@ -151,7 +151,7 @@ Napi::Value Layout(const Napi::CallbackInfo& info) {
   C(TG_OP_HOST_FUNC); C(TG_OP_HTOD); C(TG_OP_DTOH); C(TG_OP_DTOD); C(TG_OP_HTOH); C(TG_OP_ANY); C(TG_OP_PEER);
   C(TG_OP_MEMSET); C(TG_OP_SYNC_STREAM); C(TG_OP_SYNC_DEVICE); C(TG_OP_SYNC_EVENT); C(TG_OP_CREATE);
   C(TG_OP_DESTROY); C(TG_OP_CAPTURE_BEGIN); C(TG_OP_CAPTURE_END); C(TG_KIND_HOLD); C(TG_KIND_WINDOW);
-  C(TG_OP_HOLD_PRIORITY); C(TG_OP_HOLD_WINDOW); C(TG_OP_HOLD_SHARE); C(TG_OP_BEGIN); C(TG_OP_END); C(TG_RELEASE_IDLE);
+  C(TG_OP_HOLD_PRIORITY); C(TG_OP_HOLD_BUDGET); C(TG_OP_HOLD_SHARE); C(TG_OP_BEGIN); C(TG_OP_END); C(TG_RELEASE_IDLE);
   C(TG_RELEASE_LAPSED); C(TG_RELEASE_MIN_SHARE); C(TG_RELEASE_DRAINED); C(TG_F_DUR_US); C(TG_F_CAPTURED); C(TG_F_ASYNC);
   C(TG_F_BLOCKING); C(TG_F_PER_THREAD); C(TG_F_UNTIMED); C(TG_STATE_RUNNING); C(TG_STATE_EXITED); C(TG_STATE_EXECED);
   C(TG_PATH_CUDA_SYMBOL); C(TG_PATH_CUDA_GPA); C(TG_PATH_CUDA_DLSYM); C(TG_PATH_HIP_SYMBOL); C(TG_PATH_HIP_DLSYM);
@@ -193,6 +193,8 @@ Napi::Value Options(const Napi::CallbackInfo& info) {
     o.Set("accepted", accepted);                                 \
     o.Set("readBy", reader);                                     \
     o.Set("meaning", meaning);                                   \
+    const char* old = tg_option_formerly(TG_OPT_##id);           \
+    o.Set("formerly", old ? old : "");                           \
     a.Set(i++, o);                                               \
   }
 #include "tailguard/options.def"
@@ -627,7 +629,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   }));
   auto mech = Napi::Object::New(env);
   mech.Set("HOLDS", int(TG_MECH_HOLDS));
-  mech.Set("WINDOW", int(TG_MECH_WINDOW));
+  mech.Set("BUDGET", int(TG_MECH_BUDGET));
   mech.Set("TIMESLICE", int(TG_MECH_TIMESLICE));
   mech.Set("MIN_SHARE", int(TG_MECH_MIN_SHARE));
   exports.Set("mechanisms", mech);

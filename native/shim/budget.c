@@ -1,11 +1,12 @@
-/* The in-flight window: while a process of higher priority is attached, this process keeps at most
- * TAILGUARD_WINDOW_US of estimated GPU time in flight (sched.c decides when; this file keeps the count and waits).
+/* The in-flight budget: while a process of higher priority is attached, this process keeps at most
+ * TAILGUARD_BUDGET_US of estimated GPU time in flight (sched.c decides when; this file keeps the count and waits).
  *
- * What a process already submitted runs before (or time-sliced with) higher-priority work that arrives, so the window
+ * What a process already submitted runs before (or time-sliced with) higher-priority work that arrives, so the budget
  * bounds how long that work can wait behind it. Completion is seen through the process's own events, recorded after a
- * batch of launches worth about half the window (never after every launch: an event per launch costs far more than
+ * batch of launches worth about half the budget (never after every launch: an event per launch costs far more than
  * it is worth). The GPU time of a launch is learned from the time between consecutive events of a stream, over
- * intervals during which the stream never ran dry. */
+ * intervals during which the stream never ran dry. (Formerly the "in-flight window": a window is now only ever a
+ * request window.) */
 #define _GNU_SOURCE
 #include <pthread.h>
 #include <string.h>
@@ -17,9 +18,9 @@
 #define CHECKPOINTS 64
 #define STREAMS 8
 static const tg_gpu_ops *gpu;
-static uint64_t window_ns;            /* TAILGUARD_WINDOW_US, in ns */
+static uint64_t budget_ns;            /* TAILGUARD_BUDGET_US, in ns */
 static uint64_t est_ns[2];            /* learned GPU time per launch: kernels, graphs */
-static pthread_mutex_t wlock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 static struct checkpoint {
     void *event;
     int stream;         /* index in streams[] */
@@ -44,9 +45,9 @@ static int pool_n;
 
 void tg_budget_set_ops(const tg_gpu_ops *ops) { gpu = ops; }
 
-void tg_budget_configure(void) { window_ns = tg_option_uint(TG_OPT_WINDOW_US, 0, 1000000, 0) * 1000ull; }
+void tg_budget_configure(void) { budget_ns = tg_option_uint(TG_OPT_BUDGET_US, 0, 1000000, 0) * 1000ull; }
 
-int tg_budget_usable(void) { return window_ns && gpu; }
+int tg_budget_usable(void) { return budget_ns && gpu; }
 
 static void *take_event(void) {
     if (pool_n) return pool[--pool_n];
@@ -125,10 +126,10 @@ static int is_graph(int api) {
 
 void tg_budget_wait(int api, uint64_t key) {
     int graph = is_graph(api);
-    pthread_mutex_lock(&wlock);
-    uint64_t next = est_ns[graph] ? est_ns[graph] : window_ns / 2, t0 = 0;
+    pthread_mutex_lock(&lock);
+    uint64_t next = est_ns[graph] ? est_ns[graph] : budget_ns / 2, t0 = 0;
     uint64_t flying = in_flight(1);
-    while (flying && flying + next > window_ns) {
+    while (flying && flying + next > budget_ns) {
         if (!t0) t0 = tg_now();
         /* nothing recorded yet covers the pending work: record a checkpoint to wait for */
         if (cp_count == 0)
@@ -138,13 +139,13 @@ void tg_budget_wait(int api, uint64_t key) {
         gpu->event_sync(cp[0].event);
         flying = in_flight(1);
     }
-    pthread_mutex_unlock(&wlock);
+    pthread_mutex_unlock(&lock);
     if (t0) {
         tg_record u;
         memset(&u, 0, sizeof u);
         u.u.hold.priority = tg_my_priority();
         u.u.hold.released_by = TG_RELEASE_DRAINED;
-        tg_sched_held(TG_OP_HOLD_WINDOW, api, t0, tg_now(), key, &u.u);
+        tg_sched_held(TG_OP_HOLD_BUDGET, api, t0, tg_now(), key, &u.u);
     }
 }
 
@@ -153,15 +154,15 @@ void tg_budget_count(int api, uint64_t key) {
     void *stream = (void *)(uintptr_t)key;
     int graph = is_graph(api);
     if (tg_capturing(stream)) return; /* captured launches do not run now */
-    pthread_mutex_lock(&wlock);
+    pthread_mutex_lock(&lock);
     struct stream_state *st = stream_of(stream, key);
     if (st) {
-        st->pending_est += est_ns[graph] ? est_ns[graph] : window_ns / 2;
+        st->pending_est += est_ns[graph] ? est_ns[graph] : budget_ns / 2;
         st->pending_launches++;
         st->pending_graphs += (uint32_t)graph;
-        if (st->pending_est >= window_ns / 2) checkpoint(st);
+        if (st->pending_est >= budget_ns / 2) checkpoint(st);
     }
-    pthread_mutex_unlock(&wlock);
+    pthread_mutex_unlock(&lock);
 }
 
 void tg_budget_after_fork(void) {
@@ -169,5 +170,5 @@ void tg_budget_after_fork(void) {
     cp_count = 0;
     streams_n = 0;
     pool_n = 0;
-    pthread_mutex_init(&wlock, 0);
+    pthread_mutex_init(&lock, 0);
 }

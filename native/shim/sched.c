@@ -12,7 +12,7 @@
  * silent past the lease; a control file that is corrupt, of another version or untrusted turns scheduling off (with
  * one message), never the program; a minimum share another process claims holds us at most half the time.
  *
- * The control files themselves are peers.c's; the in-flight window, the third lever beside holds and the timeslice,
+ * The control files themselves are peers.c's; the in-flight budget, the third lever beside holds and the timeslice,
  * is budget.c's. */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -257,9 +257,9 @@ static void hold(int api, uint64_t stream, int cause, uint64_t now) {
 
 /* Is a process of higher priority attached to this GPU? Looked at every 20 ms (so a priority changed at runtime, or a
  * process that attached or left, takes effect within 20 ms of this process's next launch). */
-static void refresh_window(uint64_t now) {
-    if (now - tg_hot.window_checked < 20000000) return;
-    tg_hot.window_checked = now;
+static void refresh_levers(uint64_t now) {
+    if (now - tg_hot.levers_checked < 20000000) return;
+    tg_hot.levers_checked = now;
     tg_peers_refresh(now);
     int mine = tg_my_priority(), higher = 0, n = __atomic_load_n(&tg_hot.npeers, __ATOMIC_ACQUIRE);
     for (int f = 0; f < n && !higher; f++)
@@ -271,16 +271,16 @@ static void refresh_window(uint64_t now) {
     uint32_t ts = tg_timeslice_update(higher, &shortened);
     TG_OWN_SLOT()->timeslice_us = ts;
     /* With a short timeslice, work in flight delays a higher-priority request by at most one short slice whatever
-     * its amount, and bounding it only costs throughput (measured: docs/scheduling.md): the window is for devices
+     * its amount, and bounding it only costs throughput (measured: docs/scheduling.md): the budget is for devices
      * without that lever (HIP, or a driver that refused the control). */
-    int window = higher && !shortened && tg_budget_usable();
-    uint32_t mech = higher ? (tg_hot.holds_on ? TG_MECH_HOLDS : 0) | (window ? TG_MECH_WINDOW : 0) |
+    int budget = higher && !shortened && tg_budget_usable();
+    uint32_t mech = higher ? (tg_hot.holds_on ? TG_MECH_HOLDS : 0) | (budget ? TG_MECH_BUDGET : 0) |
                                  (shortened ? TG_MECH_TIMESLICE : 0)
                            : 0;
-    uint32_t mask = TG_MECH_HOLDS | TG_MECH_WINDOW | TG_MECH_TIMESLICE;
+    uint32_t mask = TG_MECH_HOLDS | TG_MECH_BUDGET | TG_MECH_TIMESLICE;
     uint32_t old = __atomic_load_n(&TG_OWN_SLOT()->mechanisms, __ATOMIC_RELAXED);
     __atomic_store_n(&TG_OWN_SLOT()->mechanisms, (old & ~mask) | mech, __ATOMIC_RELAXED);
-    tg_hot.window_on = window;
+    tg_hot.budget_on = budget;
 }
 
 /* ---- the wrappers' hooks ---- */
@@ -355,8 +355,8 @@ void tg_sched_work(int api, uint64_t stream, int is_launch) {
             now = tg_now();
         }
     }
-    refresh_window(now);
-    if (is_launch && tg_hot.window_on) {
+    refresh_levers(now);
+    if (is_launch && tg_hot.budget_on) {
         tg_budget_wait(api, stream);
         now = tg_now();
     }
@@ -431,8 +431,8 @@ void tg_sched_after_fork(void) {
     tg_hot.free_until = 0;
     yield_period_start = yielded_ns = 0;
     pthread_mutex_init(&lock, 0);
-    tg_hot.window_on = 0;
-    tg_hot.window_checked = 0;
+    tg_hot.budget_on = 0;
+    tg_hot.levers_checked = 0;
     tg_budget_after_fork();
     tg_timeslice_after_fork();
 }

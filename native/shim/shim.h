@@ -194,11 +194,11 @@ typedef struct tg_sched_hot {
     int npeers;                /* peers.c: control-file places in use are below this */
     int me;                    /* my slot in my own file */
     int holds_on;              /* TAILGUARD_HOLDS */
-    int window_on;             /* a higher-priority process is attached (the in-flight window, budget.c) */
+    int budget_on;             /* a higher-priority process is attached (the in-flight budget, budget.c) */
     char *peer_area;           /* peers.c: the region the control files are mapped into */
     uint64_t lease_ns;         /* TAILGUARD_LEASE_MS, in ns */
     uint64_t free_until;       /* min-share: no holds before this time */
-    uint64_t window_checked;   /* when the window's verdict was last looked at */
+    uint64_t levers_checked;   /* when sched.c last looked at which levers are in force */
 } tg_sched_hot;
 extern tg_sched_hot tg_hot;
 
@@ -271,17 +271,17 @@ typedef struct tg_gpu_ops {
 uint32_t tg_timeslice_update(int below_another, int *shortened);
 void tg_timeslice_after_fork(void);
 
-/* budget.c: the in-flight window, in force while tg_hot.window_on (sched.c decides when). */
+/* budget.c: the in-flight budget, in force while tg_hot.budget_on (sched.c decides when). */
 void tg_budget_set_ops(const tg_gpu_ops *ops);
 void tg_budget_configure(void); /* at attach: reads the option */
-int tg_budget_usable(void);     /* a window is set, and the GPU's event calls are known */
-void tg_budget_wait(int api, uint64_t key); /* before a launch: a window hold while in-flight work is too much */
+int tg_budget_usable(void);     /* a budget is set, and the GPU's event calls are known */
+void tg_budget_wait(int api, uint64_t key); /* before a launch: a budget hold while in-flight work is too much */
 void tg_budget_count(int api, uint64_t key);
 void tg_budget_after_fork(void);
-/* After a launch was submitted to the stream with this key: counts it against the in-flight window. Inline: without
+/* After a launch was submitted to the stream with this key: counts it against the in-flight budget. Inline: without
  * a higher-priority process, the common case, a launch pays one load for it. */
 static inline void tg_budget_submitted(int api, uint64_t key) {
-    if (TG_UNLIKELY(tg_hot.window_on)) tg_budget_count(api, key);
+    if (TG_UNLIKELY(tg_hot.budget_on)) tg_budget_count(api, key);
 }
 
 #endif

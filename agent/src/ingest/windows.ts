@@ -21,7 +21,7 @@ export interface WindowSink<P> {
   wantsLaunches?(proc: P, w: RequestWindow): boolean;
 }
 
-const HOLD_REASON: Record<number, Hold["reason"]> = { 1: "priority", 2: "window", 3: "share" };
+const HOLD_REASON: Record<number, Hold["reason"]> = { 1: "priority", 2: "budget", 3: "share" };
 const LAUNCH_OP: Record<number, Launch["op"]> = { 1: "kernel", 2: "graph", 3: "host_func" };
 /** A hold that ended this close before a window began is the wait of that window's first launch. */
 const HOLD_JOINS_WINDOW_NS = 200_000n;
@@ -265,7 +265,7 @@ export class WindowAssembler<P> {
 
   private holdRecord(data: Buffer, o: number) {
     const reason = HOLD_REASON[data[o + AT_OP]] ?? "priority";
-    const caused = reason !== "window";
+    const caused = reason !== "budget";
     const h: Hold = {
       pid: this.meta.pid,
       reason,
