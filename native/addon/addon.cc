@@ -231,18 +231,14 @@ Napi::Value ScanRings(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   std::string dir = info[0].As<Napi::String>().Utf8Value();
   auto out = Napi::Array::New(env);
-  DIR* d = opendir(dir.c_str());
-  if (!d) return out;
+  tg_ring_walk w;
+  if (tg_ring_walk_open(&w, dir.c_str()) != 0) return out;
   uint32_t n = 0;
   static tg_ring_front front;
-  while (dirent* e = readdir(d)) {
-    uint32_t pid, gen;
-    uint64_t ticks;
-    int tmp;
-    if (tg_ring_name_parse(e->d_name, &pid, &ticks, &gen, &tmp) != 0 || tmp) continue;
-    std::string path = dir + "/" + e->d_name;
+  while (tg_ring_walk_next(&w, 0)) {
+    std::string path = w.path;
     Napi::Object o;
-    int fd = open(path.c_str(), O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+    int fd = tg_ring_file_open(path.c_str(), O_RDONLY);
     struct stat st;
     std::string error;
     if (fd < 0) error = std::string("cannot open: ") + (errno == EACCES ? "another user's" : strerror(errno));
@@ -253,11 +249,11 @@ Napi::Value ScanRings(const Napi::CallbackInfo& info) {
     if (error.empty()) o = HeaderToJs(env, front);
     else if (fd >= 0 && error.rfind("cannot open", 0) != 0 && error != "not a regular file")
       error = "corrupt: " + error;  // readable, and not what a ring can be
-    bool alive = tg_ring_alive(fd, pid, ticks);
+    bool alive = tg_ring_alive(fd, w.pid, w.ticks);
     if (fd >= 0) close(fd);
     if (o.IsEmpty()) {
       o = Napi::Object::New(env);
-      o.Set("pid", pid);
+      o.Set("pid", w.pid);
       o.Set("error", error);
     }
     if (fd >= 0) o.Set("ownerUid", double(st.st_uid));
@@ -265,7 +261,7 @@ Napi::Value ScanRings(const Napi::CallbackInfo& info) {
     o.Set("alive", alive);
     out.Set(n++, o);
   }
-  closedir(d);
+  tg_ring_walk_close(&w);
   return out;
 }
 
@@ -470,18 +466,12 @@ Napi::Value SetPriority(const Napi::CallbackInfo& info) {
         denied++;
     }
   });
-  DIR* dd = opendir(dir.c_str());
+  tg_ring_walk w;
   static tg_ring_front front;
-  while (dd) {
-    dirent* e = readdir(dd);
-    if (!e) break;
-    uint32_t rpid, gen;
-    uint64_t ticks;
-    int tmp;
-    if (tg_ring_name_parse(e->d_name, &rpid, &ticks, &gen, &tmp) != 0 || tmp || rpid != pid) continue;
-    if (!tg_process_alive(pid, ticks)) continue;
-    std::string path = dir + "/" + e->d_name;
-    int fd = open(path.c_str(), O_RDWR | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+  tg_ring_walk_open(&w, dir.c_str());  // a directory that cannot be read has no rings to set
+  while (tg_ring_walk_next(&w, 0)) {
+    if (w.pid != pid || !tg_process_alive(pid, w.ticks)) continue;
+    int fd = tg_ring_file_open(w.path, O_RDWR);
     if (fd < 0) {
       if (errno == EACCES || errno == EPERM) denied++;
       continue;
@@ -495,7 +485,7 @@ Napi::Value SetPriority(const Napi::CallbackInfo& info) {
     }
     close(fd);
   }
-  if (dd) closedir(dd);
+  tg_ring_walk_close(&w);
   auto o = Napi::Object::New(env);
   o.Set("slots", slots);
   o.Set("rings", rings);
