@@ -11,9 +11,10 @@
 //             windows) exported over OTLP/HTTP protobuf to a loopback sink in this process, counted as they arrive.
 //             Then again for at most 20 s without span export (metrics only), to show what the spans cost.
 //
-// Usage: node bench/agent.mjs [--runs 7] [--records 4000000] [--rate 1000000] [--seconds 60] [--out FILE]
+// Usage: node bench/agent.mjs [--runs 7] [--records 4000000] [--rate 1000000] [--seconds 60] [--out FILE.json]
+// (default: results/agent-DATE/agent.json, bench/report.mjs)
 import { execFileSync, spawn } from "node:child_process";
-import { existsSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { createServer } from "node:http";
 import { gunzipSync } from "node:zlib";
 import os from "node:os";
@@ -21,7 +22,7 @@ import path from "node:path";
 import { parseArgs } from "node:util";
 
 import { buildNullDriver, include, median, root } from "./common.mjs";
-import { provenance } from "./report.mjs";
+import { provenance, resultsPath } from "./report.mjs";
 
 const { values } = parseArgs({
   options: {
@@ -272,4 +273,7 @@ const result = {
   ingest: ingestResult,
   sustained,
 };
-if (values.out) writeFileSync(values.out, JSON.stringify(result, null, 2) + "\n");
+const out = resultsPath("agent", values.out, "agent.json");
+mkdirSync(path.dirname(out), { recursive: true });
+writeFileSync(out, JSON.stringify(result, null, 2) + "\n");
+console.log(`results: ${path.relative(process.cwd(), out)}`);

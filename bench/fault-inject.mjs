@@ -6,7 +6,8 @@
 //   node bench/fault-inject.mjs [--rounds N] [--seed S] [--out DIR]
 //
 // Each round runs every case once with offsets drawn inside its class (seeded); test/native/fault-injection.test.ts runs one
-// round. Prints a line per case and a summary; with --out writes faults.json and faults.md. Exits 1 on any failure.
+// round. Prints a line per case and a summary, and writes faults.json and faults.md to --out (default:
+// results/fault-inject-DATE/, bench/report.mjs). Exits 1 on any failure.
 import { spawn, spawnSync } from "node:child_process";
 import { mkdirSync, mkdtempSync, openSync, closeSync, ftruncateSync, readSync, writeSync, writeFileSync } from "node:fs";
 import os from "node:os";
@@ -15,6 +16,7 @@ import { parseArgs } from "node:util";
 
 import { native } from "../agent/dist/ingest/native.js";
 import { root } from "./common.mjs";
+import { resultsPath } from "./report.mjs";
 
 const workload = path.join(root, "native/build/tg-workload");
 const shim = path.join(root, "native/build/libtailguard.so");
@@ -199,19 +201,19 @@ async function main() {
   const summary = `${r.results.length} cases, ${failed.length} failed; the agent ${r.alive ? "stayed up" : "DIED"}; ` +
     `${r.results.filter((c) => c.reported).length} reported as corrupt; ${((Date.now() - t0) / 1000).toFixed(0)} s`;
   console.log(summary);
-  if (values.out) {
-    mkdirSync(values.out, { recursive: true });
-    writeFileSync(path.join(values.out, "faults.json"), JSON.stringify({ command: `node bench/fault-inject.mjs --rounds ${rounds} --seed ${seed}`, commit, ...r }, null, 2) + "\n");
-    writeFileSync(path.join(values.out, "faults.md"), [
-      `# Fault injection (\`node bench/fault-inject.mjs --rounds ${rounds} --seed ${seed}\`, commit ${commit})`, "", summary, "",
-      "| case | runs | failed | reported as corrupt |", "|---|---|---|---|",
-      ...[...new Set(r.results.map((c) => c.case))].map((name) => {
-        const of = r.results.filter((c) => c.case === name);
-        return `| ${name} | ${of.length} | ${of.filter((c) => c.problems.length).length} | ${of.filter((c) => c.reported).length} |`;
-      }),
-      "",
-    ].join("\n"));
-  }
+  const out = resultsPath("fault-inject", values.out);
+  mkdirSync(out, { recursive: true });
+  writeFileSync(path.join(out, "faults.json"), JSON.stringify({ command: `node bench/fault-inject.mjs --rounds ${rounds} --seed ${seed}`, commit, ...r }, null, 2) + "\n");
+  writeFileSync(path.join(out, "faults.md"), [
+    `# Fault injection (\`node bench/fault-inject.mjs --rounds ${rounds} --seed ${seed}\`, commit ${commit})`, "", summary, "",
+    "| case | runs | failed | reported as corrupt |", "|---|---|---|---|",
+    ...[...new Set(r.results.map((c) => c.case))].map((name) => {
+      const of = r.results.filter((c) => c.case === name);
+      return `| ${name} | ${of.length} | ${of.filter((c) => c.problems.length).length} | ${of.filter((c) => c.reported).length} |`;
+    }),
+    "",
+  ].join("\n"));
+  console.log(`results: ${path.relative(process.cwd(), out)}`);
   process.exit(failed.length || !r.alive ? 1 : 0);
 }
 

@@ -13,7 +13,8 @@
 //   node bench/fuzz.mjs [--runs N] [--targets ring,control] [--out DIR]
 //
 // Prints, per target, the inputs run, the crashes, timeouts and leaks found (libFuzzer stops at the first), the time
-// and the coverage reached; with --out, writes the same as fuzz.json and fuzz.md there. Exits 1 if any target failed.
+// and the coverage reached, and writes the same as fuzz.json and fuzz.md to --out (default: results/fuzz-DATE/,
+// bench/report.mjs). Exits 1 if any target failed.
 // A failing input is kept in .tmp/fuzz/<target>-crashes/ (replay: .tmp/fuzz/<target>_fuzz FILE).
 import { execFileSync, spawnSync } from "node:child_process";
 import { mkdirSync, readdirSync, rmSync, writeFileSync } from "node:fs";
@@ -22,6 +23,7 @@ import path from "node:path";
 import { parseArgs } from "node:util";
 
 import { root } from "./common.mjs";
+import { resultsPath } from "./report.mjs";
 
 const TARGETS = {
   ring: { main: "test/fuzz/ring_fuzz.cc", cxx: ["native/addon/ring_reader.cc"], c: ["ring_files", "guard", "options", "log"], maxLen: 8192 },
@@ -171,18 +173,18 @@ async function main() {
     results.push(r);
   }
   const failed = results.filter((r) => r.exit !== 0 || r.crashes || r.timeouts || r.leaks || !(r.inputs >= runs));
-  if (values.out) {
-    mkdirSync(values.out, { recursive: true });
-    const machine = `${os.cpus().length} x ${os.cpus()[0]?.model ?? "?"}, ${os.platform()} ${os.release()}`;
-    const clang = spawnSync("clang", ["--version"], { encoding: "utf8" }).stdout.split("\n")[0];
-    writeFileSync(path.join(values.out, "fuzz.json"), JSON.stringify({ command: `node bench/fuzz.mjs --runs ${runs}`, commit, machine, clang, results }, null, 2) + "\n");
-    writeFileSync(path.join(values.out, "fuzz.md"), [
-      `# libFuzzer (\`node bench/fuzz.mjs --runs ${runs}\`, commit ${commit})`, "", `${machine}; ${clang}; ASan + UBSan.`, "",
-      "| target | inputs | seconds | inputs/s | coverage (edges) | crashes | timeouts | leaks |", "|---|---|---|---|---|---|---|---|",
-      ...results.map((r) => `| ${r.target} | ${r.inputs} | ${r.seconds.toFixed(0)} | ${r.perSecond} | ${Number.isNaN(r.coverage) ? "—" : r.coverage} | ${r.crashes} | ${r.timeouts} | ${r.leaks} |`),
-      "",
-    ].join("\n"));
-  }
+  const out = resultsPath("fuzz", values.out);
+  mkdirSync(out, { recursive: true });
+  const machine = `${os.cpus().length} x ${os.cpus()[0]?.model ?? "?"}, ${os.platform()} ${os.release()}`;
+  const clang = spawnSync("clang", ["--version"], { encoding: "utf8" }).stdout.split("\n")[0];
+  writeFileSync(path.join(out, "fuzz.json"), JSON.stringify({ command: `node bench/fuzz.mjs --runs ${runs}`, commit, machine, clang, results }, null, 2) + "\n");
+  writeFileSync(path.join(out, "fuzz.md"), [
+    `# libFuzzer (\`node bench/fuzz.mjs --runs ${runs}\`, commit ${commit})`, "", `${machine}; ${clang}; ASan + UBSan.`, "",
+    "| target | inputs | seconds | inputs/s | coverage (edges) | crashes | timeouts | leaks |", "|---|---|---|---|---|---|---|---|",
+    ...results.map((r) => `| ${r.target} | ${r.inputs} | ${r.seconds.toFixed(0)} | ${r.perSecond} | ${Number.isNaN(r.coverage) ? "—" : r.coverage} | ${r.crashes} | ${r.timeouts} | ${r.leaks} |`),
+    "",
+  ].join("\n"));
+  console.log(`results: ${path.relative(process.cwd(), out)}`);
   process.exit(failed.length ? 1 : 0);
 }
 

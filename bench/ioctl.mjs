@@ -8,14 +8,15 @@
 // ENOTTY). The program never touches a GPU. Each case runs, alternating, without the shim (baseline) and with it
 // preloaded; each mode's figure is the median over runs, overhead = median(shim) - median(baseline).
 //
-// Usage: node bench/ioctl.mjs [--runs 11] [--calls 200000] [--rounds 25] [--out bench/results/FILE.json]
+// Usage: node bench/ioctl.mjs [--runs 11] [--calls 200000] [--rounds 25] [--out FILE.json]
+// (default: results/ioctl-DATE/ioctl.json, bench/report.mjs)
 import { execFileSync, spawnSync } from "node:child_process";
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { parseArgs } from "node:util";
 import { median, quartiles, root } from "./common.mjs";
-import { provenance } from "./report.mjs";
+import { provenance, resultsPath } from "./report.mjs";
 
 const { values } = parseArgs({
   options: {
@@ -79,14 +80,13 @@ for (const [kase, r] of Object.entries(results))
   console.log(`${kase.padEnd(10)}${r.median_ns_per_call.baseline.toFixed(2).padStart(13)}${r.median_ns_per_call.shim.toFixed(2).padStart(10)}` +
     `${r.overhead_ns.toFixed(2).padStart(13)}${r.ratio.toFixed(4).padStart(9)}`);
 
-if (values.out) {
-  const report = {
-    benchmark: "ioctl interposer overhead on an unrelated ioctl",
-    ...provenance(),
-    parameters: { runs, calls_per_round: calls, rounds },
-    results,
-  };
-  mkdirSync(path.dirname(path.resolve(values.out)), { recursive: true });
-  writeFileSync(values.out, JSON.stringify(report, null, 2) + "\n");
-  console.log(`results: ${values.out}`);
-}
+const out = resultsPath("ioctl", values.out, "ioctl.json");
+const report = {
+  benchmark: "ioctl interposer overhead on an unrelated ioctl",
+  ...provenance(),
+  parameters: { runs, calls_per_round: calls, rounds },
+  results,
+};
+mkdirSync(path.dirname(out), { recursive: true });
+writeFileSync(out, JSON.stringify(report, null, 2) + "\n");
+console.log(`results: ${path.relative(process.cwd(), out)}`);

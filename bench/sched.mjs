@@ -14,12 +14,12 @@
 // high-priority process attached to the GPU (1 request/s of one 100 us kernel), for the CUDA and HIP paths: the
 // throughput the low process loses to the scheduler's tracking of a higher-priority peer.
 //
-// Usage: node bench/sched.mjs [--runs 5] [--count 300] [--out bench/results/FILE.json]
+// Usage: node bench/sched.mjs [--runs 5] [--count 300] [--out FILE.json]   (default: results/sched-DATE/sched.json)
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { parseArgs } from "node:util";
-import { provenance } from "./report.mjs";
+import { provenance, resultsPath } from "./report.mjs";
 import { batchArgs, contend, median, requestsArgs, root, summary } from "./sim/contention.mjs";
 
 const { values } = parseArgs({
@@ -145,15 +145,14 @@ for (const [api, t] of Object.entries(tracking))
   console.log(`${pad(api, 6)}${lpad(f(t.median_iter_per_s.alone, 1), 12)}${lpad(f(t.median_iter_per_s.with_idle_high, 1), 16)}` +
     `${lpad(t.ratio.toFixed(4), 9)}${lpad(t.loss_pct.toFixed(2), 9)}`);
 
-if (values.out) {
-  const report = {
-    benchmark: "priority scheduling on the simulated GPU",
-    ...provenance(),
-    parameters: { runs, count, rate: RATE, high_kernel_us: 500, high_start_delay_ms: HIGH_DELAY_MS, low_kernel_us: LOW_KERNELS_US },
-    scheduling: { medians: sched, low_throughput_tailguard_vs_native: lowThroughputRatio, per_run: raw },
-    tracking_cost: tracking,
-  };
-  mkdirSync(path.dirname(path.resolve(values.out)), { recursive: true });
-  writeFileSync(values.out, JSON.stringify(report, null, 2) + "\n");
-  console.log(`results: ${values.out}`);
-}
+const out = resultsPath("sched", values.out, "sched.json");
+const report = {
+  benchmark: "priority scheduling on the simulated GPU",
+  ...provenance(),
+  parameters: { runs, count, rate: RATE, high_kernel_us: 500, high_start_delay_ms: HIGH_DELAY_MS, low_kernel_us: LOW_KERNELS_US },
+  scheduling: { medians: sched, low_throughput_tailguard_vs_native: lowThroughputRatio, per_run: raw },
+  tracking_cost: tracking,
+};
+mkdirSync(path.dirname(out), { recursive: true });
+writeFileSync(out, JSON.stringify(report, null, 2) + "\n");
+console.log(`results: ${path.relative(process.cwd(), out)}`);

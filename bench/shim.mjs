@@ -10,7 +10,8 @@
 // difference is the shim's cost alone, free of the simulated GPU's own noise. Each mode's result is the median over
 // repeated runs; overhead = median(mode) - median(baseline) from the same session.
 //
-// Usage: node bench/shim.mjs [--runs 11] [--launches 1000] [--rounds 400] [--out bench/results/FILE.json]
+// Usage: node bench/shim.mjs [--runs 11] [--launches 1000] [--rounds 400] [--out FILE.json]
+// (default: results/shim-DATE/shim.json, bench/report.mjs)
 import { execFileSync, spawnSync } from "node:child_process";
 import { createRequire } from "node:module";
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
@@ -19,6 +20,7 @@ import path from "node:path";
 import { parseArgs } from "node:util";
 
 import { buildNullDriver, include, median, quartiles, root } from "./common.mjs";
+import { resultsPath } from "./report.mjs";
 
 const { values } = parseArgs({
   options: {
@@ -130,7 +132,7 @@ const report = {
   target: "recording on, simulated driver: <= 50 ns added per launch",
   results,
 };
-const out = values.out ?? path.join(root, "bench/results", `shim-${new Date().toISOString().slice(0, 10)}.json`);
+const out = resultsPath("shim", values.out, "shim.json");
 mkdirSync(path.dirname(out), { recursive: true });
 writeFileSync(out, JSON.stringify(report, null, 2) + "\n");
 

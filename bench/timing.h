@@ -1,4 +1,4 @@
-/* The clock and the median the C benchmark loops share (bench/shim/ and bench/h100/launch_ab.c). */
+/* The clock and the median the C benchmark loops share (bench/shim/ and bench/gpu/launch_ab.c). */
 #ifndef TAILGUARD_BENCH_TIMING_H
 #define TAILGUARD_BENCH_TIMING_H
 #include <stdlib.h>

@@ -11,14 +11,15 @@ import path from "node:path";
 
 import { Histograms, IntervalLog, type Series } from "./telemetry/histograms.js";
 import { LiveState } from "./serve/live.js";
-import { AgentMetrics, metricExporterFromEnv } from "./telemetry/metrics.js";
+import { AgentMetrics, otlpMetricExporter } from "./telemetry/metrics.js";
+import type { OtelConfig } from "./telemetry/otel-env.js";
 import type { AgentStats, Hold, ProcessMeta, RequestWindow, SeriesKey } from "./model.js";
 export type { AgentStats };
 import { native, type Collector, type RingInfo } from "./ingest/native.js";
 import { readStatFields, startTicks } from "./ingest/proc.js";
 import { processMeta } from "./identity.js";
 import { AT_KIND, Kind, RECORD_SIZE } from "./ingest/record.js";
-import { exporterFromEnv, OtlpJsonLinesExporter, SpanPipeline, type EncodedSpanExporter, type SampleReason, type SpansFileLimits } from "./telemetry/spans.js";
+import { otlpSpanExporter, OtlpJsonLinesExporter, SpanPipeline, type EncodedSpanExporter, type SampleReason, type SpansFileLimits } from "./telemetry/spans.js";
 import type { ExportResult } from "@opentelemetry/core";
 import type { ReadableSpan, SpanExporter } from "@opentelemetry/sdk-trace-base";
 import { AgentServer, type ServerEndpoint } from "./serve/server.js";
@@ -36,8 +37,8 @@ export interface AgentOptions {
   dirAccess?: { gid: number | null } | null;
   /** Prometheus endpoint; null: none */
   prometheus: (ServerEndpoint & { host: string }) | null;
-  /** export spans (and metrics) over OTLP/HTTP as the OTEL_EXPORTER_OTLP_* variables say */
-  otlp: boolean;
+  /** what the OTEL_* variables (and --otlp) ask for: span and metric export over OTLP/HTTP, the agent's resource */
+  otel: OtelConfig;
   /** also write spans as OTLP/JSON lines to this file */
   spansFile: string | null;
   /** how large the spans file grows before it is rotated, and how many full ones are kept */
@@ -50,7 +51,6 @@ export interface AgentOptions {
   sampleRate: number;
   /** how long a gone process's series stay exported (ms) */
   forgetAfterMs: number;
-  env: NodeJS.ProcessEnv;
 }
 
 /** One attached process as the agent follows it. */
@@ -106,14 +106,16 @@ export class Agent {
   };
 
   private constructor(readonly opts: AgentOptions) {
+    // the exporters first: one that cannot be made (a TLS file it cannot read) must stop the agent before it registers
+    // OTLP alone (the usual case) gets the lean protobuf path (spans written as bytes as windows end); with a spans
+    // file too, both take ReadableSpans
+    const exporters: (SpanExporter | EncodedSpanExporter)[] = [];
+    if (opts.otel.traces) exporters.push(otlpSpanExporter(opts.otel.traces, !opts.spansFile));
+    const metricPush = opts.otel.metrics ? otlpMetricExporter(opts.otel.metrics) : null;
     prepareDirectory(opts.dir, opts.dirAccess ?? null);
     this.registration = path.join(opts.dir, "agent.pid");
     register(this.registration);
     this.histograms = new Histograms({ intervals: Boolean(opts.intervalLog) });
-    // OTLP alone (the usual case) gets the lean protobuf path (spans written as bytes as windows end); with a spans
-    // file too, both take ReadableSpans
-    const exporters: (SpanExporter | EncodedSpanExporter)[] = [];
-    if (opts.otlp) exporters.push(exporterFromEnv(opts.env, !opts.spansFile));
     if (opts.spansFile) exporters.push(new OtlpJsonLinesExporter(opts.spansFile, opts.spansFileLimits));
     this.spans = exporters.length
       ? new SpanPipeline({
@@ -129,7 +131,8 @@ export class Agent {
     this.live = new LiveState({ stats: () => this.stats() });
     this.metrics = new AgentMetrics({
       prometheus: opts.prometheus !== null,
-      otlp: opts.otlp ? metricExporterFromEnv(opts.env) : null,
+      otlp: metricPush,
+      resource: opts.otel.resource,
       snapshots: () => this.histograms.snapshot(),
       spanStats: () => this.spans?.stats() ?? { exported: 0, dropped: 0, failed: 0, queued: 0 },
     });

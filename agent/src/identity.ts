@@ -7,6 +7,7 @@ import { hostname } from "node:os";
 import type { RingInfo } from "./ingest/native.js";
 import { hostPidOf, readStatFields, startTicks } from "./ingest/proc.js";
 import type { ProcessMeta } from "./model.js";
+import { otelIdentity } from "./telemetry/otel-env.js";
 
 /** Reads the variables of a process that name it for telemetry (OTEL_SERVICE_NAME, Kubernetes downward API). With
  *  `ticks` (its ring's start time), from the process the ring names: /proc/PID if that is it, else the process of a
@@ -29,18 +30,10 @@ export function processEnvironment(pid: number, ticks?: string): Record<string, 
   }
 }
 
-/** The resource attributes a process's environment gives: OTEL_RESOURCE_ATTRIBUTES and Kubernetes identity. */
+/** The resource attributes a process's environment gives: OTEL_RESOURCE_ATTRIBUTES and Kubernetes identity. A
+ *  malformed entry of OTEL_RESOURCE_ATTRIBUTES is skipped, the others kept: the process's own SDK may have read them. */
 export function resourceFromEnvironment(env: Record<string, string>): Record<string, string> {
-  const out: Record<string, string> = {};
-  for (const pair of (env.OTEL_RESOURCE_ATTRIBUTES ?? "").split(",")) {
-    const eq = pair.indexOf("=");
-    if (eq <= 0) continue;
-    try {
-      out[decodeURIComponent(pair.slice(0, eq).trim())] = decodeURIComponent(pair.slice(eq + 1).trim());
-    } catch {
-      /* a malformed entry is ignored, as the OpenTelemetry SDKs do */
-    }
-  }
+  const out: Record<string, string> = { ...otelIdentity(env).attributes };
   const first = (...names: string[]) => names.map((n) => env[n]).find((v) => v);
   const pod = first("K8S_POD_NAME", "POD_NAME") ?? (env.KUBERNETES_SERVICE_HOST ? env.HOSTNAME : undefined);
   const namespace = first("K8S_NAMESPACE_NAME", "K8S_NAMESPACE", "POD_NAMESPACE");
@@ -61,7 +54,7 @@ export function processMeta(info: RingInfo): ProcessMeta {
     gpu: info.gpu,
     anchorMonotonic: info.anchorMonotonic,
     anchorRealtime: info.anchorRealtime,
-    serviceName: env.OTEL_SERVICE_NAME || undefined,
+    serviceName: otelIdentity(env).serviceName,
     resource: { "host.name": hostname(), ...resourceFromEnvironment(env) },
   };
 }

@@ -5,14 +5,16 @@
 // partner sending requests (the loop at low priority: the scheduler's checks on every launch are in play). Each run's
 // order is rotated; the report is the median per shim and setting and their ratio, with each run's value.
 //
-//   node bench/shim/revision_ab.mjs [--base REV] [--runs N] [--out FILE]      (default base: origin's main, else HEAD~1)
+//   node bench/shim/revision_ab.mjs [--base REV] [--runs N] [--out FILE.json]      (default base: origin's main, else HEAD~1;
+//   default out: results/revision-ab-DATE/revision_ab.json, bench/report.mjs)
 import { execFileSync, spawn, spawnSync } from "node:child_process";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { parseArgs } from "node:util";
 
 import { include, median, quartiles, root } from "../common.mjs";
+import { resultsPath } from "../report.mjs";
 
 const { values } = parseArgs({ options: { base: { type: "string" }, runs: { type: "string", default: "15" }, out: { type: "string" } } });
 const base = values.base ?? "HEAD~1";
@@ -73,7 +75,10 @@ try {
   for (const s of settings)
     console.log(`${s}: base ${baseCommit} ${result.median_ns[`base/${s}`]} ns/launch, head ${headCommit} ${result.median_ns[`head/${s}`]} ` +
       `(x${result.ratio_head_to_base[s]}; quartiles base ${result.iqr_ns[`base/${s}`].join("-")}, head ${result.iqr_ns[`head/${s}`].join("-")})`);
-  if (values.out) writeFileSync(values.out, JSON.stringify(result, null, 2) + "\n");
+  const out = resultsPath("revision-ab", values.out, "revision_ab.json");
+  mkdirSync(path.dirname(out), { recursive: true });
+  writeFileSync(out, JSON.stringify(result, null, 2) + "\n");
+  console.log(`results: ${path.relative(process.cwd(), out)}`);
 } finally {
   execFileSync("git", ["worktree", "remove", "--force", baseTree], { cwd: root, stdio: "ignore" });
   rmSync(work, { recursive: true, force: true });

@@ -12,7 +12,7 @@ orchestrator (agent/src/bench) through the same protocol as the simulated GPU's 
 Latency is completion minus the scheduled arrival (a late start counts against the request); Python's garbage
 collector is off in the timed loops; the process is pinned to the CPUs given. The Poisson schedule is drawn exactly as
 tg-workload draws it (splitmix64, the same logarithm), so one seed gives one schedule on both backends.
-Ideas from bench/h100/mission.py (the original harness of this test)."""
+Ideas from bench/gpu/mission.py (the original harness of this test)."""
 import argparse
 import gc
 import json

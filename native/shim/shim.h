@@ -187,7 +187,7 @@ int tg_gpu_uuid(uint8_t out[16]); /* 1 once known */
 
 /* What the scheduler reads at every launch, in one cache line: after a real driver call (microseconds of the driver's
  * own memory traffic) every line the shim touches may cost a trip to the last-level cache. On an H200
- * (bench/h100/revision_ab.sh) the per-user control files first cost 22-33 ns a launch more than the release before,
+ * (bench/gpu/revision_ab.sh) the per-user control files first cost 22-33 ns a launch more than the release before,
  * with this state spread over two files' globals; gathered here, 7-21 ns. */
 typedef struct tg_sched_hot {
     int state;                 /* 0: not attached yet, 1: scheduling, -1: off */

@@ -11,7 +11,6 @@ import { describe, expect, it } from "vitest";
 
 import { resourceFromEnvironment } from "../../agent/src/identity.js";
 import { AGENT_NODE_OPTIONS, AGENT_USAGE, agentOptions } from "../../agent/src/cli/agent.js";
-import { metricExporterFromEnv } from "../../agent/src/telemetry/metrics.js";
 import { root, testDir } from "../support/native.js";
 
 const manifest = (name: string) =>
@@ -131,7 +130,7 @@ describe("the sidecar variant", () => {
     expect(annotations["prometheus.io/scrape"]).toBe("true");
     expect(annotations["prometheus.io/port"]).toBe(String(opts.prometheus!.port));
     expect(agent.readinessProbe.httpGet.path).toBe(annotations["prometheus.io/path"] ?? "/metrics");
-    expect(opts.otlp).toBe(true);
+    expect(opts.otel.traces).not.toBeNull();
     expect(env(agent).OTEL_EXPORTER_OTLP_ENDPOINT).toBe(env(dsAgent).OTEL_EXPORTER_OTLP_ENDPOINT);
     expect(agent.resources.limits).toMatchObject({ cpu: expect.anything(), memory: expect.anything() });
     expect(agent.resources.requests).toMatchObject({ cpu: expect.anything(), memory: expect.anything() });
@@ -201,14 +200,14 @@ describe("the compose try-out", () => {
     expect(opts.demo).toBe(true);
     expect(opts.prometheus!.host).toBe("0.0.0.0");
     expect(ports(agent).map((p: any) => p.container)).toContain(opts.prometheus!.port);
-    expect(opts.otlp).toBe(true);
+    expect(opts.otel.traces?.url).toBe(new URL("v1/traces", `${agent.environment.OTEL_EXPORTER_OTLP_ENDPOINT}/`).href);
     const otlp = url(agent.environment.OTEL_EXPORTER_OTLP_ENDPOINT);
     expect(services).toHaveProperty(otlp.hostname);
     const collector = services[otlp.hostname];
     const configPath = collector.command ? flag(collector, "--config") : "/etc/otelcol-contrib/config.yaml";
     expect(hostFile(collector, configPath!)).toBe(path.join(root, "collectors/otel-collector.yaml"));
     expect(otlp.port).toBe(url(collectorConfig.receivers.otlp.protocols.http.endpoint).port);
-    expect(metricExporterFromEnv(agent.environment)).toBeNull();
+    expect(opts.otel.metrics).toBeNull(); // OTEL_METRICS_EXPORTER=none: Prometheus scrapes them, once
   });
 
   it("has a service for every endpoint the Collector's exporters name, accepting what they send", () => {

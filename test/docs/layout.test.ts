@@ -15,7 +15,7 @@ const ALLOWED: Record<string, string[]> = {
   "bench/": ["cli/", "ingest/", "telemetry/", "model.ts", "stats.ts", "sim-models.ts"],
   "cli/": ["agent.ts", "identity.ts", "serve/", "telemetry/", "ingest/", "model.ts", "stats.ts", "sim-models.ts"],
   "agent.ts": ["identity.ts", "serve/", "telemetry/", "ingest/", "model.ts", "stats.ts"],
-  "identity.ts": ["ingest/", "model.ts"],
+  "identity.ts": ["telemetry/", "ingest/", "model.ts"],
   "serve/": ["telemetry/", "model.ts", "stats.ts"],
   "telemetry/": ["model.ts", "stats.ts"],
   "ingest/": ["model.ts"],

@@ -15,18 +15,19 @@ import { Canvas, crc32, PNG_SIGNATURE } from "../../agent/src/bench/png.js";
 import { median, percentile, ratio, spread, summarize, throughputOutside, windowThroughput } from "../../agent/src/bench/stats.js";
 import { nativeBuild, root, simDir } from "../support/native.js";
 import { formatCpus, orchestratorCpus, parseCpus, pinProcess } from "../../agent/src/bench/workers.js";
-import { cases, defaultDir, goalTable, medianTable } from "../../bench/h100/bench-table.mjs";
-import { plan as leversPlan, VARIANTS as LEVER_VARIANTS } from "../../bench/h100/levers-b8.mjs";
-import { pairs as batch8Pairs, pairsTable as batch8Table } from "../../bench/h100/pairs-b8.mjs";
-import { RUNS as toggleRuns, toggleSummary } from "../../bench/h100/experiments/toggle-summary.mjs";
+import { cases, goalTable, medianTable, RUNS as benchRuns } from "../../bench/gpu/bench-table.mjs";
+import { extract as extractFigures, publishedFigures, rawFiles, resultsRef, TABLES } from "../../bench/gpu/figures.mjs";
+import { plan as leversPlan, VARIANTS as LEVER_VARIANTS } from "../../bench/gpu/levers-b8.mjs";
+import { pairs as batch8Pairs, pairsTable as batch8Table } from "../../bench/gpu/pairs-b8.mjs";
+import { RUNS as toggleRuns, toggleSummary } from "../../bench/gpu/experiments/toggle-summary.mjs";
 
 const cli = path.join(root, "agent/dist/cli.js");
 const MODES = ["high-alone", "low-alone", "native", "telemetry", "tailguard"];
 
-function bench(args: string[], env: NodeJS.ProcessEnv = {}) {
+function bench(args: string[], env: NodeJS.ProcessEnv = {}, cwd = root) {
   const e = { ...process.env, ...env };
   delete e.LD_PRELOAD;
-  return spawnSync(process.execPath, [cli, "bench", ...args], { env: e, encoding: "utf8", timeout: 110_000 });
+  return spawnSync(process.execPath, [cli, "bench", ...args], { env: e, cwd, encoding: "utf8", timeout: 110_000 });
 }
 
 /** PNG chunks, each CRC checked. */
@@ -381,7 +382,7 @@ describe("tailguard bench --sim", () => {
     expect(existsSync(out) ? readdirSync(out) : []).toEqual([]);
   });
 
-  it("--shim-env reaches the tailguard mode only; the invoking environment's TAILGUARD_* settings reach no worker; --combine joins invocations; --rotate starts the mode order further on", () => {
+  it("--shim-env reaches the tailguard mode only; the invoking environment's TAILGUARD_* settings reach no worker; --combine joins invocations; --rotate starts the mode order further on; without --out, results go to ./results/", () => {
     const dir = mkdtempSync(path.join(os.tmpdir(), "tg-bench-combine-"));
     const args = ["--sim", "--duration", "0.5", "--repetitions", "1", "--modes", "high-alone,telemetry,tailguard", "--shim-env",
       "TAILGUARD_HOLDS=0,TAILGUARD_MIN_SHARE=20"];
@@ -410,10 +411,14 @@ describe("tailguard bench --sim", () => {
     expect(readFileSync(path.join(dir, "all", "results.md"), "utf8")).toMatch(/combined from 2 invocations/);
     for (const f of ["latency-cdf.svg", "latency-cdf.png", "latency-timeline.svg", "latency-timeline.png"])
       expect(existsSync(path.join(dir, "all", f)), f).toBe(true);
-    // another scenario does not combine
-    const other = bench(["--sim", "--duration", "0.5", "--repetitions", "1", "--modes", "high-alone", "--rate", "20", "--out", path.join(dir, "other")]);
+    // another scenario does not combine; without --out, a run goes to ./results/tailguard-bench-SCENARIO-TIME
+    const other = bench(["--sim", "--duration", "0.5", "--repetitions", "1", "--modes", "high-alone", "--rate", "20"], {}, dir);
     expect(other.status, other.stderr).toBe(0);
-    const bad = bench(["--combine", `${path.join(dir, "part1")},${path.join(dir, "other")}`, "--out", path.join(dir, "bad")]);
+    const written = readdirSync(path.join(dir, "results"));
+    expect(written).toEqual([expect.stringMatching(/^tailguard-bench-default-\d{4}-\d\d-\d\dT\d\d-\d\d-\d\d$/)]);
+    const otherDir = path.join(dir, "results", written[0]);
+    expect(other.stdout).toContain(`results in ${otherDir}`);
+    const bad = bench(["--combine", `${path.join(dir, "part1")},${otherDir}`, "--out", path.join(dir, "bad")]);
     expect(bad.status).toBe(2);
     expect(bad.stderr).toMatch(/ran another scenario/);
   });
@@ -440,20 +445,26 @@ describe("tailguard bench --sim", () => {
   });
 });
 
+// The raw runs are on the results branch (bench/results/README.md); the tables are printed from their figures in
+// bench/results/figures/. A clone without the branch (a single-branch CI clone) checks the docs against the figures
+// only.
 describe("published H100 results", () => {
   type Run = { mode: string; repetition: number; high: { latency: { p50: number } } | null; low: { iterPerS: number } | null };
-  const load = (dir: string) => JSON.parse(readFileSync(path.join(dir, "result.json"), "utf8"));
+  const ref = resultsRef();
+  const noBranch = "this clone has no `results` branch with the raw runs (git fetch origin results:results)";
+  const load = (dir: string) => rawFiles()(`${dir}/result.json`);
 
-  it("each case is three single-repetition invocations, every mode, attachment verified, joined unchanged", () => {
+  it("each case is three single-repetition invocations, every mode, attachment verified, joined unchanged", (ctx) => {
+    ctx.skip(!ref, noBranch);
     for (const c of cases) {
-      const all = load(path.join(defaultDir, c.dir));
+      const all = load(`${benchRuns}/${c.dir}`);
       expect(all.runs.map((r: Run) => `${r.mode}:${r.repetition}`), c.dir)
         .toEqual([1, 2, 3].flatMap((rep) => MODES.map((m) => `${m}:${rep}`)));
       // telemetry and tailguard, high and low, three repetitions: each seen attached with its intended priority
       expect(all.attachment, c.dir).toHaveLength(12);
       for (const a of all.attachment) expect(a.verified && a.slotPriority === a.intendedPriority, `${c.dir} ${a.mode} ${a.role}`).toBe(true);
       for (const rep of [1, 2, 3]) {
-        const part = load(path.join(defaultDir, "parts", `${c.dir}-r${rep}`));
+        const part = load(`${benchRuns}/parts/${c.dir}-r${rep}`);
         expect(part.scenario.durationS, c.dir).toBeGreaterThanOrEqual(60);
         expect(part.scenario.high.flavour, c.dir).toBe(c.dir.endsWith("graph") ? "graph" : "eager");
         expect(part.backend, c.dir).toBe("torch");
@@ -466,6 +477,13 @@ describe("published H100 results", () => {
     }
   });
 
+  it("bench/results/figures/ holds what each table's script takes out of the raw runs on the results branch", async (ctx) => {
+    expect(readdirSync(path.join(root, "bench/results/figures")).sort()).toEqual(Object.keys(TABLES).map((t) => `${t}.json`).sort());
+    ctx.skip(!ref, noBranch);
+    const committed = Object.fromEntries(Object.keys(TABLES).map((t) => [t, publishedFigures(t)]));
+    expect(await extractFigures(rawFiles())).toEqual(committed);
+  }, 60_000);
+
   it("the batch-8 lever plan puts each variant in each position once over three repetitions", () => {
     const orders = [1, 2, 3].map((rep) => leversPlan(rep).map((v: { name: string }) => v.name));
     for (let pos = 0; pos < LEVER_VARIANTS.length; pos++)
@@ -473,7 +491,7 @@ describe("published H100 results", () => {
     for (const o of orders) expect([...o].sort()).toEqual(LEVER_VARIANTS.map((v: { name: string }) => v.name).sort());
   });
 
-  it("the tables in the READMEs and docs/scheduling.md are bench/h100/bench-table.mjs's output from those files", () => {
+  it("the tables in the READMEs and docs/scheduling.md are bench/gpu/bench-table.mjs's output from those figures", () => {
     const results = readFileSync(path.join(root, "bench/results/README.md"), "utf8");
     expect(results).toContain(medianTable());
     expect(results).toContain(goalTable());
@@ -490,7 +508,7 @@ describe("published H100 results", () => {
       expect(p.tailguard.iterPerS, p.source).toBeGreaterThan(100);
     }
     // the runs made with the CPU-time columns carry them for both modes
-    expect(ps.filter((p) => p.native.cpu && p.tailguard.cpu)).toHaveLength(10 + 11);
+    expect(ps.filter((p) => p.native.cpuMsPerIter !== null && p.tailguard.cpuMsPerIter !== null)).toHaveLength(10 + 11);
     const table = batch8Table();
     expect(table).toMatch(/^orchestrator not pinned, 23 pairs: tailguard ÷ native median 0\.\d\d, geometric mean 0\.\d\d/m);
     expect(table).toMatch(/^orchestrator pinned, 11 pairs: tailguard ÷ native median 0\.\d\d, geometric mean 0\.\d\d/m);
@@ -498,7 +516,7 @@ describe("published H100 results", () => {
       expect(readFileSync(path.join(root, doc), "utf8"), doc).toContain(table);
   });
 
-  it("the toggled runs: the table docs/scheduling.md publishes is the summary of the committed runs", () => {
+  it("the toggled runs: the table docs/scheduling.md publishes is the summary of their figures", () => {
     const summary = toggleSummary();
     expect(summary.split("\n").filter((l) => /^\| toggle-/.test(l))).toHaveLength(toggleRuns.length);
     expect(summary).toMatch(/^\| toggle-480s \| 480 s, 6 s \| – \| 27 \| 0\.\d\d ± 0\.\d\d \|/m);

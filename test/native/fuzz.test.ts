@@ -1,6 +1,6 @@
 // The libFuzzer targets of bench/fuzz.mjs (test/fuzz/) on a short budget: what a hostile user writes into a ring or
 // a control file, or puts in the admin's policy, finds no crash, hang or leak in the code that reads it. `npm run fuzz`
-// runs the same for 10 million inputs per target (results in bench/results/). Needs clang and libFuzzer (Debian:
+// runs the same for 10 million inputs per target (results in results/fuzz-DATE/). Needs clang and libFuzzer (Debian:
 // clang, libclang-rt-14-dev), which .ci/run installs.
 import { describe, expect, it } from "vitest";
 

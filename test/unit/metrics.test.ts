@@ -8,7 +8,8 @@ import path from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { afterEach, describe, expect, it } from "vitest";
 
-import { AgentMetrics, METRICS, metricExporterFromEnv, type MetricDefinition } from "../../agent/src/telemetry/metrics.js";
+import { AgentMetrics, METRICS, otlpMetricExporter, type MetricDefinition } from "../../agent/src/telemetry/metrics.js";
+import { otelConfig, type Env } from "../../agent/src/telemetry/otel-env.js";
 import { ServedMetrics } from "../support/served-metrics.js";
 import { PERCENTILES, type Hold, type RequestWindow, type SeriesSnapshot } from "../../agent/src/model.js";
 import { heldLaunch, processMeta, requestWindow } from "../support/model.js";
@@ -313,8 +314,14 @@ describe("processes that go away", () => {
   });
 });
 
+/** The metric push the agent makes for `env` (otel-env.ts), or null. */
+function metricExporterFromEnv(env: Env) {
+  const config = otelConfig(env).metrics;
+  return config && otlpMetricExporter(config);
+}
+
 describe("OTLP push", () => {
-  it("metricExporterFromEnv: off unless asked for; grpc refused", () => {
+  it("off unless asked for; grpc refused", () => {
     expect(metricExporterFromEnv({})).toBeNull();
     expect(metricExporterFromEnv({ OTEL_EXPORTER_OTLP_ENDPOINT: "http://127.0.0.1:1", OTEL_METRICS_EXPORTER: "none" })).toBeNull();
     expect(metricExporterFromEnv({ OTEL_METRICS_EXPORTER: "otlp" })?.intervalMs).toBe(60_000);
@@ -323,7 +330,7 @@ describe("OTLP push", () => {
     ).toBe(5000);
     expect(() =>
       metricExporterFromEnv({ OTEL_EXPORTER_OTLP_ENDPOINT: "http://127.0.0.1:1", OTEL_EXPORTER_OTLP_PROTOCOL: "grpc" }),
-    ).toThrow(/grpc is not supported/);
+    ).toThrow(/"grpc" is not supported/);
   });
 
   for (const [protocol, encoding] of [
@@ -333,13 +340,15 @@ describe("OTLP push", () => {
     it(`pushes the same series over ${protocol}, cumulative, with the endpoint and headers from the environment`, async () => {
       const receiver = await startOtlpReceiver();
       receivers.push(receiver);
-      const otlp = metricExporterFromEnv({
+      const env = {
         OTEL_EXPORTER_OTLP_ENDPOINT: receiver.url + "/",
         OTEL_EXPORTER_OTLP_METRICS_PROTOCOL: protocol,
         OTEL_EXPORTER_OTLP_HEADERS: "x-tenant=gpu%20team",
         OTEL_METRIC_EXPORT_INTERVAL: "60000",
-      });
-      const m = new AgentMetrics({ otlp });
+        OTEL_SERVICE_NAME: "node-agent",
+        OTEL_RESOURCE_ATTRIBUTES: "deployment.environment=prod",
+      };
+      const m = new AgentMetrics({ otlp: metricExporterFromEnv(env), resource: otelConfig(env).resource });
       const a = meta(101);
       m.observeWindow(a, window(101, 3_000_000));
       m.observeLaunches(a, 42);
@@ -355,6 +364,7 @@ describe("OTLP push", () => {
       const latency = metrics.find((x) => x.name === "tailguard.request.latency")!;
       expect(latency.type).toBe("histogram");
       expect(latency.unit).toBe("s");
+      expect(latency.resource).toEqual({ "service.name": "node-agent", "deployment.environment": "prod" }); // the agent's own
       expect(latency.temporality).toBe(2); // cumulative
       expect(latency.points[0].attributes).toEqual({ pid: 101, priority: 0, gpu: a.gpu!.uuid, command: "python3" });
       expect(latency.points[0].explicitBounds).toEqual([...METRICS.requestLatency.buckets]);

@@ -17,11 +17,12 @@ import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from "vitest
 
 import type { Hold, Launch, ProcessMeta, RequestWindow } from "../../agent/src/model.js";
 import { ProtobufTraceSerializer } from "@opentelemetry/otlp-transformer";
+import { otelConfig, type Env } from "../../agent/src/telemetry/otel-env.js";
 import {
-  exporterFromEnv,
   holdSpanContext,
   OtlpJsonLinesExporter,
   OtlpProtobufSpanExporter,
+  otlpSpanExporter,
   SpanPipeline,
   windowSpanContext,
   type SpanOptions,
@@ -444,7 +445,6 @@ describe("over OTLP/HTTP", () => {
   });
   afterAll(() => receiver.close());
   afterEach(() => {
-    vi.unstubAllEnvs();
     receiver.requests.length = 0;
   });
 
@@ -469,14 +469,17 @@ describe("over OTLP/HTTP", () => {
     expect(ours.every((s: any) => s.flags === 0x101)).toBe(true);
   });
 
+  /** The span exporter the agent makes for `env` (span export asked for by OTEL_TRACES_EXPORTER unless `env` says). */
+  const exporterFor = (env: Env, alone = true) => otlpSpanExporter(otelConfig({ OTEL_TRACES_EXPORTER: "otlp", ...env }).traces!, alone);
+
   it("chooses the exporter by OTEL_EXPORTER_OTLP_[TRACES_]PROTOCOL and refuses gRPC", () => {
-    expect(exporterFromEnv({})).toBeInstanceOf(OtlpProtobufSpanExporter);
-    expect(exporterFromEnv({}, false)).toBeInstanceOf(OtlpProtobufTraceExporter); // next to another exporter
-    expect(exporterFromEnv({ OTEL_EXPORTER_OTLP_PROTOCOL: "http/json" })).toBeInstanceOf(OtlpJsonTraceExporter);
-    expect(exporterFromEnv({ OTEL_EXPORTER_OTLP_PROTOCOL: "http/json", OTEL_EXPORTER_OTLP_TRACES_PROTOCOL: "http/protobuf" })).toBeInstanceOf(
+    expect(exporterFor({})).toBeInstanceOf(OtlpProtobufSpanExporter);
+    expect(exporterFor({}, false)).toBeInstanceOf(OtlpProtobufTraceExporter); // next to another exporter
+    expect(exporterFor({ OTEL_EXPORTER_OTLP_PROTOCOL: "http/json" })).toBeInstanceOf(OtlpJsonTraceExporter);
+    expect(exporterFor({ OTEL_EXPORTER_OTLP_PROTOCOL: "http/json", OTEL_EXPORTER_OTLP_TRACES_PROTOCOL: "http/protobuf" })).toBeInstanceOf(
       OtlpProtobufSpanExporter,
     );
-    expect(() => exporterFromEnv({ OTEL_EXPORTER_OTLP_PROTOCOL: "grpc" })).toThrow(/grpc.*not supported/);
+    expect(() => exporterFor({ OTEL_EXPORTER_OTLP_PROTOCOL: "grpc" })).toThrow(/grpc.*not supported/);
   });
 
   for (const [protocol, encoding, contentType, alone] of [
@@ -485,11 +488,14 @@ describe("over OTLP/HTTP", () => {
     ["http/json", "json", "application/json", true],
   ] as const) {
     it(`delivers ids, exact times, links, attributes and resources intact over ${protocol}${alone ? "" : " (SDK serializer)"}`, async () => {
-      vi.stubEnv("OTEL_EXPORTER_OTLP_ENDPOINT", receiver.url);
-      vi.stubEnv("OTEL_EXPORTER_OTLP_HEADERS", "x-tailguard-tenant=gpu%20team");
-      vi.stubEnv("OTEL_EXPORTER_OTLP_PROTOCOL", protocol);
+      // the configuration alone, not process.env, says where and how
+      const exporter = exporterFor({
+        OTEL_EXPORTER_OTLP_ENDPOINT: receiver.url,
+        OTEL_EXPORTER_OTLP_HEADERS: "x-tailguard-tenant=gpu%20team",
+        OTEL_EXPORTER_OTLP_PROTOCOL: protocol,
+      }, alone);
       // small batches: a window's spans never split, requests group several processes
-      const p = new SpanPipeline({ exporter: exporterFromEnv(process.env, alone), sampleRate: 0, exportDelayMs: 1, batchSize: 7, ...scenarioOpts });
+      const p = new SpanPipeline({ exporter, sampleRate: 0, exportDelayMs: 1, batchSize: 7, ...scenarioOpts });
       scenario(p);
       await p.shutdown();
       expect(p.stats()).toEqual({ exported: expected.length, dropped: 0, failed: 0, queued: 0 });

@@ -22,7 +22,8 @@ const USAGE = `usage: tailguard bench [options]
   --sim                the simulated GPU and tg-workload workers (anywhere, under a minute); default: PyTorch workers
                        (bench/workers/torch_worker.py) on the real GPU
   --scenario NAME      ${Object.entries(PRESETS).map(([k, p]) => `${k}: ${p.description}`).join("\n                       ")}
-  --out DIR            where result.json, results.md and the plots go (default ./tailguard-bench-SCENARIO-TIME)
+  --out DIR            where result.json, results.md and the plots go (default
+                       ./results/tailguard-bench-SCENARIO-TIME)
   --modes LIST         a subset of ${MODES.map((m) => m.name).join(",")} (default: all)
   --high-cpus LIST     CPUs of the high-priority worker (e.g. 2,3; none: not pinned); --low-cpus likewise
   --python PATH        the Python with torch and torchvision (default python3)
@@ -89,7 +90,8 @@ export async function benchCommand(argv: string[]): Promise<number> {
   backend.check();
 
   const stamp = new Date().toISOString().replace(/[:.]/g, "-").slice(0, 19);
-  const out = path.resolve((values.out as string | undefined) ?? `tailguard-bench-${scenario.name}-${stamp}`);
+  // results/ under the current directory, not the directory itself: runs collect in one folder (ignored in a checkout)
+  const out = path.resolve((values.out as string | undefined) ?? path.join("results", `tailguard-bench-${scenario.name}-${stamp}`));
   const work = mkdtempSync(path.join(os.tmpdir(), "tailguard-bench-"));
   const ringDir = mkdtempSync(path.join(os.platform() === "linux" ? "/dev/shm" : os.tmpdir(), "tailguard-bench-rings-"));
   const started = new Date().toISOString();

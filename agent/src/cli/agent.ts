@@ -12,6 +12,7 @@ import { Agent, type AgentOptions } from "../agent.js";
 import { resnet18Mix, resnet50Mix } from "../sim-models.js";
 import { DEFAULT_HTTP_LIMITS } from "../serve/http-limits.js";
 import type { ServerEndpoint } from "../serve/server.js";
+import { OtelEnvError, otelConfig, type OtelConfig } from "../telemetry/otel-env.js";
 import { DEFAULT_SPANS_FILE_LIMITS, type SpansFileLimits } from "../telemetry/spans.js";
 import { packageRoot, ringDir, shimPath, simLibDir } from "../ingest/native.js";
 import { UsageError } from "./usage.js";
@@ -22,11 +23,12 @@ export const AGENT_USAGE = `  agent [--port N] [--host ADDR] [--max-connections 
         [--sample-rate R] [--dir DIR] [--dir-access all|group:GROUP] [--demo]
                  the daemon: request windows, HDR histograms, spans and metrics of every attached process;
                  Prometheus on http://127.0.0.1:9464/metrics and the live view on http://127.0.0.1:9464/; OTLP
-                 when OTEL_EXPORTER_OTLP_*ENDPOINT is set or --otlp; --demo also runs a high/low-priority pair on
-                 the simulated GPU (what \`npm start\` runs); --host is an IP address or localhost (0.0.0.0: every
-                 interface), --max-connections bounds its HTTP connections (default 256); the spans file is
-                 rotated at N MiB (default 100) to FILE.1 … FILE.K (default 5 kept); --dir-access sets up DIR
-                 for every user's processes (all: mode 1777) or a group's (mode 3770), as root (docs/security.md)`;
+                 as the OTEL_* variables say (docs/agent.md), spans also with --otlp; --demo also runs a
+                 high/low-priority pair on the simulated GPU (what \`npm start\` runs); --host is an IP address or
+                 localhost (0.0.0.0: every interface), --max-connections bounds its HTTP connections (default
+                 256); the spans file is rotated at N MiB (default 100) to FILE.1 … FILE.K (default 5 kept);
+                 --dir-access sets up DIR for every user's processes (all: mode 1777) or a group's (mode 3770), as
+                 root (docs/security.md)`;
 
 /** V8 heap settings for the long-running agent (npm start, the container image, bench:agent): a small young generation
  * and an old generation capped well above what it keeps alive (~15 MB): measured at 1 M records/s with span export,
@@ -95,7 +97,7 @@ export function agentOptions(args: string[], env: NodeJS.ProcessEnv = process.en
       demo: { type: "boolean" },
     },
   });
-  const otlpConfigured = Boolean(env.OTEL_EXPORTER_OTLP_ENDPOINT || env.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT);
+  const otel = otelOptions(env, Boolean(values.otlp));
   const dir = values.dir ?? ringDir(env);
   if (!path.isAbsolute(dir)) throw new UsageError(`tailguard agent: --dir must be an absolute path, not "${dir}"`);
   const prometheus: ServerEndpoint & { host: string } = {
@@ -108,7 +110,7 @@ export function agentOptions(args: string[], env: NodeJS.ProcessEnv = process.en
     dirAccess: dirAccess(values["dir-access"]),
     // its limits reach the agent's server with it (serve/server.ts)
     prometheus: values["no-prometheus"] ? null : prometheus,
-    otlp: Boolean(values.otlp) || otlpConfigured,
+    otel,
     spansFile: values["spans-file"] ?? null,
     spansFileLimits: spansFileLimits(values),
     intervalLog: values["interval-log"]
@@ -117,9 +119,18 @@ export function agentOptions(args: string[], env: NodeJS.ProcessEnv = process.en
     sloMs: values["slo-ms"] === undefined ? null : number("slo-ms", values["slo-ms"], 0, 0, 3_600_000),
     sampleRate: number("sample-rate", values["sample-rate"], 0.01, 0, 1),
     forgetAfterMs: 5 * 60_000,
-    env,
     demo: Boolean(values.demo),
   };
+}
+
+/** The OTEL_* configuration (telemetry/otel-env.ts); a value the agent cannot honour is a usage error. */
+function otelOptions(env: NodeJS.ProcessEnv, otlp: boolean): OtelConfig {
+  try {
+    return otelConfig(env, { otlp });
+  } catch (err) {
+    if (err instanceof OtelEnvError) throw new UsageError(`tailguard agent: ${err.message}`);
+    throw err;
+  }
 }
 
 /** --dir-access: who may attach through DIR, which the agent (as root) sets up at start. A group by number, or by a name
@@ -191,6 +202,8 @@ function table(agent: Agent): string[] {
 
 export async function agentCommand(args: string[]): Promise<number> {
   const opts = agentOptions(args);
+  // values the OpenTelemetry specification says to ignore: ignored, and said once
+  for (const w of opts.otel.warnings) process.stderr.write(`tailguard agent: ${w}\n`);
   // from the start: the collector may take a ring's last records before the agent has said a word, and a SIGTERM then
   // must still drain them rather than end the process
   const stopRequested = new Promise<void>((resolve) => {
@@ -202,7 +215,10 @@ export async function agentCommand(args: string[]): Promise<number> {
     `rings in ${opts.dir}`,
     agent.server ? `Prometheus at ${agent.server.url()}` : "no Prometheus endpoint",
     ...(agent.server ? [`live view at ${agent.server.url("/")}`] : []),
-    opts.otlp ? "spans and metrics over OTLP" : "no OTLP export (set OTEL_EXPORTER_OTLP_ENDPOINT)",
+    opts.otel.traces ? `spans over OTLP to ${opts.otel.traces.url}` : "no span export over OTLP",
+    opts.otel.metrics
+      ? `metrics over OTLP to ${opts.otel.metrics.url} every ${opts.otel.metrics.intervalMs / 1000} s`
+      : "no metric push over OTLP",
     ...(opts.spansFile ? [`spans also in ${opts.spansFile}`] : []),
     ...(opts.intervalLog ? [`HDR interval log ${opts.intervalLog.path}`] : []),
   ];

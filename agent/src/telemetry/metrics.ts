@@ -32,6 +32,7 @@ import {
   type ResourceMetrics,
 } from "@opentelemetry/sdk-metrics";
 
+import { exporterOptions, type OtlpMetricsExport } from "./otel-env.js";
 import { PERCENTILES, type Hold, type ProcessMeta, type RequestWindow, type SeriesSnapshot } from "../model.js";
 
 export type MetricType = "histogram" | "counter" | "gauge";
@@ -310,16 +311,19 @@ class ProcessSeries {
 /** The span counts exported as counters (SpanPipeline's stats have these and more). */
 type SpanCounts = { exported: number; dropped: number; failed: number };
 
-/** OTLP push: an exporter and how often to export. */
+/** OTLP push: an exporter, how often to export and how long one export may take (default: 30 s, or the interval). */
 export interface OtlpMetricsOptions {
   exporter: PushMetricExporter;
   intervalMs: number;
+  exportTimeoutMs?: number;
 }
 
 export interface AgentMetricsOptions {
   /** keep the cumulative series Prometheus scrapes (scrape()) */
   prometheus?: boolean;
   otlp?: OtlpMetricsOptions | null;
+  /** the agent's own resource (otel-env.ts; default: service.name "tailguard"): OTLP's, and Prometheus' target_info */
+  resource?: Record<string, string>;
   /** the agent's HDR histograms, for the quantile gauges (values in ns) */
   snapshots?: () => SeriesSnapshot[];
   /** the span pipeline's counts since it started (spans.ts) */
@@ -344,7 +348,7 @@ export class AgentMetrics {
   private readonly forgetAfterMs: number;
   private readonly snapshots?: () => SeriesSnapshot[];
   private readonly spanStats?: () => SpanCounts;
-  private readonly resource: Resource = resourceFromAttributes({ "service.name": "tailguard" });
+  private readonly resource: Resource;
   private readonly provider: MeterProvider;
   private readonly scrapeReader: MetricReader | null = null;
   private readonly serializer = new PrometheusSerializer(undefined, false, undefined, false, true);
@@ -352,6 +356,7 @@ export class AgentMetrics {
 
   constructor(opts: AgentMetricsOptions) {
     this.forgetAfterMs = opts.forgetAfterMs ?? 60_000;
+    this.resource = resourceFromAttributes(opts.resource ?? { "service.name": "tailguard" });
     this.snapshots = opts.snapshots;
     this.spanStats = opts.spanStats;
     const producer: MetricProducer = { collect: () => Promise.resolve(this.produce()) };
@@ -470,6 +475,7 @@ export class AgentMetrics {
     return new PeriodicExportingMetricReader({
       exporter: counting,
       exportIntervalMillis: otlp.intervalMs,
+      exportTimeoutMillis: Math.min(otlp.exportTimeoutMs ?? 30_000, otlp.intervalMs),
       metricProducers: [producer],
     });
   }
@@ -621,38 +627,9 @@ function prometheusNames(rm: ResourceMetrics): ResourceMetrics {
   };
 }
 
-/** `k=v,k2=v2` (values URL-encoded), as the OTEL_EXPORTER_OTLP_*HEADERS variables are written. */
-function parseHeaders(s: string | undefined): Record<string, string> {
-  const out: Record<string, string> = {};
-  for (const pair of (s ?? "").split(",")) {
-    const eq = pair.indexOf("=");
-    if (eq <= 0) continue;
-    out[decodeURIComponent(pair.slice(0, eq).trim())] = decodeURIComponent(pair.slice(eq + 1).trim());
-  }
-  return out;
-}
-
-/**
- * OTLP metrics export as the standard environment variables ask for it, or null when they do not: an endpoint must be
- * set (OTEL_EXPORTER_OTLP_METRICS_ENDPOINT, used as is, or OTEL_EXPORTER_OTLP_ENDPOINT + /v1/metrics) or
- * OTEL_METRICS_EXPORTER=otlp, and OTEL_METRICS_EXPORTER must not say otherwise. Protocol http/protobuf (default) or
- * http/json; headers, timeout and OTEL_METRIC_EXPORT_INTERVAL (default 60 s) are honoured. Always cumulative: the
- * series here are cumulative.
- */
-export function metricExporterFromEnv(env: NodeJS.ProcessEnv): OtlpMetricsOptions | null {
-  const wanted = (env.OTEL_METRICS_EXPORTER ?? "").split(",").map((s) => s.trim()).filter(Boolean);
-  if (wanted.length > 0 && !wanted.includes("otlp")) return null;
-  const endpoint = env.OTEL_EXPORTER_OTLP_METRICS_ENDPOINT;
-  const base = env.OTEL_EXPORTER_OTLP_ENDPOINT;
-  if (!endpoint && !base && wanted.length === 0) return null;
-  const url = endpoint || `${(base || "http://localhost:4318").replace(/\/+$/, "")}/v1/metrics`;
-  const headers = { ...parseHeaders(env.OTEL_EXPORTER_OTLP_HEADERS), ...parseHeaders(env.OTEL_EXPORTER_OTLP_METRICS_HEADERS) };
-  const timeout = Number(env.OTEL_EXPORTER_OTLP_METRICS_TIMEOUT || env.OTEL_EXPORTER_OTLP_TIMEOUT || 10_000);
-  const intervalMs = Number(env.OTEL_METRIC_EXPORT_INTERVAL || 60_000);
-  if (!(timeout > 0) || !(intervalMs > 0)) throw new Error("OTLP metrics: the timeout and export interval must be positive numbers of ms");
-  const config = { url, headers, timeoutMillis: timeout, temporalityPreference: AggregationTemporalityPreference.CUMULATIVE };
-  const protocol = env.OTEL_EXPORTER_OTLP_METRICS_PROTOCOL || env.OTEL_EXPORTER_OTLP_PROTOCOL || "http/protobuf";
-  if (protocol === "http/protobuf") return { exporter: new OtlpProtoExporter(config), intervalMs };
-  if (protocol === "http/json") return { exporter: new OtlpJsonExporter(config), intervalMs };
-  throw new Error(`OTLP metrics: protocol ${protocol} is not supported (use http/protobuf or http/json)`);
+/** OTLP metric push for `config` (otel-env.ts): http/protobuf or http/json, always cumulative (the series here are). */
+export function otlpMetricExporter(config: OtlpMetricsExport): OtlpMetricsOptions {
+  const options = { ...exporterOptions(config), temporalityPreference: AggregationTemporalityPreference.CUMULATIVE };
+  const exporter = config.protocol === "http/json" ? new OtlpJsonExporter(options) : new OtlpProtoExporter(options);
+  return { exporter, intervalMs: config.intervalMs, exportTimeoutMs: config.exportTimeoutMs };
 }

@@ -13,12 +13,14 @@ import { SpanKind, SpanStatusCode, TraceFlags, type Attributes, type HrTime, typ
 import { ExportResultCode, type ExportResult, type InstrumentationScope } from "@opentelemetry/core";
 import { OTLPTraceExporter as OtlpJsonTraceExporter } from "@opentelemetry/exporter-trace-otlp-http";
 import { OTLPTraceExporter as OtlpProtobufTraceExporter } from "@opentelemetry/exporter-trace-otlp-proto";
+import type { OTLPExporterNodeConfigBase } from "@opentelemetry/otlp-exporter-base";
 import { createOtlpHttpExportDelegate, convertLegacyHttpOptions } from "@opentelemetry/otlp-exporter-base/node-http";
 import { JsonTraceSerializer, ProtobufTraceSerializer } from "@opentelemetry/otlp-transformer";
 import { resourceFromAttributes, type Resource } from "@opentelemetry/resources";
 import type { ReadableSpan, SpanExporter } from "@opentelemetry/sdk-trace-base";
 
 import { epochNs, type Hold, type Launch, type ProcessMeta, type RequestWindow } from "../model.js";
+import { exporterOptions, type OtlpExport } from "./otel-env.js";
 import { exportRequest, ProtoWriter, resourceBytes, scopeBytes, span as writeSpan, type EncodedSpans } from "./otlp-proto.js";
 
 const version: string = createRequire(import.meta.url)("../../../package.json").version;
@@ -511,33 +513,36 @@ export class SpanPipeline {
 }
 
 /**
- * OTLP/HTTP trace exporter configured by the standard environment. The official exporters read the endpoint
- * (OTEL_EXPORTER_OTLP_[TRACES_]ENDPOINT), headers, timeout, compression and TLS files from process.env themselves when
- * constructed; what they leave out is the protocol, chosen here from `env`: OTEL_EXPORTER_OTLP_[TRACES_]PROTOCOL,
- * `http/protobuf` (default) or `http/json`. gRPC is not supported (no gRPC exporter is installed): say so rather than
- * send HTTP to a gRPC port.
+ * The OTLP/HTTP span exporter for `config` (otel-env.ts): http/protobuf, written by the pipeline itself when it is the
+ * only exporter (`alone`), else the official one; or http/json.
  */
-export function exporterFromEnv(env: NodeJS.ProcessEnv = process.env, alone = true): SpanExporter | EncodedSpanExporter {
-  const protocol = (env.OTEL_EXPORTER_OTLP_TRACES_PROTOCOL || env.OTEL_EXPORTER_OTLP_PROTOCOL || "http/protobuf").trim();
-  if (protocol === "http/protobuf") return alone ? new OtlpProtobufSpanExporter() : new OtlpProtobufTraceExporter();
-  if (protocol === "http/json") return new OtlpJsonTraceExporter();
-  throw new Error(`OTLP protocol ${JSON.stringify(protocol)} is not supported: use http/protobuf or http/json (port 4318)`);
+export function otlpSpanExporter(config: OtlpExport, alone = true): SpanExporter | EncodedSpanExporter {
+  const options = exporterOptions(config);
+  if (config.protocol === "http/json") return new OtlpJsonTraceExporter(options);
+  return alone ? new OtlpProtobufSpanExporter(options) : new OtlpProtobufTraceExporter(options);
 }
+
+/** An ExportTraceServiceRequest already written, and how many spans it holds. */
+type EncodedRequest = { request: Uint8Array; spans: number };
 
 /**
  * OTLP/HTTP protobuf export of requests the pipeline wrote itself: the official exporter's transport (endpoint,
- * headers, timeout, compression and TLS from the OTEL_EXPORTER_OTLP_[TRACES_]* variables, retries, the bound on
- * concurrent exports), given bytes instead of ReadableSpans.
+ * headers, timeout, compression and TLS as `options` give them, retries, the bound on concurrent exports), given bytes
+ * instead of ReadableSpans.
  */
 export class OtlpProtobufSpanExporter implements EncodedSpanExporter {
   readonly encoded = true as const;
-  private readonly delegate = createOtlpHttpExportDelegate<{ request: Uint8Array; spans: number }, unknown>(
-    convertLegacyHttpOptions({}, "TRACES", "v1/traces", { "Content-Type": "application/x-protobuf" }),
-    { serializeRequest: (r) => r.request, deserializeResponse: (data) => ProtobufTraceSerializer.deserializeResponse(data) },
-    "otlp_http_span_exporter",
-    { name: "span", countItems: (r) => r.spans },
-    undefined,
-  );
+  private readonly delegate: ReturnType<typeof createOtlpHttpExportDelegate<EncodedRequest, unknown>>;
+
+  constructor(options: OTLPExporterNodeConfigBase) {
+    this.delegate = createOtlpHttpExportDelegate<EncodedRequest, unknown>(
+      convertLegacyHttpOptions(options, "TRACES", "v1/traces", { "Content-Type": "application/x-protobuf" }),
+      { serializeRequest: (r) => r.request, deserializeResponse: (data) => ProtobufTraceSerializer.deserializeResponse(data) },
+      "otlp_http_span_exporter",
+      { name: "span", countItems: (r) => r.spans },
+      undefined,
+    );
+  }
 
   export(request: Uint8Array, spans: number, done: (result: ExportResult) => void): void {
     this.delegate.export({ request, spans }, done);
