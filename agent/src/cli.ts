@@ -97,7 +97,8 @@ async function main(argv: string[]): Promise<number> {
     }
     case "options": {
       for (const o of native().options())
-        console.log(`${o.variable}  (default: ${o.default || "unset"}; ${o.accepted}; read by ${o.readBy})\n    ${o.meaning}`);
+        console.log(`${o.variable}  (default: ${o.default || "unset"}; ${o.accepted}; read by ${o.readBy}` +
+          `${o.formerly ? `; formerly ${o.formerly}` : ""})\n    ${o.meaning}`);
       return 0;
     }
     case "demo": {

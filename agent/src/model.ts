@@ -43,9 +43,9 @@ export interface Launch {
 /** The scheduler held this process's launches (a hold record). */
 export interface Hold {
   pid: number;
-  /** "priority": a higher-priority process was busy; "window": this process's in-flight window was full;
+  /** "priority": a higher-priority process was busy; "budget": this process's in-flight budget was spent;
    *  "share": a lower-priority process's minimum share was due */
-  reason: "priority" | "window" | "share";
+  reason: "priority" | "budget" | "share";
   t: bigint;
   durNs: number;
   /** the held process's priority */

@@ -68,7 +68,7 @@ SHIM = os.path.join(ROOT, "native/build/libtailguard.so")
 RINGS = os.path.join(ROOT, "bench/gpu/rings.mjs")
 
 # agent/src/bench/orchestrate.ts's TELEMETRY_ENV: the shim records, nothing is scheduled (the test proves they agree)
-TELEMETRY_ENV = {"TAILGUARD_HOLDS": "0", "TAILGUARD_TIMESLICE_US": "0", "TAILGUARD_WINDOW_US": "0",
+TELEMETRY_ENV = {"TAILGUARD_HOLDS": "0", "TAILGUARD_TIMESLICE_US": "0", "TAILGUARD_BUDGET_US": "0",
                  "TAILGUARD_MIN_SHARE": "0"}
 # shim: None (bare), "priority" (TAILGUARD_PRIORITY=role), "telemetry" (TELEMETRY_ENV, priority normal)
 WORKERS = {

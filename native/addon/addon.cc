@@ -151,7 +151,7 @@ Napi::Value Layout(const Napi::CallbackInfo& info) {
   C(TG_OP_HOST_FUNC); C(TG_OP_HTOD); C(TG_OP_DTOH); C(TG_OP_DTOD); C(TG_OP_HTOH); C(TG_OP_ANY); C(TG_OP_PEER);
   C(TG_OP_MEMSET); C(TG_OP_SYNC_STREAM); C(TG_OP_SYNC_DEVICE); C(TG_OP_SYNC_EVENT); C(TG_OP_CREATE);
   C(TG_OP_DESTROY); C(TG_OP_CAPTURE_BEGIN); C(TG_OP_CAPTURE_END); C(TG_KIND_HOLD); C(TG_KIND_WINDOW);
-  C(TG_OP_HOLD_PRIORITY); C(TG_OP_HOLD_WINDOW); C(TG_OP_HOLD_SHARE); C(TG_OP_BEGIN); C(TG_OP_END); C(TG_RELEASE_IDLE);
+  C(TG_OP_HOLD_PRIORITY); C(TG_OP_HOLD_BUDGET); C(TG_OP_HOLD_SHARE); C(TG_OP_BEGIN); C(TG_OP_END); C(TG_RELEASE_IDLE);
   C(TG_RELEASE_LAPSED); C(TG_RELEASE_MIN_SHARE); C(TG_RELEASE_DRAINED); C(TG_F_DUR_US); C(TG_F_CAPTURED); C(TG_F_ASYNC);
   C(TG_F_BLOCKING); C(TG_F_PER_THREAD); C(TG_F_UNTIMED); C(TG_STATE_RUNNING); C(TG_STATE_EXITED); C(TG_STATE_EXECED);
   C(TG_PATH_CUDA_SYMBOL); C(TG_PATH_CUDA_GPA); C(TG_PATH_CUDA_DLSYM); C(TG_PATH_HIP_SYMBOL); C(TG_PATH_HIP_DLSYM);
@@ -193,6 +193,8 @@ Napi::Value Options(const Napi::CallbackInfo& info) {
     o.Set("accepted", accepted);                                 \
     o.Set("readBy", reader);                                     \
     o.Set("meaning", meaning);                                   \
+    const char* old = tg_option_formerly(TG_OPT_##id);           \
+    o.Set("formerly", old ? old : "");                           \
     a.Set(i++, o);                                               \
   }
 #include "tailguard/options.def"
@@ -229,18 +231,14 @@ Napi::Value ScanRings(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   std::string dir = info[0].As<Napi::String>().Utf8Value();
   auto out = Napi::Array::New(env);
-  DIR* d = opendir(dir.c_str());
-  if (!d) return out;
+  tg_ring_walk w;
+  if (tg_ring_walk_open(&w, dir.c_str()) != 0) return out;
   uint32_t n = 0;
   static tg_ring_front front;
-  while (dirent* e = readdir(d)) {
-    uint32_t pid, gen;
-    uint64_t ticks;
-    int tmp;
-    if (tg_ring_name_parse(e->d_name, &pid, &ticks, &gen, &tmp) != 0 || tmp) continue;
-    std::string path = dir + "/" + e->d_name;
+  while (tg_ring_walk_next(&w, 0)) {
+    std::string path = w.path;
     Napi::Object o;
-    int fd = open(path.c_str(), O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+    int fd = tg_ring_file_open(path.c_str(), O_RDONLY);
     struct stat st;
     std::string error;
     if (fd < 0) error = std::string("cannot open: ") + (errno == EACCES ? "another user's" : strerror(errno));
@@ -251,11 +249,11 @@ Napi::Value ScanRings(const Napi::CallbackInfo& info) {
     if (error.empty()) o = HeaderToJs(env, front);
     else if (fd >= 0 && error.rfind("cannot open", 0) != 0 && error != "not a regular file")
       error = "corrupt: " + error;  // readable, and not what a ring can be
-    bool alive = tg_ring_alive(fd, pid, ticks);
+    bool alive = tg_ring_alive(fd, w.pid, w.ticks);
     if (fd >= 0) close(fd);
     if (o.IsEmpty()) {
       o = Napi::Object::New(env);
-      o.Set("pid", pid);
+      o.Set("pid", w.pid);
       o.Set("error", error);
     }
     if (fd >= 0) o.Set("ownerUid", double(st.st_uid));
@@ -263,7 +261,7 @@ Napi::Value ScanRings(const Napi::CallbackInfo& info) {
     o.Set("alive", alive);
     out.Set(n++, o);
   }
-  closedir(d);
+  tg_ring_walk_close(&w);
   return out;
 }
 
@@ -463,18 +461,12 @@ Napi::Value SetPriority(const Napi::CallbackInfo& info) {
         denied++;
     }
   });
-  DIR* dd = opendir(dir.c_str());
+  tg_ring_walk w;
   static tg_ring_front front;
-  while (dd) {
-    dirent* e = readdir(dd);
-    if (!e) break;
-    uint32_t rpid, gen;
-    uint64_t ticks;
-    int tmp;
-    if (tg_ring_name_parse(e->d_name, &rpid, &ticks, &gen, &tmp) != 0 || tmp || rpid != pid) continue;
-    if (!tg_process_alive(pid, ticks)) continue;
-    std::string path = dir + "/" + e->d_name;
-    int fd = open(path.c_str(), O_RDWR | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+  tg_ring_walk_open(&w, dir.c_str());  // a directory that cannot be read has no rings to set
+  while (tg_ring_walk_next(&w, 0)) {
+    if (w.pid != pid || !tg_process_alive(pid, w.ticks)) continue;
+    int fd = tg_ring_file_open(w.path, O_RDWR);
     if (fd < 0) {
       if (errno == EACCES || errno == EPERM) denied++;
       continue;
@@ -488,7 +480,7 @@ Napi::Value SetPriority(const Napi::CallbackInfo& info) {
     }
     close(fd);
   }
-  if (dd) closedir(dd);
+  tg_ring_walk_close(&w);
   auto o = Napi::Object::New(env);
   o.Set("slots", slots);
   o.Set("rings", rings);
@@ -622,7 +614,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   }));
   auto mech = Napi::Object::New(env);
   mech.Set("HOLDS", int(TG_MECH_HOLDS));
-  mech.Set("WINDOW", int(TG_MECH_WINDOW));
+  mech.Set("BUDGET", int(TG_MECH_BUDGET));
   mech.Set("TIMESLICE", int(TG_MECH_TIMESLICE));
   mech.Set("MIN_SHARE", int(TG_MECH_MIN_SHARE));
   exports.Set("mechanisms", mech);

@@ -1,7 +1,6 @@
 // Drains rings on a background thread (see collector.h); each ring is read by ring_reader.cc.
 #include "collector.h"
 
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <sys/mman.h>
@@ -43,7 +42,7 @@ void Collector::Stop() {
 // Opens and maps one ring: its header is read by copy and validated against the file's size before anything is
 // mapped, and the geometry kept is that copy's.
 std::unique_ptr<Ring> Collector::Open(const std::string& path, std::string& why) {
-  int fd = open(path.c_str(), O_RDWR | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+  int fd = tg_ring_file_open(path.c_str(), O_RDWR);
   if (fd < 0) {
     if (errno != ENOENT) why = std::string("cannot open: ") + (errno == ELOOP ? "a symbolic link" : strerror(errno));
     return nullptr;
@@ -81,14 +80,10 @@ std::unique_ptr<Ring> Collector::Open(const std::string& path, std::string& why)
 }
 
 void Collector::Scan() {
-  DIR* d = opendir(opts_.dir.c_str());
-  if (!d) return;
-  while (dirent* e = readdir(d)) {
-    uint32_t pid, gen;
-    uint64_t ticks;
-    int tmp;
-    if (tg_ring_name_parse(e->d_name, &pid, &ticks, &gen, &tmp) != 0 || tmp) continue;
-    std::string path = opts_.dir + "/" + e->d_name;
+  tg_ring_walk w;
+  if (tg_ring_walk_open(&w, opts_.dir.c_str()) != 0) return;
+  while (tg_ring_walk_next(&w, 0)) {
+    std::string path = w.path;
     if (known_paths_.count(path)) continue;
     std::string why;
     auto r = Open(path, why);
@@ -110,7 +105,7 @@ void Collector::Scan() {
     opened_.push_back(Snap(*r));
     rings_[r->id] = std::move(r);
   }
-  closedir(d);
+  tg_ring_walk_close(&w);
 }
 
 void Collector::Report(Ring& r) {

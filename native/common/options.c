@@ -15,8 +15,17 @@ const tg_option_info tg_options[TG_OPT_COUNT] = {
 #undef TG_OPTION
 };
 
+static const char *const formerly[TG_OPT_COUNT] = {
+#define TG_OPTION(id, var, type, def, accepted, reader, meaning)
+#define TG_OPTION_RENAMED(id, old_variable) [TG_OPT_##id] = old_variable,
+#include "tailguard/options.def"
+#undef TG_OPTION
+};
+
 extern char **environ;
-static unsigned char warned[TG_OPT_COUNT];
+static unsigned char warned[TG_OPT_COUNT], renamed_said[TG_OPT_COUNT];
+
+const char *tg_option_formerly(tg_option_id id) { return formerly[id]; }
 
 static void bad_value(tg_option_id id, const char *value) {
     if (warned[id]) return;
@@ -25,9 +34,32 @@ static void bad_value(tg_option_id id, const char *value) {
             tg_options[id].accepted, tg_options[id].default_value);
 }
 
-static const char *raw(tg_option_id id) {
-    const char *v = getenv(tg_options[id].variable);
+static const char *set_value(const char *variable) {
+    const char *v = variable ? getenv(variable) : NULL;
     return (v && *v) ? v : NULL;
+}
+
+/* A renamed option given by its old name: said once per process, with the value in force. */
+static void say_renamed(tg_option_id id) {
+    const char *now = set_value(tg_options[id].variable), *old = set_value(formerly[id]);
+    if (!old || renamed_said[id]) return;
+    renamed_said[id] = 1;
+    if (now)
+        tg_warn("%s (the old name of %s) is ignored: %s=\"%s\" is set too and wins; unset %s", formerly[id],
+                tg_options[id].variable, tg_options[id].variable, now, formerly[id]);
+    else
+        tg_warn("%s is the old name of %s: its value \"%s\" is used; set %s instead", formerly[id],
+                tg_options[id].variable, old, tg_options[id].variable);
+}
+
+/* The option's value as set, under its name or else its old one; NULL when neither is set (or set empty). */
+static const char *raw(tg_option_id id) {
+    const char *v = set_value(tg_options[id].variable);
+    if (formerly[id]) {
+        say_renamed(id);
+        if (!v) v = set_value(formerly[id]);
+    }
+    return v;
 }
 
 int tg_option_log_level(void) {
@@ -132,8 +164,13 @@ void tg_options_check_unknown(void) {
         const char *eq = strchr(*e, '=');
         size_t n = eq ? (size_t)(eq - *e) : strlen(*e);
         int known = 0;
-        for (int i = 0; i < TG_OPT_COUNT && !known; i++)
+        for (int i = 0; i < TG_OPT_COUNT && !known; i++) {
             known = strlen(tg_options[i].variable) == n && strncmp(tg_options[i].variable, *e, n) == 0;
+            if (!known && formerly[i] && strlen(formerly[i]) == n && strncmp(formerly[i], *e, n) == 0) {
+                known = 1;
+                say_renamed((tg_option_id)i);
+            }
+        }
         if (!known) tg_warn("unknown variable %.*s ignored (see `tailguard options` for the known ones)", (int)n, *e);
     }
 }

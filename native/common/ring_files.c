@@ -29,6 +29,39 @@ int tg_ring_name_parse(const char *name, uint32_t *pid, uint64_t *ticks, uint32_
     return 0;
 }
 
+int tg_ring_walk_open(tg_ring_walk *w, const char *dir) {
+    size_t n = strlen(dir);
+    w->dir = n + 1 < sizeof w->path ? opendir(dir) : NULL;
+    if (!w->dir) return -1;
+    memcpy(w->path, dir, n);
+    w->path[n] = '/';
+    w->dir_len = n + 1;
+    w->name = w->path + w->dir_len;
+    return 0;
+}
+
+int tg_ring_walk_next(tg_ring_walk *w, int with_tmp) {
+    struct dirent *e;
+    while (w->dir && (e = readdir(w->dir))) {
+        if (tg_ring_name_parse(e->d_name, &w->pid, &w->ticks, &w->generation, &w->is_tmp) != 0) continue;
+        if (w->is_tmp && !with_tmp) continue;
+        size_t n = strlen(e->d_name);
+        if (w->dir_len + n >= sizeof w->path) continue; /* no path names it: the kernel would refuse it too */
+        memcpy(w->path + w->dir_len, e->d_name, n + 1);
+        return 1;
+    }
+    return 0;
+}
+
+void tg_ring_walk_close(tg_ring_walk *w) {
+    if (w->dir) closedir(w->dir);
+    w->dir = NULL;
+}
+
+int tg_ring_file_open(const char *path, int access) {
+    return open(path, access | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+}
+
 /* Reads a small file (a /proc entry, a pid file) into buf, NUL-terminated; 0 when it cannot be read. */
 static ssize_t read_small(const char *path, char *buf, size_t len) {
     int fd = open(path, O_RDONLY | O_CLOEXEC);
@@ -135,20 +168,14 @@ int tg_ring_has_reader(const tg_ring_header *h, const char *dir) {
 }
 
 int tg_sweep_stale_rings(const char *dir) {
-    DIR *d = opendir(dir);
-    if (!d) return 0;
+    tg_ring_walk w;
+    if (tg_ring_walk_open(&w, dir) != 0) return 0;
     int removed = 0;
-    struct dirent *e;
-    while ((e = readdir(d))) {
-        uint32_t pid, gen;
-        uint64_t ticks;
-        int tmp;
-        if (tg_ring_name_parse(e->d_name, &pid, &ticks, &gen, &tmp) != 0) continue;
-        char path[1024];
-        snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
-        int fd = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC), link = fd < 0 && errno == ELOOP;
-        int keep = tg_ring_alive(fd, pid, ticks);
-        if (!keep && !tmp) {
+    while (tg_ring_walk_next(&w, 1)) {
+        const char *path = w.path;
+        int fd = tg_ring_file_open(path, O_RDONLY), link = fd < 0 && errno == ELOOP;
+        int keep = tg_ring_alive(fd, w.pid, w.ticks);
+        if (!keep && !w.is_tmp) {
             /* a copy of the header, not a mapping: its owner may shrink the file while we look */
             tg_ring_header h;
             if (fd < 0) keep = !link;                              /* cannot look: leave it (a link is garbage) */
@@ -158,6 +185,6 @@ int tg_sweep_stale_rings(const char *dir) {
         if (fd >= 0) close(fd);
         if (!keep && unlink(path) == 0) removed++;
     }
-    closedir(d);
+    tg_ring_walk_close(&w);
     return removed;
 }

@@ -10,7 +10,10 @@
  *
  * Fail-open rules: a busy claim lapses when its process dies, stops, is replaced by another with its pid, or stays
  * silent past the lease; a control file that is corrupt, of another version or untrusted turns scheduling off (with
- * one message), never the program; a minimum share another process claims holds us at most half the time. */
+ * one message), never the program; a minimum share another process claims holds us at most half the time.
+ *
+ * The control files themselves are peers.c's; the in-flight budget, the third lever beside holds and the timeslice,
+ * is budget.c's. */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
@@ -31,12 +34,10 @@
 #include "tailguard/log.h"
 #include "tailguard/options.h"
 #include "tailguard/ring_files.h"
-#include "interpose/wrap.h"
 
 tg_sched_hot tg_hot __attribute__((aligned(64))) = {.me = -1, .holds_on = 1};
 static uint64_t share_hold_ns, share_run_ns;
 static const uint64_t share_cap_ns = 50000000; /* the longest minimum-share turn (50% of 100 ms) */
-static uint64_t window_ns; /* TAILGUARD_WINDOW_US, in ns (the in-flight window, below) */
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 
 /* This process's request window (busy period). */
@@ -54,10 +55,6 @@ static long futex(uint32_t *word, int op, uint32_t val, const struct timespec *t
     return syscall(SYS_futex, word, op, val, timeout, NULL, 0);
 }
 void tg_futex_wake(uint32_t *word) { futex(word, FUTEX_WAKE, INT32_MAX, 0); }
-
-#define OWN_SLOT (&TG_OWN()->slot[tg_hot.me])
-/* My effective priority: what my slot asks for (`tailguard priority` may change it), within my ceiling. */
-static int my_priority(void) { return tg_peer_priority(0, tg_hot.me); }
 
 /* First work on the GPU: find the control files and take a slot. */
 static void attach(void) {
@@ -79,16 +76,16 @@ static void attach(void) {
         int priority = h ? h->priority : tg_option_priority_env();
         if (tg_peers_attach(dir, uuid, priority) < 0) goto out;
         tg_hot.lease_ns = tg_option_uint(TG_OPT_LEASE_MS, 1, 10000, 0) * 1000000ull;
-        window_ns = tg_option_uint(TG_OPT_WINDOW_US, 0, 1000000, 0) * 1000ull;
+        tg_budget_configure();
         tg_hot.holds_on = tg_option_bool(TG_OPT_HOLDS);
         uint64_t share = tg_option_uint(TG_OPT_MIN_SHARE, 0, 50, 0);
         share_hold_ns = share ? (100 - share) * 1000000ull : 0; /* per 100 ms: held at most this long ... */
         share_run_ns = share * 1000000ull;                       /* ... then free for this long */
-        if (share) __atomic_fetch_or(&OWN_SLOT->mechanisms, TG_MECH_MIN_SHARE, __ATOMIC_RELAXED);
+        if (share) __atomic_fetch_or(&TG_OWN_SLOT()->mechanisms, TG_MECH_MIN_SHARE, __ATOMIC_RELAXED);
         if (h && h->priority > tg_my_ceiling) h->priority = tg_my_ceiling; /* what `ps` shows is what is in force */
         __atomic_store_n(&tg_hot.state, 1, __ATOMIC_RELEASE); /* publishes the files, my slot and the options */
         tg_debug("scheduling on slot %d of uid %u's GPU control file (priority %d)", tg_hot.me, (unsigned)geteuid(),
-                 my_priority());
+                 tg_my_priority());
     }
 out:
     pthread_mutex_unlock(&lock);
@@ -111,6 +108,13 @@ static void emit(int kind, int op, int api, uint64_t t0, uint64_t t1, uint64_t s
     tg_publish(h, l, r, pos);
 }
 
+void tg_sched_held(int op, int api, uint64_t t0, uint64_t t1, uint64_t stream, const void *payload) {
+    tg_ctl_slot *s = TG_OWN_SLOT();
+    __atomic_fetch_add(&s->holds, 1, __ATOMIC_RELAXED);
+    __atomic_fetch_add(&s->held_ns, t1 - t0, __ATOMIC_RELAXED);
+    emit(TG_KIND_HOLD, op, api, t0, t1, stream, payload);
+}
+
 static uint64_t lane_launches(void) {
     tg_ring_header *h = tg_ring_get();
     uint64_t n = 0;
@@ -125,7 +129,7 @@ static uint64_t lane_launches(void) {
 static void become_busy(uint64_t now, uint64_t stream) {
     pthread_mutex_lock(&lock);
     if (!win.busy) {
-        tg_ctl_slot *s = OWN_SLOT;
+        tg_ctl_slot *s = TG_OWN_SLOT();
         win.busy = 1;
         win.since = now;
         win.seq++;
@@ -189,7 +193,7 @@ static int blocker(uint64_t now) {
         while (TG_UNLIKELY(mask)) {
             int i = __builtin_ctzll(mask);
             mask &= mask - 1;
-            if (best_p == INT32_MIN) best_p = my_priority(); /* only when someone is busy */
+            if (best_p == INT32_MIN) best_p = tg_my_priority(); /* only when someone is busy */
             int p = tg_peer_priority(f, i);
             if (p > best_p && tg_peer_claim_valid(f, i, now)) {
                 best = f * (int)TG_CTL_SLOTS + i;
@@ -208,7 +212,7 @@ static void hold(int api, uint64_t stream, int cause, uint64_t now) {
     u.u.hold.cause_pid = __atomic_load_n(&cc->slot[ci].pid, __ATOMIC_RELAXED);
     u.u.hold.cause_priority = tg_peer_priority(cf, ci);
     u.u.hold.cause_window = __atomic_load_n(&cc->slot[ci].window, __ATOMIC_RELAXED);
-    u.u.hold.priority = my_priority();
+    u.u.hold.priority = tg_my_priority();
     u.u.hold.released_by = TG_RELEASE_IDLE;
     uint64_t t0 = now;
     for (;;) {
@@ -226,7 +230,7 @@ static void hold(int api, uint64_t stream, int cause, uint64_t now) {
             /* our minimum share is due: everyone above us holds their launches for share_run_ns */
             tg_hot.free_until = now + share_run_ns;
             tg_ctl *own = TG_OWN();
-            __atomic_store_n(&own->share_priority, my_priority(), __ATOMIC_RELAXED);
+            __atomic_store_n(&own->share_priority, tg_my_priority(), __ATOMIC_RELAXED);
             __atomic_store_n(&own->share_pid, (uint32_t)getpid(), __ATOMIC_RELAXED);
             __atomic_store_n(&own->share_until, tg_hot.free_until, __ATOMIC_RELEASE);
             u.u.hold.released_by = TG_RELEASE_MIN_SHARE;
@@ -246,127 +250,18 @@ static void hold(int api, uint64_t stream, int cause, uint64_t now) {
             nanosleep(&ts, 0); /* a futex the kernel refuses (an odd mapping): poll instead */
         __atomic_fetch_sub(&TG_OWN()->waiters, 1, __ATOMIC_ACQ_REL);
     }
-    tg_ctl_slot *s = OWN_SLOT;
-    __atomic_fetch_add(&s->holds, 1, __ATOMIC_RELAXED);
-    __atomic_fetch_add(&s->held_ns, now - t0, __ATOMIC_RELAXED);
-    emit(TG_KIND_HOLD, TG_OP_HOLD_PRIORITY, api, t0, now, stream, &u.u);
+    tg_sched_held(TG_OP_HOLD_PRIORITY, api, t0, now, stream, &u.u);
 }
 
-/* ---- the in-flight window ----
- *
- * While a process of higher priority is attached, this process keeps at most TAILGUARD_WINDOW_US of estimated GPU
- * time in flight: what it already submitted runs before (or time-sliced with) higher-priority work that arrives, so
- * the window bounds how long that work can wait behind it. Completion is seen through the process's own events,
- * recorded after a batch of launches worth about half the window (never after every launch: an event per launch
- * costs far more than it is worth). The GPU time of a launch is learned from the time between consecutive events of a
- * stream, over intervals during which the stream never ran dry. */
-#define CHECKPOINTS 64
-#define STREAMS 8
-static const tg_gpu_ops *gpu;
-static uint64_t est_ns[2];            /* learned GPU time per launch: kernels, graphs */
-static pthread_mutex_t wlock = PTHREAD_MUTEX_INITIALIZER;
-static struct checkpoint {
-    void *event;
-    int stream;         /* index in streams[] */
-    uint32_t launches;
-    uint64_t est;
-    int graphs;         /* graph launches among them */
-    int continuous;     /* the stream's previous checkpoint had not completed when this one was recorded */
-    int done;
-} cp[CHECKPOINTS];
-static unsigned cp_count;             /* pending checkpoints, oldest first */
-static struct stream_state {
-    void *stream;
-    uint64_t key, pending_est;
-    uint32_t pending_launches, pending_graphs;
-    void *last_event;                 /* its most recently recorded checkpoint (pending or done) */
-    void *done_event;                 /* its most recently completed checkpoint: the start of the next interval */
-    int last_pending;
-} streams[STREAMS];
-static int streams_n;
-static void *pool[CHECKPOINTS + STREAMS * 2];
-static int pool_n;
-
-void tg_sched_set_ops(const tg_gpu_ops *ops) { gpu = ops; }
-
-static void *take_event(void) {
-    if (pool_n) return pool[--pool_n];
-    void *e = 0;
-    return gpu->event_create(&e) == 0 ? e : 0;
-}
-static void give_event(void *e) {
-    if (e && pool_n < (int)(sizeof pool / sizeof *pool)) pool[pool_n++] = e;
-}
-
-static struct stream_state *stream_of(void *stream, uint64_t key) {
-    for (int i = 0; i < streams_n; i++)
-        if (streams[i].key == key) return &streams[i];
-    if (streams_n == STREAMS) return 0; /* more streams than tracked: their work counts only through holds */
-    struct stream_state *st = &streams[streams_n++];
-    memset(st, 0, sizeof *st);
-    st->stream = stream;
-    st->key = key;
-    return st;
-}
-
-/* A checkpoint completed: learn from it, and let go of the event that started its interval. */
-static void completed(struct checkpoint *c) {
-    struct stream_state *st = &streams[c->stream];
-    uint64_t ns;
-    int kind = c->graphs == 0 ? 0 : c->graphs == (int)c->launches ? 1 : -1;
-    if (c->continuous && st->done_event && kind >= 0 && c->launches &&
-        gpu->elapsed_ns(st->done_event, c->event, &ns) == 0) {
-        uint64_t per = ns / c->launches;
-        est_ns[kind] = est_ns[kind] ? (3 * est_ns[kind] + per) / 4 : per;
-    }
-    give_event(st->done_event);
-    st->done_event = c->event;
-    if (st->last_event == c->event) st->last_pending = 0;
-    c->done = 1;
-}
-
-static uint64_t in_flight(int poll) {
-    uint64_t sum = 0;
-    unsigned keep = 0;
-    for (unsigned i = 0; i < cp_count; i++) {
-        if (!cp[i].done && poll && gpu->event_query(cp[i].event) != 1) completed(&cp[i]);
-        if (cp[i].done) continue;
-        sum += cp[i].est;
-        cp[keep++] = cp[i];
-    }
-    cp_count = keep;
-    for (int i = 0; i < streams_n; i++) sum += streams[i].pending_est;
-    return sum;
-}
-
-static void checkpoint(struct stream_state *st) {
-    if (cp_count == CHECKPOINTS) return;
-    void *e = take_event();
-    if (!e || gpu->event_record(e, st->stream) != 0) {
-        give_event(e);
-        return;
-    }
-    struct checkpoint *c = &cp[cp_count++];
-    c->event = e;
-    c->stream = (int)(st - streams);
-    c->launches = st->pending_launches;
-    c->graphs = (int)st->pending_graphs;
-    c->est = st->pending_est;
-    c->continuous = st->last_event && st->last_pending && gpu->event_query(st->last_event) == 1;
-    c->done = 0;
-    st->last_event = e;
-    st->last_pending = 1;
-    st->pending_est = 0;
-    st->pending_launches = st->pending_graphs = 0;
-}
+/* ---- which levers are in force ---- */
 
 /* Is a process of higher priority attached to this GPU? Looked at every 20 ms (so a priority changed at runtime, or a
  * process that attached or left, takes effect within 20 ms of this process's next launch). */
-static void refresh_window(uint64_t now) {
-    if (now - tg_hot.window_checked < 20000000) return;
-    tg_hot.window_checked = now;
+static void refresh_levers(uint64_t now) {
+    if (now - tg_hot.levers_checked < 20000000) return;
+    tg_hot.levers_checked = now;
     tg_peers_refresh(now);
-    int mine = my_priority(), higher = 0, n = __atomic_load_n(&tg_hot.npeers, __ATOMIC_ACQUIRE);
+    int mine = tg_my_priority(), higher = 0, n = __atomic_load_n(&tg_hot.npeers, __ATOMIC_ACQUIRE);
     for (int f = 0; f < n && !higher; f++)
         for (int i = 0; i < (int)TG_CTL_SLOTS && !higher; i++)
             higher = !(f == 0 && i == tg_hot.me) && __atomic_load_n(&TG_PEER(f)->slot[i].pid, __ATOMIC_ACQUIRE) &&
@@ -374,66 +269,18 @@ static void refresh_window(uint64_t now) {
     /* the channel groups' timeslice follows (a driver call only when the verdict changes) */
     int shortened = 0;
     uint32_t ts = tg_timeslice_update(higher, &shortened);
-    OWN_SLOT->timeslice_us = ts;
+    TG_OWN_SLOT()->timeslice_us = ts;
     /* With a short timeslice, work in flight delays a higher-priority request by at most one short slice whatever
-     * its amount, and bounding it only costs throughput (measured: docs/scheduling.md): the window is for devices
+     * its amount, and bounding it only costs throughput (measured: docs/scheduling.md): the budget is for devices
      * without that lever (HIP, or a driver that refused the control). */
-    int window = higher && window_ns && gpu && !shortened;
-    uint32_t mech = higher ? (tg_hot.holds_on ? TG_MECH_HOLDS : 0) | (window ? TG_MECH_WINDOW : 0) |
+    int budget = higher && !shortened && tg_budget_usable();
+    uint32_t mech = higher ? (tg_hot.holds_on ? TG_MECH_HOLDS : 0) | (budget ? TG_MECH_BUDGET : 0) |
                                  (shortened ? TG_MECH_TIMESLICE : 0)
                            : 0;
-    uint32_t mask = TG_MECH_HOLDS | TG_MECH_WINDOW | TG_MECH_TIMESLICE;
-    uint32_t old = __atomic_load_n(&OWN_SLOT->mechanisms, __ATOMIC_RELAXED);
-    __atomic_store_n(&OWN_SLOT->mechanisms, (old & ~mask) | mech, __ATOMIC_RELAXED);
-    tg_hot.window_on = window;
-}
-
-/* Before a launch: wait (a window hold) while in-flight work plus this launch would exceed the window. */
-static void window_wait(int api, uint64_t key, int graph) {
-    pthread_mutex_lock(&wlock);
-    uint64_t next = est_ns[graph] ? est_ns[graph] : window_ns / 2, t0 = 0;
-    uint64_t flying = in_flight(1);
-    while (flying && flying + next > window_ns) {
-        if (!t0) t0 = tg_now();
-        /* nothing recorded yet covers the pending work: record a checkpoint to wait for */
-        if (cp_count == 0)
-            for (int i = 0; i < streams_n; i++)
-                if (streams[i].pending_launches) checkpoint(&streams[i]);
-        if (cp_count == 0) break;
-        gpu->event_sync(cp[0].event);
-        flying = in_flight(1);
-    }
-    pthread_mutex_unlock(&wlock);
-    if (t0) {
-        uint64_t now = tg_now();
-        tg_record u;
-        memset(&u, 0, sizeof u);
-        u.u.hold.priority = my_priority();
-        u.u.hold.released_by = TG_RELEASE_DRAINED;
-        __atomic_fetch_add(&OWN_SLOT->holds, 1, __ATOMIC_RELAXED);
-        __atomic_fetch_add(&OWN_SLOT->held_ns, now - t0, __ATOMIC_RELAXED);
-        emit(TG_KIND_HOLD, TG_OP_HOLD_WINDOW, api, t0, now, key, &u.u);
-    }
-}
-
-static int is_graph(int api) {
-    return api == TG_API_cuGraphLaunch || api == TG_API_cuGraphLaunch_ptsz || api == TG_API_hipGraphLaunch;
-}
-
-void tg_sched_submitted(int api, uint64_t key) {
-    /* the key is also a usable handle: 0 the legacy default stream, 2 the thread's per-thread default stream */
-    void *stream = (void *)(uintptr_t)key;
-    int graph = is_graph(api);
-    if (!tg_hot.window_on || tg_capturing(stream)) return; /* captured launches do not run now */
-    pthread_mutex_lock(&wlock);
-    struct stream_state *st = stream_of(stream, key);
-    if (st) {
-        st->pending_est += est_ns[graph] ? est_ns[graph] : window_ns / 2;
-        st->pending_launches++;
-        st->pending_graphs += (uint32_t)graph;
-        if (st->pending_est >= window_ns / 2) checkpoint(st);
-    }
-    pthread_mutex_unlock(&wlock);
+    uint32_t mask = TG_MECH_HOLDS | TG_MECH_BUDGET | TG_MECH_TIMESLICE;
+    uint32_t old = __atomic_load_n(&TG_OWN_SLOT()->mechanisms, __ATOMIC_RELAXED);
+    __atomic_store_n(&TG_OWN_SLOT()->mechanisms, (old & ~mask) | mech, __ATOMIC_RELAXED);
+    tg_hot.budget_on = budget;
 }
 
 /* ---- the wrappers' hooks ---- */
@@ -455,7 +302,7 @@ static int share_due(uint64_t now) {
         int theirs = __atomic_load_n(&c->share_priority, __ATOMIC_RELAXED);
         int ceiling = __atomic_load_n(&tg_peers[f].ceiling, __ATOMIC_ACQUIRE);
         if (theirs > ceiling) theirs = ceiling;
-        if (my_priority() <= theirs) continue;
+        if (tg_my_priority() <= theirs) continue;
         uint32_t pid = __atomic_load_n(&c->share_pid, __ATOMIC_RELAXED);
         for (int i = 0; i < (int)TG_CTL_SLOTS; i++)
             if (pid && __atomic_load_n(&c->slot[i].pid, __ATOMIC_RELAXED) == pid && tg_peer_slot_alive(f, i, now))
@@ -479,16 +326,14 @@ static void yield_share(int api, uint64_t stream, int f, uint64_t now) {
     memset(&u, 0, sizeof u);
     u.u.hold.cause_pid = __atomic_load_n(&c->share_pid, __ATOMIC_RELAXED);
     u.u.hold.cause_priority = __atomic_load_n(&c->share_priority, __ATOMIC_RELAXED);
-    u.u.hold.priority = my_priority();
+    u.u.hold.priority = tg_my_priority();
     u.u.hold.released_by = TG_RELEASE_MIN_SHARE;
     struct timespec ts = {(time_t)((until - now) / 1000000000u), (long)((until - now) % 1000000000u)};
     while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
     }
     uint64_t t1 = tg_now();
     yielded_ns += t1 - now;
-    __atomic_fetch_add(&OWN_SLOT->holds, 1, __ATOMIC_RELAXED);
-    __atomic_fetch_add(&OWN_SLOT->held_ns, t1 - now, __ATOMIC_RELAXED);
-    emit(TG_KIND_HOLD, TG_OP_HOLD_SHARE, api, now, t1, stream, &u.u);
+    tg_sched_held(TG_OP_HOLD_SHARE, api, now, t1, stream, &u.u);
 }
 
 void tg_sched_work(int api, uint64_t stream, int is_launch) {
@@ -510,19 +355,19 @@ void tg_sched_work(int api, uint64_t stream, int is_launch) {
             now = tg_now();
         }
     }
-    refresh_window(now);
-    if (is_launch && tg_hot.window_on) {
-        window_wait(api, stream, is_graph(api));
+    refresh_levers(now);
+    if (is_launch && tg_hot.budget_on) {
+        tg_budget_wait(api, stream);
         now = tg_now();
     }
-    tg_ctl_slot *s = OWN_SLOT;
+    tg_ctl_slot *s = TG_OWN_SLOT();
     __atomic_store_n(&s->lease_until, now + tg_hot.lease_ns, __ATOMIC_RELAXED);
     if (TG_UNLIKELY(!win.busy) || TG_UNLIKELY(!stream_known(stream))) become_busy(now, stream);
 }
 
 void tg_sched_sync_enter(void) {
     if (tg_hot.state <= 0) return;
-    __atomic_fetch_add(&OWN_SLOT->in_sync, 1, __ATOMIC_ACQ_REL);
+    __atomic_fetch_add(&TG_OWN_SLOT()->in_sync, 1, __ATOMIC_ACQ_REL);
 }
 
 /* Work known complete on `stream` (or everywhere): the request window ends if it covered only that. */
@@ -535,7 +380,7 @@ static void completed_on(int scope, uint64_t stream, uint64_t now) {
 
 void tg_sched_sync_exit(int scope, uint64_t stream, int ok) {
     if (tg_hot.state <= 0) return;
-    tg_ctl_slot *s = OWN_SLOT;
+    tg_ctl_slot *s = TG_OWN_SLOT();
     uint64_t now = tg_now();
     __atomic_store_n(&s->lease_until, now + tg_hot.lease_ns, __ATOMIC_RELAXED);
     __atomic_fetch_sub(&s->in_sync, 1, __ATOMIC_ACQ_REL);
@@ -546,7 +391,7 @@ void tg_sched_polled(uint64_t stream, int done) {
     if (tg_hot.state <= 0) return;
     uint64_t now = tg_now();
     /* polling is waiting for the GPU too: it keeps the claim alive like a blocking sync */
-    __atomic_store_n(&OWN_SLOT->lease_until, now + tg_hot.lease_ns, __ATOMIC_RELAXED);
+    __atomic_store_n(&TG_OWN_SLOT()->lease_until, now + tg_hot.lease_ns, __ATOMIC_RELAXED);
     if (done) completed_on(TG_SYNC_STREAM, stream, now);
 }
 
@@ -576,7 +421,7 @@ uint64_t tg_sched_event_stream(uint64_t event, int *known) {
     return stream;
 }
 
-int tg_sched_priority(void) { return tg_hot.state > 0 ? my_priority() : 0; }
+int tg_sched_priority(void) { return tg_hot.state > 0 ? tg_my_priority() : 0; }
 
 void tg_sched_after_fork(void) {
     /* the child is another process: it takes a slot of its own at its first work */
@@ -586,13 +431,9 @@ void tg_sched_after_fork(void) {
     tg_hot.free_until = 0;
     yield_period_start = yielded_ns = 0;
     pthread_mutex_init(&lock, 0);
-    /* the parent's events are not the child's: forget them (the child is a new CUDA process anyway) */
-    cp_count = 0;
-    streams_n = 0;
-    pool_n = 0;
-    tg_hot.window_on = 0;
-    tg_hot.window_checked = 0;
-    pthread_mutex_init(&wlock, 0);
+    tg_hot.budget_on = 0;
+    tg_hot.levers_checked = 0;
+    tg_budget_after_fork();
     tg_timeslice_after_fork();
 }
 

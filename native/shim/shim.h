@@ -195,11 +195,11 @@ typedef struct tg_sched_hot {
     int npeers;                /* peers.c: control-file places in use are below this */
     int me;                    /* my slot in my own file */
     int holds_on;              /* TAILGUARD_HOLDS */
-    int window_on;             /* a higher-priority process is attached (the in-flight window, sched.c) */
+    int budget_on;             /* a higher-priority process is attached (the in-flight budget, budget.c) */
     char *peer_area;           /* peers.c: the region the control files are mapped into */
     uint64_t lease_ns;         /* TAILGUARD_LEASE_MS, in ns */
     uint64_t free_until;       /* min-share: no holds before this time */
-    uint64_t window_checked;   /* when the window's verdict was last looked at */
+    uint64_t levers_checked;   /* when sched.c last looked at which levers are in force */
 } tg_sched_hot;
 extern tg_sched_hot tg_hot;
 
@@ -235,6 +235,10 @@ void tg_peer_clear_busy(int slot);                   /* my slot `slot` is no lon
 void tg_peers_after_fork(void);
 void tg_peers_exit(void);
 void tg_futex_wake(uint32_t *word);
+/* My slot in my own file, and my effective priority: what my slot asks for (`tailguard priority` may change it),
+ * within my ceiling. */
+#define TG_OWN_SLOT() (&TG_OWN()->slot[tg_hot.me])
+static inline int tg_my_priority(void) { return tg_peer_priority(0, tg_hot.me); }
 
 /* sched.c: priorities between processes (see sched.c). Streams are keys: the default stream variants are normalised
  * by the wrappers (legacy default stream 0, per-thread default stream 2). */
@@ -249,6 +253,8 @@ uint64_t tg_sched_event_stream(uint64_t event, int *known);
 int tg_sched_priority(void);
 void tg_sched_after_fork(void);
 void tg_sched_exit(void);
+/* A launch was held from t0 to t1: counted in my slot and recorded (payload: the hold record's union). */
+void tg_sched_held(int op, int api, uint64_t t0, uint64_t t1, uint64_t stream, const void *payload);
 
 /* Driver calls the scheduler makes itself (events, to see its own work complete), supplied by the API family of the
  * process's first launch. Results: 0 success, 1 not ready, -1 error. */
@@ -259,12 +265,21 @@ typedef struct tg_gpu_ops {
     int (*event_sync)(void *event);
     int (*elapsed_ns)(void *from, void *to, uint64_t *ns);
 } tg_gpu_ops;
-void tg_sched_set_ops(const tg_gpu_ops *ops);
 /* interpose/ioctl.c: the NVIDIA channel-group timeslice of this process's contexts. */
 uint32_t tg_timeslice_update(int below_another, int *shortened);
 void tg_timeslice_after_fork(void);
 
-/* After a launch was submitted to the stream with this key: counts it against the in-flight window. */
-void tg_sched_submitted(int api, uint64_t key);
+/* budget.c: the in-flight budget, in force while tg_hot.budget_on (sched.c decides when). */
+void tg_budget_set_ops(const tg_gpu_ops *ops);
+void tg_budget_configure(void); /* at attach: reads the option */
+int tg_budget_usable(void);     /* a budget is set, and the GPU's event calls are known */
+void tg_budget_wait(int api, uint64_t key); /* before a launch: a budget hold while in-flight work is too much */
+void tg_budget_count(int api, uint64_t key);
+void tg_budget_after_fork(void);
+/* After a launch was submitted to the stream with this key: counts it against the in-flight budget. Inline: without
+ * a higher-priority process, the common case, a launch pays one load for it. */
+static inline void tg_budget_submitted(int api, uint64_t key) {
+    if (TG_UNLIKELY(tg_hot.budget_on)) tg_budget_count(api, key);
+}
 
 #endif

@@ -63,6 +63,6 @@ describe("the Collector pipeline", () => {
     const held = policies.find((p) => p.type === "string_attribute")!;
     expect(held.string_attribute.key).toBe("tailguard.hold.reason");
     // the hold reasons the agent's spans carry (agent/src/model.ts)
-    expect(held.string_attribute.values.sort()).toEqual(["priority", "share", "window"]);
+    expect(held.string_attribute.values.sort()).toEqual(["budget", "priority", "share"]);
   });
 });

@@ -31,6 +31,13 @@ describe("options table", () => {
     }
   });
 
+  it("README.md names every renamed variable's old name beside its new one", () => {
+    const readme = readFileSync(path.join(root, "README.md"), "utf8").split(/^## Options$/m)[1]?.split(/^## /m)[0] ?? "";
+    const renamed = native().options().filter((o) => o.formerly);
+    expect(renamed.map((o) => [o.formerly, o.variable])).toContainEqual(["TAILGUARD_WINDOW_US", "TAILGUARD_BUDGET_US"]);
+    for (const o of renamed) expect(readme.replace(/\s+/g, " "), o.formerly).toContain(`\`${o.formerly}\` is now \`${o.variable}\``);
+  });
+
   it("TAILGUARD_PRIORITY and `tailguard run --priority` mean the same numbers: each reaches the shim's ring as such", async () => {
     const p = native().parsePriority; // the CLI's check of --priority, and the shim's own parser
     expect([p("101"), p("-101"), p("urgent"), p(""), p("1.5"), p("10x")]).toEqual([null, null, null, null, null, null]);

@@ -118,10 +118,13 @@ describe("tailguard doctor", () => {
     const dir = testDir("doctor-fail");
     const bogus = path.join(dir, "libtailguard.so");
     writeFileSync(bogus, "not a library");
-    const r = await tailguard(["doctor", "--sim"], { ...simEnv(dir), TAILGUARD_SHIM: bogus, TAILGUARD_PRIORTY: "x" });
+    const r = await tailguard(["doctor", "--sim"], { ...simEnv(dir), TAILGUARD_SHIM: bogus, TAILGUARD_PRIORTY: "x", TAILGUARD_WINDOW_US: "0" });
     expect(r.code).toBe(1);
     expect(r.stdout).toMatch(/FAIL\s+shim library\s+.*not an ELF file/);
     expect(r.stdout).toMatch(/FAIL\s+TAILGUARD_\* variables\s+TAILGUARD_PRIORTY is not a tailguard option/);
+    // an old name is not a typo: said, but it is no reason to fail
+    expect(r.stdout).toMatch(/TAILGUARD_\* variables\s+.*; TAILGUARD_WINDOW_US is the old name of TAILGUARD_BUDGET_US \(still read\); rename it/);
+    expect(r.stdout).not.toMatch(/TAILGUARD_WINDOW_US is not a tailguard option/);
     expect(r.stdout).toMatch(/FAIL\s+attach to a process\s+NOT ATTACHED: .*the loader said: ERROR: ld\.so: object/);
     expect(r.stdout).toMatch(/problem\(s\): the shim will NOT record/);
   });
@@ -148,5 +151,6 @@ describe("tailguard options", () => {
     const r = await tailguard(["options"], process.env);
     expect(r.code).toBe(0);
     for (const o of native().options()) expect(r.stdout).toContain(o.variable);
+    expect(r.stdout).toMatch(/TAILGUARD_BUDGET_US {2}\(default: 1000; .*; formerly TAILGUARD_WINDOW_US\)/);
   });
 });

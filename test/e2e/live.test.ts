@@ -33,7 +33,7 @@ function window(meta: ProcessMeta, endMs: number, durMs: number, seq = 1): Reque
 }
 
 function hold(meta: ProcessMeta, startMs: number, durMs: number, causePid: number | null): Hold {
-  return { pid: meta.pid, reason: causePid === null ? "window" : "priority", t: mono(startMs), durNs: Math.round(durMs * 1e6),
+  return { pid: meta.pid, reason: causePid === null ? "budget" : "priority", t: mono(startMs), durNs: Math.round(durMs * 1e6),
     priority: meta.priority, causePid, causePriority: null, causeWindow: null, releasedBy: "idle" };
 }
 
@@ -107,7 +107,7 @@ describe("live state", () => {
     const s = live.snapshot();
     expect(s.holds).toEqual([
       { pid: 202, reason: "priority", start: T0 + 9000, end: T0 + 9002.5, causePid: 201, releasedBy: "idle" },
-      { pid: 202, reason: "window", start: T0 + 9100, end: T0 + 9101.5, causePid: null, releasedBy: "idle" },
+      { pid: 202, reason: "budget", start: T0 + 9100, end: T0 + 9101.5, causePid: null, releasedBy: "idle" },
     ]);
     expect(s.processes.map((p) => [p.pid, p.priority, p.holds, p.heldMs, p.dropped])).toEqual([[201, 10, 0, 0, 0], [202, -10, 2, 4, 7]]);
     expect(s.totals).toMatchObject({ processes: 2, holds: 2, dropped: 7, windows: 0 });

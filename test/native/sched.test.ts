@@ -1,4 +1,4 @@
-// Cross-process priorities (native/shim/sched.c, native/shim/interpose/ioctl.c) on the simulated GPU, with no agent:
+// Cross-process priorities (native/shim/sched.c, budget.c, interpose/ioctl.c) on the simulated GPU, with no agent:
 // the processes are started with the shim preloaded and arbitrate among themselves. Latency targets are measured by
 // `npm run bench:sched` (bench/sched.mjs), not here; these tests check behaviour: who is held, what the driver is
 // asked, that every stream's kernels run in order, and that nothing stays held when a process dies or stops.
@@ -159,6 +159,43 @@ describe("priorities on the simulated GPU", () => {
     // the causes are the high process's successive request windows
     expect(new Set(holds.map((h) => h.cause_window)).size).toBeGreaterThan(3);
     expect(r.run.stdout + r.run.stderr).toMatch(new RegExp(`request windows; held ${holds.length} times, [0-9.]+ ms in all`));
+  });
+
+  it("TAILGUARD_BUDGET_US bounds a low-priority process's in-flight work; its old name still works, said once", async () => {
+    const dir = testDir("sched-budget");
+    // high: attached all along but nearly idle (a 0.1 ms request every 0.5 s), so what holds low is its own budget.
+    // HIP: with the CUDA timeslice lever in force the budget is off (sched.c), whatever its value.
+    const { spawn } = await import("node:child_process");
+    const high = spawn(workload, ["requests", "--rate", "2", "--count", "1000", "--kernels", "1", "--kernel-us", "100", "--api", "hip"],
+      { env: simEnv(dir, { LD_PRELOAD: shimLib, TAILGUARD_PRIORITY: "high" }), stdio: "ignore" });
+    try {
+      await new Promise((r) => setTimeout(r, 300));
+      const low = async (vars: Record<string, string>) => {
+        const r = await recordRun(dir, [workload, "continuous", "--seconds", "0.4", "--kernels", "8", "--kernel-us", "2000", "--api", "hip"],
+          { priority: "low", env: vars });
+        expect(r.run.code, r.run.stderr).toBe(0);
+        const said = r.run.stderr.split("\n").filter((l) => l.startsWith("tailguard[") && l.includes("TAILGUARD_WINDOW_US"));
+        const budgetHolds = r.of("hold").filter((h) => h.op === "budget");
+        for (const h of budgetHolds) expect(h).toMatchObject({ priority: -10, released_by: "drained" });
+        return { said, holds: budgetHolds.length };
+      };
+      // the old name alone is read: 0 (unbounded) where the default would bound at 1 ms
+      const old = await low({ TAILGUARD_WINDOW_US: "0" });
+      expect(old.holds).toBe(0);
+      expect(old.said).toHaveLength(1);
+      expect(old.said[0]).toMatch(/warning: TAILGUARD_WINDOW_US is the old name of TAILGUARD_BUDGET_US: its value "0" is used; set TAILGUARD_BUDGET_US instead$/);
+      // both set: the new name wins, either way round
+      const bounded = await low({ TAILGUARD_WINDOW_US: "0", TAILGUARD_BUDGET_US: "1000" });
+      expect(bounded.holds).toBeGreaterThan(20);
+      expect(bounded.said).toHaveLength(1);
+      expect(bounded.said[0]).toMatch(/warning: TAILGUARD_WINDOW_US \(the old name of TAILGUARD_BUDGET_US\) is ignored: TAILGUARD_BUDGET_US="1000" is set too and wins; unset TAILGUARD_WINDOW_US$/);
+      const unbounded = await low({ TAILGUARD_WINDOW_US: "1000", TAILGUARD_BUDGET_US: "0" });
+      expect(unbounded.holds).toBe(0);
+      expect(unbounded.said).toHaveLength(1);
+      expect(unbounded.said[0]).toMatch(/TAILGUARD_WINDOW_US \(the old name of TAILGUARD_BUDGET_US\) is ignored: TAILGUARD_BUDGET_US="0" is set too/);
+    } finally {
+      high.kill("SIGKILL");
+    }
   });
 
   it("TAILGUARD_MIN_SHARE: a low-priority process gets GPU time even while higher-priority work never stops", async () => {

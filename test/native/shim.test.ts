@@ -1,6 +1,6 @@
 // The shim intercepts and timestamps every launch, on every path real programs use, on the simulated GPU:
 // each test runs a C program plainly and under `tailguard run --sim --record` and compares.
-import { existsSync } from "node:fs";
+import { existsSync, mkdirSync, readdirSync, symlinkSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { describe, expect, it } from "vitest";
 
@@ -330,5 +330,40 @@ describe.skipIf(!canUnshare())("rings across PID namespaces", () => {
     expect(closed[0].counters.launches).toBeGreaterThanOrEqual(500);
     expect(launches).toBe(closed[0].counters.launches);
     expect(existsSync(listed[0].path)).toBe(false);
+  });
+});
+
+// The ring directory is walked in one place (tg_ring_walk, native/common/ring_files.c) for the shim's sweep, `tailguard
+// ps` (scanRings) and the agent's collector: each sees the files named like rings, and nothing else that lives there.
+
+describe("the ring directory", () => {
+  it("sweep, scanRings and a collector see only files named like rings; the sweep alone sees half-created ones", async () => {
+    const dir = path.join(testDir("ring-walk"), "rings");
+    mkdirSync(dir, { recursive: true });
+    const gone = 4194305; // above any pid_max: no process has it
+    const other = ["gpu-00112233445566778899aabbccddeeff.0.ctl", "policy", "agent.pid", `${gone}.1.0.ringx`, `${gone}.1.ring`, "x.1.0.ring"];
+    for (const f of [...other, `${gone}.1.0.ring`, `${gone}.2.0.ring.tmp`]) writeFileSync(path.join(dir, f), "not a ring");
+    symlinkSync("/dev/null", path.join(dir, `${gone}.3.0.ring`));
+    const addon = native();
+    const listed = addon.scanRings(dir).map((r) => [path.basename(r.path), r.pid, r.error]).sort();
+    expect(listed).toEqual([
+      [`${gone}.1.0.ring`, gone, "corrupt: file is smaller than a ring header"],
+      [`${gone}.3.0.ring`, gone, "cannot open: Too many levels of symbolic links"],
+    ]);
+    const collector = new (addon.Collector)(dir, { pollUs: 1000 });
+    try {
+      const until = Date.now() + 5000;
+      let problems: string[] = [];
+      while (problems.length < 2 && Date.now() < until) {
+        await new Promise((r) => setTimeout(r, 20));
+        problems = problems.concat(collector.problems());
+      }
+      expect(problems.map((p) => path.basename(p.split(":")[0])).sort()).toEqual([`${gone}.1.0.ring`, `${gone}.3.0.ring`]);
+    } finally {
+      collector.close();
+    }
+    // the dead process's ring, its half-created one and the link are garbage; nothing else is the sweep's
+    expect(addon.sweep(dir)).toBe(3);
+    expect(readdirSync(dir).sort()).toEqual([...other].sort());
   });
 });

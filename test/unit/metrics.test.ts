@@ -196,7 +196,7 @@ describe("the Prometheus endpoint", () => {
 
     expect(value(samples, "tailguard_holds_total", { pid: "101", reason: "priority" })).toBe(2);
     expect(value(samples, "tailguard_holds_total", { pid: "101", reason: "share" })).toBe(1);
-    expect(value(samples, "tailguard_holds_total", { pid: "101", reason: "window" })).toBe(0);
+    expect(value(samples, "tailguard_holds_total", { pid: "101", reason: "budget" })).toBe(0);
     expect(value(samples, "tailguard_hold_time_seconds_bucket", { pid: "101", reason: "priority", le: "0.00005" })).toBe(1);
     expect(value(samples, "tailguard_hold_time_seconds_bucket", { pid: "101", reason: "priority", le: "0.005" })).toBe(2);
     expect(value(samples, "tailguard_hold_time_seconds_sum", { pid: "101", reason: "share" })).toBeCloseTo(0.6, 12);

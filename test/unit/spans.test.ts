@@ -118,7 +118,7 @@ const isWindow = (seq: number, pid?: number) => (s: ReadableSpan) =>
   s.name === "request" && s.attributes["tailguard.window.seq"] === seq && (pid == null || s.resource.attributes["process.pid"] === pid);
 
 // Two processes on one GPU: `serving` (high priority) held `batch`; batch's window 7 holds three times: once for
-// serving's window 3, once behind its own full in-flight window, once for a process the agent no longer knows.
+// serving's window 3, once behind its own spent in-flight budget, once for a process the agent no longer knows.
 const serving = meta(100, { priority: 2, serviceName: "llm-serving", resource: { "k8s.pod.name": "serve-0", "k8s.namespace.name": "inference", "k8s.node.name": "gpu-node-7", "deployment.environment": "prod" } });
 const batch = meta(200, { priority: -1, gpu: { ordinal: 0, uuid: "GPU-5e1f0a2b-0000-1111-2222-333344445555", name: "NVIDIA H100 80GB HBM3", pci: "" } });
 const batchWindow = win(batch, 7, {
@@ -127,7 +127,7 @@ const batchWindow = win(batch, 7, {
   streams: 2,
   holds: [
     hold(batch, batch.anchorMonotonic + 1_070_000_123n, { causePid: 100, causePriority: 2, causeWindow: 3, durNs: 5_000_000_000, releasedBy: "drained" }),
-    hold(batch, batch.anchorMonotonic + 1_080_000_456n, { reason: "window", releasedBy: "lapsed" }),
+    hold(batch, batch.anchorMonotonic + 1_080_000_456n, { reason: "budget", releasedBy: "lapsed" }),
     hold(batch, batch.anchorMonotonic + 1_090_000_789n, { causePid: 999, causePriority: 1, causeWindow: 12, reason: "share", releasedBy: "min_share" }),
   ],
   heldNs: 5_250_500_000,
@@ -141,7 +141,7 @@ const processByPid = (pid: number) => [serving, batch].find((m) => m.pid === pid
 function scenario(p: SpanPipeline) {
   p.window(batch, batchWindow);
   p.window(serving, servingWindow);
-  p.hold(serving, hold(serving, serving.anchorMonotonic + 2_000_000_000n, { reason: "window", releasedBy: "idle" }));
+  p.hold(serving, hold(serving, serving.anchorMonotonic + 2_000_000_000n, { reason: "budget", releasedBy: "idle" }));
 }
 const scenarioOpts: Partial<SpanOptions> = { processByPid, sloMs: 10, maxLaunchSpans: 16 };
 
@@ -256,16 +256,16 @@ describe("hold spans", () => {
     const start = epoch(batch, batchWindow.holds[0].t);
     expect(ns(priority.startTime)).toBe(start.toString());
     expect(ns(priority.endTime)).toBe((start + 5_000_000_000n).toString());
-    // a hold behind its own in-flight window has no cause to link to
+    // a hold behind its own in-flight budget has no cause to link to
     expect(full.links).toEqual([]);
-    expect(full.attributes).toEqual({ "tailguard.hold.reason": "window", "tailguard.hold.priority": -1, "tailguard.hold.released_by": "lapsed" });
+    expect(full.attributes).toEqual({ "tailguard.hold.reason": "budget", "tailguard.hold.priority": -1, "tailguard.hold.released_by": "lapsed" });
     // a cause the agent does not know: no link, the cause still named
     expect(share.links).toEqual([]);
     expect(share.attributes).toMatchObject({ "tailguard.hold.cause.pid": 999, "tailguard.hold.cause.window": 12, "tailguard.hold.reason": "share" });
   });
 
   it("puts a hold outside any window in a trace of its own", async () => {
-    const h = hold(serving, serving.anchorMonotonic + 2_000_000_000n, { reason: "window" });
+    const h = hold(serving, serving.anchorMonotonic + 2_000_000_000n, { reason: "budget" });
     const { spans } = await collect((p) => p.hold(serving, h));
     expect(spans).toHaveLength(1);
     expect(spans[0].name).toBe("hold");

@@ -45,7 +45,7 @@ export const INTENDED_PRIORITY: Record<"telemetry" | "priority", Record<Role, { 
 };
 
 /** Environment of the telemetry-only mode: the shim records, nothing is scheduled (see `tailguard options`). */
-export const TELEMETRY_ENV = { TAILGUARD_HOLDS: "0", TAILGUARD_TIMESLICE_US: "0", TAILGUARD_WINDOW_US: "0", TAILGUARD_MIN_SHARE: "0" };
+export const TELEMETRY_ENV = { TAILGUARD_HOLDS: "0", TAILGUARD_TIMESLICE_US: "0", TAILGUARD_BUDGET_US: "0", TAILGUARD_MIN_SHARE: "0" };
 
 /** What was seen of one worker in the rings and control blocks while it ran. */
 export interface Attachment {

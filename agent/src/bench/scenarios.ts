@@ -81,7 +81,8 @@ const BENCH_OWNED = ["TAILGUARD_PRIORITY", "TAILGUARD_DIR", "TAILGUARD_SESSION",
   "TAILGUARD_SIM_DEVICE"];
 
 function parseShimEnv(text: string): Record<string, string> {
-  const known = new Set(native().options().map((o) => o.variable));
+  // an old name is still a setting (the shim reads it, and says so), so old commands keep working
+  const known = new Set(native().options().flatMap((o) => (o.formerly ? [o.variable, o.formerly] : [o.variable])));
   const out: Record<string, string> = {};
   for (const item of text.split(",").map((x) => x.trim()).filter(Boolean)) {
     const eq = item.indexOf("=");

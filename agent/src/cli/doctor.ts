@@ -102,16 +102,20 @@ export async function doctor(opts: { sim?: boolean; env?: NodeJS.ProcessEnv } = 
 
   // 4. options in the environment
   const known = new Map(addon.options().map((o) => [o.variable, o]));
-  const bad: string[] = [];
+  const renamed = new Map(addon.options().filter((o) => o.formerly).map((o) => [o.formerly, o.variable]));
+  const bad: string[] = [], old: string[] = [];
   for (const [k, v] of Object.entries(env)) {
     if (!k.startsWith("TAILGUARD_") || v === undefined) continue;
-    if (!known.has(k)) bad.push(`${k} is not a tailguard option`);
+    const now = renamed.get(k);
+    // an old name still works (the shim warns once per process): worth saying, not a failure
+    if (now) old.push(`${k} is the old name of ${now}` + (env[now] ? ` (ignored: ${now} is set too)` : " (still read); rename it"));
+    else if (!known.has(k)) bad.push(`${k} is not a tailguard option`);
     else if (k === "TAILGUARD_PRIORITY" && addon.parsePriority(v) === null) bad.push(`TAILGUARD_PRIORITY="${v}" is not a priority`);
   }
   checks.push({
     name: "TAILGUARD_* variables",
     ok: bad.length === 0,
-    detail: bad.length ? bad.join("; ") : "none set, or all valid",
+    detail: bad.length || old.length ? [...bad, ...old].join("; ") : "none set, or all valid",
     fix: bad.length ? "see `tailguard options` for names and accepted values" : undefined,
   });
 

@@ -107,6 +107,8 @@ export interface OptionInfo {
   accepted: string;
   readBy: string;
   meaning: string;
+  /** the variable's old name, still read with a warning ("" when it was never renamed) */
+  formerly: string;
 }
 
 export interface ApiInfo {
@@ -185,7 +187,7 @@ export interface PolicyInfo {
 }
 
 /** enum tg_mechanism (control.h): what is in effect for a process. */
-export const Mechanism = { HOLDS: 1, WINDOW: 2, TIMESLICE: 4, MIN_SHARE: 8 } as const;
+export const Mechanism = { HOLDS: 1, BUDGET: 2, TIMESLICE: 4, MIN_SHARE: 8 } as const;
 
 /** The priorities of options.h (TG_PRIORITY_*): the words TAILGUARD_PRIORITY, `tailguard run --priority`,
  *  `tailguard priority` and the admin's policy accept, and the range. test/docs/priorities.test.ts proves them against
@@ -201,7 +203,7 @@ export function describeMechanisms(s: ControlSlot | undefined): string[] {
   if (!s) return [];
   const out: string[] = [];
   if (s.mechanisms & Mechanism.HOLDS) out.push("holds");
-  if (s.mechanisms & Mechanism.WINDOW) out.push("window");
+  if (s.mechanisms & Mechanism.BUDGET) out.push("budget");
   if (s.mechanisms & Mechanism.TIMESLICE) out.push(`timeslice=${s.timesliceUs}us`);
   if (s.mechanisms & Mechanism.MIN_SHARE) out.push("min-share");
   return out;

@@ -59,7 +59,7 @@ export const OpName: Record<number, Record<number, string>> = {
   [Kind.COPY]: { 1: "htod", 2: "dtoh", 3: "dtod", 4: "htoh", 5: "any", 6: "peer", 7: "memset" },
   [Kind.SYNC]: { 1: "stream", 2: "device", 3: "event" },
   [Kind.STREAM]: { 1: "create", 2: "destroy", 3: "capture_begin", 4: "capture_end" },
-  [Kind.HOLD]: { 1: "priority", 2: "window", 3: "share" },
+  [Kind.HOLD]: { 1: "priority", 2: "budget", 3: "share" },
   [Kind.WINDOW]: { 1: "begin", 2: "end" },
 };
 export const ReleaseName: Record<number, string> = { 1: "idle", 2: "lapsed", 3: "min_share", 4: "drained" };
@@ -100,7 +100,7 @@ export const recordConstants: Record<string, number> = {
   TG_KIND_HOLD: Kind.HOLD,
   TG_KIND_WINDOW: Kind.WINDOW,
   TG_OP_HOLD_PRIORITY: 1,
-  TG_OP_HOLD_WINDOW: 2,
+  TG_OP_HOLD_BUDGET: 2,
   TG_OP_HOLD_SHARE: 3,
   TG_OP_BEGIN: 1,
   TG_OP_END: 2,

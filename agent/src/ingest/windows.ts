@@ -22,7 +22,7 @@ export interface WindowSink<P> {
   wantsLaunches?(proc: P, w: RequestWindow): boolean;
 }
 
-const HOLD_REASON: Record<number, Hold["reason"]> = { 1: "priority", 2: "window", 3: "share" };
+const HOLD_REASON: Record<number, Hold["reason"]> = { 1: "priority", 2: "budget", 3: "share" };
 const LAUNCH_OP: Record<number, Launch["op"]> = { 1: "kernel", 2: "graph", 3: "host_func" };
 /** How long before its begin record a window's first launch can have been called (the shim's scheduler work). */
 const LAUNCH_BEFORE_BEGIN_NS = 1_000_000n;
@@ -252,7 +252,7 @@ export class WindowAssembler<P> {
 
   private holdRecord(data: Buffer, o: number) {
     const reason = HOLD_REASON[data[o + AT_OP]] ?? "priority";
-    const caused = reason !== "window";
+    const caused = reason !== "budget";
     const h: Hold = {
       pid: this.meta.pid,
       reason,

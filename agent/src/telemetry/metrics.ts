@@ -91,7 +91,7 @@ const SPECS = {
     otel: "tailguard.hold.time",
     type: "histogram",
     unit: "s",
-    description: "Time the scheduler held a process's launches, by reason (priority, window, share).",
+    description: "Time the scheduler held a process's launches, by reason (priority, budget, share).",
     labels: [...PROCESS, "reason"],
     buckets: sloBuckets(-5, 1),
   },
@@ -293,7 +293,7 @@ class ProcessSeries {
   ) {
     this.attrs = { pid, priority, gpu, command };
     const byReason = (reason: Hold["reason"]) => ({ attrs: { ...this.attrs, reason }, time: holdDistribution() });
-    this.holds = { priority: byReason("priority"), window: byReason("window"), share: byReason("share") };
+    this.holds = { priority: byReason("priority"), budget: byReason("budget"), share: byReason("share") };
   }
 
   /** Whether `meta` still has this series' labels (compares of what the labels come from, no string building:

@@ -39,7 +39,7 @@
 /* Mechanisms in effect for a slot (mechanisms bits), shown by `tailguard ps`. */
 enum tg_mechanism {
     TG_MECH_HOLDS = 1 << 0,     /* launches are held while higher-priority work is in flight */
-    TG_MECH_WINDOW = 1 << 1,    /* in-flight work is bounded (a higher-priority process is attached) */
+    TG_MECH_BUDGET = 1 << 1,    /* in-flight work is bounded (a higher-priority process is attached) */
     TG_MECH_TIMESLICE = 1 << 2, /* the driver's channel-group timeslice was set for this priority */
     TG_MECH_MIN_SHARE = 1 << 3, /* a minimum share of GPU time releases held launches */
 };

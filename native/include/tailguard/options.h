@@ -49,7 +49,10 @@ int tg_option_priority(const char *text, int *out); /* 0 when text is a valid pr
 int tg_option_priority_env(void);
 /* The value as given (or the default), copied into buf; for PATH options, relative paths are rejected. */
 const char *tg_option_string(tg_option_id id, char *buf, unsigned len);
-/* Warns once about TAILGUARD_* variables that no option of this table knows (typos). */
+/* The variable's old name where the option was renamed (options.def), else NULL. The old name is read where the new
+ * one is not set, with one warning per process naming both. */
+const char *tg_option_formerly(tg_option_id id);
+/* Warns once about TAILGUARD_* variables that no option of this table knows (typos), and about old names. */
 void tg_options_check_unknown(void);
 
 #ifdef __cplusplus

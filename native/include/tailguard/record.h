@@ -75,7 +75,7 @@ enum tg_op {
     TG_OP_CREATE = 1, TG_OP_DESTROY = 2, TG_OP_CAPTURE_BEGIN = 3, TG_OP_CAPTURE_END = 4,
     /* hold: why it was held */
     TG_OP_HOLD_PRIORITY = 1, /* a higher-priority process had work in flight */
-    TG_OP_HOLD_WINDOW = 2,   /* the process's own in-flight window was full */
+    TG_OP_HOLD_BUDGET = 2,   /* the process's own in-flight budget was spent */
     TG_OP_HOLD_SHARE = 3,    /* a lower-priority process's guaranteed minimum share came due (TAILGUARD_MIN_SHARE) */
     /* window */
     TG_OP_BEGIN = 1, TG_OP_END = 2,
@@ -86,7 +86,7 @@ enum tg_release {
     TG_RELEASE_IDLE = 1,      /* the process it waited for finished its work */
     TG_RELEASE_LAPSED = 2,    /* that process died, stopped or went silent past the lease */
     TG_RELEASE_MIN_SHARE = 3, /* its guaranteed minimum share of GPU time came due */
-    TG_RELEASE_DRAINED = 4,   /* its own in-flight work drained below the window */
+    TG_RELEASE_DRAINED = 4,   /* its own in-flight work drained below the budget */
 };
 
 enum tg_flag {

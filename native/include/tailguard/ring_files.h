@@ -2,6 +2,8 @@
  * the shim (which sweeps stale rings when a process starts) and the addon (`tailguard ps`), so the rule is one. */
 #ifndef TAILGUARD_RING_FILES_H
 #define TAILGUARD_RING_FILES_H
+#include <dirent.h>
+#include <limits.h>
 #include <stdint.h>
 
 #include "tailguard/record.h"
@@ -12,6 +14,32 @@ extern "C" {
 
 /* "<pid>.<start ticks>.<generation>.ring" (optionally ".tmp" while being created); 0 on success. */
 int tg_ring_name_parse(const char *name, uint32_t *pid, uint64_t *ticks, uint32_t *generation, int *is_tmp);
+/* The one walk over a directory's ring files, for the shim's sweep, `tailguard ps` and `tailguard priority`, and the
+ * agent's collector: each entry named like a ring, with what its name says and its path. Other files (control
+ * files, the policy, agent.pid) are not yielded. Not bounded: each caller looks at every ring there is.
+ *
+ *     tg_ring_walk w;
+ *     if (tg_ring_walk_open(&w, dir) == 0) {
+ *         while (tg_ring_walk_next(&w, 0)) use(w.path, w.pid, w.ticks);
+ *         tg_ring_walk_close(&w);
+ *     } */
+typedef struct tg_ring_walk {
+    DIR *dir;
+    size_t dir_len;       /* of "DIR/" at the start of path */
+    char path[PATH_MAX];  /* "DIR/NAME" of the current ring file */
+    const char *name;     /* NAME, inside path */
+    uint32_t pid, generation;
+    uint64_t ticks;       /* its process's start time, as named */
+    int is_tmp;           /* a ring still being created (".ring.tmp") */
+} tg_ring_walk;
+/* 0, or -1 when the directory cannot be read (then next yields nothing, and close does nothing). */
+int tg_ring_walk_open(tg_ring_walk *w, const char *dir);
+/* The next ring file (and half-created .tmp ones when with_tmp): 1, or 0 when there are no more. */
+int tg_ring_walk_next(tg_ring_walk *w, int with_tmp);
+void tg_ring_walk_close(tg_ring_walk *w);
+/* Opens a ring file the way every reader must: never through a symbolic link (another user could plant one), never
+ * waiting on a FIFO; access is O_RDONLY or O_RDWR. */
+int tg_ring_file_open(const char *path, int access);
 /* /proc/PID/stat of a process of this PID namespace: its start time (field 22) and state letter (field 3); -1 when
  * it does not exist. The one parser of that file in C. */
 int tg_process_stat(uint32_t pid, uint64_t *ticks, char *state);

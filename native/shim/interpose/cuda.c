@@ -79,7 +79,7 @@ static void resolve_events(void) {
     ev.query = (tg_pfn_cuEventQuery)driver_fn("cuEventQuery");
     ev.sync = (tg_pfn_cuEventSynchronize)driver_fn("cuEventSynchronize");
     ev.elapsed = (tg_pfn_cuEventElapsedTime)driver_fn("cuEventElapsedTime");
-    if (ev.create && ev.record && ev.query && ev.sync && ev.elapsed) tg_sched_set_ops(&ops);
+    if (ev.create && ev.record && ev.query && ev.sync && ev.elapsed) tg_budget_set_ops(&ops);
 }
 
 /* The GPU of the process's first launch, published once into the ring header. */
@@ -121,7 +121,7 @@ static inline void record_launch(tg_ring_header *h, tg_lane *l, int api, uint64_
 #define IDENTIFIED_WORK(sym, s, launch) (ensure_identity(), tg_sched_work(TG_API_##sym, TG_KEY(sym, s), launch))
 #define WRAP_WORK(sym, s, launch, call_args, record_stmt)                                                        \
     TG_WRAP_HOOKED(CUresult, NO_DRIVER, sym, IDENTIFIED_WORK(sym, s, launch),                                   \
-                   if (launch && res == CUDA_SUCCESS) tg_sched_submitted(TG_API_##sym, TG_KEY(sym, s)), call_args, \
+                   if (launch && res == CUDA_SUCCESS) tg_budget_submitted(TG_API_##sym, TG_KEY(sym, s)), call_args, \
                    record_stmt)
 #define WRAP_WAIT(sym, scope, s, call_args, record_stmt)                                                         \
     TG_WRAP_HOOKED(CUresult, NO_DRIVER, sym, tg_sched_sync_enter(),                                             \

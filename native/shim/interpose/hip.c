@@ -14,7 +14,7 @@
 #define IDENTIFIED_WORK(sym, s, launch) (ensure_identity(), tg_sched_work(TG_API_##sym, TG_KEY(sym, s), launch))
 #define WRAP_WORK(sym, s, launch, call_args, record_stmt)                                                        \
     TG_WRAP_HOOKED(hipError_t, hipErrorNotInitialized, sym, IDENTIFIED_WORK(sym, s, launch),                    \
-                   if (launch && res == hipSuccess) tg_sched_submitted(TG_API_##sym, TG_KEY(sym, s)), call_args, \
+                   if (launch && res == hipSuccess) tg_budget_submitted(TG_API_##sym, TG_KEY(sym, s)), call_args, \
                    record_stmt)
 #define WRAP_WAIT(sym, scope, s, call_args, record_stmt)                                                         \
     TG_WRAP_HOOKED(hipError_t, hipErrorNotInitialized, sym, tg_sched_sync_enter(),                              \
@@ -91,7 +91,7 @@ static void capture_identity(void) {
     ev.query = (tg_pfn_hipEventQuery)runtime_fn("hipEventQuery");
     ev.sync = (tg_pfn_hipEventSynchronize)runtime_fn("hipEventSynchronize");
     ev.elapsed = (tg_pfn_hipEventElapsedTime)runtime_fn("hipEventElapsedTime");
-    if (ev.create && ev.record && ev.query && ev.sync && ev.elapsed) tg_sched_set_ops(&ops);
+    if (ev.create && ev.record && ev.query && ev.sync && ev.elapsed) tg_budget_set_ops(&ops);
     if (!get_device || get_device(&dev) != hipSuccess) return;
     char name[96] = "", pci[32] = "";
     hipUUID uuid;
