@@ -1,4 +1,4 @@
-/* Exercises the simulated GPU's CUDA face (test/native/fakegpu.test.ts). One program, one mode per test:
+/* Exercises the simulated GPU's CUDA face (test/native/sim.test.ts). One program, one mode per test:
  *   identity | durations N US | names | streams | run N US NAME | copies | graph | hostfunc | errors | cost N
  * Prints key=value lines for the test to check; exits non-zero with a message on the first failed call. */
 #define _GNU_SOURCE

@@ -1,4 +1,4 @@
-/* Exercises the simulated GPU's HIP face (test/native/fakegpu.test.ts): launches by host function pointer, module launches
+/* Exercises the simulated GPU's HIP face (test/native/sim.test.ts): launches by host function pointer, module launches
  * (kernelParams and `extra`), the hipExt* launches with their events, copies and fills, synchronisation, graphs and
  * names. Prints key=value lines; exits non-zero with a message on the first failed call. Built with -rdynamic, so
  * dladdr can name the kernel stubs below. */

@@ -1,6 +1,6 @@
 /* Reaches the simulated driver the way the CUDA runtime does: dlopen("libcuda.so.1"), dlsym("cuGetProcAddress_v2"),
  * then cuGetProcAddress for base names. Checks that every declared entry point is exported, and prints one line per
- * query for test/native/fakegpu.test.ts:
+ * query for test/native/sim.test.ts:
  *   <base name> <cudaVersion> <flags> <result> <status> <symbol the pointer is, by dladdr> <same as dlsym: 1|0> */
 #define _GNU_SOURCE
 #include <dlfcn.h>

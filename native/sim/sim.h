@@ -8,8 +8,8 @@
  *   trace.c   the optional per-process kernel trace (TAILGUARD_SIM_TRACE).
  *
  * Every status below has the same number in CUDA (CUresult) and HIP (hipError_t), so the faces pass them through. */
-#ifndef TAILGUARD_FAKEGPU_H
-#define TAILGUARD_FAKEGPU_H
+#ifndef TAILGUARD_SIM_H
+#define TAILGUARD_SIM_H
 
 #include <stdatomic.h>
 #include <stddef.h>

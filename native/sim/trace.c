@@ -14,7 +14,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "fakegpu.h"
+#include "sim.h"
 #include "tailguard/log.h"
 #include "tailguard/options.h"
 

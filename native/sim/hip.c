@@ -5,7 +5,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "fakegpu.h"
+#include "sim.h"
 #include "tailguard/hip_abi.h"
 
 #define hipErrorInvalidConfiguration 9

@@ -18,7 +18,7 @@
 #include <linux/futex.h>
 #include <unistd.h>
 
-#include "fakegpu.h"
+#include "sim.h"
 #include "tailguard/log.h"
 
 #define QUEUE_CAP 1024             /* pending operations per process; a launch blocks when they are all in use */

@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "fakegpu.h"
+#include "sim.h"
 
 #define DEAD_MODULE 0xdeadd00du
 

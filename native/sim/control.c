@@ -14,7 +14,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
-#include "fakegpu.h"
+#include "sim.h"
 #include "tailguard/nvrm.h"
 #include "tailguard/options.h"
 

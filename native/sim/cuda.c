@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "fakegpu.h"
+#include "sim.h"
 #include "tailguard/cuda_abi.h"
 
 #define CTX_MAGIC 0x43747821u

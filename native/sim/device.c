@@ -24,7 +24,7 @@
 #include <linux/futex.h>
 #include <unistd.h>
 
-#include "fakegpu.h"
+#include "sim.h"
 #include "tailguard/log.h"
 #include "tailguard/options.h"
 #include "tailguard/ring_files.h"

@@ -1,4 +1,4 @@
-// The simulated GPU (native/fakegpu): kernel durations, names, stream order, time slicing between processes,
+// The simulated GPU (native/sim): kernel durations, names, stream order, time slicing between processes,
 // cuGetProcAddress, copies, graphs, HIP, recovery from stopped and killed owners, and a damaged device file.
 // Timing bounds are strict below (the device cannot run faster than the work) and loose above (2 loaded cores).
 import { spawn } from "node:child_process";
