@@ -8,10 +8,8 @@ import { fileURLToPath } from "node:url";
 export const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 export const include = `-I${path.join(root, "native/include")}`;
 
-export function median(values) {
-  const s = [...values].sort((a, b) => a - b);
-  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
-}
+// The one median (agent/src/stats.ts, built by `npm install`), so a bench figure and the agent's agree.
+export { median } from "../agent/dist/stats.js";
 
 /** First and third quartile (nearest rank). */
 export function quartiles(values) {
