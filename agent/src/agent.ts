@@ -3,6 +3,9 @@
 // (windows.ts), and feeds them to the HDR histograms (histograms.ts), the OpenTelemetry spans (spans.ts) and the
 // metrics (metrics.ts: Prometheus endpoint, OTLP).
 //
+// What can change while a process runs is read again every 500 ms (followChanges): its priority in force, its GPU, and
+// after an exec its command line and environment. Every signal carries the new values from then on.
+//
 // It registers in DIR/agent.pid and beats that file every second: while registered (and for
 // TAILGUARD_AGENT_GRACE_S after a crash) the shims keep the rings of processes that exit, so a restarted agent picks
 // up every record still in them. Stopping on purpose (SIGINT, SIGTERM) drains what is left and unregisters.
@@ -15,10 +18,10 @@ import { AgentMetrics, otlpMetricExporter } from "./telemetry/metrics.js";
 import type { OtelConfig } from "./telemetry/otel-env.js";
 import type { AgentStats, Hold, ProcessMeta, RequestWindow, SeriesKey } from "./model.js";
 export type { AgentStats };
-import { native, type RingInfo } from "./ingest/native.js";
+import { controlSlots, native, type ControlSlot, type RingInfo } from "./ingest/native.js";
 import { Drain } from "./ingest/drain.js";
 import { readStatFields, startTicks } from "./ingest/proc.js";
-import { processMeta } from "./identity.js";
+import { commandName, currentIdentity, processMeta } from "./identity.js";
 import { AT_KIND, Kind, RECORD_SIZE } from "./ingest/record.js";
 import { otlpSpanExporter, OtlpJsonLinesExporter, SpanPipeline, type EncodedSpanExporter, type SampleReason, type SpansFileLimits } from "./telemetry/spans.js";
 import type { ExportResult } from "@opentelemetry/core";
@@ -26,6 +29,10 @@ import type { ReadableSpan, SpanExporter } from "@opentelemetry/sdk-trace-base";
 import { AgentServer, type ServerEndpoint } from "./serve/server.js";
 import { liveRoutes } from "./serve/web.js";
 import { WindowAssembler, type WindowSink } from "./ingest/windows.js";
+
+/** How often the agent reads again what can change while a process runs (followChanges): a few small reads per
+ *  process, so that a change reaches the spans, after their own export delay (1 s), within 2 s. */
+const FOLLOW_MS = 500;
 
 /** Records one pump handles before it lets the event loop turn (about 50 ms of work at 5 M records/s). */
 const PUMP_SLICE_RECORDS = 1 << 18;
@@ -57,7 +64,13 @@ export interface AgentOptions {
 /** One attached process as the agent follows it. */
 interface Followed {
   ring: number;
+  /** what it is now; replaced, never changed in place, when its priority, GPU or identity changes (followChanges) */
   meta: ProcessMeta;
+  /** the metas it had before, each with the time (monotonic ns, the shims' clock) it gave way: a window's span describes
+   *  the process as it was when the window began */
+  earlier: { meta: ProcessMeta; until: bigint }[];
+  /** its command name (/proc/PID/comm) when last looked at: a change means it exec'd; null where it cannot be read */
+  comm: string | null;
   key: SeriesKey;
   assembler: WindowAssembler<Followed>;
   names: Map<number, string>;
@@ -175,6 +188,7 @@ export class Agent {
     }
     agent.timers.push(setInterval(() => agent.pumpSlice(), 10));
     agent.timers.push(setInterval(() => agent.housekeeping(), 1000));
+    agent.timers.push(setInterval(() => agent.followAll(), FOLLOW_MS));
     if (opts.intervalLog) agent.timers.push(setInterval(() => agent.writeInterval(), opts.intervalLog.seconds * 1000));
     return agent;
   }
@@ -195,7 +209,7 @@ export class Agent {
     p.request.record(w.durNs);
     this.totals.windows++;
     this.metrics.observeWindow(p.meta, w);
-    this.spans?.window(p.meta, w, p.sampled);
+    this.spans?.window(this.metaAt(p, w.t), w, p.sampled);
     this.live.observeWindow(p.meta, w);
   }
 
@@ -206,6 +220,12 @@ export class Agent {
     this.live.observeHold(p.meta, h);
   }
 
+  /** The process as it was at `t` (monotonic ns): the meta in force then. */
+  private metaAt(p: Followed, t: bigint): ProcessMeta {
+    for (const e of p.earlier) if (t < e.until) return e.meta;
+    return p.meta;
+  }
+
   private follow(info: RingInfo): Followed {
     const meta = processMeta(info);
     const key: SeriesKey = { pid: info.pid, priority: info.priority, gpu: "unknown" };
@@ -213,6 +233,8 @@ export class Agent {
     const f = {
       ring: info.id!,
       meta,
+      earlier: [],
+      comm: commandName(info),
       key,
       names,
       identified: false,
@@ -240,7 +262,7 @@ export class Agent {
     }
     if (!work) return;
     if (f.meta.gpu === null) f.meta.gpu = this.drain.status().find((r) => r.id === f.ring)?.gpu ?? null;
-    f.key.gpu = f.meta.gpu?.uuid ?? "unknown";
+    f.key = { pid: f.meta.pid, priority: f.meta.priority, gpu: f.meta.gpu?.uuid ?? "unknown" }; // as it is now
     f.request = this.histograms.series("request_latency", f.key);
     f.hold = this.histograms.series("hold_time", f.key);
     f.launchApi = this.histograms.series("launch_api_time", f.key);
@@ -305,14 +327,73 @@ export class Agent {
     for (const [ring, f] of this.followed) {
       if (f.goneAt !== null && Date.now() - f.goneAt > this.opts.forgetAfterMs) {
         this.followed.delete(ring);
-        if (this.byPid.get(f.meta.pid) === f) this.byPid.delete(f.meta.pid);
-        this.histograms.forget(f.meta.pid);
-        this.metrics.forget(f.meta.pid);
+        const now = this.byPid.get(f.meta.pid);
+        if (now === f) this.byPid.delete(f.meta.pid);
+        // the pid's series are another ring's now (the image this process exec'd, or a new process with its pid):
+        // theirs to keep
+        if (now === f || now === undefined) {
+          this.histograms.forget(f.meta.pid);
+          this.metrics.forget(f.meta.pid);
+        }
         this.live.forget(f.meta);
       } else if (f.goneAt === null && f.assembler.inFlight) busy++;
     }
     this.metrics.setProcesses([...this.followed.values()].filter((f) => f.goneAt === null).length, busy);
     for (const p of this.drain.problems()) process.stderr.write(`tailguard agent: ${p}\n`);
+  }
+
+  /** Every followed process as it is now (followChanges). */
+  private followAll() {
+    if (this.stopped) return;
+    let slots = new Map<number, ControlSlot>();
+    try {
+      slots = controlSlots(this.opts.dir);
+    } catch {
+      /* none readable: the ring headers' priorities */
+    }
+    for (const info of this.drain.status()) {
+      const f = this.followed.get(info.id!);
+      if (f && f.goneAt === null && !info.corrupt && !info.error) this.followChanges(f, info, slots);
+    }
+  }
+
+  /** A followed process as it is now, read the way `tailguard ps` reads it: its priority in force (its slot in its
+   *  user's control file, else its ring header: `tailguard priority` writes both), its GPU (ring header), and, when
+   *  its command name changed (an exec keeps the pid and start time), its command line and environment. */
+  private followChanges(f: Followed, info: RingInfo, slots: Map<number, ControlSlot>) {
+    const changes: Partial<ProcessMeta> = {};
+    const priority = slots.get(info.pid)?.priority ?? info.priority;
+    if (priority !== f.meta.priority) changes.priority = priority;
+    if (info.gpu && info.gpu.uuid !== f.meta.gpu?.uuid) changes.gpu = info.gpu;
+    const comm = f.comm === null ? null : commandName(info);
+    if (comm !== null && comm !== f.comm) {
+      f.comm = comm;
+      const now = currentIdentity(info);
+      if (now.cmdline.join("\0") !== f.meta.cmdline.join("\0")) changes.cmdline = now.cmdline;
+      if (now.serviceName !== f.meta.serviceName) changes.serviceName = now.serviceName;
+      if (JSON.stringify(now.resource) !== JSON.stringify(f.meta.resource)) changes.resource = now.resource;
+    }
+    if (Object.keys(changes).length > 0) this.changed(f, changes);
+  }
+
+  /** A followed process's new description, for every signal from now on: its metrics move to series with the new
+   *  labels (the old ones leave the export), later windows' spans and the live view carry it. A window already open
+   *  keeps the description it began with for its span (metaAt). */
+  private changed(f: Followed, changes: Partial<ProcessMeta>) {
+    const before = f.meta;
+    const meta: ProcessMeta = { ...before, ...changes };
+    f.earlier.push({ meta: before, until: process.hrtime.bigint() }); // CLOCK_MONOTONIC, as the shims' timestamps
+    if (f.earlier.length > 8) f.earlier.shift();
+    f.meta = meta;
+    this.live.update(before, meta);
+    if (!f.identified) return; // its series are made at its first launch, with what it is then
+    f.key = { pid: meta.pid, priority: meta.priority, gpu: meta.gpu?.uuid ?? "unknown" };
+    f.request = this.histograms.series("request_latency", f.key);
+    f.hold = this.histograms.series("hold_time", f.key);
+    f.launchApi = this.histograms.series("launch_api_time", f.key);
+    f.p99 = null;
+    f.p99At = 0;
+    this.metrics.attach(meta); // the new series now, and the old ones out of the next collection, traffic or not
   }
 
   private writeInterval() {

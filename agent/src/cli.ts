@@ -22,8 +22,9 @@ const USAGE = `usage: tailguard <command> [options]
                  run CMD with the shim loaded; --sim puts the simulated GPU in front of the real driver;
                  --record writes every event of CMD and its children as JSON lines; prints a summary at exit
   ps [--json]    processes with the shim attached: effective priority, scheduling mechanisms in effect, time held
-  priority <PID|NAME> <P>
-                 change the priority of running processes (by pid, or every process whose program is NAME)
+  priority <PID|NAME> <P> [--all]
+                 change the priority of a running process (by pid, or the process whose program is NAME; a NAME
+                 that several processes have is refused, listing them, unless --all changes every one)
   report [--json] FILE
                  percentiles (P50 to P99.99, max) per process of a --record file or an HdrHistogram interval log
 ${AGENT_USAGE}
@@ -59,8 +60,10 @@ async function main(argv: string[]): Promise<number> {
       return 0;
     }
     case "priority": {
-      if (rest.length !== 2) throw new UsageError(`usage: tailguard priority <PID|NAME> <P>\n\n${USAGE}`);
-      for (const c of setPriority(rest[0], rest[1]))
+      // not parseArgs: a priority may be negative (-10), which it would take for an option
+      const positionals = rest.filter((a) => a !== "--all");
+      if (positionals.length !== 2) throw new UsageError(`usage: tailguard priority <PID|NAME> <P> [--all]\n\n${USAGE}`);
+      for (const c of setPriority(positionals[0], positionals[1], process.env, rest.includes("--all")))
         console.log(`${c.pid} ${c.command}: priority ${c.from ?? "?"} -> ${c.ceiling !== null && c.to > c.ceiling ? c.ceiling : c.to}` +
           (c.slots ? "" : " (not on a GPU yet: it takes this priority when it first launches)") +
           (c.ceiling !== null && c.to > c.ceiling

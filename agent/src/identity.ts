@@ -5,7 +5,7 @@ import { readFileSync } from "node:fs";
 import { hostname } from "node:os";
 
 import type { RingInfo } from "./ingest/native.js";
-import { hostPidOf, readStatFields, startTicks } from "./ingest/proc.js";
+import { hostPidOf, readStat, readStatFields, startTicks, statComm, statFields } from "./ingest/proc.js";
 import type { ProcessMeta } from "./model.js";
 import { otelIdentity } from "./telemetry/otel-env.js";
 
@@ -57,4 +57,27 @@ export function processMeta(info: RingInfo): ProcessMeta {
     serviceName: otelIdentity(env).serviceName,
     resource: { "host.name": hostname(), ...resourceFromEnvironment(env) },
   };
+}
+
+/** The command name of the process a ring names (field 2 of /proc/PID/stat), when /proc/PID is that process (its start
+ *  time): it changes when the process execs another program, which may change its identity too. Null when it cannot
+ *  be told (gone, or a process of another PID namespace). */
+export function commandName(info: Pick<RingInfo, "pid" | "startTicks">): string | null {
+  const stat = readStat(info.pid);
+  return stat !== null && startTicks(statFields(stat)) === info.startTicks ? statComm(stat) : null;
+}
+
+/** The identity of the process a ring names as /proc says now: its command line and what its environment names it
+ *  (processMeta), read again after it exec'd. The ring's command line when /proc/PID/cmdline cannot be read. */
+export function currentIdentity(info: RingInfo): Pick<ProcessMeta, "cmdline" | "serviceName" | "resource"> {
+  let cmdline = info.cmdline;
+  try {
+    const args = readFileSync(`/proc/${info.pid}/cmdline`, "utf8").split("\0");
+    if (args.at(-1) === "") args.pop();
+    if (args.length > 0) cmdline = args;
+  } catch {
+    /* gone: the ring's */
+  }
+  const { serviceName, resource } = processMeta(info);
+  return { cmdline, serviceName, resource };
 }

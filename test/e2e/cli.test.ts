@@ -87,6 +87,41 @@ describe("tailguard ps", () => {
   });
 });
 
+describe("tailguard priority", () => {
+  it("refuses a name that several processes have, listing them, unless --all; a pid changes that one", async () => {
+    const dir = testDir("priority");
+    const a = await startAttached(dir, { TAILGUARD_PRIORITY: "normal" });
+    const b = await startAttached(dir, { TAILGUARD_PRIORITY: "normal" });
+    const priorities = async () => {
+      const listed = JSON.parse((await tailguard(["ps", "--json"], a.env)).stdout).processes;
+      return [a, b].map(({ child }) => listed.find((p: any) => p.pid === child.pid)?.priority);
+    };
+    try {
+      const refused = await tailguard(["priority", "tg-workload", "low"], a.env);
+      expect(refused.code).toBe(2);
+      expect(refused.stderr).toMatch(/2 processes match "tg-workload"; nothing was changed/);
+      const user = process.getuid?.() === 0 ? "root" : "\\S+";
+      for (const { child } of [a, b])
+        expect(refused.stderr).toMatch(new RegExp(`^  ${child.pid}\\s+${user}\\s+priority 0\\s+\\S*tg-workload continuous`, "m"));
+      expect(refused.stderr).toMatch(/tailguard priority PID low.*tailguard priority tg-workload low --all/s);
+      expect(await priorities()).toEqual([0, 0]);
+
+      const one = await tailguard(["priority", String(a.child.pid), "-20"], a.env);
+      expect(one.code, one.stderr).toBe(0);
+      expect(await priorities()).toEqual([-20, 0]);
+
+      const every = await tailguard(["priority", "tg-workload", "low", "--all"], a.env);
+      expect(every.code, every.stderr).toBe(0);
+      expect(every.stdout).toContain(`${a.child.pid} `);
+      expect(every.stdout).toContain(`${b.child.pid} `);
+      expect(await priorities()).toEqual([-10, -10]);
+    } finally {
+      a.child.kill("SIGKILL");
+      b.child.kill("SIGKILL");
+    }
+  });
+});
+
 describe("tailguard doctor", () => {
   it("passes every check on the simulated GPU", async () => {
     const dir = testDir("doctor");

@@ -307,14 +307,22 @@ describe("processes that go away", () => {
     expect(value(samples, "tailguard_launches_total", { pid: "101" })).toBe(7);
   });
 
-  it("a priority change starts new series; the old ones keep their values until the process is forgotten", async () => {
+  it("a priority change moves a process to new series; the old ones leave the export: one live label set", async () => {
     const m = await start({ forgetAfterMs: 0 });
     m.observeLaunches(meta(101, { priority: 0 }), 5);
     m.observeLaunches(meta(101, { priority: 10 }), 3);
+    // a record with the old labels before the next collection takes the old series back, with its counts
     m.observeLaunches(meta(101, { priority: 0 }), 1);
     let { samples } = await scrape(m);
     expect(value(samples, "tailguard_launches_total", { pid: "101", priority: "0" })).toBe(6);
-    expect(value(samples, "tailguard_launches_total", { pid: "101", priority: "10" })).toBe(3);
+    expect(find(samples, "tailguard_launches_total", { pid: "101", priority: "10" })).toEqual([]);
+    m.attach(meta(101, { priority: 10 })); // the agent opens the new series at the change, before any traffic
+    m.observeLaunches(meta(101, { priority: 10 }), 2);
+    ({ samples } = await scrape(m));
+    // a series of its own: the one the first change made left with the collection that saw it retired
+    expect(value(samples, "tailguard_launches_total", { pid: "101", priority: "10" })).toBe(2);
+    expect(find(samples, "tailguard_launches_total", { pid: "101", priority: "0" })).toEqual([]);
+    expect(find(samples, "tailguard_request_windows_total", { pid: "101" }).map((x) => x.labels.priority)).toEqual(["10"]);
     m.forget(101);
     await sleep(5);
     ({ samples } = await scrape(m));

@@ -1,6 +1,6 @@
 // `tailguard ps`: the processes with the shim attached, read from their rings' headers. Rings of processes that are
 // gone and that nobody will read are removed first (the same rule the shim applies when a process starts).
-import { describeMechanisms, native, ringDir, type ControlSlot, type RingInfo } from "../ingest/native.js";
+import { controlSlots, describeMechanisms, native, ringDir, type RingInfo } from "../ingest/native.js";
 import { describePaths } from "../ingest/recording.js";
 import { RingState } from "../ingest/record.js";
 
@@ -43,10 +43,8 @@ export function listProcesses(env: NodeJS.ProcessEnv = process.env): { rows: PsR
   const addon = native();
   const dir = ringDir(env);
   const removed = addon.sweep(dir);
-  const slots = new Map<number, ControlSlot>();
-  // a slot of another PID namespace names a process whose pid means another one here (its ring, if any, is shown
-  // without scheduling state)
-  for (const b of addon.controlBlocks(dir)) for (const s of b.slots ?? []) if (!s.otherNamespace) slots.set(s.pid, s);
+  // a process of another PID namespace has no slot here: its ring, if any, is shown without scheduling state
+  const slots = controlSlots(dir);
   const rows = addon
     .scanRings(dir)
     .map((r): PsRow => ({

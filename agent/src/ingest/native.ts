@@ -198,6 +198,14 @@ export const Priority = { HIGH: 10, NORMAL: 0, LOW: -10, MIN: -100, MAX: 100 } a
 export const PRIORITY_ACCEPTED =
   `integer ${Priority.MIN}..${Priority.MAX}, or high (${Priority.HIGH}), normal (${Priority.NORMAL}), low (${Priority.LOW})`;
 
+/** Each process's slot in the control files of `dir`, by pid: its priority in force, what `tailguard ps` shows and the
+ *  agent follows. A slot of another PID namespace is left out: its pid names another process here. */
+export function controlSlots(dir: string): Map<number, ControlSlot> {
+  const slots = new Map<number, ControlSlot>();
+  for (const b of native().controlBlocks(dir)) for (const s of b.slots ?? []) if (!s.otherNamespace) slots.set(s.pid, s);
+  return slots;
+}
+
 /** The mechanisms in effect for a slot, as words (`tailguard ps`, `tailguard bench`). */
 export function describeMechanisms(s: ControlSlot | undefined): string[] {
   if (!s) return [];

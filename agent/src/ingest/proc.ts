@@ -8,6 +8,21 @@ export function statFields(stat: string): string[] | null {
   return close < 0 ? null : stat.slice(close + 2).trim().split(" ");
 }
 
+/** Field 2 of a /proc/PID/stat line, the command name (its program's, until it execs another), or null. */
+export function statComm(stat: string): string | null {
+  const open = stat.indexOf("("), close = stat.lastIndexOf(")");
+  return open < 0 || close < open ? null : stat.slice(open + 1, close);
+}
+
+/** /proc/PID/stat as it is now, or null if the process is gone or unreadable. */
+export function readStat(pid: number): string | null {
+  try {
+    return readFileSync(`/proc/${pid}/stat`, "utf8");
+  } catch {
+    return null;
+  }
+}
+
 /** Fields 3 onwards of /proc/PID/stat, or null if the process is gone or unreadable. */
 export function readStatFields(pid: number): string[] | null {
   try {

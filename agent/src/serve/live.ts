@@ -128,7 +128,8 @@ class Tracked {
   private readonly offsetMs: number;
 
   constructor(
-    readonly meta: ProcessMeta,
+    /** what it is now (its priority, GPU and identity follow changes: LiveState.update) */
+    public meta: ProcessMeta,
     readonly attachedAt: number,
   ) {
     this.offsetMs = Number(epochNs(meta, 0n)) / 1e6;
@@ -175,6 +176,12 @@ export class LiveState {
     const fresh = new Tracked(meta, now);
     fresh.openFrom = secondOf(now - CLOSE_AFTER_MS);
     this.processes.set(meta.pid, fresh);
+  }
+
+  /** The process's priority, GPU or identity changed: shown as it is now, its counts and latency series kept. */
+  update(before: ProcessMeta, after: ProcessMeta): void {
+    const t = this.processes.get(before.pid);
+    if (t?.meta === before) t.meta = after;
   }
 
   observeWindow(meta: ProcessMeta, w: RequestWindow): void {

@@ -434,10 +434,20 @@ export class AgentMetrics {
   }
 
   /** A process's series for its labels now: one it had, one of its forgotten ones (records that came after forget,
-   *  or a reused pid: Prometheus must not see two series with one label set), or a new one. */
+   *  or a reused pid: Prometheus must not see two series with one label set), or a new one. The series it had under
+   *  other labels (its priority, GPU or command changed) leave the export at the next collection, as a forgotten
+   *  process's do after forgetAfterMs: one live label set per process, the old one going stale; a record with the old
+   *  labels before that collection takes it back. */
   private open(meta: ProcessMeta): ProcessSeries {
     let all = this.byPid.get(meta.pid);
     let s = all?.find((x) => x.matches(meta));
+    if (all && all.length > (s ? 1 : 0)) {
+      const now = Date.now();
+      for (const old of all) if (old !== s) old.retireAt = now;
+      this.retiring.push(...all.filter((x) => x !== s));
+      all = s ? [s] : [];
+      this.byPid.set(meta.pid, all);
+    }
     if (!s) {
       const i = this.retiring.findIndex((x) => x.pid === meta.pid && x.matches(meta));
       if (i >= 0) {
