@@ -62,31 +62,47 @@ export interface AgentOptions {
 }
 
 /** One attached process as the agent follows it. */
-interface Followed {
-  ring: number;
-  /** what it is now; replaced, never changed in place, when its priority, GPU or identity changes (followChanges) */
-  meta: ProcessMeta;
-  /** the metas it had before, each with the time (monotonic ns, the shims' clock) it gave way: a window's span describes
-   *  the process as it was when the window began */
-  earlier: { meta: ProcessMeta; until: bigint }[];
-  /** its command name (/proc/PID/comm) when last looked at: a change means it exec'd; null where it cannot be read */
-  comm: string | null;
-  key: SeriesKey;
-  assembler: WindowAssembler<Followed>;
-  names: Map<number, string>;
-  /** its histogram series: made at its first launch, when its GPU is known (a series' labels never change) */
+/** A process's histogram series, labelled as it is now: a series' labels never change, so a change is new series. */
+interface ProcessSeries {
   request: Series;
   hold: Series;
   launchApi: Series;
-  identified: boolean;
+}
+
+/** A process the agent follows: one per ring. */
+class Followed {
+  /** the metas it had before, each with the time (monotonic ns, the shims' clock) it gave way: a window's span describes
+   *  the process as it was when the window began */
+  earlier: { meta: ProcessMeta; until: bigint }[] = [];
+  readonly assembler: WindowAssembler<Followed>;
+  /** its histogram series: made at its first launch, hold or window, when its GPU is known (identify); null before,
+   *  when no record that reaches them has been read */
+  series: ProcessSeries | null = null;
   /** launch API times of the batch being read, for the metrics */
-  apiNs: number[];
+  apiNs: number[] = [];
   /** whether the window being finished gets launch spans (asked before its launches are decoded) */
-  sampled: SampleReason | null;
-  dropped: number;
-  goneAt: number | null;
-  p99: number | null;
-  p99At: number;
+  sampled: SampleReason | null = null;
+  goneAt: number | null = null;
+  p99: number | null = null;
+  p99At = 0;
+
+  constructor(
+    readonly ring: number,
+    /** what it is now; replaced, never changed in place, when its priority, GPU or identity changes (followChanges) */
+    public meta: ProcessMeta,
+    /** its command name (/proc/PID/comm) when last looked at: a change means it exec'd; null where it cannot be read */
+    public comm: string | null,
+    public key: SeriesKey,
+    readonly names: Map<number, string>,
+    public dropped: number,
+    sink: WindowSink<Followed>,
+  ) {
+    this.assembler = new WindowAssembler(meta, this, sink, names);
+  }
+
+  get identified(): boolean {
+    return this.series !== null;
+  }
 }
 
 export class Agent {
@@ -114,7 +130,7 @@ export class Agent {
     hold: (p, h) => this.onHold(p, h),
     wantsLaunches: (p, w) => (p.sampled = this.spans?.sampleReason(p.meta, w) ?? null) !== null,
     launchApiTime: (p, ns) => {
-      p.launchApi.record(ns);
+      p.series?.launchApi.record(ns);
       p.apiNs.push(ns);
     },
   };
@@ -196,17 +212,18 @@ export class Agent {
   /** The running P99 of a process's request windows: what makes a window slow enough for launch spans. */
   private slowThreshold(meta: ProcessMeta): number | null {
     const f = this.byPid.get(meta.pid);
-    if (!f || !f.identified || f.request.count < 20) return null; // too few windows for a P99 to mean anything
+    const windows = f?.series?.request.count ?? 0;
+    if (!f || windows < 20) return null; // too few windows for a P99 to mean anything
     // a percentile read costs a pass over the histogram: refresh it every 64 windows, not at each
-    if (f.p99 === null || f.request.count - f.p99At >= 64) {
+    if (f.p99 === null || windows - f.p99At >= 64) {
       f.p99 = this.histograms.percentile("request_latency", f.key, 99);
-      f.p99At = f.request.count;
+      f.p99At = windows;
     }
     return f.p99;
   }
 
   private onWindow(p: Followed, w: RequestWindow) {
-    p.request.record(w.durNs);
+    p.series?.request.record(w.durNs);
     this.totals.windows++;
     this.metrics.observeWindow(p.meta, w);
     this.spans?.window(this.metaAt(p, w.t), w, p.sampled);
@@ -214,7 +231,7 @@ export class Agent {
   }
 
   private onHold(p: Followed, h: Hold) {
-    p.hold.record(h.durNs);
+    p.series?.hold.record(h.durNs);
     this.totals.holds++;
     this.metrics.observeHold(p.meta, h);
     this.live.observeHold(p.meta, h);
@@ -229,23 +246,7 @@ export class Agent {
   private follow(info: RingInfo): Followed {
     const meta = processMeta(info);
     const key: SeriesKey = { pid: info.pid, priority: info.priority, gpu: "unknown" };
-    const names = new Map<number, string>();
-    const f = {
-      ring: info.id!,
-      meta,
-      earlier: [],
-      comm: commandName(info),
-      key,
-      names,
-      identified: false,
-      apiNs: [],
-      sampled: null,
-      dropped: info.counters.dropped,
-      goneAt: null,
-      p99: null,
-      p99At: 0,
-    } as unknown as Followed; // its assembler is set next; its series at identify(), before any record reaches them
-    f.assembler = new WindowAssembler(meta, f, this.sink, names);
+    const f = new Followed(info.id!, meta, commandName(info), key, new Map(), info.counters.dropped, this.sink);
     this.followed.set(f.ring, f);
     this.byPid.set(info.pid, f);
     this.live.attach(meta);
@@ -263,11 +264,8 @@ export class Agent {
     if (!work) return;
     if (f.meta.gpu === null) f.meta.gpu = this.drain.status().find((r) => r.id === f.ring)?.gpu ?? null;
     f.key = { pid: f.meta.pid, priority: f.meta.priority, gpu: f.meta.gpu?.uuid ?? "unknown" }; // as it is now
-    f.request = this.histograms.series("request_latency", f.key);
-    f.hold = this.histograms.series("hold_time", f.key);
-    f.launchApi = this.histograms.series("launch_api_time", f.key);
+    f.series = this.seriesOf(f.key);
     this.metrics.attach(f.meta);
-    f.identified = true;
   }
 
   /** A bounded pump, continued at the next turn of the event loop while there is more: exports, the metrics endpoint
@@ -388,12 +386,18 @@ export class Agent {
     this.live.update(before, meta);
     if (!f.identified) return; // its series are made at its first launch, with what it is then
     f.key = { pid: meta.pid, priority: meta.priority, gpu: meta.gpu?.uuid ?? "unknown" };
-    f.request = this.histograms.series("request_latency", f.key);
-    f.hold = this.histograms.series("hold_time", f.key);
-    f.launchApi = this.histograms.series("launch_api_time", f.key);
+    f.series = this.seriesOf(f.key);
     f.p99 = null;
     f.p99At = 0;
     this.metrics.attach(meta); // the new series now, and the old ones out of the next collection, traffic or not
+  }
+
+  private seriesOf(key: SeriesKey): ProcessSeries {
+    return {
+      request: this.histograms.series("request_latency", key),
+      hold: this.histograms.series("hold_time", key),
+      launchApi: this.histograms.series("launch_api_time", key),
+    };
   }
 
   private writeInterval() {
