@@ -270,7 +270,7 @@ describe("tailguard agent", () => {
       expect(r.code, host).toBe(2);
       expect(r.stderr.trim()).toBe(`tailguard agent: --host must be an IP address or localhost, not "${host}" ${why}: pass the ` +
         "address of the interface to listen on, e.g. 127.0.0.1 (the default) or ::1; to listen on every interface say so: " +
-        "--host 0.0.0.0 (IPv4) or --host :: (IPv4 and IPv6)");
+        "--host 0.0.0.0 (IPv4) or --host :: (IPv4 and IPv6); see 'tailguard agent --help'");
     }
     for (const host of ["127.0.0.1", "::1", "0.0.0.0", "::", "localhost"])
       expect(agentOptions(["--host", host], {}).prometheus?.host).toBe(host);
@@ -290,7 +290,7 @@ describe("tailguard agent", () => {
     ] as const) {
       const r = await runProgram(process.execPath, [cli, "agent", "--dir", rings, ...args]);
       expect(r.code, message).toBe(2);
-      expect(r.stderr.trim()).toBe(`tailguard agent: ${message}`);
+      expect(r.stderr.trim()).toBe(`tailguard agent: ${message}; see 'tailguard agent --help'`);
     }
     expect(agentOptions([...spans], {}).spansFileLimits).toEqual({ maxBytes: 100 * 2 ** 20, keep: 5 });
     expect(agentOptions([...spans, "--spans-file-max-mb", "2.5", "--spans-file-keep", "0"], {}).spansFileLimits)

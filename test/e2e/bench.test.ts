@@ -432,7 +432,7 @@ describe("tailguard bench --sim", () => {
       [["--sim", "--flavour", "jit"], /--flavour "jit" is not one of eager, graph/],
       [["--sim", "--modes", "native,turbo"], /unknown mode "turbo"/],
       [["--sim", "--high-cpus", "9999"], /names CPU 9999/],
-      [["--sim", "--speed", "2"], /Unknown option '--speed'/],
+      [["--sim", "--speed", "2"], /unknown option '--speed'/],
       [["--sim", "--shim-env", "TAILGUARD_PRIORITY=high"], /--shim-env "TAILGUARD_PRIORITY" is not a TAILGUARD_\* setting the bench lets you change/],
       [["--sim", "--shim-env", "TAILGUARD_HOLDS"], /--shim-env TAILGUARD_HOLDS needs a value/],
       [["--combine", "/nonexistent-a,/nonexistent-b", "--out", "/tmp/x"], /--combine: \/nonexistent-a\/result.json does not exist/],

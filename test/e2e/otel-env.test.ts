@@ -97,7 +97,8 @@ describe("tailguard agent and the OTEL_* variables", () => {
       { env: { ...process.env, OTEL_EXPORTER_OTLP_ENDPOINT: "http://127.0.0.1:4318", OTEL_EXPORTER_OTLP_PROTOCOL: "grpc" } });
     expect(r.code).toBe(2);
     expect(r.stderr.trim()).toBe('tailguard agent: OTEL_EXPORTER_OTLP_PROTOCOL="grpc" is not supported: the agent sends OTLP over ' +
-      "HTTP only (no gRPC exporter is installed); use http/protobuf (the default) or http/json, to the collector's OTLP/HTTP port (4318)");
+      "HTTP only (no gRPC exporter is installed); use http/protobuf (the default) or http/json, to the collector's OTLP/HTTP port (4318); " +
+      "see 'tailguard agent --help'");
     expect(existsSync(path.join(rings, "agent.pid"))).toBe(false);
   });
 });

@@ -92,7 +92,7 @@ describe("tailguard top", () => {
     expect(r.code).toBe(1);
     expect(r.stdout).toBe("");
     expect(r.stderr.trim().split("\n")).toEqual([
-      `tailguard: cannot reach the tailguard agent at http://127.0.0.1:${port} (ECONNREFUSED); is \`tailguard agent\` running there? (--url says where)`,
+      `tailguard top: cannot reach the tailguard agent at http://127.0.0.1:${port} (ECONNREFUSED); is \`tailguard agent\` running there? (--url says where)`,
     ]);
   });
 

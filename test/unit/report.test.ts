@@ -166,11 +166,11 @@ describe("tailguard report", () => {
       expect(r.code, name).toBe(1);
       expect(r.stdout).toBe("");
       expect(r.stderr.trimEnd().split("\n"), name).toHaveLength(1);
-      expect(r.stderr, name).toMatch(new RegExp(`^tailguard: .*${name.replace(".", "\\.")}`));
+      expect(r.stderr, name).toMatch(new RegExp(`^tailguard report: .*${name.replace(".", "\\.")}`));
     }
     const missing = await tailguard(["report", path.join(dir, "missing.jsonl")]);
     expect(missing.code).toBe(1);
-    expect(missing.stderr).toMatch(/^tailguard: cannot read .*missing\.jsonl: ENOENT/);
+    expect(missing.stderr).toMatch(/^tailguard report: cannot read .*missing\.jsonl: ENOENT/);
     expect((await tailguard(["report"])).code).toBe(2);
   });
 

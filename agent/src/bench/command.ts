@@ -4,9 +4,8 @@
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import { parseArgs } from "node:util";
 
-import { UsageError } from "../cli/usage.js";
+import { parseCommand, UsageError } from "../cli/usage.js";
 import { BenchFailure, MODES, runMode, type ModeName, type RunRecord } from "./orchestrate.js";
 import { markdownTable, provenance, summarizeModes, writePlots } from "./output.js";
 import { Progress } from "./progress.js";
@@ -18,7 +17,8 @@ export const BENCH_USAGE = `  bench [--sim] [--scenario default|intensive] [--ou
                  alone, natively shared, under the shim (telemetry only) and with priorities; --sim on the simulated
                  GPU (docs/bench.md)`;
 
-const USAGE = `usage: tailguard bench [options]
+/** The options in detail, for `tailguard bench --help`. */
+export const BENCH_OPTIONS = `Options:
   --sim                the simulated GPU and tg-workload workers (anywhere, under a minute); default: PyTorch workers
                        (bench/workers/torch_worker.py) on the real GPU
   --scenario NAME      ${Object.entries(PRESETS).map(([k, p]) => `${k}: ${p.description}`).join("\n                       ")}
@@ -35,32 +35,21 @@ const USAGE = `usage: tailguard bench [options]
 ${knobUsage().join("\n")}`;
 
 export async function benchCommand(argv: string[]): Promise<number> {
-  let values: Record<string, string | boolean | undefined>;
-  try {
-    ({ values } = parseArgs({
-      args: argv,
-      options: {
-        sim: { type: "boolean" },
-        help: { type: "boolean", short: "h" },
-        scenario: { type: "string", default: "default" },
-        out: { type: "string" },
-        modes: { type: "string" },
-        python: { type: "string", default: "python3" },
-        rotate: { type: "string", default: "0" },
-        "high-cpus": { type: "string" },
-        "low-cpus": { type: "string" },
-        combine: { type: "string" },
-        ...Object.fromEntries(KNOBS.map((k) => [k.flag, { type: "string" as const }])),
-      },
-    }));
-  } catch (err) {
-    const first = (err as Error).message.split("\n")[0];
-    throw new UsageError(`tailguard bench: ${first} (tailguard bench --help lists the options)`);
-  }
-  if (values.help) {
-    console.log(USAGE);
-    return 0;
-  }
+  const { values } = parseCommand("bench", {
+    args: argv,
+    options: {
+      sim: { type: "boolean" },
+      scenario: { type: "string", default: "default" },
+      out: { type: "string" },
+      modes: { type: "string" },
+      python: { type: "string", default: "python3" },
+      rotate: { type: "string", default: "0" },
+      "high-cpus": { type: "string" },
+      "low-cpus": { type: "string" },
+      combine: { type: "string" },
+      ...Object.fromEntries(KNOBS.map((k) => [k.flag, { type: "string" as const }])),
+    },
+  }) as { values: Record<string, string | boolean | undefined> };
   if (values.combine !== undefined) {
     if (!values.out) throw new UsageError("tailguard bench: --combine needs --out DIR for the combined result");
     return combine((values.combine as string).split(",").map((d) => d.trim()).filter(Boolean), values.out as string);

@@ -6,7 +6,6 @@ import { mkdtempSync, readFileSync } from "node:fs";
 import { isIP } from "node:net";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import { parseArgs } from "node:util";
 
 import { Agent, type AgentOptions } from "../agent.js";
 import { resnet18Mix, resnet50Mix } from "../sim-models.js";
@@ -15,7 +14,7 @@ import type { ServerEndpoint } from "../serve/server.js";
 import { OtelEnvError, otelConfig, type OtelConfig } from "../telemetry/otel-env.js";
 import { DEFAULT_SPANS_FILE_LIMITS, type SpansFileLimits } from "../telemetry/spans.js";
 import { packageRoot, ringDir, shimPath, simLibDir } from "../ingest/native.js";
-import { UsageError } from "./usage.js";
+import { parseCommand, UsageError } from "./usage.js";
 import { formatColumns, ms, type Column } from "./table.js";
 
 export const AGENT_USAGE = `  agent [--port N] [--host ADDR] [--max-connections N] [--no-prometheus] [--otlp] [--spans-file FILE]
@@ -77,7 +76,7 @@ function spansFileLimits(values: { "spans-file"?: string; "spans-file-max-mb"?: 
 }
 
 export function agentOptions(args: string[], env: NodeJS.ProcessEnv = process.env): AgentCommandOptions {
-  const { values } = parseArgs({
+  const { values } = parseCommand("agent", {
     args,
     options: {
       port: { type: "string" },

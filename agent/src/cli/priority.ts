@@ -41,7 +41,7 @@ export function setPriority(target: string, value: string, env: NodeJS.ProcessEn
   if (matches.length === 0 && foreign)
     throw new Error(`pid ${target} belongs to another user: only that user or root may change its priority`);
   if (matches.length === 0)
-    throw new UsageError(`tailguard priority: no running process with the shim attached matches "${target}" (see tailguard ps)`);
+    throw new Error(`no running process with the shim attached matches "${target}": \`tailguard ps\` lists them`);
   if (matches.length > 1 && !all)
     throw new UsageError(
       `tailguard priority: ${matches.length} processes match "${target}"; nothing was changed:\n` +

@@ -35,7 +35,7 @@ const PRELOAD_ERROR = /ERROR: ld\.so: object '[^']*' from LD_PRELOAD cannot be p
 
 export async function run(opts: RunOptions): Promise<RunResult> {
   const report = opts.report ?? ((line: string) => process.stderr.write(line + "\n"));
-  if (opts.command.length === 0) throw new UsageError("tailguard run: no command given (usage: tailguard run [options] -- CMD [ARGS...])");
+  if (opts.command.length === 0) throw new UsageError("tailguard run: no command given: name it after -- (tailguard run [options] -- CMD [ARGS...])");
   if (opts.priority !== undefined && native().parsePriority(opts.priority) === null)
     throw new UsageError(`tailguard run: --priority "${opts.priority}" is not a priority (an ${PRIORITY_ACCEPTED})`);
   const base = opts.env ?? process.env;
@@ -63,7 +63,7 @@ export async function run(opts: RunOptions): Promise<RunResult> {
 
   const timer = setInterval(() => recording.pump(), 20);
   const exitCode = await new Promise<number>((resolve, reject) => {
-    child.on("error", (err) => reject(new Error(`tailguard run: cannot start ${opts.command[0]}: ${err.message}`)));
+    child.on("error", (err) => reject(new Error(`cannot start ${opts.command[0]}: ${err.message}`)));
     child.on("close", (code, signal) => resolve(code ?? 128 + (signal ? osSignal(signal) : 0)));
   }).finally(() => {
     clearInterval(timer);

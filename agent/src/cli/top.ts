@@ -1,9 +1,7 @@
 // `tailguard top`: the live view at a glance in a terminal. It reads the agent's /api/state (live.ts, web.ts) every
 // --interval seconds and redraws one table in place; --once prints one snapshot and exits.
-import { parseArgs } from "node:util";
-
 import type { LiveSnapshot } from "../serve/live.js";
-import { UsageError } from "./usage.js";
+import { parseCommand, UsageError } from "./usage.js";
 import { formatColumns, msText, type Column } from "./table.js";
 
 export const TOP_USAGE = `  top [--url URL] [--once] [--interval S]
@@ -20,7 +18,7 @@ export interface TopOptions {
 }
 
 export function topOptions(args: string[]): TopOptions {
-  const { values } = parseArgs({
+  const { values } = parseCommand("top", {
     args,
     options: { url: { type: "string" }, once: { type: "boolean" }, interval: { type: "string" } },
   });
