@@ -7,10 +7,10 @@ import path from "node:path";
 import { chromium, type Browser } from "playwright-core";
 import { afterAll, describe, expect, it } from "vitest";
 
+import { requireComponent } from "../support/components.js";
 import { startDemoAgent, type DemoAgent } from "../support/demo-agent.js";
 import { root } from "../support/native.js";
 
-const CHROMIUM = "/usr/bin/chromium";
 const screenshot = path.join(root, "test/output/web-view.png");
 
 let agent: DemoAgent | null = null;
@@ -47,10 +47,11 @@ describe("the live web view", () => {
   });
 
   it("shows both processes with their priorities, the high one's P99 updating, and holds; saves a screenshot", async () => {
+    const chromiumPath = requireComponent("chromium");
     expect(agent, "the agent of the first test").not.toBeNull();
     const { high, low } = await agent!.demoProcesses();
     browser = await chromium.launch({
-      executablePath: CHROMIUM,
+      executablePath: chromiumPath,
       headless: true,
       args: process.getuid?.() === 0 ? ["--no-sandbox"] : [], // Chromium's sandbox refuses to run as root
     });
