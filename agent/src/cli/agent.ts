@@ -9,6 +9,7 @@ import path from "node:path";
 import { parseArgs } from "node:util";
 
 import { Agent, type AgentOptions } from "../agent.js";
+import { FORGET_AFTER_MS } from "../model.js";
 import { resnet18Mix, resnet50Mix } from "../sim-models.js";
 import { DEFAULT_HTTP_LIMITS } from "../serve/http-limits.js";
 import type { ServerEndpoint } from "../serve/server.js";
@@ -118,7 +119,7 @@ export function agentOptions(args: string[], env: NodeJS.ProcessEnv = process.en
       : null,
     sloMs: values["slo-ms"] === undefined ? null : number("slo-ms", values["slo-ms"], 0, 0, 3_600_000),
     sampleRate: number("sample-rate", values["sample-rate"], 0.01, 0, 1),
-    forgetAfterMs: 5 * 60_000,
+    forgetAfterMs: FORGET_AFTER_MS,
     demo: Boolean(values.demo),
   };
 }
