@@ -22,7 +22,8 @@ function statements(): [string, string, string[]][] {
   for (const f of docs) {
     const text = readFileSync(path.join(root, f), "utf8").replace(/\s*\n\s*/g, " ");
     for (const sentence of text.split(/(?<=\.)\s+(?=[A-Z`])/)) {
-      if (!/forget|gone process/i.test(sentence)) continue;
+      // about how long a gone process stays, not what else the sentence says of it
+      if (!/forget|gone process/i.test(sentence) || !/\b(stays?|kept|listed|exported)\b/.test(sentence)) continue;
       const durations = [...sentence.matchAll(/\b\d[\d,.]*\s?(?:s|seconds?|minutes?|min)\b/g)].map((m) => m[0]);
       if (durations.length > 0) out.push([f, sentence, durations]);
     }
