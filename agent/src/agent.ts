@@ -57,7 +57,7 @@ export interface AgentOptions {
   sloMs: number | null;
   /** share of windows that get launch spans at random */
   sampleRate: number;
-  /** how long a gone process's series stay exported (ms) */
+  /** how long a gone process stays exported and shown (ms; FORGET_AFTER_MS for `tailguard agent`) */
   forgetAfterMs: number;
 }
 

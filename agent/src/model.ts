@@ -123,3 +123,7 @@ export interface AgentStats {
   dropped: number;
   spans: { exported: number; dropped: number; failed: number; queued: number };
 }
+
+/** How long a process that has gone stays in everything the agent exports and shows (its metric series, histograms,
+ *  the live view) after it exits: long enough for a few scrapes and a look at the live view to see its end. */
+export const FORGET_AFTER_MS = 5 * 60_000;

@@ -1,4 +1,4 @@
-"""The original test (../shared/docs/mission.md) on a real GPU: high-priority ResNet-18 inference (batch 1, open loop at
+"""The original test (README, docs/bench.md) on a real GPU: high-priority ResNet-18 inference (batch 1, open loop at
 20 and 10 requests/s, eager and CUDA-graph flavours) sharing the GPU with low-priority ResNet-50 (batch 8 or 1024, back
 to back), under one setting:
   standalone  the high-priority process alone, no shim (the reference)

@@ -2,22 +2,21 @@
 // Debian's `prometheus`, which .ci/run installs); every metric the dashboard and the rules name must be one the agent
 // really exports, read from a running agent's /metrics.
 import { execFileSync } from "node:child_process";
-import { existsSync, readFileSync } from "node:fs";
+import { readFileSync } from "node:fs";
 import path from "node:path";
 import { describe, expect, it } from "vitest";
 
 import { Agent } from "../../agent/src/agent.js";
 import { agentOptions } from "../../agent/src/cli/agent.js";
+import { requireComponent } from "../support/components.js";
 import { nativeBuild, root, runProgram, shimLib, simEnv, testDir } from "../support/native.js";
 
-const PROMTOOL = "/usr/bin/promtool";
 const dashboards = path.join(root, "dashboards");
 const dashboard = JSON.parse(readFileSync(path.join(dashboards, "tailguard.json"), "utf8"));
 const rules = readFileSync(path.join(dashboards, "rules.yml"), "utf8");
 
 function promtool(args: string[]): string {
-  if (!existsSync(PROMTOOL)) throw new Error(`${PROMTOOL} is missing: install the Debian package \`prometheus\` (.ci/run does)`);
-  return execFileSync(PROMTOOL, args, { cwd: dashboards, encoding: "utf8", stdio: "pipe" });
+  return execFileSync(requireComponent("promtool"), args, { cwd: dashboards, encoding: "utf8", stdio: "pipe" });
 }
 
 /** Every query in the dashboard: panel targets and template variables. */

@@ -11,6 +11,7 @@ import { describe, expect, it } from "vitest";
 
 import { resourceFromEnvironment } from "../../agent/src/identity.js";
 import { AGENT_NODE_OPTIONS, AGENT_USAGE, agentOptions } from "../../agent/src/cli/agent.js";
+import { requireComponent } from "../support/components.js";
 import { root, testDir } from "../support/native.js";
 
 const manifest = (name: string) =>
@@ -18,7 +19,6 @@ const manifest = (name: string) =>
     expect(d.errors).toEqual([]);
     return d.toJS();
   });
-const PROMTOOL = "/usr/bin/promtool";
 const env = (c: any) => Object.fromEntries((c.env ?? []).map((e: any) => [e.name, e.value ?? e.valueFrom]));
 
 describe("Kubernetes manifests", () => {
@@ -252,7 +252,8 @@ describe("the compose try-out", () => {
         expect(hostFile(prometheus, path.posix.resolve(path.posix.dirname(configPath), f))).toBe(path.join(root, "dashboards/rules.yml"));
     });
 
-    it.skipIf(!existsSync(PROMTOOL))("passes promtool check config, laid out as the container sees it", () => {
+    it("passes promtool check config, laid out as the container sees it", () => {
+      const promtool = requireComponent("promtool");
       const dir = testDir("deploy-prometheus");
       const inside = path.posix.dirname(configPath);
       for (const m of mounts(prometheus).filter((x) => x.target.startsWith(`${inside}/`))) {
@@ -262,7 +263,7 @@ describe("the compose try-out", () => {
       }
       let out: string;
       try {
-        out = execFileSync(PROMTOOL, ["check", "config", path.join(dir, path.posix.basename(configPath))], { encoding: "utf8", stdio: "pipe" });
+        out = execFileSync(promtool, ["check", "config", path.join(dir, path.posix.basename(configPath))], { encoding: "utf8", stdio: "pipe" });
       } finally {
         rmSync(dir, { recursive: true, force: true });
       }

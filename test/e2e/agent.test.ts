@@ -416,23 +416,28 @@ describe("tailguard agent", () => {
     expect([...got].filter((s) => before.has(s))).toEqual([]);
   });
 
-  it("`tailguard agent --demo` (npm start): the demo's two processes show up with their windows and holds", async () => {
+  it("`tailguard agent --demo` (npm start): the demo's two processes show up with their windows and holds; SIGINT " +
+    "stops it and removes its simulated GPU's folder", async () => {
     const pkg = JSON.parse(readFileSync(path.join(root, "package.json"), "utf8"));
     // what this test runs, on a test port and dir, with the agent's heap settings
     expect(pkg.scripts.start).toBe(`node ${AGENT_NODE_OPTIONS} agent/dist/cli.js agent --demo`);
     const dir = testDir("agent-demo");
+    const tmp = path.join(dir, "tmp"); // the demo's temporary directory, to see what it leaves there
+    mkdirSync(tmp);
     const child = spawn(process.execPath, [cli, "agent", "--demo", "--port", "0", "--dir", path.join(dir, "rings")],
-      { stdio: ["ignore", "pipe", "pipe"] });
+      { stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, TMPDIR: tmp } });
     let out = "";
     child.stdout!.on("data", (d) => (out += d));
     child.stderr!.on("data", (d) => (out += d));
     const exited = new Promise((r) => child.on("exit", r));
     try {
       await until("two reports", () => (out.match(/request windows, \d+ holds/g) ?? []).length >= 2, 30_000);
+      expect(readdirSync(tmp)).toEqual([expect.stringMatching(/^tailguard-demo-/)]);
     } finally {
       child.kill("SIGINT");
       await exited;
     }
+    expect(readdirSync(tmp)).toEqual([]);
     expect(out).toMatch(/Prometheus at http:\/\/127\.0\.0\.1:\d+\/metrics/);
     const row = (service: string) => out.split("\n").reverse().find((l) => l.includes(service))?.trim().split(/\s+/);
     const high = row("demo-inference")!;

@@ -3,7 +3,7 @@
 // exact P99 of what the agent observed, and the quantile gauge must equal that P99 to HDR precision.
 import { spawn, type ChildProcess } from "node:child_process";
 import { once } from "node:events";
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import path from "node:path";
@@ -12,11 +12,11 @@ import { build } from "hdr-histogram-js";
 import { expect, it } from "vitest";
 
 import { METRICS } from "../../agent/src/telemetry/metrics.js";
+import { requireComponent } from "../support/components.js";
 import { ServedMetrics } from "../support/served-metrics.js";
 import { PERCENTILES, type SeriesSnapshot } from "../../agent/src/model.js";
 import { processMeta, requestWindow } from "../support/model.js";
 
-const PROMETHEUS = "/usr/bin/prometheus";
 const N = 2000;
 
 /** A deterministic skewed latency sample (ns): 96% log-normal around 2 ms, 4% a slow tail of 80-400 ms. */
@@ -67,8 +67,7 @@ async function until<T>(what: string, fn: () => Promise<T | undefined>, ms: numb
 }
 
 it("a real Prometheus scraping the agent: histogram_quantile(0.99) lands in the exact P99's bucket; the gauge is the P99", async () => {
-  if (!existsSync(PROMETHEUS))
-    throw new Error(`${PROMETHEUS} is missing: install the Debian package \`prometheus\` (apt-get install prometheus; .ci/run does)`);
+  const PROMETHEUS = requireComponent("prometheus");
 
   const meta = processMeta(4242, { priority: 10, gpu: { ordinal: 0, uuid: "GPU-0000-test", name: "H100", pci: "0000:01:00.0" } });
   const values = latencies();

@@ -1,20 +1,29 @@
 // The agent's live web view in headless Chromium (Debian's chromium, driven by playwright-core): `tailguard agent
 // --demo` runs a high- and a low-priority process on the simulated GPU; the page must show both with their priorities,
 // the high-priority process's P99 must update, the holds timeline must show the low-priority process held by the
-// high one; a screenshot is saved to test/output/web-view.png.
+// high one; a screenshot is saved to test/output/web-view.png. A process that has gone is folded away until asked for.
 import { mkdirSync, statSync } from "node:fs";
 import path from "node:path";
 import { chromium, type Browser } from "playwright-core";
 import { afterAll, describe, expect, it } from "vitest";
 
+import { requireComponent } from "../support/components.js";
 import { startDemoAgent, type DemoAgent } from "../support/demo-agent.js";
-import { root } from "../support/native.js";
+import { nativeBuild, root, runProgram, shimLib, simEnv, testDir } from "../support/native.js";
 
-const CHROMIUM = "/usr/bin/chromium";
 const screenshot = path.join(root, "test/output/web-view.png");
 
 let agent: DemoAgent | null = null;
 let browser: Browser | null = null;
+
+async function launchBrowser(): Promise<Browser> {
+  browser ??= await chromium.launch({
+    executablePath: requireComponent("chromium"),
+    headless: true,
+    args: process.getuid?.() === 0 ? ["--no-sandbox"] : [], // Chromium's sandbox refuses to run as root
+  });
+  return browser;
+}
 
 afterAll(async () => {
   await browser?.close();
@@ -47,13 +56,9 @@ describe("the live web view", () => {
   });
 
   it("shows both processes with their priorities, the high one's P99 updating, and holds; saves a screenshot", async () => {
+    const browser = await launchBrowser();
     expect(agent, "the agent of the first test").not.toBeNull();
     const { high, low } = await agent!.demoProcesses();
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      headless: true,
-      args: process.getuid?.() === 0 ? ["--no-sandbox"] : [], // Chromium's sandbox refuses to run as root
-    });
     const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
     const problems: string[] = [];
     const elsewhere: string[] = [];
@@ -112,5 +117,46 @@ describe("the live web view", () => {
     // the agent gone: the page says so rather than showing stale numbers as live
     await agent!.stop();
     await expect.poll(() => page.getByTestId("status").textContent(), { timeout: 10_000 }).toMatch(/^agent unreachable/);
+  });
+
+  it("folds a gone process into one row, its chart left out, until asked for", async () => {
+    const browser = await launchBrowser();
+    const demo = await startDemoAgent("web-gone");
+    try {
+      const { high, low } = await demo.demoProcesses();
+      // a third process with the shim (on a simulated GPU of its own) makes a few requests and exits
+      const r = await runProgram(path.join(nativeBuild, "tg-workload"), ["requests", "--rate", "100", "--count", "20", "--kernels", "1",
+        "--kernel-us", "100"], { env: simEnv(testDir("web-gone-workload"), { LD_PRELOAD: shimLib, TAILGUARD_DIR: demo.ringDir }) });
+      expect(r.code, r.stderr).toBe(0);
+      await expect.poll(async () => (await demo.state()).processes.find((p) => p.pid === r.pid)?.state, { timeout: 15_000 }).toBe("gone");
+
+      const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
+      await page.goto(demo.liveUrl);
+      const row = (pid: number) => page.locator(`[data-testid="process"][data-pid="${pid}"]`);
+      const charts = page.getByTestId("latency-chart");
+      const toggle = page.getByTestId("gone-toggle");
+      await row(high.pid).waitFor({ timeout: 10_000 });
+      await toggle.waitFor({ timeout: 10_000 });
+      expect(await toggle.textContent()).toBe("\u25B8 1 process gone (listed until the agent forgets them): show");
+      expect(await toggle.getAttribute("aria-expanded")).toBe("false");
+      expect(await row(r.pid!).count()).toBe(0);
+      expect(await charts.evaluateAll((els) => els.map((e) => Number(e.getAttribute("data-pid"))))).toEqual([high.pid, low.pid]);
+
+      await toggle.click();
+      await row(r.pid!).waitFor({ timeout: 5_000 });
+      expect(await row(r.pid!).getAttribute("data-state")).toBe("gone");
+      expect(await charts.count()).toBe(3);
+      // unfolded it stays, through the next refreshes
+      await new Promise((resolve) => setTimeout(resolve, 2500));
+      expect(await toggle.getAttribute("aria-expanded")).toBe("true");
+      expect(await row(r.pid!).count()).toBe(1);
+      expect(await charts.count()).toBe(3);
+
+      await toggle.click();
+      await expect.poll(() => row(r.pid!).count()).toBe(0);
+      expect(await charts.count()).toBe(2);
+    } finally {
+      await demo.stop();
+    }
   });
 });

@@ -13,6 +13,8 @@ export interface DemoAgent {
   liveUrl: string;
   /** the Prometheus endpoint, http://127.0.0.1:PORT/metrics */
   metricsUrl: string;
+  /** its ring directory (--dir), for other processes to attach to it */
+  ringDir: string;
   /** what the agent printed so far */
   output(): string;
   state(): Promise<LiveSnapshot>;
@@ -25,8 +27,8 @@ export interface DemoAgent {
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 export async function startDemoAgent(prefix: string): Promise<DemoAgent> {
-  const dir = testDir(prefix);
-  const child = spawn(process.execPath, [cli, "agent", "--demo", "--port", "0", "--dir", path.join(dir, "rings")], {
+  const ringDir = path.join(testDir(prefix), "rings");
+  const child = spawn(process.execPath, [cli, "agent", "--demo", "--port", "0", "--dir", ringDir], {
     stdio: ["ignore", "pipe", "pipe"],
   });
   let out = "";
@@ -55,6 +57,7 @@ export async function startDemoAgent(prefix: string): Promise<DemoAgent> {
   return {
     liveUrl,
     metricsUrl: new URL("metrics", liveUrl).toString(),
+    ringDir,
     output: () => out,
     state,
     async demoProcesses(timeoutMs = 30_000) {

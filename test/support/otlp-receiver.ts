@@ -1,7 +1,7 @@
 // A loopback OTLP/HTTP receiver for tests: POST /v1/traces and /v1/metrics on 127.0.0.1, protobuf decoded with the
 // official generated decoders (otlp-decoders = @opentelemetry/otlp-transformer@0.216, the last line that ships them),
 // JSON with JSON.parse; both encodings normalised to one flat form so a test can compare them with each other and with
-// what the agent meant to send. No collector can be installed here (design.md §6); this keeps the OTLP path honest.
+// what the agent meant to send. No collector is installed for the tests; this keeps the OTLP path honest.
 import { createServer, type IncomingHttpHeaders } from "node:http";
 import type { AddressInfo } from "node:net";
 import { gunzipSync } from "node:zlib";

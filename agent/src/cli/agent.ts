@@ -2,12 +2,13 @@
 // also runs a high-priority request stream and a low-priority batch job on the simulated GPU, and prints what the
 // agent sees every two seconds: this is what `npm start` runs on a machine with no GPU.
 import { spawn, type ChildProcess } from "node:child_process";
-import { mkdtempSync, readFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { isIP } from "node:net";
 import { tmpdir } from "node:os";
 import path from "node:path";
 
 import { Agent, type AgentOptions } from "../agent.js";
+import { FORGET_AFTER_MS } from "../model.js";
 import { resnet18Mix, resnet50Mix } from "../sim-models.js";
 import { DEFAULT_HTTP_LIMITS } from "../serve/http-limits.js";
 import type { ServerEndpoint } from "../serve/server.js";
@@ -117,7 +118,7 @@ export function agentOptions(args: string[], env: NodeJS.ProcessEnv = process.en
       : null,
     sloMs: values["slo-ms"] === undefined ? null : number("slo-ms", values["slo-ms"], 0, 0, 3_600_000),
     sampleRate: number("sample-rate", values["sample-rate"], 0.01, 0, 1),
-    forgetAfterMs: 5 * 60_000,
+    forgetAfterMs: FORGET_AFTER_MS,
     demo: Boolean(values.demo),
   };
 }
@@ -153,9 +154,13 @@ function dirAccess(text: string | undefined): AgentOptions["dirAccess"] {
   throw new UsageError(`tailguard agent: --dir-access must be "all" or "group:GROUP", not "${text}"`);
 }
 
-/** The demo's workloads: tg-workload processes on one simulated GPU, reporting to the agent's ring directory. */
-function startDemo(dir: string): ChildProcess[] {
+/** The demo's workloads: tg-workload processes on one simulated GPU, reporting to the agent's ring directory. The
+ *  simulated GPU's files are in a folder of their own under the temporary directory, removed when the demo stops or,
+ *  failing that, when the agent exits. */
+function startDemo(dir: string): { stop(): Promise<void> } {
   const work = mkdtempSync(path.join(tmpdir(), "tailguard-demo-"));
+  const remove = () => rmSync(work, { recursive: true, force: true });
+  process.once("exit", remove);
   const workload = path.join(packageRoot, "native/build/tg-workload");
   const env = {
     ...process.env,
@@ -167,11 +172,29 @@ function startDemo(dir: string): ChildProcess[] {
   const proc = (priority: string, name: string, args: string[]) =>
     spawn(workload, args, { env: { ...env, TAILGUARD_PRIORITY: priority, OTEL_SERVICE_NAME: name }, stdio: "ignore" });
   // the simulated models of `tailguard bench --sim` (docs/bench.md), for an hour or until the agent stops
-  return [
+  const workers = [
     proc("high", "demo-inference", ["requests", "--rate", "20", "--count", "72000", "--mix", resnet18Mix(1), "--graph", "1",
       "--name", "resnet18_b1"]),
     proc("low", "demo-batch", ["continuous", "--seconds", "3600", "--mix", resnet50Mix(8), "--name", "resnet50_b8"]),
   ];
+  return {
+    async stop() {
+      // the workers first: their simulated GPU is in `work`
+      await Promise.all(workers.map((c) => stopWorker(c)));
+      remove();
+      process.removeListener("exit", remove);
+    },
+  };
+}
+
+/** SIGTERM, and its exit (SIGKILL after 5 s). */
+async function stopWorker(c: ChildProcess): Promise<void> {
+  if (c.pid === undefined || c.exitCode !== null || c.signalCode !== null) return;
+  const exited = new Promise<void>((resolve) => c.once("exit", () => resolve()));
+  c.kill("SIGTERM");
+  const timer = setTimeout(() => c.kill("SIGKILL"), 5000);
+  await exited;
+  clearTimeout(timer);
 }
 
 /** The columns of the --demo report. */
@@ -222,7 +245,7 @@ export async function agentCommand(args: string[]): Promise<number> {
     ...(opts.intervalLog ? [`HDR interval log ${opts.intervalLog.path}`] : []),
   ];
   console.log(`tailguard agent (pid ${process.pid}): ${where.join("; ")}`);
-  const demo = opts.demo ? startDemo(opts.dir) : [];
+  const demo = opts.demo ? startDemo(opts.dir) : null;
   if (opts.demo)
     console.log("demo: on the simulated GPU, ResNet-18-like requests at 20/s (high priority, replayed as a CUDA graph) " +
       "beside ResNet-50-like batches of 8 back to back (low priority): the models of `tailguard bench --sim`\n");
@@ -235,7 +258,7 @@ export async function agentCommand(args: string[]): Promise<number> {
     : null;
   await stopRequested;
   if (report) clearInterval(report);
-  for (const c of demo) c.kill("SIGTERM");
+  await demo?.stop();
   await agent.stop();
   const s = agent.stats();
   console.log(`tailguard agent: stopped after ${s.records} records, ${s.windows} request windows, ${s.holds} holds; ` +

@@ -32,6 +32,7 @@ export const LIVE_PAGE = String.raw`<!doctype html>
   th { font-weight: 600; color: var(--muted); font-size: 12px; }
   th.text, td.text { text-align: left; }
   tr.gone td { color: var(--muted); }
+  tr.gone-summary button { font: inherit; color: var(--muted); border: 0; background: none; padding: 0; cursor: pointer; }
   tr.corrupt td { color: #b3261e; }
   td.bad { color: var(--bad); font-weight: 600; }
   .swatch { display: inline-block; width: 10px; height: 10px; border-radius: 2px; margin-right: 6px; vertical-align: -1px; }
@@ -84,6 +85,7 @@ export const LIVE_PAGE = String.raw`<!doctype html>
   const PALETTE = ["#0969da", "#cf222e", "#1a7f37", "#8250df", "#bc4c00", "#1b7c83", "#bf3989", "#4d2d00", "#6e7781", "#9a6700"];
   const colours = new Map(); // pid → colour, in order of first appearance, stable while the page is open
   let rangeSeconds = 60;
+  let goneShown = false; // gone processes are folded into one row, and their charts left out, until unfolded
   let last = null; // the last snapshot
   let lastOk = 0;
 
@@ -136,7 +138,7 @@ export const LIVE_PAGE = String.raw`<!doctype html>
 
   function renderProcesses(s) {
     $("recent-note").textContent = "P50/P99/max of the request windows of the last " + s.recentSeconds + " s";
-    const rows = s.processes.map((p) => {
+    const row = (p) => {
       const tr = el("tr", { "data-testid": "process", "data-pid": p.pid, "data-priority": p.priority, "data-state": p.state });
       if (p.state === "gone" || p.state === "corrupt") tr.className = p.state;
       const pidCell = el("td", { class: "text" });
@@ -156,19 +158,37 @@ export const LIVE_PAGE = String.raw`<!doctype html>
         el("td", { "data-testid": "drops", class: p.dropped > 0 ? "bad" : "" }, fmtInt(p.dropped)),
       );
       return tr;
-    });
+    };
+    const gone = s.processes.filter((p) => p.state === "gone");
+    const rows = s.processes.filter((p) => p.state !== "gone").map(row);
+    if (gone.length > 0) {
+      const summary = el("tr", { class: "gone-summary", "data-testid": "gone-summary" });
+      const cell = el("td", { class: "text", colspan: "12" });
+      const toggle = el("button", { type: "button", "aria-expanded": String(goneShown), "data-testid": "gone-toggle" },
+        (goneShown ? "\u25BE " : "\u25B8 ") + gone.length + (gone.length === 1 ? " process" : " processes") +
+        " gone (listed until the agent forgets them)" + (goneShown ? "" : ": show"));
+      toggle.addEventListener("click", () => {
+        goneShown = !goneShown;
+        render();
+      });
+      cell.append(toggle);
+      summary.append(cell);
+      rows.push(summary);
+      if (goneShown) rows.push(...gone.map(row));
+    }
     $("process-rows").replaceChildren(...rows);
     $("no-processes").hidden = s.processes.length > 0;
   }
 
-  /** P50/P99 over the range, one chart per process; a gap of more than 2 s without windows breaks the lines. */
+  /** P50/P99 over the range, one chart per process (gone ones only unfolded); a gap of more than 2 s without windows
+   *  breaks the lines. */
   function renderCharts(s) {
     const box = $("charts");
     const width = Math.max(320, Math.floor((box.clientWidth || 900) / Math.max(1, Math.floor((box.clientWidth || 900) / 430)) - 24));
     const height = 150, left = 44, right = 8, top = 8, bottom = 20;
     const from = s.now - rangeSeconds * 1000;
     const x = (t) => left + ((t - from) / (rangeSeconds * 1000)) * (width - left - right);
-    const figures = s.processes.map((p) => {
+    const figures = s.processes.filter((p) => goneShown || p.state !== "gone").map((p) => {
       const points = p.series.filter((pt) => pt.t >= from);
       const yMax = niceCeil(Math.max(0, ...points.map((pt) => pt.p99)));
       const y = (v) => top + (1 - v / yMax) * (height - top - bottom);
@@ -199,7 +219,8 @@ export const LIVE_PAGE = String.raw`<!doctype html>
       return fig;
     });
     box.replaceChildren(...figures);
-    if (figures.length === 0) box.append(el("div", { class: "empty" }, "No process yet."));
+    if (figures.length === 0)
+      box.append(el("div", { class: "empty" }, s.processes.length === 0 ? "No process yet." : "Only gone processes: show them above."));
   }
 
   /** One lane per process that was held in the range; a bar per hold (at least 1 px wide), coloured by its cause. */

@@ -34,7 +34,7 @@ import {
 } from "@opentelemetry/sdk-metrics";
 
 import { exporterOptions, type OtlpMetricsExport } from "./otel-env.js";
-import { PERCENTILES, type Hold, type ProcessMeta, type RequestWindow, type SeriesSnapshot } from "../model.js";
+import { FORGET_AFTER_MS, PERCENTILES, type Hold, type ProcessMeta, type RequestWindow, type SeriesSnapshot } from "../model.js";
 
 export type MetricType = "histogram" | "counter" | "gauge";
 
@@ -331,7 +331,7 @@ export interface AgentMetricsOptions {
   /** the span pipeline's counts since it started (spans.ts) */
   spanStats?: () => SpanCounts;
   /** how long a forgotten process's series are still exported, so that a scrape after its exit sees its final
-   *  counts (ms; default 60 000) */
+   *  counts (ms; default FORGET_AFTER_MS) */
   forgetAfterMs?: number;
 }
 
@@ -357,7 +357,7 @@ export class AgentMetrics {
   private closing: Promise<void> | null = null;
 
   constructor(opts: AgentMetricsOptions) {
-    this.forgetAfterMs = opts.forgetAfterMs ?? 60_000;
+    this.forgetAfterMs = opts.forgetAfterMs ?? FORGET_AFTER_MS;
     this.resource = resourceFromAttributes(opts.resource ?? { "service.name": "tailguard" });
     this.snapshots = opts.snapshots;
     this.spanStats = opts.spanStats;

@@ -1,4 +1,4 @@
-// Request windows and scheduler holds as OpenTelemetry spans (design.md §4): a span per request window, launch child
+// Request windows and scheduler holds as OpenTelemetry spans: a span per request window, launch child
 // spans only for slow windows (tail-based) and a small random sample, a hold span with a link to the window that caused
 // it. Spans are built here as ReadableSpans, not through a Tracer, because their ids, times and resources come from
 // the shim's records (other processes, the past) rather than from the agent's own clock and context. They leave through

@@ -1,4 +1,4 @@
-/* ioctl interposition: the NVIDIA driver's channel-group timeslice (design.md §3).
+/* ioctl interposition: the NVIDIA driver's channel-group timeslice (docs/scheduling.md, "How the shims arbitrate").
  *
  * CUDA gives each context's channel group (TSG) a timeslice through one resource-manager control on /dev/nvidiactl:
  * NVA06C_CTRL_CMD_SET_TIMESLICE (2048 us with driver 580). The GPU time-slices the channel groups of different
