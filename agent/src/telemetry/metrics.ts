@@ -180,19 +180,19 @@ const SPECS = {
     description: "Attached processes with a request window open.",
     labels: [],
   },
-  request_latency_quantile: {
-    otel: "tailguard.request.latency.quantile",
+  request_latency_percentile: {
+    otel: "tailguard.request.latency.percentile",
     type: "gauge",
     unit: "s",
-    description: "Request latency percentiles from the agent's HDR histogram of the series (exact to its precision).",
-    labels: [...PROCESS, "quantile"],
+    description: "Request latency percentiles, exact: the agent's HDR histogram of the series (3 significant digits) since the agent began following the process; `percentile` in percent.",
+    labels: [...PROCESS, "percentile"],
   },
-  hold_time_quantile: {
-    otel: "tailguard.hold.time.quantile",
+  hold_time_percentile: {
+    otel: "tailguard.hold.time.percentile",
     type: "gauge",
     unit: "s",
-    description: "Hold time percentiles (all reasons) from the agent's HDR histogram of the series (exact to its precision).",
-    labels: [...PROCESS, "quantile"],
+    description: "Hold time percentiles (all reasons), exact: the agent's HDR histogram of the series (3 significant digits) since the agent began following the process; `percentile` in percent.",
+    labels: [...PROCESS, "percentile"],
   },
 } as const satisfies Record<string, MetricSpec>;
 
@@ -204,14 +204,17 @@ export const METRICS = Object.fromEntries(
 
 type MetricKey = keyof typeof METRICS;
 
-/** The HDR histograms whose percentiles become gauges. */
-const QUANTILE_GAUGES: Partial<Record<SeriesSnapshot["metric"], MetricKey>> = {
-  request_latency: "request_latency_quantile",
-  hold_time: "hold_time_quantile",
+/** The HDR histograms whose percentiles become gauges. Gauges with a `percentile` label, not a Prometheus summary's
+ *  `quantile`: OpenTelemetry's SDK has no summary to push over OTLP, and one form on both ways out keeps the queries the
+ *  same whether Prometheus scrapes the agent or a Collector that received its OTLP; `quantile` on a gauge is what
+ *  `promtool check metrics` rejects (docs/metrics.md, "Percentile gauges"). */
+const PERCENTILE_GAUGES: Partial<Record<SeriesSnapshot["metric"], MetricKey>> = {
+  request_latency: "request_latency_percentile",
+  hold_time: "hold_time_percentile",
 };
 
-/** PERCENTILES' labels → the `quantile` label value ("p999" → "0.999"). */
-const QUANTILES = Object.entries(PERCENTILES).map(([label, pct]) => [label, String(Number((pct / 100).toPrecision(6)))]);
+/** PERCENTILES' labels → the `percentile` label value, in percent ("p999" → "99.9"). */
+const PERCENTILE_LABELS = Object.entries(PERCENTILES).map(([label, pct]) => [label, String(pct)]);
 
 /** A process's `command` label: its OTEL_SERVICE_NAME, else the program it runs. */
 export function commandLabel(meta: Pick<ProcessMeta, "cmdline" | "serviceName">): string {
@@ -326,7 +329,7 @@ export interface AgentMetricsOptions {
   otlp?: OtlpMetricsOptions | null;
   /** the agent's own resource (otel-env.ts; default: service.name "tailguard"): OTLP's, and Prometheus' target_info */
   resource?: Record<string, string>;
-  /** the agent's HDR histograms, for the quantile gauges (values in ns) */
+  /** the agent's HDR histograms, for the percentile gauges (values in ns) */
   snapshots?: () => SeriesSnapshot[];
   /** the span pipeline's counts since it started (spans.ts) */
   spanStats?: () => SpanCounts;
@@ -541,7 +544,7 @@ export class AgentMetrics {
       metricData("processes_in_flight", agentWide(this.inFlight)),
     ];
     try {
-      if (this.snapshots) metrics.push(...this.quantileGauges(this.snapshots(), end));
+      if (this.snapshots) metrics.push(...this.percentileGauges(this.snapshots(), end));
     } catch (err) {
       errors.push(err);
     }
@@ -551,10 +554,10 @@ export class AgentMetrics {
     };
   }
 
-  private quantileGauges(snapshots: SeriesSnapshot[], end: HrTime): MetricData[] {
+  private percentileGauges(snapshots: SeriesSnapshot[], end: HrTime): MetricData[] {
     const points = new Map<MetricKey, DataPoint<number>[]>();
     for (const snap of snapshots) {
-      const key = QUANTILE_GAUGES[snap.metric];
+      const key = PERCENTILE_GAUGES[snap.metric];
       if (!key || snap.count === 0) continue;
       const { pid, priority, gpu } = snap.key;
       // the gauges follow the process's series: a process forgotten and retired is gone from them too, whatever
@@ -565,11 +568,11 @@ export class AgentMetrics {
       const command = s.attrs.command;
       let list = points.get(key);
       if (!list) points.set(key, (list = []));
-      for (const [label, quantile] of QUANTILES) {
+      for (const [label, percentile] of PERCENTILE_LABELS) {
         const ns = snap.percentiles[label];
         if (ns === undefined) continue;
         list.push({
-          attributes: { pid, priority, gpu, command, quantile },
+          attributes: { pid, priority, gpu, command, percentile },
           startTime: s.start,
           endTime: end,
           value: ns / 1e9,
