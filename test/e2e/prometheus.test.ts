@@ -183,6 +183,7 @@ it("promtool check metrics finds no problem in a live agent's /metrics, with pro
   const dir = testDir("promtool-metrics");
   const agent = await Agent.start(agentOptions(["--dir", path.join(dir, "rings"), "--port", "0"], {}));
   let text: string;
+  let records: number;
   try {
     // a high-priority request stream and a low-priority one on the same GPU: windows, holds, launches, percentiles
     const workload = path.join(nativeBuild, "tg-workload");
@@ -194,7 +195,10 @@ it("promtool check metrics finds no problem in a live agent's /metrics, with pro
     for (const r of runs) expect(r.code, r.stderr).toBe(0);
     const end = Date.now() + 10_000;
     while (agent.stats().windows < 80 && Date.now() < end) await sleep(25);
+    // the drain's health is published by the agent's housekeeping, once a second: scrape after one has seen the records
+    await sleep(1100);
     text = await (await fetch(agent.server!.url()!)).text();
+    records = agent.stats().records;
   } finally {
     await agent.stop();
   }
@@ -202,6 +206,16 @@ it("promtool check metrics finds no problem in a live agent's /metrics, with pro
   for (const name of ["tailguard_request_latency_seconds_bucket", "tailguard_hold_time_seconds_bucket", "tailguard_launches_total"])
     expect(text, name).toContain(`${name}{`);
   expect(text).toMatch(/^tailguard_request_latency_percentile_seconds\{/m);
+  // the agent's own health, plausible: every record read counted, no backlog left, read within a second of being written
+  const sample = (name: string) => Number(new RegExp(`^${name}(?:\\{[^}]*\\})? (\\S+)$`, "m").exec(text)?.[1]);
+  expect(sample("tailguard_records_read_total")).toBe(records);
+  expect(records).toBeGreaterThan(80);
+  expect(sample("tailguard_rings_backlog")).toBe(0);
+  expect(sample("tailguard_drain_lag_seconds")).toBeGreaterThanOrEqual(0);
+  expect(sample("tailguard_drain_lag_seconds")).toBeLessThan(1);
+  expect(sample("tailguard_build_info")).toBe(1);
+  for (const name of ["process_cpu_seconds_total", "process_resident_memory_bytes", "process_open_fds", "process_start_time_seconds"])
+    expect(sample(name), name).toBeGreaterThan(0);
   const r = spawnSync(PROMTOOL, ["check", "metrics"], { input: text, encoding: "utf8" });
   // promtool prints one line per problem ("NAME: what is wrong") and exits 1 when there is any
   expect(`${r.stdout}${r.stderr}`.trim(), "promtool check metrics").toBe("");

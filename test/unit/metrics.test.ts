@@ -59,7 +59,7 @@ const value = (samples: Sample[], name: string, labels: Record<string, string> =
 
 /** The OpenTelemetry→Prometheus name translation (units this table uses). */
 const translated = (d: MetricDefinition) =>
-  d.otel.replace(/\./g, "_") + (d.unit === "s" ? "_seconds" : "") + (d.type === "counter" ? "_total" : "");
+  d.otel.replace(/\./g, "_") + (d.unit === "s" ? "_seconds" : d.unit === "By" ? "_bytes" : "") + (d.type === "counter" ? "_total" : "");
 
 let open: AgentMetrics[] = [];
 let receivers: OtlpReceiver[] = [];
@@ -83,7 +83,7 @@ describe("the metric definitions", () => {
     const section = doc.slice(doc.indexOf("## The metrics"));
     const rows = section
       .split("\n")
-      .filter((l) => l.startsWith("| `tailguard_"))
+      .filter((l) => l.startsWith("| `tailguard_") || l.startsWith("| `process_"))
       .map((l) => l.slice(1, -1).split("|").map((c) => c.trim()));
     const code = (c: string) => c.replace(/^`|`$/g, "");
     const documented = rows.map(([prometheus, otel, type, unit, labels, buckets, description]) => ({
@@ -109,7 +109,8 @@ describe("the metric definitions", () => {
 
   it("names follow the Prometheus conventions, and histogram buckets bracket round SLOs", () => {
     for (const d of Object.values(METRICS) as MetricDefinition[]) {
-      expect(d.prometheus).toMatch(/^tailguard_[a-z0-9_]+$/);
+      // process_*: the agent's own process, under the names every Prometheus client library gives them
+      expect(d.prometheus).toMatch(d.otel.startsWith("process.") ? /^process_[a-z0-9_]+$/ : /^tailguard_[a-z0-9_]+$/);
       expect(d.prometheus, d.otel).toBe(translated(d));
       if (d.type === "histogram") {
         const b = d.buckets!;
@@ -221,6 +222,34 @@ describe("the Prometheus endpoint", () => {
     // counters are cumulative across scrapes
     m.observeLaunches(a, 6);
     expect(value((await scrape(m)).samples, "tailguard_launches_total", { pid: "101" })).toBe(1030);
+  });
+
+  it("exports the agent's own process (the standard process_* names), its build, and how its drain keeps up", async () => {
+    const m = await start({ drain: () => ({ recordsRead: 123_456, backlog: 789, lagSeconds: 0.0042 }) });
+    const before = Date.now() / 1000;
+    const { samples } = await scrape(m);
+    const rss = process.memoryUsage.rss();
+    expect(value(samples, "tailguard_records_read_total")).toBe(123_456);
+    expect(value(samples, "tailguard_rings_backlog")).toBe(789);
+    expect(value(samples, "tailguard_drain_lag_seconds")).toBe(0.0042);
+    const version = JSON.parse(readFileSync(path.join(root, "package.json"), "utf8")).version;
+    expect(value(samples, "tailguard_build_info", { version, node: process.versions.node })).toBe(1);
+
+    const cpu = value(samples, "process_cpu_seconds_total");
+    const usage = process.cpuUsage();
+    expect(cpu).toBeGreaterThan(0);
+    expect(cpu).toBeLessThanOrEqual((usage.user + usage.system) / 1e6);
+    // within 64 MiB of what Node says now (the scrape itself allocates)
+    expect(Math.abs(value(samples, "process_resident_memory_bytes") - rss)).toBeLessThan(64 << 20);
+    expect(value(samples, "process_virtual_memory_bytes")).toBeGreaterThan(value(samples, "process_resident_memory_bytes"));
+    const fds = value(samples, "process_open_fds");
+    expect(fds).toBeGreaterThanOrEqual(3); // stdin, stdout, stderr at least, and the server's socket
+    expect(fds).toBeLessThan(value(samples, "process_max_fds"));
+    const started = value(samples, "process_start_time_seconds");
+    expect(started).toBeGreaterThan(before - process.uptime() - 1);
+    expect(started).toBeLessThan(before - process.uptime() + 1);
+    // the same at the next scrape: a change of it is a restart
+    expect(value((await scrape(m)).samples, "process_start_time_seconds")).toBe(started);
   });
 
   it("shows a process's series from attach() on, before any observation, at zero", async () => {

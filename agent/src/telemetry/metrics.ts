@@ -34,6 +34,7 @@ import {
 } from "@opentelemetry/sdk-metrics";
 
 import { exporterOptions, type OtlpMetricsExport } from "./otel-env.js";
+import { agentVersion, ownProcess } from "./own-process.js";
 import { PERCENTILES, type Hold, type ProcessMeta, type RequestWindow, type SeriesSnapshot } from "../model.js";
 
 export type MetricType = "histogram" | "counter" | "gauge";
@@ -59,10 +60,10 @@ export interface MetricDefinition extends MetricSpec {
 }
 
 /** The name Prometheus shows for a metric: its OTel name translated as the OpenTelemetry→Prometheus rules say (dots to
- *  underscores, the unit `s` as the suffix `_seconds`, a `{…}` unit nothing, `_total` on counters), so the same
- *  queries work whether Prometheus scrapes the agent or an OpenTelemetry Collector that received its OTLP. */
+ *  underscores, the unit `s` as the suffix `_seconds`, `By` as `_bytes`, a `{…}` unit nothing, `_total` on counters),
+ *  so the same queries work whether Prometheus scrapes the agent or an OpenTelemetry Collector that received its OTLP. */
 export function prometheusName(d: Pick<MetricSpec, "otel" | "unit" | "type">): string {
-  const unit = d.unit === "s" ? "_seconds" : "";
+  const unit = d.unit === "s" ? "_seconds" : d.unit === "By" ? "_bytes" : "";
   return d.otel.replace(/\./g, "_") + unit + (d.type === "counter" ? "_total" : "");
 }
 
@@ -194,6 +195,76 @@ const SPECS = {
     description: "Hold time percentiles (all reasons), exact: the agent's HDR histogram of the series (3 significant digits) since the agent began following the process; `percentile` in percent.",
     labels: [...PROCESS, "percentile"],
   },
+  records_read: {
+    otel: "tailguard.records.read",
+    type: "counter",
+    unit: "{record}",
+    description: "Records the agent read from the rings, every process's.",
+    labels: [],
+  },
+  rings_backlog: {
+    otel: "tailguard.rings.backlog",
+    type: "gauge",
+    unit: "{record}",
+    description: "Records written to the rings and not yet drained by the agent, every ring's (counted once a second): it grows when the agent falls behind, and a full ring drops records.",
+    labels: [],
+  },
+  drain_lag: {
+    otel: "tailguard.drain.lag",
+    type: "gauge",
+    unit: "s",
+    description: "How far behind the agent reads: the age of the oldest record it read in the last second, from the record's end as the shim timed it to the agent reading it; 0 when it read none.",
+    labels: [],
+  },
+  build_info: {
+    otel: "tailguard.build_info",
+    type: "gauge",
+    unit: "{build}",
+    description: "The agent's build: always 1, labelled with its version and the Node.js version it runs on.",
+    labels: ["version", "node"],
+  },
+  process_cpu: {
+    otel: "process.cpu",
+    type: "counter",
+    unit: "s",
+    description: "CPU time, user and system, the agent's process has used.",
+    labels: [],
+  },
+  process_resident_memory: {
+    otel: "process.resident_memory",
+    type: "gauge",
+    unit: "By",
+    description: "The agent's resident memory.",
+    labels: [],
+  },
+  process_virtual_memory: {
+    otel: "process.virtual_memory",
+    type: "gauge",
+    unit: "By",
+    description: "The agent's virtual memory.",
+    labels: [],
+  },
+  process_open_fds: {
+    otel: "process.open_fds",
+    type: "gauge",
+    unit: "{fd}",
+    description: "File descriptors the agent has open.",
+    labels: [],
+  },
+  process_max_fds: {
+    otel: "process.max_fds",
+    type: "gauge",
+    unit: "{fd}",
+    description: "The agent's limit of open file descriptors (soft).",
+    labels: [],
+  },
+  process_start_time: {
+    otel: "process.start_time",
+    type: "gauge",
+    unit: "s",
+    description: "When the agent's process started, in seconds since the Unix epoch: a change is a restart.",
+    labels: [],
+  },
 } as const satisfies Record<string, MetricSpec>;
 
 type Specs = typeof SPECS;
@@ -316,6 +387,15 @@ class ProcessSeries {
 /** The span counts exported as counters (SpanPipeline's stats have these and more). */
 type SpanCounts = { exported: number; dropped: number; failed: number };
 
+/** How the drain of the rings keeps up (the agent counts them: agent.ts). */
+export interface DrainHealth {
+  recordsRead: number;
+  /** records in the rings not drained yet */
+  backlog: number;
+  /** the age of the oldest record read in the last second, s */
+  lagSeconds: number;
+}
+
 /** OTLP push: an exporter, how often to export and how long one export may take (default: 30 s, or the interval). */
 export interface OtlpMetricsOptions {
   exporter: PushMetricExporter;
@@ -333,6 +413,8 @@ export interface AgentMetricsOptions {
   snapshots?: () => SeriesSnapshot[];
   /** the span pipeline's counts since it started (spans.ts) */
   spanStats?: () => SpanCounts;
+  /** how the drain keeps up (zeros without one) */
+  drain?: () => DrainHealth;
   /** how long a forgotten process's series are still exported, so that a scrape after its exit sees its final
    *  counts (ms; default 60 000) */
   forgetAfterMs?: number;
@@ -353,6 +435,7 @@ export class AgentMetrics {
   private readonly forgetAfterMs: number;
   private readonly snapshots?: () => SeriesSnapshot[];
   private readonly spanStats?: () => SpanCounts;
+  private readonly drain?: () => DrainHealth;
   private readonly resource: Resource;
   private readonly provider: MeterProvider;
   private readonly scrapeReader: MetricReader | null = null;
@@ -364,6 +447,7 @@ export class AgentMetrics {
     this.resource = resourceFromAttributes(opts.resource ?? { "service.name": "tailguard" });
     this.snapshots = opts.snapshots;
     this.spanStats = opts.spanStats;
+    this.drain = opts.drain;
     const producer: MetricProducer = { collect: () => Promise.resolve(this.produce()) };
     const readers: MetricReader[] = [];
     if (opts.prometheus) {
@@ -521,11 +605,14 @@ export class AgentMetrics {
 
     const errors: unknown[] = [];
     let spans: SpanCounts = { exported: 0, dropped: 0, failed: 0 };
+    let drain: DrainHealth = { recordsRead: 0, backlog: 0, lagSeconds: 0 };
     try {
       if (this.spanStats) spans = this.spanStats();
+      if (this.drain) drain = this.drain();
     } catch (err) {
       errors.push(err);
     }
+    const own = ownProcess();
 
     const metrics: MetricData[] = [
       metricData("request_latency", all.map((s) => point(s, s.attrs, s.latency.value()))),
@@ -542,7 +629,18 @@ export class AgentMetrics {
       metricData("rings_corrupt", agentWide(this.ringsCorrupt)),
       metricData("processes_attached", agentWide(this.attached)),
       metricData("processes_in_flight", agentWide(this.inFlight)),
+      metricData("records_read", agentWide(drain.recordsRead)),
+      metricData("rings_backlog", agentWide(drain.backlog)),
+      metricData("drain_lag", agentWide(drain.lagSeconds)),
+      metricData("build_info", [{ attributes: BUILD, startTime: this.start, endTime: end, value: 1 }]),
+      metricData("process_cpu", agentWide(own.cpuSeconds)),
+      metricData("process_resident_memory", agentWide(own.residentBytes)),
+      metricData("process_start_time", agentWide(own.startTimeSeconds)),
     ];
+    // what /proc alone says is left out where it cannot be read, rather than exported as a false zero
+    if (own.virtualBytes !== null) metrics.push(metricData("process_virtual_memory", agentWide(own.virtualBytes)));
+    if (own.openFds !== null) metrics.push(metricData("process_open_fds", agentWide(own.openFds)));
+    if (own.maxFds !== null) metrics.push(metricData("process_max_fds", agentWide(own.maxFds)));
     try {
       if (this.snapshots) metrics.push(...this.percentileGauges(this.snapshots(), end));
     } catch (err) {
@@ -601,6 +699,9 @@ function metricData(key: MetricKey, dataPoints: DataPoint<Histogram>[] | DataPoi
     ? { ...common, dataPointType: DataPointType.SUM, isMonotonic: true, dataPoints: points }
     : { ...common, dataPointType: DataPointType.GAUGE, dataPoints: points };
 }
+
+/** build_info's labels. */
+const BUILD: Attributes = { version: agentVersion, node: process.versions.node };
 
 const PROMETHEUS_NAME = new Map<string, string>(Object.values(METRICS).map((d) => [d.otel, d.prometheus]));
 
