@@ -22,7 +22,7 @@ import { controlSlots, native, type ControlSlot, type RingInfo } from "./ingest/
 import { Drain } from "./ingest/drain.js";
 import { readStatFields, startTicks } from "./ingest/proc.js";
 import { commandName, currentIdentity, processMeta } from "./identity.js";
-import { AT_KIND, Kind, RECORD_SIZE } from "./ingest/record.js";
+import { AT_KIND, earliestEndNs, Kind, RECORD_SIZE } from "./ingest/record.js";
 import { otlpSpanExporter, OtlpJsonLinesExporter, SpanPipeline, type EncodedSpanExporter, type SampleReason, type SpansFileLimits } from "./telemetry/spans.js";
 import type { ExportResult } from "@opentelemetry/core";
 import type { ReadableSpan, SpanExporter } from "@opentelemetry/sdk-trace-base";
@@ -121,6 +121,9 @@ export class Agent {
   private intervalStart = Date.now();
   private readonly registration: string;
   private totals = { records: 0, launches: 0, windows: 0, holds: 0, dropped: 0 };
+  /** how the drain keeps up: the oldest record's age since the last housekeeping (ns), and what it last published */
+  private lagNs = 0;
+  private drainHealth = { backlog: 0, lagSeconds: 0 };
   private stopped = false;
   /** a pump continued at the next turn of the event loop (pumpSlice) */
   private pumping: NodeJS.Immediate | null = null;
@@ -165,6 +168,7 @@ export class Agent {
       resource: opts.otel.resource,
       snapshots: () => this.histograms.snapshot(),
       spanStats: () => this.spans?.stats() ?? { exported: 0, dropped: 0, failed: 0, queued: 0 },
+      drain: () => ({ recordsRead: this.totals.records, ...this.drainHealth }),
     });
     // one server: Prometheus scrapes /metrics, people and `tailguard top` the live view next to it
     this.server = opts.prometheus
@@ -290,6 +294,9 @@ export class Agent {
   /** One batch of a process's records: its windows, holds and launches. */
   private ingest(f: Followed, data: Buffer) {
     if (!f.identified) this.identify(f, data);
+    // the shims' clock is CLOCK_MONOTONIC, as hrtime's
+    const age = Number(process.hrtime.bigint()) - earliestEndNs(data);
+    if (age > this.lagNs) this.lagNs = age;
     const before = f.assembler.counts.launches;
     f.assembler.ingest(data);
     const launches = f.assembler.counts.launches - before;
@@ -318,10 +325,14 @@ export class Agent {
       register(this.registration); // removed under us: register again
     }
     let busy = 0;
+    let backlog = 0;
     for (const info of this.drain.status()) {
       const f = this.followed.get(info.id!);
       if (f) this.noteDropped(f, info);
+      backlog += Math.max(0, info.counters.tail - info.counters.head);
     }
+    this.drainHealth = { backlog, lagSeconds: this.lagNs / 1e9 };
+    this.lagNs = 0;
     for (const [ring, f] of this.followed) {
       if (f.goneAt !== null && Date.now() - f.goneAt > this.opts.forgetAfterMs) {
         this.followed.delete(ring);

@@ -1,6 +1,6 @@
 // dashboards/: the Grafana dashboard and the Prometheus rules. The rules are checked and unit-tested by promtool (from
 // Debian's `prometheus`, which .ci/run installs); every metric the dashboard and the rules name must be one the agent
-// really exports, read from a running agent's /metrics.
+// really exports, read from a running agent's /metrics; every percentile panel says how its percentile is computed.
 import { execFileSync } from "node:child_process";
 import { readFileSync } from "node:fs";
 import path from "node:path";
@@ -49,6 +49,36 @@ describe("the Grafana dashboard", () => {
       for (const t of p.targets) expect(t.datasource?.uid, p.title).toBe("${datasource}");
       expect(p.gridPos, p.title).toMatchObject({ w: expect.any(Number), h: expect.any(Number) });
     }
+  });
+
+  it("says on every percentile panel how its percentile is computed: histogram_quantile over buckets, or exact HDR", () => {
+    const methods: Record<string, { query: RegExp; title: string; description: string[] }> = {
+      buckets: {
+        query: /\bhistogram_quantile\(/,
+        title: "(histogram_quantile, bucket precision)",
+        description: ["histogram_quantile over the buckets", "interpolates linearly", "bucket's width", "Two P99s"],
+      },
+      exact: {
+        query: /\btailguard_[a-z_]+_percentile_seconds\b/,
+        title: "(exact, HDR since attach)",
+        description: ["exact, from the agent's HDR histogram", "cumulative since the agent began following", "Two P99s"],
+      },
+    };
+    const percentilePanels = dashboard.panels.filter(
+      (p: { title: string; targets?: { expr: string }[] }) =>
+        /\bP\d+|percentile|quantile/i.test(p.title) ||
+        (p.targets ?? []).some((t) => Object.values(methods).some((m) => m.query.test(t.expr))),
+    );
+    expect(percentilePanels.length).toBeGreaterThanOrEqual(5);
+    for (const p of percentilePanels) {
+      const used = Object.entries(methods).filter(([, m]) => p.targets.some((t: { expr: string }) => m.query.test(t.expr)));
+      expect(used.map(([name]) => name), `${p.title}: one method per panel`).toHaveLength(1);
+      const [, m] = used[0];
+      expect(p.title, p.title).toContain(m.title);
+      for (const words of m.description) expect(p.description ?? "", p.title).toContain(words);
+    }
+    const doc = readFileSync(path.join(root, "docs/metrics.md"), "utf8");
+    expect(doc).toContain("### Two P99s");
   });
 
   it("and the rules name only metrics a running agent exports", async () => {

@@ -193,7 +193,7 @@ describe("tailguard agent", () => {
       expect(value("tailguard_request_latency_seconds_count")).toBe(25);
       expect(value("tailguard_launches_total")).toBe(75);
       expect(value("tailguard_request_windows_total")).toBe(25);
-      expect(text).toMatch(/tailguard_request_latency_quantile_seconds\{[^}]*quantile="0.99"[^}]*\} [0-9.e-]+/);
+      expect(text).toMatch(/tailguard_request_latency_percentile_seconds\{[^}]*percentile="99"[^}]*\} [0-9.e-]+/);
       await agent.stop();
       // the interval log, read back: every window of the process, in the intervals the agent wrote
       const tags = readIntervalLog(log).filter((x) => x.tag.startsWith(`request_latency;pid=${r.pid};`));

@@ -1,7 +1,8 @@
 // The agent's Prometheus endpoint scraped by a real Prometheus (the Debian package `prometheus`, which .ci/run
 // installs): its histogram_quantile() over the agent's request latency buckets must land in the bucket that holds the
-// exact P99 of what the agent observed, and the quantile gauge must equal that P99 to HDR precision.
-import { spawn, type ChildProcess } from "node:child_process";
+// exact P99 of what the agent observed, and the percentile gauge must equal that P99 to HDR precision. And `promtool
+// check metrics` (the same package) finds nothing wrong with a live agent's /metrics.
+import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { once } from "node:events";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
@@ -16,6 +17,9 @@ import { requireComponent } from "../support/components.js";
 import { ServedMetrics } from "../support/served-metrics.js";
 import { PERCENTILES, type SeriesSnapshot } from "../../agent/src/model.js";
 import { processMeta, requestWindow } from "../support/model.js";
+import { Agent } from "../../agent/src/agent.js";
+import { agentOptions } from "../../agent/src/cli/agent.js";
+import { nativeBuild, runProgram, shimLib, simEnv, testDir } from "../support/native.js";
 
 const N = 2000;
 
@@ -150,7 +154,7 @@ it("a real Prometheus scraping the agent: histogram_quantile(0.99) lands in the 
     // The gauge carries the HDR P99, which is the exact P99 to within HDR's 3 significant digits.
     const hdrP99 = hdr.getValueAtPercentile(99);
     expect(Math.abs(hdrP99 - exactP99)).toBeLessThanOrEqual(exactP99 / 1000 + 1);
-    const gauge = await query(base, 'tailguard_request_latency_quantile_seconds{quantile="0.99"}');
+    const gauge = await query(base, 'tailguard_request_latency_percentile_seconds{percentile="99"}');
     expect(gauge).toHaveLength(1);
     expect(gauge[0][0]).toMatchObject({ pid: "4242", priority: "10", gpu: "GPU-0000-test", command: "python3" });
     expect(gauge[0][1]).toBeCloseTo(hdrP99 / 1e9, 12);
@@ -170,3 +174,47 @@ it("a real Prometheus scraping the agent: histogram_quantile(0.99) lands in the 
     rmSync(dir, { recursive: true, force: true });
   }
 }, 20_000);
+
+it("promtool check metrics finds no problem in a live agent's /metrics, with processes on the simulated GPU", async () => {
+  const PROMTOOL = requireComponent("promtool");
+  const dir = testDir("promtool-metrics");
+  const agent = await Agent.start(agentOptions(["--dir", path.join(dir, "rings"), "--port", "0"], {}));
+  let text: string;
+  let records: number;
+  try {
+    // a high-priority request stream and a low-priority one on the same GPU: windows, holds, launches, percentiles
+    const workload = path.join(nativeBuild, "tg-workload");
+    const args = ["requests", "--rate", "200", "--count", "40", "--kernels", "2", "--kernel-us", "300"];
+    const runs = await Promise.all([
+      runProgram(workload, args, { env: simEnv(dir, { LD_PRELOAD: shimLib, TAILGUARD_PRIORITY: "high" }) }),
+      runProgram(workload, args, { env: simEnv(dir, { LD_PRELOAD: shimLib, TAILGUARD_PRIORITY: "low" }) }),
+    ]);
+    for (const r of runs) expect(r.code, r.stderr).toBe(0);
+    const end = Date.now() + 10_000;
+    while (agent.stats().windows < 80 && Date.now() < end) await sleep(25);
+    // the drain's health is published by the agent's housekeeping, once a second: scrape after one has seen the records
+    await sleep(1100);
+    text = await (await fetch(agent.server!.url()!)).text();
+    records = agent.stats().records;
+  } finally {
+    await agent.stop();
+  }
+  // every kind of series is there, so that promtool sees each of them
+  for (const name of ["tailguard_request_latency_seconds_bucket", "tailguard_hold_time_seconds_bucket", "tailguard_launches_total"])
+    expect(text, name).toContain(`${name}{`);
+  expect(text).toMatch(/^tailguard_request_latency_percentile_seconds\{/m);
+  // the agent's own health, plausible: every record read counted, no backlog left, read within a second of being written
+  const sample = (name: string) => Number(new RegExp(`^${name}(?:\\{[^}]*\\})? (\\S+)$`, "m").exec(text)?.[1]);
+  expect(sample("tailguard_records_read_total")).toBe(records);
+  expect(records).toBeGreaterThan(80);
+  expect(sample("tailguard_rings_backlog")).toBe(0);
+  expect(sample("tailguard_drain_lag_seconds")).toBeGreaterThanOrEqual(0);
+  expect(sample("tailguard_drain_lag_seconds")).toBeLessThan(1);
+  expect(sample("tailguard_build_info")).toBe(1);
+  for (const name of ["process_cpu_seconds_total", "process_resident_memory_bytes", "process_open_fds", "process_start_time_seconds"])
+    expect(sample(name), name).toBeGreaterThan(0);
+  const r = spawnSync(PROMTOOL, ["check", "metrics"], { input: text, encoding: "utf8" });
+  // promtool prints one line per problem ("NAME: what is wrong") and exits 1 when there is any
+  expect(`${r.stdout}${r.stderr}`.trim(), "promtool check metrics").toBe("");
+  expect(r.status).toBe(0);
+}, 30_000);

@@ -1,5 +1,5 @@
 // The agent's metrics (agent/src/telemetry/metrics.ts): the definition table against docs/metrics.md, the Prometheus endpoint as
-// a scraper reads it (names, types, labels, buckets, values), the quantile gauges, forgetting processes, and OTLP push
+// a scraper reads it (names, types, labels, buckets, values), the percentile gauges, forgetting processes, and OTLP push
 // in both encodings through a loopback receiver.
 import { readFileSync } from "node:fs";
 import { createServer } from "node:http";
@@ -59,7 +59,7 @@ const value = (samples: Sample[], name: string, labels: Record<string, string> =
 
 /** The OpenTelemetry→Prometheus name translation (units this table uses). */
 const translated = (d: MetricDefinition) =>
-  d.otel.replace(/\./g, "_") + (d.unit === "s" ? "_seconds" : "") + (d.type === "counter" ? "_total" : "");
+  d.otel.replace(/\./g, "_") + (d.unit === "s" ? "_seconds" : d.unit === "By" ? "_bytes" : "") + (d.type === "counter" ? "_total" : "");
 
 let open: AgentMetrics[] = [];
 let receivers: OtlpReceiver[] = [];
@@ -83,7 +83,7 @@ describe("the metric definitions", () => {
     const section = doc.slice(doc.indexOf("## The metrics"));
     const rows = section
       .split("\n")
-      .filter((l) => l.startsWith("| `tailguard_"))
+      .filter((l) => l.startsWith("| `tailguard_") || l.startsWith("| `process_"))
       .map((l) => l.slice(1, -1).split("|").map((c) => c.trim()));
     const code = (c: string) => c.replace(/^`|`$/g, "");
     const documented = rows.map(([prometheus, otel, type, unit, labels, buckets, description]) => ({
@@ -109,7 +109,8 @@ describe("the metric definitions", () => {
 
   it("names follow the Prometheus conventions, and histogram buckets bracket round SLOs", () => {
     for (const d of Object.values(METRICS) as MetricDefinition[]) {
-      expect(d.prometheus).toMatch(/^tailguard_[a-z0-9_]+$/);
+      // process_*: the agent's own process, under the names every Prometheus client library gives them
+      expect(d.prometheus).toMatch(d.otel.startsWith("process.") ? /^process_[a-z0-9_]+$/ : /^tailguard_[a-z0-9_]+$/);
       expect(d.prometheus, d.otel).toBe(translated(d));
       if (d.type === "histogram") {
         const b = d.buckets!;
@@ -163,7 +164,7 @@ describe("the Prometheus endpoint", () => {
 
     const { types, samples } = await scrape(m);
     for (const d of Object.values(METRICS) as MetricDefinition[]) {
-      if (d.labels.includes("quantile")) continue; // no snapshots here: see the next test
+      if (d.labels.includes("percentile")) continue; // no snapshots here: see the next test
       expect(types.get(d.prometheus), d.prometheus).toBe(d.type);
       const names = d.type === "histogram" ? ["_bucket", "_sum", "_count"].map((s) => d.prometheus + s) : [d.prometheus];
       for (const name of names) {
@@ -223,6 +224,34 @@ describe("the Prometheus endpoint", () => {
     expect(value((await scrape(m)).samples, "tailguard_launches_total", { pid: "101" })).toBe(1030);
   });
 
+  it("exports the agent's own process (the standard process_* names), its build, and how its drain keeps up", async () => {
+    const m = await start({ drain: () => ({ recordsRead: 123_456, backlog: 789, lagSeconds: 0.0042 }) });
+    const before = Date.now() / 1000;
+    const { samples } = await scrape(m);
+    const rss = process.memoryUsage.rss();
+    expect(value(samples, "tailguard_records_read_total")).toBe(123_456);
+    expect(value(samples, "tailguard_rings_backlog")).toBe(789);
+    expect(value(samples, "tailguard_drain_lag_seconds")).toBe(0.0042);
+    const version = JSON.parse(readFileSync(path.join(root, "package.json"), "utf8")).version;
+    expect(value(samples, "tailguard_build_info", { version, node: process.versions.node })).toBe(1);
+
+    const cpu = value(samples, "process_cpu_seconds_total");
+    const usage = process.cpuUsage();
+    expect(cpu).toBeGreaterThan(0);
+    expect(cpu).toBeLessThanOrEqual((usage.user + usage.system) / 1e6);
+    // within 64 MiB of what Node says now (the scrape itself allocates)
+    expect(Math.abs(value(samples, "process_resident_memory_bytes") - rss)).toBeLessThan(64 << 20);
+    expect(value(samples, "process_virtual_memory_bytes")).toBeGreaterThan(value(samples, "process_resident_memory_bytes"));
+    const fds = value(samples, "process_open_fds");
+    expect(fds).toBeGreaterThanOrEqual(3); // stdin, stdout, stderr at least, and the server's socket
+    expect(fds).toBeLessThan(value(samples, "process_max_fds"));
+    const started = value(samples, "process_start_time_seconds");
+    expect(started).toBeGreaterThan(before - process.uptime() - 1);
+    expect(started).toBeLessThan(before - process.uptime() + 1);
+    // the same at the next scrape: a change of it is a restart
+    expect(value((await scrape(m)).samples, "process_start_time_seconds")).toBe(started);
+  });
+
   it("shows a process's series from attach() on, before any observation, at zero", async () => {
     const m = await start({});
     m.attach(meta(7));
@@ -232,7 +261,7 @@ describe("the Prometheus endpoint", () => {
     expect(value(samples, "tailguard_request_latency_seconds_bucket", { pid: "7", le: "+Inf" })).toBe(0);
   });
 
-  it("exports the HDR snapshots' percentiles as quantile gauges in seconds", async () => {
+  it("exports the HDR snapshots' percentiles as gauges in seconds, labelled with the percentile in percent", async () => {
     const a = meta(101, { priority: 10 });
     const snap = (metric: SeriesSnapshot["metric"], scale: number): SeriesSnapshot => ({
       metric,
@@ -252,17 +281,19 @@ describe("the Prometheus endpoint", () => {
     const m = await start({ snapshots: () => snapshots });
     m.observeWindow(a, window(101, 1_000_000));
     const { types, samples } = await scrape(m);
-    expect(types.get("tailguard_request_latency_quantile_seconds")).toBe("gauge");
-    expect(types.get("tailguard_hold_time_quantile_seconds")).toBe("gauge");
-    const expected: Record<string, string> = { p50: "0.5", p90: "0.9", p99: "0.99", p999: "0.999", p9999: "0.9999" };
+    expect(types.get("tailguard_request_latency_percentile_seconds")).toBe("gauge");
+    expect(types.get("tailguard_hold_time_percentile_seconds")).toBe("gauge");
+    const expected: Record<string, string> = { p50: "50", p90: "90", p99: "99", p999: "99.9", p9999: "99.99" };
     expect(Object.keys(PERCENTILES).sort()).toEqual(Object.keys(expected).sort());
-    for (const [label, quantile] of Object.entries(expected)) {
-      const labels = { pid: "101", priority: "10", gpu: a.gpu!.uuid, command: "python3", quantile };
-      expect(value(samples, "tailguard_request_latency_quantile_seconds", labels)).toBe(snapshots[0].percentiles[label] / 1e9);
-      expect(value(samples, "tailguard_hold_time_quantile_seconds", labels)).toBe(snapshots[1].percentiles[label] / 1e9);
+    for (const [label, percentile] of Object.entries(expected)) {
+      const labels = { pid: "101", priority: "10", gpu: a.gpu!.uuid, command: "python3", percentile };
+      expect(value(samples, "tailguard_request_latency_percentile_seconds", labels)).toBe(snapshots[0].percentiles[label] / 1e9);
+      expect(value(samples, "tailguard_hold_time_percentile_seconds", labels)).toBe(snapshots[1].percentiles[label] / 1e9);
     }
-    expect(find(samples, "tailguard_request_latency_quantile_seconds")).toHaveLength(5);
-    expect(samples.some((s) => s.name.includes("api_time_quantile"))).toBe(false);
+    expect(find(samples, "tailguard_request_latency_percentile_seconds")).toHaveLength(5);
+    expect(samples.some((s) => s.name.includes("api_time_percentile"))).toBe(false);
+    // `quantile` is a summary's label: on a gauge, `promtool check metrics` rejects it
+    expect(samples.filter((s) => "quantile" in s.labels)).toEqual([]);
   });
 });
 
@@ -288,13 +319,13 @@ describe("processes that go away", () => {
 
     let { samples } = await scrape(m);
     expect(value(samples, "tailguard_launches_total", { pid: "101" })).toBe(5);
-    expect(find(samples, "tailguard_request_latency_quantile_seconds", { pid: "101" })).toHaveLength(5);
+    expect(find(samples, "tailguard_request_latency_percentile_seconds", { pid: "101" })).toHaveLength(5);
 
     await sleep(350);
     ({ samples } = await scrape(m));
     expect(samples.filter((s) => s.labels.pid === "101")).toEqual([]);
     expect(value(samples, "tailguard_request_windows_total", { pid: "202" })).toBe(1);
-    expect(find(samples, "tailguard_request_latency_quantile_seconds", { pid: "202" })).toHaveLength(5);
+    expect(find(samples, "tailguard_request_latency_percentile_seconds", { pid: "202" })).toHaveLength(5);
   });
 
   it("records after forget (a late drain) bring the forgotten series back: never two series with one label set", async () => {
@@ -375,7 +406,7 @@ describe("OTLP push", () => {
       expect(receiver.requests[0].headers["x-tenant"]).toBe("gpu team");
       const metrics = receiver.metrics();
       expect(new Set(metrics.map((x) => x.name))).toEqual(
-        new Set((Object.values(METRICS) as MetricDefinition[]).filter((d) => !d.labels.includes("quantile")).map((d) => d.otel)),
+        new Set((Object.values(METRICS) as MetricDefinition[]).filter((d) => !d.labels.includes("percentile")).map((d) => d.otel)),
       );
       const latency = metrics.find((x) => x.name === "tailguard.request.latency")!;
       expect(latency.type).toBe("histogram");

@@ -158,6 +158,24 @@ export function durationNs(b: Buffer, o: number): number | null {
   return flags & Flag.UNTIMED ? null : durationOf(flags, b.readUInt32LE(o + AT_DUR));
 }
 
+/** Records earliestEndNs skips between two it reads: a record is a cache line, and reading every one cost about 40 ns
+ *  a record (a batch of 65536, out of the cache; node, 2 busy cores), one in 64 under 1 ns. */
+const END_SAMPLE = 64;
+
+/** The earliest end (start + duration, CLOCK_MONOTONIC ns, as a double: exact to the ns for 104 days of uptime, to a
+ *  few ns after) among a batch of whole records, the first and one in END_SAMPLE after it: about when the oldest of
+ *  them was written (a lane's records are in order, and a batch has each lane's from its oldest). Infinity for none. */
+export function earliestEndNs(b: Buffer): number {
+  let min = Infinity;
+  for (let o = 0; o + RECORD_SIZE <= b.length; o += RECORD_SIZE * END_SAMPLE) {
+    const flags = b.readUInt16LE(o + AT_FLAGS);
+    const start = b.readUInt32LE(o + AT_T_START + 4) * 4294967296 + b.readUInt32LE(o + AT_T_START);
+    const end = flags & Flag.UNTIMED ? start : start + durationOf(flags, b.readUInt32LE(o + AT_DUR));
+    if (end < min) min = end;
+  }
+  return min;
+}
+
 /** One record, decoded. Times are CLOCK_MONOTONIC nanoseconds. */
 export interface RawRecord {
   kind: number;

@@ -34,6 +34,7 @@ import {
 } from "@opentelemetry/sdk-metrics";
 
 import { exporterOptions, type OtlpMetricsExport } from "./otel-env.js";
+import { agentVersion, ownProcess } from "./own-process.js";
 import { FORGET_AFTER_MS, PERCENTILES, type Hold, type ProcessMeta, type RequestWindow, type SeriesSnapshot } from "../model.js";
 
 export type MetricType = "histogram" | "counter" | "gauge";
@@ -59,10 +60,10 @@ export interface MetricDefinition extends MetricSpec {
 }
 
 /** The name Prometheus shows for a metric: its OTel name translated as the OpenTelemetry→Prometheus rules say (dots to
- *  underscores, the unit `s` as the suffix `_seconds`, a `{…}` unit nothing, `_total` on counters), so the same
- *  queries work whether Prometheus scrapes the agent or an OpenTelemetry Collector that received its OTLP. */
+ *  underscores, the unit `s` as the suffix `_seconds`, `By` as `_bytes`, a `{…}` unit nothing, `_total` on counters),
+ *  so the same queries work whether Prometheus scrapes the agent or an OpenTelemetry Collector that received its OTLP. */
 export function prometheusName(d: Pick<MetricSpec, "otel" | "unit" | "type">): string {
-  const unit = d.unit === "s" ? "_seconds" : "";
+  const unit = d.unit === "s" ? "_seconds" : d.unit === "By" ? "_bytes" : "";
   return d.otel.replace(/\./g, "_") + unit + (d.type === "counter" ? "_total" : "");
 }
 
@@ -180,19 +181,89 @@ const SPECS = {
     description: "Attached processes with a request window open.",
     labels: [],
   },
-  request_latency_quantile: {
-    otel: "tailguard.request.latency.quantile",
+  request_latency_percentile: {
+    otel: "tailguard.request.latency.percentile",
     type: "gauge",
     unit: "s",
-    description: "Request latency percentiles from the agent's HDR histogram of the series (exact to its precision).",
-    labels: [...PROCESS, "quantile"],
+    description: "Request latency percentiles, exact: the agent's HDR histogram of the series (3 significant digits) since the agent began following the process; `percentile` in percent.",
+    labels: [...PROCESS, "percentile"],
   },
-  hold_time_quantile: {
-    otel: "tailguard.hold.time.quantile",
+  hold_time_percentile: {
+    otel: "tailguard.hold.time.percentile",
     type: "gauge",
     unit: "s",
-    description: "Hold time percentiles (all reasons) from the agent's HDR histogram of the series (exact to its precision).",
-    labels: [...PROCESS, "quantile"],
+    description: "Hold time percentiles (all reasons), exact: the agent's HDR histogram of the series (3 significant digits) since the agent began following the process; `percentile` in percent.",
+    labels: [...PROCESS, "percentile"],
+  },
+  records_read: {
+    otel: "tailguard.records.read",
+    type: "counter",
+    unit: "{record}",
+    description: "Records the agent read from the rings, every process's.",
+    labels: [],
+  },
+  rings_backlog: {
+    otel: "tailguard.rings.backlog",
+    type: "gauge",
+    unit: "{record}",
+    description: "Records written to the rings and not yet drained by the agent, every ring's (counted once a second): it grows when the agent falls behind, and a full ring drops records.",
+    labels: [],
+  },
+  drain_lag: {
+    otel: "tailguard.drain.lag",
+    type: "gauge",
+    unit: "s",
+    description: "How far behind the agent reads: the age of the oldest record it read in the last second, from the record's end as the shim timed it to the agent reading it; 0 when it read none.",
+    labels: [],
+  },
+  build_info: {
+    otel: "tailguard.build_info",
+    type: "gauge",
+    unit: "{build}",
+    description: "The agent's build: always 1, labelled with its version and the Node.js version it runs on.",
+    labels: ["version", "node"],
+  },
+  process_cpu: {
+    otel: "process.cpu",
+    type: "counter",
+    unit: "s",
+    description: "CPU time, user and system, the agent's process has used.",
+    labels: [],
+  },
+  process_resident_memory: {
+    otel: "process.resident_memory",
+    type: "gauge",
+    unit: "By",
+    description: "The agent's resident memory.",
+    labels: [],
+  },
+  process_virtual_memory: {
+    otel: "process.virtual_memory",
+    type: "gauge",
+    unit: "By",
+    description: "The agent's virtual memory.",
+    labels: [],
+  },
+  process_open_fds: {
+    otel: "process.open_fds",
+    type: "gauge",
+    unit: "{fd}",
+    description: "File descriptors the agent has open.",
+    labels: [],
+  },
+  process_max_fds: {
+    otel: "process.max_fds",
+    type: "gauge",
+    unit: "{fd}",
+    description: "The agent's limit of open file descriptors (soft).",
+    labels: [],
+  },
+  process_start_time: {
+    otel: "process.start_time",
+    type: "gauge",
+    unit: "s",
+    description: "When the agent's process started, in seconds since the Unix epoch: a change is a restart.",
+    labels: [],
   },
 } as const satisfies Record<string, MetricSpec>;
 
@@ -204,14 +275,17 @@ export const METRICS = Object.fromEntries(
 
 type MetricKey = keyof typeof METRICS;
 
-/** The HDR histograms whose percentiles become gauges. */
-const QUANTILE_GAUGES: Partial<Record<SeriesSnapshot["metric"], MetricKey>> = {
-  request_latency: "request_latency_quantile",
-  hold_time: "hold_time_quantile",
+/** The HDR histograms whose percentiles become gauges. Gauges with a `percentile` label, not a Prometheus summary's
+ *  `quantile`: OpenTelemetry's SDK has no summary to push over OTLP, and one form on both ways out keeps the queries the
+ *  same whether Prometheus scrapes the agent or a Collector that received its OTLP; `quantile` on a gauge is what
+ *  `promtool check metrics` rejects (docs/metrics.md, "Percentile gauges"). */
+const PERCENTILE_GAUGES: Partial<Record<SeriesSnapshot["metric"], MetricKey>> = {
+  request_latency: "request_latency_percentile",
+  hold_time: "hold_time_percentile",
 };
 
-/** PERCENTILES' labels → the `quantile` label value ("p999" → "0.999"). */
-const QUANTILES = Object.entries(PERCENTILES).map(([label, pct]) => [label, String(Number((pct / 100).toPrecision(6)))]);
+/** PERCENTILES' labels → the `percentile` label value, in percent ("p999" → "99.9"). */
+const PERCENTILE_LABELS = Object.entries(PERCENTILES).map(([label, pct]) => [label, String(pct)]);
 
 /** A process's `command` label: its OTEL_SERVICE_NAME, else the program it runs. */
 export function commandLabel(meta: Pick<ProcessMeta, "cmdline" | "serviceName">): string {
@@ -313,6 +387,15 @@ class ProcessSeries {
 /** The span counts exported as counters (SpanPipeline's stats have these and more). */
 type SpanCounts = { exported: number; dropped: number; failed: number };
 
+/** How the drain of the rings keeps up (the agent counts them: agent.ts). */
+export interface DrainHealth {
+  recordsRead: number;
+  /** records in the rings not drained yet */
+  backlog: number;
+  /** the age of the oldest record read in the last second, s */
+  lagSeconds: number;
+}
+
 /** OTLP push: an exporter, how often to export and how long one export may take (default: 30 s, or the interval). */
 export interface OtlpMetricsOptions {
   exporter: PushMetricExporter;
@@ -326,10 +409,12 @@ export interface AgentMetricsOptions {
   otlp?: OtlpMetricsOptions | null;
   /** the agent's own resource (otel-env.ts; default: service.name "tailguard"): OTLP's, and Prometheus' target_info */
   resource?: Record<string, string>;
-  /** the agent's HDR histograms, for the quantile gauges (values in ns) */
+  /** the agent's HDR histograms, for the percentile gauges (values in ns) */
   snapshots?: () => SeriesSnapshot[];
   /** the span pipeline's counts since it started (spans.ts) */
   spanStats?: () => SpanCounts;
+  /** how the drain keeps up (zeros without one) */
+  drain?: () => DrainHealth;
   /** how long a forgotten process's series are still exported, so that a scrape after its exit sees its final
    *  counts (ms; default FORGET_AFTER_MS) */
   forgetAfterMs?: number;
@@ -350,6 +435,7 @@ export class AgentMetrics {
   private readonly forgetAfterMs: number;
   private readonly snapshots?: () => SeriesSnapshot[];
   private readonly spanStats?: () => SpanCounts;
+  private readonly drain?: () => DrainHealth;
   private readonly resource: Resource;
   private readonly provider: MeterProvider;
   private readonly scrapeReader: MetricReader | null = null;
@@ -361,6 +447,7 @@ export class AgentMetrics {
     this.resource = resourceFromAttributes(opts.resource ?? { "service.name": "tailguard" });
     this.snapshots = opts.snapshots;
     this.spanStats = opts.spanStats;
+    this.drain = opts.drain;
     const producer: MetricProducer = { collect: () => Promise.resolve(this.produce()) };
     const readers: MetricReader[] = [];
     if (opts.prometheus) {
@@ -528,11 +615,14 @@ export class AgentMetrics {
 
     const errors: unknown[] = [];
     let spans: SpanCounts = { exported: 0, dropped: 0, failed: 0 };
+    let drain: DrainHealth = { recordsRead: 0, backlog: 0, lagSeconds: 0 };
     try {
       if (this.spanStats) spans = this.spanStats();
+      if (this.drain) drain = this.drain();
     } catch (err) {
       errors.push(err);
     }
+    const own = ownProcess();
 
     const metrics: MetricData[] = [
       metricData("request_latency", all.map((s) => point(s, s.attrs, s.latency.value()))),
@@ -549,9 +639,20 @@ export class AgentMetrics {
       metricData("rings_corrupt", agentWide(this.ringsCorrupt)),
       metricData("processes_attached", agentWide(this.attached)),
       metricData("processes_in_flight", agentWide(this.inFlight)),
+      metricData("records_read", agentWide(drain.recordsRead)),
+      metricData("rings_backlog", agentWide(drain.backlog)),
+      metricData("drain_lag", agentWide(drain.lagSeconds)),
+      metricData("build_info", [{ attributes: BUILD, startTime: this.start, endTime: end, value: 1 }]),
+      metricData("process_cpu", agentWide(own.cpuSeconds)),
+      metricData("process_resident_memory", agentWide(own.residentBytes)),
+      metricData("process_start_time", agentWide(own.startTimeSeconds)),
     ];
+    // what /proc alone says is left out where it cannot be read, rather than exported as a false zero
+    if (own.virtualBytes !== null) metrics.push(metricData("process_virtual_memory", agentWide(own.virtualBytes)));
+    if (own.openFds !== null) metrics.push(metricData("process_open_fds", agentWide(own.openFds)));
+    if (own.maxFds !== null) metrics.push(metricData("process_max_fds", agentWide(own.maxFds)));
     try {
-      if (this.snapshots) metrics.push(...this.quantileGauges(this.snapshots(), end));
+      if (this.snapshots) metrics.push(...this.percentileGauges(this.snapshots(), end));
     } catch (err) {
       errors.push(err);
     }
@@ -561,10 +662,10 @@ export class AgentMetrics {
     };
   }
 
-  private quantileGauges(snapshots: SeriesSnapshot[], end: HrTime): MetricData[] {
+  private percentileGauges(snapshots: SeriesSnapshot[], end: HrTime): MetricData[] {
     const points = new Map<MetricKey, DataPoint<number>[]>();
     for (const snap of snapshots) {
-      const key = QUANTILE_GAUGES[snap.metric];
+      const key = PERCENTILE_GAUGES[snap.metric];
       if (!key || snap.count === 0) continue;
       const { pid, priority, gpu } = snap.key;
       // the gauges follow the process's series: a process forgotten and retired is gone from them too, whatever
@@ -575,11 +676,11 @@ export class AgentMetrics {
       const command = s.attrs.command;
       let list = points.get(key);
       if (!list) points.set(key, (list = []));
-      for (const [label, quantile] of QUANTILES) {
+      for (const [label, percentile] of PERCENTILE_LABELS) {
         const ns = snap.percentiles[label];
         if (ns === undefined) continue;
         list.push({
-          attributes: { pid, priority, gpu, command, quantile },
+          attributes: { pid, priority, gpu, command, percentile },
           startTime: s.start,
           endTime: end,
           value: ns / 1e9,
@@ -608,6 +709,9 @@ function metricData(key: MetricKey, dataPoints: DataPoint<Histogram>[] | DataPoi
     ? { ...common, dataPointType: DataPointType.SUM, isMonotonic: true, dataPoints: points }
     : { ...common, dataPointType: DataPointType.GAUGE, dataPoints: points };
 }
+
+/** build_info's labels. */
+const BUILD: Attributes = { version: agentVersion, node: process.versions.node };
 
 const PROMETHEUS_NAME = new Map<string, string>(Object.values(METRICS).map((d) => [d.otel, d.prometheus]));
 

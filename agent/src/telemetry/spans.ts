@@ -5,7 +5,6 @@
 // a bounded queue drained in batches, so a slow or dead collector costs dropped spans, never a blocked caller.
 import { hash } from "node:crypto";
 import { open, readdir, rename, rm, type FileHandle } from "node:fs/promises";
-import { createRequire } from "node:module";
 import { hostname } from "node:os";
 import path from "node:path";
 
@@ -22,9 +21,9 @@ import type { ReadableSpan, SpanExporter } from "@opentelemetry/sdk-trace-base";
 import { epochNs, type Hold, type Launch, type ProcessMeta, type RequestWindow } from "../model.js";
 import { exporterOptions, type OtlpExport } from "./otel-env.js";
 import { exportRequest, ProtoWriter, resourceBytes, scopeBytes, span as writeSpan, type EncodedSpans } from "./otlp-proto.js";
+import { agentVersion } from "./own-process.js";
 
-const version: string = createRequire(import.meta.url)("../../../package.json").version;
-const scope: InstrumentationScope = { name: "tailguard", version };
+const scope: InstrumentationScope = { name: "tailguard", version: agentVersion };
 
 /** Why a window's launches were attached as child spans: over the SLO, over the process's running P99, or sampled. */
 export type SampleReason = "slo" | "slow" | "random";
