@@ -1,6 +1,6 @@
 // `tailguard bench --sim` end to end (every mode, three repetitions, on the simulated GPU), a run whose shim cannot
-// attach, bad input, and units of the bench: nearest-rank statistics, the PNG encoder, and the Poisson schedule that
-// tg-workload and the PyTorch worker must draw identically.
+// attach, bad input, and units of the bench: nearest-rank statistics, the plots (PNG rendered by resvg with a real font,
+// SVG alone where it cannot be), and the Poisson schedule that tg-workload and the PyTorch worker must draw identically.
 import { execFileSync, spawn, spawnSync } from "node:child_process";
 import { chmodSync, existsSync, mkdtempSync, readFileSync, readdirSync, writeFileSync } from "node:fs";
 import os from "node:os";
@@ -10,10 +10,11 @@ import { describe, expect, it } from "vitest";
 
 import { GpuSampler } from "../../agent/src/bench/gpu-sampler.js";
 import { lowCpu, processCpuNs, procStatCpuNs, type RunRecord } from "../../agent/src/bench/orchestrate.js";
-import { mechanismChangeLines } from "../../agent/src/bench/output.js";
-import { Canvas, crc32, PNG_SIGNATURE } from "../../agent/src/bench/png.js";
+import { mechanismChangeLines, writePlots } from "../../agent/src/bench/output.js";
+import { cdfChart, COLORS, renderPng, toSvg } from "../../agent/src/bench/plot.js";
 import { median, percentile, ratio, spread, summarize, throughputOutside, windowThroughput } from "../../agent/src/bench/stats.js";
 import { nativeBuild, root, simDir } from "../support/native.js";
+import { decodePng, type DecodedPng } from "../support/png.js";
 import { formatCpus, orchestratorCpus, parseCpus, pinProcess } from "../../agent/src/bench/workers.js";
 import { cases, goalTable, medianTable, RUNS as benchRuns } from "../../bench/gpu/bench-table.mjs";
 import { extract as extractFigures, publishedFigures, rawFiles, resultsRef, TABLES } from "../../bench/gpu/figures.mjs";
@@ -30,22 +31,31 @@ function bench(args: string[], env: NodeJS.ProcessEnv = {}, cwd = root) {
   return spawnSync(process.execPath, [cli, "bench", ...args], { env: e, cwd, encoding: "utf8", timeout: 110_000 });
 }
 
-/** PNG chunks, each CRC checked. */
-function pngChunks(buf: Buffer) {
-  expect(buf.subarray(0, 8).equals(PNG_SIGNATURE)).toBe(true);
-  const chunks: { type: string; data: Buffer }[] = [];
-  for (let off = 8; off < buf.length; ) {
-    const len = buf.readUInt32BE(off);
-    const type = buf.toString("ascii", off + 4, off + 8);
-    const data = buf.subarray(off + 8, off + 8 + len);
-    expect(buf.readUInt32BE(off + 8 + len), `CRC of ${type}`).toBe(crc32(buf.subarray(off + 4, off + 8 + len)));
-    chunks.push({ type, data });
-    off += 12 + len;
+/** A plot's PNG as rendered from its SVG: the scene's size, every series' colour drawn, and a title set in a real
+ *  font: dark text pixels in the title band, with the many grey levels of anti-aliased glyph edges that no bitmap font
+ *  has (the hand-written rasterizer's 5x7 font drew one colour only). */
+function expectPlotPng(png: DecodedPng, colors: readonly (readonly number[])[], what: string) {
+  expect([png.width, png.height], what).toEqual([900, 560]);
+  for (const c of colors) {
+    let found = false;
+    for (let y = 0; y < png.height && !found; y++)
+      for (let x = 0; x < png.width && !found; x++) {
+        const [r, g, b] = png.at(x, y);
+        found = r === c[0] && g === c[1] && b === c[2];
+      }
+    expect(found, `${what} shows the colour ${c.join(",")}`).toBe(true);
   }
-  expect(chunks[0].type).toBe("IHDR");
-  expect(chunks.at(-1)!.type).toBe("IEND");
-  const ihdr = chunks[0].data;
-  return { chunks, width: ihdr.readUInt32BE(0), height: ihdr.readUInt32BE(4), depth: ihdr[8], colour: ihdr[9] };
+  // the title: centred, baseline at y 24, 16 px; nothing else is drawn above y 40
+  let dark = 0;
+  const greys = new Set<number>();
+  for (let y = 0; y < 40; y++)
+    for (let x = 150; x < 750; x++) {
+      const [r, g, b] = png.at(x, y);
+      if (r < 90 && g < 90 && b < 90) dark++;
+      if (r === g && g === b && r > 60 && r < 220) greys.add(r);
+    }
+  expect(dark, `${what}: dark title pixels`).toBeGreaterThan(100);
+  expect(greys.size, `${what}: grey levels of anti-aliased text in the title`).toBeGreaterThanOrEqual(20);
 }
 
 /** Tags of an XML document balance (a small well-formedness check: no XML parser among the dependencies). */
@@ -105,25 +115,67 @@ describe("bench statistics", () => {
   });
 });
 
-describe("bench PNG encoder", () => {
-  it("writes a valid PNG whose IDAT inflates back to the pixels drawn", () => {
-    const c = new Canvas(7, 5);
-    c.blend(3, 2, [200, 10, 30]);
-    c.blend(6, 4, [0, 0, 255], 0.5);
-    const png = c.toPng();
-    const { chunks, width, height, depth, colour } = pngChunks(png);
-    expect([width, height, depth, colour]).toEqual([7, 5, 8, 2]);
-    const raw = zlib.inflateSync(Buffer.concat(chunks.filter((k) => k.type === "IDAT").map((k) => k.data)));
-    const stride = 1 + 7 * 3;
-    expect(raw.length).toBe(stride * 5);
-    for (let y = 0; y < 5; y++) expect(raw[y * stride]).toBe(0); // filter type None on every row
-    const px = (x: number, y: number) => [...raw.subarray(y * stride + 1 + x * 3, y * stride + 1 + x * 3 + 3)];
-    expect(px(3, 2)).toEqual([200, 10, 30]);
-    expect(px(6, 4)).toEqual([128, 128, 255]); // half-blended onto white
-    expect(px(0, 0)).toEqual([255, 255, 255]);
-    if (typeof (zlib as { crc32?: unknown }).crc32 === "function") // an independent CRC-32 where Node has one
-      expect(crc32(Buffer.from("123456789"))).toBe((zlib as unknown as { crc32: (b: Buffer) => number }).crc32(Buffer.from("123456789")));
-    expect(crc32(Buffer.from("123456789"))).toBe(0xcbf43926); // the CRC-32 check value
+describe("bench plots", () => {
+  const run = (mode: string, latencyMs: number[]) => ({
+    mode, repetition: 1, high: { latencyMs, arrivalMs: latencyMs.map((_, i) => i * 100) },
+    holds: mode === "tailguard" ? { count: 1, totalMs: 3, list: [{ atMs: 250, durMs: 3 }] } : null,
+  }) as unknown as RunRecord;
+  const runs = [run("high-alone", [1, 1.2, 1.5, 2]), run("native", [2, 3, 5, 9]), run("tailguard", [1.1, 1.3, 1.6, 2.2])];
+
+  it("renders the PNG from the SVG with resvg, its text in the shipped DejaVu Sans", () => {
+    const scene = cdfChart("sim: high-priority latency CDF", [
+      { name: "native", color: COLORS.native, values: [2, 3, 5, 9] },
+      { name: "tailguard", color: COLORS.tailguard, values: [1.1, 1.3, 1.6, 2.2] },
+    ]);
+    const svg = toSvg(scene);
+    expect(svg).toContain('font-family="DejaVu Sans, sans-serif"');
+    const out = renderPng(svg);
+    if ("error" in out) throw new Error(out.error);
+    expectPlotPng(decodePng(out.png), [COLORS.native, COLORS.tailguard], "the CDF");
+  });
+
+  it("writes the SVGs alone, and says so once, where the PNGs cannot be rendered", () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), "tg-bench-plots-"));
+    const said: string[] = [];
+    const write = process.stderr.write;
+    process.stderr.write = ((s: string) => (said.push(String(s)), true)) as typeof process.stderr.write;
+    let files;
+    try {
+      files = writePlots(dir, "sim", ["high-alone", "native", "tailguard"], runs, 1,
+        () => ({ error: "resvg cannot load on sunos-sparc: no binary" }));
+    } finally {
+      process.stderr.write = write;
+    }
+    expect(files).toEqual({ cdfSvg: path.join(dir, "latency-cdf.svg"), timelineSvg: path.join(dir, "latency-timeline.svg") });
+    expect(readdirSync(dir).sort()).toEqual(["latency-cdf.svg", "latency-timeline.svg"]);
+    expect(said).toEqual(["tailguard bench: PNG plots not written, the SVGs only: resvg cannot load on sunos-sparc: no binary\n"]);
+    // with resvg, both
+    expect(Object.keys(writePlots(dir, "sim", ["high-alone", "native", "tailguard"], runs, 1)).sort())
+      .toEqual(["cdfPng", "cdfSvg", "timelinePng", "timelineSvg"]);
+    expectPlotPng(decodePng(readFileSync(path.join(dir, "latency-timeline.png"))), [COLORS.native, COLORS.tailguard, COLORS.holds], "the timeline");
+  });
+
+  it("the PNG reader of these tests decodes the row filters and checks CRCs", () => {
+    // an independent CRC-32 (node:zlib's, Node >= 20.15) for the chunks of a 2x2 RGB image whose rows are filtered
+    // Sub and Paeth (resvg's encoder picks a filter per row)
+    const zcrc = (zlib as unknown as { crc32?: (b: Buffer) => number }).crc32;
+    if (!zcrc) return;
+    const chunk = (type: string, data: Buffer) => {
+      const body = Buffer.concat([Buffer.from(type, "ascii"), data]);
+      const head = Buffer.alloc(4), crc = Buffer.alloc(4);
+      head.writeUInt32BE(data.length);
+      crc.writeUInt32BE(zcrc(body));
+      return Buffer.concat([head, body, crc]);
+    };
+    const raw = Buffer.from([1, 10, 20, 30, 5, 5, 5, 4, 1, 1, 1, 2, 2, 2]);
+    const png = Buffer.concat([Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]),
+      chunk("IHDR", Buffer.from([0, 0, 0, 2, 0, 0, 0, 2, 8, 2, 0, 0, 0])), chunk("IDAT", zlib.deflateSync(raw)),
+      chunk("IEND", Buffer.alloc(0))]);
+    const img = decodePng(png);
+    expect([img.at(0, 0), img.at(1, 0), img.at(0, 1), img.at(1, 1)]).toEqual([
+      [10, 20, 30, 255], [15, 25, 35, 255], [11, 21, 31, 255], [17, 27, 37, 255]]);
+    png[png.length - 20] ^= 1; // the last byte of the IDAT's data
+    expect(() => decodePng(png)).toThrow(/bad CRC in IDAT/);
   });
 });
 
@@ -355,6 +407,9 @@ describe("tailguard bench --sim", () => {
     expect(md).toMatch(/\| tailguard \| [\d.]+ \(×[\d.]+\)/);
     expect(r.stdout).toContain("| tailguard |");
 
+    // result.json lists the plots, SVG and PNG, as written
+    expect(Object.keys(result.files).sort()).toEqual(["cdfPng", "cdfSvg", "markdown", "timelinePng", "timelineSvg"]);
+    for (const f of Object.values(result.files) as string[]) expect(existsSync(f), f).toBe(true);
     // the timeline shows repetition 1; its holds strip has a bar for each hold of that run (on a busy 2-core machine a
     // short run can have none)
     const firstHolds = result.runs.find((x: { mode: string; repetition: number }) => x.mode === "tailguard" && x.repetition === 1).holds.count;
@@ -364,14 +419,7 @@ describe("tailguard bench --sim", () => {
       expect(svg).toMatch(/^<\?xml[^>]*\?>\s*<svg /);
       expectWellFormedXml(svg);
       for (const s of series) expect(svg, `${name}: ${s}`).toContain(`data-series="${s}"`);
-      const png = pngChunks(readFileSync(path.join(out, `${name}.png`)));
-      expect([png.width, png.height]).toEqual([900, 560]);
-      const raw = zlib.inflateSync(Buffer.concat(png.chunks.filter((k) => k.type === "IDAT").map((k) => k.data)));
-      expect(raw.length).toBe((1 + 900 * 3) * 560);
-      // the tailguard series' colour is drawn somewhere
-      let found = false;
-      for (let i = 0; i + 2 < raw.length && !found; i++) found = raw[i] === 31 && raw[i + 1] === 119 && raw[i + 2] === 180;
-      expect(found, `${name}.png shows the tailguard series`).toBe(true);
+      expectPlotPng(decodePng(readFileSync(path.join(out, `${name}.png`))), series.map((s) => COLORS[s]), `${name}.png`);
     }
   });
 

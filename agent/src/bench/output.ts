@@ -1,5 +1,5 @@
 // What `tailguard bench` writes: the JSON result (scenario, machine, every run, the summary per mode with medians,
-// spreads and ratios to the standalone references), a Markdown table, and the plots (SVG and PNG).
+// spreads and ratios to the standalone references), a Markdown table, and the plots (SVG, and PNG rendered by resvg).
 import { execFileSync } from "node:child_process";
 import { writeFileSync } from "node:fs";
 import os from "node:os";
@@ -7,7 +7,7 @@ import path from "node:path";
 
 import { native, packageRoot } from "../ingest/native.js";
 import { POLL_MS, type ModeName, type RunRecord } from "./orchestrate.js";
-import { cdfChart, COLORS, rasterize, timelineChart, toSvg, type Scene } from "./plot.js";
+import { cdfChart, COLORS, renderPng, timelineChart, toSvg, type Scene } from "./plot.js";
 import { LATENCY_STATS, spread, type LatencyStat, type Spread } from "./stats.js";
 
 export interface ModeSummary {
@@ -189,30 +189,42 @@ function gpuStateLine(result: { modes: ModeName[]; summary: Record<string, ModeS
 
 export interface PlotFiles {
   cdfSvg: string;
-  cdfPng: string;
+  cdfPng?: string;
   timelineSvg: string;
-  timelinePng: string;
+  timelinePng?: string;
 }
 
-function writeScene(scene: Scene, base: string): [string, string] {
-  writeFileSync(`${base}.svg`, toSvg(scene));
-  writeFileSync(`${base}.png`, rasterize(scene).toPng());
+/** Writes the scene's SVG and, where resvg renders it, its PNG; returns the PNG's path, or why there is none. */
+function writeScene(scene: Scene, base: string, render: typeof renderPng): [string, string | { error: string }] {
+  const svg = toSvg(scene);
+  writeFileSync(`${base}.svg`, svg);
+  const png = render(svg);
+  if ("error" in png) return [`${base}.svg`, png];
+  writeFileSync(`${base}.png`, png.png);
   return [`${base}.svg`, `${base}.png`];
 }
 
-/** The CDFs (every repetition's samples pooled per mode) and the timeline of the first repetition. */
-export function writePlots(dir: string, title: string, modes: ModeName[], runs: RunRecord[], durationS: number): PlotFiles {
+/** The CDFs (every repetition's samples pooled per mode) and the timeline of the first repetition, as SVG and PNG;
+ *  where the PNGs cannot be rendered, the SVGs alone and one line on stderr saying why. */
+export function writePlots(dir: string, title: string, modes: ModeName[], runs: RunRecord[], durationS: number,
+  render = renderPng): PlotFiles {
   const highModes = modes.filter((m) => runs.some((r) => r.mode === m && r.high));
   const cdf = cdfChart(`${title}: high-priority latency CDF`, highModes.map((m) => ({
     name: m, color: COLORS[m], values: runs.filter((r) => r.mode === m).flatMap((r) => r.high!.latencyMs),
   })));
-  const [cdfSvg, cdfPng] = writeScene(cdf, path.join(dir, "latency-cdf"));
+  const [cdfSvg, cdfPng] = writeScene(cdf, path.join(dir, "latency-cdf"), render);
   const first = (m: ModeName) => runs.find((r) => r.mode === m && r.repetition === 1 && r.high);
   const shown = highModes.filter((m) => m !== "high-alone" || highModes.length === 1).filter((m) => first(m));
   const holds = first("tailguard")?.holds?.list ?? [];
   const timeline = timelineChart(`${title}: high-priority latency over time (repetition 1)`,
     shown.map((m) => ({ name: m, color: COLORS[m], points: first(m)!.high!.arrivalMs.map((t, i) => [t, first(m)!.high!.latencyMs[i]] as [number, number]) })),
     holds, durationS);
-  const [timelineSvg, timelinePng] = writeScene(timeline, path.join(dir, "latency-timeline"));
-  return { cdfSvg, cdfPng, timelineSvg, timelinePng };
+  const [timelineSvg, timelinePng] = writeScene(timeline, path.join(dir, "latency-timeline"), render);
+  const failed = [cdfPng, timelinePng].find((p) => typeof p !== "string");
+  if (failed) process.stderr.write(`tailguard bench: PNG plots not written, the SVGs only: ${(failed as { error: string }).error}\n`);
+  return {
+    cdfSvg, timelineSvg,
+    ...(typeof cdfPng === "string" ? { cdfPng } : {}),
+    ...(typeof timelinePng === "string" ? { timelinePng } : {}),
+  };
 }

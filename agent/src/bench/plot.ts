@@ -1,7 +1,7 @@
-// The bench's plots as one scene (lines, points, rectangles, text) drawn twice: as SVG text and rasterised onto a
-// Canvas for PNG, so both files show the same thing. Charts: latency CDFs per mode, and a timeline of high-priority
-// latency with the low-priority worker's holds.
-import { Canvas } from "./png.js";
+// The bench's plots as one scene (lines, points, rectangles, text) written as SVG, and the PNG rendered from that SVG
+// by resvg, so both files show the same thing. Charts: latency CDFs per mode, and a timeline of high-priority latency
+// with the low-priority worker's holds.
+import { createRequire } from "node:module";
 
 export type Color = readonly [number, number, number];
 
@@ -28,6 +28,10 @@ export const COLORS: Record<string, Color> = {
   grid: [225, 225, 225],
 };
 
+/** The font the plots' text is set in: DejaVu Sans, from the dejavu-fonts-ttf package (the TTFs of the DejaVu
+ *  project, free licence), so that a PNG has its text on a machine without system fonts (a slim container, CI). */
+export const FONT_FAMILY = "DejaVu Sans";
+
 // ---- SVG ------------------------------------------------------------------------------------------------------
 
 const css = (c: Color) => `rgb(${c[0]},${c[1]},${c[2]})`;
@@ -37,7 +41,7 @@ const n = (x: number) => (Math.round(x * 10) / 10).toString();
 export function toSvg(scene: Scene): string {
   const out = [
     `<?xml version="1.0" encoding="UTF-8"?>`,
-    `<svg xmlns="http://www.w3.org/2000/svg" width="${scene.width}" height="${scene.height}" viewBox="0 0 ${scene.width} ${scene.height}" font-family="sans-serif">`,
+    `<svg xmlns="http://www.w3.org/2000/svg" width="${scene.width}" height="${scene.height}" viewBox="0 0 ${scene.width} ${scene.height}" font-family="${FONT_FAMILY}, sans-serif">`,
     `<title>${esc(scene.title)}</title>`,
     `<rect x="0" y="0" width="${scene.width}" height="${scene.height}" fill="white"/>`,
   ];
@@ -62,83 +66,39 @@ export function toSvg(scene: Scene): string {
   return out.join("\n");
 }
 
-// ---- raster ---------------------------------------------------------------------------------------------------
+// ---- PNG ------------------------------------------------------------------------------------------------------
 
-/** 5x7 bitmap glyphs (rows top to bottom, 5 bits each, MSB left); lower case is drawn as upper case. */
-const FONT: Record<string, number[]> = {
-  "0": [14, 17, 19, 21, 25, 17, 14], "1": [4, 12, 4, 4, 4, 4, 14], "2": [14, 17, 1, 2, 4, 8, 31],
-  "3": [31, 2, 4, 2, 1, 17, 14], "4": [2, 6, 10, 18, 31, 2, 2], "5": [31, 16, 30, 1, 1, 17, 14],
-  "6": [6, 8, 16, 30, 17, 17, 14], "7": [31, 1, 2, 4, 8, 8, 8], "8": [14, 17, 17, 14, 17, 17, 14],
-  "9": [14, 17, 17, 15, 1, 2, 12],
-  A: [14, 17, 17, 17, 31, 17, 17], B: [30, 17, 17, 30, 17, 17, 30], C: [14, 17, 16, 16, 16, 17, 14],
-  D: [28, 18, 17, 17, 17, 18, 28], E: [31, 16, 16, 30, 16, 16, 31], F: [31, 16, 16, 30, 16, 16, 16],
-  G: [14, 17, 16, 23, 17, 17, 15], H: [17, 17, 17, 31, 17, 17, 17], I: [14, 4, 4, 4, 4, 4, 14],
-  J: [7, 2, 2, 2, 2, 18, 12], K: [17, 18, 20, 24, 20, 18, 17], L: [16, 16, 16, 16, 16, 16, 31],
-  M: [17, 27, 21, 21, 17, 17, 17], N: [17, 17, 25, 21, 19, 17, 17], O: [14, 17, 17, 17, 17, 17, 14],
-  P: [30, 17, 17, 30, 16, 16, 16], Q: [14, 17, 17, 17, 21, 18, 13], R: [30, 17, 17, 30, 20, 18, 17],
-  S: [15, 16, 16, 14, 1, 1, 30], T: [31, 4, 4, 4, 4, 4, 4], U: [17, 17, 17, 17, 17, 17, 14],
-  V: [17, 17, 17, 17, 17, 10, 4], W: [17, 17, 17, 21, 21, 21, 10], X: [17, 17, 10, 4, 10, 17, 17],
-  Y: [17, 17, 17, 10, 4, 4, 4], Z: [31, 1, 2, 4, 8, 16, 31],
-  ".": [0, 0, 0, 0, 0, 12, 12], ",": [0, 0, 0, 0, 12, 4, 8], "-": [0, 0, 0, 31, 0, 0, 0], "+": [0, 4, 4, 31, 4, 4, 0],
-  "%": [24, 25, 2, 4, 8, 19, 3], ":": [0, 12, 12, 0, 12, 12, 0], "/": [0, 1, 2, 4, 8, 16, 0],
-  "(": [2, 4, 8, 8, 8, 4, 2], ")": [8, 4, 2, 2, 2, 4, 8], "=": [0, 0, 31, 0, 31, 0, 0], "_": [0, 0, 0, 0, 0, 0, 31],
-  " ": [0, 0, 0, 0, 0, 0, 0],
-};
+type Renderer = (svg: string) => Buffer;
+let renderer: Renderer | { error: string } | undefined;
 
-function drawText(c: Canvas, s: Extract<Shape, { kind: "text" }>) {
-  const scale = Math.max(1, Math.round(s.size / 8));
-  const advance = 6 * scale;
-  const width = s.text.length * advance - scale;
-  let x = Math.round(s.x - (s.anchor === "middle" ? width / 2 : s.anchor === "end" ? width : 0));
-  const top = Math.round(s.y - 7 * scale);
-  for (const ch of s.text) {
-    const rows = FONT[ch] ?? FONT[ch.toUpperCase()] ?? [31, 17, 17, 17, 17, 17, 31];
-    rows.forEach((bits, row) => {
-      for (let col = 0; col < 5; col++)
-        if (bits & (16 >> col))
-          for (let dy = 0; dy < scale; dy++)
-            for (let dx = 0; dx < scale; dx++) c.blend(x + col * scale + dx, top + row * scale + dy, s.color);
-    });
-    x += advance;
+/** resvg (its prebuilt binary for this platform) with the shipped font, loaded once, at the first plot. */
+function loadRenderer(): Renderer | { error: string } {
+  const require = createRequire(import.meta.url);
+  let font: string;
+  try {
+    font = require.resolve("dejavu-fonts-ttf/ttf/DejaVuSans.ttf");
+  } catch {
+    return { error: "the font package dejavu-fonts-ttf is not installed (run npm ci)" };
+  }
+  try {
+    const { Resvg } = require("@resvg/resvg-js") as typeof import("@resvg/resvg-js");
+    const options = { font: { loadSystemFonts: false, fontFiles: [font], defaultFontFamily: FONT_FAMILY, sansSerifFamily: FONT_FAMILY } };
+    return (svg: string) => new Resvg(svg, options).render().asPng();
+  } catch (err) {
+    return { error: `resvg cannot load on ${process.platform}-${process.arch}: ${(err as Error).message.split("\n")[0]}` };
   }
 }
 
-function disc(c: Canvas, cx: number, cy: number, r: number, color: Color) {
-  if (r <= 0.75) return c.blend(cx, cy, color);
-  for (let y = Math.floor(cy - r); y <= Math.ceil(cy + r); y++)
-    for (let x = Math.floor(cx - r); x <= Math.ceil(cx + r); x++)
-      if ((x - cx) ** 2 + (y - cy) ** 2 <= r * r) c.blend(x, y, color);
-}
-
-function segment(c: Canvas, [x0, y0]: [number, number], [x1, y1]: [number, number], width: number, color: Color) {
-  const steps = Math.max(1, Math.ceil(Math.hypot(x1 - x0, y1 - y0)));
-  for (let i = 0; i <= steps; i++) disc(c, x0 + ((x1 - x0) * i) / steps, y0 + ((y1 - y0) * i) / steps, width / 2, color);
-}
-
-/** Rasterises the scene (same geometry as the SVG). */
-export function rasterize(scene: Scene): Canvas {
-  const c = new Canvas(scene.width, scene.height);
-  for (const s of scene.shapes) {
-    switch (s.kind) {
-      case "rect": {
-        const x0 = Math.round(s.x), y0 = Math.round(s.y);
-        const x1 = Math.max(x0 + 1, Math.round(s.x + s.w)), y1 = Math.max(y0 + 1, Math.round(s.y + s.h));
-        for (let y = y0; y < y1; y++) for (let x = x0; x < x1; x++) c.blend(x, y, s.color, s.opacity);
-        break;
-      }
-      case "line":
-        for (let i = 1; i < s.points.length; i++) segment(c, s.points[i - 1], s.points[i], s.width, s.color);
-        if (s.points.length === 1) disc(c, s.points[0][0], s.points[0][1], s.width / 2, s.color);
-        break;
-      case "circle":
-        disc(c, s.x, s.y, s.r, s.color);
-        break;
-      case "text":
-        drawText(c, s);
-        break;
-    }
+/** The PNG of an SVG drawn by toSvg, rendered by resvg; or why not (no resvg binary for this platform, a render that
+ *  failed): a plot never fails the bench. */
+export function renderPng(svg: string): { png: Buffer } | { error: string } {
+  renderer ??= loadRenderer();
+  if (typeof renderer !== "function") return renderer;
+  try {
+    return { png: renderer(svg) };
+  } catch (err) {
+    return { error: `resvg could not render the plot: ${(err as Error).message.split("\n")[0]}` };
   }
-  return c;
 }
 
 // ---- charts ---------------------------------------------------------------------------------------------------
