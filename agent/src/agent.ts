@@ -59,6 +59,8 @@ export interface AgentOptions {
   sampleRate: number;
   /** how long a gone process stays exported and shown (ms; FORGET_AFTER_MS for `tailguard agent`) */
   forgetAfterMs: number;
+  /** label every per-process metric with its pid (--pid-label; telemetry/metrics.ts) */
+  pidLabel?: boolean;
 }
 
 /** One attached process as the agent follows it. */
@@ -166,6 +168,7 @@ export class Agent {
       prometheus: opts.prometheus !== null,
       otlp: metricPush,
       resource: opts.otel.resource,
+      pidLabel: opts.pidLabel,
       snapshots: () => this.histograms.snapshot(),
       spanStats: () => this.spans?.stats() ?? { exported: 0, dropped: 0, failed: 0, queued: 0 },
       drain: () => ({ recordsRead: this.totals.records, ...this.drainHealth }),

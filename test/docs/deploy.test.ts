@@ -19,7 +19,9 @@ const manifest = (name: string) =>
     expect(d.errors).toEqual([]);
     return d.toJS();
   });
-const env = (c: any) => Object.fromEntries((c.env ?? []).map((e: any) => [e.name, e.value ?? e.valueFrom]));
+/** A container's environment; a downward-API variable as `<fieldPath>`, where the kubelet puts the field's value. */
+const env = (c: any) =>
+  Object.fromEntries((c.env ?? []).map((e: any) => [e.name, e.value ?? (e.valueFrom?.fieldRef ? `<${e.valueFrom.fieldRef.fieldPath}>` : e.valueFrom)]));
 
 describe("Kubernetes manifests", () => {
   const [daemonset] = manifest("agent-daemonset.yaml");
@@ -36,6 +38,8 @@ describe("Kubernetes manifests", () => {
     expect(agent.ports[0].containerPort).toBe(opts.prometheus!.port);
     expect(opts.prometheus!.host).toBe("0.0.0.0"); // scraped from outside the pod
     expect(opts.dir).toBe("/dev/shm/tailguard");
+    // the agent's own resource names its node: agents of several nodes are told apart on every signal
+    expect(opts.otel.resource["k8s.node.name"]).toBe("<spec.nodeName>");
     const rings = agentPod.volumes.find((v: any) => v.hostPath)!;
     expect(rings.hostPath.path).toBe(opts.dir);
     expect(agent.volumeMounts.find((m: any) => m.name === rings.name).mountPath).toBe(opts.dir);

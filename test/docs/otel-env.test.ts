@@ -15,6 +15,13 @@ function documented(): string[] {
   return [...new Set(firstColumns.flatMap((c) => [...c.matchAll(/`(OTEL_[A-Z_]+)`/g)].map((m) => m[1])))].sort();
 }
 
+/** The table of the agent's own resource attributes, in the same section. */
+function resourceTable(): string {
+  const doc = readFileSync(path.join(root, "docs/agent.md"), "utf8");
+  const section = doc.split(/^## OpenTelemetry variables$/m)[1]?.split(/^## /m)[0] ?? "";
+  return section.split("\n").filter((l) => l.startsWith("| `k8s.node.name`")).join("\n");
+}
+
 /** The names otelConfig and otelIdentity look up in `env`, over configurations that leave nothing unread. */
 function read(): string[] {
   const names = new Set<string>();
@@ -36,9 +43,12 @@ function read(): string[] {
 
 describe("OpenTelemetry variables", () => {
   it("docs/agent.md's table names every variable otel-env.ts reads, and nothing else", () => {
-    const reads = read();
+    const all = read();
+    const reads = all.filter((n) => n.startsWith("OTEL_"));
     expect(reads.length).toBeGreaterThan(30);
-    expect(reads.every((n) => n.startsWith("OTEL_"))).toBe(true);
+    // besides: the node name the DaemonSet gives the agent's resource, in the table of what it detects
+    expect(all.filter((n) => !n.startsWith("OTEL_"))).toEqual(["K8S_NODE_NAME", "NODE_NAME"]);
+    expect(resourceTable()).toMatch(/`K8S_NODE_NAME` \(or `NODE_NAME`\)/);
     expect(documented()).toEqual(reads);
   });
 

@@ -178,7 +178,7 @@ describe("tailguard agent", () => {
     const dir = testDir("agent-prom");
     const rings = path.join(dir, "rings");
     const log = path.join(dir, "latency.hlog");
-    const agent = await Agent.start(agentOptions(["--dir", rings, "--port", "0", "--interval-log", log, "--interval", "0.2"], {}));
+    const agent = await Agent.start(agentOptions(["--dir", rings, "--port", "0", "--interval-log", log, "--interval", "0.2", "--pid-label"], {}));
     try {
       const r = await runProgram(workload, ["requests", "--rate", "100", "--count", "25", "--kernels", "3", "--kernel-us", "200"],
         { env: simEnv(dir, { LD_PRELOAD: shimLib, TAILGUARD_PRIORITY: "high" }) });

@@ -42,7 +42,7 @@ describe("the agent follows a running process's priority", () => {
   it("tailguard priority PID high: /metrics, /api/state and later spans carry it within 2 s; the old series is gone", async () => {
     const dir = testDir("follow");
     const spansFile = path.join(dir, "spans.jsonl");
-    const agent = await startAgent(path.join(dir, "rings"), ["--spans-file", spansFile]);
+    const agent = await startAgent(path.join(dir, "rings"), ["--spans-file", spansFile, "--pid-label"]);
     const env = simEnv(dir, { LD_PRELOAD: shimLib, TAILGUARD_PRIORITY: "low" });
     const child = spawn(workload, ["requests", "--rate", "50", "--count", "1000", "--kernels", "2", "--kernel-us", "500"],
       { env, stdio: "ignore" });

@@ -50,7 +50,7 @@ describe("tailguard agent and the OTEL_* variables", () => {
     const dir = testDir("otel-metrics");
     const url = `${receiver.url}/v1/metrics`;
     agentEnv({ OTEL_EXPORTER_OTLP_METRICS_ENDPOINT: url, OTEL_METRIC_EXPORT_INTERVAL: "200" });
-    const agent = await startAgent(path.join(dir, "rings"));
+    const agent = await startAgent(path.join(dir, "rings"), ["--pid-label"]);
     const r = await requests(dir);
     await until("the process's windows pushed", () => windowsPushed(receiver!, r.pid!));
     const stopped = await agent.stop();
@@ -67,7 +67,7 @@ describe("tailguard agent and the OTEL_* variables", () => {
     const spansFile = path.join(dir, "spans.jsonl");
     agentEnv({ OTEL_EXPORTER_OTLP_ENDPOINT: receiver.url, OTEL_TRACES_EXPORTER: "none", OTEL_METRIC_EXPORT_INTERVAL: "200" });
     // the spans file shows the windows did become spans: only their OTLP export is off
-    const agent = await startAgent(path.join(dir, "rings"), ["--spans-file", spansFile, "--sample-rate", "0"]);
+    const agent = await startAgent(path.join(dir, "rings"), ["--spans-file", spansFile, "--sample-rate", "0", "--pid-label"]);
     const r = await requests(dir);
     await until("the process's windows pushed", () => windowsPushed(receiver!, r.pid!));
     const stopped = await agent.stop(); // flushes what it would export
@@ -82,7 +82,7 @@ describe("tailguard agent and the OTEL_* variables", () => {
   it("a value the specification says to ignore is ignored, and said once on stderr", async () => {
     const dir = testDir("otel-warning");
     agentEnv({ OTEL_EXPORTER_OTLP_ENDPOINT: "http://127.0.0.1:9", OTEL_EXPORTER_OTLP_TIMEOUT: "soon", OTEL_METRICS_EXPORTER: "none" });
-    const agent = await startAgent(path.join(dir, "rings"));
+    const agent = await startAgent(path.join(dir, "rings"), ["--pid-label"]);
     const stopped = await agent.stop();
     expect(stopped.code, stopped.stderr).toBe(0);
     expect(stopped.stdout).toContain("spans over OTLP to http://127.0.0.1:9/v1/traces; no metric push over OTLP");

@@ -156,7 +156,8 @@ it("a real Prometheus scraping the agent: histogram_quantile(0.99) lands in the 
     expect(Math.abs(hdrP99 - exactP99)).toBeLessThanOrEqual(exactP99 / 1000 + 1);
     const gauge = await query(base, 'tailguard_request_latency_percentile_seconds{percentile="99"}');
     expect(gauge).toHaveLength(1);
-    expect(gauge[0][0]).toMatchObject({ pid: "4242", priority: "10", gpu: "GPU-0000-test", command: "python3" });
+    expect(gauge[0][0]).toMatchObject({ priority: "10", gpu: "GPU-0000-test", command: "python3" });
+    expect(gauge[0][0]).not.toHaveProperty("pid"); // off by default
     expect(gauge[0][1]).toBeCloseTo(hdrP99 / 1e9, 12);
     expect(Math.abs(gauge[0][1] - exactP99 / 1e9)).toBeLessThanOrEqual(exactP99 / 1e12 + 1e-9);
   } finally {

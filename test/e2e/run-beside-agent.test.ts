@@ -15,7 +15,7 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 describe("tailguard run --record beside a running agent", () => {
   it("20 of 20 runs attach, record every launch and exit 0; the agent counts the same launches", async () => {
     const work = testDir("run-agent");
-    const agent = await startAgent(path.join(work, "rings"));
+    const agent = await startAgent(path.join(work, "rings"), ["--pid-label"]);
     const pids: number[] = [];
     try {
       for (let i = 0; i < 20; i++) {

@@ -4,6 +4,7 @@
 import { readFileSync } from "node:fs";
 import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
+import { hostname } from "node:os";
 import path from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { afterEach, describe, expect, it } from "vitest";
@@ -70,8 +71,10 @@ afterEach(async () => {
   receivers = [];
 });
 
+/** A served AgentMetrics; with --pid-label unless `opts` says otherwise: most tests here tell processes apart by pid
+ *  ("pid off by default" has its own). */
 async function start(opts: ConstructorParameters<typeof ServedMetrics>[0]) {
-  const m = new ServedMetrics(opts);
+  const m = new ServedMetrics({ pidLabel: true, ...opts });
   open.push(m);
   await m.ready;
   return m;
@@ -147,8 +150,9 @@ describe("the Prometheus endpoint", () => {
   it("shows every metric with its type, labels, buckets and the counts observed", async () => {
     const spans = { exported: 120, dropped: 3, failed: 8 };
     const m = await start({ spanStats: () => spans });
-    const a = meta(101, { priority: 10 });
-    const b = meta(202, { gpu: null, serviceName: "llm-batch", cmdline: ["/opt/bin/trainer"] });
+    const a = meta(101, { priority: 10, resource: { "k8s.namespace.name": "ml", "k8s.pod.name": "infer-0", "k8s.container.name": "server" } });
+    const b = meta(202, { gpu: null, serviceName: "llm-batch", cmdline: ["/opt/bin/trainer"],
+      resource: { "k8s.namespace.name": "batch", "k8s.pod.name": "train-0", "k8s.container.name": "trainer" } });
     const windowsA = [50_000, 100_000, 3_000_000, 2e9, 20e9]; // 100 µs sits on a bound: bounds are inclusive
     for (const ns of windowsA) m.observeWindow(a, window(101, ns));
     m.observeWindow(b, window(202, 7_000_000));
@@ -171,7 +175,9 @@ describe("the Prometheus endpoint", () => {
         const found = find(samples, name);
         expect(found.length, name).toBeGreaterThan(0);
         for (const s of found)
-          expect(Object.keys(s.labels).sort(), name).toEqual([...d.labels, ...(name.endsWith("_bucket") ? ["le"] : [])].sort());
+          expect(Object.keys(s.labels).sort(), name).toEqual(
+            [...d.labels, ...(d.labels.includes("pod") ? ["pid"] : []), ...(name.endsWith("_bucket") ? ["le"] : [])].sort(),
+          );
       }
       if (d.type === "histogram") {
         const one = find(samples, d.prometheus + "_bucket", { pid: "101" }).filter((s) => !("reason" in s.labels) || s.labels.reason === "share");
@@ -179,8 +185,10 @@ describe("the Prometheus endpoint", () => {
       }
     }
 
-    const labelsA = { pid: "101", priority: "10", gpu: "GPU-11111111-2222-3333-4444-555555555555", command: "python3" };
-    const labelsB = { pid: "202", priority: "0", gpu: "unknown", command: "llm-batch" };
+    const labelsA = { pid: "101", priority: "10", gpu: "GPU-11111111-2222-3333-4444-555555555555", command: "python3",
+      namespace: "ml", pod: "infer-0", container: "server" };
+    const labelsB = { pid: "202", priority: "0", gpu: "unknown", command: "llm-batch", namespace: "batch", pod: "train-0",
+      container: "trainer" };
     expect(find(samples, "tailguard_launches_total", labelsA)).toHaveLength(1);
     expect(find(samples, "tailguard_launches_total", labelsB)).toHaveLength(1);
 
@@ -294,6 +302,50 @@ describe("the Prometheus endpoint", () => {
     expect(samples.some((s) => s.name.includes("api_time_percentile"))).toBe(false);
     // `quantile` is a summary's label: on a gauge, `promtool check metrics` rejects it
     expect(samples.filter((s) => "quantile" in s.labels)).toEqual([]);
+  });
+});
+
+describe("pid off by default (--pid-label keeps it)", () => {
+  const pod = { "k8s.namespace.name": "ml", "k8s.pod.name": "infer-0", "k8s.container.name": "server" };
+
+  it("a process's series are named by what it is: a restart continues its label set", async () => {
+    const m = await start({ pidLabel: false, forgetAfterMs: 60_000 });
+    const first = meta(101, { resource: pod });
+    m.observeLaunches(first, 5);
+    let { samples } = await scrape(m);
+    expect(find(samples, "tailguard_launches_total")).toEqual([
+      { name: "tailguard_launches_total", labels: { priority: "0", gpu: first.gpu!.uuid, command: "python3", namespace: "ml",
+        pod: "infer-0", container: "server" }, value: 5 },
+    ]);
+    expect(samples.filter((x) => "pid" in x.labels)).toEqual([]);
+    // it restarts (a new pid) within forgetAfterMs: the new process takes the label set, the old series leaves at once
+    m.forget(101);
+    m.observeLaunches(meta(202, { resource: pod }), 2);
+    ({ samples } = await scrape(m));
+    expect(find(samples, "tailguard_launches_total").map((x) => [x.labels.pid, x.value])).toEqual([[undefined, 2]]);
+  });
+
+  it("two live processes with the same labels keep their pids, only while they are two", async () => {
+    const m = await start({ pidLabel: false, forgetAfterMs: 0 });
+    const [a, b] = [meta(101, { resource: pod }), meta(202, { resource: pod })];
+    m.observeLaunches(a, 5);
+    m.observeLaunches(b, 7);
+    m.observeLaunches(meta(303, { resource: { ...pod, "k8s.container.name": "sidecar" } }), 1);
+    let { samples } = await scrape(m);
+    const launches = () => find(samples, "tailguard_launches_total").map((x) => [x.labels.container, x.labels.pid, x.value]);
+    expect(launches()).toEqual([["server", "101", 5], ["server", "202", 7], ["sidecar", undefined, 1]]);
+    expect(find(samples, "tailguard_holds_total", { pid: "202", reason: "share" })).toHaveLength(1);
+    m.forget(101);
+    ({ samples } = await scrape(m));
+    expect(launches()).toEqual([["server", undefined, 7], ["sidecar", undefined, 1]]);
+  });
+
+  it("--pid-label: every per-process series has its pid", async () => {
+    const m = await start({ pidLabel: true });
+    m.observeLaunches(meta(101, { resource: pod }), 5);
+    const { samples } = await scrape(m);
+    expect(value(samples, "tailguard_launches_total", { pid: "101", pod: "infer-0" })).toBe(5);
+    expect(find(samples, "tailguard_request_latency_seconds_bucket").every((x) => x.labels.pid === "101")).toBe(true);
   });
 });
 
@@ -411,9 +463,10 @@ describe("OTLP push", () => {
       const latency = metrics.find((x) => x.name === "tailguard.request.latency")!;
       expect(latency.type).toBe("histogram");
       expect(latency.unit).toBe("s");
-      expect(latency.resource).toEqual({ "service.name": "node-agent", "deployment.environment": "prod" }); // the agent's own
+      // the agent's own
+      expect(latency.resource).toMatchObject({ "service.name": "node-agent", "deployment.environment": "prod", "host.name": hostname() });
       expect(latency.temporality).toBe(2); // cumulative
-      expect(latency.points[0].attributes).toEqual({ pid: 101, priority: 0, gpu: a.gpu!.uuid, command: "python3" });
+      expect(latency.points[0].attributes).toEqual({ priority: 0, gpu: a.gpu!.uuid, command: "python3" }); // no pid by default
       expect(latency.points[0].explicitBounds).toEqual([...METRICS.request_latency.buckets]);
       expect(latency.points[0].bucketCounts![METRICS.request_latency.buckets.indexOf(0.005)]).toBe("1");
       expect(latency.points[0].sum).toBeCloseTo(0.003, 12);

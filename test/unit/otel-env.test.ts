@@ -2,19 +2,20 @@
 // (a signal-specific endpoint alone, OTEL_TRACES_EXPORTER), every refusal's message and every warning; and the
 // key=value grammar that identity.ts shares for other processes' environments.
 import { mkdtempSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { hostname, tmpdir } from "node:os";
 import path from "node:path";
 import { describe, expect, it } from "vitest";
 
 import { agentOptions } from "../../agent/src/cli/agent.js";
 import { UsageError } from "../../agent/src/cli/usage.js";
 import { resourceFromEnvironment } from "../../agent/src/identity.js";
+import { agentVersion } from "../../agent/src/telemetry/own-process.js";
 import { exporterOptions, otelConfig, OtelEnvError, parseKeyValueList, type Env } from "../../agent/src/telemetry/otel-env.js";
 
 const collector = "http://collector:4318";
 
 /** otelConfig that must not warn. */
-function quiet(env: Env, opts: { otlp?: boolean } = {}) {
+function quiet(env: Env, opts: { otlp?: boolean; port?: number } = {}) {
   const c = otelConfig(env, opts);
   expect(c.warnings).toEqual([]);
   return c;
@@ -152,13 +153,30 @@ describe("precedence and defaults", () => {
     expect(quiet({ OTEL_EXPORTER_OTLP_ENDPOINT: collector, OTEL_METRIC_EXPORT_TIMEOUT: "2000" }).metrics?.exportTimeoutMs).toBe(2000);
   });
 
-  it("the agent's own resource: service.name tailguard unless OTEL_SERVICE_NAME or OTEL_RESOURCE_ATTRIBUTES say otherwise", () => {
-    expect(quiet({}).resource).toEqual({ "service.name": "tailguard" });
-    expect(quiet({ OTEL_RESOURCE_ATTRIBUTES: "deployment.environment=prod,service.name=gpu%20agent" }).resource)
-      .toEqual({ "service.name": "gpu agent", "deployment.environment": "prod" });
+  it("the agent's own resource: what it detects, unless OTEL_SERVICE_NAME or OTEL_RESOURCE_ATTRIBUTES say otherwise", () => {
+    const detected = { "service.name": "tailguard", "service.version": agentVersion, "host.name": hostname() };
+    expect(quiet({}, { port: 9464 }).resource).toEqual({ ...detected, "service.instance.id": `${hostname()}:9464` });
+    expect(quiet({ OTEL_RESOURCE_ATTRIBUTES: "deployment.environment=prod,service.name=gpu%20agent" }, { port: 9464 }).resource)
+      .toEqual({ ...detected, "service.name": "gpu agent", "deployment.environment": "prod", "service.instance.id": `${hostname()}:9464` });
     // OTEL_SERVICE_NAME wins over service.name in OTEL_RESOURCE_ATTRIBUTES
-    expect(quiet({ OTEL_SERVICE_NAME: "node-agent", OTEL_RESOURCE_ATTRIBUTES: "service.name=other" }).resource)
-      .toEqual({ "service.name": "node-agent" });
+    expect(quiet({ OTEL_SERVICE_NAME: "node-agent", OTEL_RESOURCE_ATTRIBUTES: "service.name=other" }).resource["service.name"])
+      .toBe("node-agent");
+  });
+
+  it("host.name, k8s.node.name (the DaemonSet's K8S_NODE_NAME) and service.instance.id: detected, overridable", () => {
+    const node = quiet({ K8S_NODE_NAME: "gpu-node-7" }, { port: 9464 }).resource;
+    expect(node).toMatchObject({ "k8s.node.name": "gpu-node-7", "host.name": hostname(), "service.instance.id": `${hostname()}:9464` });
+    expect(quiet({ NODE_NAME: "gpu-node-8" }).resource["k8s.node.name"]).toBe("gpu-node-8");
+    expect(quiet({}).resource).not.toHaveProperty("k8s.node.name");
+    // the instance id follows a host.name given: agents of two nodes never share one
+    const given = quiet({ K8S_NODE_NAME: "n", OTEL_RESOURCE_ATTRIBUTES: "host.name=box-a,k8s.node.name=node-a" }, { port: 9464 }).resource;
+    expect(given).toMatchObject({ "host.name": "box-a", "k8s.node.name": "node-a", "service.instance.id": "box-a:9464" });
+    expect(quiet({ OTEL_RESOURCE_ATTRIBUTES: "service.instance.id=agent-1" }, { port: 9464 }).resource["service.instance.id"]).toBe("agent-1");
+    // no fixed port (--port 0, --no-prometheus): a random UUID, one per run
+    const [a, b] = [quiet({}).resource["service.instance.id"], quiet({}, { port: 0 }).resource["service.instance.id"]];
+    expect(a).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
+    expect(a).not.toBe(b);
+    expect(agentOptions(["--port", "9500"], { K8S_NODE_NAME: "gpu-node-7" }).otel.resource["service.instance.id"]).toBe(`${hostname()}:9500`);
   });
 });
 
@@ -278,7 +296,8 @@ describe("values the specification says to ignore with a warning: ignored, and s
 
   it("a malformed OTEL_RESOURCE_ATTRIBUTES of the agent's own: the whole value is discarded", () => {
     const c = otelConfig({ OTEL_RESOURCE_ATTRIBUTES: "team=gpu,broken" });
-    expect(c.resource).toEqual({ "service.name": "tailguard" });
+    expect(c.resource).not.toHaveProperty("team");
+    expect(c.resource["service.name"]).toBe("tailguard");
     expect(c.warnings).toEqual(['OTEL_RESOURCE_ATTRIBUTES: entry 2 ("broken") is not key=value: it has no "="; the whole value is ' +
       "ignored, as the OpenTelemetry specification asks (write key=value,key2=value2, values percent-encoded)"]);
   });

@@ -18,15 +18,16 @@ import { packageRoot, ringDir, shimPath, simLibDir } from "../ingest/native.js";
 import { parseCommand, UsageError } from "./usage.js";
 import { formatColumns, ms, type Column } from "./table.js";
 
-export const AGENT_USAGE = `  agent [--port N] [--host ADDR] [--max-connections N] [--no-prometheus] [--otlp] [--spans-file FILE]
-        [--spans-file-max-mb N] [--spans-file-keep K] [--interval-log FILE] [--interval S] [--slo-ms MS]
-        [--sample-rate R] [--dir DIR] [--dir-access all|group:GROUP] [--demo]
+export const AGENT_USAGE = `  agent [--port N] [--host ADDR] [--max-connections N] [--no-prometheus] [--pid-label] [--otlp]
+        [--spans-file FILE] [--spans-file-max-mb N] [--spans-file-keep K] [--interval-log FILE] [--interval S]
+        [--slo-ms MS] [--sample-rate R] [--dir DIR] [--dir-access all|group:GROUP] [--demo]
                  the daemon: request windows, HDR histograms, spans and metrics of every attached process;
                  Prometheus on http://127.0.0.1:9464/metrics and the live view on http://127.0.0.1:9464/; OTLP
                  as the OTEL_* variables say (docs/agent.md), spans also with --otlp; --demo also runs a
                  high/low-priority pair on the simulated GPU (what \`npm start\` runs); --host is an IP address or
                  localhost (0.0.0.0: every interface), --max-connections bounds its HTTP connections (default
                  256); the spans file is rotated at N MiB (default 100) to FILE.1 … FILE.K (default 5 kept);
+                 --pid-label labels every per-process metric with its pid (off: a restart would start new series);
                  --dir-access sets up DIR for every user's processes (all: mode 1777) or a group's (mode 3770), as
                  root (docs/security.md)`;
 
@@ -83,6 +84,7 @@ export function agentOptions(args: string[], env: NodeJS.ProcessEnv = process.en
       port: { type: "string" },
       host: { type: "string" },
       "no-prometheus": { type: "boolean" },
+      "pid-label": { type: "boolean" },
       otlp: { type: "boolean" },
       "spans-file": { type: "string" },
       "spans-file-max-mb": { type: "string" },
@@ -97,7 +99,6 @@ export function agentOptions(args: string[], env: NodeJS.ProcessEnv = process.en
       demo: { type: "boolean" },
     },
   });
-  const otel = otelOptions(env, Boolean(values.otlp));
   const dir = values.dir ?? ringDir(env);
   if (!path.isAbsolute(dir)) throw new UsageError(`tailguard agent: --dir must be an absolute path, not "${dir}"`);
   const prometheus: ServerEndpoint & { host: string } = {
@@ -105,6 +106,7 @@ export function agentOptions(args: string[], env: NodeJS.ProcessEnv = process.en
     port: integer("port", values.port, 9464, 0, 65535),
     maxConnections: integer("max-connections", values["max-connections"], DEFAULT_HTTP_LIMITS.maxConnections, 1, 65536),
   };
+  const otel = otelOptions(env, Boolean(values.otlp), values["no-prometheus"] ? null : prometheus.port);
   return {
     dir,
     dirAccess: dirAccess(values["dir-access"]),
@@ -119,14 +121,15 @@ export function agentOptions(args: string[], env: NodeJS.ProcessEnv = process.en
     sloMs: values["slo-ms"] === undefined ? null : number("slo-ms", values["slo-ms"], 0, 0, 3_600_000),
     sampleRate: number("sample-rate", values["sample-rate"], 0.01, 0, 1),
     forgetAfterMs: FORGET_AFTER_MS,
+    pidLabel: Boolean(values["pid-label"]),
     demo: Boolean(values.demo),
   };
 }
 
 /** The OTEL_* configuration (telemetry/otel-env.ts); a value the agent cannot honour is a usage error. */
-function otelOptions(env: NodeJS.ProcessEnv, otlp: boolean): OtelConfig {
+function otelOptions(env: NodeJS.ProcessEnv, otlp: boolean, port: number | null): OtelConfig {
   try {
-    return otelConfig(env, { otlp });
+    return otelConfig(env, { otlp, port });
   } catch (err) {
     if (err instanceof OtelEnvError) throw new UsageError(`tailguard agent: ${err.message}`);
     throw err;

@@ -75,8 +75,9 @@ function sloBuckets(fromExp: number, toExp: number): number[] {
   return out;
 }
 
-/** The labels of every per-process series. */
-const PROCESS = ["pid", "priority", "gpu", "command"] as const;
+/** The labels of every per-process series; `pid` is added with --pid-label, or to keep apart live processes whose
+ *  labels are all the same (docs/metrics.md, "Labels"). namespace, pod and container only where known. */
+const PROCESS = ["priority", "gpu", "command", "namespace", "pod", "container"] as const;
 
 /** Everything the agent exports, by name. */
 const SPECS = {
@@ -345,15 +346,30 @@ const latencyDistribution = bucketsOf("request_latency");
 const holdDistribution = bucketsOf("hold_time");
 const apiDistribution = bucketsOf("launch_api_time");
 
+/** A process's Kubernetes labels, from its resource (identity.ts): absent where unknown, as Prometheus reads an empty
+ *  label. */
+function kubernetesLabels(meta: ProcessMeta): Attributes {
+  const out: Attributes = {};
+  const r = meta.resource;
+  if (r["k8s.namespace.name"]) out.namespace = r["k8s.namespace.name"];
+  if (r["k8s.pod.name"]) out.pod = r["k8s.pod.name"];
+  if (r["k8s.container.name"]) out.container = r["k8s.container.name"];
+  return out;
+}
+
 /** The series of one process under one label set (a process whose priority or GPU changes gets another). */
 class ProcessSeries {
+  /** its labels without pid, and with it (first) */
   readonly attrs: Attributes;
+  readonly attrsWithPid: Attributes;
+  /** attrs as one string: series with the same key can only be told apart by their pid */
+  readonly key: string;
   readonly start: HrTime = hrTime();
   launches = 0;
   dropped = 0;
   readonly latency = latencyDistribution();
   readonly apiTime = apiDistribution();
-  readonly holds: Record<Hold["reason"], { attrs: Attributes; time: Distribution }>;
+  readonly holds: Record<Hold["reason"], { attrs: Attributes; attrsWithPid: Attributes; time: Distribution }>;
   /** when a forgotten process's series stop being exported (Date.now() ms) */
   retireAt = Infinity;
 
@@ -364,9 +380,16 @@ class ProcessSeries {
     private readonly argv0: string | undefined,
     private readonly serviceName: string | undefined,
     command: string,
+    private readonly kubernetes: Attributes,
   ) {
-    this.attrs = { pid, priority, gpu, command };
-    const byReason = (reason: Hold["reason"]) => ({ attrs: { ...this.attrs, reason }, time: holdDistribution() });
+    this.attrs = { priority, gpu, command, ...kubernetes };
+    this.attrsWithPid = { pid, ...this.attrs };
+    this.key = JSON.stringify(this.attrs);
+    const byReason = (reason: Hold["reason"]) => ({
+      attrs: { ...this.attrs, reason },
+      attrsWithPid: { ...this.attrsWithPid, reason },
+      time: holdDistribution(),
+    });
     this.holds = { priority: byReason("priority"), budget: byReason("budget"), share: byReason("share") };
   }
 
@@ -377,7 +400,10 @@ class ProcessSeries {
       this.priority === meta.priority &&
       this.gpu === (meta.gpu?.uuid ?? "unknown") &&
       this.argv0 === meta.cmdline[0] &&
-      this.serviceName === meta.serviceName
+      this.serviceName === meta.serviceName &&
+      this.kubernetes.namespace === meta.resource["k8s.namespace.name"] &&
+      this.kubernetes.pod === meta.resource["k8s.pod.name"] &&
+      this.kubernetes.container === meta.resource["k8s.container.name"]
     );
   }
 }
@@ -418,6 +444,9 @@ export interface AgentMetricsOptions {
   /** how long a forgotten process's series are still exported, so that a scrape after its exit sees its final
    *  counts (ms; default FORGET_AFTER_MS) */
   forgetAfterMs?: number;
+  /** label every per-process series with its pid (--pid-label); without it, pid is there only to keep apart live
+   *  processes whose other labels are all the same */
+  pidLabel?: boolean;
 }
 
 /** The agent's metrics: feed it observations, scrape or push them. */
@@ -433,6 +462,7 @@ export class AgentMetrics {
   private ringsCorrupt = 0;
   private readonly start = hrTime();
   private readonly forgetAfterMs: number;
+  private readonly pidLabel: boolean;
   private readonly snapshots?: () => SeriesSnapshot[];
   private readonly spanStats?: () => SpanCounts;
   private readonly drain?: () => DrainHealth;
@@ -444,6 +474,7 @@ export class AgentMetrics {
 
   constructor(opts: AgentMetricsOptions) {
     this.forgetAfterMs = opts.forgetAfterMs ?? FORGET_AFTER_MS;
+    this.pidLabel = opts.pidLabel ?? false;
     this.resource = resourceFromAttributes(opts.resource ?? { "service.name": "tailguard" });
     this.snapshots = opts.snapshots;
     this.spanStats = opts.spanStats;
@@ -549,6 +580,7 @@ export class AgentMetrics {
           meta.cmdline[0],
           meta.serviceName,
           commandLabel(meta),
+          kubernetesLabels(meta),
         );
       }
       if (!all) this.byPid.set(meta.pid, (all = []));
@@ -600,11 +632,12 @@ export class AgentMetrics {
     const now = Date.now();
     if (this.retiring.length > 0) this.retiring = this.retiring.filter((s) => s.retireAt > now);
     const end = hrTime();
-    const all: ProcessSeries[] = [...this.retiring];
-    for (const list of this.byPid.values()) all.push(...list);
+    const labelled = this.labelled();
+    const all = [...labelled.keys()];
+    const attrsOf = (s: ProcessSeries) => (labelled.get(s) ? s.attrsWithPid : s.attrs);
 
     const perSeries = (key: MetricKey, value: (s: ProcessSeries) => number) =>
-      metricData(key, all.map((s) => ({ attributes: s.attrs, startTime: s.start, endTime: end, value: value(s) })));
+      metricData(key, all.map((s) => ({ attributes: attrsOf(s), startTime: s.start, endTime: end, value: value(s) })));
     const agentWide = (value: number) => [{ attributes: {}, startTime: this.start, endTime: end, value }];
     const point = <T>(s: ProcessSeries, attributes: Attributes, value: T): DataPoint<T> => ({
       attributes,
@@ -625,12 +658,12 @@ export class AgentMetrics {
     const own = ownProcess();
 
     const metrics: MetricData[] = [
-      metricData("request_latency", all.map((s) => point(s, s.attrs, s.latency.value()))),
-      metricData("hold_time", all.flatMap((s) => Object.values(s.holds).map((h) => point(s, h.attrs, h.time.value())))),
-      metricData("launch_api_time", all.map((s) => point(s, s.attrs, s.apiTime.value()))),
+      metricData("request_latency", all.map((s) => point(s, attrsOf(s), s.latency.value()))),
+      metricData("hold_time", all.flatMap((s) => Object.values(s.holds).map((h) => point(s, labelled.get(s) ? h.attrsWithPid : h.attrs, h.time.value())))),
+      metricData("launch_api_time", all.map((s) => point(s, attrsOf(s), s.apiTime.value()))),
       perSeries("launches", (s) => s.launches),
       perSeries("request_windows", (s) => s.latency.count),
-      metricData("holds", all.flatMap((s) => Object.values(s.holds).map((h) => point(s, h.attrs, h.time.count)))),
+      metricData("holds", all.flatMap((s) => Object.values(s.holds).map((h) => point(s, labelled.get(s) ? h.attrsWithPid : h.attrs, h.time.count)))),
       perSeries("records_dropped", (s) => s.dropped),
       metricData("spans_exported", agentWide(spans.exported)),
       metricData("spans_dropped", agentWide(spans.dropped)),
@@ -652,7 +685,7 @@ export class AgentMetrics {
     if (own.openFds !== null) metrics.push(metricData("process_open_fds", agentWide(own.openFds)));
     if (own.maxFds !== null) metrics.push(metricData("process_max_fds", agentWide(own.maxFds)));
     try {
-      if (this.snapshots) metrics.push(...this.percentileGauges(this.snapshots(), end));
+      if (this.snapshots) metrics.push(...this.percentileGauges(this.snapshots(), end, labelled));
     } catch (err) {
       errors.push(err);
     }
@@ -662,7 +695,29 @@ export class AgentMetrics {
     };
   }
 
-  private percentileGauges(snapshots: SeriesSnapshot[], end: HrTime): MetricData[] {
+  /**
+   * The series to export now, each with whether it carries its pid: all of them with --pid-label; else only those
+   * whose other labels another exported series has too (two live processes of one pod, command, priority and GPU).
+   * A forgotten process's series whose labels a live process has now (a restart within forgetAfterMs) leaves the
+   * export at once: its label set goes on with the new process, its counter reset as any restart resets it.
+   */
+  private labelled(): Map<ProcessSeries, boolean> {
+    const out = new Map<ProcessSeries, boolean>();
+    const live: ProcessSeries[] = [];
+    for (const list of this.byPid.values()) live.push(...list);
+    if (this.pidLabel) {
+      for (const s of [...this.retiring, ...live]) out.set(s, true);
+      return out;
+    }
+    const liveKeys = new Set(live.map((s) => s.key));
+    const exported = [...this.retiring.filter((s) => !liveKeys.has(s.key)), ...live];
+    const count = new Map<string, number>();
+    for (const s of exported) count.set(s.key, (count.get(s.key) ?? 0) + 1);
+    for (const s of exported) out.set(s, count.get(s.key)! > 1);
+    return out;
+  }
+
+  private percentileGauges(snapshots: SeriesSnapshot[], end: HrTime, labelled: Map<ProcessSeries, boolean>): MetricData[] {
     const points = new Map<MetricKey, DataPoint<number>[]>();
     for (const snap of snapshots) {
       const key = PERCENTILE_GAUGES[snap.metric];
@@ -672,15 +727,15 @@ export class AgentMetrics {
       // the histogram store still holds
       const s = this.byPid.get(pid)?.find((x) => x.priority === priority && x.gpu === gpu) ??
         this.retiring.find((x) => x.pid === pid && x.priority === priority && x.gpu === gpu);
-      if (!s) continue;
-      const command = s.attrs.command;
+      if (!s || !labelled.has(s)) continue;
+      const attrs = labelled.get(s) ? s.attrsWithPid : s.attrs;
       let list = points.get(key);
       if (!list) points.set(key, (list = []));
       for (const [label, percentile] of PERCENTILE_LABELS) {
         const ns = snap.percentiles[label];
         if (ns === undefined) continue;
         list.push({
-          attributes: { pid, priority, gpu, command, percentile },
+          attributes: { ...attrs, percentile },
           startTime: s.start,
           endTime: end,
           value: ns / 1e9,

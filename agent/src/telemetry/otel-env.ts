@@ -2,9 +2,13 @@
 // OpenTelemetry "SDK environment variables" and "OTLP exporter" specifications define them (docs/agent.md has the
 // table, test/docs/otel-env.test.ts holds it to this file). Also the grammar of their key=value lists, which
 // identity.ts applies to the environments of the processes the agent follows.
+import { randomUUID } from "node:crypto";
 import { readFileSync } from "node:fs";
+import { hostname } from "node:os";
 
 import type { CompressionAlgorithm, OTLPExporterNodeConfigBase } from "@opentelemetry/otlp-exporter-base";
+
+import { agentVersion } from "./own-process.js";
 
 /** An environment: process.env, or another process's (identity.ts), or a test's. */
 export type Env = Readonly<Record<string, string | undefined>>;
@@ -45,8 +49,9 @@ export interface OtlpMetricsExport extends OtlpExport {
 
 /** What the OTEL_* variables ask of the agent. */
 export interface OtelConfig {
-  /** the agent's own resource (its metrics'): service.name "tailguard" unless OTEL_SERVICE_NAME or
-   *  OTEL_RESOURCE_ATTRIBUTES say otherwise */
+  /** the agent's own resource (its metrics'): service.name "tailguard", service.version, host.name,
+   *  service.instance.id and k8s.node.name (agentResource), unless OTEL_SERVICE_NAME or OTEL_RESOURCE_ATTRIBUTES say
+   *  otherwise */
   resource: Record<string, string>;
   /** span export over OTLP; null: none */
   traces: OtlpExport | null;
@@ -154,7 +159,7 @@ function nonEmpty(env: Env, name: string): string | undefined {
  * generic endpoint variable, its exporter variable naming otlp, or (spans) --otlp. Signal-specific variables beat the
  * generic ones; the generic endpoint gets /v1/traces or /v1/metrics appended, a signal's own is used as is.
  */
-export function otelConfig(env: Env, opts: { otlp?: boolean } = {}): OtelConfig {
+export function otelConfig(env: Env, opts: { otlp?: boolean; port?: number | null } = {}): OtelConfig {
   const warnings: string[] = [];
   const read = new Reader(env, warnings);
   const disabled = read.boolean("OTEL_SDK_DISABLED");
@@ -169,7 +174,7 @@ export function otelConfig(env: Env, opts: { otlp?: boolean } = {}): OtelConfig 
   const wanted = (s: Signal, selected: Set<string> | "none" | null) =>
     !disabled && selected !== "none" && (selected === null ? endpointSet(s) : selected.has("otlp"));
   return {
-    resource: read.resource(),
+    resource: read.resource(opts.port ?? null),
     // --otlp against none or disabled was refused above
     traces: opts.otlp || wanted("traces", traces) ? read.otlp("traces") : null,
     metrics: wanted("metrics", metrics) ? read.metrics() : null,
@@ -224,8 +229,9 @@ class Reader {
     return names.has("none") ? "none" : names;
   }
 
-  /** The agent's own resource: OTEL_SERVICE_NAME beats a service.name in OTEL_RESOURCE_ATTRIBUTES, as in the SDKs. */
-  resource(): Record<string, string> {
+  /** The agent's own resource: what it detects (agentResource), under OTEL_RESOURCE_ATTRIBUTES; OTEL_SERVICE_NAME
+   *  beats a service.name in OTEL_RESOURCE_ATTRIBUTES, as in the SDKs. */
+  resource(port: number | null): Record<string, string> {
     const id = otelIdentity(this.env);
     let attributes = id.attributes;
     if (id.malformed.length > 0) {
@@ -235,7 +241,8 @@ class Reader {
         "the whole value is ignored, as the OpenTelemetry specification asks (write key=value,key2=value2, values percent-encoded)");
       attributes = {};
     }
-    return { "service.name": "tailguard", ...attributes, ...(id.serviceName ? { "service.name": id.serviceName } : {}) };
+    const own = { ...attributes, ...(id.serviceName ? { "service.name": id.serviceName } : {}) };
+    return { ...agentResource(this.env, own, port), ...own };
   }
 
   otlp(signal: Signal): OtlpExport {
@@ -356,6 +363,29 @@ class Reader {
         "values percent-encoded (%2C for a comma, %20 for a space)");
     return pairs;
   }
+}
+
+/**
+ * What the agent detects of itself, for its resource (the attributes OTEL_RESOURCE_ATTRIBUTES names win over these):
+ * - host.name: os.hostname();
+ * - k8s.node.name: K8S_NODE_NAME (or NODE_NAME), which the DaemonSet sets from the downward API (spec.nodeName);
+ * - service.instance.id: `HOST:PORT` (the final host.name, the --port it serves Prometheus on), the form of the
+ *   `instance` label a Prometheus scrape gives, to which the Collector's Prometheus exporters map service.instance.id:
+ *   unique per host and port, as the semantic conventions require, and stable across restarts, so that a restart
+ *   does not start new series. Without a fixed port (--port 0, --no-prometheus), a random UUID (v4), the
+ *   conventions' fallback: unique, stable for this run only.
+ * - service.version: the agent's version.
+ */
+export function agentResource(env: Env, given: Record<string, string>, port: number | null): Record<string, string> {
+  const host = given["host.name"] ?? hostname();
+  const node = nonEmpty(env, "K8S_NODE_NAME") ?? nonEmpty(env, "NODE_NAME");
+  return {
+    "service.name": "tailguard",
+    "service.version": agentVersion,
+    "service.instance.id": port ? `${host}:${port}` : randomUUID(),
+    "host.name": host,
+    ...(node ? { "k8s.node.name": node.trim() } : {}),
+  };
 }
 
 /**
