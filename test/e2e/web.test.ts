@@ -52,7 +52,9 @@ describe("the live web view", () => {
     expect((await fetch(new URL("nothing-here", agent.liveUrl))).status).toBe(404);
     const metrics = await fetch(agent.metricsUrl);
     expect(metrics.headers.get("content-type")).toMatch(/^text\/plain; version=0\.0\.4/);
-    expect(await metrics.text()).toMatch(new RegExp(`tailguard_request_windows_total\\{[^}]*pid="${high.pid}"`));
+    const text = await metrics.text();
+    expect(text).toMatch(new RegExp(`tailguard_request_windows_total\\{[^}]*priority="${high.priority}"`));
+    expect(text, "no pid label unless --pid-label").not.toMatch(/\bpid="/);
   });
 
   it("shows both processes with their priorities, the high one's P99 updating, and holds; saves a screenshot", async () => {
