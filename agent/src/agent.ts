@@ -53,7 +53,8 @@ export interface AgentOptions {
   spansFileLimits?: SpansFileLimits;
   /** HdrHistogram interval log */
   intervalLog: { path: string; seconds: number } | null;
-  /** windows longer than this get launch spans whatever the running P99 says */
+  /** request windows (at or above normal priority) longer than this breached the SLO: status ERROR, and launch spans
+   *  whatever the running P99 says */
   sloMs: number | null;
   /** share of windows that get launch spans at random */
   sampleRate: number;

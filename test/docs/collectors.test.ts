@@ -72,6 +72,6 @@ describe("the Collector pipeline", () => {
     expect(errors.name).toBe("errors");
     expect(errors.status_code.status_codes).toEqual(["ERROR"]);
     const agentDoc = readFileSync(path.join(root, "docs/agent.md"), "utf8");
-    expect(agentDoc).toMatch(/Status: ERROR on a window longer than `--slo-ms`/);
+    expect(agentDoc).toMatch(/Status: ERROR on a window longer than `--slo-ms`, at or above normal priority/);
   });
 });

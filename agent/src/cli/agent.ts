@@ -29,8 +29,8 @@ export const AGENT_USAGE = `  agent [--port N] [--host ADDR] [--max-connections 
                  localhost (0.0.0.0: every interface), --max-connections bounds its HTTP connections (default
                  256); the spans file is rotated at N MiB (default 100) to FILE.1 … FILE.K (default 5 kept);
                  --spans policy (the default) makes spans of the windows of processes at or above normal
-                 priority, of windows over --slo-ms (status ERROR), held or causing a hold, and of an --batch-sample
-                 share (default 0.01) of the rest; --spans all of every window (docs/agent.md, Span volume);
+                 priority (those over --slo-ms with status ERROR), of windows held or causing a hold, and of an
+                 --batch-sample share (default 0.01) of the rest; --spans all of every window (docs/agent.md);
                  --dir-access sets up DIR for every user's processes (all: mode 1777) or a group's (mode 3770), as
                  root (docs/security.md)`;
 

@@ -29,7 +29,7 @@ const scope: InstrumentationScope = { name: "tailguard", version: agentVersion }
 export type SampleReason = "slo" | "slow" | "random";
 
 /**
- * Why a request window became a span (`tailguard.span.reason`): it breached the SLO; its process runs at or above
+ * Why a request window became a span (`tailguard.span.reason`): a request over the SLO; its process runs at or above
  * normal priority (requests); it was held; it caused a hold whose span is exported (so that the hold's link resolves);
  * it was in the `batchSample` share; or, with mode "all", none of these.
  */
@@ -39,7 +39,7 @@ export type SpanReason = "slo" | "priority" | "held" | "cause" | "sampled" | "al
 export interface SpanPolicy {
   /** "all": every window; "policy": only those spanDecision gives a reason */
   mode: "all" | "policy";
-  /** windows longer than this breached the SLO (ns); null: no SLO */
+  /** request windows (at or above normal priority) longer than this breached the SLO (ns); null: no SLO */
   sloNs: number | null;
   /** share of the other windows (batch work, below normal priority) that become spans anyway, 0 to 1 */
   batchSample: number;
@@ -53,21 +53,23 @@ const NORMAL_PRIORITY = 0;
 
 /**
  * Whether a request window becomes a span, and why (null: it does not). The first reason that applies, in this order:
- * over the SLO, a process at or above normal priority, held (has holds), `caused` (it caused a hold that is exported),
- * sampled; with mode "all" every window is kept, "all" where none of those applies. Sampling is deterministic per
- * window (a hash of pid, clock anchor and window number), so a rerun over the same recording keeps the same windows.
+ * a request over the SLO, a process at or above normal priority, held (has holds), `caused` (it caused a hold that is
+ * exported), sampled; with mode "all" every window is kept, "all" where none of those applies. The SLO is the
+ * requests': a batch window (below normal priority) is never over it, or every window of a batch job longer than the
+ * SLO would be an error and a span (issue 17: 304 k spans in 15 s for the demo with --slo-ms 3). Sampling is
+ * deterministic per window (a hash of pid, clock anchor and window number), so a rerun over the same recording keeps the same windows.
  */
 export function spanDecision(meta: Pick<ProcessMeta, "pid" | "anchorMonotonic" | "priority">, w: Pick<RequestWindow, "seq" | "durNs" | "holds">, policy: SpanPolicy, caused = false): SpanReason | null {
-  if (sloBreached(w, policy.sloNs)) return "slo";
-  if (meta.priority >= NORMAL_PRIORITY) return "priority";
+  if (meta.priority >= NORMAL_PRIORITY) return overSlo(meta, w, policy.sloNs) ? "slo" : "priority";
   if (w.holds.length > 0) return "held";
   if (caused) return "cause";
   if (windowSampled(meta, w.seq, policy.batchSample)) return "sampled";
   return policy.mode === "all" ? "all" : null;
 }
 
-function sloBreached(w: Pick<RequestWindow, "durNs">, sloNs: number | null): boolean {
-  return sloNs != null && w.durNs > sloNs;
+/** Whether a window is a request (at or above normal priority) longer than the SLO. */
+export function overSlo(meta: Pick<ProcessMeta, "priority">, w: Pick<RequestWindow, "durNs">, sloNs: number | null): boolean {
+  return sloNs != null && meta.priority >= NORMAL_PRIORITY && w.durNs > sloNs;
 }
 
 /** Whether window `seq` of a process falls in the `ratio` share: fmix32 over (pid, clock anchor, seq), compared with
@@ -112,7 +114,8 @@ export interface SpanOptions {
   /** the process's running P99 request latency (ns), null while it has too few windows to say; called once per window,
    *  so it should return a cached value */
   slowThresholdNs?: (meta: ProcessMeta) => number | null;
-  /** windows longer than this always get launch spans */
+  /** request windows (at or above normal priority) longer than this breached the SLO: a span with status ERROR, and
+   *  launch spans */
   sloMs?: number;
   /** share of the remaining windows that get launch spans anyway (default 0.01) */
   sampleRate?: number;
@@ -401,10 +404,10 @@ export class SpanPipeline {
     await this.exporter.shutdown();
   }
 
-  /** Whether a window gets launch spans, and why: over the SLO, over the process's running P99, or sampled. Uses only
-   *  the window's duration. */
+  /** Whether a window gets launch spans, and why: a request over the SLO, over the process's running P99, or sampled.
+   *  Uses only the window's duration and the process's priority. */
   sampleReason(meta: ProcessMeta, w: RequestWindow): SampleReason | null {
-    if (this.sloNs != null && w.durNs > this.sloNs) return "slo";
+    if (overSlo(meta, w, this.sloNs)) return "slo";
     const threshold = this.slowThresholdNs?.(meta);
     if (threshold != null && w.durNs > threshold) return "slow";
     if (this.sampleRate > 0 && Math.random() < this.sampleRate) return "random";
@@ -569,7 +572,7 @@ export class SpanPipeline {
       attributes["tailguard.window.launches_dropped"] = w.launchCount - launchSpans;
     }
     const start = epochNs(meta, w.t);
-    emit(meta, "request", ctx, undefined, start, w.durNs, attributes, [], this.windowStatus(w));
+    emit(meta, "request", ctx, undefined, start, w.durNs, attributes, [], this.windowStatus(meta, w));
     w.holds.forEach((h, i) => {
       this.holdSpan(meta, h, { ...ctx, spanId: childSpanId(d, (HOLD_CHILD | (i + 1)) >>> 0) }, ctx, emit);
     });
@@ -580,8 +583,8 @@ export class SpanPipeline {
 
   /** ERROR, with why, for a window over the SLO; UNSET otherwise: the agent sees latency, not whether the request
    *  succeeded, so it claims no OK (the OpenTelemetry specification leaves OK to those who know). */
-  private windowStatus(w: RequestWindow): SpanStatus {
-    if (!sloBreached(w, this.sloNs)) return UNSET;
+  private windowStatus(meta: ProcessMeta, w: RequestWindow): SpanStatus {
+    if (!overSlo(meta, w, this.sloNs)) return UNSET;
     return { code: SpanStatusCode.ERROR, message: `request latency ${msText(w.durNs)} ms > SLO ${msText(this.sloNs!)} ms` };
   }
 
