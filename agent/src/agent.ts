@@ -23,7 +23,7 @@ import { Drain } from "./ingest/drain.js";
 import { readStatFields, startTicks } from "./ingest/proc.js";
 import { commandName, currentIdentity, processMeta } from "./identity.js";
 import { AT_KIND, earliestEndNs, Kind, RECORD_SIZE } from "./ingest/record.js";
-import { otlpSpanExporter, OtlpJsonLinesExporter, SpanPipeline, type EncodedSpanExporter, type SampleReason, type SpansFileLimits } from "./telemetry/spans.js";
+import { otlpSpanExporter, OtlpJsonLinesExporter, SpanPipeline, type EncodedSpanExporter, type SpanPolicy, type SpansFileLimits, type WindowDecision } from "./telemetry/spans.js";
 import type { ExportResult } from "@opentelemetry/core";
 import type { ReadableSpan, SpanExporter } from "@opentelemetry/sdk-trace-base";
 import { AgentServer, type ServerEndpoint } from "./serve/server.js";
@@ -53,10 +53,15 @@ export interface AgentOptions {
   spansFileLimits?: SpansFileLimits;
   /** HdrHistogram interval log */
   intervalLog: { path: string; seconds: number } | null;
-  /** windows longer than this get launch spans whatever the running P99 says */
+  /** request windows (at or above normal priority) longer than this breached the SLO: status ERROR, and launch spans
+   *  whatever the running P99 says */
   sloMs: number | null;
   /** share of windows that get launch spans at random */
   sampleRate: number;
+  /** which windows become spans (`--spans`; default "policy") and the share of batch windows sampled (`--batch-sample`;
+   *  default 0.01) */
+  spanPolicy?: SpanPolicy["mode"];
+  batchSample?: number;
   /** how long a gone process stays exported and shown (ms; FORGET_AFTER_MS for `tailguard agent`) */
   forgetAfterMs: number;
   /** label every per-process metric with its pid (--pid-label; telemetry/metrics.ts) */
@@ -82,8 +87,8 @@ class Followed {
   series: ProcessSeries | null = null;
   /** launch API times of the batch being read, for the metrics */
   apiNs: number[] = [];
-  /** whether the window being finished gets launch spans (asked before its launches are decoded) */
-  sampled: SampleReason | null = null;
+  /** whether the window being finished becomes a span and gets launch spans (asked before its launches are decoded) */
+  decision: WindowDecision | undefined = undefined;
   goneAt: number | null = null;
   p99: number | null = null;
   p99At = 0;
@@ -133,7 +138,7 @@ export class Agent {
   private readonly sink: WindowSink<Followed> = {
     window: (p, w) => this.onWindow(p, w),
     hold: (p, h) => this.onHold(p, h),
-    wantsLaunches: (p, w) => (p.sampled = this.spans?.sampleReason(p.meta, w) ?? null) !== null,
+    wantsLaunches: (p, w) => (p.decision = this.spans?.decide(this.metaAt(p, w.t), w))?.launches != null,
     launchApiTime: (p, ns) => {
       p.series?.launchApi.record(ns);
       p.apiNs.push(ns);
@@ -157,6 +162,8 @@ export class Agent {
           exporter: exporters.length === 1 ? exporters[0] : new FanOutExporter(exporters as SpanExporter[]),
           sloMs: opts.sloMs ?? undefined,
           sampleRate: opts.sampleRate,
+          spans: opts.spanPolicy,
+          batchSample: opts.batchSample,
           slowThresholdNs: (meta) => this.slowThreshold(meta),
           processByPid: (pid) => this.byPid.get(pid)?.meta,
           // one export in flight at a time: at 50k windows/s, batches of 512 leave the pipe idle between round trips
@@ -233,7 +240,8 @@ export class Agent {
     p.series?.request.record(w.durNs);
     this.totals.windows++;
     this.metrics.observeWindow(p.meta, w);
-    this.spans?.window(this.metaAt(p, w.t), w, p.sampled);
+    this.spans?.window(this.metaAt(p, w.t), w, p.decision);
+    p.decision = undefined;
     this.live.observeWindow(p.meta, w);
   }
 

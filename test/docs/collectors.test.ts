@@ -65,4 +65,13 @@ describe("the Collector pipeline", () => {
     // the hold reasons the agent's spans carry (agent/src/model.ts)
     expect(held.string_attribute.values.sort()).toEqual(["budget", "priority", "share"]);
   });
+
+  it("keeps traces with an error: the status the agent gives a request over its SLO (docs/agent.md, Spans)", () => {
+    const policies = config.processors.tail_sampling.policies as { name: string; type: string; [k: string]: any }[];
+    const errors = policies.find((p) => p.type === "status_code")!;
+    expect(errors.name).toBe("errors");
+    expect(errors.status_code.status_codes).toEqual(["ERROR"]);
+    const agentDoc = readFileSync(path.join(root, "docs/agent.md"), "utf8");
+    expect(agentDoc).toMatch(/Status: ERROR on a window longer than `--slo-ms`, at or above normal priority/);
+  });
 });

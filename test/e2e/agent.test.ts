@@ -148,6 +148,17 @@ describe("tailguard agent", () => {
           }
         }
         expect(requests.some((s) => s.attributes["tailguard.sampled"] === "slo")).toBe(true);
+        // the span policy: a high-priority request over the SLO has status ERROR, saying by how much; the others UNSET
+        for (const s of requests) {
+          const durMs = Number(BigInt(s.endTimeUnixNano) - BigInt(s.startTimeUnixNano)) / 1e6;
+          if (durMs > 3) expect(s.status).toEqual({ code: 2, message: expect.stringMatching(/^request latency [\d.]+ ms > SLO 3 ms$/) });
+          else expect(s.status.code).toBe(0);
+          expect(s.attributes["tailguard.span.reason"]).toBe(durMs > 3 ? "slo" : "priority");
+        }
+        // and the low-priority process's windows are spans only where held, over the SLO or sampled (1 %)
+        const lowRequests = spans.filter((s) => s.name === "request" && s.resource["process.pid"] === l.pid);
+        expect(lowRequests.length).toBeLessThan(agent.stats().windows - 30);
+        for (const s of lowRequests) expect(["held", "slo", "sampled"]).toContain(s.attributes["tailguard.span.reason"]);
 
         // the low-priority process's holds: children of its request spans, linked to the high request that caused them
         const holds = spans.filter((s) => s.name === "hold" && s.resource["process.pid"] === l.pid);
@@ -292,6 +303,22 @@ describe("tailguard agent", () => {
       expect(r.code, message).toBe(2);
       expect(r.stderr.trim()).toBe(`tailguard agent: ${message}; see 'tailguard agent --help'`);
     }
+    // the span policy: a mode it knows, a share from 0 to 1, and a share only where windows are sampled
+    for (const [args, message] of [
+      [["--spans", "some"], '--spans must be policy or all, not "some": policy keeps request, over-SLO, held and sampled ' +
+        "batch windows; all keeps every window"],
+      [["--batch-sample", "1.5"], '--batch-sample must be a number from 0 to 1, not "1.5"'],
+      [["--batch-sample", "1%"], '--batch-sample must be a number from 0 to 1, not "1%"'],
+      [["--spans", "all", "--batch-sample", "0.1"], "--batch-sample samples batch windows under --spans policy, and " +
+        "--spans all keeps every window: give one or the other"],
+    ] as const) {
+      const r = await runProgram(process.execPath, [cli, "agent", "--dir", rings, ...args]);
+      expect(r.code, message).toBe(2);
+      expect(r.stderr.trim()).toBe(`tailguard agent: ${message}; see 'tailguard agent --help'`);
+    }
+    expect(agentOptions([], {})).toMatchObject({ spanPolicy: "policy", batchSample: 0.01 });
+    expect(agentOptions(["--spans", "all"], {})).toMatchObject({ spanPolicy: "all" });
+    expect(agentOptions(["--batch-sample", "0"], {})).toMatchObject({ spanPolicy: "policy", batchSample: 0 });
     expect(agentOptions([...spans], {}).spansFileLimits).toEqual({ maxBytes: 100 * 2 ** 20, keep: 5 });
     expect(agentOptions([...spans, "--spans-file-max-mb", "2.5", "--spans-file-keep", "0"], {}).spansFileLimits)
       .toEqual({ maxBytes: 2.5 * 2 ** 20, keep: 0 });

@@ -5,7 +5,7 @@ import { createHash } from "node:crypto";
 import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import { SpanKind, type HrTime } from "@opentelemetry/api";
+import { SpanKind, SpanStatusCode, type HrTime } from "@opentelemetry/api";
 import { ExportResultCode } from "@opentelemetry/core";
 import { OTLPTraceExporter as OtlpJsonTraceExporter } from "@opentelemetry/exporter-trace-otlp-http";
 import { OTLPTraceExporter as OtlpProtobufTraceExporter } from "@opentelemetry/exporter-trace-otlp-proto";
@@ -24,7 +24,10 @@ import {
   OtlpProtobufSpanExporter,
   otlpSpanExporter,
   SpanPipeline,
+  spanDecision,
+  windowSampled,
   windowSpanContext,
+  type SpanPolicy,
   type SpanOptions,
 } from "../../agent/src/telemetry/spans.js";
 import {
@@ -94,7 +97,7 @@ function flat(s: ReadableSpan): FlatSpan {
     endTimeUnixNano: ns(s.endTime),
     attributes: { ...s.attributes },
     links: s.links.map((l) => ({ traceId: l.context.traceId, spanId: l.context.spanId, attributes: { ...l.attributes } })),
-    status: { code: s.status.code },
+    status: s.status.message ? { code: s.status.code, message: s.status.message } : { code: s.status.code },
     resource: { ...s.resource.attributes },
     scope: { name: s.instrumentationScope.name, version: s.instrumentationScope.version },
   };
@@ -184,6 +187,7 @@ describe("request window spans", () => {
       "tailguard.window.holds": 3,
       "tailguard.window.held_ns": 5_250_500_000,
       "tailguard.window.gpu_ns": 1_900_000_000,
+      "tailguard.span.reason": "held",
     });
     expect(w.instrumentationScope).toEqual({ name: "tailguard", version });
   });
@@ -195,7 +199,7 @@ describe("request window spans", () => {
       p.window(serving, win(serving, 4));
       p.window(batch, win(batch, 1));
       p.window(otelNamed, win(otelNamed, 1));
-    });
+    }, { spans: "all" });
     const [s3, s4] = [spans.find(isWindow(3, 100))!, spans.find(isWindow(4, 100))!];
     expect(s3.resource.attributes).toEqual({
       "service.name": "llm-serving",
@@ -345,6 +349,95 @@ describe("tail sampling of launch spans", () => {
     const all = await collect(feed, { sampleRate: 1 });
     expect(all.spans).toHaveLength(800);
     expect(named(all.spans, "request").every((s) => s.attributes["tailguard.sampled"] === "random")).toBe(true);
+  });
+});
+
+describe("span policy", () => {
+  const policy: SpanPolicy = { mode: "policy", sloNs: 10_000_000, batchSample: 0.01 };
+  const low = meta(500, { priority: -10 });
+  const quiet = (seq: number) => ({ seq, durNs: 1_000_000, holds: [] });
+
+  it("keeps request windows, over-SLO, held and causing windows, in that order of reasons; samples the rest", () => {
+    expect(spanDecision(meta(1, { priority: 0 }), quiet(1), policy)).toBe("priority");
+    expect(spanDecision(meta(1, { priority: 10 }), quiet(1), policy)).toBe("priority");
+    expect(spanDecision(meta(1, { priority: 10 }), { ...quiet(1), durNs: 10_000_001 }, policy)).toBe("slo");
+    expect(spanDecision(meta(1, { priority: 0 }), { ...quiet(1), durNs: 10_000_000 }, policy)).toBe("priority"); // not over
+    // the SLO is the requests': a batch window is never over it
+    expect(spanDecision(low, { ...quiet(1), durNs: 10_000_001 }, { ...policy, batchSample: 0 })).toBeNull();
+    expect(spanDecision(low, { ...quiet(1), holds: [hold(low, 5n)] }, policy)).toBe("held");
+    expect(spanDecision(low, quiet(1), { ...policy, batchSample: 0 }, true)).toBe("cause");
+    expect(spanDecision(low, quiet(1), { ...policy, batchSample: 0 })).toBeNull();
+    expect(spanDecision(low, quiet(1), { ...policy, batchSample: 1 })).toBe("sampled");
+    expect(spanDecision(low, quiet(1), { mode: "all", sloNs: null, batchSample: 0 })).toBe("all");
+  });
+
+  it("samples batch windows at the ratio, the same windows on every run", () => {
+    const n = 40_000;
+    for (const ratio of [0.01, 0.1, 0.5]) {
+      const kept = Array.from({ length: n }, (_, i) => i + 1).filter((seq) => spanDecision(low, quiet(seq), { ...policy, batchSample: ratio }) === "sampled");
+      // within 5 standard deviations of the binomial mean
+      const sd = Math.sqrt(n * ratio * (1 - ratio));
+      expect(Math.abs(kept.length - n * ratio), `ratio ${ratio}: ${kept.length}`).toBeLessThan(5 * sd);
+      expect(kept.every((seq) => windowSampled(low, seq, ratio))).toBe(true);
+    }
+    // another process (pid, clock anchor) gets other windows
+    const a = Array.from({ length: 1000 }, (_, i) => windowSampled(low, i, 0.5));
+    const b = Array.from({ length: 1000 }, (_, i) => windowSampled(meta(501, { priority: -10 }), i, 0.5));
+    expect(a.filter((x, i) => x !== b[i]).length).toBeGreaterThan(400);
+  });
+
+  it("exports every request window (over the SLO with status ERROR), held batch windows, and a sample of the rest", async () => {
+    const feed = (p: SpanPipeline) => {
+      for (let seq = 1; seq <= 2000; seq++) p.window(low, win(low, seq, { durNs: 2_000_000 }));
+      p.window(low, win(low, 2001, { durNs: 12_345_678 }));
+      p.window(low, win(low, 2002, { holds: [hold(low, low.anchorMonotonic + 1_000_000_001n + 2002n * 10_000_000n, { reason: "budget" })] }));
+      for (let seq = 1; seq <= 50; seq++) p.window(serving, win(serving, seq, { durNs: 2_000_000 }));
+      p.window(serving, win(serving, 51, { durNs: 12_345_678 }));
+    };
+    const { spans } = await collect(feed, { sloMs: 10, batchSample: 0.01 });
+    const requests = named(spans, "request");
+    const reasons = (pid: number) => requests.filter((s) => s.resource.attributes["process.pid"] === pid).map((s) => s.attributes["tailguard.span.reason"]);
+    expect(reasons(serving.pid).filter((r) => r === "priority")).toHaveLength(50);
+    expect(reasons(serving.pid).filter((r) => r === "slo")).toHaveLength(1);
+    const lowReasons = reasons(low.pid);
+    expect(lowReasons.filter((r) => r === "slo")).toHaveLength(0); // 2001 is long, but batch work
+    expect(lowReasons.filter((r) => r === "held")).toHaveLength(1);
+    const sampled = lowReasons.filter((r) => r === "sampled").length;
+    expect(sampled).toBeGreaterThan(0);
+    expect(sampled).toBeLessThan(20 + 5 * Math.sqrt(20));
+    // status: ERROR with why over the SLO, UNSET otherwise
+    const breached = requests.filter((s) => s.attributes["tailguard.span.reason"] === "slo");
+    expect(breached.map((s) => s.status)).toEqual([{ code: SpanStatusCode.ERROR, message: "request latency 12.346 ms > SLO 10 ms" }]);
+    expect(requests.filter((s) => s.attributes["tailguard.span.reason"] !== "slo").every((s) => s.status.code === SpanStatusCode.UNSET)).toBe(true);
+
+    // --spans all: every window, with the same reasons where one applies and the same statuses
+    const all = await collect(feed, { sloMs: 10, batchSample: 0.01, spans: "all" });
+    const allRequests = named(all.spans, "request");
+    expect(allRequests).toHaveLength(2002 + 51);
+    expect(allRequests.filter((s) => s.attributes["tailguard.span.reason"] === "all")).toHaveLength(2002 + 51 - requests.length);
+    expect(allRequests.filter((s) => s.status.code === SpanStatusCode.ERROR)).toHaveLength(1);
+  });
+
+  it("exports the window that caused an exported hold, whether it ended before or after the held window", async () => {
+    const cause = meta(600, { priority: -5 });
+    const held = meta(700, { priority: -10 });
+    const heldBy = (seq: number, causeWindow: number) =>
+      win(held, seq, { holds: [hold(held, held.anchorMonotonic + 1_000_000_001n + BigInt(seq) * 10_000_000n, { reason: "priority", causePid: 600, causePriority: -5, causeWindow })] });
+    const byPid = (pid: number) => [cause, held].find((m) => m.pid === pid);
+    const { spans } = await collect((p) => {
+      p.window(cause, win(cause, 1)); // before: remembered, exported when the hold names it
+      p.window(held, heldBy(1, 1));
+      p.window(held, heldBy(2, 2)); // after: exported when it ends
+      p.window(cause, win(cause, 2));
+      p.window(cause, win(cause, 3)); // named by no hold
+    }, { processByPid: byPid, batchSample: 0 });
+    const requests = named(spans, "request");
+    const causes = requests.filter((s) => s.resource.attributes["process.pid"] === 600);
+    expect(causes.map((s) => [s.attributes["tailguard.window.seq"], s.attributes["tailguard.span.reason"]]).sort()).toEqual([[1, "cause"], [2, "cause"]]);
+    const ids = new Set(requests.map((s) => s.spanContext().spanId));
+    const holds = named(spans, "hold");
+    expect(holds).toHaveLength(2);
+    for (const h of holds) expect(ids.has(h.links[0].context.spanId), "the hold's link resolves").toBe(true);
   });
 });
 

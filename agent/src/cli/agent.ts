@@ -13,14 +13,15 @@ import { resnet18Mix, resnet50Mix } from "../sim-models.js";
 import { DEFAULT_HTTP_LIMITS } from "../serve/http-limits.js";
 import type { ServerEndpoint } from "../serve/server.js";
 import { OtelEnvError, otelConfig, type OtelConfig } from "../telemetry/otel-env.js";
-import { DEFAULT_SPANS_FILE_LIMITS, type SpansFileLimits } from "../telemetry/spans.js";
+import { DEFAULT_BATCH_SAMPLE, DEFAULT_SPANS_FILE_LIMITS, SPAN_MODES, type SpanPolicy, type SpansFileLimits } from "../telemetry/spans.js";
 import { packageRoot, ringDir, shimPath, simLibDir } from "../ingest/native.js";
 import { parseCommand, UsageError } from "./usage.js";
 import { formatColumns, ms, type Column } from "./table.js";
 
 export const AGENT_USAGE = `  agent [--port N] [--host ADDR] [--max-connections N] [--no-prometheus] [--pid-label] [--otlp]
         [--spans-file FILE] [--spans-file-max-mb N] [--spans-file-keep K] [--interval-log FILE] [--interval S]
-        [--slo-ms MS] [--sample-rate R] [--dir DIR] [--dir-access all|group:GROUP] [--demo]
+        [--slo-ms MS] [--sample-rate R] [--spans policy|all] [--batch-sample R] [--dir DIR]
+        [--dir-access all|group:GROUP] [--demo]
                  the daemon: request windows, HDR histograms, spans and metrics of every attached process;
                  Prometheus on http://127.0.0.1:9464/metrics and the live view on http://127.0.0.1:9464/; OTLP
                  as the OTEL_* variables say (docs/agent.md), spans also with --otlp; --demo also runs a
@@ -28,6 +29,9 @@ export const AGENT_USAGE = `  agent [--port N] [--host ADDR] [--max-connections 
                  localhost (0.0.0.0: every interface), --max-connections bounds its HTTP connections (default
                  256); the spans file is rotated at N MiB (default 100) to FILE.1 … FILE.K (default 5 kept);
                  --pid-label labels every per-process metric with its pid (off: a restart would start new series);
+                 --spans policy (the default) makes spans of the windows of processes at or above normal
+                 priority (those over --slo-ms with status ERROR), of windows held or causing a hold, and of an
+                 --batch-sample share (default 0.01) of the rest; --spans all of every window (docs/agent.md);
                  --dir-access sets up DIR for every user's processes (all: mode 1777) or a group's (mode 3770), as
                  root (docs/security.md)`;
 
@@ -94,6 +98,8 @@ export function agentOptions(args: string[], env: NodeJS.ProcessEnv = process.en
       interval: { type: "string" },
       "slo-ms": { type: "string" },
       "sample-rate": { type: "string" },
+      spans: { type: "string" },
+      "batch-sample": { type: "string" },
       dir: { type: "string" },
       "dir-access": { type: "string" },
       demo: { type: "boolean" },
@@ -120,9 +126,26 @@ export function agentOptions(args: string[], env: NodeJS.ProcessEnv = process.en
       : null,
     sloMs: values["slo-ms"] === undefined ? null : number("slo-ms", values["slo-ms"], 0, 0, 3_600_000),
     sampleRate: number("sample-rate", values["sample-rate"], 0.01, 0, 1),
+    ...spanPolicy(values),
     forgetAfterMs: FORGET_AFTER_MS,
     pidLabel: Boolean(values["pid-label"]),
     demo: Boolean(values.demo),
+  };
+}
+
+/** --spans and --batch-sample: which request windows become spans. A batch share only means something under the
+ *  policy: with --spans all every window is a span already. */
+function spanPolicy(values: { spans?: string; "batch-sample"?: string }): { spanPolicy: SpanPolicy["mode"]; batchSample: number } {
+  const mode = values.spans ?? "policy";
+  if (!(SPAN_MODES as readonly string[]).includes(mode))
+    throw new UsageError(`tailguard agent: --spans must be ${SPAN_MODES.join(" or ")}, not ${JSON.stringify(mode)}: policy keeps ` +
+      "request, over-SLO, held and sampled batch windows; all keeps every window");
+  if (mode === "all" && values["batch-sample"] !== undefined)
+    throw new UsageError("tailguard agent: --batch-sample samples batch windows under --spans policy, and --spans all keeps " +
+      "every window: give one or the other");
+  return {
+    spanPolicy: mode as SpanPolicy["mode"],
+    batchSample: number("batch-sample", values["batch-sample"], DEFAULT_BATCH_SAMPLE, 0, 1),
   };
 }
 

@@ -3,7 +3,7 @@
 // export, are most of what the agent allocates and what its heap grows with. spans.ts decides what the spans are;
 // this file only writes them down. test/unit/spans.test.ts decodes the output with the official generated decoders and
 // proves it equals what the SDK's own serializer makes of the same spans.
-import type { Attributes, AttributeValue, Link, SpanContext } from "@opentelemetry/api";
+import type { Attributes, AttributeValue, Link, SpanContext, SpanStatus } from "@opentelemetry/api";
 
 /** Wire types */
 const VARINT = 0;
@@ -186,6 +186,7 @@ export function span(
   endNs: bigint,
   attrs: Attributes,
   links: Link[],
+  status?: SpanStatus,
 ): void {
   const at = w.begin(field);
   w.hex(1, ctx.traceId);
@@ -205,7 +206,14 @@ export function span(
     w.fixed32(6, (l.context.traceFlags & 0xff) | SPAN_FLAGS_CONTEXT_HAS_IS_REMOTE);
     w.end(link);
   }
-  w.end(w.begin(15)); // status: unset (code 0, no message)
+  // trace.v1.Status: message (2), code (3); unset is an empty message, as the SDK writes it
+  const st = w.begin(15);
+  if (status?.message) w.string(2, status.message);
+  if (status?.code) {
+    w.tag(3, VARINT);
+    w.varint(status.code);
+  }
+  w.end(st);
   w.fixed32(16, (ctx.traceFlags & 0xff) | SPAN_FLAGS_CONTEXT_HAS_IS_REMOTE);
   w.end(at);
 }

@@ -1,6 +1,6 @@
-// Request windows and scheduler holds as OpenTelemetry spans: a span per request window, launch child
-// spans only for slow windows (tail-based) and a small random sample, a hold span with a link to the window that caused
-// it. Spans are built here as ReadableSpans, not through a Tracer, because their ids, times and resources come from
+// Request windows and scheduler holds as OpenTelemetry spans: a span per request window that the span policy keeps
+// (spanDecision), launch child spans only for slow windows (tail-based) and a small random sample, a hold span with a
+// link to the window that caused it. Spans are built here as ReadableSpans, not through a Tracer, because their ids, times and resources come from
 // the shim's records (other processes, the past) rather than from the agent's own clock and context. They leave through
 // a bounded queue drained in batches, so a slow or dead collector costs dropped spans, never a blocked caller.
 import { hash } from "node:crypto";
@@ -8,7 +8,7 @@ import { open, readdir, rename, rm, type FileHandle } from "node:fs/promises";
 import { hostname } from "node:os";
 import path from "node:path";
 
-import { SpanKind, SpanStatusCode, TraceFlags, type Attributes, type HrTime, type Link, type SpanContext } from "@opentelemetry/api";
+import { SpanKind, SpanStatusCode, TraceFlags, type Attributes, type HrTime, type Link, type SpanContext, type SpanStatus } from "@opentelemetry/api";
 import { ExportResultCode, type ExportResult, type InstrumentationScope } from "@opentelemetry/core";
 import { OTLPTraceExporter as OtlpJsonTraceExporter } from "@opentelemetry/exporter-trace-otlp-http";
 import { OTLPTraceExporter as OtlpProtobufTraceExporter } from "@opentelemetry/exporter-trace-otlp-proto";
@@ -27,6 +27,70 @@ const scope: InstrumentationScope = { name: "tailguard", version: agentVersion }
 
 /** Why a window's launches were attached as child spans: over the SLO, over the process's running P99, or sampled. */
 export type SampleReason = "slo" | "slow" | "random";
+
+/**
+ * Why a request window became a span (`tailguard.span.reason`): a request over the SLO; its process runs at or above
+ * normal priority (requests); it was held; it caused a hold whose span is exported (so that the hold's link resolves);
+ * it was in the `batchSample` share; or, with mode "all", none of these.
+ */
+export type SpanReason = "slo" | "priority" | "held" | "cause" | "sampled" | "all";
+
+/** Which request windows become spans: `--spans` and `--batch-sample`, and `--slo-ms`. */
+export interface SpanPolicy {
+  /** "all": every window; "policy": only those spanDecision gives a reason */
+  mode: "all" | "policy";
+  /** request windows (at or above normal priority) longer than this breached the SLO (ns); null: no SLO */
+  sloNs: number | null;
+  /** share of the other windows (batch work, below normal priority) that become spans anyway, 0 to 1 */
+  batchSample: number;
+}
+
+export const SPAN_MODES = ["policy", "all"] as const;
+export const DEFAULT_BATCH_SAMPLE = 0.01;
+
+/** Priority.NORMAL (ingest/native.ts): processes at or above it serve requests, those below are batch work. */
+const NORMAL_PRIORITY = 0;
+
+/**
+ * Whether a request window becomes a span, and why (null: it does not). The first reason that applies, in this order:
+ * a request over the SLO, a process at or above normal priority, held (has holds), `caused` (it caused a hold that is
+ * exported), sampled; with mode "all" every window is kept, "all" where none of those applies. The SLO is the
+ * requests': a batch window (below normal priority) is never over it, or every window of a batch job longer than the
+ * SLO would be an error and a span (issue 17: 304 k spans in 15 s for the demo with --slo-ms 3). Sampling is
+ * deterministic per window (a hash of pid, clock anchor and window number), so a rerun over the same recording keeps the same windows.
+ */
+export function spanDecision(meta: Pick<ProcessMeta, "pid" | "anchorMonotonic" | "priority">, w: Pick<RequestWindow, "seq" | "durNs" | "holds">, policy: SpanPolicy, caused = false): SpanReason | null {
+  if (meta.priority >= NORMAL_PRIORITY) return overSlo(meta, w, policy.sloNs) ? "slo" : "priority";
+  if (w.holds.length > 0) return "held";
+  if (caused) return "cause";
+  if (windowSampled(meta, w.seq, policy.batchSample)) return "sampled";
+  return policy.mode === "all" ? "all" : null;
+}
+
+/** Whether a window is a request (at or above normal priority) longer than the SLO. */
+export function overSlo(meta: Pick<ProcessMeta, "priority">, w: Pick<RequestWindow, "durNs">, sloNs: number | null): boolean {
+  return sloNs != null && meta.priority >= NORMAL_PRIORITY && w.durNs > sloNs;
+}
+
+/** Whether window `seq` of a process falls in the `ratio` share: fmix32 over (pid, clock anchor, seq), compared with
+ *  ratio × 2^32. Uniform enough for sampling, and far cheaper than the SHA-256 of the window's span id. */
+export function windowSampled(meta: Pick<ProcessMeta, "pid" | "anchorMonotonic">, seq: number, ratio: number): boolean {
+  if (ratio <= 0) return false;
+  if (ratio >= 1) return true;
+  const anchor = Number(BigInt.asUintN(32, meta.anchorMonotonic));
+  const h = fmix32(fmix32(fmix32(meta.pid ^ 0x9e3779b9) ^ anchor) ^ seq);
+  return h < ratio * 2 ** 32;
+}
+
+/** What the pipeline decided of a window: its span (null: none) and its launch spans (null: none). */
+export interface WindowDecision {
+  span: SpanReason | null;
+  launches: SampleReason | null;
+}
+
+/** Windows remembered at most, as not exported (a later hold may name one as its cause) or as named by an exported
+ *  hold before they ended: some seconds of windows at the demo's rates; a link older than that may not resolve. */
+const CAUSE_MEMORY = 8192;
 
 /**
  * An exporter of OTLP/protobuf trace requests that the pipeline writes itself (otlp-proto.ts) as windows arrive, so that
@@ -50,10 +114,14 @@ export interface SpanOptions {
   /** the process's running P99 request latency (ns), null while it has too few windows to say; called once per window,
    *  so it should return a cached value */
   slowThresholdNs?: (meta: ProcessMeta) => number | null;
-  /** windows longer than this always get launch spans */
+  /** request windows (at or above normal priority) longer than this breached the SLO: a span with status ERROR, and
+   *  launch spans */
   sloMs?: number;
   /** share of the remaining windows that get launch spans anyway (default 0.01) */
   sampleRate?: number;
+  /** which windows become spans (default: mode "policy", sloMs, batchSample 0.01) */
+  spans?: SpanPolicy["mode"];
+  batchSample?: number;
   /** launch spans per window at most (default 256) */
   maxLaunchSpans?: number;
   /** the process a hold names as its cause, so the hold can link to that process's window span */
@@ -160,7 +228,7 @@ export function processResource(meta: ProcessMeta): Resource {
 /** What window() and hold() queue: the records themselves, turned into spans only when a batch is exported, or (for an
  *  EncodedSpanExporter) the spans already written as protobuf, bytes [start, end) of the pipeline's pending buffer. */
 type Work =
-  | { meta: ProcessMeta; window: RequestWindow; sampled: SampleReason | null; spans: number }
+  | { meta: ProcessMeta; window: RequestWindow; decision: WindowDecision; spans: number }
   | { meta: ProcessMeta; hold: Hold; spans: 1 }
   | { meta: ProcessMeta; start: number; end: number; spans: number };
 
@@ -174,13 +242,33 @@ type Emit = (
   durNs: number,
   attributes: Attributes,
   links: Link[],
+  status?: SpanStatus,
 ) => void;
+
+/** The key of a process's window in the pipeline's memory of windows: what windowSpanContext hashes. */
+function windowKey(meta: Pick<ProcessMeta, "pid" | "anchorMonotonic">, seq: number): string {
+  return `${meta.pid}/${meta.anchorMonotonic}/${seq}`;
+}
+
+/** Adds to a map kept to CAUSE_MEMORY entries by forgetting the oldest. */
+function remember<V>(map: Map<string, V>, key: string, value: V): void {
+  map.set(key, value);
+  if (map.size > CAUSE_MEMORY) map.delete(map.keys().next().value!);
+}
+
+const UNSET: SpanStatus = { code: SpanStatusCode.UNSET };
+
+/** ms with at most 3 decimals, for people */
+function msText(ns: number): string {
+  return String(Math.round(ns / 1e3) / 1e3);
+}
 
 export class SpanPipeline {
   private readonly exporter: SpanExporter | EncodedSpanExporter;
   private readonly slowThresholdNs?: (meta: ProcessMeta) => number | null;
   private readonly sloNs: number | null;
   private readonly sampleRate: number;
+  private readonly policy: SpanPolicy;
   private readonly maxLaunchSpans: number;
   private readonly processByPid: (pid: number) => ProcessMeta | undefined;
   private readonly queueLimit: number;
@@ -202,6 +290,10 @@ export class SpanPipeline {
   private closed = false;
   /** one Resource object per process: the OTLP serializers group spans by resource identity */
   private resources = new Map<number, { meta: ProcessMeta; resource: Resource; bytes?: Buffer }>();
+  /** windows the policy left out, by windowKey, the oldest first (at most CAUSE_MEMORY) */
+  private readonly unexported = new Map<string, { meta: ProcessMeta; window: RequestWindow }>();
+  /** windows named by an exported hold before they ended (at most CAUSE_MEMORY) */
+  private readonly causeWanted = new Map<string, true>();
   /** EncodedSpanExporter: the queued windows' spans, written as ScopeSpans.spans fields; a second writer for requests */
   private readonly pending: ProtoWriter | null;
   /** bytes taken off the front of `pending` so far: a queued item's [start, end) less this is where its bytes are */
@@ -216,6 +308,7 @@ export class SpanPipeline {
     this.slowThresholdNs = opts.slowThresholdNs;
     this.sloNs = opts.sloMs != null ? opts.sloMs * 1e6 : null;
     this.sampleRate = opts.sampleRate ?? 0.01;
+    this.policy = { mode: opts.spans ?? "policy", sloNs: this.sloNs, batchSample: opts.batchSample ?? DEFAULT_BATCH_SAMPLE };
     this.maxLaunchSpans = opts.maxLaunchSpans ?? 256;
     this.processByPid = opts.processByPid ?? (() => undefined);
     this.queueLimit = opts.queueLimit ?? 20_000;
@@ -225,27 +318,57 @@ export class SpanPipeline {
     const encoded = isEncoded(this.exporter);
     this.pending = encoded ? new ProtoWriter(256 * 1024) : null;
     this.requestWriter = encoded ? new ProtoWriter(256 * 1024) : null;
-    this.emitReadable = (out) => (meta, name, ctx, parent, startNs, durNs, attributes, links) =>
-      out.push(this.span(meta, name, ctx, parent, startNs, durNs, attributes, links));
-    this.emitEncoded = (meta, name, ctx, parent, startNs, durNs, attributes, links) =>
-      writeSpan(this.pending!, 2, name, ctx, parent, startNs, startNs + BigInt(durNs), attributes, links);
+    this.emitReadable = (out) => (meta, name, ctx, parent, startNs, durNs, attributes, links, status) =>
+      out.push(this.span(meta, name, ctx, parent, startNs, durNs, attributes, links, status));
+    this.emitEncoded = (meta, name, ctx, parent, startNs, durNs, attributes, links, status) =>
+      writeSpan(this.pending!, 2, name, ctx, parent, startNs, startNs + BigInt(durNs), attributes, links, status);
   }
 
-  /** An ended request window (with its holds); `decided`: what sampleReason said of it already (the agent asks first,
-   *  so that it builds launch objects only for windows that show them). Only decides sampling and queues: the spans are built at export. The
-   *  window and meta objects must not change afterwards. */
-  window(meta: ProcessMeta, w: RequestWindow, decided?: SampleReason | null): void {
-    const sampled = decided === undefined ? this.sampleReason(meta, w) : decided;
-    const launchSpans = sampled ? Math.min(w.launches.length, this.maxLaunchSpans) : 0;
+  /** An ended request window (with its holds); `decided`: what decide() said of it already (the agent asks first,
+   *  so that it builds launch objects only for windows that show them). Only decides and queues: the spans are built
+   *  at export. The window and meta objects must not change afterwards. */
+  window(meta: ProcessMeta, w: RequestWindow, decided?: WindowDecision): void {
+    const decision = decided ?? this.decide(meta, w);
+    const key = windowKey(meta, w.seq);
+    this.causeWanted.delete(key);
+    if (decision.span === null) {
+      // kept without its launches: a hold exported later may name it as its cause, and then it is exported
+      remember(this.unexported, key, { meta, window: w.launches.length === 0 ? w : { ...w, launches: [] } });
+      return;
+    }
+    this.queueWindow(meta, w, decision);
+    // the windows that caused its holds: their spans too, so that the holds' links resolve (those not yet ended are
+    // exported when they end)
+    for (const h of w.holds) {
+      if (h.causePid == null || h.causeWindow == null) continue;
+      const cause = this.processByPid(h.causePid);
+      if (!cause) continue;
+      const causeKey = windowKey(cause, h.causeWindow);
+      const waiting = this.unexported.get(causeKey);
+      if (waiting) {
+        this.unexported.delete(causeKey);
+        this.queueWindow(waiting.meta, waiting.window, { span: "cause", launches: null });
+      } else remember(this.causeWanted, causeKey, true);
+    }
+  }
+
+  private queueWindow(meta: ProcessMeta, w: RequestWindow, decision: WindowDecision): void {
+    const launchSpans = decision.launches ? Math.min(w.launches.length, this.maxLaunchSpans) : 0;
     const spans = 1 + w.holds.length + launchSpans;
     if (this.pending) {
-      if (this.admit(spans)) this.enqueueEncoded(meta, spans, () => this.windowSpans(meta, w, sampled, this.emitEncoded));
+      if (this.admit(spans)) this.enqueueEncoded(meta, spans, () => this.windowSpans(meta, w, decision, this.emitEncoded));
       return;
     }
     // a window waiting in the queue without launch spans must not keep its launches alive (at 50k windows/s they
     // would outlive the young generation and be promoted: the agent's memory, not its speed, is the limit there)
-    const kept = sampled || w.launches.length === 0 ? w : { ...w, launches: [] };
-    if (this.admit(spans)) this.enqueue({ meta, window: kept, sampled, spans });
+    const kept = decision.launches || w.launches.length === 0 ? w : { ...w, launches: [] };
+    if (this.admit(spans)) this.enqueue({ meta, window: kept, decision, spans });
+  }
+
+  /** Whether a window becomes a span (spanDecision), and if so whether it gets launch spans (sampleReason). */
+  decide(meta: ProcessMeta, w: RequestWindow): WindowDecision {
+    const span = spanDecision(meta, w, this.policy, this.causeWanted.has(windowKey(meta, w.seq)));
+    return { span, launches: span === null ? null : this.sampleReason(meta, w) };
   }
 
   /** A hold that no window of its process contains. */
@@ -281,10 +404,10 @@ export class SpanPipeline {
     await this.exporter.shutdown();
   }
 
-  /** Whether a window gets launch spans, and why: over the SLO, over the process's running P99, or sampled. Uses only
-   *  the window's duration. */
+  /** Whether a window gets launch spans, and why: a request over the SLO, over the process's running P99, or sampled.
+   *  Uses only the window's duration and the process's priority. */
   sampleReason(meta: ProcessMeta, w: RequestWindow): SampleReason | null {
-    if (this.sloNs != null && w.durNs > this.sloNs) return "slo";
+    if (overSlo(meta, w, this.sloNs)) return "slo";
     const threshold = this.slowThresholdNs?.(meta);
     if (threshold != null && w.durNs > threshold) return "slow";
     if (this.sampleRate > 0 && Math.random() < this.sampleRate) return "random";
@@ -401,7 +524,7 @@ export class SpanPipeline {
     const emit = this.emitReadable(this.built);
     while (this.built.length < this.batchSize && this.head < this.work.length) {
       const item = this.work[this.head++];
-      if ("window" in item) this.windowSpans(item.meta, item.window, item.sampled, emit);
+      if ("window" in item) this.windowSpans(item.meta, item.window, item.decision, emit);
       else if ("hold" in item) this.holdSpan(item.meta, item.hold, holdSpanContext(item.meta, item.hold.t), undefined, emit);
     }
     this.dropConsumedWork();
@@ -428,7 +551,8 @@ export class SpanPipeline {
     return entry;
   }
 
-  private windowSpans(meta: ProcessMeta, w: RequestWindow, sampled: SampleReason | null, emit: Emit): void {
+  private windowSpans(meta: ProcessMeta, w: RequestWindow, decision: WindowDecision, emit: Emit): void {
+    const sampled = decision.launches;
     const d = digest(`tailguard/window/${meta.pid}/${meta.anchorMonotonic}/${w.seq}`);
     const ctx = contextOf(d);
     const attributes: Attributes = {
@@ -439,6 +563,7 @@ export class SpanPipeline {
       "tailguard.window.held_ns": w.heldNs,
     };
     if (w.gpuNs != null) attributes["tailguard.window.gpu_ns"] = w.gpuNs;
+    if (decision.span) attributes["tailguard.span.reason"] = decision.span;
     const launchSpans = sampled ? Math.min(w.launches.length, this.maxLaunchSpans) : 0;
     if (sampled) {
       attributes["tailguard.sampled"] = sampled;
@@ -447,13 +572,20 @@ export class SpanPipeline {
       attributes["tailguard.window.launches_dropped"] = w.launchCount - launchSpans;
     }
     const start = epochNs(meta, w.t);
-    emit(meta, "request", ctx, undefined, start, w.durNs, attributes, []);
+    emit(meta, "request", ctx, undefined, start, w.durNs, attributes, [], this.windowStatus(meta, w));
     w.holds.forEach((h, i) => {
       this.holdSpan(meta, h, { ...ctx, spanId: childSpanId(d, (HOLD_CHILD | (i + 1)) >>> 0) }, ctx, emit);
     });
     for (let i = 0; i < launchSpans; i++) {
       this.launchSpan(meta, w.launches[i], { ...ctx, spanId: childSpanId(d, i + 1) }, ctx, i, emit);
     }
+  }
+
+  /** ERROR, with why, for a window over the SLO; UNSET otherwise: the agent sees latency, not whether the request
+   *  succeeded, so it claims no OK (the OpenTelemetry specification leaves OK to those who know). */
+  private windowStatus(meta: ProcessMeta, w: RequestWindow): SpanStatus {
+    if (!overSlo(meta, w, this.sloNs)) return UNSET;
+    return { code: SpanStatusCode.ERROR, message: `request latency ${msText(w.durNs)} ms > SLO ${msText(this.sloNs!)} ms` };
   }
 
   private holdSpan(meta: ProcessMeta, h: Hold, ctx: SpanContext, parent: SpanContext | undefined, emit: Emit): void {
@@ -488,7 +620,7 @@ export class SpanPipeline {
     emit(meta, l.name, ctx, parent, epochNs(meta, l.t), l.apiNs ?? 0, attributes, []);
   }
 
-  private span(...[meta, name, ctx, parent, startNs, durNs, attributes, links]: Parameters<Emit>): ReadableSpan {
+  private span(...[meta, name, ctx, parent, startNs, durNs, attributes, links, status]: Parameters<Emit>): ReadableSpan {
     return {
       name,
       kind: SpanKind.INTERNAL,
@@ -497,7 +629,7 @@ export class SpanPipeline {
       startTime: hrTimeOf(startNs),
       endTime: hrTimeOf(startNs + BigInt(durNs)),
       duration: hrDuration(durNs),
-      status: { code: SpanStatusCode.UNSET },
+      status: status ?? UNSET,
       attributes,
       links,
       events: [],
