@@ -132,6 +132,9 @@ export class Agent {
   private lagNs = 0;
   private drainHealth = { backlog: 0, lagSeconds: 0 };
   private stopped = false;
+  /** the machine's attributes in every followed process's resource, under the process's own: the agent's host.name
+   *  and k8s.node.name (otel-env.ts detects them) */
+  private readonly machine: Record<string, string>;
   /** a pump continued at the next turn of the event loop (pumpSlice) */
   private pumping: NodeJS.Immediate | null = null;
   /** where every process's assembler sends its windows, holds and launch times */
@@ -146,6 +149,8 @@ export class Agent {
   };
 
   private constructor(readonly opts: AgentOptions) {
+    const own = opts.otel.resource;
+    this.machine = Object.fromEntries((["host.name", "k8s.node.name"] as const).flatMap((k) => (own[k] ? [[k, own[k]]] : [])));
     // the exporters first: one that cannot be made (a TLS file it cannot read) must stop the agent before it registers
     // OTLP alone (the usual case) gets the lean protobuf path (spans written as bytes as windows end); with a spans
     // file too, both take ReadableSpans
@@ -259,7 +264,7 @@ export class Agent {
   }
 
   private follow(info: RingInfo): Followed {
-    const meta = processMeta(info);
+    const meta = processMeta(info, this.machine);
     const key: SeriesKey = { pid: info.pid, priority: info.priority, gpu: "unknown" };
     const f = new Followed(info.id!, meta, commandName(info), key, new Map(), info.counters.dropped, this.sink);
     this.followed.set(f.ring, f);
@@ -388,7 +393,7 @@ export class Agent {
     const comm = f.comm === null ? null : commandName(info);
     if (comm !== null && comm !== f.comm) {
       f.comm = comm;
-      const now = currentIdentity(info);
+      const now = currentIdentity(info, this.machine);
       if (now.cmdline.join("\0") !== f.meta.cmdline.join("\0")) changes.cmdline = now.cmdline;
       if (now.serviceName !== f.meta.serviceName) changes.serviceName = now.serviceName;
       if (JSON.stringify(now.resource) !== JSON.stringify(f.meta.resource)) changes.resource = now.resource;

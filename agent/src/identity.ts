@@ -88,7 +88,10 @@ function cgroupResource(pid: number): Record<string, string> {
   }
 }
 
-export function processMeta(info: RingInfo): ProcessMeta {
+/** The process a ring names. `machine`: the attributes of the machine it runs on, which the process's own environment
+ *  may override (the agent's `host.name` and `k8s.node.name`, so that a process's spans name the node the agent
+ *  detected even when the process's environment does not). */
+export function processMeta(info: RingInfo, machine: Record<string, string> = { "host.name": hostname() }): ProcessMeta {
   const here = ownPid(info.pid, info.startTicks);
   const env = here === null ? {} : readEnvironment(here);
   // the cgroup's pod UID and container id where the environment does not say them
@@ -102,7 +105,7 @@ export function processMeta(info: RingInfo): ProcessMeta {
     anchorMonotonic: info.anchorMonotonic,
     anchorRealtime: info.anchorRealtime,
     serviceName: otelIdentity(env).serviceName,
-    resource: { "host.name": hostname(), ...cgroup, ...resourceFromEnvironment(env) },
+    resource: { ...machine, ...cgroup, ...resourceFromEnvironment(env) },
   };
 }
 
@@ -116,7 +119,7 @@ export function commandName(info: Pick<RingInfo, "pid" | "startTicks">): string 
 
 /** The identity of the process a ring names as /proc says now: its command line and what its environment names it
  *  (processMeta), read again after it exec'd. The ring's command line when /proc/PID/cmdline cannot be read. */
-export function currentIdentity(info: RingInfo): Pick<ProcessMeta, "cmdline" | "serviceName" | "resource"> {
+export function currentIdentity(info: RingInfo, machine?: Record<string, string>): Pick<ProcessMeta, "cmdline" | "serviceName" | "resource"> {
   let cmdline = info.cmdline;
   try {
     const args = readFileSync(`/proc/${info.pid}/cmdline`, "utf8").split("\0");
@@ -125,6 +128,6 @@ export function currentIdentity(info: RingInfo): Pick<ProcessMeta, "cmdline" | "
   } catch {
     /* gone: the ring's */
   }
-  const { serviceName, resource } = processMeta(info);
+  const { serviceName, resource } = processMeta(info, machine);
   return { cmdline, serviceName, resource };
 }

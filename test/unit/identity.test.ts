@@ -1,9 +1,12 @@
 // Who a followed process is (identity.ts): its Kubernetes pod and container from the cgroup path the kubelet gives it,
 // in every form a node has (cgroup v1 and v2, the cgroupfs and systemd drivers, the runtimes' scopes), and its names
 // from the downward-API variables.
+import { spawn } from "node:child_process";
+import { once } from "node:events";
 import { describe, expect, it } from "vitest";
 
-import { kubernetesCgroup, resourceFromEnvironment } from "../../agent/src/identity.js";
+import { kubernetesCgroup, processMeta, resourceFromEnvironment } from "../../agent/src/identity.js";
+import type { RingInfo } from "../../agent/src/ingest/native.js";
 
 const UID = "2f4e5f8a-1c4b-4e3b-9b0a-6f0c9b7c2d11";
 const SYSTEMD_UID = UID.replace(/-/g, "_");
@@ -50,5 +53,30 @@ describe("resourceFromEnvironment: the downward-API variables", () => {
     expect(resourceFromEnvironment({ K8S_CONTAINER_NAME: "server", K8S_POD_NAME: "p", K8S_NAMESPACE_NAME: "ml" }))
       .toEqual({ "k8s.container.name": "server", "k8s.pod.name": "p", "k8s.namespace.name": "ml" });
     expect(resourceFromEnvironment({ CONTAINER_NAME: "worker" })).toEqual({ "k8s.container.name": "worker" });
+  });
+});
+
+describe("a followed process's resource", () => {
+  /** The ring of a real process started with `env`: only what processMeta reads of it. */
+  async function withProcess(env: Record<string, string>, test: (info: RingInfo) => void) {
+    const child = spawn("sleep", ["30"], { env: { PATH: process.env.PATH ?? "/usr/bin:/bin", ...env } });
+    await once(child, "spawn");
+    try {
+      const info = { pid: child.pid!, ppid: process.pid, startTicks: "0", cmdline: ["sleep", "30"], priority: 0, gpu: null,
+        anchorMonotonic: 0n, anchorRealtime: 0n } as Partial<RingInfo> as RingInfo;
+      test(info);
+    } finally {
+      child.kill();
+    }
+  }
+
+  it("names the node and host the agent detected, unless the process's own environment says otherwise", async () => {
+    const machine = { "host.name": "agent-host", "k8s.node.name": "node-a" };
+    await withProcess({}, (info) => {
+      expect(processMeta(info, machine).resource).toMatchObject(machine);
+    });
+    await withProcess({ K8S_NODE_NAME: "node-b", OTEL_RESOURCE_ATTRIBUTES: "host.name=app-host" }, (info) => {
+      expect(processMeta(info, machine).resource).toMatchObject({ "k8s.node.name": "node-b", "host.name": "app-host" });
+    });
   });
 });
