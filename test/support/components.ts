@@ -31,7 +31,7 @@ export const COMPONENTS = {
   prometheus: {
     what: "prometheus",
     packages: ["prometheus"],
-    neededBy: "test/e2e/prometheus.test.ts",
+    neededBy: "test/e2e/prometheus.test.ts, test/e2e/two-nodes.test.ts",
     find: (env) => onPath("prometheus", env),
   },
   chromium: {

@@ -1,0 +1,160 @@
+// Issue 17's acceptance on two nodes: two agents with different node identities (K8S_NODE_NAME), each with a process
+// on its own simulated GPU. Their OTLP metrics, decoded with the official protobuf definitions (otlp-receiver.ts),
+// carry distinct resources; and a real Prometheus (the Debian package `prometheus`) scraping both as two targets gives
+// distinct series, on which the dashboard's own request-latency query returns one result per node.
+import { spawn, type ChildProcess } from "node:child_process";
+import { once } from "node:events";
+import { readFileSync, writeFileSync } from "node:fs";
+import { createServer } from "node:net";
+import path from "node:path";
+import { setTimeout as sleep } from "node:timers/promises";
+import { expect, it } from "vitest";
+
+import { Agent } from "../../agent/src/agent.js";
+import { agentOptions } from "../../agent/src/cli/agent.js";
+import { requireComponent } from "../support/components.js";
+import { nativeBuild, root, runProgram, shimLib, simEnv, testDir } from "../support/native.js";
+import { startOtlpReceiver, type OtlpReceiver } from "../support/otlp-receiver.js";
+
+const NODES = ["node-a", "node-b"];
+const PANEL = "Request latency P99 by process (histogram_quantile, bucket precision)";
+
+async function freePort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const { port } = server.address() as { port: number };
+  await new Promise((resolve) => server.close(resolve));
+  return port;
+}
+
+/** One instant query through Prometheus's HTTP API: the vector's samples as [labels, value]. */
+async function query(base: string, promql: string): Promise<[Record<string, string>, number][]> {
+  const res = await fetch(`${base}/api/v1/query?query=${encodeURIComponent(promql)}`);
+  const body = (await res.json()) as { status: string; error?: string; data: { result: { metric: Record<string, string>; value: [number, string] }[] } };
+  if (body.status !== "success") throw new Error(`${promql}: ${body.error}`);
+  return body.data.result.map((r) => [r.metric, Number(r.value[1])]);
+}
+
+async function until<T>(what: string, fn: () => Promise<T | undefined>, ms: number, log: () => string): Promise<T> {
+  const end = Date.now() + ms;
+  for (;;) {
+    const v = await fn().catch(() => undefined);
+    if (v !== undefined) return v;
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}; last seen:\n${log().slice(-3000)}`);
+    await sleep(100);
+  }
+}
+
+/** A panel's first query from dashboards/tailguard.json, by title, as Grafana would send it with every template
+ *  variable at "All" (.*) and $__rate_interval at 1m. */
+function panelQuery(title: string): string {
+  const dashboard = JSON.parse(readFileSync(path.join(root, "dashboards/tailguard.json"), "utf8"));
+  const panels = (ps: any[]): any[] => ps.flatMap((p) => [p, ...panels(p.panels ?? [])]);
+  const panel = panels(dashboard.panels).find((p) => p.title === title);
+  if (!panel) throw new Error(`dashboards/tailguard.json has no panel titled "${title}"`);
+  const expr: string = panel.targets[0].expr;
+  return expr.replaceAll("$__rate_interval", "1m").replace(/\$\{?\w+\}?/g, ".*");
+}
+
+it("two agents on two nodes: distinct OTLP resources, and the dashboard's latency query gives one result per node", async () => {
+  const PROMETHEUS = requireComponent("prometheus");
+  const expr = panelQuery(PANEL);
+  expect(expr).not.toContain("$");
+
+  const receiver: OtlpReceiver = await startOtlpReceiver();
+  const dirs = NODES.map((node) => testDir(`two-nodes-${node}`));
+  const agents: Agent[] = [];
+  let prometheus: ChildProcess | null = null;
+  let log = "";
+  const logOf = () => log;
+  try {
+    for (const [i, node] of NODES.entries()) {
+      const env = {
+        K8S_NODE_NAME: node,
+        OTEL_EXPORTER_OTLP_METRICS_ENDPOINT: `${receiver.url}/v1/metrics`,
+        OTEL_METRIC_EXPORT_INTERVAL: "200",
+      };
+      agents.push(await Agent.start(agentOptions(["--dir", path.join(dirs[i], "rings"), "--port", "0"], env)));
+    }
+    const targets = agents.map((a) => new URL(a.server!.url()!).host);
+    expect(new Set(targets).size).toBe(2);
+
+    const promDir = dirs[0];
+    writeFileSync(
+      path.join(promDir, "prometheus.yml"),
+      `global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\nscrape_configs:\n  - job_name: tailguard\n    static_configs:\n` +
+        `      - targets: [${targets.map((t) => `"${t}"`).join(", ")}]\n`,
+    );
+    const listen = `127.0.0.1:${await freePort()}`;
+    const base = `http://${listen}`;
+    prometheus = spawn(
+      PROMETHEUS,
+      [`--config.file=${path.join(promDir, "prometheus.yml")}`, `--storage.tsdb.path=${path.join(promDir, "data")}`, `--web.listen-address=${listen}`],
+      { stdio: ["ignore", "pipe", "pipe"] },
+    );
+    prometheus.stdout!.on("data", (d: Buffer) => (log += d));
+    prometheus.stderr!.on("data", (d: Buffer) => (log += d));
+    await until("Prometheus to be ready", async () => ((await fetch(`${base}/-/ready`)).ok ? true : undefined), 10_000, logOf);
+    // Prometheus 2.42 hands static targets to its scrape manager only after its discovery throttle (5 s)
+    await until("both agents scraped", async () => ((await query(base, 'up{job="tailguard"} == 1')).length === 2 ? true : undefined),
+      15_000, logOf);
+
+    // one process per node, on that node's simulated GPU; long enough (about 2 s) to span several scrapes, so that
+    // rate() over its buckets sees an increase
+    const workload = path.join(nativeBuild, "tg-workload");
+    const args = ["requests", "--rate", "50", "--count", "100", "--kernels", "2", "--kernel-us", "200"];
+    const runs = await Promise.all(dirs.map((dir) => runProgram(workload, args, { env: simEnv(dir, { LD_PRELOAD: shimLib }) })));
+    for (const r of runs) expect(r.code, r.stderr).toBe(0);
+    for (const agent of agents) expect(agent.stats().windows).toBeGreaterThan(0);
+
+    // OTLP: each agent's metrics under its own resource
+    const resources = await until(
+      "both agents' request windows pushed over OTLP",
+      async () => {
+        const byNode = new Map<unknown, Record<string, unknown>>();
+        for (const m of receiver.metrics()) if (m.name === "tailguard.request.windows" && m.points.length > 0) byNode.set(m.resource["k8s.node.name"], m.resource);
+        return NODES.every((n) => byNode.has(n)) ? NODES.map((n) => byNode.get(n)!) : undefined;
+      },
+      5_000,
+      () => JSON.stringify([...new Set(receiver.metrics().map((m) => JSON.stringify(m.resource)))]),
+    );
+    expect(receiver.requests.filter((q) => q.signal === "metrics").every((q) => q.encoding === "protobuf")).toBe(true);
+    const [a, b] = resources;
+    for (const [i, r] of resources.entries()) {
+      expect(r).toMatchObject({ "service.name": "tailguard", "k8s.node.name": NODES[i] });
+      expect(r["service.instance.id"]).toEqual(expect.any(String));
+      expect(r["host.name"]).toEqual(expect.any(String));
+    }
+    expect(a["service.instance.id"]).not.toBe(b["service.instance.id"]);
+    // every resource the receiver saw is one of the two: no metric went out without its node's identity
+    expect(new Set(receiver.metrics().map((m) => m.resource["k8s.node.name"]))).toEqual(new Set(NODES));
+
+    // Prometheus: the dashboard's query returns one finite P99 per agent, told apart by `instance`
+    const results = await until(
+      `the dashboard's "${PANEL}" query to give a result per agent`,
+      async () => {
+        const r = await query(base, expr);
+        return r.length === 2 && r.every(([, v]) => Number.isFinite(v)) ? r : undefined;
+      },
+      6_000,
+      logOf,
+    );
+    expect(results.map(([labels]) => labels.instance).sort()).toEqual([...targets].sort());
+    for (const [, p99] of results) expect(p99).toBeGreaterThan(0);
+    // and the dashboard's node variable (label_values(tailguard_processes_attached, instance)) offers both
+    const res = await fetch(`${base}/api/v1/label/instance/values?match[]=tailguard_processes_attached`);
+    expect(((await res.json()) as { data: string[] }).data.sort()).toEqual([...targets].sort());
+  } finally {
+    if (prometheus && prometheus.exitCode === null && prometheus.signalCode === null) {
+      const exited = once(prometheus, "exit");
+      prometheus.kill("SIGTERM");
+      const stopped = await Promise.race([exited.then(() => true), sleep(5_000).then(() => false)]);
+      if (!stopped) {
+        prometheus.kill("SIGKILL");
+        await exited;
+      }
+    }
+    for (const agent of agents) await agent.stop();
+    await receiver.close();
+  }
+}, 25_000);
