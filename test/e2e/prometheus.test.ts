@@ -5,7 +5,6 @@
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { once } from "node:events";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
@@ -14,6 +13,7 @@ import { expect, it } from "vitest";
 
 import { METRICS } from "../../agent/src/telemetry/metrics.js";
 import { requireComponent } from "../support/components.js";
+import { freePort, query, until } from "../support/prometheus.js";
 import { ServedMetrics } from "../support/served-metrics.js";
 import { PERCENTILES, type SeriesSnapshot } from "../../agent/src/model.js";
 import { processMeta, requestWindow } from "../support/model.js";
@@ -42,32 +42,6 @@ function latencies(): number[] {
     }
   }
   return out;
-}
-
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  const { port } = server.address() as { port: number };
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
-
-/** One instant query through Prometheus's HTTP API: the vector's samples as [labels, value]. */
-async function query(base: string, promql: string): Promise<[Record<string, string>, number][]> {
-  const res = await fetch(`${base}/api/v1/query?query=${encodeURIComponent(promql)}`);
-  const body = (await res.json()) as { status: string; error?: string; data: { result: { metric: Record<string, string>; value: [number, string] }[] } };
-  if (body.status !== "success") throw new Error(`${promql}: ${body.error}`);
-  return body.data.result.map((r) => [r.metric, Number(r.value[1])]);
-}
-
-async function until<T>(what: string, fn: () => Promise<T | undefined>, ms: number, log: () => string): Promise<T> {
-  const end = Date.now() + ms;
-  for (;;) {
-    const v = await fn().catch(() => undefined);
-    if (v !== undefined) return v;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}; prometheus said:\n${log().slice(-3000)}`);
-    await sleep(100);
-  }
 }
 
 it("a real Prometheus scraping the agent: histogram_quantile(0.99) lands in the exact P99's bucket; the gauge is the P99", async () => {

@@ -5,7 +5,6 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import { once } from "node:events";
 import { readFileSync, writeFileSync } from "node:fs";
-import { createServer } from "node:net";
 import path from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { expect, it } from "vitest";
@@ -13,37 +12,12 @@ import { expect, it } from "vitest";
 import { Agent } from "../../agent/src/agent.js";
 import { agentOptions } from "../../agent/src/cli/agent.js";
 import { requireComponent } from "../support/components.js";
+import { freePort, query, until } from "../support/prometheus.js";
 import { nativeBuild, root, runProgram, shimLib, simEnv, testDir } from "../support/native.js";
 import { startOtlpReceiver, type OtlpReceiver } from "../support/otlp-receiver.js";
 
 const NODES = ["node-a", "node-b"];
 const PANEL = "Request latency P99 by process (histogram_quantile, bucket precision)";
-
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  const { port } = server.address() as { port: number };
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
-
-/** One instant query through Prometheus's HTTP API: the vector's samples as [labels, value]. */
-async function query(base: string, promql: string): Promise<[Record<string, string>, number][]> {
-  const res = await fetch(`${base}/api/v1/query?query=${encodeURIComponent(promql)}`);
-  const body = (await res.json()) as { status: string; error?: string; data: { result: { metric: Record<string, string>; value: [number, string] }[] } };
-  if (body.status !== "success") throw new Error(`${promql}: ${body.error}`);
-  return body.data.result.map((r) => [r.metric, Number(r.value[1])]);
-}
-
-async function until<T>(what: string, fn: () => Promise<T | undefined>, ms: number, log: () => string): Promise<T> {
-  const end = Date.now() + ms;
-  for (;;) {
-    const v = await fn().catch(() => undefined);
-    if (v !== undefined) return v;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}; last seen:\n${log().slice(-3000)}`);
-    await sleep(100);
-  }
-}
 
 /** A panel's first query from dashboards/tailguard.json, by title, as Grafana would send it with every template
  *  variable at "All" (.*) and $__rate_interval at 1m. */
