@@ -21,7 +21,7 @@ import os from "node:os";
 import path from "node:path";
 import { parseArgs } from "node:util";
 
-import { buildNullDriver, include, median, root } from "./common.mjs";
+import { buildNullDriver, countSpans, include, median, root } from "./common.mjs";
 import { provenance, resultsPath } from "./report.mjs";
 
 const { values } = parseArgs({
@@ -151,53 +151,13 @@ const nullDir = buildNullDriver(path.join(work, "null"));
 const producer = path.join(work, "producer");
 execFileSync("gcc", ["-std=gnu11", "-O2", include, "-o", producer, path.join(root, "bench/agent/producer.c"), `-L${nullDir}`, "-lcuda"]);
 
-/** Spans in an OTLP ExportTraceServiceRequest, counted by walking the protobuf wire format (resource_spans = 1 →
- *  scope_spans = 2 → spans = 2) without decoding the spans themselves: a full decode in this process would compete
- *  with the agent for the machine's two cores. test/unit/spans.test.ts proves the payloads decode with the official
- *  decoders. */
-function countSpans(buf) {
-  const varint = (b, at) => {
-    let v = 0;
-    let shift = 0;
-    for (;;) {
-      const byte = b[at.pos++];
-      v += (byte & 0x7f) * 2 ** shift;
-      if (byte < 0x80) return v;
-      shift += 7;
-    }
-  };
-  // calls f(fieldNumber, start, end) for each length-delimited field of the message in b[start, end)
-  const fields = (b, start, end, f) => {
-    const at = { pos: start };
-    while (at.pos < end) {
-      const key = varint(b, at);
-      const wire = key & 7;
-      if (wire === 2) {
-        const len = varint(b, at);
-        f(key >>> 3, at.pos, at.pos + len);
-        at.pos += len;
-      } else if (wire === 0) varint(b, at);
-      else if (wire === 1) at.pos += 8;
-      else if (wire === 5) at.pos += 4;
-      else throw new Error(`unexpected wire type ${wire}`);
-    }
-  };
-  let n = 0;
-  fields(buf, 0, buf.length, (f, s, e) => {
-    if (f === 1) fields(buf, s, e, (f2, s2, e2) => {
-      if (f2 === 2) fields(buf, s2, e2, (f3) => { if (f3 === 2) n++; });
-    });
-  });
-  return n;
-}
-
 let spansReceived = 0;
 const sink = createServer((req, res) => {
   const chunks = [];
   req.on("data", (c) => chunks.push(c));
   req.on("end", () => {
     const body = Buffer.concat(chunks);
-    if (req.url === "/v1/traces") spansReceived += countSpans(req.headers["content-encoding"] === "gzip" ? gunzipSync(body) : body);
+    if (req.url === "/v1/traces") spansReceived += countSpans(req.headers["content-encoding"] === "gzip" ? gunzipSync(body) : body).spans;
     // the agent's metrics arrive at /v1/metrics: accepted, not counted
     res.writeHead(200, { "content-type": "application/x-protobuf" });
     res.end();

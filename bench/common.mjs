@@ -25,3 +25,50 @@ export function buildNullDriver(dir) {
   symlinkSync("libcuda.so.1", path.join(dir, "libcuda.so"));
   return dir;
 }
+
+/** Spans in an OTLP ExportTraceServiceRequest, counted by walking the protobuf wire format (resource_spans = 1 →
+ *  scope_spans = 2 → spans = 2) without decoding them: a full decode in the benchmark's process would compete with the
+ *  agent for the machine's cores (test/unit/spans.test.ts proves the payloads decode with the official decoders). With
+ *  `errors`, also how many have status ERROR (span.status = 15 → code = 3, value 2), which walks each span's fields. */
+export function countSpans(buf, { errors: countErrors = false } = {}) {
+  const varint = (b, at) => {
+    let v = 0;
+    let shift = 0;
+    for (;;) {
+      const byte = b[at.pos++];
+      v += (byte & 0x7f) * 2 ** shift;
+      if (byte < 0x80) return v;
+      shift += 7;
+    }
+  };
+  // calls f(fieldNumber, start, end) for each length-delimited field, g(fieldNumber, value) for each varint
+  const fields = (b, start, end, f, g = () => {}) => {
+    const at = { pos: start };
+    while (at.pos < end) {
+      const key = varint(b, at);
+      const wire = key & 7;
+      if (wire === 2) {
+        const len = varint(b, at);
+        f(key >>> 3, at.pos, at.pos + len);
+        at.pos += len;
+      } else if (wire === 0) g(key >>> 3, varint(b, at));
+      else if (wire === 1) at.pos += 8;
+      else if (wire === 5) at.pos += 4;
+      else throw new Error(`unexpected wire type ${wire}`);
+    }
+  };
+  let spans = 0;
+  let errors = 0;
+  fields(buf, 0, buf.length, (f, s, e) => {
+    if (f === 1) fields(buf, s, e, (f2, s2, e2) => {
+      if (f2 === 2) fields(buf, s2, e2, (f3, s3, e3) => {
+        if (f3 !== 2) return;
+        spans++;
+        if (countErrors) fields(buf, s3, e3, (f4, s4, e4) => {
+          if (f4 === 15) fields(buf, s4, e4, () => {}, (f5, v) => { if (f5 === 3 && v === 2) errors++; });
+        });
+      });
+    });
+  });
+  return { spans, errors };
+}

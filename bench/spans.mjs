@@ -14,7 +14,7 @@ import os from "node:os";
 import path from "node:path";
 import { parseArgs } from "node:util";
 
-import { median, root } from "./common.mjs";
+import { countSpans, median, root } from "./common.mjs";
 import { provenance, resultsPath } from "./report.mjs";
 
 const { values } = parseArgs({
@@ -34,51 +34,6 @@ const WARMUP_MS = 3000;
 
 const { AGENT_NODE_OPTIONS } = await import(path.join(root, "agent/dist/cli/agent.js"));
 
-/** Spans in an OTLP ExportTraceServiceRequest and how many have status ERROR, by walking the protobuf wire format
- *  (resource_spans = 1 → scope_spans = 2 → spans = 2 → status = 15 → code = 3) without decoding the rest. */
-function countSpans(buf) {
-  const varint = (b, at) => {
-    let v = 0;
-    let shift = 0;
-    for (;;) {
-      const byte = b[at.pos++];
-      v += (byte & 0x7f) * 2 ** shift;
-      if (byte < 0x80) return v;
-      shift += 7;
-    }
-  };
-  // calls f(fieldNumber, start, end) for each length-delimited field, g(fieldNumber, value) for each varint
-  const fields = (b, start, end, f, g = () => {}) => {
-    const at = { pos: start };
-    while (at.pos < end) {
-      const key = varint(b, at);
-      const wire = key & 7;
-      if (wire === 2) {
-        const len = varint(b, at);
-        f(key >>> 3, at.pos, at.pos + len);
-        at.pos += len;
-      } else if (wire === 0) g(key >>> 3, varint(b, at));
-      else if (wire === 1) at.pos += 8;
-      else if (wire === 5) at.pos += 4;
-      else throw new Error(`unexpected wire type ${wire}`);
-    }
-  };
-  let spans = 0;
-  let errors = 0;
-  fields(buf, 0, buf.length, (f, s, e) => {
-    if (f === 1) fields(buf, s, e, (f2, s2, e2) => {
-      if (f2 === 2) fields(buf, s2, e2, (f3, s3, e3) => {
-        if (f3 !== 2) return;
-        spans++;
-        fields(buf, s3, e3, (f4, s4, e4) => {
-          if (f4 === 15) fields(buf, s4, e4, () => {}, (f5, v) => { if (f5 === 3 && v === 2) errors++; });
-        });
-      });
-    });
-  });
-  return { spans, errors };
-}
-
 const received = { spans: 0, errors: 0 };
 const sink = createServer((req, res) => {
   const chunks = [];
@@ -86,7 +41,7 @@ const sink = createServer((req, res) => {
   req.on("end", () => {
     const body = Buffer.concat(chunks);
     if (req.url === "/v1/traces") {
-      const n = countSpans(req.headers["content-encoding"] === "gzip" ? gunzipSync(body) : body);
+      const n = countSpans(req.headers["content-encoding"] === "gzip" ? gunzipSync(body) : body, { errors: true });
       received.spans += n.spans;
       received.errors += n.errors;
     }
