@@ -42,7 +42,8 @@ describe("the agent follows a running process's priority", () => {
   it("tailguard priority PID high: /metrics, /api/state and later spans carry it within 2 s; the old series is gone", async () => {
     const dir = testDir("follow");
     const spansFile = path.join(dir, "spans.jsonl");
-    const agent = await startAgent(path.join(dir, "rings"), ["--spans-file", spansFile, "--pid-label"]);
+    // every window a span (--spans all): the low-priority windows before the change are what the spans are checked on
+    const agent = await startAgent(path.join(dir, "rings"), ["--spans-file", spansFile, "--pid-label", "--spans", "all"]);
     const env = simEnv(dir, { LD_PRELOAD: shimLib, TAILGUARD_PRIORITY: "low" });
     const child = spawn(workload, ["requests", "--rate", "50", "--count", "1000", "--kernels", "2", "--kernel-us", "500"],
       { env, stdio: "ignore" });
