@@ -37,9 +37,32 @@ export const RecordField = {
   "window.seq": [40, 8],
   "window.launches": [48, 4],
   "window.streams": [52, 4],
+  "context.trace_id": [40, 16],
+  "context.span_id": [56, 8],
+  "range.id": [40, 8],
+  "range.message": [48, 4],
+  "range.domain": [52, 4],
+  "range.depth": [56, 4],
+  "range.category": [60, 4],
+  "gpu_time.seq": [40, 8],
+  "gpu_time.gpu_start": [48, 8],
+  "gpu_time.gpu_end": [56, 8],
 } as const satisfies Record<string, readonly [number, number]>;
 
-export const Kind = { PROCESS: 1, LAUNCH: 2, COPY: 3, SYNC: 4, WAIT: 5, EVENT: 6, STREAM: 7, HOLD: 8, WINDOW: 9 } as const;
+export const Kind = {
+  PROCESS: 1,
+  LAUNCH: 2,
+  COPY: 3,
+  SYNC: 4,
+  WAIT: 5,
+  EVENT: 6,
+  STREAM: 7,
+  HOLD: 8,
+  WINDOW: 9,
+  CONTEXT: 10,
+  RANGE: 11,
+  GPU_TIME: 12,
+} as const;
 export const KindName: Record<number, string> = {
   1: "process",
   2: "launch",
@@ -50,6 +73,9 @@ export const KindName: Record<number, string> = {
   7: "stream",
   8: "hold",
   9: "window",
+  10: "context",
+  11: "range",
+  12: "gpu_time",
 };
 
 /** Names of `op`, by kind. */
@@ -61,10 +87,15 @@ export const OpName: Record<number, Record<number, string>> = {
   [Kind.STREAM]: { 1: "create", 2: "destroy", 3: "capture_begin", 4: "capture_end" },
   [Kind.HOLD]: { 1: "priority", 2: "budget", 3: "share" },
   [Kind.WINDOW]: { 1: "begin", 2: "end" },
+  [Kind.CONTEXT]: { 1: "process", 2: "request_begin", 3: "request_end" },
+  [Kind.RANGE]: { 1: "push", 2: "pop", 3: "start", 4: "end", 5: "mark" },
+  [Kind.GPU_TIME]: { 1: "window", 2: "missing" },
 };
+/** Why a window's device times are missing (GPU_TIME missing records' result). */
+export const GpuMissingName: Record<number, string> = { 1: "no_timing", 2: "pool_full", 3: "stream", 4: "fork" };
 export const ReleaseName: Record<number, string> = { 1: "idle", 2: "lapsed", 3: "min_share", 4: "drained" };
 
-export const Flag = { DUR_US: 1, CAPTURED: 2, ASYNC: 4, BLOCKING: 8, PER_THREAD: 16, UNTIMED: 32 } as const;
+export const Flag = { DUR_US: 1, CAPTURED: 2, ASYNC: 4, BLOCKING: 8, PER_THREAD: 16, UNTIMED: 32, SAMPLED: 64 } as const;
 export const RingState = { RUNNING: 1, EXITED: 2, EXECED: 3 } as const;
 export const AttachPath = { CUDA_SYMBOL: 1, CUDA_GPA: 2, CUDA_DLSYM: 4, HIP_SYMBOL: 8, HIP_DLSYM: 16 } as const;
 
@@ -114,6 +145,24 @@ export const recordConstants: Record<string, number> = {
   TG_F_BLOCKING: Flag.BLOCKING,
   TG_F_PER_THREAD: Flag.PER_THREAD,
   TG_F_UNTIMED: Flag.UNTIMED,
+  TG_F_SAMPLED: Flag.SAMPLED,
+  TG_KIND_CONTEXT: Kind.CONTEXT,
+  TG_KIND_RANGE: Kind.RANGE,
+  TG_KIND_GPU_TIME: Kind.GPU_TIME,
+  TG_OP_CONTEXT_PROCESS: 1,
+  TG_OP_REQUEST_BEGIN: 2,
+  TG_OP_REQUEST_END: 3,
+  TG_OP_RANGE_PUSH: 1,
+  TG_OP_RANGE_POP: 2,
+  TG_OP_RANGE_START: 3,
+  TG_OP_RANGE_END: 4,
+  TG_OP_RANGE_MARK: 5,
+  TG_OP_GPU_WINDOW: 1,
+  TG_OP_GPU_MISSING: 2,
+  TG_GPU_MISSING_NO_TIMING: 1,
+  TG_GPU_MISSING_POOL: 2,
+  TG_GPU_MISSING_STREAM: 3,
+  TG_GPU_MISSING_FORK: 4,
   TG_STATE_RUNNING: RingState.RUNNING,
   TG_STATE_EXITED: RingState.EXITED,
   TG_STATE_EXECED: RingState.EXECED,
@@ -138,6 +187,16 @@ export const AT_GRID = RecordField["launch.grid"][0];
 export const AT_BLOCK = RecordField["launch.block"][0];
 export const AT_WINDOW_SEQ = RecordField["window.seq"][0];
 export const AT_WINDOW_LAUNCHES = RecordField["window.launches"][0];
+export const AT_CONTEXT_TRACE_ID = RecordField["context.trace_id"][0];
+export const AT_CONTEXT_SPAN_ID = RecordField["context.span_id"][0];
+export const AT_RANGE_ID = RecordField["range.id"][0];
+export const AT_RANGE_MESSAGE = RecordField["range.message"][0];
+export const AT_RANGE_DOMAIN = RecordField["range.domain"][0];
+export const AT_RANGE_DEPTH = RecordField["range.depth"][0];
+export const AT_RANGE_CATEGORY = RecordField["range.category"][0];
+export const AT_GPU_TIME_SEQ = RecordField["gpu_time.seq"][0];
+export const AT_GPU_TIME_START = RecordField["gpu_time.gpu_start"][0];
+export const AT_GPU_TIME_END = RecordField["gpu_time.gpu_end"][0];
 export const AT_WINDOW_STREAMS = RecordField["window.streams"][0];
 export const AT_HOLD_CAUSE_WINDOW = RecordField["hold.cause_window"][0];
 export const AT_HOLD_CAUSE_PID = RecordField["hold.cause_pid"][0];

@@ -59,6 +59,41 @@ enum tg_kind {
     TG_KIND_STREAM = 7,  /* op: create | destroy | capture_begin | capture_end; payload stream */
     TG_KIND_HOLD = 8,    /* a call the scheduler held: t_start = when it arrived, dur = how long; payload hold */
     TG_KIND_WINDOW = 9,  /* op: begin | end of a request window (first work after idle .. known complete) */
+    TG_KIND_CONTEXT = 10, /* op: enum tg_context_op; payload context (a W3C trace context); stream: name id */
+    TG_KIND_RANGE = 11,   /* op: enum tg_range_op; payload range (an NVTX range or mark) */
+    TG_KIND_GPU_TIME = 12, /* op: enum tg_gpu_time_op; payload gpu_time (device times of a request window) */
+};
+
+/* CONTEXT records: where a thread's or the process's trace context begins and ends. trace_id and span_id are the
+ * W3C traceparent's (the parent the agent's request span gets); TG_F_SAMPLED is its sampled flag. `stream` holds the
+ * interned name (name table id, 0: none) of the request. A REQUEST_END repeats its begin's context: the agent pairs
+ * them per thread. A PROCESS record with an all-zero trace id clears the process default. */
+enum tg_context_op {
+    TG_OP_CONTEXT_PROCESS = 1,  /* the process's default context from now on (TRACEPARENT at attach, or the ABI) */
+    TG_OP_REQUEST_BEGIN = 2,    /* the calling thread's work belongs to this request until its REQUEST_END */
+    TG_OP_REQUEST_END = 3,
+};
+
+/* RANGE records: NVTX push/pop and start/end ranges and marks. Messages and domain names are interned in the name
+ * table like kernel names. */
+enum tg_range_op {
+    TG_OP_RANGE_PUSH = 1, /* payload: message, domain, depth = nesting level after the push (1 = outermost) */
+    TG_OP_RANGE_POP = 2,  /* depth = nesting level before the pop */
+    TG_OP_RANGE_START = 3, /* id = the nvtxRangeId_t returned, which its END carries; may end on another thread */
+    TG_OP_RANGE_END = 4,
+    TG_OP_RANGE_MARK = 5,  /* an instant */
+};
+
+/* GPU_TIME records: when the device started and finished a request window's work, on the host's CLOCK_MONOTONIC. */
+enum tg_gpu_time_op {
+    TG_OP_GPU_WINDOW = 1,  /* payload: window seq, gpu_start, gpu_end */
+    TG_OP_GPU_MISSING = 2, /* the window's device times could not be had; result: enum tg_gpu_missing */
+};
+enum tg_gpu_missing {
+    TG_GPU_MISSING_NO_TIMING = 1, /* the driver answered no event timing */
+    TG_GPU_MISSING_POOL = 2,      /* the event pool was full */
+    TG_GPU_MISSING_STREAM = 3,    /* a stream of the window was destroyed or captured before its times were read */
+    TG_GPU_MISSING_FORK = 4,      /* events of the parent process, after fork */
 };
 
 enum tg_op {
@@ -96,6 +131,7 @@ enum tg_flag {
     TG_F_BLOCKING = 1 << 3,   /* the call waited for the device (sync, synchronous copy) */
     TG_F_PER_THREAD = 1 << 4, /* per-thread default stream variant (_ptsz, _ptds, _spt) */
     TG_F_UNTIMED = 1 << 5,    /* only the start was timestamped: launch durations are sampled (1 in 8 per thread) */
+    TG_F_SAMPLED = 1 << 6,    /* CONTEXT: the W3C traceparent's sampled flag */
 };
 
 typedef enum {
@@ -165,6 +201,22 @@ struct tg_record {
             uint32_t streams;        /* 52 distinct streams it used (at end) */
             uint64_t reserved;
         } window;
+        struct {
+            uint8_t trace_id[16]; /* 40 */
+            uint8_t span_id[8];   /* 56 */
+        } context;
+        struct {
+            uint64_t id;       /* 40 START/END: the range id; PUSH/POP/MARK: 0 */
+            uint32_t message;  /* 48 interned message (0: none, or not ASCII/Unicode text) */
+            uint32_t domain;   /* 52 interned domain name (0: the default domain) */
+            uint32_t depth;    /* 56 PUSH/POP nesting level */
+            uint32_t category; /* 60 NVTX category (0: none) */
+        } range;
+        struct {
+            uint64_t seq;       /* 40 the request window (as in its WINDOW records) */
+            uint64_t gpu_start; /* 48 CLOCK_MONOTONIC ns the device began the window's first work */
+            uint64_t gpu_end;   /* 56 ... and finished its last */
+        } gpu_time;
     } u;
 };
 
