@@ -415,13 +415,21 @@ def machine(fake):
     return m
 
 
-def worker_env(spec, ring_dir, shim):
+def tg_option(text):
+    """--tg-env's value: TAILGUARD_NAME=VALUE."""
+    if not text.startswith("TAILGUARD_") or "=" not in text:
+        raise argparse.ArgumentTypeError(f"{text!r}: give TAILGUARD_NAME=VALUE, e.g. TAILGUARD_HOLDS=0")
+    return tuple(text.split("=", 1))
+
+
+def worker_env(spec, ring_dir, shim, tg_env=()):
     env = {k: v for k, v in os.environ.items() if not k.startswith("TAILGUARD_") and k != "LD_PRELOAD"}
     if spec["shim"] and shim:
         env.update(LD_PRELOAD=shim, TAILGUARD_DIR=ring_dir,
                    TAILGUARD_LOG_LEVEL=os.environ.get("TAILGUARD_LOG_LEVEL", "info"))
         if spec["shim"] == "priority":
             env["TAILGUARD_PRIORITY"] = spec["role"]
+            env.update(tg_env)  # a lever under test (--tg-env), on the scheduled workers only
         else:
             env.update(TAILGUARD_PRIORITY="normal", **TELEMETRY_ENV)
     return env
@@ -657,6 +665,9 @@ def main():
     ap.add_argument("--low-cpus", default="6,7")
     ap.add_argument("--control-cpus", default="0,1")
     ap.add_argument("--ready-timeout", type=float, help="seconds for the warm-up (default 600; --fake 60)")
+    ap.add_argument("--tg-env", action="append", default=[], metavar="TAILGUARD_X=V",
+                    type=tg_option,
+                    help="an option for the tailguard mode's workers (a lever under test); repeatable")
     ap.add_argument("--worker", help=argparse.SUPPRESS)
     a = ap.parse_args()
     if a.worker:
@@ -724,12 +735,12 @@ def main():
         for n in names:  # all at once: their warm-ups overlap
             spec = {**WORKERS[n], "name": n, "fake": a.fake, "flavour": case["flavour"], "batch": case["batch"],
                     "cpus": cpus_for[WORKERS[n]["role"]] if pinned else None}
-            ctx["workers"][n] = Worker(n, spec, worker_env(spec, ring_dir, shim), out)
+            ctx["workers"][n] = Worker(n, spec, worker_env(spec, ring_dir, shim, a.tg_env), out)
         deadline = time.monotonic() + a.ready_timeout
         for n, w in ctx["workers"].items():
             w.ready = w.answer(deadline)
             result["workers"][n] = {**w.spec, "pid": w.pid, "ready": w.ready,
-                                    "env": {k: v for k, v in worker_env(w.spec, ring_dir, shim).items()
+                                    "env": {k: v for k, v in worker_env(w.spec, ring_dir, shim, a.tg_env).items()
                                             if k.startswith("TAILGUARD_") or k == "LD_PRELOAD"}}
         first = next(iter(ctx["workers"].values())).ready
         for k in ("torch", "torchvision", "cuda"):
