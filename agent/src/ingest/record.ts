@@ -268,6 +268,11 @@ export interface RawRecord {
   /** window: launches and distinct streams in it (at its end) */
   windowLaunches: number;
   windowStreams: number;
+  /** range (NVTX): message and domain name ids (0: none), nesting depth, category; its id is payload64 */
+  rangeMessage: number;
+  rangeDomain: number;
+  rangeDepth: number;
+  rangeCategory: number;
 }
 
 /** Every field's offset, by its name in RecordField. */
@@ -307,5 +312,9 @@ export function decodeRecord(buf: Buffer, offset = 0): RawRecord {
     heldPriority: buf.readInt32LE(o + AT["hold.priority"]),
     windowLaunches: buf.readUInt32LE(o + AT["window.launches"]),
     windowStreams: buf.readUInt32LE(o + AT["window.streams"]),
+    rangeMessage: buf.readUInt32LE(o + AT["range.message"]),
+    rangeDomain: buf.readUInt32LE(o + AT["range.domain"]),
+    rangeDepth: buf.readUInt32LE(o + AT["range.depth"]),
+    rangeCategory: buf.readUInt32LE(o + AT["range.category"]),
   };
 }
