@@ -266,7 +266,8 @@ static uint64_t start(const void *domain, tg_text *msg, uint32_t category) {
 }
 
 static void end(const void *domain, uint64_t id) {
-    if (id == 0) return;
+    /* 0, or an id never handed out (garbage): nothing to end */
+    if (id < 2 || id >> 1 > atomic_load_explicit(&last_range_id, memory_order_relaxed)) return;
     emit_range(TG_OP_RANGE_END, id, 0, domain, 0, 0);
     if (!(id & 1) || id == 1) return;
     for (uint32_t i = 0; i < STARTED_CONTEXTS; i++) {

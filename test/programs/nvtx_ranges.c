@@ -52,8 +52,8 @@ static nvtxEventAttributes_t attributes(int type) {
 }
 
 static void spans(CUstream s) {
-    /* window 1: request > preprocess, request > 推理 inference (Unicode) */
-    nvtxRangePushA("request");
+    /* window 1: serve > preprocess, serve > 推理 inference (Unicode) */
+    nvtxRangePushA("serve");
     nvtxRangePushA("preprocess");
     launch(s, 500, 1);
     nvtxRangePop();

@@ -177,6 +177,7 @@ export const recordConstants: Record<string, number> = {
  *  constants, not an object's properties: the agent's ingest reads them ten million times a second. */
 export const AT_KIND = RecordField.kind[0];
 export const AT_OP = RecordField.op[0];
+export const AT_TID = RecordField.tid[0];
 export const AT_T_START = RecordField.t_start[0];
 export const AT_DUR = RecordField.dur[0];
 export const AT_FLAGS = RecordField.flags[0];
