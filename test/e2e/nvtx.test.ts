@@ -144,6 +144,38 @@ describe("NVTX ranges", () => {
     expect(rec.run.stderr.match(/NVTX_INJECTION64_PATH names another tool/g)).toHaveLength(1);
     expect(rec.of("launch")).toHaveLength(7);
     expect(rec.of("range")).toEqual([]);
+    // TAILGUARD_DISABLE=1: the shim is no one's NVTX tool
+    const off = await runProgram(exe, ["spans"], { env: shimOnly(dir, { TAILGUARD_DISABLE: "1" }) });
+    expect(off.code, off.stderr).toBe(0);
+    expect(off.stdout).toContain("NVTX_INJECTION64_PATH=(unset)\n");
+  });
+
+  it("writes a request's context records around a range whose message is a traceparent", async () => {
+    const exe = program();
+    const dir = testDir("nvtx-traceparent");
+    const rec = await recordRun(dir, [exe, "traceparent"]);
+    expect(rec.run.code, rec.run.stderr).toBe(0);
+    const seq = rec.lines.filter((l) => l.kind === "range" || l.kind === "context").map((l) => `${l.kind}:${l.op}`);
+    expect(seq).toEqual([
+      "range:push", "context:request_begin", "range:start", "context:request_begin", "range:end", "context:request_end",
+      "range:pop", "context:request_end", "range:push", "range:pop", "range:push", "range:pop",
+    ]);
+  });
+
+  it("names a forked child's ranges with the handles its parent registered", async () => {
+    const exe = program();
+    const dir = testDir("nvtx-fork");
+    const rec = await recordRun(dir, [exe, "fork"]);
+    expect(rec.run.code, rec.run.stderr).toBe(0);
+    expect(rec.run.stdout).toContain("child-pop=0\n");
+    expect(rec.run.stdout).toContain("parent-pop=0\n");
+    const pids = [...new Set(rec.of("range").map((r) => r.pid))];
+    expect(pids).toHaveLength(2);
+    const [parent, child] = pids.map((pid) => rec.of("range").filter((r) => r.pid === pid)).sort((a, b) => a.length - b.length);
+    expect(parent.map((r) => `${r.op}:${r.message ?? ""}:${r.depth}`)).toEqual(["push:parent-open:1", "pop::1"]);
+    expect(child.map((r) => `${r.op}:${r.message ?? ""}:${r.domain ?? ""}:${r.depth}`)).toEqual([
+      "push:registered-before-fork:parent-domain:1", "pop::parent-domain:1", "pop:::1",
+    ]);
   });
 
   it("survives unbalanced pops, NULL and garbage handles and attributes, and a 1 MiB message", async () => {

@@ -4,11 +4,15 @@
  *                             message; a domain's push with a registered string, and a mark; a start/end range
  *                             ended by another thread
  *        nvtx_ranges garbage  unbalanced pops, NULL and garbage handles and attributes, a 1 MiB message
+ *        nvtx_ranges traceparent  ranges whose message is a W3C traceparent (valid, and not quite)
+ *        nvtx_ranges fork     a child forked with a range open uses its parent's domain and registered string
  * Prints NVTX_INJECTION64_PATH as the program sees it. */
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <nvtx3/nvToolsExt.h>
 
@@ -116,6 +120,36 @@ static void garbage(CUstream s) {
     free(huge);
 }
 
+static void traceparents(void) {
+    nvtxRangePushA("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01");
+    nvtxRangeId_t id = nvtxRangeStartW(L"00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-00");
+    nvtxRangeEnd(id);
+    nvtxRangePop();
+    nvtxRangePushA("00-4BF92F3577B34DA6A3CE929D0E0E4736-00F067AA0BA902B7-01"); /* upper case: not a traceparent */
+    nvtxRangePop();
+    nvtxRangePushA("00-00000000000000000000000000000000-00f067aa0ba902b7-01"); /* an all-zero trace id is invalid */
+    nvtxRangePop();
+}
+
+static void forked(void) {
+    nvtxDomainHandle_t domain = nvtxDomainCreateA("parent-domain");
+    nvtxStringHandle_t registered = nvtxDomainRegisterStringA(domain, "registered-before-fork");
+    nvtxRangePushA("parent-open");
+    pid_t pid = fork();
+    if (pid == 0) { /* a ring of its own, whose name table starts empty: the handles must still name their text */
+        nvtxEventAttributes_t a = attributes(NVTX_MESSAGE_TYPE_REGISTERED);
+        a.message.registered = registered;
+        nvtxDomainRangePushEx(domain, &a);
+        nvtxDomainRangePop(domain);
+        printf("child-pop=%d\n", nvtxRangePop()); /* the push its thread inherited */
+        fflush(stdout);
+        _exit(0);
+    }
+    int status;
+    if (pid < 0 || waitpid(pid, &status, 0) != pid || status != 0) exit(3);
+    printf("parent-pop=%d\n", nvtxRangePop());
+}
+
 int main(int argc, char **argv) {
     const char *mode = argc > 1 ? argv[1] : "spans";
     CUmodule mod;
@@ -127,6 +161,8 @@ int main(int argc, char **argv) {
     CHECK(cuModuleGetFunction(&fn, mod, "nvtx_kernel"));
     CHECK(cuStreamCreate(&s, 0));
     if (!strcmp(mode, "garbage")) garbage(s);
+    else if (!strcmp(mode, "fork")) forked();
+    else if (!strcmp(mode, "traceparent")) traceparents();
     else spans(s);
     const char *path = getenv("NVTX_INJECTION64_PATH");
     printf("NVTX_INJECTION64_PATH=%s\n", path ? path : "(unset)");
