@@ -6,7 +6,7 @@
 // number that matters), and with the shim and nobody reading (the ring fills, records are dropped and counted). Each
 // mode's result is the median over repeated runs; overhead = median(mode) - median(baseline) from the same session.
 //
-// Usage: node bench/nvtx.mjs [--runs 11] [--pairs 1000] [--rounds 400] [--out FILE.json]
+// Usage: node bench/nvtx.mjs [--runs 11] [--pairs 1000] [--rounds 200] [--out FILE.json]
 // (default: results/nvtx-DATE/nvtx.json). NVTX_INCLUDE names a directory holding nvtx3/ if the toolkit's is elsewhere.
 import { execFileSync, spawnSync } from "node:child_process";
 import { createRequire } from "node:module";
@@ -22,7 +22,7 @@ const { values } = parseArgs({
   options: {
     runs: { type: "string", default: "11" },
     pairs: { type: "string", default: "1000" },
-    rounds: { type: "string", default: "400" },
+    rounds: { type: "string", default: "200" },
     out: { type: "string" },
   },
 });
