@@ -178,7 +178,7 @@ describe("NVTX ranges", () => {
     ]);
   });
 
-  it("survives unbalanced pops, NULL and garbage handles and attributes, and a 1 MiB message", async () => {
+  it("survives unbalanced pops, NULL and garbage handles and attributes, a 1 MiB message, and a counter in messages", async () => {
     const exe = program();
     const dir = testDir("nvtx-garbage");
     const rec = await recordRun(dir, [exe, "garbage"]);
@@ -196,5 +196,11 @@ describe("NVTX ranges", () => {
     const messages = ranges.filter((r) => r.op === "push").map((r) => r.message);
     expect(messages.slice(0, 6)).toEqual([undefined, undefined, undefined, undefined, undefined, undefined]);
     expect(messages[6]).toBe("x".repeat(1024));
+    // distinct messages beyond what the shim interns for NVTX go without a name, and the kernel after them keeps its
+    const marks = ranges.filter((r) => r.op === "mark" && r.message?.startsWith("step "));
+    expect(marks.length).toBeGreaterThan(3000);
+    expect(marks.length).toBeLessThan(4096);
+    expect(ranges.filter((r) => r.op === "mark")).toHaveLength(20_001); // and nvtxMarkEx(NULL)
+    expect(rec.of("launch").map((l) => l.kernel)).toEqual(["nvtx_kernel"]);
   });
 });

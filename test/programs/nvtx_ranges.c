@@ -3,7 +3,8 @@
  * Usage: nvtx_ranges spans    three request windows inside ranges: nested push/pop with an ASCII and a Unicode
  *                             message; a domain's push with a registered string, and a mark; a start/end range
  *                             ended by another thread
- *        nvtx_ranges garbage  unbalanced pops, NULL and garbage handles and attributes, a 1 MiB message
+ *        nvtx_ranges garbage  unbalanced pops, NULL and garbage handles and attributes, a 1 MiB message, 20 000
+ *                             distinct messages
  *        nvtx_ranges traceparent  ranges whose message is a W3C traceparent (valid, and not quite)
  *        nvtx_ranges fork     a child forked with a range open uses its parent's domain and registered string
  * Prints NVTX_INJECTION64_PATH as the program sees it. */
@@ -113,7 +114,12 @@ static void garbage(CUstream s) {
     memset(huge, 'x', n);
     huge[n] = 0;
     nvtxRangePushA(huge);
-    launch(s, 200, 1);
+    for (int i = 0; i < 20000; i++) { /* a counter in the message: more distinct texts than the name table holds */
+        char step[32];
+        snprintf(step, sizeof step, "step %d", i);
+        nvtxMarkA(step);
+    }
+    launch(s, 200, 1); /* its kernel is named for the first time after them */
     CHECK(cuStreamSynchronize(s));
     for (int i = 0; i < 10; i++) nvtxRangePop();
     printf("pop-after=%d\n", nvtxRangePop());
