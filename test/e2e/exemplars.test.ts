@@ -2,7 +2,7 @@
 // workloads on the simulated GPU) exports its spans and metrics over OTLP to a loopback receiver, and a real Prometheus
 // (the Debian package, --enable-feature=exemplar-storage) scrapes its /metrics, in OpenMetrics as Prometheus asks.
 // Every exemplar Prometheus stores names a span the agent exported in the same run: its trace id and span id, with
-// the span's duration as the value.
+// the span's duration as the value; the OTLP histograms carry exemplars that resolve the same way.
 import { spawn, type ChildProcess } from "node:child_process";
 import { once } from "node:events";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
@@ -31,7 +31,7 @@ async function exemplars(base: string, promql: string): Promise<{ seriesLabels: 
   return body.data;
 }
 
-it("Prometheus with exemplar storage scrapes the demo agent: every exemplar is a span the agent exported over OTLP", async () => {
+it("Prometheus with exemplar storage scrapes the demo agent: every exemplar, and every OTLP one, is a span the agent exported", async () => {
   const PROMETHEUS = requireComponent("prometheus");
   const dir = mkdtempSync(path.join(tmpdir(), "tailguard-exemplars-"));
   let receiver: OtlpReceiver | null = null;
@@ -100,6 +100,21 @@ it("Prometheus with exemplar storage scrapes the demo agent: every exemplar is a
           expect(s.seriesLabels.command).toBe(span!.resource["service.name"]);
         }
       }
+    }
+
+    // the OTLP histograms (protobuf, decoded with the official definitions) carry exemplars that resolve the same way
+    const otlp = receiver.requests
+      .filter((r) => r.signal === "metrics")
+      .flatMap((r) => r.decoded.resourceMetrics.flatMap((rm: any) => rm.scopeMetrics.flatMap((sm: any) => sm.metrics)))
+      .filter((m: any) => m.name === "tailguard.request.latency" || m.name === "tailguard.hold.time")
+      .flatMap((m: any) => m.histogram.dataPoints.flatMap((p: any) => (p.exemplars ?? []).map((e: any) => ({ metric: m.name, e }))));
+    expect(otlp.filter((x: any) => x.metric === "tailguard.request.latency").length).toBeGreaterThan(0);
+    for (const { metric, e } of otlp) {
+      const span = spans.get(`${Buffer.from(e.traceId).toString("hex")}/${Buffer.from(e.spanId).toString("hex")}`);
+      expect(span, `OTLP exemplar of ${metric} is an exported span`).toBeDefined();
+      expect(span!.name).toBe(metric === "tailguard.hold.time" ? "hold" : "request");
+      expect(e.timeUnixNano).toBe(span!.endTimeUnixNano);
+      expect(e.asDouble).toBeCloseTo(Number(BigInt(span!.endTimeUnixNano) - BigInt(span!.startTimeUnixNano)) / 1e9, 9);
     }
   } finally {
     if (prometheus && prometheus.exitCode === null && prometheus.signalCode === null) {

@@ -1,19 +1,24 @@
 // Exemplars (agent/src/telemetry/exemplars.ts) and the OpenMetrics exposition (openmetrics.ts): the reservoir's bounded
 // memory and what it keeps; through the span pipeline, exemplars only for spans whose export succeeded, with the ids
 // the spans were exported with; /metrics in OpenMetrics for a scraper that asks, with the same series and values as the
-// Prometheus text.
+// Prometheus text; OTLP metrics with exemplars, decoded with the official definitions.
 import { afterEach, describe, expect, it } from "vitest";
 
 import { TraceFlags, type SpanContext } from "@opentelemetry/api";
 import { ExportResultCode, type ExportResult } from "@opentelemetry/core";
 import type { ReadableSpan, SpanExporter } from "@opentelemetry/sdk-trace-base";
 
+import { JsonMetricsSerializer, ProtobufMetricsSerializer } from "@opentelemetry/otlp-transformer";
+import type { PushMetricExporter, ResourceMetrics } from "@opentelemetry/sdk-metrics";
+
 import { ExemplarReservoir } from "../../agent/src/telemetry/exemplars.js";
-import { METRICS } from "../../agent/src/telemetry/metrics.js";
+import { AgentMetrics, METRICS } from "../../agent/src/telemetry/metrics.js";
+import { JsonExemplarSerializer, ProtobufExemplarSerializer } from "../../agent/src/telemetry/otlp-metrics.js";
 import { wantsOpenMetrics } from "../../agent/src/telemetry/openmetrics.js";
 import { SpanPipeline } from "../../agent/src/telemetry/spans.js";
 import { ServedMetrics } from "../support/served-metrics.js";
 import { heldLaunch, processMeta, requestWindow } from "../support/model.js";
+import { decodeProtobuf, ExportMetricsServiceRequest } from "../support/otlp-receiver.js";
 
 const OPENMETRICS = "application/openmetrics-text;version=1.0.0,application/openmetrics-text;version=0.0.1;q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.1";
 
@@ -216,5 +221,63 @@ describe("exemplars through the span pipeline", () => {
       new RegExp(`^tailguard_request_latency_seconds_bucket\\{[^}]*le="0\\.005"\\} 1 # \\{trace_id="${ctx(5).traceId}",span_id="${ctx(5).spanId}"\\} 0\\.003 1700000000\\.123$`, "m"),
     );
     expect(text.match(/ # \{/g)).toHaveLength(1);
+  });
+});
+
+describe("OTLP metrics", () => {
+  /** An AgentMetrics with one request window and one hold whose spans were exported, and what its push exporter got. */
+  async function pushed() {
+    const got: ResourceMetrics[] = [];
+    const exporter: PushMetricExporter = {
+      export: (rm, done) => {
+        got.push(rm);
+        done({ code: ExportResultCode.SUCCESS });
+      },
+      forceFlush: async () => {},
+      shutdown: async () => {},
+    };
+    const m = new AgentMetrics({ otlp: { exporter, intervalMs: 60_000 }, pidLabel: true, resource: { "service.name": "tailguard", "host.name": "h" } });
+    const meta = processMeta(31, { priority: 10 });
+    const w = requestWindow(31, { durNs: 12_000_000 });
+    const h = heldLaunch(31, { reason: "budget", durNs: 700_000 });
+    m.observeWindow(meta, w);
+    m.observeHold(meta, h);
+    m.observeLaunches(meta, 3, [1500, 2500]);
+    m.exemplars.offer(meta, "request_latency", undefined, w.durNs, 1_700_000_000_987_654_321n, ctx(7), 0);
+    m.exemplars.offer(meta, "hold_time", "budget", h.durNs, 1_700_000_000_500_000_000n, ctx(8), 1);
+    m.exemplars.settled(0, 2, true);
+    await m.shutdown(); // the last push
+    expect(got.length).toBeGreaterThan(0);
+    return got.at(-1)!;
+  }
+
+  const histograms = (request: any) =>
+    request.resourceMetrics.flatMap((r: any) => r.scopeMetrics.flatMap((s: any) => s.metrics.filter((x: any) => x.histogram)));
+
+  it("protobuf: the official serializer's request, decoded with the official definitions, plus the exemplars", async () => {
+    const rm = await pushed();
+    const ours = decodeProtobuf(ExportMetricsServiceRequest, ProtobufExemplarSerializer.serializeRequest(rm)!);
+    const official = decodeProtobuf(ExportMetricsServiceRequest, ProtobufMetricsSerializer.serializeRequest(rm)!);
+    const byName = Object.fromEntries(histograms(ours).map((x: any) => [x.name, x.histogram.dataPoints]));
+    const latency = byName["tailguard.request.latency"].find((p: any) => p.exemplars);
+    const hold = byName["tailguard.hold.time"].find((p: any) => p.exemplars);
+    expect(latency.exemplars).toEqual([
+      { timeUnixNano: "1700000000987654321", asDouble: 0.012, spanId: Buffer.from(ctx(7).spanId, "hex"), traceId: Buffer.from(ctx(7).traceId, "hex") },
+    ]);
+    expect(hold.attributes.find((a: any) => a.key === "reason").value.stringValue).toBe("budget");
+    expect(hold.exemplars.map((e: any) => Buffer.from(e.spanId).toString("hex"))).toEqual([ctx(8).spanId]);
+    // but for the exemplars, what the official serializer writes
+    for (const x of histograms(ours)) for (const p of x.histogram.dataPoints) delete p.exemplars;
+    expect(ours).toEqual(official);
+  });
+
+  it("JSON: the official serializer's request plus the exemplars, ids in hex", async () => {
+    const rm = await pushed();
+    const ours = JSON.parse(Buffer.from(JsonExemplarSerializer.serializeRequest(rm)!).toString("utf8"));
+    const official = JSON.parse(Buffer.from(JsonMetricsSerializer.serializeRequest(rm)!).toString("utf8"));
+    const latency = histograms(ours).find((x: any) => x.name === "tailguard.request.latency").histogram.dataPoints[0];
+    expect(latency.exemplars).toEqual([{ timeUnixNano: "1700000000987654321", asDouble: 0.012, spanId: ctx(7).spanId, traceId: ctx(7).traceId }]);
+    for (const x of histograms(ours)) for (const p of x.histogram.dataPoints) delete p.exemplars;
+    expect(ours).toEqual(official);
   });
 });

@@ -14,8 +14,7 @@ import path from "node:path";
 
 import { ValueType, type Attributes, type HrTime } from "@opentelemetry/api";
 import { ExportResultCode, hrTime } from "@opentelemetry/core";
-import { AggregationTemporalityPreference, OTLPMetricExporter as OtlpJsonExporter } from "@opentelemetry/exporter-metrics-otlp-http";
-import { OTLPMetricExporter as OtlpProtoExporter } from "@opentelemetry/exporter-metrics-otlp-proto";
+import { AggregationTemporalityPreference } from "@opentelemetry/exporter-metrics-otlp-http";
 import { PrometheusExporter, PrometheusSerializer } from "@opentelemetry/exporter-prometheus";
 import { resourceFromAttributes, type Resource } from "@opentelemetry/resources";
 import {
@@ -36,6 +35,7 @@ import {
 import { ExemplarReservoir, type BucketExemplar, type ExemplarMetric, type ExemplarSink } from "./exemplars.js";
 import { OPENMETRICS_CONTENT_TYPE, PROMETHEUS_CONTENT_TYPE, serializeOpenMetrics, wantsOpenMetrics } from "./openmetrics.js";
 import { exporterOptions, type OtlpMetricsExport } from "./otel-env.js";
+import { OtlpExemplarMetricExporter } from "./otlp-metrics.js";
 import { agentVersion, ownProcess } from "./own-process.js";
 import { FORGET_AFTER_MS, PERCENTILES, type Hold, type ProcessMeta, type RequestWindow, type SeriesSnapshot } from "../model.js";
 
@@ -827,9 +827,10 @@ function prometheusNames(rm: ResourceMetrics): ResourceMetrics {
   };
 }
 
-/** OTLP metric push for `config` (otel-env.ts): http/protobuf or http/json, always cumulative (the series here are). */
+/** OTLP metric push for `config` (otel-env.ts): http/protobuf or http/json, always cumulative (the series here are),
+ *  histograms with their exemplars (otlp-metrics.ts). */
 export function otlpMetricExporter(config: OtlpMetricsExport): OtlpMetricsOptions {
   const options = { ...exporterOptions(config), temporalityPreference: AggregationTemporalityPreference.CUMULATIVE };
-  const exporter = config.protocol === "http/json" ? new OtlpJsonExporter(options) : new OtlpProtoExporter(options);
+  const exporter = new OtlpExemplarMetricExporter(options, config.protocol === "http/json" ? "http/json" : "http/protobuf");
   return { exporter, intervalMs: config.intervalMs, exportTimeoutMs: config.exportTimeoutMs };
 }
