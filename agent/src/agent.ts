@@ -172,7 +172,11 @@ export class Agent {
           slowThresholdNs: (meta) => this.slowThreshold(meta),
           processByPid: (pid) => this.byPid.get(pid)?.meta,
           // the request and hold histograms' exemplars: spans the pipeline exported
-          exemplars: { offer: (...a) => this.metrics.exemplars.offer(...a), settled: (...a) => this.metrics.exemplars.settled(...a) },
+          exemplars: {
+            wants: (...a) => this.metrics.exemplars.wants(...a),
+            offer: (...a) => this.metrics.exemplars.offer(...a),
+            settled: (...a) => this.metrics.exemplars.settled(...a),
+          },
           // one export in flight at a time: at 50k windows/s, batches of 512 leave the pipe idle between round trips
           batchSize: 2048,
         })

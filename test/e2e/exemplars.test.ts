@@ -92,6 +92,7 @@ it("Prometheus with exemplar storage scrapes the demo agent: every exemplar, and
           const span = spans.get(`${e.labels.trace_id}/${e.labels.span_id}`);
           expect(span, `exemplar ${JSON.stringify(e)} of ${JSON.stringify(s.seriesLabels)} is an exported span`).toBeDefined();
           expect(span!.name).toBe(name);
+          expect(span!.attributes["tailguard.exemplar"]).toBe(true);
           const durS = Number(BigInt(span!.endTimeUnixNano) - BigInt(span!.startTimeUnixNano)) / 1e9;
           expect(Number(e.value)).toBeCloseTo(durS, 9);
           if (s.seriesLabels.le !== "+Inf") expect(durS).toBeLessThanOrEqual(Number(s.seriesLabels.le));

@@ -182,6 +182,7 @@ describe("exemplars through the span pipeline", () => {
       expect(span, `exemplar ${JSON.stringify(s.exemplar)} is an exported span`).toBeDefined();
       expect(span!.spanContext().traceId).toBe(s.exemplar!.labels.trace_id);
       expect(span!.name).toBe(s.name.startsWith("tailguard_hold") ? "hold" : "request");
+      expect(span!.attributes["tailguard.exemplar"], "marked for the Collector's tail sampling").toBe(true);
       expect(s.labels.pid).toBe("11");
       // the value is the span's duration, in the bucket it labels, at the span's end
       const durS = (span!.duration[0] * 1e9 + span!.duration[1]) / 1e9;

@@ -28,6 +28,8 @@ export type ExemplarMetric = "request_latency" | "hold_time";
  * (ok) or lost. Positions are the pipeline's own count of spans written, in the order they are exported.
  */
 export interface ExemplarSink<M> {
+  /** whether a span of this value would be taken now (asked before it is written, so it can say so) */
+  wants(meta: M, metric: ExemplarMetric, reason: string | undefined, valueNs: number): boolean;
   offer(meta: M, metric: ExemplarMetric, reason: string | undefined, valueNs: number, endNs: bigint, ctx: SpanContext, at: number): void;
   settled(from: number, to: number, ok: boolean): void;
 }
@@ -59,6 +61,11 @@ export class ExemplarReservoir {
     const bounds = this.boundsNs;
     while (i < bounds.length && ns > bounds[i]) i++;
     return i;
+  }
+
+  /** Whether offer() would take a value now: its bucket has no exemplar waiting. */
+  wants(valueNs: number): boolean {
+    return this.waiting[this.bucketOf(valueNs)] === undefined;
   }
 
   offer(valueNs: number, endNs: bigint, ctx: SpanContext, at: number): void {

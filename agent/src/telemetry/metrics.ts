@@ -504,6 +504,7 @@ export class AgentMetrics {
 
   /** What the span pipeline (spans.ts) tells of the request and hold spans it exports: the histograms' exemplars. */
   readonly exemplars: ExemplarSink<ProcessMeta> = {
+    wants: (meta, metric, reason, valueNs) => this.distributionOf(meta, metric, reason)?.exemplars?.wants(valueNs) ?? false,
     offer: (meta, metric, reason, valueNs, endNs, ctx, at) => this.distributionOf(meta, metric, reason)?.exemplars?.offer(valueNs, endNs, ctx, at),
     settled: (from, to, ok) => {
       for (const s of [...this.retiring, ...[...this.byPid.values()].flat()]) {

@@ -589,8 +589,9 @@ export class SpanPipeline {
       attributes["tailguard.window.launches_dropped"] = w.launchCount - launchSpans;
     }
     const start = epochNs(meta, w.t);
+    const exemplar = this.wantsExemplar(meta, "request_latency", undefined, w.durNs, ctx, attributes);
     emit(meta, "request", ctx, undefined, start, w.durNs, attributes, [], this.windowStatus(meta, w));
-    this.offerExemplar(meta, "request_latency", undefined, w.durNs, start, ctx);
+    if (exemplar) this.offerExemplar(meta, "request_latency", undefined, w.durNs, start, ctx);
     w.holds.forEach((h, i) => {
       this.holdSpan(meta, h, { ...ctx, spanId: childSpanId(d, (HOLD_CHILD | (i + 1)) >>> 0) }, ctx, emit);
     });
@@ -621,14 +622,22 @@ export class SpanPipeline {
       if (cause) links.push({ context: windowSpanContext(cause, h.causeWindow), attributes: { "tailguard.link": "hold.cause" } });
     }
     const start = epochNs(meta, h.t);
+    const exemplar = this.wantsExemplar(meta, "hold_time", h.reason, h.durNs, ctx, attributes);
     emit(meta, "hold", ctx, parent, start, h.durNs, attributes, links);
-    this.offerExemplar(meta, "hold_time", h.reason, h.durNs, start, ctx);
+    if (exemplar) this.offerExemplar(meta, "hold_time", h.reason, h.durNs, start, ctx);
   }
 
-  /** The span just emitted, as an exemplar of its histogram: with the ids it was written with, if it is sampled. */
+  /** Whether a span about to be written will be offered as an exemplar (sampled, and its bucket takes one now); if so
+   *  it says so in `tailguard.exemplar`, so that a Collector's tail sampling can keep its trace (collectors/). */
+  private wantsExemplar(meta: ProcessMeta, metric: ExemplarMetric, reason: string | undefined, durNs: number, ctx: SpanContext, attributes: Attributes): boolean {
+    if (!this.exemplars || (ctx.traceFlags & TraceFlags.SAMPLED) === 0 || !this.exemplars.wants(meta, metric, reason, durNs)) return false;
+    attributes["tailguard.exemplar"] = true;
+    return true;
+  }
+
+  /** The span just emitted, as an exemplar of its histogram: with the ids it was written with. */
   private offerExemplar(meta: ProcessMeta, metric: ExemplarMetric, reason: string | undefined, durNs: number, startNs: bigint, ctx: SpanContext): void {
-    if (!this.exemplars || (ctx.traceFlags & TraceFlags.SAMPLED) === 0) return;
-    this.exemplars.offer(meta, metric, reason, durNs, startNs + BigInt(durNs), ctx, this.emitted - 1);
+    this.exemplars!.offer(meta, metric, reason, durNs, startNs + BigInt(durNs), ctx, this.emitted - 1);
   }
 
   /** A launch call: from the call to its return where the shim timed it, else an instant (the model carries the launch
