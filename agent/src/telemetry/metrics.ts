@@ -481,6 +481,8 @@ export class AgentMetrics {
   private readonly scrapeReader: MetricReader | null = null;
   private readonly serializer = new PrometheusSerializer(undefined, false, undefined, false, true);
   private closing: Promise<void> | null = null;
+  /** whether anything shows the metrics: the Prometheus endpoint or OTLP push */
+  private readonly exposed: boolean;
 
   constructor(opts: AgentMetricsOptions) {
     this.forgetAfterMs = opts.forgetAfterMs ?? FORGET_AFTER_MS;
@@ -489,6 +491,7 @@ export class AgentMetrics {
     this.snapshots = opts.snapshots;
     this.spanStats = opts.spanStats;
     this.drain = opts.drain;
+    this.exposed = Boolean(opts.prometheus || opts.otlp);
     const producer: MetricProducer = { collect: () => Promise.resolve(this.produce()) };
     const readers: MetricReader[] = [];
     if (opts.prometheus) {
@@ -504,7 +507,8 @@ export class AgentMetrics {
 
   /** What the span pipeline (spans.ts) tells of the request and hold spans it exports: the histograms' exemplars. */
   readonly exemplars: ExemplarSink<ProcessMeta> = {
-    wants: (meta, metric, reason, valueNs) => this.distributionOf(meta, metric, reason)?.exemplars?.wants(valueNs) ?? false,
+    // none where no exposition could show them (--no-prometheus without OTLP metrics): no span is marked in vain
+    wants: (meta, metric, reason, valueNs) => this.exposed && (this.distributionOf(meta, metric, reason)?.exemplars?.wants(valueNs) ?? false),
     offer: (meta, metric, reason, valueNs, endNs, ctx, at) => this.distributionOf(meta, metric, reason)?.exemplars?.offer(valueNs, endNs, ctx, at),
     settled: (from, to, ok) => {
       for (const s of [...this.retiring, ...[...this.byPid.values()].flat()]) {
