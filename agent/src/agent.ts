@@ -173,9 +173,9 @@ export class Agent {
           processByPid: (pid) => this.byPid.get(pid)?.meta,
           // the request and hold histograms' exemplars: spans the pipeline exported
           exemplars: {
-            wants: (...a) => this.metrics.exemplars.wants(...a),
-            offer: (...a) => this.metrics.exemplars.offer(...a),
-            settled: (...a) => this.metrics.exemplars.settled(...a),
+            wants: (meta, metric, reason, ns) => this.metrics.exemplars.wants(meta, metric, reason, ns),
+            offer: (meta, metric, reason, ns, end, ctx, at) => this.metrics.exemplars.offer(meta, metric, reason, ns, end, ctx, at),
+            settled: (from, to, ok) => this.metrics.exemplars.settled(from, to, ok),
           },
           // one export in flight at a time: at 50k windows/s, batches of 512 leave the pipe idle between round trips
           batchSize: 2048,
