@@ -206,6 +206,31 @@ describe("exemplars through the span pipeline", () => {
     await pipeline.shutdown();
   });
 
+  it("a window dropped from a full span queue is no exemplar, and marks no span", async () => {
+    const m = new ServedMetrics({});
+    open.push(m);
+    await m.ready;
+    const exporter = new ScriptedExporter();
+    const pipeline = new SpanPipeline({ exporter, exemplars: m.exemplars, queueLimit: 2, exportDelayMs: 60_000 });
+    const meta = processMeta(41, { priority: 10 });
+    const held = requestWindow(41, { seq: 1, durNs: 5_000_000, holds: [heldLaunch(41), heldLaunch(41, { t: 1n })] }); // 3 spans > 2
+    m.observeWindow(meta, held);
+    pipeline.window(meta, held);
+    await pipeline.flush();
+    expect(pipeline.stats()).toMatchObject({ exported: 0, dropped: 3 });
+    expect((await get(m, OPENMETRICS)).text).not.toContain(" # {");
+    // the next one fits: it is exported, marked, and the exemplar
+    const next = requestWindow(41, { seq: 2, durNs: 5_000_000 });
+    m.observeWindow(meta, next);
+    pipeline.window(meta, next);
+    await pipeline.flush();
+    expect(exporter.exported.map((s) => s.attributes["tailguard.exemplar"])).toEqual([true]);
+    expect(parse((await get(m, OPENMETRICS)).text).filter((s) => s.exemplar).map((s) => s.exemplar!.labels.span_id)).toEqual([
+      exporter.exported[0].spanContext().spanId,
+    ]);
+    await pipeline.shutdown();
+  });
+
   it("exemplar lines as OpenMetrics writes them: trace and span id, the value in s, the span's end in s", async () => {
     const m = new ServedMetrics({});
     open.push(m);
