@@ -36,6 +36,8 @@ export interface Launch {
   /** time spent in the launch call (ns), when the shim timed it (1 launch in 8 per thread), else null */
   apiNs: number | null;
   stream: bigint;
+  /** the calling thread (kernel thread id) */
+  tid?: number;
   grid?: [number, number, number];
   block?: [number, number, number];
 }
@@ -76,6 +78,27 @@ export interface RequestWindow {
   heldNs: number;
   /** GPU-side time of the window's kernels, where known (null: the shim did not time them on the GPU) */
   gpuNs: number | null;
+  /** the program's NVTX ranges that overlap the window (ingest/ranges.ts), parents before children; absent: none */
+  ranges?: NvtxRange[];
+}
+
+/** An NVTX range or mark of the program (its push/pop, start/end or mark records). */
+export interface NvtxRange {
+  /** its message ("" when it had none, or one that was not text) */
+  name: string;
+  /** its NVTX domain's name, null for the default domain */
+  domain: string | null;
+  category: number;
+  op: "push" | "start" | "mark";
+  /** the thread that pushed or started it */
+  tid: number;
+  t: bigint;
+  /** ns until its pop or end; an open range's runs to the end of the window that shows it */
+  durNs: number;
+  /** not ended by the end of that window */
+  open: boolean;
+  /** the index (in the same list) of the push range of its thread it was opened in, -1: none shown */
+  parent: number;
 }
 
 /** Monotonic ns of a process → wall-clock epoch ns. */
