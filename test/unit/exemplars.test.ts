@@ -15,10 +15,11 @@ import { ExemplarReservoir } from "../../agent/src/telemetry/exemplars.js";
 import { AgentMetrics, METRICS } from "../../agent/src/telemetry/metrics.js";
 import { JsonExemplarSerializer, ProtobufExemplarSerializer } from "../../agent/src/telemetry/otlp-metrics.js";
 import { wantsOpenMetrics } from "../../agent/src/telemetry/openmetrics.js";
-import { SpanPipeline } from "../../agent/src/telemetry/spans.js";
+import { SpanPipeline, type EncodedSpanExporter } from "../../agent/src/telemetry/spans.js";
+import type { NvtxRange } from "../../agent/src/model.js";
 import { ServedMetrics } from "../support/served-metrics.js";
 import { heldLaunch, processMeta, requestWindow } from "../support/model.js";
-import { decodeProtobuf, ExportMetricsServiceRequest } from "../support/otlp-receiver.js";
+import { decodeProtobuf, ExportMetricsServiceRequest, ExportTraceServiceRequest, flattenTraces } from "../support/otlp-receiver.js";
 
 const OPENMETRICS = "application/openmetrics-text;version=1.0.0,application/openmetrics-text;version=0.0.1;q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.1";
 
@@ -228,6 +229,54 @@ describe("exemplars through the span pipeline", () => {
     expect(parse((await get(m, OPENMETRICS)).text).filter((s) => s.exemplar).map((s) => s.exemplar!.labels.span_id)).toEqual([
       exporter.exported[0].spanContext().spanId,
     ]);
+    await pipeline.shutdown();
+  });
+
+  it("protobuf written by the pipeline, NVTX range spans, exports that fail in between: exemplars only of exported spans", async () => {
+    const m = new ServedMetrics({ pidLabel: true });
+    open.push(m);
+    await m.ready;
+    const exported = new Map<string, any>();
+    let calls = 0;
+    const exporter: EncodedSpanExporter = {
+      encoded: true,
+      export(request, _spans, done) {
+        const ok = ++calls % 3 !== 2; // every third export, from the second, fails
+        if (ok)
+          for (const s of flattenTraces(decodeProtobuf(ExportTraceServiceRequest, request), "protobuf")) exported.set(`${s.traceId}/${s.spanId}`, s);
+        done({ code: ok ? ExportResultCode.SUCCESS : ExportResultCode.FAILED });
+      },
+      forceFlush: async () => {},
+      shutdown: async () => {},
+    };
+    const pipeline = new SpanPipeline({ exporter, exemplars: m.exemplars, batchSize: 4, exportDelayMs: 60_000 });
+    const meta = processMeta(51, { priority: 10, anchorRealtime: 1_700_000_000_000_000_000n });
+    const range = (name: string, t: bigint): NvtxRange => ({ name, domain: null, category: 0, op: "push", tid: 1, t, durNs: 10, open: false, parent: -1 });
+    const seen: string[] = [];
+    for (let seq = 1; seq <= 40; seq++) {
+      const t = BigInt(seq) * 100_000_000n;
+      const w = requestWindow(51, {
+        seq,
+        t,
+        durNs: 1_000_000 * (1 + (seq % 7)),
+        holds: seq % 2 ? [heldLaunch(51, { t, durNs: 50_000 * seq })] : [],
+        ranges: seq % 3 ? [range("forward", t), range("decode", t + 1n)] : [],
+      });
+      for (const h of w.holds) m.observeHold(meta, h);
+      m.observeWindow(meta, w);
+      pipeline.window(meta, w);
+      if (seq % 3) continue; // several windows queued: exports of one or more whole windows each
+      await pipeline.flush();
+      // every scrape along the way: each exemplar is a span exported by then
+      for (const s of parse((await get(m, OPENMETRICS)).text).filter((x) => x.exemplar)) {
+        const span = exported.get(`${s.exemplar!.labels.trace_id}/${s.exemplar!.labels.span_id}`);
+        expect(span, JSON.stringify(s)).toBeDefined();
+        expect(span.name).toBe(s.name.startsWith("tailguard_hold") ? "hold" : "request");
+        seen.push(s.exemplar!.labels.span_id);
+      }
+    }
+    expect(calls).toBeGreaterThan(12);
+    expect(new Set(seen).size).toBeGreaterThan(5);
     await pipeline.shutdown();
   });
 
