@@ -1,7 +1,7 @@
 // Issue 17: the dashboard and the rules work the same whether Prometheus scrapes the agents or receives their OTLP
 // metrics through the OpenTelemetry Collector's remote write (collectors/otel-collector.yaml).
 //
-// No Collector can be installed on these machines (design.md §6), and Debian's Prometheus is built without its OTLP
+// No Collector can be installed on these machines, and Debian's Prometheus is built without its OTLP
 // receiver. The stand-in is vmagent (Debian 13's victoria-metrics package; test/support/fetch-vmagent.sh): OTLP/HTTP
 // in, metric and label names made Prometheus-compatible by its own implementation of the OpenTelemetry spec's rules
 // (`-opentelemetry.usePrometheusNaming`: unit suffixes, `_total`, `_bucket`/`_sum`/`_count`), every resource
