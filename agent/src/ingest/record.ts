@@ -268,6 +268,9 @@ export interface RawRecord {
   /** window: launches and distinct streams in it (at its end) */
   windowLaunches: number;
   windowStreams: number;
+  /** gpu_time window: when the device began and finished the window's work (CLOCK_MONOTONIC ns) */
+  gpuStart: bigint;
+  gpuEnd: bigint;
 }
 
 /** Every field's offset, by its name in RecordField. */
@@ -307,5 +310,7 @@ export function decodeRecord(buf: Buffer, offset = 0): RawRecord {
     heldPriority: buf.readInt32LE(o + AT["hold.priority"]),
     windowLaunches: buf.readUInt32LE(o + AT["window.launches"]),
     windowStreams: buf.readUInt32LE(o + AT["window.streams"]),
+    gpuStart: buf.readBigUInt64LE(o + AT["gpu_time.gpu_start"]),
+    gpuEnd: buf.readBigUInt64LE(o + AT["gpu_time.gpu_end"]),
   };
 }
