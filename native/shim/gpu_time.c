@@ -9,9 +9,10 @@
  * Device times reach CLOCK_MONOTONIC through an anchor event (one of the start events) whose host time is estimated
  * from every event read since: an event cannot complete before it was recorded (host time just before the record
  * call: a lower bound), nor after the sync that saw it complete (an upper bound). The estimate is the largest lower
- * bound seen, cut down to the smallest upper bound; both loosen by DRIFT_PPM as they age, so a device clock drifting
- * against the host's is followed. Its error is how late the most promptly stamped start event was stamped
- * (microseconds: one window that began while the GPU was free suffices), plus the drift allowance since.
+ * bound seen, cut down to the smallest upper bound (which loosens by DRIFT_PPM as it ages), so a device clock
+ * drifting against the host's either way is followed. Its error is how late the most promptly stamped start event was
+ * stamped (microseconds: one window that began while the GPU was free suffices), or, for a device clock running
+ * ahead, how late the latest sync returned after the work completed.
  *
  * Locking: the begin/stream/end hooks are called under sched.c's lock; everything here is under `lock` (taken inside
  * sched.c's, never the other way round). Nothing here is on the launch path: a window's first launch pays one event
@@ -29,7 +30,7 @@
 #define STREAMS 4         /* streams of one window timed (a window on more is timed on its first four) */
 #define PENDING 16        /* ended windows whose events are not read yet */
 #define ANCHOR_PERIOD_NS 1000000000ull
-#define DRIFT_PPM 20 /* how fast the device clock may drift from CLOCK_MONOTONIC (ns per ms): bounds loosen so */
+#define DRIFT_PPM 20 /* how fast the device clock may drift from CLOCK_MONOTONIC (ns per ms): the upper bound loosens so */
 #define GIVE_UP_NS 10000000000ull /* events of an ended window still not complete after this: given up (stream) */
 
 typedef struct {
@@ -58,7 +59,7 @@ static struct {
     void *event;          /* 0: none yet */
     uint64_t since;       /* host time it became the anchor */
     int64_t lower, upper; /* bounds of the host time of its device timestamp ... */
-    uint64_t lower_at, upper_at; /* ... as of these host times */
+    uint64_t upper_at;    /* when the upper bound was last set */
 } anchor;
 
 void tg_gpu_time_set_ops(const tg_gpu_ops *ops) { gpu = ops; }
@@ -166,7 +167,8 @@ void tg_gpu_time_window_begin(uint64_t seq) {
 void tg_gpu_time_stream(uint64_t key) {
     if (!gpu || state <= 0) return;
     pthread_mutex_lock(&lock);
-    if (cur.seq && cur.n < STREAMS) {
+    /* a captured stream's work does not run now: nothing to time there */
+    if (cur.seq && cur.n < STREAMS && !tg_capturing((const void *)(uintptr_t)key)) {
         timed_stream *t = &cur.s[cur.n];
         memset(t, 0, sizeof *t);
         t->key = key;
@@ -243,16 +245,16 @@ static int resolve(timed_window *w, uint64_t now) {
         } else {
             anchor.lower = INT64_MIN;
             anchor.upper = INT64_MAX;
-            anchor.lower_at = anchor.upper_at = w->ended;
+            anchor.upper_at = w->ended;
         }
         anchor.event = first->start;
         anchor.since = w->ended;
     }
-    /* the bounds kept loosen by the drift allowed since they were set */
-    int64_t slack_l = (int64_t)((w->ended - anchor.lower_at) / 1000000 * DRIFT_PPM);
-    int64_t slack_u = (int64_t)((w->ended - anchor.upper_at) / 1000000 * DRIFT_PPM);
-    int64_t lower = anchor.lower == INT64_MIN ? INT64_MIN : anchor.lower - slack_l;
-    int64_t upper = anchor.upper == INT64_MAX ? INT64_MAX : anchor.upper + slack_u;
+    /* The upper bound kept loosens by the drift allowed since it was set: a device clock slower than the host's
+     * makes old upper bounds too low. A faster one makes old lower bounds too high, and is corrected by the fresh
+     * upper bound of every window (below), so the lower bound, the tight one while windows queue, is kept as is. */
+    int64_t slack = (int64_t)((w->ended - anchor.upper_at) / 1000000 * DRIFT_PPM);
+    int64_t lower = anchor.lower, upper = anchor.upper == INT64_MAX ? INT64_MAX : anchor.upper + slack;
     int64_t start = INT64_MAX, end = INT64_MIN;
     for (int i = 0; i < w->n; i++) {
         int64_t ds, de;
@@ -265,7 +267,7 @@ static int resolve(timed_window *w, uint64_t now) {
     if (upper < lower) lower = upper; /* the device clock ran ahead of the drift allowed: the newer bound wins */
     anchor.lower = lower;
     anchor.upper = upper;
-    anchor.lower_at = anchor.upper_at = w->ended;
+    anchor.upper_at = w->ended;
     int64_t base = lower;
     if (end < start) end = start;
     emit(TG_OP_GPU_WINDOW, w->seq, (uint64_t)(base + start), (uint64_t)(base + end), 0);
