@@ -74,8 +74,22 @@ export interface RequestWindow {
   /** holds of this process that began inside the window, and their total time */
   holds: Hold[];
   heldNs: number;
-  /** GPU-side time of the window's kernels, where known (null: the shim did not time them on the GPU) */
+  /** GPU-side time of the window's work, GPU start to GPU end (device.gpuNs), where known (null: not measured) */
   gpuNs: number | null;
+  /** the window's device times, when the shim measured them (docs/gpu-time.md) */
+  device?: DeviceTimes;
+}
+
+/** When a request window's work was submitted, ran on the GPU and was seen done (monotonic ns), and the durations
+ *  between (ns): queue delay (submitted → GPU start), GPU time (start → end), completion latency (end → returned). */
+export interface DeviceTimes {
+  submitted: bigint;
+  gpuStart: bigint;
+  gpuEnd: bigint;
+  returned: bigint;
+  queueNs: number;
+  gpuNs: number;
+  completionNs: number;
 }
 
 /** Monotonic ns of a process → wall-clock epoch ns. */

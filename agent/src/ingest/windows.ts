@@ -11,6 +11,7 @@
 import { AT_DUR, AT_BLOCK, AT_FLAGS, AT_GRID, AT_HOLD_CAUSE_PID, AT_HOLD_CAUSE_PRIORITY, AT_HOLD_CAUSE_WINDOW, AT_HOLD_PRIORITY, AT_HOLD_RELEASED_BY, AT_KERNEL, AT_KIND, AT_OP, AT_STREAM, AT_T_START, AT_WINDOW_LAUNCHES, AT_WINDOW_SEQ, AT_WINDOW_STREAMS, durationNs, durationOf, Flag, Kind, RECORD_SIZE, ReleaseName } from "./record.js";
 import type { Hold, Launch, ProcessMeta, RequestWindow } from "../model.js";
 import { HOLD_JOINS_WINDOW_NS, requestOf } from "./requests.js";
+import { GpuTimes } from "./gpu-time.js";
 
 /** Where assembled telemetry goes. */
 export interface WindowSink<P> {
@@ -18,6 +19,8 @@ export interface WindowSink<P> {
   hold(proc: P, h: Hold): void;
   /** a launch's time in the call, for the launches the shim timed (1 in 8 per thread) */
   launchApiTime(proc: P, ns: number): void;
+  /** a window's device times are missing, and why (docs/gpu-time.md) */
+  gpuTimeMissing?(proc: P, reason: string): void;
   /** whether a window's launches are wanted (its spans show them); asked before `window`, without them. Default: yes */
   wantsLaunches?(proc: P, w: RequestWindow): boolean;
 }
@@ -187,6 +190,8 @@ export class WindowAssembler<P> {
   private open = new Map<number, bigint>();
   /** the end of the latest window finished: launches before it belonged to that one */
   private lastEnd = 0n;
+  /** device times of windows still to settle (gpu-time.ts) */
+  readonly gpuTimes = new GpuTimes();
 
   constructor(
     readonly meta: ProcessMeta,
@@ -220,6 +225,10 @@ export class WindowAssembler<P> {
         if (this.launches.n < LAUNCHES_BUFFERED && !(flags & Flag.CAPTURED)) this.launches.push(data, o);
       } else if (kind === Kind.WINDOW) this.windowRecord(data, o);
       else if (kind === Kind.HOLD) this.holdRecord(data, o);
+      else if (kind === Kind.GPU_TIME) {
+        const missing = this.gpuTimes.record(data, o);
+        if (missing) this.sink.gpuTimeMissing?.(this.proc, missing);
+      }
     }
     this.counts.records += n / RECORD_SIZE;
     this.counts.launches += launches;
@@ -334,6 +343,12 @@ export class WindowAssembler<P> {
       heldNs,
       gpuNs: null,
     };
+    const device = this.gpuTimes.take(w.seq, w.t, w.end);
+    if (device) {
+      window.device = device;
+      window.gpuNs = device.gpuNs;
+    }
+    this.gpuTimes.forgetBefore(w.seq);
     // its launches as objects only when its spans will show them (slow or sampled windows)
     if (this.sink.wantsLaunches?.(this.proc, window) ?? true) {
       for (let i = first; i < last && window.launches.length < this.launchLimit; i++)
