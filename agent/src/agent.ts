@@ -141,6 +141,7 @@ export class Agent {
   private readonly sink: WindowSink<Followed> = {
     window: (p, w) => this.onWindow(p, w),
     hold: (p, h) => this.onHold(p, h),
+    gpuTimeMissing: (p, reason) => this.metrics.observeGpuTimeMissing(p.meta, reason),
     wantsLaunches: (p, w) => (p.decision = this.spans?.decide(this.metaAt(p, w.t), w))?.launches != null,
     launchApiTime: (p, ns) => {
       p.series?.launchApi.record(ns);
