@@ -204,6 +204,24 @@ function childSpanId(windowDigest: string, k: number): string {
 }
 
 const HOLD_CHILD = 0x80000000;
+/** Child ids of a window's device-time spans (gpu.queue 1, gpu.exec 2): apart from holds' and launches'. */
+const DEVICE_CHILD = 0x40000000;
+
+/** A window's device times (docs/gpu-time.md) as two children of its request span: `gpu.queue`, from its first work's
+ *  submission to the GPU starting it, and `gpu.exec`, from then to the GPU finishing its last work. */
+function deviceSpans(meta: ProcessMeta, w: RequestWindow, windowDigest: string, ctx: SpanContext, emit: Emit): void {
+  const dv = w.device;
+  if (!dv) return;
+  const submitted = epochNs(meta, dv.submitted);
+  const attributes: Attributes = {
+    "tailguard.gpu.queue_ns": dv.queueNs,
+    "tailguard.gpu.exec_ns": dv.gpuNs,
+    "tailguard.gpu.completion_ns": dv.completionNs,
+  };
+  emit(meta, "gpu.queue", { ...ctx, spanId: childSpanId(windowDigest, DEVICE_CHILD | 1) }, ctx, submitted, dv.queueNs, attributes, []);
+  emit(meta, "gpu.exec", { ...ctx, spanId: childSpanId(windowDigest, DEVICE_CHILD | 2) }, ctx, submitted + BigInt(dv.queueNs),
+    dv.gpuNs, attributes, []);
+}
 
 /** The resource of a GPU process: who it is (service, command, pod), where it runs (host, GPU), its priority. */
 export function processResource(meta: ProcessMeta): Resource {
@@ -354,7 +372,7 @@ export class SpanPipeline {
 
   private queueWindow(meta: ProcessMeta, w: RequestWindow, decision: WindowDecision): void {
     const launchSpans = decision.launches ? Math.min(w.launches.length, this.maxLaunchSpans) : 0;
-    const spans = 1 + w.holds.length + launchSpans;
+    const spans = 1 + w.holds.length + launchSpans + (w.device ? 2 : 0);
     if (this.pending) {
       if (this.admit(spans)) this.enqueueEncoded(meta, spans, () => this.windowSpans(meta, w, decision, this.emitEncoded));
       return;
@@ -576,6 +594,7 @@ export class SpanPipeline {
     w.holds.forEach((h, i) => {
       this.holdSpan(meta, h, { ...ctx, spanId: childSpanId(d, (HOLD_CHILD | (i + 1)) >>> 0) }, ctx, emit);
     });
+    deviceSpans(meta, w, d, ctx, emit);
     for (let i = 0; i < launchSpans; i++) {
       this.launchSpan(meta, w.launches[i], { ...ctx, spanId: childSpanId(d, i + 1) }, ctx, i, emit);
     }
