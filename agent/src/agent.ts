@@ -74,6 +74,9 @@ interface ProcessSeries {
   request: Series;
   hold: Series;
   launchApi: Series;
+  /** device times of its windows (docs/gpu-time.md) */
+  gpu: Series;
+  queue: Series;
 }
 
 /** A process the agent follows: one per ring. */
@@ -244,6 +247,10 @@ export class Agent {
 
   private onWindow(p: Followed, w: RequestWindow) {
     p.series?.request.record(w.durNs);
+    if (w.device) {
+      p.series?.gpu.record(w.device.gpuNs);
+      p.series?.queue.record(w.device.queueNs);
+    }
     this.totals.windows++;
     this.metrics.observeWindow(p.meta, w);
     this.spans?.window(this.metaAt(p, w.t), w, p.decision);
@@ -425,6 +432,8 @@ export class Agent {
       request: this.histograms.series("request_latency", key),
       hold: this.histograms.series("hold_time", key),
       launchApi: this.histograms.series("launch_api_time", key),
+      gpu: this.histograms.series("request_gpu_time", key),
+      queue: this.histograms.series("request_queue_delay", key),
     };
   }
 

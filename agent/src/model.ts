@@ -100,7 +100,8 @@ export function epochNs(meta: Pick<ProcessMeta, "anchorMonotonic" | "anchorRealt
 /** The HDR histograms the agent keeps, per series (pid, priority, GPU), values in nanoseconds: the exported metrics
  *  of the same names (telemetry/metrics.ts, METRICS, which says what each measures), and kernel_gpu_time, kernel time
  *  on the GPU, for when the shim times kernels. */
-export const HISTOGRAM_METRICS = ["request_latency", "hold_time", "launch_api_time", "kernel_gpu_time"] as const;
+export const HISTOGRAM_METRICS = ["request_latency", "hold_time", "launch_api_time", "kernel_gpu_time", "request_gpu_time",
+  "request_queue_delay"] as const;
 export type HistogramMetricName = (typeof HISTOGRAM_METRICS)[number];
 
 /** A histogram series: one process on one GPU at one priority. */
