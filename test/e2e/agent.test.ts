@@ -204,6 +204,13 @@ describe("tailguard agent", () => {
       expect(value("tailguard_request_latency_seconds_count")).toBe(25);
       expect(value("tailguard_launches_total")).toBe(75);
       expect(value("tailguard_request_windows_total")).toBe(25);
+      // every window's device times, from the shim's own events: three 200 µs kernels each on the GPU
+      expect(value("tailguard_request_gpu_time_seconds_count")).toBe(25);
+      expect(value("tailguard_request_gpu_time_seconds_sum") / 25).toBeGreaterThan(0.95 * 600e-6);
+      expect(value("tailguard_request_queue_delay_seconds_count")).toBe(25);
+      const missing = text.split("\n").filter((l) => l.startsWith("tailguard_gpu_time_missing_total") && l.includes(`pid="${r.pid}"`));
+      expect(missing.map((l) => [/reason="(\w+)"/.exec(l)![1], Number(l.split(" ").pop())]).sort())
+        .toEqual([["fork", 0], ["no_timing", 0], ["pool_full", 0], ["stream", 0]]);
       expect(text).toMatch(/tailguard_request_latency_percentile_seconds\{[^}]*percentile="99"[^}]*\} [0-9.e-]+/);
       await agent.stop();
       // the interval log, read back: every window of the process, in the intervals the agent wrote
