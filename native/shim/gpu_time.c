@@ -43,6 +43,8 @@ typedef struct {
 typedef struct {
     uint64_t seq, ended;  /* the window's number; host time its end was seen (the sync returned) */
     int n, missing;       /* streams; enum tg_gpu_missing, or 0 */
+    int late;             /* its events were not all complete when it ended (an event sync covered only the app's
+                           * own event): `ended` then bounds nothing */
     timed_stream s[STREAMS];
 } timed_window;
 
@@ -223,6 +225,7 @@ static int resolve(timed_window *w, uint64_t now) {
             return -1;
         }
         if (q1 == 1 || q2 == 1) {
+            w->late = 1;
             if (now - w->ended < GIVE_UP_NS) return 0;
             w->missing = TG_GPU_MISSING_STREAM;
             return -1;
@@ -260,7 +263,7 @@ static int resolve(timed_window *w, uint64_t now) {
         int64_t ds, de;
         if (elapsed(anchor.event, w->s[i].start, &ds) < 0 || elapsed(anchor.event, w->s[i].end, &de) < 0) goto no_timing;
         if ((int64_t)w->s[i].start_rec - ds > lower) lower = (int64_t)w->s[i].start_rec - ds;
-        if ((int64_t)w->ended - de < upper) upper = (int64_t)w->ended - de;
+        if (!w->late && (int64_t)w->ended - de < upper) upper = (int64_t)w->ended - de;
         if (ds < start) start = ds;
         if (de > end) end = de;
     }
