@@ -139,7 +139,7 @@ describe("tailguard agent", () => {
 
         // tail sampling: requests over the 3 ms SLO carry their launches as children, the others none
         for (const s of requests) {
-          const children = spans.filter((c) => c.parentSpanId === s.spanId && c.name !== "hold");
+          const children = spans.filter((c) => c.parentSpanId === s.spanId && c.name !== "hold" && !c.name.startsWith("gpu."));
           const slow = BigInt(s.endTimeUnixNano) - BigInt(s.startTimeUnixNano) > 3_000_000n;
           expect(children.length, `${s.spanId} slow=${slow}`).toBe(slow ? 4 : 0);
           for (const c of children) {
@@ -148,6 +148,16 @@ describe("tailguard agent", () => {
           }
         }
         expect(requests.some((s) => s.attributes["tailguard.sampled"] === "slo")).toBe(true);
+        // every request's device times: gpu.queue then gpu.exec (its 3.2 ms of kernels), inside the request
+        for (const s of requests) {
+          const [queue] = spans.filter((c) => c.parentSpanId === s.spanId && c.name === "gpu.queue");
+          const [exec] = spans.filter((c) => c.parentSpanId === s.spanId && c.name === "gpu.exec");
+          expect(queue.endTimeUnixNano).toBe(exec.startTimeUnixNano);
+          // (event times are float milliseconds: a few tens of ns off)
+          expect(BigInt(exec.endTimeUnixNano) - BigInt(exec.startTimeUnixNano)).toBeGreaterThan(3_199_000n);
+          expect(BigInt(queue.startTimeUnixNano)).toBeGreaterThanOrEqual(BigInt(s.startTimeUnixNano));
+          expect(BigInt(exec.endTimeUnixNano)).toBeLessThanOrEqual(BigInt(s.endTimeUnixNano));
+        }
         // the span policy: a high-priority request over the SLO has status ERROR, saying by how much; the others UNSET
         for (const s of requests) {
           const durMs = Number(BigInt(s.endTimeUnixNano) - BigInt(s.startTimeUnixNano)) / 1e6;
