@@ -16,7 +16,7 @@ import { Histograms, IntervalLog, type Series } from "./telemetry/histograms.js"
 import { LiveState } from "./serve/live.js";
 import { AgentMetrics, otlpMetricExporter } from "./telemetry/metrics.js";
 import type { OtelConfig } from "./telemetry/otel-env.js";
-import type { AgentStats, Hold, ProcessMeta, RequestWindow, SeriesKey } from "./model.js";
+import type { AgentStats, DeviceTimes, Hold, ProcessMeta, RequestWindow, SeriesKey } from "./model.js";
 export type { AgentStats };
 import { controlSlots, native, type ControlSlot, type RingInfo } from "./ingest/native.js";
 import { Drain } from "./ingest/drain.js";
@@ -246,6 +246,7 @@ export class Agent {
   }
 
   private onWindow(p: Followed, w: RequestWindow) {
+    if (w.device && w.device.queueNs > 0) this.queuedBehind(p, w.device);
     p.series?.request.record(w.durNs);
     if (w.device) {
       p.series?.gpu.record(w.device.gpuNs);
@@ -256,6 +257,19 @@ export class Agent {
     this.spans?.window(this.metaAt(p, w.t), w, p.decision);
     p.decision = undefined;
     this.live.observeWindow(p.meta, w);
+  }
+
+  /** What a window queued behind on the GPU: the other process on its GPU whose work was in flight longest while it
+   *  queued (its windows, from the records read so far: one that has not ended yet counts as in flight). */
+  private queuedBehind(p: Followed, d: DeviceTimes) {
+    const gpu = p.meta.gpu?.uuid;
+    if (!gpu) return;
+    for (const f of this.followed.values()) {
+      if (f === p || f.meta.gpu?.uuid !== gpu) continue;
+      const busy = f.assembler.busyDuring(d.submitted, d.gpuStart);
+      if (busy && (!d.behind || busy.ns > d.behind.ns))
+        d.behind = { pid: f.meta.pid, priority: f.meta.priority, window: busy.seq, ns: busy.ns };
+    }
   }
 
   private onHold(p: Followed, h: Hold) {

@@ -90,6 +90,9 @@ export interface DeviceTimes {
   queueNs: number;
   gpuNs: number;
   completionNs: number;
+  /** the other process on its GPU that had work in flight longest while this window queued (the agent's reading of
+   *  what it waited behind), and for how long (ns) */
+  behind?: { pid: number; priority: number; window: number; ns: number };
 }
 
 /** Monotonic ns of a process → wall-clock epoch ns. */

@@ -195,6 +195,39 @@ describe("tailguard agent", () => {
     });
   }
 
+  it("a request that queued on the GPU behind another process's work names it on its gpu.queue span", async () => {
+    const dir = testDir("agent-behind");
+    const rings = path.join(dir, "rings");
+    const receiver = await startOtlpReceiver();
+    vi.stubEnv("OTEL_EXPORTER_OTLP_ENDPOINT", receiver.url);
+    vi.stubEnv("OTEL_EXPORTER_OTLP_PROTOCOL", "http/protobuf");
+    const agent = await Agent.start(agentOptions(["--dir", rings, "--no-prometheus", "--sample-rate", "0"], process.env));
+    try {
+      // equal priorities (no scheduling between them): the requests wait for the batch's 3 ms kernels on the device
+      const batch = runProgram(workload, ["continuous", "--seconds", "1.2", "--kernels", "2", "--kernel-us", "3000", "--name", "train_step"],
+        { env: simEnv(dir, { LD_PRELOAD: shimLib }) });
+      const requests = await runProgram(workload, ["requests", "--rate", "50", "--count", "30", "--kernels", "1", "--kernel-us", "1000"],
+        { env: simEnv(dir, { LD_PRELOAD: shimLib }) });
+      const b = await batch;
+      expect(requests.code, requests.stderr).toBe(0);
+      expect(b.code, b.stderr).toBe(0);
+      await until("both processes drained", () => readdirSync(rings).filter((f) => f.endsWith(".ring")).length === 0);
+      await agent.stop();
+      const queues = receiver.spans().filter((s) => s.name === "gpu.queue" && s.resource["process.pid"] === requests.pid);
+      expect(queues.length).toBe(30);
+      const behind = queues.filter((s) => s.attributes["tailguard.gpu.queue.behind.pid"] === b.pid);
+      expect(behind.length, "requests that queued behind the batch").toBeGreaterThan(10);
+      for (const s of behind) {
+        expect(s.attributes["tailguard.gpu.queue.behind.priority"]).toBe(0);
+        expect(Number(s.attributes["tailguard.gpu.queue.behind_ns"])).toBeLessThanOrEqual(Number(s.attributes["tailguard.gpu.queue_ns"]));
+        expect(s.links[0].attributes).toEqual({ "tailguard.link": "gpu.queue.behind" });
+      }
+    } finally {
+      await agent.stop();
+      await receiver.close();
+    }
+  });
+
   it("serves Prometheus metrics, and writes HDR interval logs, whose counts match what the processes did", async () => {
     const dir = testDir("agent-prom");
     const rings = path.join(dir, "rings");

@@ -207,6 +207,14 @@ describe("request window spans", () => {
     expect(queue.spanContext().spanId).not.toBe(exec.spanContext().spanId);
     expect([ns(queue.startTime), ns(queue.endTime)]).toEqual([epoch(serving, t).toString(), epoch(serving, t + 400_000n).toString()]);
     expect([ns(exec.startTime), ns(exec.endTime)]).toEqual([epoch(serving, t + 400_000n).toString(), epoch(serving, t + 2_400_000n).toString()]);
+    // what it queued behind: named on gpu.queue, linked to that window's span
+    const behind = { pid: 200, priority: -1, window: 7, ns: 350_000 };
+    const queued = await collect((p) => p.window(serving, win(serving, 6, { t, durNs: 2_450_000, device: { ...device, behind } })), { processByPid });
+    const [q] = named(queued.spans, "gpu.queue");
+    expect(q.attributes).toMatchObject({ "tailguard.gpu.queue.behind.pid": 200, "tailguard.gpu.queue.behind.priority": -1,
+      "tailguard.gpu.queue.behind.window": 7, "tailguard.gpu.queue.behind_ns": 350_000 });
+    expect(q.links).toEqual([{ context: windowSpanContext(batch, 7), attributes: { "tailguard.link": "gpu.queue.behind" } }]);
+    expect(named(queued.spans, "gpu.exec")[0].links).toEqual([]);
     // a window without device times has neither
     const none = await collect((p) => p.window(serving, win(serving, 5, { durNs: 1_000_000 })), { processByPid });
     expect(none.spans.map((s) => s.name)).toEqual(["request"]);

@@ -224,6 +224,17 @@ describe("device times of request windows (GPU_TIME records)", () => {
     expect(windows[0].device).toMatchObject({ queueNs: 0, gpuNs: 1_003_000, completionNs: 0 });
   });
 
+  it("busyDuring: the window of the process in flight longest during an interval, open ones until its end", () => {
+    const { a } = withMissing();
+    a.ingest(Buffer.concat([begin(0, 1), launch(1), end(0, 500, 1, 1), begin(600, 2), launch(601), end(600, 300, 2, 1), begin(1000, 3)]));
+    a.settle();
+    a.settle(); // windows 1 and 2 finished; 3 still open
+    expect(a.busyDuring(us(400), us(700))).toEqual({ seq: 1, ns: 100_000 }); // 1: 400..500, 2: 600..700 (a tie: the first)
+    expect(a.busyDuring(us(550), us(950))).toEqual({ seq: 2, ns: 300_000 });
+    expect(a.busyDuring(us(950), us(1500))).toEqual({ seq: 3, ns: 500_000 }); // open: in flight until the interval's end
+    expect(a.busyDuring(us(910), us(990))).toBeNull();
+  });
+
   it("a recording shows them: gpu_start and gpu_end from the origin, or the reason", () => {
     const ctx = { pid: 42, origin: T0, apiName: () => "", kernelName: () => undefined };
     expect(recordToJson(decodeRecord(gpu(2181, 1, 150, 2150)), ctx)).toEqual({ kind: "gpu_time", op: "window", pid: 42, tid: 0,

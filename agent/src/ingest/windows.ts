@@ -192,6 +192,8 @@ export class WindowAssembler<P> {
   private lastEnd = 0n;
   /** device times of windows still to settle (gpu-time.ts) */
   readonly gpuTimes = new GpuTimes();
+  /** its last ended windows (begin, end), for busyDuring */
+  private readonly recent: { seq: number; t: bigint; end: bigint }[] = [];
 
   constructor(
     readonly meta: ProcessMeta,
@@ -209,6 +211,21 @@ export class WindowAssembler<P> {
   /** A request window has begun and not ended (the process has GPU work in flight). */
   get inFlight(): boolean {
     return this.open.size > 0;
+  }
+
+  /** The window of this process that had work in flight longest during [from, to] (monotonic ns), and for how long
+   *  (ns), or null: what another process's request queued behind on the GPU (docs/gpu-time.md). A window still open
+   *  counts as in flight until `to`. */
+  busyDuring(from: bigint, to: bigint): { seq: number; ns: number } | null {
+    let best: { seq: number; ns: number } | null = null;
+    const consider = (seq: number, t: bigint, end: bigint) => {
+      const a = t > from ? t : from, b = end < to ? end : to;
+      if (b > a && (!best || Number(b - a) > best.ns)) best = { seq, ns: Number(b - a) };
+    };
+    for (const [seq, t] of this.open) consider(seq, t, to);
+    for (const w of [...this.ended, ...this.settling]) consider(w.seq, w.t, w.end);
+    for (const w of this.recent) consider(w.seq, w.t, w.end);
+    return best;
   }
 
   /** Reads one batch of raw records (a whole number of 64-byte records). */
@@ -329,6 +346,8 @@ export class WindowAssembler<P> {
     const first = buffer.firstAtOrAfter(buffer.rel(from));
     const last = buffer.firstAtOrAfter(buffer.rel(w.end) + 0.5); // launches at or before the end
     if (w.end > this.lastEnd) this.lastEnd = w.end;
+    this.recent.push({ seq: w.seq, t: w.t, end: w.end });
+    if (this.recent.length > 16) this.recent.shift();
     this.counts.windows++;
     const window: RequestWindow = {
       pid: this.meta.pid,

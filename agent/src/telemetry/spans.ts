@@ -208,8 +208,10 @@ const HOLD_CHILD = 0x80000000;
 const DEVICE_CHILD = 0x40000000;
 
 /** A window's device times (docs/gpu-time.md) as two children of its request span: `gpu.queue`, from its first work's
- *  submission to the GPU starting it, and `gpu.exec`, from then to the GPU finishing its last work. */
-function deviceSpans(meta: ProcessMeta, w: RequestWindow, windowDigest: string, ctx: SpanContext, emit: Emit): void {
+ *  submission to the GPU starting it, and `gpu.exec`, from then to the GPU finishing its last work. The queue span
+ *  names the process it waited behind, when one had work in flight then, and links to that window's span. */
+function deviceSpans(meta: ProcessMeta, w: RequestWindow, windowDigest: string, ctx: SpanContext, emit: Emit,
+  processByPid: (pid: number) => ProcessMeta | undefined): void {
   const dv = w.device;
   if (!dv) return;
   const submitted = epochNs(meta, dv.submitted);
@@ -218,7 +220,17 @@ function deviceSpans(meta: ProcessMeta, w: RequestWindow, windowDigest: string, 
     "tailguard.gpu.exec_ns": dv.gpuNs,
     "tailguard.gpu.completion_ns": dv.completionNs,
   };
-  emit(meta, "gpu.queue", { ...ctx, spanId: childSpanId(windowDigest, DEVICE_CHILD | 1) }, ctx, submitted, dv.queueNs, attributes, []);
+  const queueAttributes: Attributes = { ...attributes };
+  const links: Link[] = [];
+  if (dv.behind) {
+    queueAttributes["tailguard.gpu.queue.behind.pid"] = dv.behind.pid;
+    queueAttributes["tailguard.gpu.queue.behind.priority"] = dv.behind.priority;
+    queueAttributes["tailguard.gpu.queue.behind.window"] = dv.behind.window;
+    queueAttributes["tailguard.gpu.queue.behind_ns"] = dv.behind.ns;
+    const other = processByPid(dv.behind.pid);
+    if (other) links.push({ context: windowSpanContext(other, dv.behind.window), attributes: { "tailguard.link": "gpu.queue.behind" } });
+  }
+  emit(meta, "gpu.queue", { ...ctx, spanId: childSpanId(windowDigest, DEVICE_CHILD | 1) }, ctx, submitted, dv.queueNs, queueAttributes, links);
   emit(meta, "gpu.exec", { ...ctx, spanId: childSpanId(windowDigest, DEVICE_CHILD | 2) }, ctx, submitted + BigInt(dv.queueNs),
     dv.gpuNs, attributes, []);
 }
@@ -594,7 +606,7 @@ export class SpanPipeline {
     w.holds.forEach((h, i) => {
       this.holdSpan(meta, h, { ...ctx, spanId: childSpanId(d, (HOLD_CHILD | (i + 1)) >>> 0) }, ctx, emit);
     });
-    deviceSpans(meta, w, d, ctx, emit);
+    deviceSpans(meta, w, d, ctx, emit, this.processByPid);
     for (let i = 0; i < launchSpans; i++) {
       this.launchSpan(meta, w.launches[i], { ...ctx, spanId: childSpanId(d, i + 1) }, ctx, i, emit);
     }
