@@ -36,6 +36,8 @@ export interface Launch {
   /** time spent in the launch call (ns), when the shim timed it (1 launch in 8 per thread), else null */
   apiNs: number | null;
   stream: bigint;
+  /** the calling thread (kernel thread id) */
+  tid?: number;
   grid?: [number, number, number];
   block?: [number, number, number];
 }
@@ -78,6 +80,8 @@ export interface RequestWindow {
   gpuNs: number | null;
   /** the window's device times, when the shim measured them (docs/gpu-time.md) */
   device?: DeviceTimes;
+  /** the program's NVTX ranges that overlap the window (ingest/ranges.ts), parents before children; absent: none */
+  ranges?: NvtxRange[];
 }
 
 /** When a request window's work was submitted, ran on the GPU and was seen done (monotonic ns), and the durations
@@ -93,6 +97,25 @@ export interface DeviceTimes {
   /** the other process on its GPU that had work in flight longest while this window queued (the agent's reading of
    *  what it waited behind), and for how long (ns) */
   behind?: { pid: number; priority: number; window: number; ns: number };
+}
+
+/** An NVTX range or mark of the program (its push/pop, start/end or mark records). */
+export interface NvtxRange {
+  /** its message ("" when it had none, or one that was not text) */
+  name: string;
+  /** its NVTX domain's name, null for the default domain */
+  domain: string | null;
+  category: number;
+  op: "push" | "start" | "mark";
+  /** the thread that pushed or started it */
+  tid: number;
+  t: bigint;
+  /** ns until its pop or end; an open range's runs to the end of the window that shows it */
+  durNs: number;
+  /** not ended by the end of that window */
+  open: boolean;
+  /** the index (in the same list) of the push range of its thread it was opened in, -1: none shown */
+  parent: number;
 }
 
 /** Monotonic ns of a process → wall-clock epoch ns. */

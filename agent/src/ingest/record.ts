@@ -177,6 +177,7 @@ export const recordConstants: Record<string, number> = {
  *  constants, not an object's properties: the agent's ingest reads them ten million times a second. */
 export const AT_KIND = RecordField.kind[0];
 export const AT_OP = RecordField.op[0];
+export const AT_TID = RecordField.tid[0];
 export const AT_T_START = RecordField.t_start[0];
 export const AT_DUR = RecordField.dur[0];
 export const AT_FLAGS = RecordField.flags[0];
@@ -271,6 +272,11 @@ export interface RawRecord {
   /** gpu_time window: when the device began and finished the window's work (CLOCK_MONOTONIC ns) */
   gpuStart: bigint;
   gpuEnd: bigint;
+  /** range (NVTX): message and domain name ids (0: none), nesting depth, category; its id is payload64 */
+  rangeMessage: number;
+  rangeDomain: number;
+  rangeDepth: number;
+  rangeCategory: number;
 }
 
 /** Every field's offset, by its name in RecordField. */
@@ -312,5 +318,9 @@ export function decodeRecord(buf: Buffer, offset = 0): RawRecord {
     windowStreams: buf.readUInt32LE(o + AT["window.streams"]),
     gpuStart: buf.readBigUInt64LE(o + AT["gpu_time.gpu_start"]),
     gpuEnd: buf.readBigUInt64LE(o + AT["gpu_time.gpu_end"]),
+    rangeMessage: buf.readUInt32LE(o + AT["range.message"]),
+    rangeDomain: buf.readUInt32LE(o + AT["range.domain"]),
+    rangeDepth: buf.readUInt32LE(o + AT["range.depth"]),
+    rangeCategory: buf.readUInt32LE(o + AT["range.category"]),
   };
 }

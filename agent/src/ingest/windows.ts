@@ -8,8 +8,9 @@
 //
 // The hot path (every launch) reads a few fields straight from the batch and allocates nothing unless the launch is
 // kept for its window's spans (at most `launchLimit` per window).
-import { AT_DUR, AT_BLOCK, AT_FLAGS, AT_GRID, AT_HOLD_CAUSE_PID, AT_HOLD_CAUSE_PRIORITY, AT_HOLD_CAUSE_WINDOW, AT_HOLD_PRIORITY, AT_HOLD_RELEASED_BY, AT_KERNEL, AT_KIND, AT_OP, AT_STREAM, AT_T_START, AT_WINDOW_LAUNCHES, AT_WINDOW_SEQ, AT_WINDOW_STREAMS, durationNs, durationOf, Flag, Kind, RECORD_SIZE, ReleaseName } from "./record.js";
+import { AT_TID, AT_DUR, AT_BLOCK, AT_FLAGS, AT_GRID, AT_HOLD_CAUSE_PID, AT_HOLD_CAUSE_PRIORITY, AT_HOLD_CAUSE_WINDOW, AT_HOLD_PRIORITY, AT_HOLD_RELEASED_BY, AT_KERNEL, AT_KIND, AT_OP, AT_STREAM, AT_T_START, AT_WINDOW_LAUNCHES, AT_WINDOW_SEQ, AT_WINDOW_STREAMS, durationNs, durationOf, Flag, Kind, RECORD_SIZE, ReleaseName } from "./record.js";
 import type { Hold, Launch, ProcessMeta, RequestWindow } from "../model.js";
+import { RangeTracker } from "./ranges.js";
 import { HOLD_JOINS_WINDOW_NS, requestOf } from "./requests.js";
 import { GpuTimes } from "./gpu-time.js";
 
@@ -165,6 +166,7 @@ class LaunchBuffer {
       t: b.readBigUInt64LE(o + AT_T_START),
       apiNs: durationNs(b, o),
       stream: b.readBigUInt64LE(o + AT_STREAM),
+      tid: b.readUInt32LE(o + AT_TID),
     };
     if (op === "kernel") {
       l.grid = [b.readUInt32LE(o + AT_GRID), b.readUInt32LE(o + AT_GRID + 4), b.readUInt32LE(o + AT_GRID + 8)];
@@ -194,6 +196,8 @@ export class WindowAssembler<P> {
   readonly gpuTimes = new GpuTimes();
   /** its last ended windows (begin, end), for busyDuring */
   private readonly recent: { seq: number; t: bigint; end: bigint }[] = [];
+  /** the process's NVTX ranges, for the spans of the windows they overlap */
+  readonly ranges = new RangeTracker();
 
   constructor(
     readonly meta: ProcessMeta,
@@ -246,6 +250,7 @@ export class WindowAssembler<P> {
         const missing = this.gpuTimes.record(data, o);
         if (missing) this.sink.gpuTimeMissing?.(this.proc, missing);
       }
+      else if (kind === Kind.RANGE) this.ranges.record(data, o, this.names);
     }
     this.counts.records += n / RECORD_SIZE;
     this.counts.launches += launches;
@@ -314,6 +319,8 @@ export class WindowAssembler<P> {
     let horizon: bigint | null = null;
     for (const t of this.open.values()) if (horizon === null || t < horizon) horizon = t;
     for (const w of [...this.settling, ...this.ended]) if (horizon === null || w.t < horizon) horizon = w.t;
+    if (final) this.ranges.clear();
+    else this.ranges.prune(horizon !== null && horizon - LAUNCH_BEFORE_BEGIN_NS < this.lastEnd ? horizon - LAUNCH_BEFORE_BEGIN_NS : this.lastEnd);
     if (final) {
       this.launches.drop(this.launches.n);
       this.holds = [];
@@ -368,6 +375,8 @@ export class WindowAssembler<P> {
       window.gpuNs = device.gpuNs;
     }
     this.gpuTimes.forgetBefore(w.seq);
+    const ranges = this.ranges.forWindow(start, w.end);
+    if (ranges.length > 0) window.ranges = ranges;
     // its launches as objects only when its spans will show them (slow or sampled windows)
     if (this.sink.wantsLaunches?.(this.proc, window) ?? true) {
       for (let i = first; i < last && window.launches.length < this.launchLimit; i++)

@@ -204,8 +204,40 @@ function childSpanId(windowDigest: string, k: number): string {
 }
 
 const HOLD_CHILD = 0x80000000;
-/** Child ids of a window's device-time spans (gpu.queue 1, gpu.exec 2): apart from holds' and launches'. */
-const DEVICE_CHILD = 0x40000000;
+const RANGE_CHILD = 0x40000000;
+
+/**
+ * A window's NVTX ranges (w.ranges) as its child spans, named by their messages and nested as pushed (a range opened
+ * inside a push range of its thread is that span's child; the others the window's). Returns the parent of each launch
+ * span: the innermost range that contains the launch (a push range of the launching thread, or a start/end range of
+ * any thread), else the window.
+ */
+function rangeSpans(meta: ProcessMeta, w: RequestWindow, d: string, ctx: SpanContext, emit: Emit): (l: Launch) => SpanContext {
+  const ranges = w.ranges ?? [];
+  const contexts = ranges.map((_, i) => ({ ...ctx, spanId: childSpanId(d, (RANGE_CHILD | (i + 1)) >>> 0) }));
+  ranges.forEach((r, i) => {
+    const attributes: Attributes = { "tailguard.nvtx.op": r.op, "thread.id": r.tid };
+    if (r.domain !== null) attributes["nvtx.domain"] = r.domain;
+    if (r.category !== 0) attributes["nvtx.category"] = r.category;
+    if (r.open) attributes["tailguard.nvtx.open"] = true;
+    const parent = r.parent >= 0 ? contexts[r.parent] : ctx;
+    emit(meta, r.name || "(nvtx range)", contexts[i], parent, epochNs(meta, r.t), r.durNs, attributes, []);
+  });
+  if (ranges.length === 0) return () => ctx;
+  return (l) => {
+    let best = -1;
+    for (let i = 0; i < ranges.length; i++) {
+      const r = ranges[i];
+      if (r.op === "mark" || (r.op === "push" && r.tid !== l.tid)) continue;
+      if (l.t < r.t || l.t > r.t + BigInt(r.durNs)) continue;
+      if (best < 0 || r.t >= ranges[best].t) best = i;
+    }
+    return best < 0 ? ctx : contexts[best];
+  };
+}
+
+/** Child ids of a window's device-time spans (gpu.queue 1, gpu.exec 2): apart from holds', ranges' and launches'. */
+const DEVICE_CHILD = 0x20000000;
 
 /** A window's device times (docs/gpu-time.md) as two children of its request span: `gpu.queue`, from its first work's
  *  submission to the GPU starting it, and `gpu.exec`, from then to the GPU finishing its last work. The queue span
@@ -384,7 +416,7 @@ export class SpanPipeline {
 
   private queueWindow(meta: ProcessMeta, w: RequestWindow, decision: WindowDecision): void {
     const launchSpans = decision.launches ? Math.min(w.launches.length, this.maxLaunchSpans) : 0;
-    const spans = 1 + w.holds.length + launchSpans + (w.device ? 2 : 0);
+    const spans = 1 + w.holds.length + launchSpans + (w.ranges?.length ?? 0) + (w.device ? 2 : 0);
     if (this.pending) {
       if (this.admit(spans)) this.enqueueEncoded(meta, spans, () => this.windowSpans(meta, w, decision, this.emitEncoded));
       return;
@@ -607,8 +639,9 @@ export class SpanPipeline {
       this.holdSpan(meta, h, { ...ctx, spanId: childSpanId(d, (HOLD_CHILD | (i + 1)) >>> 0) }, ctx, emit);
     });
     deviceSpans(meta, w, d, ctx, emit, this.processByPid);
+    const launchParent = rangeSpans(meta, w, d, ctx, emit);
     for (let i = 0; i < launchSpans; i++) {
-      this.launchSpan(meta, w.launches[i], { ...ctx, spanId: childSpanId(d, i + 1) }, ctx, i, emit);
+      this.launchSpan(meta, w.launches[i], { ...ctx, spanId: childSpanId(d, i + 1) }, launchParent(w.launches[i]), i, emit);
     }
   }
 
