@@ -16,7 +16,7 @@ import { Histograms, IntervalLog, type Series } from "./telemetry/histograms.js"
 import { LiveState } from "./serve/live.js";
 import { AgentMetrics, otlpMetricExporter } from "./telemetry/metrics.js";
 import type { OtelConfig } from "./telemetry/otel-env.js";
-import type { AgentStats, Hold, ProcessMeta, RequestWindow, SeriesKey } from "./model.js";
+import type { AgentStats, DeviceTimes, Hold, ProcessMeta, RequestWindow, SeriesKey } from "./model.js";
 export type { AgentStats };
 import { controlSlots, native, type ControlSlot, type RingInfo } from "./ingest/native.js";
 import { Drain } from "./ingest/drain.js";
@@ -74,6 +74,9 @@ interface ProcessSeries {
   request: Series;
   hold: Series;
   launchApi: Series;
+  /** device times of its windows (docs/gpu-time.md) */
+  gpu: Series;
+  queue: Series;
 }
 
 /** A process the agent follows: one per ring. */
@@ -141,6 +144,7 @@ export class Agent {
   private readonly sink: WindowSink<Followed> = {
     window: (p, w) => this.onWindow(p, w),
     hold: (p, h) => this.onHold(p, h),
+    gpuTimeMissing: (p, reason) => this.metrics.observeGpuTimeMissing(p.meta, reason),
     wantsLaunches: (p, w) => (p.decision = this.spans?.decide(this.metaAt(p, w.t), w))?.launches != null,
     launchApiTime: (p, ns) => {
       p.series?.launchApi.record(ns);
@@ -248,12 +252,30 @@ export class Agent {
   }
 
   private onWindow(p: Followed, w: RequestWindow) {
+    if (w.device && w.device.queueNs > 0) this.queuedBehind(p, w.device);
     p.series?.request.record(w.durNs);
+    if (w.device) {
+      p.series?.gpu.record(w.device.gpuNs);
+      p.series?.queue.record(w.device.queueNs);
+    }
     this.totals.windows++;
     this.metrics.observeWindow(p.meta, w);
     this.spans?.window(this.metaAt(p, w.t), w, p.decision);
     p.decision = undefined;
     this.live.observeWindow(p.meta, w);
+  }
+
+  /** What a window queued behind on the GPU: the other process on its GPU whose work was in flight longest while it
+   *  queued (its windows, from the records read so far: one that has not ended yet counts as in flight). */
+  private queuedBehind(p: Followed, d: DeviceTimes) {
+    const gpu = p.meta.gpu?.uuid;
+    if (!gpu) return;
+    for (const f of this.followed.values()) {
+      if (f === p || f.meta.gpu?.uuid !== gpu) continue;
+      const busy = f.assembler.busyDuring(d.submitted, d.gpuStart);
+      if (busy && (!d.behind || busy.ns > d.behind.ns))
+        d.behind = { pid: f.meta.pid, priority: f.meta.priority, window: busy.seq, ns: busy.ns };
+    }
   }
 
   private onHold(p: Followed, h: Hold) {
@@ -430,6 +452,8 @@ export class Agent {
       request: this.histograms.series("request_latency", key),
       hold: this.histograms.series("hold_time", key),
       launchApi: this.histograms.series("launch_api_time", key),
+      gpu: this.histograms.series("request_gpu_time", key),
+      queue: this.histograms.series("request_queue_delay", key),
     };
   }
 

@@ -76,10 +76,27 @@ export interface RequestWindow {
   /** holds of this process that began inside the window, and their total time */
   holds: Hold[];
   heldNs: number;
-  /** GPU-side time of the window's kernels, where known (null: the shim did not time them on the GPU) */
+  /** GPU-side time of the window's work, GPU start to GPU end (device.gpuNs), where known (null: not measured) */
   gpuNs: number | null;
+  /** the window's device times, when the shim measured them (docs/gpu-time.md) */
+  device?: DeviceTimes;
   /** the program's NVTX ranges that overlap the window (ingest/ranges.ts), parents before children; absent: none */
   ranges?: NvtxRange[];
+}
+
+/** When a request window's work was submitted, ran on the GPU and was seen done (monotonic ns), and the durations
+ *  between (ns): queue delay (submitted → GPU start), GPU time (start → end), completion latency (end → returned). */
+export interface DeviceTimes {
+  submitted: bigint;
+  gpuStart: bigint;
+  gpuEnd: bigint;
+  returned: bigint;
+  queueNs: number;
+  gpuNs: number;
+  completionNs: number;
+  /** the other process on its GPU that had work in flight longest while this window queued (the agent's reading of
+   *  what it waited behind), and for how long (ns) */
+  behind?: { pid: number; priority: number; window: number; ns: number };
 }
 
 /** An NVTX range or mark of the program (its push/pop, start/end or mark records). */
@@ -109,7 +126,8 @@ export function epochNs(meta: Pick<ProcessMeta, "anchorMonotonic" | "anchorRealt
 /** The HDR histograms the agent keeps, per series (pid, priority, GPU), values in nanoseconds: the exported metrics
  *  of the same names (telemetry/metrics.ts, METRICS, which says what each measures), and kernel_gpu_time, kernel time
  *  on the GPU, for when the shim times kernels. */
-export const HISTOGRAM_METRICS = ["request_latency", "hold_time", "launch_api_time", "kernel_gpu_time"] as const;
+export const HISTOGRAM_METRICS = ["request_latency", "hold_time", "launch_api_time", "kernel_gpu_time", "request_gpu_time",
+  "request_queue_delay"] as const;
 export type HistogramMetricName = (typeof HISTOGRAM_METRICS)[number];
 
 /** A histogram series: one process on one GPU at one priority. */

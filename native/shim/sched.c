@@ -145,12 +145,15 @@ static void become_busy(uint64_t now, uint64_t stream) {
         memset(&u, 0, sizeof u);
         u.u.window.seq = win.seq;
         emit(TG_KIND_WINDOW, TG_OP_BEGIN, TG_API_NONE, now, now, stream, &u.u);
+        tg_gpu_time_poll();
+        tg_gpu_time_window_begin(win.seq);
     }
     int known = win.streams_many;
     for (int i = 0; i < win.streams_n && !known; i++) known = win.streams[i] == stream;
     if (!known) {
         if (win.streams_n < MAX_STREAMS) win.streams[win.streams_n++] = stream;
         else win.streams_many = 1;
+        tg_gpu_time_stream(stream); /* before the stream's first work of the window */
     }
     pthread_mutex_unlock(&lock);
 }
@@ -179,6 +182,7 @@ static void become_idle(uint64_t now) {
     win.busy = 0;
     tg_peer_clear_busy(tg_hot.me);
     emit(TG_KIND_WINDOW, TG_OP_END, TG_API_NONE, since, now, 0, &u.u);
+    tg_gpu_time_window_end(u.u.window.seq, now);
 }
 
 /* ---- who holds whom ---- */
@@ -434,6 +438,7 @@ void tg_sched_after_fork(void) {
     tg_hot.budget_on = 0;
     tg_hot.levers_checked = 0;
     tg_budget_after_fork();
+    tg_gpu_time_after_fork();
     tg_timeslice_after_fork();
 }
 

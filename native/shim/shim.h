@@ -281,7 +281,17 @@ typedef struct tg_gpu_ops {
     int (*event_query)(void *event);
     int (*event_sync)(void *event);
     int (*elapsed_ns)(void *from, void *to, uint64_t *ns);
+    int (*elapsed_signed_ns)(void *from, void *to, int64_t *ns); /* 1: not ready */
 } tg_gpu_ops;
+/* gpu_time.c: the device times of request windows (docs/gpu-time.md). begin/stream/end/poll are called by sched.c
+ * under its lock; sync by the wrappers before a synchronisation or query that may end the window. */
+void tg_gpu_time_set_ops(const tg_gpu_ops *ops);
+void tg_gpu_time_window_begin(uint64_t seq);
+void tg_gpu_time_stream(uint64_t key);
+void tg_gpu_time_sync(int scope, uint64_t key);
+void tg_gpu_time_window_end(uint64_t seq, uint64_t now);
+void tg_gpu_time_poll(void);
+void tg_gpu_time_after_fork(void);
 /* interpose/ioctl.c: the NVIDIA channel-group timeslice of this process's contexts. */
 uint32_t tg_timeslice_update(int below_another, int *shortened);
 void tg_timeslice_after_fork(void);

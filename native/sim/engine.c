@@ -20,6 +20,7 @@
 
 #include "sim.h"
 #include "tailguard/log.h"
+#include "tailguard/options.h"
 
 #define QUEUE_CAP 1024             /* pending operations per process; a launch blocks when they are all in use */
 #define IDLE_SPIN_NS 20000u        /* the worker looks for more work this long before sleeping */
@@ -281,6 +282,10 @@ static void execute(struct sim_op *op, int last) {
         do_fill(&op->u.c, op->elem, op->value);
         break;
     case OP_RECORD:
+        /* A real GPU stamps an event when it processes this context's work: while another process's kernels hold
+         * the device, a record waits for this process's turn like a kernel does (an event recorded in front of a
+         * kernel measures how long that kernel queued). */
+        sim_device_acquire(&ptime);
         atomic_store(&op->u.ev->time_ns, ptime);
         event_unref(op->u.ev);
         break;
@@ -704,6 +709,9 @@ int sim_event_sync(struct sim_event *e) {
 
 int sim_event_elapsed(float *ms, struct sim_event *a, struct sim_event *b) {
     if ((a->flags | b->flags) & SIM_EVENT_DISABLE_TIMING) return SIM_EHANDLE;
+    static int timing = -1; /* TAILGUARD_SIM_EVENT_TIMING=0: a driver without event timing */
+    if (timing < 0) timing = tg_option_bool(TG_OPT_SIM_EVENT_TIMING);
+    if (!timing) return SIM_ENOTSUP;
     uint64_t pa = atomic_load(&a->record_pos), pb = atomic_load(&b->record_pos);
     if (!pa || !pb) return SIM_EHANDLE; /* never recorded */
     uint64_t done = atomic_load(&q.done);

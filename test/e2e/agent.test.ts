@@ -139,7 +139,7 @@ describe("tailguard agent", () => {
 
         // tail sampling: requests over the 3 ms SLO carry their launches as children, the others none
         for (const s of requests) {
-          const children = spans.filter((c) => c.parentSpanId === s.spanId && c.name !== "hold");
+          const children = spans.filter((c) => c.parentSpanId === s.spanId && c.name !== "hold" && !c.name.startsWith("gpu."));
           const slow = BigInt(s.endTimeUnixNano) - BigInt(s.startTimeUnixNano) > 3_000_000n;
           expect(children.length, `${s.spanId} slow=${slow}`).toBe(slow ? 4 : 0);
           for (const c of children) {
@@ -148,6 +148,16 @@ describe("tailguard agent", () => {
           }
         }
         expect(requests.some((s) => s.attributes["tailguard.sampled"] === "slo")).toBe(true);
+        // every request's device times: gpu.queue then gpu.exec (its 3.2 ms of kernels), inside the request
+        for (const s of requests) {
+          const [queue] = spans.filter((c) => c.parentSpanId === s.spanId && c.name === "gpu.queue");
+          const [exec] = spans.filter((c) => c.parentSpanId === s.spanId && c.name === "gpu.exec");
+          expect(queue.endTimeUnixNano).toBe(exec.startTimeUnixNano);
+          // (event times are float milliseconds: a few tens of ns off)
+          expect(BigInt(exec.endTimeUnixNano) - BigInt(exec.startTimeUnixNano)).toBeGreaterThan(3_199_000n);
+          expect(BigInt(queue.startTimeUnixNano)).toBeGreaterThanOrEqual(BigInt(s.startTimeUnixNano));
+          expect(BigInt(exec.endTimeUnixNano)).toBeLessThanOrEqual(BigInt(s.endTimeUnixNano));
+        }
         // the span policy: a high-priority request over the SLO has status ERROR, saying by how much; the others UNSET
         for (const s of requests) {
           const durMs = Number(BigInt(s.endTimeUnixNano) - BigInt(s.startTimeUnixNano)) / 1e6;
@@ -185,6 +195,39 @@ describe("tailguard agent", () => {
     });
   }
 
+  it("a request that queued on the GPU behind another process's work names it on its gpu.queue span", async () => {
+    const dir = testDir("agent-behind");
+    const rings = path.join(dir, "rings");
+    const receiver = await startOtlpReceiver();
+    vi.stubEnv("OTEL_EXPORTER_OTLP_ENDPOINT", receiver.url);
+    vi.stubEnv("OTEL_EXPORTER_OTLP_PROTOCOL", "http/protobuf");
+    const agent = await Agent.start(agentOptions(["--dir", rings, "--no-prometheus", "--sample-rate", "0"], process.env));
+    try {
+      // equal priorities (no scheduling between them): the requests wait for the batch's 3 ms kernels on the device
+      const batch = runProgram(workload, ["continuous", "--seconds", "1.2", "--kernels", "2", "--kernel-us", "3000", "--name", "train_step"],
+        { env: simEnv(dir, { LD_PRELOAD: shimLib }) });
+      const requests = await runProgram(workload, ["requests", "--rate", "50", "--count", "30", "--kernels", "1", "--kernel-us", "1000"],
+        { env: simEnv(dir, { LD_PRELOAD: shimLib }) });
+      const b = await batch;
+      expect(requests.code, requests.stderr).toBe(0);
+      expect(b.code, b.stderr).toBe(0);
+      await until("both processes drained", () => readdirSync(rings).filter((f) => f.endsWith(".ring")).length === 0);
+      await agent.stop();
+      const queues = receiver.spans().filter((s) => s.name === "gpu.queue" && s.resource["process.pid"] === requests.pid);
+      expect(queues.length).toBe(30);
+      const behind = queues.filter((s) => s.attributes["tailguard.gpu.queue.behind.pid"] === b.pid);
+      expect(behind.length, "requests that queued behind the batch").toBeGreaterThan(10);
+      for (const s of behind) {
+        expect(s.attributes["tailguard.gpu.queue.behind.priority"]).toBe(0);
+        expect(Number(s.attributes["tailguard.gpu.queue.behind_ns"])).toBeLessThanOrEqual(Number(s.attributes["tailguard.gpu.queue_ns"]));
+        expect(s.links[0].attributes).toEqual({ "tailguard.link": "gpu.queue.behind" });
+      }
+    } finally {
+      await agent.stop();
+      await receiver.close();
+    }
+  });
+
   it("serves Prometheus metrics, and writes HDR interval logs, whose counts match what the processes did", async () => {
     const dir = testDir("agent-prom");
     const rings = path.join(dir, "rings");
@@ -204,6 +247,13 @@ describe("tailguard agent", () => {
       expect(value("tailguard_request_latency_seconds_count")).toBe(25);
       expect(value("tailguard_launches_total")).toBe(75);
       expect(value("tailguard_request_windows_total")).toBe(25);
+      // every window's device times, from the shim's own events: three 200 µs kernels each on the GPU
+      expect(value("tailguard_request_gpu_time_seconds_count")).toBe(25);
+      expect(value("tailguard_request_gpu_time_seconds_sum") / 25).toBeGreaterThan(0.95 * 600e-6);
+      expect(value("tailguard_request_queue_delay_seconds_count")).toBe(25);
+      const missing = text.split("\n").filter((l) => l.startsWith("tailguard_gpu_time_missing_total") && l.includes(`pid="${r.pid}"`));
+      expect(missing.map((l) => [/reason="(\w+)"/.exec(l)![1], Number(l.split(" ").pop())]).sort())
+        .toEqual([["fork", 0], ["no_timing", 0], ["pool_full", 0], ["stream", 0]]);
       expect(text).toMatch(/tailguard_request_latency_percentile_seconds\{[^}]*percentile="99"[^}]*\} [0-9.e-]+/);
       await agent.stop();
       // the interval log, read back: every window of the process, in the intervals the agent wrote

@@ -57,7 +57,7 @@ describe("live state", () => {
     c.now = T0 + 3100; // second 2 is over, but its last windows may still be on their way: no point yet
     let p = live.snapshot().processes[0];
     expect(p.series).toEqual([]);
-    expect(p.recent).toEqual({ windows: 120, p50: 40, p99: 99, max: 100 });
+    expect(p.recent).toEqual({ windows: 120, p50: 40, p99: 99, max: 100, gpuP50: null, gpuP99: null, queueP50: null, queueP99: null });
 
     c.now = T0 + 4300;
     p = live.snapshot().processes[0];
@@ -72,10 +72,27 @@ describe("live state", () => {
     c.now = T0 + 11_999;
     expect(live.snapshot().processes[0].recent.windows).toBe(120);
     c.now = T0 + 12_000;
-    expect(live.snapshot().processes[0].recent).toEqual({ windows: 20, p50: 7, p99: 7, max: 7 });
+    expect(live.snapshot().processes[0].recent).toEqual({ windows: 20, p50: 7, p99: 7, max: 7, gpuP50: null, gpuP99: null, queueP50: null, queueP99: null });
     c.now = T0 + 13_000;
-    expect(live.snapshot().processes[0].recent).toEqual({ windows: 0, p50: null, p99: null, max: null });
+    expect(live.snapshot().processes[0].recent).toEqual({ windows: 0, p50: null, p99: null, max: null, gpuP50: null, gpuP99: null, queueP50: null, queueP99: null });
     expect(live.snapshot().processes[0].series).toHaveLength(2); // the series go back further
+  });
+
+  it("shows the recent GPU time and queue delay of the windows that have device times", () => {
+    const c = clock();
+    const live = new LiveState({ now: c.fn });
+    const server = processMeta(101, 10, "inference");
+    c.now = T0 + 2500;
+    // 10 windows of 3 ms: 1..10 ms queued, then 2 ms on the GPU; one more without device times
+    for (let i = 1; i <= 10; i++) {
+      const w = window(server, T0 + 2000 + i * 20, 3, i);
+      const queueNs = i * 100_000;
+      w.device = { submitted: w.t, gpuStart: w.t + BigInt(queueNs), gpuEnd: w.t + BigInt(queueNs + 2_000_000), returned: w.t + 3_000_000n,
+        queueNs, gpuNs: 2_000_000, completionNs: 1_000_000 - queueNs };
+      live.observeWindow(server, w);
+    }
+    live.observeWindow(server, window(server, T0 + 2300, 5, 11));
+    expect(live.snapshot().processes[0].recent).toEqual({ windows: 11, p50: 3, p99: 5, max: 5, gpuP50: 2, gpuP99: 2, queueP50: 0.5, queueP99: 1 });
   });
 
   it("counts a window that arrives after its second closed in the first open second, not in a past point", () => {

@@ -31,7 +31,7 @@ async function closedPort(): Promise<number> {
 }
 
 describe("tailguard top", () => {
-  it("--once: both demo processes with their priorities, windows and P50/P99", async () => {
+  it("--once: both demo processes with their priorities, windows, P50/P99, GPU time and queue delay", async () => {
     agent = await startDemoAgent("top");
     const { high, low } = await agent.demoProcesses();
     // the Prometheus URL the agent prints is accepted as the agent's address
@@ -42,7 +42,7 @@ describe("tailguard top", () => {
     expect(lines[0]).toContain(agent.liveUrl.replace(/\/$/, ""));
     expect(lines[1]).toMatch(/^2 attached, \d+ request windows, \d+ holds, \d+ records dropped/);
     expect(lines.find((l) => l.trim().startsWith("PID"))!.trim().split(/\s{2,}/)).toEqual(
-      ["PID", "PRIO", "SERVICE", "STATE", "WINDOWS", "P50 ms", "P99 ms", "HOLDS", "HELD ms", "DROPS"]);
+      ["PID", "PRIO", "SERVICE", "STATE", "WINDOWS", "P50 ms", "P99 ms", "GPU P50", "QUEUE P50", "QUEUE P99", "HOLDS", "HELD ms", "DROPS"]);
     const h = row(r.stdout, high.pid)!;
     const l = row(r.stdout, low.pid)!;
     expect(h.slice(0, 4)).toEqual([String(high.pid), "10", "demo-inference", "attached"]);
@@ -52,7 +52,12 @@ describe("tailguard top", () => {
       expect(cells[5]).toMatch(/^\d+\.\d\d$/); // P50 ms
       expect(cells[6]).toMatch(/^\d+\.\d\d$/); // P99 ms
       expect(Number(cells[6])).toBeGreaterThanOrEqual(Number(cells[5]));
-      expect(cells[9]).toMatch(/^\d+$/); // drops
+      // measured on the device: GPU time within the latency, queue delays
+      expect(cells[7]).toMatch(/^\d+\.\d\d$/);
+      expect(Number(cells[7])).toBeLessThanOrEqual(Number(cells[6]));
+      expect(cells[8]).toMatch(/^\d+\.\d\d$/);
+      expect(cells[9]).toMatch(/^\d+\.\d\d$/);
+      expect(cells[12]).toMatch(/^\d+$/); // drops
     }
     // the high-priority process is first
     expect(lines.findIndex((x) => x.trim().startsWith(`${high.pid} `))).toBeLessThan(lines.findIndex((x) => x.trim().startsWith(`${low.pid} `)));

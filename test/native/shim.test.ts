@@ -61,7 +61,7 @@ describe("CUDA program linked to libcuda (exported symbols)", () => {
     expect(timed.length).toBeGreaterThanOrEqual(Math.floor(L / 8) - 1);
     expect(timed.length).toBeLessThanOrEqual(Math.ceil(L / 8) + 1);
     expect(timed.every((l) => l.dur > 0)).toBe(true);
-    const calls = rec.lines.filter((l) => l.tid && !["launch", "process", "window", "hold"].includes(l.kind));
+    const calls = rec.lines.filter((l) => l.tid && !["launch", "process", "window", "hold", "gpu_time"].includes(l.kind));
     expect(calls.every((l) => l.dur > 0)).toBe(true);
     expect(plainLaunches[0].stream).not.toBe("0x0");
     expect(launches.filter((l) => l.captured)).toHaveLength(2);
@@ -99,8 +99,9 @@ describe("CUDA program linked to libcuda (exported symbols)", () => {
     expect(detach.attach_paths).toEqual(["cuda: exported symbols"]);
     expect(detach.gpu.name).toBe("tailguard simulated GPU");
     expect(processes[0].cmd).toEqual([bin, String(L)]);
-    // a window's end record carries its begin time: calls are what must be in order
-    expectMonotonicPerThread(rec.lines.filter((l) => l.tid && l.kind !== "window"));
+    // a window's end record carries its begin time, and device times are written as they are read (inside a sync,
+    // before its own record): calls are what must be in order
+    expectMonotonicPerThread(rec.lines.filter((l) => l.tid && l.kind !== "window" && l.kind !== "gpu_time"));
     expect(rec.run.stderr).toMatch(/1 process attached/);
     expect(rec.run.stderr).toMatch(new RegExp(`${L + 6} launches`));
   });

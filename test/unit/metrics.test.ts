@@ -269,6 +269,23 @@ describe("the Prometheus endpoint", () => {
     expect(value(samples, "tailguard_request_latency_seconds_bucket", { pid: "7", le: "+Inf" })).toBe(0);
   });
 
+  it("measured GPU time: GPU time and queue delay of the windows that have device times; missing ones by reason", async () => {
+    const m = await start({});
+    const device = { submitted: 0n, gpuStart: 300_000n, gpuEnd: 2_300_000n, returned: 2_350_000n, queueNs: 300_000, gpuNs: 2_000_000, completionNs: 50_000 };
+    m.observeWindow(meta(7), requestWindow(7, { durNs: 2_350_000, gpuNs: 2_000_000, device }));
+    m.observeWindow(meta(7), window(7, 1_000_000)); // no device times
+    m.observeGpuTimeMissing(meta(7), "stream");
+    const { samples } = await scrape(m);
+    expect(value(samples, "tailguard_request_gpu_time_seconds_count", { pid: "7" })).toBe(1);
+    expect(value(samples, "tailguard_request_gpu_time_seconds_sum", { pid: "7" })).toBeCloseTo(0.002, 9);
+    expect(value(samples, "tailguard_request_gpu_time_seconds_bucket", { pid: "7", le: "0.0025" })).toBe(1);
+    expect(value(samples, "tailguard_request_gpu_time_seconds_bucket", { pid: "7", le: "0.001" })).toBe(0);
+    expect(value(samples, "tailguard_request_queue_delay_seconds_sum", { pid: "7" })).toBeCloseTo(0.0003, 9);
+    expect(value(samples, "tailguard_request_windows_total", { pid: "7" })).toBe(2);
+    expect(value(samples, "tailguard_gpu_time_missing_total", { pid: "7", reason: "stream" })).toBe(1);
+    expect(value(samples, "tailguard_gpu_time_missing_total", { pid: "7", reason: "no_timing" })).toBe(0); // from the start
+  });
+
   it("exports the HDR snapshots' percentiles as gauges in seconds, labelled with the percentile in percent", async () => {
     const a = meta(101, { priority: 10 });
     const snap = (metric: SeriesSnapshot["metric"], scale: number): SeriesSnapshot => ({

@@ -45,7 +45,20 @@ describe("tailguard report", () => {
     expectWithinPrecision(launch.percentiles.p50, exactPercentile(launchTimes, 50));
     // alone on its GPU: never held, so no hold series
     expect(rec.of("hold")).toEqual([]);
-    expect(r.series.map((s) => s.metric)).toEqual(["request_latency", "launch_api_time"]);
+    // the device times of each window (docs/gpu-time.md): GPU time, and queue delay from the window's begin
+    const begins = new Map(rec.of("window").filter((l) => l.op === "end").map((l) => [l.window, l.t as number]));
+    const device = rec.of("gpu_time").filter((l) => l.op === "window");
+    expect(device.length).toBe(40);
+    const gpuTimes = device.map((l) => l.gpu_end - l.gpu_start).sort((a, b) => a - b);
+    const queueDelays = device.map((l) => Math.max(0, l.gpu_start - begins.get(l.window)!)).sort((a, b) => a - b);
+    const gpu = r.series.find((s) => s.metric === "request_gpu_time")!;
+    expect(gpu).toMatchObject({ key, count: 40, max: gpuTimes[39] });
+    expectWithinPrecision(gpu.percentiles.p50, exactPercentile(gpuTimes, 50));
+    expect(gpu.percentiles.p50).toBeGreaterThan(4 * 300_000 * 0.95); // four 300 µs kernels
+    const queue = r.series.find((s) => s.metric === "request_queue_delay")!;
+    expect(queue).toMatchObject({ key, count: 40 });
+    expectWithinPrecision(queue.percentiles.p99, exactPercentile(queueDelays, 99));
+    expect(r.series.map((s) => s.metric)).toEqual(["request_latency", "launch_api_time", "request_gpu_time", "request_queue_delay"]);
 
     const table = await tailguard(["report", file]);
     expect(table.code, table.stderr).toBe(0);

@@ -192,6 +192,34 @@ describe("request window spans", () => {
     expect(w.instrumentationScope).toEqual({ name: "tailguard", version });
   });
 
+  it("has gpu.queue and gpu.exec children from the window's device times, exact", async () => {
+    const t = serving.anchorMonotonic + 1_030_000_000n;
+    const device = { submitted: t, gpuStart: t + 400_000n, gpuEnd: t + 2_400_000n, returned: t + 2_450_000n, queueNs: 400_000, gpuNs: 2_000_000, completionNs: 50_000 };
+    const w = win(serving, 4, { t, durNs: 2_450_000, gpuNs: 2_000_000, device });
+    const { spans } = await collect((p) => p.window(serving, w), { processByPid });
+    const request = spans.find(isWindow(4))!;
+    const [queue] = named(spans, "gpu.queue"), [exec] = named(spans, "gpu.exec");
+    for (const s of [queue, exec]) {
+      expect(s.parentSpanContext?.spanId).toBe(request.spanContext().spanId);
+      expect(s.spanContext().traceId).toBe(request.spanContext().traceId);
+      expect(s.attributes).toEqual({ "tailguard.gpu.queue_ns": 400_000, "tailguard.gpu.exec_ns": 2_000_000, "tailguard.gpu.completion_ns": 50_000 });
+    }
+    expect(queue.spanContext().spanId).not.toBe(exec.spanContext().spanId);
+    expect([ns(queue.startTime), ns(queue.endTime)]).toEqual([epoch(serving, t).toString(), epoch(serving, t + 400_000n).toString()]);
+    expect([ns(exec.startTime), ns(exec.endTime)]).toEqual([epoch(serving, t + 400_000n).toString(), epoch(serving, t + 2_400_000n).toString()]);
+    // what it queued behind: named on gpu.queue, linked to that window's span
+    const behind = { pid: 200, priority: -1, window: 7, ns: 350_000 };
+    const queued = await collect((p) => p.window(serving, win(serving, 6, { t, durNs: 2_450_000, device: { ...device, behind } })), { processByPid });
+    const [q] = named(queued.spans, "gpu.queue");
+    expect(q.attributes).toMatchObject({ "tailguard.gpu.queue.behind.pid": 200, "tailguard.gpu.queue.behind.priority": -1,
+      "tailguard.gpu.queue.behind.window": 7, "tailguard.gpu.queue.behind_ns": 350_000 });
+    expect(q.links).toEqual([{ context: windowSpanContext(batch, 7), attributes: { "tailguard.link": "gpu.queue.behind" } }]);
+    expect(named(queued.spans, "gpu.exec")[0].links).toEqual([]);
+    // a window without device times has neither
+    const none = await collect((p) => p.window(serving, win(serving, 5, { durNs: 1_000_000 })), { processByPid });
+    expect(none.spans.map((s) => s.name)).toEqual(["request"]);
+  });
+
   it("carries the process's resource: service, process, host, priority, GPU, Kubernetes and OTEL_RESOURCE_ATTRIBUTES", async () => {
     const otelNamed = meta(300, { resource: { "service.name": "from-resource-attributes", "team": "ml" } });
     const { spans } = await collect((p) => {

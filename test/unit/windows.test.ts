@@ -177,3 +177,68 @@ describe("request windows from records", () => {
       expect(Math.abs(got - want), `${got} vs the agent's ${want}`).toBeLessThanOrEqual(want / 1000);
   });
 });
+
+describe("device times of request windows (GPU_TIME records)", () => {
+  const gpu = (atUs: number, seq: number, startUs: number, endUs: number) =>
+    record(Kind.GPU_TIME, 1, us(atUs), { "gpu_time.seq": seq, "gpu_time.gpu_start": us(startUs), "gpu_time.gpu_end": us(endUs) });
+  const missing = (atUs: number, seq: number, reason: number) => record(Kind.GPU_TIME, 2, us(atUs), { "gpu_time.seq": seq, result: reason });
+
+  function withMissing() {
+    const reasons: string[] = [];
+    const windows: RequestWindow[] = [];
+    const a = new WindowAssembler(meta, null, {
+      window: (_, w) => windows.push(w),
+      hold: () => {},
+      launchApiTime: () => {},
+      gpuTimeMissing: (_, reason) => reasons.push(reason),
+    }, new Map());
+    return { a, windows, reasons };
+  }
+
+  it("a window gets its queue delay, GPU time and completion latency", () => {
+    const { a, windows } = withMissing();
+    // submitted at 100 µs, on the GPU 150..2150 µs, the sync returned at 2180 µs
+    a.ingest(Buffer.concat([begin(100, 1), launch(101), end(100, 2080, 1, 1), gpu(2181, 1, 150, 2150)]));
+    a.settle();
+    a.settle();
+    expect(windows[0].device).toEqual({ submitted: us(100), gpuStart: us(150), gpuEnd: us(2150), returned: us(2180),
+      queueNs: 50_000, gpuNs: 2_000_000, completionNs: 30_000 });
+    expect(windows[0].gpuNs).toBe(2_000_000);
+  });
+
+  it("device times read in the next batch still join their window; missing ones are counted by reason", () => {
+    const { a, windows, reasons } = withMissing();
+    a.ingest(Buffer.concat([begin(0, 1), launch(1), end(0, 500, 1, 1), begin(600, 2), launch(601), end(600, 500, 2, 1)]));
+    a.settle();
+    a.ingest(Buffer.concat([missing(1101, 1, 3), gpu(1102, 2, 610, 1090)]));
+    a.settle();
+    expect(windows.map((w) => [w.seq, w.device?.gpuNs ?? null])).toEqual([[1, null], [2, 480_000]]);
+    expect(reasons).toEqual(["stream"]);
+  });
+
+  it("a GPU start a moment before submission (the clock mapping's error) is a zero queue delay, never negative", () => {
+    const { a, windows } = withMissing();
+    a.ingest(Buffer.concat([begin(100, 1), launch(101), end(100, 1000, 1, 1), gpu(1101, 1, 99, 1102)]));
+    a.settle();
+    a.settle();
+    expect(windows[0].device).toMatchObject({ queueNs: 0, gpuNs: 1_003_000, completionNs: 0 });
+  });
+
+  it("busyDuring: the window of the process in flight longest during an interval, open ones until its end", () => {
+    const { a } = withMissing();
+    a.ingest(Buffer.concat([begin(0, 1), launch(1), end(0, 500, 1, 1), begin(600, 2), launch(601), end(600, 300, 2, 1), begin(1000, 3)]));
+    a.settle();
+    a.settle(); // windows 1 and 2 finished; 3 still open
+    expect(a.busyDuring(us(400), us(700))).toEqual({ seq: 1, ns: 100_000 }); // 1: 400..500, 2: 600..700 (a tie: the first)
+    expect(a.busyDuring(us(550), us(950))).toEqual({ seq: 2, ns: 300_000 });
+    expect(a.busyDuring(us(950), us(1500))).toEqual({ seq: 3, ns: 500_000 }); // open: in flight until the interval's end
+    expect(a.busyDuring(us(910), us(990))).toBeNull();
+  });
+
+  it("a recording shows them: gpu_start and gpu_end from the origin, or the reason", () => {
+    const ctx = { pid: 42, origin: T0, apiName: () => "", kernelName: () => undefined };
+    expect(recordToJson(decodeRecord(gpu(2181, 1, 150, 2150)), ctx)).toEqual({ kind: "gpu_time", op: "window", pid: 42, tid: 0,
+      t: 2_181_000, window: 1, gpu_start: 150_000, gpu_end: 2_150_000 });
+    expect(recordToJson(decodeRecord(missing(10, 0, 4)), ctx)).toMatchObject({ kind: "gpu_time", op: "missing", window: 0, reason: "fork" });
+  });
+});

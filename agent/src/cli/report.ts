@@ -165,13 +165,14 @@ const isCount = (v: unknown): v is number => Number.isSafeInteger(v) && (v as nu
 const isTime = (v: unknown): v is number => Number.isSafeInteger(v);
 
 /** The lines of a recording a report reads (docs/records.md). */
-type Use = "attach" | "detach" | "request_latency" | "hold_time" | "launch_api_time" | null;
+type Use = "attach" | "detach" | "request_latency" | "hold_time" | "launch_api_time" | "gpu_time" | null;
 
 function useOf(o: Record<string, any>): Use {
   if (o.kind === "process") return o.op === "attach" || o.op === "detach" ? o.op : null;
   if (o.kind === "window") return o.op === "end" ? "request_latency" : null;
   if (o.kind === "hold") return "hold_time";
   if (o.kind === "launch") return "launch_api_time";
+  if (o.kind === "gpu_time") return o.op === "window" ? "gpu_time" : null;
   return null;
 }
 
@@ -189,6 +190,10 @@ function problemOf(o: Record<string, any>, use: Use): string | null {
     const uuid = o.gpu?.uuid;
     if (uuid != null && typeof uuid !== "string") return `gpu.uuid is ${shown(uuid)}, not a string`;
     if (typeof uuid === "string" && uuid.length > MAX_UUID) return `gpu.uuid is ${uuid.length} characters long, not a GPU's UUID`;
+  } else if (use === "gpu_time") {
+    if (!isCount(o.window)) return `window is ${shown(o.window)}, not a request window's number`;
+    if (!isTime(o.gpu_start) || !isTime(o.gpu_end) || o.gpu_end < o.gpu_start)
+      return `gpu_start ${shown(o.gpu_start)} and gpu_end ${shown(o.gpu_end)} are not device times in nanoseconds, start first`;
   } else {
     if (o.dur !== undefined || use !== "launch_api_time") {
       // launches are timed on a sample (the others have no dur); every window end and hold has one
@@ -234,6 +239,8 @@ async function reportRecording(file: string, fh: FileHandle, limits: ReportLimit
       if (proc) commands.set(`${pid};${key.priority}`, proc.command);
     };
     const requests = new RecordedRequests((pid, ns) => record("request_latency", pid, ns));
+    // where each window began (its end line's t), for the queue delay of its gpu_time line, which follows it
+    const began = new Map<string, number>();
     for await (const line of lines(fh, limits.maxLine)) {
       n = line.n;
       if ((n & 0xffff) === 0 && histograms.bytes > limits.maxBytes)
@@ -253,7 +260,7 @@ async function reportRecording(file: string, fh: FileHandle, limits: ReportLimit
         skipped.add(n, "not a JSON object");
         continue;
       }
-      if (!text.includes('"dur"') && !text.includes('"process"')) continue;
+      if (!text.includes('"dur"') && !text.includes('"process"') && !text.includes('"gpu_time"')) continue;
       let o: unknown;
       try {
         o = JSON.parse(text);
@@ -286,6 +293,19 @@ async function reportRecording(file: string, fh: FileHandle, limits: ReportLimit
       } else if (use === "request_latency") {
         if (isTime(r.t)) requests.end(r.pid, isCount(r.window) ? r.window : -1, r.t, r.dur);
         else record(use, r.pid, r.dur);
+        if (isTime(r.t) && isCount(r.window)) {
+          began.set(`${r.pid}/${r.window}`, r.t);
+          if (began.size > 4096) began.delete(began.keys().next().value!);
+        }
+      } else if (use === "gpu_time") {
+        // the device times of a window (docs/gpu-time.md): its GPU time, and its queue delay from its begin
+        record("request_gpu_time", r.pid, r.gpu_end - r.gpu_start);
+        const key = `${r.pid}/${r.window}`;
+        const t = began.get(key);
+        if (t !== undefined) {
+          record("request_queue_delay", r.pid, Math.max(0, r.gpu_start - t));
+          began.delete(key);
+        }
       } else if (use === "hold_time") {
         record(use, r.pid, r.dur);
         if (isTime(r.t)) requests.hold(r.pid, r.t, r.dur);

@@ -6,7 +6,8 @@ import { formatColumns, msText, type Column } from "./table.js";
 
 export const TOP_USAGE = `  top [--url URL] [--once] [--interval S]
                  the agent's live view in the terminal: attached processes, priorities, P50/P99 of their recent
-                 request windows, holds, drops; from URL/api/state (default http://127.0.0.1:9464)`;
+                 request windows, their GPU time and queue delay, holds, drops; from URL/api/state (default
+                 http://127.0.0.1:9464)`;
 
 const DEFAULT_URL = "http://127.0.0.1:9464";
 
@@ -75,6 +76,9 @@ const TOP_COLUMNS: Column[] = [
   { title: "WINDOWS", width: 9, align: "right" },
   { title: "P50 ms", width: 9, align: "right" },
   { title: "P99 ms", width: 9, align: "right" },
+  { title: "GPU P50", width: 10, align: "right" },
+  { title: "QUEUE P50", width: 11, align: "right" },
+  { title: "QUEUE P99", width: 11, align: "right" },
   { title: "HOLDS", width: 8, align: "right" },
   { title: "HELD ms", width: 11, align: "right" },
   { title: "DROPS", width: 8, align: "right" },
@@ -86,12 +90,13 @@ export function formatTop(s: LiveSnapshot, url: string): string[] {
   const head = [
     `tailguard top — ${url} — ${new Date(s.now).toISOString().replace("T", " ").slice(0, 19)} UTC`,
     `${t.processes} attached, ${t.windows} request windows, ${t.holds} holds, ${t.dropped} records dropped; ` +
-      `P50/P99 of the windows of the last ${s.recentSeconds} s`,
+      `P50/P99 of the windows of the last ${s.recentSeconds} s; GPU time and queue delay (ms) measured on the device`,
     "",
   ];
   if (s.processes.length === 0) return [...head, "  no process has the shim attached yet"];
   const rows = s.processes.map((p) => [String(p.pid), String(p.priority), p.service, p.state, String(p.windows), msText(p.recent.p50),
-    msText(p.recent.p99), String(p.holds), p.heldMs.toFixed(1), String(p.dropped)]);
+    msText(p.recent.p99), msText(p.recent.gpuP50 ?? null), msText(p.recent.queueP50 ?? null), msText(p.recent.queueP99 ?? null),
+    String(p.holds), p.heldMs.toFixed(1), String(p.dropped)]);
   return [...head, ...formatColumns(TOP_COLUMNS, rows)];
 }
 

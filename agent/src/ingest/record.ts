@@ -269,6 +269,9 @@ export interface RawRecord {
   /** window: launches and distinct streams in it (at its end) */
   windowLaunches: number;
   windowStreams: number;
+  /** gpu_time window: when the device began and finished the window's work (CLOCK_MONOTONIC ns) */
+  gpuStart: bigint;
+  gpuEnd: bigint;
   /** range (NVTX): message and domain name ids (0: none), nesting depth, category; its id is payload64 */
   rangeMessage: number;
   rangeDomain: number;
@@ -313,6 +316,8 @@ export function decodeRecord(buf: Buffer, offset = 0): RawRecord {
     heldPriority: buf.readInt32LE(o + AT["hold.priority"]),
     windowLaunches: buf.readUInt32LE(o + AT["window.launches"]),
     windowStreams: buf.readUInt32LE(o + AT["window.streams"]),
+    gpuStart: buf.readBigUInt64LE(o + AT["gpu_time.gpu_start"]),
+    gpuEnd: buf.readBigUInt64LE(o + AT["gpu_time.gpu_end"]),
     rangeMessage: buf.readUInt32LE(o + AT["range.message"]),
     rangeDomain: buf.readUInt32LE(o + AT["range.domain"]),
     rangeDepth: buf.readUInt32LE(o + AT["range.depth"]),

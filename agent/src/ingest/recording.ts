@@ -9,6 +9,7 @@ import {
   AttachPath,
   decodeRecord,
   Flag,
+  GpuMissingName,
   Kind,
   KindName,
   OpName,
@@ -78,6 +79,12 @@ export function recordToJson(r: RawRecord, ctx: JsonContext): Record<string, unk
       o.launches = r.windowLaunches;
       o.streams = r.windowStreams;
     }
+  } else if (r.kind === Kind.GPU_TIME) {
+    o.window = Number(r.payload64);
+    if (op === "window") {
+      o.gpu_start = Number(r.gpuStart - ctx.origin);
+      o.gpu_end = Number(r.gpuEnd - ctx.origin);
+    } else o.reason = GpuMissingName[r.result] ?? r.result;
   } else if (r.kind === Kind.RANGE) {
     rangeJson(r, ctx, o);
   } else if (r.kind !== Kind.PROCESS) {

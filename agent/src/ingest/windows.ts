@@ -12,6 +12,7 @@ import { AT_TID, AT_DUR, AT_BLOCK, AT_FLAGS, AT_GRID, AT_HOLD_CAUSE_PID, AT_HOLD
 import type { Hold, Launch, ProcessMeta, RequestWindow } from "../model.js";
 import { RangeTracker } from "./ranges.js";
 import { HOLD_JOINS_WINDOW_NS, requestOf } from "./requests.js";
+import { GpuTimes } from "./gpu-time.js";
 
 /** Where assembled telemetry goes. */
 export interface WindowSink<P> {
@@ -19,6 +20,8 @@ export interface WindowSink<P> {
   hold(proc: P, h: Hold): void;
   /** a launch's time in the call, for the launches the shim timed (1 in 8 per thread) */
   launchApiTime(proc: P, ns: number): void;
+  /** a window's device times are missing, and why (docs/gpu-time.md) */
+  gpuTimeMissing?(proc: P, reason: string): void;
   /** whether a window's launches are wanted (its spans show them); asked before `window`, without them. Default: yes */
   wantsLaunches?(proc: P, w: RequestWindow): boolean;
 }
@@ -189,6 +192,10 @@ export class WindowAssembler<P> {
   private open = new Map<number, bigint>();
   /** the end of the latest window finished: launches before it belonged to that one */
   private lastEnd = 0n;
+  /** device times of windows still to settle (gpu-time.ts) */
+  readonly gpuTimes = new GpuTimes();
+  /** its last ended windows (begin, end), for busyDuring */
+  private readonly recent: { seq: number; t: bigint; end: bigint }[] = [];
   /** the process's NVTX ranges, for the spans of the windows they overlap */
   readonly ranges = new RangeTracker();
 
@@ -210,6 +217,21 @@ export class WindowAssembler<P> {
     return this.open.size > 0;
   }
 
+  /** The window of this process that had work in flight longest during [from, to] (monotonic ns), and for how long
+   *  (ns), or null: what another process's request queued behind on the GPU (docs/gpu-time.md). A window still open
+   *  counts as in flight until `to`. */
+  busyDuring(from: bigint, to: bigint): { seq: number; ns: number } | null {
+    let best: { seq: number; ns: number } | null = null;
+    const consider = (seq: number, t: bigint, end: bigint) => {
+      const a = t > from ? t : from, b = end < to ? end : to;
+      if (b > a && (!best || Number(b - a) > best.ns)) best = { seq, ns: Number(b - a) };
+    };
+    for (const [seq, t] of this.open) consider(seq, t, to);
+    for (const w of [...this.ended, ...this.settling]) consider(w.seq, w.t, w.end);
+    for (const w of this.recent) consider(w.seq, w.t, w.end);
+    return best;
+  }
+
   /** Reads one batch of raw records (a whole number of 64-byte records). */
   ingest(data: Buffer): void {
     const n = data.length;
@@ -224,6 +246,10 @@ export class WindowAssembler<P> {
         if (this.launches.n < LAUNCHES_BUFFERED && !(flags & Flag.CAPTURED)) this.launches.push(data, o);
       } else if (kind === Kind.WINDOW) this.windowRecord(data, o);
       else if (kind === Kind.HOLD) this.holdRecord(data, o);
+      else if (kind === Kind.GPU_TIME) {
+        const missing = this.gpuTimes.record(data, o);
+        if (missing) this.sink.gpuTimeMissing?.(this.proc, missing);
+      }
       else if (kind === Kind.RANGE) this.ranges.record(data, o, this.names);
     }
     this.counts.records += n / RECORD_SIZE;
@@ -327,6 +353,8 @@ export class WindowAssembler<P> {
     const first = buffer.firstAtOrAfter(buffer.rel(from));
     const last = buffer.firstAtOrAfter(buffer.rel(w.end) + 0.5); // launches at or before the end
     if (w.end > this.lastEnd) this.lastEnd = w.end;
+    this.recent.push({ seq: w.seq, t: w.t, end: w.end });
+    if (this.recent.length > 16) this.recent.shift();
     this.counts.windows++;
     const window: RequestWindow = {
       pid: this.meta.pid,
@@ -341,6 +369,12 @@ export class WindowAssembler<P> {
       heldNs,
       gpuNs: null,
     };
+    const device = this.gpuTimes.take(w.seq, w.t, w.end);
+    if (device) {
+      window.device = device;
+      window.gpuNs = device.gpuNs;
+    }
+    this.gpuTimes.forgetBefore(w.seq);
     const ranges = this.ranges.forWindow(start, w.end);
     if (ranges.length > 0) window.ranges = ranges;
     // its launches as objects only when its spans will show them (slow or sampled windows)

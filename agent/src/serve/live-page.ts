@@ -64,7 +64,9 @@ export const LIVE_PAGE = String.raw`<!doctype html>
     <thead>
       <tr>
         <th class="text">PID</th><th>Priority</th><th class="text">Service</th><th class="text">GPU</th><th class="text">State</th>
-        <th>Windows</th><th>P50 ms</th><th>P99 ms</th><th>Max ms</th><th>Holds</th><th>Held ms</th><th>Drops</th>
+        <th>Windows</th><th>P50 ms</th><th>P99 ms</th><th>Max ms</th><th title="GPU time measured on the device (P50)">GPU P50 ms</th>
+        <th title="queue delay measured on the device: submitted to GPU start">Queue P50 ms</th><th>Queue P99 ms</th>
+        <th>Holds</th><th>Held ms</th><th>Drops</th>
       </tr>
     </thead>
     <tbody id="process-rows"></tbody>
@@ -137,7 +139,7 @@ export const LIVE_PAGE = String.raw`<!doctype html>
   }
 
   function renderProcesses(s) {
-    $("recent-note").textContent = "P50/P99/max of the request windows of the last " + s.recentSeconds + " s";
+    $("recent-note").textContent = "P50/P99/max of the request windows of the last " + s.recentSeconds + " s; GPU time and queue delay measured on the device";
     const row = (p) => {
       const tr = el("tr", { "data-testid": "process", "data-pid": p.pid, "data-priority": p.priority, "data-state": p.state });
       if (p.state === "gone" || p.state === "corrupt") tr.className = p.state;
@@ -153,6 +155,9 @@ export const LIVE_PAGE = String.raw`<!doctype html>
         el("td", { "data-testid": "p50" }, fmtMs(p.recent.p50)),
         el("td", { "data-testid": "p99" }, fmtMs(p.recent.p99)),
         el("td", { "data-testid": "max" }, fmtMs(p.recent.max)),
+        el("td", { "data-testid": "gpu-p50" }, fmtMs(p.recent.gpuP50 ?? null)),
+        el("td", { "data-testid": "queue-p50" }, fmtMs(p.recent.queueP50 ?? null)),
+        el("td", { "data-testid": "queue-p99" }, fmtMs(p.recent.queueP99 ?? null)),
         el("td", { "data-testid": "holds" }, fmtInt(p.holds)),
         el("td", { "data-testid": "held" }, fmtMs(p.heldMs)),
         el("td", { "data-testid": "drops", class: p.dropped > 0 ? "bad" : "" }, fmtInt(p.dropped)),
@@ -163,7 +168,7 @@ export const LIVE_PAGE = String.raw`<!doctype html>
     const rows = s.processes.filter((p) => p.state !== "gone").map(row);
     if (gone.length > 0) {
       const summary = el("tr", { class: "gone-summary", "data-testid": "gone-summary" });
-      const cell = el("td", { class: "text", colspan: "12" });
+      const cell = el("td", { class: "text", colspan: "15" });
       const toggle = el("button", { type: "button", "aria-expanded": String(goneShown), "data-testid": "gone-toggle" },
         (goneShown ? "\u25BE " : "\u25B8 ") + gone.length + (gone.length === 1 ? " process" : " processes") +
         " gone (listed until the agent forgets them)" + (goneShown ? "" : ": show"));

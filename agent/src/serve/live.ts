@@ -1,5 +1,6 @@
 // The live view's state (the web page that the agent serves and `tailguard top`): the attached processes, a rolling
-// per-second series of each one's request latency (P50/P99), the recent holds and the drops. The agent feeds it the
+// per-second series of each one's request latency (P50/P99), their recent GPU time and queue delay, the recent holds
+// and the drops. The agent feeds it the
 // windows and holds it assembles; `snapshot()` is what GET /api/state answers.
 //
 // Memory is bounded whatever the load: per process one point a second for `seriesSeconds` (600), and the durations
@@ -69,8 +70,18 @@ export interface LiveProcess {
   heldMs: number;
   /** records its shim dropped because its ring was full */
   dropped: number;
-  /** request latency over the last `recentSeconds` (ms; null: no window ended then) */
-  recent: { windows: number; p50: number | null; p99: number | null; max: number | null };
+  /** request latency over the last `recentSeconds` (ms; null: no window ended then); the P50/P99 of the GPU time and
+   *  queue delay of those windows that have device times (docs/gpu-time.md; null: none had) */
+  recent: {
+    windows: number;
+    p50: number | null;
+    p99: number | null;
+    max: number | null;
+    gpuP50: number | null;
+    gpuP99: number | null;
+    queueP50: number | null;
+    queueP99: number | null;
+  };
   /** one point per second that had windows, oldest first */
   series: LatencyPoint[];
 }
@@ -93,8 +104,21 @@ class Second {
   n = 0;
   max = 0;
   readonly samples: number[] = [];
+  /** GPU time and queue delay (ns) of its windows with device times, sampled the same way */
+  devices = 0;
+  readonly gpu: number[] = [];
+  readonly queue: number[] = [];
 
   constructor(readonly t: number) {}
+
+  addDevice(gpuNs: number, queueNs: number, limit: number) {
+    this.devices++;
+    const i = this.gpu.length < limit ? this.gpu.length : Math.floor(Math.random() * this.devices);
+    if (i < limit) {
+      this.gpu[i] = gpuNs;
+      this.queue[i] = queueNs;
+    }
+  }
 
   add(ns: number, limit: number) {
     this.n++;
@@ -201,6 +225,7 @@ export class LiveState {
       t.seconds.sort((a, b) => a.t - b.t);
     }
     s.add(w.durNs, this.samplesPerSecond);
+    if (w.device) s.addDevice(w.device.gpuNs, w.device.queueNs, this.samplesPerSecond);
   }
 
   observeHold(meta: ProcessMeta, h: Hold): void {
@@ -250,6 +275,9 @@ export class LiveState {
     for (const t of this.processes.values()) {
       this.close(t, now);
       const recent = t.seconds.flatMap((s) => s.samples).sort((a, b) => a - b);
+      const gpu = t.seconds.flatMap((s) => s.gpu).sort((a, b) => a - b);
+      const queue = t.seconds.flatMap((s) => s.queue).sort((a, b) => a - b);
+      const at = (sorted: number[], pct: number) => (sorted.length ? toMs(percentile(sorted, pct)) : null);
       const meta = t.meta;
       processes.push({
         pid: meta.pid,
@@ -270,6 +298,10 @@ export class LiveState {
           p50: recent.length ? toMs(percentile(recent, 50)) : null,
           p99: recent.length ? toMs(percentile(recent, 99)) : null,
           max: recent.length ? toMs(Math.max(...t.seconds.map((s) => s.max))) : null,
+          gpuP50: at(gpu, 50),
+          gpuP99: at(gpu, 99),
+          queueP50: at(queue, 50),
+          queueP99: at(queue, 99),
         },
         series: t.points.slice(),
       });

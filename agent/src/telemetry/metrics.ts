@@ -99,6 +99,22 @@ const SPECS = {
     labels: [...PROCESS, "reason"],
     buckets: sloBuckets(-5, 1),
   },
+  request_gpu_time: {
+    otel: "tailguard.request.gpu_time",
+    type: "histogram",
+    unit: "s",
+    description: "GPU time of a request window, measured on the device: from the GPU starting the window's first work to it finishing its last (docs/gpu-time.md).",
+    labels: PROCESS,
+    buckets: sloBuckets(-5, 1),
+  },
+  request_queue_delay: {
+    otel: "tailguard.request.queue_delay",
+    type: "histogram",
+    unit: "s",
+    description: "Queue delay of a request window, measured on the device: from its first work being submitted to the GPU starting it (behind other processes' work, a context switch, its own earlier work).",
+    labels: PROCESS,
+    buckets: sloBuckets(-6, 0),
+  },
   launch_api_time: {
     otel: "tailguard.launch.api_time",
     type: "histogram",
@@ -126,6 +142,13 @@ const SPECS = {
     type: "counter",
     unit: "{hold}",
     description: "Holds of a process's launches by the scheduler, by reason.",
+    labels: [...PROCESS, "reason"],
+  },
+  gpu_time_missing: {
+    otel: "tailguard.gpu_time.missing",
+    type: "counter",
+    unit: "{window}",
+    description: "Request windows without device times, by reason (no_timing, pool_full, stream, fork: docs/gpu-time.md).",
     labels: [...PROCESS, "reason"],
   },
   records_dropped: {
@@ -347,7 +370,7 @@ class Distribution {
   }
 }
 
-const bucketsOf = (key: "request_latency" | "hold_time" | "launch_api_time", exemplars: boolean) => {
+const bucketsOf = (key: "request_latency" | "hold_time" | "launch_api_time" | "request_gpu_time" | "request_queue_delay", exemplars: boolean) => {
   const boundaries = [...METRICS[key].buckets];
   const ns = Float64Array.from(boundaries, (s) => Math.round(s * 1e9));
   return () => new Distribution(boundaries, ns, exemplars);
@@ -355,6 +378,11 @@ const bucketsOf = (key: "request_latency" | "hold_time" | "launch_api_time", exe
 const latencyDistribution = bucketsOf("request_latency", true);
 const holdDistribution = bucketsOf("hold_time", true);
 const apiDistribution = bucketsOf("launch_api_time", false);
+const gpuTimeDistribution = bucketsOf("request_gpu_time", false);
+const queueDelayDistribution = bucketsOf("request_queue_delay", false);
+/** Why a window has no device times (the shim's tg_gpu_missing, record.ts' GpuMissingName): each is exported from
+ *  the start, at zero. */
+const GPU_MISSING_REASONS = ["no_timing", "pool_full", "stream", "fork"] as const;
 
 /** A process's Kubernetes labels, from its resource (identity.ts): absent where unknown, as Prometheus reads an empty
  *  label. */
@@ -379,7 +407,11 @@ class ProcessSeries {
   dropped = 0;
   readonly latency = latencyDistribution();
   readonly apiTime = apiDistribution();
+  readonly gpuTime = gpuTimeDistribution();
+  readonly queueDelay = queueDelayDistribution();
   readonly holds: Record<Hold["reason"], { attrs: Attributes; attrsWithPid: Attributes; time: Distribution }>;
+  /** windows without device times, by reason */
+  readonly gpuMissing: Record<string, { attrs: Attributes; attrsWithPid: Attributes; count: number }>;
   /** when a forgotten process's series stop being exported (Date.now() ms) */
   retireAt = Infinity;
 
@@ -401,6 +433,8 @@ class ProcessSeries {
       time: holdDistribution(),
     });
     this.holds = { priority: byReason("priority"), budget: byReason("budget"), share: byReason("share") };
+    this.gpuMissing = Object.fromEntries(GPU_MISSING_REASONS.map((reason) =>
+      [reason, { attrs: { ...this.attrs, reason }, attrsWithPid: { ...this.attrsWithPid, reason }, count: 0 }]));
   }
 
   /** Whether `meta` still has this series' labels (compares of what the labels come from, no string building:
@@ -533,7 +567,19 @@ export class AgentMetrics {
   }
 
   observeWindow(meta: ProcessMeta, w: RequestWindow): void {
-    this.series(meta).latency.record(w.durNs);
+    const s = this.series(meta);
+    s.latency.record(w.durNs);
+    if (w.device) {
+      s.gpuTime.record(w.device.gpuNs);
+      s.queueDelay.record(w.device.queueNs);
+    }
+  }
+
+  /** A window of the process has no device times, for this reason (docs/gpu-time.md). */
+  observeGpuTimeMissing(meta: ProcessMeta, reason: string): void {
+    // a reason a newer shim may add is not exported until it is defined here
+    const r = this.series(meta).gpuMissing[reason];
+    if (r) r.count++;
   }
 
   observeHold(meta: ProcessMeta, h: Hold): void {
@@ -708,10 +754,13 @@ export class AgentMetrics {
     const metrics: MetricData[] = [
       metricData("request_latency", all.map((s) => histogram(s, attrsOf(s), s.latency))),
       metricData("hold_time", all.flatMap((s) => Object.values(s.holds).map((h) => histogram(s, labelled.get(s) ? h.attrsWithPid : h.attrs, h.time)))),
+      metricData("request_gpu_time", all.map((s) => point(s, attrsOf(s), s.gpuTime.value()))),
+      metricData("request_queue_delay", all.map((s) => point(s, attrsOf(s), s.queueDelay.value()))),
       metricData("launch_api_time", all.map((s) => point(s, attrsOf(s), s.apiTime.value()))),
       perSeries("launches", (s) => s.launches),
       perSeries("request_windows", (s) => s.latency.count),
       metricData("holds", all.flatMap((s) => Object.values(s.holds).map((h) => point(s, labelled.get(s) ? h.attrsWithPid : h.attrs, h.time.count)))),
+      metricData("gpu_time_missing", all.flatMap((s) => Object.values(s.gpuMissing).map((m) => point(s, labelled.get(s) ? m.attrsWithPid : m.attrs, m.count)))),
       perSeries("records_dropped", (s) => s.dropped),
       metricData("spans_exported", agentWide(spans.exported)),
       metricData("spans_dropped", agentWide(spans.dropped)),

@@ -240,6 +240,37 @@ function rangeSpans(meta: ProcessMeta, w: RequestWindow, d: string, ctx: SpanCon
   };
 }
 
+/** Child ids of a window's device-time spans (gpu.queue 1, gpu.exec 2): apart from holds', ranges' and launches'. */
+const DEVICE_CHILD = 0x20000000;
+
+/** A window's device times (docs/gpu-time.md) as two children of its request span: `gpu.queue`, from its first work's
+ *  submission to the GPU starting it, and `gpu.exec`, from then to the GPU finishing its last work. The queue span
+ *  names the process it waited behind, when one had work in flight then, and links to that window's span. */
+function deviceSpans(meta: ProcessMeta, w: RequestWindow, windowDigest: string, ctx: SpanContext, emit: Emit,
+  processByPid: (pid: number) => ProcessMeta | undefined): void {
+  const dv = w.device;
+  if (!dv) return;
+  const submitted = epochNs(meta, dv.submitted);
+  const attributes: Attributes = {
+    "tailguard.gpu.queue_ns": dv.queueNs,
+    "tailguard.gpu.exec_ns": dv.gpuNs,
+    "tailguard.gpu.completion_ns": dv.completionNs,
+  };
+  const queueAttributes: Attributes = { ...attributes };
+  const links: Link[] = [];
+  if (dv.behind) {
+    queueAttributes["tailguard.gpu.queue.behind.pid"] = dv.behind.pid;
+    queueAttributes["tailguard.gpu.queue.behind.priority"] = dv.behind.priority;
+    queueAttributes["tailguard.gpu.queue.behind.window"] = dv.behind.window;
+    queueAttributes["tailguard.gpu.queue.behind_ns"] = dv.behind.ns;
+    const other = processByPid(dv.behind.pid);
+    if (other) links.push({ context: windowSpanContext(other, dv.behind.window), attributes: { "tailguard.link": "gpu.queue.behind" } });
+  }
+  emit(meta, "gpu.queue", { ...ctx, spanId: childSpanId(windowDigest, DEVICE_CHILD | 1) }, ctx, submitted, dv.queueNs, queueAttributes, links);
+  emit(meta, "gpu.exec", { ...ctx, spanId: childSpanId(windowDigest, DEVICE_CHILD | 2) }, ctx, submitted + BigInt(dv.queueNs),
+    dv.gpuNs, attributes, []);
+}
+
 /** The resource of a GPU process: who it is (service, command, pod), where it runs (host, GPU), its priority. */
 export function processResource(meta: ProcessMeta): Resource {
   const attrs: Attributes = {
@@ -398,7 +429,7 @@ export class SpanPipeline {
 
   private queueWindow(meta: ProcessMeta, w: RequestWindow, decision: WindowDecision): void {
     const launchSpans = decision.launches ? Math.min(w.launches.length, this.maxLaunchSpans) : 0;
-    const spans = 1 + w.holds.length + launchSpans + (w.ranges?.length ?? 0);
+    const spans = 1 + w.holds.length + launchSpans + (w.ranges?.length ?? 0) + (w.device ? 2 : 0);
     if (this.pending) {
       if (this.admit(spans)) this.enqueueEncoded(meta, spans, () => this.windowSpans(meta, w, decision, this.emitEncoded));
       return;
@@ -626,6 +657,7 @@ export class SpanPipeline {
     w.holds.forEach((h, i) => {
       this.holdSpan(meta, h, { ...ctx, spanId: childSpanId(d, (HOLD_CHILD | (i + 1)) >>> 0) }, ctx, emit);
     });
+    deviceSpans(meta, w, d, ctx, emit, this.processByPid);
     const launchParent = rangeSpans(meta, w, d, ctx, emit);
     for (let i = 0; i < launchSpans; i++) {
       this.launchSpan(meta, w.launches[i], { ...ctx, spanId: childSpanId(d, i + 1) }, launchParent(w.launches[i]), i, emit);

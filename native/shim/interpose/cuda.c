@@ -71,7 +71,14 @@ static int ev_elapsed(void *from, void *to, uint64_t *ns) {
     *ns = (uint64_t)(ms * 1e6);
     return 0;
 }
-static const tg_gpu_ops ops = {ev_create, ev_record, ev_query, ev_sync, ev_elapsed};
+static int ev_elapsed_signed(void *from, void *to, int64_t *ns) {
+    float ms;
+    CUresult r = ev.elapsed(&ms, from, to);
+    if (r != CUDA_SUCCESS) return r == CUDA_ERROR_NOT_READY ? 1 : -1;
+    *ns = (int64_t)((double)ms * 1e6);
+    return 0;
+}
+static const tg_gpu_ops ops = {ev_create, ev_record, ev_query, ev_sync, ev_elapsed, ev_elapsed_signed};
 
 static void resolve_events(void) {
     ev.create = (tg_pfn_cuEventCreate)driver_fn("cuEventCreate");
@@ -79,7 +86,10 @@ static void resolve_events(void) {
     ev.query = (tg_pfn_cuEventQuery)driver_fn("cuEventQuery");
     ev.sync = (tg_pfn_cuEventSynchronize)driver_fn("cuEventSynchronize");
     ev.elapsed = (tg_pfn_cuEventElapsedTime)driver_fn("cuEventElapsedTime");
-    if (ev.create && ev.record && ev.query && ev.sync && ev.elapsed) tg_budget_set_ops(&ops);
+    if (ev.create && ev.record && ev.query && ev.sync && ev.elapsed) {
+        tg_budget_set_ops(&ops);
+        tg_gpu_time_set_ops(&ops);
+    }
 }
 
 /* The GPU of the process's first launch, published once into the ring header. */
@@ -124,10 +134,12 @@ static inline void record_launch(tg_ring_header *h, tg_lane *l, int api, uint64_
                    if (launch && res == CUDA_SUCCESS) tg_budget_submitted(TG_API_##sym, TG_KEY(sym, s)), call_args, \
                    record_stmt)
 #define WRAP_WAIT(sym, scope, s, call_args, record_stmt)                                                         \
-    TG_WRAP_HOOKED(CUresult, NO_DRIVER, sym, tg_sched_sync_enter(),                                             \
+    TG_WRAP_HOOKED(CUresult, NO_DRIVER, sym,                                                                  \
+                   (tg_gpu_time_sync(scope, TG_KEY(sym, s)), tg_sched_sync_enter()),                            \
                    tg_sched_sync_exit(scope, TG_KEY(sym, s), res == CUDA_SUCCESS), call_args, record_stmt)
 #define WRAP_BLOCKING(sym, call_args, record_stmt)                                                               \
-    TG_WRAP_HOOKED(CUresult, NO_DRIVER, sym, (IDENTIFIED_WORK(sym, NULL, 0), tg_sched_sync_enter()),            \
+    TG_WRAP_HOOKED(CUresult, NO_DRIVER, sym,                                                                  \
+                   (IDENTIFIED_WORK(sym, NULL, 0), tg_gpu_time_sync(TG_SYNC_ALL, 0), tg_sched_sync_enter()),    \
                    tg_sched_sync_exit(TG_SYNC_STREAM, TG_KEY(sym, NULL), res == CUDA_SUCCESS), call_args,       \
                    record_stmt)
 #define RECORD TG_RECORD
@@ -298,7 +310,7 @@ TG_EXPORT CUresult cuCtxSynchronize(void) {
 }
 
 TG_EXPORT CUresult cuEventSynchronize(CUevent e) {
-    TG_WRAP_HOOKED(CUresult, NO_DRIVER, cuEventSynchronize, tg_sched_sync_enter(),
+    TG_WRAP_HOOKED(CUresult, NO_DRIVER, cuEventSynchronize, (tg_event_gpu_time(e), tg_sched_sync_enter()),
                    tg_event_synced(e, res == CUDA_SUCCESS), (e),
          RECORD(h, l, TG_API_cuEventSynchronize, TG_KIND_SYNC, TG_OP_SYNC_EVENT, t0, t1, res, NULL, TG_F_BLOCKING,
                 r->u.sync.object = (uint64_t)(uintptr_t)e))
@@ -310,6 +322,7 @@ TG_EXPORT CUresult cuEventSynchronize(CUevent e) {
     TG_EXPORT CUresult sym(CUstream s) {                                                                        \
         tg_pfn_##sym real = (tg_pfn_##sym)tg_real_get(TG_API_##sym);                                            \
         if (TG_UNLIKELY(!real)) return NO_DRIVER;                                                               \
+        if (tg_hot.state > 0) tg_gpu_time_sync(TG_SYNC_STREAM, TG_KEY(sym, s));                                \
         CUresult res = real(s);                                                                                 \
         if (tg_hot.state > 0) tg_sched_polled(TG_KEY(sym, s), res == CUDA_SUCCESS);                          \
         return res;                                                                                             \
@@ -320,6 +333,7 @@ STREAM_QUERY(cuStreamQuery_ptsz)
 TG_EXPORT CUresult cuEventQuery(CUevent e) {
     tg_pfn_cuEventQuery real = (tg_pfn_cuEventQuery)tg_real_get(TG_API_cuEventQuery);
     if (TG_UNLIKELY(!real)) return NO_DRIVER;
+    if (tg_hot.state > 0) tg_event_gpu_time(e);
     CUresult res = real(e);
     if (tg_hot.state > 0) tg_event_polled(e, res == CUDA_SUCCESS);
     return res;

@@ -17,10 +17,12 @@
                    if (launch && res == hipSuccess) tg_budget_submitted(TG_API_##sym, TG_KEY(sym, s)), call_args, \
                    record_stmt)
 #define WRAP_WAIT(sym, scope, s, call_args, record_stmt)                                                         \
-    TG_WRAP_HOOKED(hipError_t, hipErrorNotInitialized, sym, tg_sched_sync_enter(),                              \
+    TG_WRAP_HOOKED(hipError_t, hipErrorNotInitialized, sym,                                                   \
+                   (tg_gpu_time_sync(scope, TG_KEY(sym, s)), tg_sched_sync_enter()),                            \
                    tg_sched_sync_exit(scope, TG_KEY(sym, s), res == hipSuccess), call_args, record_stmt)
 #define WRAP_BLOCKING(sym, call_args, record_stmt)                                                               \
-    TG_WRAP_HOOKED(hipError_t, hipErrorNotInitialized, sym, (IDENTIFIED_WORK(sym, NULL, 0), tg_sched_sync_enter()), \
+    TG_WRAP_HOOKED(hipError_t, hipErrorNotInitialized, sym,                                                   \
+                   (IDENTIFIED_WORK(sym, NULL, 0), tg_gpu_time_sync(TG_SYNC_ALL, 0), tg_sched_sync_enter()),    \
                    tg_sched_sync_exit(TG_SYNC_STREAM, TG_KEY(sym, NULL), res == hipSuccess), call_args, record_stmt)
 
 static void *runtime_fn(const char *name) {
@@ -74,7 +76,14 @@ static int ev_elapsed(void *from, void *to, uint64_t *ns) {
     *ns = (uint64_t)(ms * 1e6);
     return 0;
 }
-static const tg_gpu_ops ops = {ev_create, ev_record, ev_query, ev_sync, ev_elapsed};
+static int ev_elapsed_signed(void *from, void *to, int64_t *ns) {
+    float ms;
+    hipError_t r = ev.elapsed(&ms, from, to);
+    if (r != hipSuccess) return r == hipErrorNotReady ? 1 : -1;
+    *ns = (int64_t)((double)ms * 1e6);
+    return 0;
+}
+static const tg_gpu_ops ops = {ev_create, ev_record, ev_query, ev_sync, ev_elapsed, ev_elapsed_signed};
 
 static int identity_tried;
 static void capture_identity(void) {
@@ -91,7 +100,10 @@ static void capture_identity(void) {
     ev.query = (tg_pfn_hipEventQuery)runtime_fn("hipEventQuery");
     ev.sync = (tg_pfn_hipEventSynchronize)runtime_fn("hipEventSynchronize");
     ev.elapsed = (tg_pfn_hipEventElapsedTime)runtime_fn("hipEventElapsedTime");
-    if (ev.create && ev.record && ev.query && ev.sync && ev.elapsed) tg_budget_set_ops(&ops);
+    if (ev.create && ev.record && ev.query && ev.sync && ev.elapsed) {
+        tg_budget_set_ops(&ops);
+        tg_gpu_time_set_ops(&ops);
+    }
     if (!get_device || get_device(&dev) != hipSuccess) return;
     char name[96] = "", pci[32] = "";
     hipUUID uuid;
@@ -238,7 +250,7 @@ TG_EXPORT hipError_t hipDeviceSynchronize(void) {
 }
 
 TG_EXPORT hipError_t hipEventSynchronize(hipEvent_t e) {
-    TG_WRAP_HOOKED(hipError_t, hipErrorNotInitialized, hipEventSynchronize, tg_sched_sync_enter(),
+    TG_WRAP_HOOKED(hipError_t, hipErrorNotInitialized, hipEventSynchronize, (tg_event_gpu_time(e), tg_sched_sync_enter()),
                    tg_event_synced(e, res == hipSuccess), (e),
          TG_RECORD(h, l, TG_API_hipEventSynchronize, TG_KIND_SYNC, TG_OP_SYNC_EVENT, t0, t1, res, NULL, TG_F_BLOCKING,
                    r->u.sync.object = (uint64_t)(uintptr_t)e))
@@ -248,6 +260,7 @@ TG_EXPORT hipError_t hipEventSynchronize(hipEvent_t e) {
 TG_EXPORT hipError_t hipStreamQuery(hipStream_t s) {
     tg_pfn_hipStreamQuery real = (tg_pfn_hipStreamQuery)tg_real_get(TG_API_hipStreamQuery);
     if (TG_UNLIKELY(!real)) return hipErrorNotInitialized;
+    if (tg_hot.state > 0) tg_gpu_time_sync(TG_SYNC_STREAM, TG_KEY(hipStreamQuery, s));
     hipError_t res = real(s);
     if (tg_hot.state > 0) tg_sched_polled(TG_KEY(hipStreamQuery, s), res == hipSuccess);
     return res;
@@ -256,6 +269,7 @@ TG_EXPORT hipError_t hipStreamQuery(hipStream_t s) {
 TG_EXPORT hipError_t hipEventQuery(hipEvent_t e) {
     tg_pfn_hipEventQuery real = (tg_pfn_hipEventQuery)tg_real_get(TG_API_hipEventQuery);
     if (TG_UNLIKELY(!real)) return hipErrorNotInitialized;
+    if (tg_hot.state > 0) tg_event_gpu_time(e);
     hipError_t res = real(e);
     if (tg_hot.state > 0) tg_event_polled(e, res == hipSuccess);
     return res;

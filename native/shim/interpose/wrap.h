@@ -128,6 +128,14 @@ static inline void tg_event_polled(const void *event, int ok) {
     tg_sched_polled(stream, ok && known);
 }
 
+/* Before a sync or query of an event: the window's end event goes in front of it when the event was recorded on the
+ * only stream the window used, after its last launch (gpu_time.c). */
+static inline void tg_event_gpu_time(const void *event) {
+    int known;
+    uint64_t stream = tg_sched_event_stream((uint64_t)(uintptr_t)event, &known);
+    if (known) tg_gpu_time_sync(TG_SYNC_STREAM, stream);
+}
+
 /* Host callbacks are named after their symbol when the program exports one. */
 const char *tg_host_function_name(const void *fn, char *buf, unsigned len);
 
