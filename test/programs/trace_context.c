@@ -15,6 +15,9 @@
 
 static CUcontext ctx;
 static CUfunction fn;
+/* the threads share one stream: a sync of it shows all their work done and ends the request window, which so holds
+ * launches of several threads' requests at once (a stream per thread would keep one window open throughout) */
+static CUstream shared;
 static int requests;
 static pthread_barrier_t started;
 
@@ -33,15 +36,14 @@ static void request(CUstream s) {
 
 static void *worker(void *arg) {
     long id = (long)arg;
-    CUstream s;
-    if (cuCtxSetCurrent(ctx) || cuStreamCreate(&s, CU_STREAM_NON_BLOCKING)) exit(1);
+    if (cuCtxSetCurrent(ctx)) exit(1);
     pthread_barrier_wait(&started);
     for (int r = 0; r < requests; r++) {
         char tp[64];
         /* odd requests of thread 3 are not sampled by the app: the flag must reach the span */
         traceparent(tp, sizeof tp, id, r, id == 3 && r % 2 ? "00" : "01");
         if (tailguard_begin(tp, "infer") != 0) exit(3);
-        request(s);
+        request(shared);
         if (tailguard_end() != 0) exit(3);
     }
     return NULL;
@@ -71,6 +73,7 @@ int main(int argc, char **argv) {
         if (threads < 1 || threads > 64) return 2;
         if (tailguard_present() != TAILGUARD_ABI_VERSION) return 5;
         setup();
+        if (cuStreamCreate(&shared, CU_STREAM_NON_BLOCKING)) return 1;
         pthread_t t[64];
         pthread_barrier_init(&started, NULL, (unsigned)threads);
         for (long i = 0; i < threads; i++) pthread_create(&t[i], NULL, worker, (void *)i);
