@@ -87,11 +87,12 @@ export class ContextTracker {
     const thread = this.threads.get(tid);
     let best: Interval | null = null;
     if (thread) {
-      for (const list of [thread.open, thread.closed])
-        for (let i = list.length - 1; i >= 0; i--) {
-          const iv = list[i];
-          if (iv.t0 <= t && (iv.t1 === null || t < iv.t1) && (!best || iv.depth > best.depth)) best = iv;
-        }
+      for (const iv of thread.open) if (iv.t0 <= t && (!best || iv.depth > best.depth)) best = iv;
+      // closed in the order they ended: the newest first, until one ended at or before t (so did all before it)
+      for (let i = thread.closed.length - 1; i >= 0 && thread.closed[i].t1! > t; i--) {
+        const iv = thread.closed[i];
+        if (iv.t0 <= t && (!best || iv.depth > best.depth)) best = iv;
+      }
     }
     if (best) return best.ctx.traceId ? { ctx: best.ctx, end: best.t1 } : null;
     let p: Recorded | null = null;

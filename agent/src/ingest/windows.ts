@@ -321,13 +321,18 @@ export class WindowAssembler<P> {
     let launchHorizon = horizon;
     for (const x of this.holds) if (launchHorizon === null || x.t < launchHorizon) launchHorizon = x.t;
     this.launches.sort();
-    if (this.contexts.active && launchHorizon !== null) this.contexts.forget(launchHorizon - LAUNCH_BEFORE_BEGIN_NS);
     if (launchHorizon !== null)
       this.launches.drop(this.launches.firstAtOrAfter(this.launches.rel(launchHorizon - LAUNCH_BEFORE_BEGIN_NS)));
     else if (this.launches.n > this.launchLimit)
       // nothing open: what is here belongs to a window whose begin record is still to come (from another lane),
       // if to any; keep a bounded tail
       this.launches.drop(this.launches.n - this.launchLimit);
+    // contexts no launch still to be placed can have run under: before those kept, and before the last window's end
+    if (this.contexts.active) {
+      let before = launchHorizon !== null ? launchHorizon - LAUNCH_BEFORE_BEGIN_NS : this.lastEnd;
+      if (this.launches.n > 0 && this.launches.timeAt(0) < before) before = this.launches.timeAt(0);
+      this.contexts.forget(before);
+    }
   }
 
   private finish(w: OpenWindow) {
