@@ -165,6 +165,47 @@ describe("trace context", () => {
     }
   });
 
+  it("puts the holds that delayed a request under its joined span, linked to the request that caused them", async () => {
+    const dir = testDir("tracectx-holds");
+    const rings = path.join(dir, "rings");
+    const program = compileProgram("trace_context.c", { cuda: true });
+    const receiver = await startOtlpReceiver();
+    vi.stubEnv("OTEL_EXPORTER_OTLP_ENDPOINT", receiver.url);
+    const agent = await Agent.start(agentOptions(["--dir", rings, "--port", "0", "--sample-rate", "0", "--batch-sample", "0"], process.env));
+    try {
+      // a busy high-priority server (no context) in front of the traced requests of a low-priority process
+      const high = runProgram(path.join(root, "native/build/tg-workload"), ["requests", "--rate", "200", "--count", "150", "--kernels", "2",
+        "--kernel-us", "1500", "--name", "resnet_block"], { env: simEnv(dir, { LD_PRELOAD: shimLib, TAILGUARD_PRIORITY: "high" }) });
+      await sleep(100);
+      const low = await runProgram(program, ["threads", String(THREADS), String(REQUESTS)], { env: simEnv(dir, { LD_PRELOAD: shimLib, TAILGUARD_PRIORITY: "low" }) });
+      const h = await high;
+      expect(low.code, low.stderr).toBe(0);
+      expect(h.code, h.stderr).toBe(0);
+      await until("all drained", () => readdirSync(rings).filter((f) => f.endsWith(".ring")).length === 0);
+      await agent.stop();
+      const spans = receiver.spans();
+      const byId = new Map(spans.map((s) => [s.spanId, s]));
+      const holds = spans.filter((s) => s.name === "hold" && s.resource["process.pid"] === low.pid && s.parentSpanId);
+      expect(holds.length).toBeGreaterThan(0);
+      const want = expected();
+      for (const hold of holds) {
+        // under the request span of its own request, in that request's trace
+        const parent = byId.get(hold.parentSpanId!)!;
+        expect(parent.name).toBe("request infer");
+        expect(want.has(hold.traceId)).toBe(true);
+        expect(hold.traceId).toBe(parent.traceId);
+        // linked to the high-priority process's request span, which was exported
+        expect(hold.links).toHaveLength(1);
+        const cause = byId.get(hold.links[0].spanId);
+        expect(cause?.resource["process.pid"]).toBe(h.pid);
+        expect(cause?.traceId).toBe(hold.links[0].traceId);
+      }
+    } finally {
+      await agent.stop();
+      await receiver.close();
+    }
+  });
+
   it("refuses bad traceparents with no record and no crash, and the header works as C++ and without the shim", async () => {
     const dir = testDir("tracectx-abi");
     const program = compileProgram("trace_context.c", { cuda: true });
