@@ -23,6 +23,7 @@ typedef struct {
     uint8_t sampled;
     uint8_t set; /* 0: no context (a named request with none to inherit) */
     const char *name_key; /* the interned copy the id was made from: a forked child re-interns it into its own ring */
+    uint64_t t;           /* when its request began */
 } tg_ctx;
 
 static __thread tg_ctx stack[TAILGUARD_MAX_DEPTH] __attribute__((tls_model("initial-exec")));
@@ -127,10 +128,12 @@ static const char *name_key(const char *name) {
 
 /* ---- records ---- */
 
-static void emit(tg_ring_header *h, int op, const tg_ctx *c, const char *key, const char *state) {
+/* t: the record's time (0: now) */
+static void emit(tg_ring_header *h, int op, const tg_ctx *c, const char *key, const char *state, uint64_t t) {
     if (!h) return;
     uint32_t id = key ? tg_name_intern(key) : 0, state_id = state ? tg_name_intern(state) : 0;
-    uint64_t pos, t = tg_now();
+    uint64_t pos;
+    if (!t) t = tg_now();
     tg_lane *l = tg_lane_get(h);
     tg_record *r = tg_begin(h, l, &pos, TG_KIND_CONTEXT, 0);
     if (!r) return;
@@ -152,8 +155,9 @@ void tg_context_ring_created(tg_ring_header *h) {
     tg_ctx p = process_ctx;
     const char *state = tracestate;
     pthread_mutex_unlock(&process_lock);
-    if (p.set) emit(h, TG_OP_CONTEXT_PROCESS, &p, 0, state);
-    for (int i = 0; i < depth; i++) emit(h, TG_OP_REQUEST_BEGIN, &stack[i], stack[i].name_key, 0);
+    if (p.set) emit(h, TG_OP_CONTEXT_PROCESS, &p, 0, state, 0);
+    /* at their begin times: the record that made this ring was timed before it existed */
+    for (int i = 0; i < depth; i++) emit(h, TG_OP_REQUEST_BEGIN, &stack[i], stack[i].name_key, 0, stack[i].t);
 }
 
 /* At attach: TRACEPARENT (and TRACESTATE) from the environment, the OpenTelemetry convention for a child process. */
@@ -193,15 +197,16 @@ TG_EXPORT int tailguard_request_begin(const char *traceparent, const char *name)
     }
     if (depth >= TAILGUARD_MAX_DEPTH) return -EOVERFLOW;
     c.name_key = name_key(name);
+    c.t = tg_now();
     stack[depth++] = c;
-    emit(tg_ring_get(), TG_OP_REQUEST_BEGIN, &c, c.name_key, 0);
+    emit(tg_ring_get(), TG_OP_REQUEST_BEGIN, &c, c.name_key, 0, c.t);
     return 0;
 }
 
 TG_EXPORT int tailguard_request_end(void) {
     if (depth <= 0) return -ENOENT;
     tg_ctx c = stack[--depth];
-    emit(tg_ring_get(), TG_OP_REQUEST_END, &c, c.name_key, 0);
+    emit(tg_ring_get(), TG_OP_REQUEST_END, &c, c.name_key, 0, 0);
     return 0;
 }
 
@@ -212,6 +217,6 @@ TG_EXPORT int tailguard_set_process_context(const char *traceparent) {
     process_ctx = c;
     tracestate = 0; /* TRACESTATE went with the environment's context */
     pthread_mutex_unlock(&process_lock);
-    emit(tg_ring_get(), TG_OP_CONTEXT_PROCESS, &c, 0, 0);
+    emit(tg_ring_get(), TG_OP_CONTEXT_PROCESS, &c, 0, 0, 0);
     return 0;
 }

@@ -206,6 +206,31 @@ describe("trace context", () => {
     }
   });
 
+  it("a forked child keeps the request its thread had open; an exec'd image reads its own TRACEPARENT", async () => {
+    const dir = testDir("tracectx-fork");
+    const rings = path.join(dir, "rings");
+    const program = compileProgram("trace_context.c", { cuda: true });
+    const receiver = await startOtlpReceiver();
+    vi.stubEnv("OTEL_EXPORTER_OTLP_ENDPOINT", receiver.url);
+    const agent = await Agent.start(agentOptions(["--dir", rings, "--port", "0", "--sample-rate", "0"], process.env));
+    try {
+      const r = await runProgram(program, ["fork"], { env: simEnv(dir, { LD_PRELOAD: shimLib }) });
+      expect(r.code, r.stderr).toBe(0);
+      const child = Number(/child=(\d+)/.exec(r.stdout)![1]);
+      await until("all drained", () => readdirSync(rings).filter((f) => f.endsWith(".ring")).length === 0);
+      await agent.stop();
+      const requests = receiver.spans().filter((s) => s.name.startsWith("request"));
+      const summary = (pid: number | undefined) =>
+        [...new Set(requests.filter((s) => s.resource["process.pid"] === pid).map((s) => `${s.name} ${s.traceId.slice(-2)} ${s.parentSpanId}`))].sort();
+      expect(summary(r.pid)).toEqual(["request parent aa 00000000000000a1"]);
+      // the same pid: the forked image's request, then the exec'd image's, each in its own trace
+      expect(summary(child)).toEqual(["request bb 00000000000000b1", "request parent aa 00000000000000a1"]);
+    } finally {
+      await agent.stop();
+      await receiver.close();
+    }
+  });
+
   it("refuses bad traceparents with no record and no crash, and the header works as C++ and without the shim", async () => {
     const dir = testDir("tracectx-abi");
     const program = compileProgram("trace_context.c", { cuda: true });
