@@ -243,6 +243,9 @@ describe("trace context", () => {
     expect(ops.filter((o) => o === "request_end")).toHaveLength(9);
     expect(ops.filter((o) => o === "process")).toHaveLength(3);
     expect(ops).toHaveLength(21);
+    expect(rec.of("context")[0]).toMatchObject({ op: "request_begin", trace_id: "4bf92f3577b34da6a3ce929d0e0e4736", parent_span_id: "00f067aa0ba902b7", sampled: true });
+    expect(rec.of("context").filter((l) => l.name === "nested")).toHaveLength(16);
+    expect(rec.of("context").at(-1)).toMatchObject({ op: "process", trace_id: "", sampled: false });
 
     const absent = await runProgram(program, ["absent"], { env: simEnv(dir) });
     expect(absent.code, absent.stderr).toBe(0);
