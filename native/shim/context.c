@@ -28,6 +28,11 @@ typedef struct {
 
 static __thread tg_ctx stack[TAILGUARD_MAX_DEPTH] __attribute__((tls_model("initial-exec")));
 static __thread int depth __attribute__((tls_model("initial-exec")));
+/* A thread that exits with requests open ends them (thread_exit): its kernel thread id may serve another thread next,
+ * which must not inherit them. The key is set once per thread, at its first request. */
+static __thread int exit_hook __attribute__((tls_model("initial-exec")));
+static pthread_key_t exit_key;
+static pthread_once_t exit_once = PTHREAD_ONCE_INIT;
 
 static pthread_mutex_t process_lock = PTHREAD_MUTEX_INITIALIZER;
 static tg_ctx process_ctx;     /* under process_lock */
@@ -180,6 +185,15 @@ void tg_context_after_fork(void) {
     pthread_mutex_init(&names_lock, 0);
 }
 
+static void thread_exit(void *unused) {
+    (void)unused;
+    while (depth > 0) {
+        tg_ctx c = stack[--depth];
+        emit(tg_ring_get(), TG_OP_REQUEST_END, &c, c.name_key, 0, 0);
+    }
+}
+static void make_exit_key(void) { pthread_key_create(&exit_key, thread_exit); }
+
 /* ---- the ABI (tailguard/tailguard.h) ---- */
 
 TG_EXPORT int tailguard_abi_version(void) { return TAILGUARD_ABI_VERSION; }
@@ -196,6 +210,11 @@ TG_EXPORT int tailguard_request_begin(const char *traceparent, const char *name)
         pthread_mutex_unlock(&process_lock);
     }
     if (depth >= TAILGUARD_MAX_DEPTH) return -EOVERFLOW;
+    if (TG_UNLIKELY(!exit_hook)) {
+        pthread_once(&exit_once, make_exit_key);
+        pthread_setspecific(exit_key, &exit_hook); /* any non-NULL value: the destructor runs */
+        exit_hook = 1;
+    }
     c.name_key = name_key(name);
     c.t = tg_now();
     stack[depth++] = c;

@@ -53,6 +53,13 @@ static void *worker(void *arg) {
     return NULL;
 }
 
+/* a thread that exits with a request open: the shim ends it */
+static void *leaves_open(void *arg) {
+    (void)arg;
+    if (tailguard_begin("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01", "left open") != 0) exit(3);
+    return NULL;
+}
+
 static void setup(void) {
     CUdevice dev;
     CUmodule mod;
@@ -140,6 +147,8 @@ int main(int argc, char **argv) {
         CHECK(tailguard_process_context("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"), 0);
         CHECK(tailguard_process_context(NULL), 0);
         CHECK(tailguard_process_context(""), 0);
+        pthread_t t;
+        if (pthread_create(&t, NULL, leaves_open, NULL) || pthread_join(t, NULL)) return 1;
         printf("abi ok\n");
     } else if (!strcmp(mode, "absent")) {
         CHECK(tailguard_present(), 0);
