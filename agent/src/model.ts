@@ -36,6 +36,8 @@ export interface Launch {
   /** time spent in the launch call (ns), when the shim timed it (1 launch in 8 per thread), else null */
   apiNs: number | null;
   stream: bigint;
+  /** the calling thread (kernel thread id) */
+  tid?: number;
   grid?: [number, number, number];
   block?: [number, number, number];
 }
@@ -74,7 +76,7 @@ export interface TraceContext {
 }
 
 /** The part of a request window that ran under one trace context (or none: null), a request span of its own in that
- *  trace (docs/tracing.md). Launches and holds by index into the window's `launches` and `holds`. */
+ *  trace (docs/tracing.md). Launches, holds and NVTX ranges by index into the window's lists. */
 export interface WindowContext {
   context: TraceContext | null;
   /** from its first launch or hold to the end of its request, or of the window (ns) */
@@ -83,6 +85,8 @@ export interface WindowContext {
   launchCount: number;
   launches: number[];
   holds: number[];
+  /** its NVTX ranges, by index into the window's `ranges` */
+  ranges: number[];
 }
 
 /** A request window: from a process's first launch after idle to the synchronisation that showed its work done. */
@@ -105,6 +109,27 @@ export interface RequestWindow {
   gpuNs: number | null;
   /** the trace contexts its work ran under, when any of it ran under one (absent: none, a trace of its own) */
   contexts?: WindowContext[];
+  /** the program's NVTX ranges that overlap the window (ingest/ranges.ts), parents before children; absent: none */
+  ranges?: NvtxRange[];
+}
+
+/** An NVTX range or mark of the program (its push/pop, start/end or mark records). */
+export interface NvtxRange {
+  /** its message ("" when it had none, or one that was not text) */
+  name: string;
+  /** its NVTX domain's name, null for the default domain */
+  domain: string | null;
+  category: number;
+  op: "push" | "start" | "mark";
+  /** the thread that pushed or started it */
+  tid: number;
+  t: bigint;
+  /** ns until its pop or end; an open range's runs to the end of the window that shows it */
+  durNs: number;
+  /** not ended by the end of that window */
+  open: boolean;
+  /** the index (in the same list) of the push range of its thread it was opened in, -1: none shown */
+  parent: number;
 }
 
 /** Monotonic ns of a process → wall-clock epoch ns. */

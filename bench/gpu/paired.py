@@ -117,6 +117,7 @@ RATIOS = {
         ("batch CPU ms/iteration, attached / bare", "cpu_ms_per_iter", "attached", "bare", None),
     ],
 }
+PERCENTILE_OF = {"p50_ms": 50, "p99_ms": 99}
 LEAD_S = 0.05  # from sending a block's command to the first (settling) request
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 
@@ -414,13 +415,21 @@ def machine(fake):
     return m
 
 
-def worker_env(spec, ring_dir, shim):
+def tg_option(text):
+    """--tg-env's value: TAILGUARD_NAME=VALUE."""
+    if not text.startswith("TAILGUARD_") or "=" not in text:
+        raise argparse.ArgumentTypeError(f"{text!r}: give TAILGUARD_NAME=VALUE, e.g. TAILGUARD_HOLDS=0")
+    return tuple(text.split("=", 1))
+
+
+def worker_env(spec, ring_dir, shim, tg_env=()):
     env = {k: v for k, v in os.environ.items() if not k.startswith("TAILGUARD_") and k != "LD_PRELOAD"}
     if spec["shim"] and shim:
         env.update(LD_PRELOAD=shim, TAILGUARD_DIR=ring_dir,
                    TAILGUARD_LOG_LEVEL=os.environ.get("TAILGUARD_LOG_LEVEL", "info"))
         if spec["shim"] == "priority":
             env["TAILGUARD_PRIORITY"] = spec["role"]
+            env.update(tg_env)  # a lever under test (--tg-env), on the scheduled workers only
         else:
             env.update(TAILGUARD_PRIORITY="normal", **TELEMETRY_ENV)
     return env
@@ -547,9 +556,20 @@ def summarize(case_name, order, blocks):
             per_round.append(x / y if x is not None and y else None)
         iv = stats.paired_interval(per_round)
         ci = iv["ci"]
-        ratios.append({"name": name, "metric": m, "numerator": num, "denominator": den, "per_round": per_round,
-                       **iv, "bound": bound, "verdict": stats.verdict(ci, bound),
-                       "excludes_1": None if ci is None else (ci[0] > 1 or ci[1] < 1)})
+        entry = {"name": name, "metric": m, "numerator": num, "denominator": den, "per_round": per_round,
+                 **iv, "bound": bound, "verdict": stats.verdict(ci, bound),
+                 "excludes_1": None if ci is None else (ci[0] > 1 or ci[1] < 1)}
+        if m == "p99_ms" or (m in PERCENTILE_OF and bound):
+            lat = lambda mode: [by[(r, mode)]["high"]["latency_ms"] if by[(r, mode)]["high"] else [] for r in rounds]
+            pooled_iv = stats.pooled_interval(lat(num), lat(den), PERCENTILE_OF[m])
+            pooled_iv["verdict"] = stats.verdict(pooled_iv["ci"], bound)
+            entry["pooled"] = pooled_iv
+            # a block with fewer than 100 requests has no P99 of its own (it is the block's largest): judge the pooled one
+            fewest = min((len(x) for x in lat(num) + lat(den)), default=0)
+            if m == "p99_ms" and fewest < 100:
+                entry["judged_on"] = "pooled"
+                entry["verdict"] = pooled_iv["verdict"]
+        ratios.append(entry)
     modes = order[0]
     pooled, basis = {}, {}
     for mode in modes:
@@ -595,7 +615,14 @@ def table(result):
     for r in s["ratios"]:
         ci = f"{fmt(r['ci'][0])}-{fmt(r['ci'][1])}" if r["ci"] else "-"
         bound = f"{r['bound']['op']} {r['bound']['value']:.2f}" if r["bound"] else ""
-        lines.append(f"{r['name']:44} {fmt(r['geomean']):>8}  {ci:>15}  {bound:>7}  {r['verdict'] or ''}")
+        judged = r.get("judged_on") == "pooled"
+        lines.append(f"{r['name']:44} {fmt(r['geomean']):>8}  {ci:>15}  {bound:>7}  "
+                     f"{'(per block: no P99 of its own)' if judged else r['verdict'] or ''}")
+        pooled = r.get("pooled")
+        if pooled and (judged or pooled["ci"]):
+            pci = f"{fmt(pooled['ci'][0])}-{fmt(pooled['ci'][1])}" if pooled["ci"] else "-"
+            lines.append(f"{'  pooled over rounds (round bootstrap)':44} {fmt(pooled['ratio']):>8}  {pci:>15}  {bound:>7}  "
+                         f"{(pooled['verdict'] or '') if r['bound'] else ''}")
     for mode, b in s["percentile_basis"].items():
         p = s["pooled"][mode]
         lines.append(f"{mode}: per block {b['p99']}; pooled P50 {fmt(p['p50_ms'])} ms, P99 {fmt(p['p99_ms'])} ms "
@@ -638,6 +665,9 @@ def main():
     ap.add_argument("--low-cpus", default="6,7")
     ap.add_argument("--control-cpus", default="0,1")
     ap.add_argument("--ready-timeout", type=float, help="seconds for the warm-up (default 600; --fake 60)")
+    ap.add_argument("--tg-env", action="append", default=[], metavar="TAILGUARD_X=V",
+                    type=tg_option,
+                    help="an option for the tailguard mode's workers (a lever under test); repeatable")
     ap.add_argument("--worker", help=argparse.SUPPRESS)
     a = ap.parse_args()
     if a.worker:
@@ -705,12 +735,12 @@ def main():
         for n in names:  # all at once: their warm-ups overlap
             spec = {**WORKERS[n], "name": n, "fake": a.fake, "flavour": case["flavour"], "batch": case["batch"],
                     "cpus": cpus_for[WORKERS[n]["role"]] if pinned else None}
-            ctx["workers"][n] = Worker(n, spec, worker_env(spec, ring_dir, shim), out)
+            ctx["workers"][n] = Worker(n, spec, worker_env(spec, ring_dir, shim, a.tg_env), out)
         deadline = time.monotonic() + a.ready_timeout
         for n, w in ctx["workers"].items():
             w.ready = w.answer(deadline)
             result["workers"][n] = {**w.spec, "pid": w.pid, "ready": w.ready,
-                                    "env": {k: v for k, v in worker_env(w.spec, ring_dir, shim).items()
+                                    "env": {k: v for k, v in worker_env(w.spec, ring_dir, shim, a.tg_env).items()
                                             if k.startswith("TAILGUARD_") or k == "LD_PRELOAD"}}
         first = next(iter(ctx["workers"].values())).ready
         for k in ("torch", "torchvision", "cuda"):

@@ -9,7 +9,11 @@ is too narrow (it cannot reach beyond the few values seen, and its tails are nor
 of freedom says 2.36), and because it is deterministic. It assumes the rounds' log ratios independent and roughly
 normal: the pairing inside a round removes the host's drift between rounds, which is what made single runs useless.
 
+Blocks too short for their own P99 (fewer than 100 requests) are judged on pooled percentiles instead, with a bootstrap
+over whole rounds (pooled_interval).
+
 Run as a program, it reads {"intervals": [{"ratios": [...], "bound": {"op": "<=", "value": 1.1}}],
+"pooled": [{"num": [[...], ...], "den": [[...], ...], "p": 99, "bound": ...}],
 "percentiles": [{"values": [...], "p": 99}], "orders": [{"modes": [...], "rounds": 8}]} on stdin and writes each
 answer as JSON (test/unit/paired-harness.test.ts checks the arithmetic against its own)."""
 import json
@@ -126,6 +130,34 @@ def paired_interval(ratios, confidence=0.95):
     return out
 
 
+def pooled_interval(rounds_num, rounds_den, p, resamples=4000, confidence=0.95, seed=18):
+    """The ratio of two modes' pooled percentiles (all their blocks' samples together) with a 95 % interval from a
+    bootstrap that resamples whole rounds, so the pairing inside a round is kept. For blocks too short for their own
+    P99 (a 2 s block at 10/s has 20 requests, and its P99 is its largest): many short rounds pooled have one. A
+    percentile bootstrap needs many rounds (below 20 it says so and gives no interval); the seed makes it repeatable.
+    rounds_num[i] and rounds_den[i] are round i's samples of the numerator's and the denominator's mode."""
+    pairs = [(a, b) for a, b in zip(rounds_num, rounds_den) if a and b]
+    n = len(pairs)
+    out = {"n": n, "ratio": None, "ci": None, "method": f"round bootstrap of pooled P{p:g}, {resamples} resamples"}
+    if n == 0:
+        return out
+    pooled = lambda rows, k: percentile([x for r in rows for x in r[k]], p)
+    out["ratio"] = pooled(pairs, 0) / pooled(pairs, 1)
+    if n < 20:
+        out["method"] += f": not computed from {n} rounds (needs 20)"
+        return out
+    import random
+    rng = random.Random(seed)
+    ratios = []
+    for _ in range(resamples):
+        pick = [pairs[rng.randrange(n)] for _ in range(n)]
+        ratios.append(pooled(pick, 0) / pooled(pick, 1))
+    ratios.sort()
+    tail = (1 - confidence) / 2
+    out["ci"] = [ratios[int(tail * resamples)], ratios[min(resamples - 1, int((1 - tail) * resamples))]]
+    return out
+
+
 def verdict(ci, bound):
     """'meets' when the whole interval is inside the bound, 'fails' when it is wholly outside, 'unresolved' when it
     straddles the bound (the interval is wider than the effect can be told from the bound) or there is none."""
@@ -143,7 +175,7 @@ def verdict(ci, bound):
 
 def main():
     ask = json.load(sys.stdin)
-    out = {"intervals": [], "percentiles": [], "orders": []}
+    out = {"intervals": [], "percentiles": [], "orders": [], "pooled": []}
     for q in ask.get("intervals", []):
         iv = paired_interval(q["ratios"])
         iv["verdict"] = verdict(iv["ci"], q.get("bound"))
@@ -155,6 +187,10 @@ def main():
     for q in ask.get("orders", []):
         order = block_order(q["modes"], q["rounds"])
         out["orders"].append({"order": order, "positions": position_counts(order)})
+    for q in ask.get("pooled", []):
+        iv = pooled_interval(q["num"], q["den"], q["p"], q.get("resamples", 4000))
+        iv["verdict"] = verdict(iv["ci"], q.get("bound"))
+        out["pooled"].append(iv)
     out["t975"] = {str(df): t_quantile(df) for df in ask.get("t_df", [])}
     json.dump(out, sys.stdout)
     print()

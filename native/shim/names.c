@@ -88,6 +88,34 @@ static const char *same_name(const void *key, char *buf, unsigned len) {
 
 uint32_t tg_name_intern(const char *name) { return tg_name_id(name, same_name); }
 
+/* Text with no stable address (an NVTX message may be built in a reused buffer) is keyed by a hash of its bytes with
+ * the top bit set, which no user-space address has; the text itself reaches the resolver through this thread. */
+static __thread const char *text_pending;
+static __thread size_t text_pending_len;
+/* Distinct texts interned at most: a program that puts a counter in its messages must not use up the table that its
+ * kernels' names need. Beyond it, new texts get id 0 (no name). */
+#define TEXTS_MAX 4096u
+static _Atomic uint32_t texts;
+
+static const char *pending_text(const void *key, char *buf, unsigned len) {
+    (void)key;
+    size_t n = text_pending_len < len - 1 ? text_pending_len : len - 1;
+    memcpy(buf, text_pending, n);
+    buf[n] = 0;
+    return buf;
+}
+
+uint32_t tg_name_intern_text(const char *text, size_t len, uint64_t hash) {
+    const void *key = (const void *)(uintptr_t)(hash | (1ull << 63));
+    uint32_t id = tg_name_lookup(key);
+    if (TG_LIKELY(id != 0)) return id;
+    if (atomic_load_explicit(&texts, memory_order_relaxed) >= TEXTS_MAX) return 0;
+    atomic_fetch_add_explicit(&texts, 1, memory_order_relaxed);
+    text_pending = text;
+    text_pending_len = len;
+    return tg_name_id_slow(key, pending_text);
+}
+
 /* In a forked child (only the forking thread survives): the lock may have been held by a thread that is gone. */
 void tg_names_after_fork(void) { pthread_mutex_init(&lock, 0); }
 
@@ -96,4 +124,5 @@ void tg_names_after_fork(void) { pthread_mutex_init(&lock, 0); }
 void tg_names_forget(void) {
     memset(table, 0, sizeof table);
     next_id = 1;
+    atomic_store(&texts, 0);
 }

@@ -3,6 +3,7 @@
 #ifndef TAILGUARD_SHIM_H
 #define TAILGUARD_SHIM_H
 #include <stdatomic.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <time.h>
 
@@ -126,6 +127,22 @@ static inline uint32_t tg_name_id(const void *key, tg_name_resolver resolve) {
     return TG_LIKELY(id != 0) ? id : tg_name_id_slow(key, resolve);
 }
 uint32_t tg_name_intern(const char *name); /* a fixed name (no handle), e.g. for host functions */
+/* Text keyed by its content (hash: tg_text_hash of its len bytes): the same text gets the same id wherever it lives. */
+uint32_t tg_name_intern_text(const char *text, size_t len, uint64_t hash);
+static inline uint64_t tg_text_hash(const char *s, size_t len) {
+    uint64_t h = 0x9E3779B97F4A7C15ull ^ len;
+    size_t i = 0;
+    for (; i + 8 <= len; i += 8) {
+        uint64_t w;
+        __builtin_memcpy(&w, s + i, 8);
+        h = (h ^ w) * 0xff51afd7ed558ccdull;
+        h ^= h >> 32;
+    }
+    uint64_t w = 0;
+    __builtin_memcpy(&w, s + i, len - i);
+    h = (h ^ w) * 0xc4ceb9fe1a85ec53ull;
+    return h ^ (h >> 29);
+}
 void tg_names_after_fork(void);
 void tg_names_forget(void);
 

@@ -101,7 +101,13 @@ describe.skipIf(!hasPython)("bench/gpu/paired.py (needs python3)", () => {
     expect(s.pooled.alone.requests).toBe(24);
     expect(s.pooled.alone.p99_rests_on).toBe("P99 of 24: the 24th, 0 above it");
     expect(s.percentile_basis.alone.p99).toBe("P99 of 6: the 6th, 0 above it");
-    expect(stdout).toMatch(/request P99, tailguard \/ alone +[\d.]+ +[\d.]+-[\d.]+ +<= 1\.05 +(meets|fails|unresolved)/);
+    // 6 requests a block have no P99 of their own: the verdict is the pooled one's, which 4 rounds cannot give
+    expect(p99.judged_on).toBe("pooled");
+    expect(p99.pooled).toMatchObject({ n: 4, ci: null, verdict: "unresolved" });
+    expect(p99.verdict).toBe("unresolved");
+    expect(byName["request P50, tailguard / alone"].judged_on).toBeUndefined();
+    expect(stdout).toMatch(/request P99, tailguard \/ alone +[\d.]+ +[\d.]+-[\d.]+ +<= 1\.05 +\(per block: no P99 of its own\)/);
+    expect(stdout).toMatch(/pooled over rounds \(round bootstrap\) +[\d.]+ +- +<= 1\.05 +unresolved/);
   });
 
   it("the attach case alternates A B, B A with the shim recording only (agent/src/bench's TELEMETRY_ENV)", () => {
@@ -111,6 +117,36 @@ describe.skipIf(!hasPython)("bench/gpu/paired.py (needs python3)", () => {
     expect(r.attachment["low-attached"]).toMatchObject({ shim_loaded: true, ring_priority: 0 });
     expect(r.blocks.every((b: Json) => b.high === null && b.low.iter_per_s > 0)).toBe(true);
     expect(r.summary.verdicts).toEqual({ "batch it/s, attached / bare": expect.stringMatching(/^(meets|fails|unresolved)$/) });
+  });
+
+  it("statistics: pooled percentile ratios with a round bootstrap, repeatable, for blocks too short for a P99", () => {
+    // 30 rounds of 20 samples: the numerator is the denominator times 1.5 in every round, then with noise
+    const den = Array.from({ length: 30 }, (_, r) => Array.from({ length: 20 }, (_, i) => 1 + ((r * 7 + i * 13) % 17) / 10));
+    const exact = den.map((row) => row.map((x) => x * 1.5));
+    const noisy = den.map((row, r) => row.map((x, i) => x * (1.2 + ((r * 31 + i * 11) % 23) / 100)));
+    const ask = {
+      pooled: [
+        { num: exact, den, p: 99, bound: { op: "<=", value: 1.6 } },
+        { num: noisy, den, p: 99, bound: { op: "<=", value: 1.0 } },
+        { num: exact.slice(0, 10), den: den.slice(0, 10), p: 99 },
+      ],
+    };
+    const out = statsOf(ask);
+    const [a, b, c] = out.pooled;
+    expect(a.ratio).toBeCloseTo(1.5, 12);
+    expect(a.ci[0]).toBeCloseTo(1.5, 12);
+    expect(a.ci[1]).toBeCloseTo(1.5, 12);
+    expect(a.verdict).toBe("meets");
+    const all = (rows: number[][]) => rows.flat().sort((x, y) => x - y);
+    const p99 = (v: number[]) => v[Math.ceil(0.99 * v.length) - 1];
+    expect(b.ratio).toBeCloseTo(p99(all(noisy)) / p99(all(den)), 12);
+    expect(b.ci[0]).toBeLessThanOrEqual(b.ratio);
+    expect(b.ci[1]).toBeGreaterThanOrEqual(b.ratio);
+    expect(b.ci[1]).toBeGreaterThan(b.ci[0]);
+    expect(b.verdict).toBe("fails");
+    expect(c).toMatchObject({ n: 10, ci: null });
+    expect(c.method).toContain("needs 20");
+    expect(statsOf(ask).pooled).toEqual(out.pooled); // seeded: the same interval every time
   });
 
   it("statistics: geometric mean, t interval on log ratios and verdicts as computed here", () => {

@@ -272,7 +272,7 @@ describe("hold spans", () => {
     const app = { traceId: "0af7651916cd43dd8448eb211c80319c", parentSpanId: "b7ad6b7169203331", sampled: true, name: "infer" };
     const joinedCause: RequestWindow = {
       ...servingWindow,
-      contexts: [{ context: app, t: servingWindow.t, durNs: servingWindow.durNs, launchCount: 20, launches: [], holds: [] }],
+      contexts: [{ context: app, t: servingWindow.t, durNs: servingWindow.durNs, launchCount: 20, launches: [], holds: [], ranges: [] }],
     };
     const { spans } = await collect((p) => {
       p.window(serving, joinedCause); // the cause ended first (the usual order)
@@ -586,9 +586,9 @@ describe("over OTLP/HTTP", () => {
       ...batchWindow,
       launches: launches(6, batch.anchorMonotonic + 1_050_000_000n),
       contexts: [
-        { context: app("0af7651916cd43dd8448eb211c80319c", "b7ad6b7169203331", true, { name: "infer", traceState: "vendor=abc" }), t: batchWindow.t, durNs: 1_000_000, launchCount: 3, launches: [0, 2, 4], holds: [0] },
-        { context: app("4bf92f3577b34da6a3ce929d0e0e4736", "00f067aa0ba902b7", false), t: batchWindow.t + 10n, durNs: 2_000_000, launchCount: 2, launches: [1, 3], holds: [1] },
-        { context: null, t: batchWindow.t, durNs: batchWindow.durNs, launchCount: 1, launches: [5], holds: [2] },
+        { context: app("0af7651916cd43dd8448eb211c80319c", "b7ad6b7169203331", true, { name: "infer", traceState: "vendor=abc" }), t: batchWindow.t, durNs: 1_000_000, launchCount: 3, launches: [0, 2, 4], holds: [0], ranges: [] },
+        { context: app("4bf92f3577b34da6a3ce929d0e0e4736", "00f067aa0ba902b7", false), t: batchWindow.t + 10n, durNs: 2_000_000, launchCount: 2, launches: [1, 3], holds: [1], ranges: [] },
+        { context: null, t: batchWindow.t, durNs: batchWindow.durNs, launchCount: 1, launches: [5], holds: [2], ranges: [] },
       ],
     };
     const feed = (p: SpanPipeline) => p.window(batch, joinedWindow, { span: "traced", launches: "random" });

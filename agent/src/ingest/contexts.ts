@@ -2,10 +2,8 @@
 // thread's GPU work belonged to, and so which trace a request window's spans join (docs/tracing.md). One tracker per
 // ring, fed by its WindowAssembler (windows.ts). A launch belongs to the context current on its thread at its time:
 // the innermost request open there, else the process's default.
-import type { Hold, TraceContext, WindowContext } from "../model.js";
-import { AT_CONTEXT_SPAN_ID, AT_CONTEXT_TRACE_ID, AT_FLAGS, AT_OP, AT_STREAM, AT_T_START, Flag, RecordField } from "./record.js";
-
-export const AT_TID = RecordField.tid[0];
+import type { Hold, NvtxRange, TraceContext, WindowContext } from "../model.js";
+import { AT_CONTEXT_SPAN_ID, AT_CONTEXT_TRACE_ID, AT_FLAGS, AT_OP, AT_STREAM, AT_T_START, AT_TID, Flag } from "./record.js";
 
 const OP_PROCESS = 1;
 const OP_BEGIN = 2;
@@ -88,11 +86,25 @@ export class ContextTracker {
       this.active ||= ctx.traceId !== null;
       thread.open.push({ t0: t, t1: null, depth: thread.open.length + 1, ctx });
     } else if (op === OP_END) {
-      const iv = thread.open.pop(); // none: its begin was lost (a full ring)
-      if (!iv) return;
+      // its thread's innermost request of that context; else another thread's (an NVTX start/end range may end on
+      // another thread); none: its begin was lost (a full ring)
+      const same = (list: Interval[]) => {
+        for (let i = list.length - 1; i >= 0; i--) if (list[i].ctx.traceId === ctx.traceId && list[i].ctx.spanId === ctx.spanId) return i;
+        return -1;
+      };
+      let owner = thread;
+      let at = same(owner.open);
+      if (at < 0)
+        for (const other of this.threads.values())
+          if ((at = same(other.open)) >= 0) {
+            owner = other;
+            break;
+          }
+      if (at < 0) return;
+      const iv = owner.open.splice(at, 1)[0];
       iv.t1 = t;
-      thread.closed.push(iv);
-      if (thread.closed.length > KEPT_PER_THREAD) thread.closed.splice(0, thread.closed.length - KEPT_PER_THREAD);
+      owner.closed.push(iv);
+      if (owner.closed.length > KEPT_PER_THREAD) owner.closed.splice(0, owner.closed.length - KEPT_PER_THREAD);
     }
   }
 
@@ -148,6 +160,8 @@ export interface LaunchesOf {
  * by their index in the window, holds by theirs), plus one with context null for work under none. null when none of
  * its work ran under a context: the window is a trace of its own, as without contexts. A window without launches
  * (copies only) takes the context of the thread that ended it. `limit`: launches kept in the window's `launches`.
+ * NVTX ranges go by the context of their thread at their middle: a range whose message is a traceparent opens its
+ * context a moment after it begins itself, and is that context's.
  */
 export function windowContexts(
   tracker: ContextTracker,
@@ -155,6 +169,7 @@ export function windowContexts(
   launches: LaunchesOf,
   holds: Hold[],
   limit: number,
+  ranges: readonly NvtxRange[] = [],
 ): WindowContext[] | null {
   const groups = new Map<string, { cur: Current | null; wc: WindowContext; first: bigint | null; last: bigint | null; open: boolean }>();
   let anyContext = false;
@@ -163,7 +178,7 @@ export function windowContexts(
     let g = groups.get(key);
     if (!g) {
       const context = cur ? tracker.traceContext(cur.ctx) : null;
-      g = { cur, wc: { context, t: w.start, durNs: 0, launchCount: 0, launches: [], holds: [] }, first: null, last: null, open: false };
+      g = { cur, wc: { context, t: w.start, durNs: 0, launchCount: 0, launches: [], holds: [], ranges: [] }, first: null, last: null, open: false };
       groups.set(key, g);
       anyContext ||= cur !== null;
     }
@@ -187,6 +202,11 @@ export function windowContexts(
     const g = groupOf(h.tid != null ? tracker.contextAt(h.tid, h.t) : null);
     g.wc.holds.push(i);
     seen(g, h.t);
+  });
+  ranges.forEach((r, i) => {
+    const g = groupOf(tracker.contextAt(r.tid, r.t + BigInt(Math.floor(r.durNs / 2))));
+    g.wc.ranges.push(i);
+    seen(g, r.t);
   });
   if (launches.count === 0) groupOf(tracker.contextAt(w.endTid, w.start));
   if (!anyContext) return null;

@@ -177,6 +177,7 @@ export const recordConstants: Record<string, number> = {
  *  constants, not an object's properties: the agent's ingest reads them ten million times a second. */
 export const AT_KIND = RecordField.kind[0];
 export const AT_OP = RecordField.op[0];
+export const AT_TID = RecordField.tid[0];
 export const AT_T_START = RecordField.t_start[0];
 export const AT_DUR = RecordField.dur[0];
 export const AT_FLAGS = RecordField.flags[0];
@@ -268,6 +269,11 @@ export interface RawRecord {
   /** window: launches and distinct streams in it (at its end) */
   windowLaunches: number;
   windowStreams: number;
+  /** range (NVTX): message and domain name ids (0: none), nesting depth, category; its id is payload64 */
+  rangeMessage: number;
+  rangeDomain: number;
+  rangeDepth: number;
+  rangeCategory: number;
 }
 
 /** Every field's offset, by its name in RecordField. */
@@ -307,5 +313,9 @@ export function decodeRecord(buf: Buffer, offset = 0): RawRecord {
     heldPriority: buf.readInt32LE(o + AT["hold.priority"]),
     windowLaunches: buf.readUInt32LE(o + AT["window.launches"]),
     windowStreams: buf.readUInt32LE(o + AT["window.streams"]),
+    rangeMessage: buf.readUInt32LE(o + AT["range.message"]),
+    rangeDomain: buf.readUInt32LE(o + AT["range.domain"]),
+    rangeDepth: buf.readUInt32LE(o + AT["range.depth"]),
+    rangeCategory: buf.readUInt32LE(o + AT["range.category"]),
   };
 }

@@ -79,6 +79,8 @@ export function recordToJson(r: RawRecord, ctx: JsonContext): Record<string, unk
       o.launches = r.windowLaunches;
       o.streams = r.windowStreams;
     }
+  } else if (r.kind === Kind.RANGE) {
+    rangeJson(r, ctx, o);
   } else if (r.kind !== Kind.PROCESS) {
     if (r.durNs !== null) o.dur = r.durNs;
     o.api = ctx.apiName(r.api);
@@ -134,6 +136,20 @@ export function recordToJson(r: RawRecord, ctx: JsonContext): Record<string, unk
       break;
   }
   return o;
+}
+
+/** An NVTX range record's fields (docs/records.md): the message and domain by name, the range id of start/end (a
+ *  decimal string: 64 bits), the nesting depth of push/pop, the category. */
+function rangeJson(r: RawRecord, ctx: JsonContext, o: Record<string, unknown>): void {
+  const name = (id: number) => (id === 0 ? undefined : (ctx.kernelName(id) ?? `#${id}`));
+  const message = name(r.rangeMessage);
+  if (message !== undefined) o.message = message;
+  const domain = name(r.rangeDomain);
+  if (domain !== undefined) o.domain = domain;
+  const op = OpName[Kind.RANGE][r.op];
+  if (op === "start" || op === "end") o.id = r.payload64.toString();
+  if (op === "push" || op === "pop") o.depth = r.rangeDepth;
+  if (r.rangeCategory) o.category = r.rangeCategory;
 }
 
 /** A ring of the session: its process, its kernel names, the launch records drained from it. */

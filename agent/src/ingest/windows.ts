@@ -8,10 +8,11 @@
 //
 // The hot path (every launch) reads a few fields straight from the batch and allocates nothing unless the launch is
 // kept for its window's spans (at most `launchLimit` per window).
-import { AT_DUR, AT_BLOCK, AT_FLAGS, AT_GRID, AT_HOLD_CAUSE_PID, AT_HOLD_CAUSE_PRIORITY, AT_HOLD_CAUSE_WINDOW, AT_HOLD_PRIORITY, AT_HOLD_RELEASED_BY, AT_KERNEL, AT_KIND, AT_OP, AT_STREAM, AT_T_START, AT_WINDOW_LAUNCHES, AT_WINDOW_SEQ, AT_WINDOW_STREAMS, durationNs, durationOf, Flag, Kind, RECORD_SIZE, ReleaseName } from "./record.js";
+import { AT_TID, AT_DUR, AT_BLOCK, AT_FLAGS, AT_GRID, AT_HOLD_CAUSE_PID, AT_HOLD_CAUSE_PRIORITY, AT_HOLD_CAUSE_WINDOW, AT_HOLD_PRIORITY, AT_HOLD_RELEASED_BY, AT_KERNEL, AT_KIND, AT_OP, AT_STREAM, AT_T_START, AT_WINDOW_LAUNCHES, AT_WINDOW_SEQ, AT_WINDOW_STREAMS, durationNs, durationOf, Flag, Kind, RECORD_SIZE, ReleaseName } from "./record.js";
 import type { Hold, Launch, ProcessMeta, RequestWindow } from "../model.js";
+import { RangeTracker } from "./ranges.js";
 import { HOLD_JOINS_WINDOW_NS, requestOf } from "./requests.js";
-import { AT_TID, ContextTracker, windowContexts } from "./contexts.js";
+import { ContextTracker, windowContexts } from "./contexts.js";
 
 /** Where assembled telemetry goes. */
 export interface WindowSink<P> {
@@ -174,6 +175,7 @@ class LaunchBuffer {
       t: b.readBigUInt64LE(o + AT_T_START),
       apiNs: durationNs(b, o),
       stream: b.readBigUInt64LE(o + AT_STREAM),
+      tid: b.readUInt32LE(o + AT_TID),
     };
     if (op === "kernel") {
       l.grid = [b.readUInt32LE(o + AT_GRID), b.readUInt32LE(o + AT_GRID + 4), b.readUInt32LE(o + AT_GRID + 8)];
@@ -201,6 +203,8 @@ export class WindowAssembler<P> {
   private lastEnd = 0n;
   /** the application's trace contexts (CONTEXT records), by thread and time */
   private readonly contexts: ContextTracker;
+  /** the process's NVTX ranges, for the spans of the windows they overlap */
+  readonly ranges = new RangeTracker();
 
   constructor(
     readonly meta: ProcessMeta,
@@ -237,6 +241,7 @@ export class WindowAssembler<P> {
       } else if (kind === Kind.WINDOW) this.windowRecord(data, o);
       else if (kind === Kind.HOLD) this.holdRecord(data, o);
       else if (kind === Kind.CONTEXT) this.contexts.record(data, o);
+      else if (kind === Kind.RANGE) this.ranges.record(data, o, this.names);
     }
     this.counts.records += n / RECORD_SIZE;
     this.counts.launches += launches;
@@ -307,6 +312,8 @@ export class WindowAssembler<P> {
     let horizon: bigint | null = null;
     for (const t of this.open.values()) if (horizon === null || t < horizon) horizon = t;
     for (const w of [...this.settling, ...this.ended]) if (horizon === null || w.t < horizon) horizon = w.t;
+    if (final) this.ranges.clear();
+    else this.ranges.prune(horizon !== null && horizon - LAUNCH_BEFORE_BEGIN_NS < this.lastEnd ? horizon - LAUNCH_BEFORE_BEGIN_NS : this.lastEnd);
     if (final) {
       this.launches.drop(this.launches.n);
       this.holds = [];
@@ -359,9 +366,11 @@ export class WindowAssembler<P> {
       heldNs,
       gpuNs: null,
     };
+    const ranges = this.ranges.forWindow(start, w.end);
+    if (ranges.length > 0) window.ranges = ranges;
     if (this.contexts.active) {
       const launches = { count: last - first, tid: (i: number) => buffer.tidAt(first + i), t: (i: number) => buffer.timeAt(first + i) };
-      const contexts = windowContexts(this.contexts, { start, end: w.end, endTid: w.endTid }, launches, holds, this.launchLimit);
+      const contexts = windowContexts(this.contexts, { start, end: w.end, endTid: w.endTid }, launches, holds, this.launchLimit, ranges);
       if (contexts) window.contexts = contexts;
     }
     // its launches as objects only when its spans will show them (slow or sampled windows)

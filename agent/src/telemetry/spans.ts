@@ -206,8 +206,8 @@ function childSpanId(windowDigest: string, k: number): string {
 }
 
 const HOLD_CHILD = 0x80000000;
-/** the request span of a window's k-th trace context (docs/tracing.md): 0x40000000 | k+1 */
-const CONTEXT_CHILD = 0x40000000;
+/** the request span of a window's k-th trace context (docs/tracing.md): 0x20000000 | k+1 */
+const CONTEXT_CHILD = 0x20000000;
 
 /** The span context of the request span a window's work under an application's trace context gets: in that trace,
  *  with a span id derived from the window's digest as its other children's are. */
@@ -223,10 +223,10 @@ function joinedContext(windowDigest: string, c: TraceContext, k: number): SpanCo
 
 /** The spans windowSpans makes of a window with `launchSpans` launch spans: exactly, or the queue's count drifts. */
 function windowSpanCount(w: RequestWindow, launchSpans: number): number {
-  if (!w.contexts) return 1 + w.holds.length + launchSpans;
+  if (!w.contexts) return 1 + w.holds.length + launchSpans + (w.ranges?.length ?? 0);
   let n = w.contexts.length;
   for (const c of w.contexts) {
-    n += c.holds.length;
+    n += c.holds.length + c.ranges.length;
     for (const i of c.launches) if (i < launchSpans) n++;
   }
   return n;
@@ -235,6 +235,39 @@ function windowSpanCount(w: RequestWindow, launchSpans: number): number {
 /** The application's span a joined request span is the child of: remote, in another process. */
 function appParent(c: TraceContext, own: SpanContext): SpanContext {
   return { traceId: c.traceId, spanId: c.parentSpanId, traceFlags: own.traceFlags, isRemote: true };
+}
+
+const RANGE_CHILD = 0x40000000;
+
+/**
+ * A window's NVTX ranges (w.ranges) as its child spans, named by their messages and nested as pushed (a range opened
+ * inside a push range of its thread is that span's child; the others the window's). Returns the parent of each launch
+ * span: the innermost range that contains the launch (a push range of the launching thread, or a start/end range of
+ * any thread), else the window. Where the window's work ran under trace contexts, `ownOf(i)` is the request span of
+ * range i's context: ranges and launches nest only within one trace, else under their own request span.
+ */
+function rangeSpans(meta: ProcessMeta, w: RequestWindow, d: string, ctx: SpanContext, emit: Emit, ownOf: (i: number) => SpanContext = () => ctx): (l: Launch, own?: SpanContext) => SpanContext {
+  const ranges = w.ranges ?? [];
+  const contexts = ranges.map((_, i) => ({ ...ownOf(i), spanId: childSpanId(d, (RANGE_CHILD | (i + 1)) >>> 0) }));
+  ranges.forEach((r, i) => {
+    const attributes: Attributes = { "tailguard.nvtx.op": r.op, "thread.id": r.tid };
+    if (r.domain !== null) attributes["nvtx.domain"] = r.domain;
+    if (r.category !== 0) attributes["nvtx.category"] = r.category;
+    if (r.open) attributes["tailguard.nvtx.open"] = true;
+    const parent = r.parent >= 0 && contexts[r.parent].traceId === contexts[i].traceId ? contexts[r.parent] : ownOf(i);
+    emit(meta, r.name || "(nvtx range)", contexts[i], parent, epochNs(meta, r.t), r.durNs, attributes, []);
+  });
+  if (ranges.length === 0) return (_l, own = ctx) => own;
+  return (l, own = ctx) => {
+    let best = -1;
+    for (let i = 0; i < ranges.length; i++) {
+      const r = ranges[i];
+      if (r.op === "mark" || (r.op === "push" && r.tid !== l.tid) || contexts[i].traceId !== own.traceId) continue;
+      if (l.t < r.t || l.t > r.t + BigInt(r.durNs)) continue;
+      if (best < 0 || r.t >= ranges[best].t) best = i;
+    }
+    return best < 0 ? own : contexts[best];
+  };
 }
 
 /** The resource of a GPU process: who it is (service, command, pod), where it runs (host, GPU), its priority. */
@@ -615,14 +648,18 @@ export class SpanPipeline {
       // one request span per trace context, in its trace under the application's span, with its own holds and
       // launches; work under none keeps the window's own trace
       const status = this.windowStatus(meta, w);
+      const owns = w.contexts.map((c, k) => (c.context ? joinedContext(d, c.context, k) : ctx));
+      const rangeOwner: SpanContext[] = [];
+      w.contexts.forEach((c, k) => c.ranges.forEach((i) => (rangeOwner[i] = owns[k])));
+      const launchParent = rangeSpans(meta, w, d, ctx, emit, (i) => rangeOwner[i] ?? ctx);
       w.contexts.forEach((c, k) => {
-        const own = c.context ? joinedContext(d, c.context, k) : ctx;
+        const own = owns[k];
         const attrs: Attributes = { ...attributes, "tailguard.window.contexts": w.contexts!.length, "tailguard.request.launches": c.launchCount };
         const name = c.context?.name ? `request ${c.context.name}` : "request";
         emit(meta, name, own, c.context ? appParent(c.context, own) : undefined, epochNs(meta, c.t), c.durNs, attrs, [], status);
         for (const i of c.holds) this.holdSpan(meta, w.holds[i], { ...own, spanId: childSpanId(d, (HOLD_CHILD | (i + 1)) >>> 0) }, own, emit);
         for (const i of c.launches)
-          if (i < launchSpans) this.launchSpan(meta, w.launches[i], { ...own, spanId: childSpanId(d, i + 1) }, own, i, emit);
+          if (i < launchSpans) this.launchSpan(meta, w.launches[i], { ...own, spanId: childSpanId(d, i + 1) }, launchParent(w.launches[i], own), i, emit);
       });
       return;
     }
@@ -630,8 +667,9 @@ export class SpanPipeline {
     w.holds.forEach((h, i) => {
       this.holdSpan(meta, h, { ...ctx, spanId: childSpanId(d, (HOLD_CHILD | (i + 1)) >>> 0) }, ctx, emit);
     });
+    const launchParent = rangeSpans(meta, w, d, ctx, emit);
     for (let i = 0; i < launchSpans; i++) {
-      this.launchSpan(meta, w.launches[i], { ...ctx, spanId: childSpanId(d, i + 1) }, ctx, i, emit);
+      this.launchSpan(meta, w.launches[i], { ...ctx, spanId: childSpanId(d, i + 1) }, launchParent(w.launches[i]), i, emit);
     }
   }
 
