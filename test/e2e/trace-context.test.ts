@@ -4,7 +4,7 @@
 // span. A process without a context is unchanged; bad traceparents are refused and record nothing; the header works
 // without the shim.
 import { execFileSync } from "node:child_process";
-import { readdirSync } from "node:fs";
+import { existsSync, readdirSync } from "node:fs";
 import path from "node:path";
 import { afterEach, describe, expect, it, vi } from "vitest";
 
@@ -199,6 +199,46 @@ describe("trace context", () => {
         const cause = byId.get(hold.links[0].spanId);
         expect(cause?.resource["process.pid"]).toBe(h.pid);
         expect(cause?.traceId).toBe(hold.links[0].traceId);
+      }
+    } finally {
+      await agent.stop();
+      await receiver.close();
+    }
+  });
+
+  it("NVTX ranges named by a traceparent join their requests to the trace, with their ranges and launches inside", async () => {
+    const include = path.join(process.env.NVTX_INCLUDE ?? path.join(process.env.CUDA_HOME ?? "/usr/local/cuda", "include"));
+    if (!existsSync(path.join(include, "nvtx3/nvToolsExt.h")))
+      throw new Error(`NVTX v3's header is missing (no ${include}/nvtx3/nvToolsExt.h): install the CUDA toolkit's headers or set NVTX_INCLUDE`);
+    const dir = testDir("tracectx-nvtx");
+    const rings = path.join(dir, "rings");
+    const program = compileProgram("nvtx_traced.c", { cuda: true, extra: [`-I${include}`] });
+    const receiver = await startOtlpReceiver();
+    vi.stubEnv("OTEL_EXPORTER_OTLP_ENDPOINT", receiver.url);
+    const agent = await Agent.start(agentOptions(["--dir", rings, "--port", "0", "--sample-rate", "1"], process.env));
+    try {
+      const env = simEnv(dir, { LD_PRELOAD: shimLib });
+      delete env.NVTX_INJECTION64_PATH;
+      const r = await runProgram(program, ["2", "5"], { env });
+      expect(r.code, r.stderr).toBe(0);
+      await until("all drained", () => readdirSync(rings).filter((f) => f.endsWith(".ring")).length === 0);
+      await agent.stop();
+      const spans = receiver.spans().filter((s) => s.resource["process.pid"] === r.pid);
+      const byId = new Map(spans.map((s) => [s.spanId, s]));
+      const want = expected();
+      const requests = spans.filter((s) => s.name === "request");
+      expect(new Set(requests.map((s) => s.traceId)).size).toBe(10);
+      for (const s of requests) expect(s.parentSpanId).toBe(want.get(s.traceId)?.parent);
+      // request → its traceparent range → "infer" → the launches, all in the request's trace
+      const launches = spans.filter((s) => s.name === "nvtx_kernel");
+      expect(launches).toHaveLength(20);
+      for (const l of launches) {
+        const infer = byId.get(l.parentSpanId!)!;
+        const outer = byId.get(infer.parentSpanId!)!;
+        const request = byId.get(outer.parentSpanId!)!;
+        expect([infer.name, outer.name.slice(0, 3), request.name]).toEqual(["infer", "00-", "request"]);
+        expect(outer.name.slice(3, 35)).toBe(l.traceId);
+        for (const s of [infer, outer, request]) expect(s.traceId).toBe(l.traceId);
       }
     } finally {
       await agent.stop();

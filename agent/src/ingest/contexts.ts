@@ -5,6 +5,9 @@
 import type { Hold, NvtxRange, TraceContext, WindowContext } from "../model.js";
 import { AT_CONTEXT_SPAN_ID, AT_CONTEXT_TRACE_ID, AT_FLAGS, AT_OP, AT_STREAM, AT_T_START, AT_TID, Flag } from "./record.js";
 
+/** an NVTX message that is a traceparent (the shim's own rule, native/shim/nvtx.c): its trace id and span id */
+const TRACEPARENT = /^[0-9a-f]{2}-([0-9a-f]{32})-([0-9a-f]{16})-[0-9a-f]{2}$/;
+
 const OP_PROCESS = 1;
 const OP_BEGIN = 2;
 const OP_END = 3;
@@ -160,8 +163,9 @@ export interface LaunchesOf {
  * by their index in the window, holds by theirs), plus one with context null for work under none. null when none of
  * its work ran under a context: the window is a trace of its own, as without contexts. A window without launches
  * (copies only) takes the context of the thread that ended it. `limit`: launches kept in the window's `launches`.
- * NVTX ranges go by the context of their thread at their middle: a range whose message is a traceparent opens its
- * context a moment after it begins itself, and is that context's.
+ * NVTX ranges go to a context that has launches or holds in the window (else they are left out of its spans): a range
+ * whose message is a traceparent to that context (the shim opens it after the range, microseconds to milliseconds
+ * later), any other to the context of its thread at its end (or the window's, while it is open).
  */
 export function windowContexts(
   tracker: ContextTracker,
@@ -171,10 +175,12 @@ export function windowContexts(
   limit: number,
   ranges: readonly NvtxRange[] = [],
 ): WindowContext[] | null {
-  const groups = new Map<string, { cur: Current | null; wc: WindowContext; first: bigint | null; last: bigint | null; open: boolean }>();
+  type Group = { cur: Current | null; wc: WindowContext; first: bigint | null; last: bigint | null; open: boolean };
+  const groups = new Map<string, Group>();
   let anyContext = false;
+  const keyOf = (cur: Current | null) => (cur ? `${cur.ctx.traceId}/${cur.ctx.spanId}/${cur.ctx.nameId}` : "");
   const groupOf = (cur: Current | null) => {
-    const key = cur ? `${cur.ctx.traceId}/${cur.ctx.spanId}/${cur.ctx.nameId}` : "";
+    const key = keyOf(cur);
     let g = groups.get(key);
     if (!g) {
       const context = cur ? tracker.traceContext(cur.ctx) : null;
@@ -203,12 +209,15 @@ export function windowContexts(
     g.wc.holds.push(i);
     seen(g, h.t);
   });
-  ranges.forEach((r, i) => {
-    const g = groupOf(tracker.contextAt(r.tid, r.t + BigInt(Math.floor(r.durNs / 2))));
-    g.wc.ranges.push(i);
-    seen(g, r.t);
-  });
   if (launches.count === 0) groupOf(tracker.contextAt(w.endTid, w.start));
+  ranges.forEach((r, i) => {
+    const tp = TRACEPARENT.exec(r.name);
+    let g: Group | undefined;
+    if (tp) {
+      for (const x of groups.values()) if (x.cur?.ctx.traceId === tp[1] && x.cur.ctx.spanId === tp[2]) g = x;
+    } else g = groups.get(keyOf(tracker.contextAt(r.tid, r.t + BigInt(r.durNs) - (r.durNs > 0 ? 1n : 0n))));
+    g?.wc.ranges.push(i);
+  });
   if (!anyContext) return null;
   const out: WindowContext[] = [];
   for (const g of groups.values()) {

@@ -244,29 +244,36 @@ const RANGE_CHILD = 0x40000000;
  * inside a push range of its thread is that span's child; the others the window's). Returns the parent of each launch
  * span: the innermost range that contains the launch (a push range of the launching thread, or a start/end range of
  * any thread), else the window. Where the window's work ran under trace contexts, `ownOf(i)` is the request span of
- * range i's context: ranges and launches nest only within one trace, else under their own request span.
+ * range i's context (undefined: the range is not shown in this window): ranges and launches nest only within one
+ * trace, else under their own request span.
  */
-function rangeSpans(meta: ProcessMeta, w: RequestWindow, d: string, ctx: SpanContext, emit: Emit, ownOf: (i: number) => SpanContext = () => ctx): (l: Launch, own?: SpanContext) => SpanContext {
+function rangeSpans(meta: ProcessMeta, w: RequestWindow, d: string, ctx: SpanContext, emit: Emit, ownOf: (i: number) => SpanContext | undefined = () => ctx): (l: Launch, own?: SpanContext) => SpanContext {
   const ranges = w.ranges ?? [];
-  const contexts = ranges.map((_, i) => ({ ...ownOf(i), spanId: childSpanId(d, (RANGE_CHILD | (i + 1)) >>> 0) }));
+  const contexts = ranges.map((_, i) => {
+    const own = ownOf(i);
+    return own ? { ...own, spanId: childSpanId(d, (RANGE_CHILD | (i + 1)) >>> 0) } : null;
+  });
   ranges.forEach((r, i) => {
+    const own = contexts[i];
+    if (!own) return;
     const attributes: Attributes = { "tailguard.nvtx.op": r.op, "thread.id": r.tid };
     if (r.domain !== null) attributes["nvtx.domain"] = r.domain;
     if (r.category !== 0) attributes["nvtx.category"] = r.category;
     if (r.open) attributes["tailguard.nvtx.open"] = true;
-    const parent = r.parent >= 0 && contexts[r.parent].traceId === contexts[i].traceId ? contexts[r.parent] : ownOf(i);
-    emit(meta, r.name || "(nvtx range)", contexts[i], parent, epochNs(meta, r.t), r.durNs, attributes, []);
+    const up = r.parent >= 0 ? contexts[r.parent] : null;
+    const parent = up && up.traceId === own.traceId ? up : ownOf(i)!;
+    emit(meta, r.name || "(nvtx range)", own, parent, epochNs(meta, r.t), r.durNs, attributes, []);
   });
   if (ranges.length === 0) return (_l, own = ctx) => own;
   return (l, own = ctx) => {
     let best = -1;
     for (let i = 0; i < ranges.length; i++) {
       const r = ranges[i];
-      if (r.op === "mark" || (r.op === "push" && r.tid !== l.tid) || contexts[i].traceId !== own.traceId) continue;
+      if (r.op === "mark" || (r.op === "push" && r.tid !== l.tid) || contexts[i]?.traceId !== own.traceId) continue;
       if (l.t < r.t || l.t > r.t + BigInt(r.durNs)) continue;
       if (best < 0 || r.t >= ranges[best].t) best = i;
     }
-    return best < 0 ? own : contexts[best];
+    return best < 0 ? own : contexts[best]!;
   };
 }
 
@@ -651,7 +658,7 @@ export class SpanPipeline {
       const owns = w.contexts.map((c, k) => (c.context ? joinedContext(d, c.context, k) : ctx));
       const rangeOwner: SpanContext[] = [];
       w.contexts.forEach((c, k) => c.ranges.forEach((i) => (rangeOwner[i] = owns[k])));
-      const launchParent = rangeSpans(meta, w, d, ctx, emit, (i) => rangeOwner[i] ?? ctx);
+      const launchParent = rangeSpans(meta, w, d, ctx, emit, (i) => rangeOwner[i]);
       w.contexts.forEach((c, k) => {
         const own = owns[k];
         const attrs: Attributes = { ...attributes, "tailguard.window.contexts": w.contexts!.length, "tailguard.request.launches": c.launchCount };
