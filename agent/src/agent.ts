@@ -171,6 +171,12 @@ export class Agent {
           batchSample: opts.batchSample,
           slowThresholdNs: (meta) => this.slowThreshold(meta),
           processByPid: (pid) => this.byPid.get(pid)?.meta,
+          // the request and hold histograms' exemplars: spans the pipeline exported
+          exemplars: {
+            wants: (meta, metric, reason, ns) => this.metrics.exemplars.wants(meta, metric, reason, ns),
+            offer: (meta, metric, reason, ns, end, ctx, at) => this.metrics.exemplars.offer(meta, metric, reason, ns, end, ctx, at),
+            settled: (from, to, ok) => this.metrics.exemplars.settled(from, to, ok),
+          },
           // one export in flight at a time: at 50k windows/s, batches of 512 leave the pipe idle between round trips
           batchSize: 2048,
         })

@@ -66,6 +66,14 @@ describe("the Collector pipeline", () => {
     expect(held.string_attribute.values.sort()).toEqual(["budget", "priority", "share"]);
   });
 
+  it("keeps the traces the agent's exemplars name: the attribute its spans carry (agent/src/telemetry/spans.ts)", () => {
+    const policies = config.processors.tail_sampling.policies as { name: string; type: string; [k: string]: any }[];
+    const exemplars = policies.find((p) => p.name === "exemplars")!;
+    expect(exemplars).toMatchObject({ type: "boolean_attribute", boolean_attribute: { key: "tailguard.exemplar", value: true } });
+    const spans = readFileSync(path.join(root, "agent/src/telemetry/spans.ts"), "utf8");
+    expect(spans).toContain('attributes["tailguard.exemplar"] = true;');
+  });
+
   it("keeps traces with an error: the status the agent gives a request over its SLO (docs/agent.md, Spans)", () => {
     const policies = config.processors.tail_sampling.policies as { name: string; type: string; [k: string]: any }[];
     const errors = policies.find((p) => p.type === "status_code")!;

@@ -81,6 +81,14 @@ describe("the Grafana dashboard", () => {
     expect(doc).toContain("### Two P99s");
   });
 
+  it("shows exemplars on the panels over the request-latency and hold-time buckets, and only there", () => {
+    const withExemplars = /\btailguard_(request_latency|hold_time)_seconds_bucket\b/;
+    const targets = dashboard.panels.flatMap((p: any) => (p.targets ?? []).map((t: any) => ({ panel: p.title, ...t })));
+    const latency = targets.filter((t: any) => withExemplars.test(t.expr));
+    expect(latency.length).toBeGreaterThanOrEqual(3);
+    for (const t of targets) expect(t.exemplar === true, t.panel).toBe(withExemplars.test(t.expr));
+  });
+
   it("and the rules name only metrics a running agent exports", async () => {
     const dir = testDir("dashboards");
     const agent = await Agent.start(agentOptions(["--dir", path.join(dir, "rings"), "--port", "0"], {}));

@@ -315,6 +315,21 @@ describe("the compose try-out", () => {
       expect(new URL(prometheusDs.url).origin).toBe(new URL(collectorConfig.exporters.prometheusremotewrite.endpoint).origin);
     });
 
+    it("links the Prometheus datasource's exemplars (their trace_id) to the trace backends, and Prometheus stores them", () => {
+      const datasources = provisioned("datasources").flatMap((f) => f.datasources);
+      const prometheusDs = datasources.find((d: any) => d.type === "prometheus" && d.isDefault);
+      const destinations = prometheusDs.jsonData?.exemplarTraceIdDestinations ?? [];
+      const traceBackends = datasources.filter((d: any) => d.type === "tempo" || d.type === "jaeger").map((d: any) => d.uid);
+      expect(destinations.map((d: any) => d.datasourceUid).sort()).toEqual(traceBackends.sort());
+      // the exemplar label the agent writes (agent/src/telemetry/openmetrics.ts)
+      const openmetrics = readFileSync(path.join(root, "agent/src/telemetry/openmetrics.ts"), "utf8");
+      for (const d of destinations) {
+        expect(d.name).toBe("trace_id");
+        expect(openmetrics).toContain(`{${d.name}="`);
+      }
+      expect(services.prometheus.command).toContain("--enable-feature=exemplar-storage");
+    });
+
     it("loads dashboards/tailguard.json (also as the home dashboard) and lets anonymous viewers in", () => {
       const providers = provisioned("dashboards").flatMap((f) => f.providers);
       const folders = providers.filter((p: any) => p.type === "file").map((p: any) => p.options.path);

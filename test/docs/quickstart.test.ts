@@ -38,6 +38,16 @@ describe("the packages the tests need", () => {
     for (const l of installs) expect(l).toContain("--no-install-recommends");
   });
 
+  it("a component no Debian 12 package provides is installed by .ci/run and named in the Quickstart", () => {
+    const quickstart = readme.slice(readme.indexOf("## Quickstart"), readme.indexOf("\n## ", readme.indexOf("## Quickstart") + 1));
+    const installs = Object.values(COMPONENTS).flatMap((c: { install?: string }) => c.install ?? []);
+    expect(installs.length).toBeGreaterThan(0);
+    for (const cmd of installs) {
+      expect(ci, `.ci/run runs ${cmd}`).toContain(cmd);
+      expect(quickstart, `the Quickstart names ${cmd}`).toContain(cmd);
+    }
+  });
+
   it("every package a test names when its component is missing is one of them", () => {
     const ciList = ciPackages();
     for (const [name, c] of Object.entries(COMPONENTS))

@@ -4,7 +4,7 @@
 // distinct series, on which the dashboard's own request-latency query returns one result per node.
 import { spawn, type ChildProcess } from "node:child_process";
 import { once } from "node:events";
-import { readFileSync, writeFileSync } from "node:fs";
+import { writeFileSync } from "node:fs";
 import path from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { expect, it } from "vitest";
@@ -12,23 +12,13 @@ import { expect, it } from "vitest";
 import { Agent } from "../../agent/src/agent.js";
 import { agentOptions } from "../../agent/src/cli/agent.js";
 import { requireComponent } from "../support/components.js";
+import { panelQuery } from "../support/dashboard.js";
 import { freePort, query, until } from "../support/prometheus.js";
-import { nativeBuild, root, runProgram, shimLib, simEnv, testDir } from "../support/native.js";
+import { nativeBuild, runProgram, shimLib, simEnv, testDir } from "../support/native.js";
 import { startOtlpReceiver, type OtlpReceiver } from "../support/otlp-receiver.js";
 
 const NODES = ["node-a", "node-b"];
 const PANEL = "Request latency P99 by process (histogram_quantile, bucket precision)";
-
-/** A panel's first query from dashboards/tailguard.json, by title, as Grafana would send it with every template
- *  variable at "All" (.*) and $__rate_interval at 1m. */
-function panelQuery(title: string): string {
-  const dashboard = JSON.parse(readFileSync(path.join(root, "dashboards/tailguard.json"), "utf8"));
-  const panels = (ps: any[]): any[] => ps.flatMap((p) => [p, ...panels(p.panels ?? [])]);
-  const panel = panels(dashboard.panels).find((p) => p.title === title);
-  if (!panel) throw new Error(`dashboards/tailguard.json has no panel titled "${title}"`);
-  const expr: string = panel.targets[0].expr;
-  return expr.replaceAll("$__rate_interval", "1m").replace(/\$\{?\w+\}?/g, ".*");
-}
 
 it("two agents on two nodes: distinct OTLP resources, and the dashboard's latency query gives one result per node", async () => {
   const PROMETHEUS = requireComponent("prometheus");

@@ -9,11 +9,13 @@ import path from "node:path";
 /** Where a component is, or why it is not usable. */
 type Found = { at: string } | { missing: string };
 
-interface Component {
+export interface Component {
   /** what it is, for people */
   what: string;
   /** the Debian packages that provide it */
   packages: string[];
+  /** how to install it, where no Debian 12 package does */
+  install?: string;
   /** the tests that need it */
   neededBy: string;
   find(env: NodeJS.ProcessEnv): Found;
@@ -52,6 +54,13 @@ export const COMPONENTS = {
     neededBy: "test/native/abi-conformance.test.ts",
     find: () => (existsSync(HIP_HEADER) ? { at: path.dirname(path.dirname(HIP_HEADER)) } : { missing: `no ${HIP_HEADER}` }),
   },
+  vmagent: {
+    what: "vmagent (the Collector path's stand-in: OTLP in, Prometheus remote write out)",
+    packages: [],
+    install: "bash test/support/fetch-vmagent.sh",
+    neededBy: "test/e2e/collector-path.test.ts",
+    find: (env) => executable(env.TAILGUARD_VMAGENT ?? path.join(env.XDG_CACHE_HOME ?? path.join(env.HOME ?? "/", ".cache"), "tailguard/vmagent/vmagent")),
+  },
 } satisfies Record<string, Component>;
 
 export type ComponentName = keyof typeof COMPONENTS;
@@ -68,7 +77,7 @@ export function requireComponent(name: ComponentName, env: NodeJS.ProcessEnv = p
   const found = c.find(env);
   if ("at" in found) return found.at;
   throw new Error(`${c.what} is missing (${found.missing}), which this test needs: install it with ` +
-    `\`${installCommand(c.packages)}\` (the README's Quickstart lists everything the full suite needs)`);
+    `\`${c.install ?? installCommand(c.packages)}\` (the README's Quickstart lists everything the full suite needs)`);
 }
 
 /** The components this machine lacks, with why. */
@@ -94,6 +103,16 @@ function onPath(cmd: string, env: NodeJS.ProcessEnv): Found {
     }
   }
   return { missing: `no executable \`${cmd}\` in PATH` };
+}
+
+/** An executable file at this path. */
+function executable(file: string): Found {
+  try {
+    accessSync(file, constants.X_OK);
+    return { at: file };
+  } catch {
+    return { missing: `no executable ${file}` };
+  }
 }
 
 /** clang, clang++ and clang's fuzzer runtime (libclang_rt.fuzzer, from libclang-rt-14-dev on Debian 12). */

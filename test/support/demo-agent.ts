@@ -26,10 +26,12 @@ export interface DemoAgent {
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-export async function startDemoAgent(prefix: string): Promise<DemoAgent> {
+/** `env`: added to the agent's environment (the OTEL_* variables of an exporter, say). */
+export async function startDemoAgent(prefix: string, env: Record<string, string> = {}): Promise<DemoAgent> {
   const ringDir = path.join(testDir(prefix), "rings");
   const child = spawn(process.execPath, [cli, "agent", "--demo", "--port", "0", "--dir", ringDir], {
     stdio: ["ignore", "pipe", "pipe"],
+    env: { ...process.env, ...env },
   });
   let out = "";
   child.stdout!.on("data", (d) => (out += d));

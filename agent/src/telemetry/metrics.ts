@@ -14,8 +14,7 @@ import path from "node:path";
 
 import { ValueType, type Attributes, type HrTime } from "@opentelemetry/api";
 import { ExportResultCode, hrTime } from "@opentelemetry/core";
-import { AggregationTemporalityPreference, OTLPMetricExporter as OtlpJsonExporter } from "@opentelemetry/exporter-metrics-otlp-http";
-import { OTLPMetricExporter as OtlpProtoExporter } from "@opentelemetry/exporter-metrics-otlp-proto";
+import { AggregationTemporalityPreference } from "@opentelemetry/exporter-metrics-otlp-http";
 import { PrometheusExporter, PrometheusSerializer } from "@opentelemetry/exporter-prometheus";
 import { resourceFromAttributes, type Resource } from "@opentelemetry/resources";
 import {
@@ -33,7 +32,10 @@ import {
   type ResourceMetrics,
 } from "@opentelemetry/sdk-metrics";
 
+import { ExemplarReservoir, type BucketExemplar, type ExemplarMetric, type ExemplarSink } from "./exemplars.js";
+import { OPENMETRICS_CONTENT_TYPE, PROMETHEUS_CONTENT_TYPE, serializeOpenMetrics, wantsOpenMetrics } from "./openmetrics.js";
 import { exporterOptions, type OtlpMetricsExport } from "./otel-env.js";
+import { OtlpExemplarMetricExporter } from "./otlp-metrics.js";
 import { agentVersion, ownProcess } from "./own-process.js";
 import { FORGET_AFTER_MS, PERCENTILES, type Hold, type ProcessMeta, type RequestWindow, type SeriesSnapshot } from "../model.js";
 
@@ -295,6 +297,10 @@ export function commandLabel(meta: Pick<ProcessMeta, "cmdline" | "serviceName">)
   return argv0 ? path.basename(argv0) : "unknown";
 }
 
+/** A histogram data point with the exemplars of its buckets (exemplars.ts): the OpenMetrics exposition and the OTLP
+ *  push show them, the Prometheus 0.0.4 text cannot. */
+export type ExemplarPoint = DataPoint<Histogram> & { exemplars?: BucketExemplar[] };
+
 /** An explicit-bucket histogram over nanosecond values, exported in seconds. */
 class Distribution {
   readonly counts: number[];
@@ -302,12 +308,16 @@ class Distribution {
   sumNs = 0;
   minNs = Infinity;
   maxNs = -Infinity;
+  /** request latency and hold time only: the spans behind their buckets */
+  readonly exemplars: ExemplarReservoir | null;
 
   constructor(
     private readonly boundaries: number[],
     private readonly boundsNs: Float64Array,
+    exemplars: boolean,
   ) {
     this.counts = new Array<number>(boundsNs.length + 1).fill(0);
+    this.exemplars = exemplars ? new ExemplarReservoir(boundsNs) : null;
   }
 
   record(ns: number): void {
@@ -337,14 +347,14 @@ class Distribution {
   }
 }
 
-const bucketsOf = (key: "request_latency" | "hold_time" | "launch_api_time") => {
+const bucketsOf = (key: "request_latency" | "hold_time" | "launch_api_time", exemplars: boolean) => {
   const boundaries = [...METRICS[key].buckets];
   const ns = Float64Array.from(boundaries, (s) => Math.round(s * 1e9));
-  return () => new Distribution(boundaries, ns);
+  return () => new Distribution(boundaries, ns, exemplars);
 };
-const latencyDistribution = bucketsOf("request_latency");
-const holdDistribution = bucketsOf("hold_time");
-const apiDistribution = bucketsOf("launch_api_time");
+const latencyDistribution = bucketsOf("request_latency", true);
+const holdDistribution = bucketsOf("hold_time", true);
+const apiDistribution = bucketsOf("launch_api_time", false);
 
 /** A process's Kubernetes labels, from its resource (identity.ts): absent where unknown, as Prometheus reads an empty
  *  label. */
@@ -471,6 +481,8 @@ export class AgentMetrics {
   private readonly scrapeReader: MetricReader | null = null;
   private readonly serializer = new PrometheusSerializer(undefined, false, undefined, false, true);
   private closing: Promise<void> | null = null;
+  /** whether anything shows the metrics: the Prometheus endpoint or OTLP push */
+  private readonly exposed: boolean;
 
   constructor(opts: AgentMetricsOptions) {
     this.forgetAfterMs = opts.forgetAfterMs ?? FORGET_AFTER_MS;
@@ -479,6 +491,7 @@ export class AgentMetrics {
     this.snapshots = opts.snapshots;
     this.spanStats = opts.spanStats;
     this.drain = opts.drain;
+    this.exposed = Boolean(opts.prometheus || opts.otlp);
     const producer: MetricProducer = { collect: () => Promise.resolve(this.produce()) };
     const readers: MetricReader[] = [];
     if (opts.prometheus) {
@@ -490,6 +503,28 @@ export class AgentMetrics {
     if (opts.otlp) readers.push(this.pushReader(opts.otlp, producer));
     this.provider = new MeterProvider({ resource: this.resource, readers });
 
+  }
+
+  /** What the span pipeline (spans.ts) tells of the request and hold spans it exports: the histograms' exemplars. */
+  readonly exemplars: ExemplarSink<ProcessMeta> = {
+    // none where no exposition could show them (--no-prometheus without OTLP metrics): no span is marked in vain
+    wants: (meta, metric, reason, valueNs) => this.exposed && (this.distributionOf(meta, metric, reason)?.exemplars?.wants(valueNs) ?? false),
+    offer: (meta, metric, reason, valueNs, endNs, ctx, at) => this.distributionOf(meta, metric, reason)?.exemplars?.offer(valueNs, endNs, ctx, at),
+    settled: (from, to, ok) => {
+      for (const s of [...this.retiring, ...[...this.byPid.values()].flat()]) {
+        s.latency.exemplars!.settle(from, to, ok);
+        for (const h of Object.values(s.holds)) h.time.exemplars!.settle(from, to, ok);
+      }
+    },
+  };
+
+  /** The histogram a span's value went to, if its series is still here (never opens one: an exemplar alone is no
+   *  observation). */
+  private distributionOf(meta: ProcessMeta, metric: ExemplarMetric, reason: string | undefined): Distribution | undefined {
+    let s = this.current.get(meta.pid);
+    if (!s?.matches(meta)) s = this.byPid.get(meta.pid)?.find((x) => x.matches(meta)) ?? this.retiring.find((x) => x.pid === meta.pid && x.matches(meta));
+    if (!s) return undefined;
+    return metric === "request_latency" ? s.latency : s.holds[reason as Hold["reason"]]?.time;
   }
 
   /** Opens a process's series before its first observation, so that rate() counts that observation too. */
@@ -611,7 +646,9 @@ export class AgentMetrics {
     });
   }
 
-  /** Answers a Prometheus scrape of /metrics: every series under the Prometheus names (a 404 without `prometheus`). */
+  /** Answers a Prometheus scrape of /metrics: every series under the Prometheus names (a 404 without `prometheus`), in
+   *  the Prometheus 0.0.4 text, or in OpenMetrics 1.0 with the histograms' exemplars to a scraper that prefers it
+   *  (openmetrics.ts). Both are written from the same collection. */
   scrape(req: IncomingMessage, res: ServerResponse): void {
     const reader = this.scrapeReader;
     if (!reader) {
@@ -620,7 +657,12 @@ export class AgentMetrics {
     }
     reader.collect().then(
       ({ resourceMetrics }) => {
-        res.writeHead(200, { "content-type": "text/plain; version=0.0.4; charset=utf-8" });
+        if (wantsOpenMetrics(req.headers.accept)) {
+          res.writeHead(200, { "content-type": OPENMETRICS_CONTENT_TYPE });
+          res.end(serializeOpenMetrics(resourceMetrics, (name) => BY_OTEL_NAME.get(name)));
+          return;
+        }
+        res.writeHead(200, { "content-type": PROMETHEUS_CONTENT_TYPE });
         res.end(this.serializer.serialize(prometheusNames(resourceMetrics)));
       },
       (err: unknown) => res.writeHead(500).end(`# collection failed: ${String(err)}\n`),
@@ -645,6 +687,12 @@ export class AgentMetrics {
       endTime: end,
       value,
     });
+    const histogram = (s: ProcessSeries, attributes: Attributes, d: Distribution): ExemplarPoint => {
+      const p: ExemplarPoint = point(s, attributes, d.value());
+      const exemplars = d.exemplars?.exemplars();
+      if (exemplars?.length) p.exemplars = exemplars;
+      return p;
+    };
 
     const errors: unknown[] = [];
     let spans: SpanCounts = { exported: 0, dropped: 0, failed: 0 };
@@ -658,8 +706,8 @@ export class AgentMetrics {
     const own = ownProcess();
 
     const metrics: MetricData[] = [
-      metricData("request_latency", all.map((s) => point(s, attrsOf(s), s.latency.value()))),
-      metricData("hold_time", all.flatMap((s) => Object.values(s.holds).map((h) => point(s, labelled.get(s) ? h.attrsWithPid : h.attrs, h.time.value())))),
+      metricData("request_latency", all.map((s) => histogram(s, attrsOf(s), s.latency))),
+      metricData("hold_time", all.flatMap((s) => Object.values(s.holds).map((h) => histogram(s, labelled.get(s) ? h.attrsWithPid : h.attrs, h.time)))),
       metricData("launch_api_time", all.map((s) => point(s, attrsOf(s), s.apiTime.value()))),
       perSeries("launches", (s) => s.launches),
       perSeries("request_windows", (s) => s.latency.count),
@@ -769,6 +817,7 @@ function metricData(key: MetricKey, dataPoints: DataPoint<Histogram>[] | DataPoi
 const BUILD: Attributes = { version: agentVersion, node: process.versions.node };
 
 const PROMETHEUS_NAME = new Map<string, string>(Object.values(METRICS).map((d) => [d.otel, d.prometheus]));
+const BY_OTEL_NAME = new Map<string, MetricDefinition>(Object.values(METRICS).map((d) => [d.otel, d]));
 
 /** The collection with METRICS' Prometheus names (the serializer only turns dots into underscores). */
 function prometheusNames(rm: ResourceMetrics): ResourceMetrics {
@@ -783,9 +832,10 @@ function prometheusNames(rm: ResourceMetrics): ResourceMetrics {
   };
 }
 
-/** OTLP metric push for `config` (otel-env.ts): http/protobuf or http/json, always cumulative (the series here are). */
+/** OTLP metric push for `config` (otel-env.ts): http/protobuf or http/json, always cumulative (the series here are),
+ *  histograms with their exemplars (otlp-metrics.ts). */
 export function otlpMetricExporter(config: OtlpMetricsExport): OtlpMetricsOptions {
   const options = { ...exporterOptions(config), temporalityPreference: AggregationTemporalityPreference.CUMULATIVE };
-  const exporter = config.protocol === "http/json" ? new OtlpJsonExporter(options) : new OtlpProtoExporter(options);
+  const exporter = new OtlpExemplarMetricExporter(options, config.protocol === "http/json" ? "http/json" : "http/protobuf");
   return { exporter, intervalMs: config.intervalMs, exportTimeoutMs: config.exportTimeoutMs };
 }

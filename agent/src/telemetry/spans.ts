@@ -19,6 +19,7 @@ import { resourceFromAttributes, type Resource } from "@opentelemetry/resources"
 import type { ReadableSpan, SpanExporter } from "@opentelemetry/sdk-trace-base";
 
 import { epochNs, type Hold, type Launch, type ProcessMeta, type RequestWindow, type TraceContext } from "../model.js";
+import type { ExemplarMetric, ExemplarSink } from "./exemplars.js";
 import { exporterOptions, type OtlpExport } from "./otel-env.js";
 import { exportRequest, ProtoWriter, resourceBytes, scopeBytes, span as writeSpan, type EncodedSpans } from "./otlp-proto.js";
 import { agentVersion } from "./own-process.js";
@@ -136,6 +137,9 @@ export interface SpanOptions {
   exportDelayMs?: number;
   /** an export that has not answered by then counts as failed, and the next one may start (default 30000 ms) */
   exportTimeoutMs?: number;
+  /** told of each request and hold span written, and of each export's outcome: the histograms' exemplars
+   *  (exemplars.ts) */
+  exemplars?: ExemplarSink<ProcessMeta>;
 }
 
 /** Span counts since the pipeline started: each span given to it (by window() and hold()) is exactly one of these, or
@@ -347,6 +351,10 @@ export class SpanPipeline {
   private readonly batchSize: number;
   private readonly exportDelayMs: number;
   private readonly exportTimeoutMs: number;
+  private readonly exemplars: ExemplarSink<ProcessMeta> | null;
+  /** spans written so far (emitted), and taken for export: a span's position in the one order spans are exported in */
+  private emitted = 0;
+  private taken = 0;
 
   /** queued work from `head` on; spans already built for export wait in `built` */
   private work: Work[] = [];
@@ -390,13 +398,18 @@ export class SpanPipeline {
     this.batchSize = opts.batchSize ?? 512;
     this.exportDelayMs = opts.exportDelayMs ?? 1000;
     this.exportTimeoutMs = opts.exportTimeoutMs ?? 30_000;
+    this.exemplars = opts.exemplars ?? null;
     const encoded = isEncoded(this.exporter);
     this.pending = encoded ? new ProtoWriter(256 * 1024) : null;
     this.requestWriter = encoded ? new ProtoWriter(256 * 1024) : null;
-    this.emitReadable = (out) => (meta, name, ctx, parent, startNs, durNs, attributes, links, status) =>
+    this.emitReadable = (out) => (meta, name, ctx, parent, startNs, durNs, attributes, links, status) => {
+      this.emitted++;
       out.push(this.span(meta, name, ctx, parent, startNs, durNs, attributes, links, status));
-    this.emitEncoded = (meta, name, ctx, parent, startNs, durNs, attributes, links, status) =>
+    };
+    this.emitEncoded = (meta, name, ctx, parent, startNs, durNs, attributes, links, status) => {
+      this.emitted++;
       writeSpan(this.pending!, 2, name, ctx, parent, startNs, startNs + BigInt(durNs), attributes, links, status);
+    };
   }
 
   /** An ended request window (with its holds); `decided`: what decide() said of it already (the agent asks first,
@@ -533,6 +546,9 @@ export class SpanPipeline {
     // generation and be promoted (at 50k spans/s, most of the agent's memory)
     const count = Array.isArray(batch) ? batch.length : batch.spans;
     if (count === 0) return Promise.resolve();
+    // batches leave in the order their spans were written: this one holds positions [from, from + count)
+    const from = this.taken;
+    this.taken += count;
     let settle!: () => void;
     const done = new Promise<void>((resolve) => (settle = resolve));
     this.inFlight = done;
@@ -543,6 +559,7 @@ export class SpanPipeline {
       clearTimeout(timeout);
       if (ok) this.exported += count;
       else this.failed += count;
+      this.exemplars?.settled(from, from + count, ok);
       this.inFlight = null;
       settle();
       if (this.queued > 0) this.schedule(this.queued >= this.batchSize ? 0 : this.exportDelayMs);
@@ -659,18 +676,27 @@ export class SpanPipeline {
       const rangeOwner: SpanContext[] = [];
       w.contexts.forEach((c, k) => c.ranges.forEach((i) => (rangeOwner[i] = owns[k])));
       const launchParent = rangeSpans(meta, w, d, ctx, emit, (i) => rangeOwner[i]);
+      // the window's request_latency exemplar: one span, its longest request span that is sampled
+      let longest = -1;
+      w.contexts.forEach((c, k) => {
+        if (owns[k].traceFlags & TraceFlags.SAMPLED && (longest < 0 || c.durNs > w.contexts![longest].durNs)) longest = k;
+      });
       w.contexts.forEach((c, k) => {
         const own = owns[k];
         const attrs: Attributes = { ...attributes, "tailguard.window.contexts": w.contexts!.length, "tailguard.request.launches": c.launchCount };
         const name = c.context?.name ? `request ${c.context.name}` : "request";
+        const exemplar = k === longest && this.wantsExemplar(meta, "request_latency", undefined, w.durNs, own, attrs);
         emit(meta, name, own, c.context ? appParent(c.context, own) : undefined, epochNs(meta, c.t), c.durNs, attrs, [], status);
+        if (exemplar) this.offerExemplar(meta, "request_latency", undefined, w.durNs, start, own);
         for (const i of c.holds) this.holdSpan(meta, w.holds[i], { ...own, spanId: childSpanId(d, (HOLD_CHILD | (i + 1)) >>> 0) }, own, emit);
         for (const i of c.launches)
           if (i < launchSpans) this.launchSpan(meta, w.launches[i], { ...own, spanId: childSpanId(d, i + 1) }, launchParent(w.launches[i], own), i, emit);
       });
       return;
     }
+    const exemplar = this.wantsExemplar(meta, "request_latency", undefined, w.durNs, ctx, attributes);
     emit(meta, "request", ctx, undefined, start, w.durNs, attributes, [], this.windowStatus(meta, w));
+    if (exemplar) this.offerExemplar(meta, "request_latency", undefined, w.durNs, start, ctx);
     w.holds.forEach((h, i) => {
       this.holdSpan(meta, h, { ...ctx, spanId: childSpanId(d, (HOLD_CHILD | (i + 1)) >>> 0) }, ctx, emit);
     });
@@ -705,7 +731,23 @@ export class SpanPipeline {
       if (joined) for (const context of joined) links.push({ context, attributes: { "tailguard.link": "hold.cause" } });
       else if (cause) links.push({ context: windowSpanContext(cause, h.causeWindow), attributes: { "tailguard.link": "hold.cause" } });
     }
-    emit(meta, "hold", ctx, parent, epochNs(meta, h.t), h.durNs, attributes, links);
+    const start = epochNs(meta, h.t);
+    const exemplar = this.wantsExemplar(meta, "hold_time", h.reason, h.durNs, ctx, attributes);
+    emit(meta, "hold", ctx, parent, start, h.durNs, attributes, links);
+    if (exemplar) this.offerExemplar(meta, "hold_time", h.reason, h.durNs, start, ctx);
+  }
+
+  /** Whether a span about to be written will be offered as an exemplar (sampled, and its bucket takes one now); if so
+   *  it says so in `tailguard.exemplar`, so that a Collector's tail sampling can keep its trace (collectors/). */
+  private wantsExemplar(meta: ProcessMeta, metric: ExemplarMetric, reason: string | undefined, durNs: number, ctx: SpanContext, attributes: Attributes): boolean {
+    if (!this.exemplars || (ctx.traceFlags & TraceFlags.SAMPLED) === 0 || !this.exemplars.wants(meta, metric, reason, durNs)) return false;
+    attributes["tailguard.exemplar"] = true;
+    return true;
+  }
+
+  /** The span just emitted, as an exemplar of its histogram: with the ids it was written with. */
+  private offerExemplar(meta: ProcessMeta, metric: ExemplarMetric, reason: string | undefined, durNs: number, startNs: bigint, ctx: SpanContext): void {
+    this.exemplars!.offer(meta, metric, reason, durNs, startNs + BigInt(durNs), ctx, this.emitted - 1);
   }
 
   /** A launch call: from the call to its return where the shim timed it, else an instant (the model carries the launch
