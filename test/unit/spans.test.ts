@@ -285,6 +285,29 @@ describe("hold spans", () => {
     expect(priority.links.map((l) => l.context)).toEqual([cause.spanContext()]);
   });
 
+  it("offer a joined window's latency exemplar from its longest sampled request span, in the application's trace", async () => {
+    const offers: { metric: string; valueNs: number; traceId: string; spanId: string }[] = [];
+    const sink = {
+      wants: () => true,
+      offer: (_m: ProcessMeta, metric: string, _r: string | undefined, valueNs: number, _end: bigint, c: { traceId: string; spanId: string }) =>
+        offers.push({ metric, valueNs, traceId: c.traceId, spanId: c.spanId }),
+      settled: () => {},
+    };
+    const app = (traceId: string, sampled: boolean) => ({ traceId, parentSpanId: "b7ad6b7169203331", sampled });
+    const w: RequestWindow = {
+      ...servingWindow,
+      contexts: [
+        { context: app("0af7651916cd43dd8448eb211c80319c", true), t: servingWindow.t, durNs: 1_000, launchCount: 0, launches: [], holds: [], ranges: [] },
+        { context: app("4bf92f3577b34da6a3ce929d0e0e4736", false), t: servingWindow.t, durNs: 9_000, launchCount: 0, launches: [], holds: [], ranges: [] },
+        { context: app("11111111111111111111111111111111", true), t: servingWindow.t, durNs: 5_000, launchCount: 0, launches: [], holds: [], ranges: [] },
+      ],
+    };
+    const { spans } = await collect((p) => p.window(serving, w, { span: "priority", launches: null }), { exemplars: sink } as Partial<SpanOptions>);
+    const marked = spans.filter((x) => x.attributes["tailguard.exemplar"]);
+    expect(marked.map((x) => x.spanContext().traceId)).toEqual(["11111111111111111111111111111111"]);
+    expect(offers).toEqual([{ metric: "request_latency", valueNs: servingWindow.durNs, traceId: "11111111111111111111111111111111", spanId: marked[0].spanContext().spanId }]);
+  });
+
   it("puts a hold outside any window in a trace of its own", async () => {
     const h = hold(serving, serving.anchorMonotonic + 2_000_000_000n, { reason: "budget" });
     const { spans } = await collect((p) => p.hold(serving, h));
