@@ -296,6 +296,46 @@ describe("hold spans", () => {
     expect(share.attributes).toMatchObject({ "tailguard.hold.cause.pid": 999, "tailguard.hold.cause.window": 12, "tailguard.hold.reason": "share" });
   });
 
+  it("link to the causing window's joined request spans when its work ran under application trace contexts", async () => {
+    const app = { traceId: "0af7651916cd43dd8448eb211c80319c", parentSpanId: "b7ad6b7169203331", sampled: true, name: "infer" };
+    const joinedCause: RequestWindow = {
+      ...servingWindow,
+      contexts: [{ context: app, t: servingWindow.t, durNs: servingWindow.durNs, launchCount: 20, launches: [], holds: [], ranges: [] }],
+    };
+    const { spans } = await collect((p) => {
+      p.window(serving, joinedCause); // the cause ended first (the usual order)
+      p.window(batch, batchWindow);
+    }, scenarioOpts);
+    const cause = spans.find((s) => s.name === "request infer")!;
+    expect(cause.spanContext().traceId).toBe(app.traceId);
+    expect(cause.parentSpanContext).toMatchObject({ traceId: app.traceId, spanId: app.parentSpanId, isRemote: true });
+    const priority = named(spans, "hold").find((s) => s.attributes["tailguard.hold.cause.window"] === 3)!;
+    expect(priority.links.map((l) => l.context)).toEqual([cause.spanContext()]);
+  });
+
+  it("offer a joined window's latency exemplar from its longest sampled request span, in the application's trace", async () => {
+    const offers: { metric: string; valueNs: number; traceId: string; spanId: string }[] = [];
+    const sink = {
+      wants: () => true,
+      offer: (_m: ProcessMeta, metric: string, _r: string | undefined, valueNs: number, _end: bigint, c: { traceId: string; spanId: string }) =>
+        offers.push({ metric, valueNs, traceId: c.traceId, spanId: c.spanId }),
+      settled: () => {},
+    };
+    const app = (traceId: string, sampled: boolean) => ({ traceId, parentSpanId: "b7ad6b7169203331", sampled });
+    const w: RequestWindow = {
+      ...servingWindow,
+      contexts: [
+        { context: app("0af7651916cd43dd8448eb211c80319c", true), t: servingWindow.t, durNs: 1_000, launchCount: 0, launches: [], holds: [], ranges: [] },
+        { context: app("4bf92f3577b34da6a3ce929d0e0e4736", false), t: servingWindow.t, durNs: 9_000, launchCount: 0, launches: [], holds: [], ranges: [] },
+        { context: app("11111111111111111111111111111111", true), t: servingWindow.t, durNs: 5_000, launchCount: 0, launches: [], holds: [], ranges: [] },
+      ],
+    };
+    const { spans } = await collect((p) => p.window(serving, w, { span: "priority", launches: null }), { exemplars: sink } as Partial<SpanOptions>);
+    const marked = spans.filter((x) => x.attributes["tailguard.exemplar"]);
+    expect(marked.map((x) => x.spanContext().traceId)).toEqual(["11111111111111111111111111111111"]);
+    expect(offers).toEqual([{ metric: "request_latency", valueNs: servingWindow.durNs, traceId: "11111111111111111111111111111111", spanId: marked[0].spanContext().spanId }]);
+  });
+
   it("puts a hold outside any window in a trace of its own", async () => {
     const h = hold(serving, serving.anchorMonotonic + 2_000_000_000n, { reason: "budget" });
     const { spans } = await collect((p) => p.hold(serving, h));
@@ -588,6 +628,46 @@ describe("over OTLP/HTTP", () => {
     expect(ours.length).toBe(readable.length);
     expect(ours).toEqual(sdk);
     expect(ours.every((s: any) => s.flags === 0x101)).toBe(true);
+  });
+
+  it("writes joined request spans (application trace contexts, remote parents, traceState) as the SDK's serializer does", async () => {
+    // batch's window 7 with two application contexts (one sampled, with a tracestate, one not) and work under none
+    const app = (traceId: string, parentSpanId: string, sampled: boolean, more: object = {}) => ({ traceId, parentSpanId, sampled, ...more });
+    const joinedWindow: RequestWindow = {
+      ...batchWindow,
+      launches: launches(6, batch.anchorMonotonic + 1_050_000_000n),
+      contexts: [
+        { context: app("0af7651916cd43dd8448eb211c80319c", "b7ad6b7169203331", true, { name: "infer", traceState: "vendor=abc" }), t: batchWindow.t, durNs: 1_000_000, launchCount: 3, launches: [0, 2, 4], holds: [0], ranges: [] },
+        { context: app("4bf92f3577b34da6a3ce929d0e0e4736", "00f067aa0ba902b7", false), t: batchWindow.t + 10n, durNs: 2_000_000, launchCount: 2, launches: [1, 3], holds: [1], ranges: [] },
+        { context: null, t: batchWindow.t, durNs: batchWindow.durNs, launchCount: 1, launches: [5], holds: [2], ranges: [] },
+      ],
+    };
+    const feed = (p: SpanPipeline) => p.window(batch, joinedWindow, { span: "traced", launches: "random" });
+    const requests: Uint8Array[] = [];
+    const capture = { encoded: true as const, export: (r: Uint8Array, _n: number, done: (x: { code: number }) => void) => (requests.push(r), done({ code: ExportResultCode.SUCCESS })), forceFlush: async () => {}, shutdown: async () => {} };
+    const p = new SpanPipeline({ exporter: capture, sampleRate: 0, exportDelayMs: 1, ...scenarioOpts });
+    feed(p);
+    await p.shutdown();
+    const readable = (await collect(feed, scenarioOpts)).spans;
+    const spansOf = (req: any) => req.resourceSpans.flatMap((rs: any) => rs.scopeSpans.flatMap((ss: any) => ss.spans));
+    const key = (s: any) => Buffer.from(s.spanId).toString("hex");
+    const plain = (k: string, v: any) => (v instanceof Uint8Array ? Buffer.from(v).toString("hex") : v === 0 && /^dropped|^code$/.test(k) ? undefined : v);
+    const norm = (list: any[]) => list.sort((a, b) => key(a).localeCompare(key(b))).map((s) => JSON.parse(JSON.stringify(s, plain)));
+    const ours = norm(requests.flatMap((r) => spansOf(decodeProtobuf(ExportTraceServiceRequest, Uint8Array.from(r)))));
+    expect(ours).toEqual(norm(spansOf(decodeProtobuf(ExportTraceServiceRequest, ProtobufTraceSerializer.serializeRequest(readable)!))));
+    // 3 request spans, 3 holds, 6 launches; each in its context's trace, under the application's span
+    expect(ours).toHaveLength(12);
+    const req = ours.filter((s: any) => s.name.startsWith("request"));
+    expect(req.map((s: any) => [s.name, s.traceId, s.parentSpanId, s.flags, s.traceState]).sort()).toEqual([
+      ["request", req.find((s: any) => !s.parentSpanId).traceId, undefined, 0x101, undefined],
+      ["request", "4bf92f3577b34da6a3ce929d0e0e4736", "00f067aa0ba902b7", 0x300, undefined],
+      ["request infer", "0af7651916cd43dd8448eb211c80319c", "b7ad6b7169203331", 0x301, "vendor=abc"],
+    ].sort());
+    for (const s of ours.filter((x: any) => !x.name.startsWith("request"))) {
+      const parent = ours.find((x: any) => x.spanId === s.parentSpanId);
+      expect(parent.name.startsWith("request")).toBe(true);
+      expect(s.traceId).toBe(parent.traceId);
+    }
   });
 
   /** The span exporter the agent makes for `env` (span export asked for by OTEL_TRACES_EXPORTER unless `env` says). */

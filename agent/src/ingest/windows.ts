@@ -13,6 +13,7 @@ import type { Hold, Launch, ProcessMeta, RequestWindow } from "../model.js";
 import { RangeTracker } from "./ranges.js";
 import { HOLD_JOINS_WINDOW_NS, requestOf } from "./requests.js";
 import { GpuTimes } from "./gpu-time.js";
+import { ContextTracker, windowContexts } from "./contexts.js";
 
 /** Where assembled telemetry goes. */
 export interface WindowSink<P> {
@@ -40,6 +41,8 @@ interface OpenWindow {
   durNs: number;
   launchCount: number;
   streams: number;
+  /** the thread that ended it */
+  endTid: number;
 }
 
 export interface AssemblerCounts {
@@ -138,6 +141,15 @@ class LaunchBuffer {
     return lo;
   }
 
+  /** The time and thread of launch i. */
+  timeAt(i: number): bigint {
+    return this.base + BigInt(this.times[i]);
+  }
+
+  tidAt(i: number): number {
+    return this.batches[this.batchOf[i] - this.firstBatch].readUInt32LE(this.offsets[i] + AT_TID);
+  }
+
   /** Forgets the first k launches, and the batches no launch is in any more. */
   drop(k: number): void {
     k = Math.max(0, Math.min(k, this.n));
@@ -196,6 +208,8 @@ export class WindowAssembler<P> {
   readonly gpuTimes = new GpuTimes();
   /** its last ended windows (begin, end), for busyDuring */
   private readonly recent: { seq: number; t: bigint; end: bigint }[] = [];
+  /** the application's trace contexts (CONTEXT records), by thread and time */
+  private readonly contexts: ContextTracker;
   /** the process's NVTX ranges, for the spans of the windows they overlap */
   readonly ranges = new RangeTracker();
 
@@ -205,7 +219,9 @@ export class WindowAssembler<P> {
     private readonly sink: WindowSink<P>,
     private readonly names: Map<number, string>,
     private readonly launchLimit = 256,
-  ) {}
+  ) {
+    this.contexts = new ContextTracker(names);
+  }
 
   /** Launch records kept for windows still to finish, and the batches they are in (memory held for them). */
   get buffered(): { launches: number; batches: number } {
@@ -250,6 +266,7 @@ export class WindowAssembler<P> {
         const missing = this.gpuTimes.record(data, o);
         if (missing) this.sink.gpuTimeMissing?.(this.proc, missing);
       }
+      else if (kind === Kind.CONTEXT) this.contexts.record(data, o);
       else if (kind === Kind.RANGE) this.ranges.record(data, o, this.names);
     }
     this.counts.records += n / RECORD_SIZE;
@@ -277,6 +294,7 @@ export class WindowAssembler<P> {
       durNs,
       launchCount: data.readUInt32LE(o + AT_WINDOW_LAUNCHES),
       streams: data.readUInt32LE(o + AT_WINDOW_STREAMS),
+      endTid: data.readUInt32LE(o + AT_TID),
     });
     this.open.delete(seq);
   }
@@ -294,6 +312,7 @@ export class WindowAssembler<P> {
       causePriority: caused ? data.readInt32LE(o + AT_HOLD_CAUSE_PRIORITY) : null,
       causeWindow: caused ? Number(data.readBigUInt64LE(o + AT_HOLD_CAUSE_WINDOW)) : null,
       releasedBy: ReleaseName[data.readUInt32LE(o + AT_HOLD_RELEASED_BY)] ?? "unknown",
+      tid: data.readUInt32LE(o + AT_TID),
     };
     this.counts.holds++;
     this.sink.hold(this.proc, h);
@@ -341,6 +360,12 @@ export class WindowAssembler<P> {
       // nothing open: what is here belongs to a window whose begin record is still to come (from another lane),
       // if to any; keep a bounded tail
       this.launches.drop(this.launches.n - this.launchLimit);
+    // contexts no launch still to be placed can have run under: before those kept, and before the last window's end
+    if (this.contexts.active) {
+      let before = launchHorizon !== null ? launchHorizon - LAUNCH_BEFORE_BEGIN_NS : this.lastEnd;
+      if (this.launches.n > 0 && this.launches.timeAt(0) < before) before = this.launches.timeAt(0);
+      this.contexts.forget(before);
+    }
   }
 
   private finish(w: OpenWindow) {
@@ -377,6 +402,11 @@ export class WindowAssembler<P> {
     this.gpuTimes.forgetBefore(w.seq);
     const ranges = this.ranges.forWindow(start, w.end);
     if (ranges.length > 0) window.ranges = ranges;
+    if (this.contexts.active) {
+      const launches = { count: last - first, tid: (i: number) => buffer.tidAt(first + i), t: (i: number) => buffer.timeAt(first + i) };
+      const contexts = windowContexts(this.contexts, { start, end: w.end, endTid: w.endTid }, launches, holds, this.launchLimit, ranges);
+      if (contexts) window.contexts = contexts;
+    }
     // its launches as objects only when its spans will show them (slow or sampled windows)
     if (this.sink.wantsLaunches?.(this.proc, window) ?? true) {
       for (let i = first; i < last && window.launches.length < this.launchLimit; i++)
