@@ -5,6 +5,7 @@
 import { spawnSync } from "node:child_process";
 import { accessSync, constants, existsSync, readdirSync } from "node:fs";
 import path from "node:path";
+import { fileURLToPath } from "node:url";
 
 /** Where a component is, or why it is not usable. */
 type Found = { at: string } | { missing: string };
@@ -16,6 +17,8 @@ interface Component {
   packages: string[];
   /** the tests that need it */
   neededBy: string;
+  /** how to install it, when the packages alone are not enough (default: apt-get install them) */
+  install?: string;
   find(env: NodeJS.ProcessEnv): Found;
 }
 
@@ -52,6 +55,13 @@ export const COMPONENTS = {
     neededBy: "test/native/abi-conformance.test.ts",
     find: () => (existsSync(HIP_HEADER) ? { at: path.dirname(path.dirname(HIP_HEADER)) } : { missing: `no ${HIP_HEADER}` }),
   },
+  "python-otel": {
+    what: "the Python test environment (python3 with venv, opentelemetry-sdk and the helper in .venv-ci/)",
+    packages: ["python3-venv"],
+    neededBy: "test/python/python.test.ts",
+    install: "`apt-get install --no-install-recommends python3-venv` (Debian's python3 only), then `bash test/python/venv.sh`",
+    find: () => pythonVenv(),
+  },
 } satisfies Record<string, Component>;
 
 export type ComponentName = keyof typeof COMPONENTS;
@@ -68,7 +78,7 @@ export function requireComponent(name: ComponentName, env: NodeJS.ProcessEnv = p
   const found = c.find(env);
   if ("at" in found) return found.at;
   throw new Error(`${c.what} is missing (${found.missing}), which this test needs: install it with ` +
-    `\`${installCommand(c.packages)}\` (the README's Quickstart lists everything the full suite needs)`);
+    `${c.install ?? `\`${installCommand(c.packages)}\``} (the README's Quickstart lists everything the full suite needs)`);
 }
 
 /** The components this machine lacks, with why. */
@@ -79,6 +89,18 @@ export function missingComponents(env: NodeJS.ProcessEnv = process.env): { name:
     if ("missing" in found) out.push({ name, missing: found.missing });
   }
   return out;
+}
+
+/** The venv that test/python/venv.sh makes: its python, with opentelemetry-sdk installed. */
+export const PYTHON_VENV = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../../.venv-ci");
+
+function pythonVenv(): Found {
+  const python = path.join(PYTHON_VENV, "bin/python");
+  if (!existsSync(python)) return { missing: `no ${python}` };
+  const lib = path.join(PYTHON_VENV, "lib");
+  const sdk = (existsSync(lib) ? readdirSync(lib) : []).some((v) => existsSync(path.join(lib, v, "site-packages/opentelemetry/sdk")));
+  if (!sdk) return { missing: `no opentelemetry-sdk in ${PYTHON_VENV}` };
+  return { at: python };
 }
 
 /** An executable named `cmd` in one of env.PATH's directories. */

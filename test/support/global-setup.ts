@@ -14,5 +14,6 @@ export default function setup() {
   if (missing.length > 0)
     console.warn(`tailguard tests: this machine lacks ${missing.map((c) => c.what).join(", ")}: the tests of ` +
       `${missing.map((c) => c.neededBy).join(", ")} will fail; install with ` +
-      `\`${installCommand(missing.flatMap((c) => c.packages))}\``);
+      `\`${installCommand(missing.flatMap((c) => c.packages))}\`` +
+      missing.filter((c) => "install" in c).map((c) => `; ${c.what}: ${(c as { install: string }).install}`).join(""));
 }
