@@ -56,6 +56,33 @@ export interface Hold {
   causeWindow: number | null;
   /** idle | lapsed | min_share | drained */
   releasedBy: string;
+  /** the held thread (kernel thread id), where known: whose trace context the hold delayed (ingest/contexts.ts) */
+  tid?: number;
+}
+
+/** An application's W3C trace context that GPU work ran under (TRACEPARENT, or the shim's tailguard.h ABI). */
+export interface TraceContext {
+  /** 32 and 16 lowercase hex digits: the application's trace, and its span the request span is a child of */
+  traceId: string;
+  parentSpanId: string;
+  /** the traceparent's sampled flag: the application traces this request */
+  sampled: boolean;
+  /** TRACESTATE, for the process's context from the environment */
+  traceState?: string;
+  /** the request's name given to tailguard_request_begin */
+  name?: string;
+}
+
+/** The part of a request window that ran under one trace context (or none: null), a request span of its own in that
+ *  trace (docs/tracing.md). Launches and holds by index into the window's `launches` and `holds`. */
+export interface WindowContext {
+  context: TraceContext | null;
+  /** from its first launch or hold to the end of its request, or of the window (ns) */
+  t: bigint;
+  durNs: number;
+  launchCount: number;
+  launches: number[];
+  holds: number[];
 }
 
 /** A request window: from a process's first launch after idle to the synchronisation that showed its work done. */
@@ -76,6 +103,8 @@ export interface RequestWindow {
   heldNs: number;
   /** GPU-side time of the window's kernels, where known (null: the shim did not time them on the GPU) */
   gpuNs: number | null;
+  /** the trace contexts its work ran under, when any of it ran under one (absent: none, a trace of its own) */
+  contexts?: WindowContext[];
 }
 
 /** Monotonic ns of a process → wall-clock epoch ns. */

@@ -134,6 +134,7 @@ static int create_ring(void) {
     }
     emit_process(h, TG_OP_START);
     __atomic_store_n(&tg_ring, h, __ATOMIC_RELEASE);
+    tg_context_ring_created(h); /* after: its names go into this ring's table */
     tg_debug("recording into %s (%u records per thread lane)", ring_path, lane_capacity);
     return 0;
 }
@@ -156,6 +157,7 @@ static void after_fork_child(void) {
     tg_sched_after_fork();
     atomic_store(&creating, 0);
     tg_names_after_fork();
+    tg_context_after_fork();
 }
 
 __attribute__((constructor)) static void tg_init(void) {
@@ -171,6 +173,7 @@ __attribute__((constructor)) static void tg_init(void) {
     tg_option_string(TG_OPT_SESSION, session, sizeof session);
     lane_capacity = (uint32_t)tg_option_uint(TG_OPT_RING_RECORDS, 1024, 1u << 24, 1);
     priority = tg_option_priority_env();
+    tg_context_init();
     tg_ring_wanted = 1;
     if (create_ring() != 0) tg_ring_wanted = 0;
     else tg_sweep_stale_rings(dir); /* rings of processes that died without exiting (SIGKILL, _exit) */

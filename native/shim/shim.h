@@ -182,6 +182,11 @@ static inline void tg_set_time(tg_record *r, uint64_t t0, uint64_t t1) {
     r->tid = tg_tid();
 }
 
+/* context.c: trace context (TRACEPARENT, the tailguard_* ABI of tailguard/tailguard.h). */
+void tg_context_init(void);                      /* at attach: TRACEPARENT and TRACESTATE */
+void tg_context_ring_created(tg_ring_header *h); /* a new ring starts with the process's (and thread's) context */
+void tg_context_after_fork(void);
+
 /* The GPU of the process's first launch, captured by its API family, published in the ring header once. */
 void tg_gpu_identity(int ordinal, const char *name, const unsigned char uuid[16], const char *pci);
 int tg_gpu_uuid(uint8_t out[16]); /* 1 once known */

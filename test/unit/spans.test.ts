@@ -562,6 +562,46 @@ describe("over OTLP/HTTP", () => {
     expect(ours.every((s: any) => s.flags === 0x101)).toBe(true);
   });
 
+  it("writes joined request spans (application trace contexts, remote parents, traceState) as the SDK's serializer does", async () => {
+    // batch's window 7 with two application contexts (one sampled, with a tracestate, one not) and work under none
+    const app = (traceId: string, parentSpanId: string, sampled: boolean, more: object = {}) => ({ traceId, parentSpanId, sampled, ...more });
+    const joinedWindow: RequestWindow = {
+      ...batchWindow,
+      launches: launches(6, batch.anchorMonotonic + 1_050_000_000n),
+      contexts: [
+        { context: app("0af7651916cd43dd8448eb211c80319c", "b7ad6b7169203331", true, { name: "infer", traceState: "vendor=abc" }), t: batchWindow.t, durNs: 1_000_000, launchCount: 3, launches: [0, 2, 4], holds: [0] },
+        { context: app("4bf92f3577b34da6a3ce929d0e0e4736", "00f067aa0ba902b7", false), t: batchWindow.t + 10n, durNs: 2_000_000, launchCount: 2, launches: [1, 3], holds: [1] },
+        { context: null, t: batchWindow.t, durNs: batchWindow.durNs, launchCount: 1, launches: [5], holds: [2] },
+      ],
+    };
+    const feed = (p: SpanPipeline) => p.window(batch, joinedWindow, { span: "traced", launches: "random" });
+    const requests: Uint8Array[] = [];
+    const capture = { encoded: true as const, export: (r: Uint8Array, _n: number, done: (x: { code: number }) => void) => (requests.push(r), done({ code: ExportResultCode.SUCCESS })), forceFlush: async () => {}, shutdown: async () => {} };
+    const p = new SpanPipeline({ exporter: capture, sampleRate: 0, exportDelayMs: 1, ...scenarioOpts });
+    feed(p);
+    await p.shutdown();
+    const readable = (await collect(feed, scenarioOpts)).spans;
+    const spansOf = (req: any) => req.resourceSpans.flatMap((rs: any) => rs.scopeSpans.flatMap((ss: any) => ss.spans));
+    const key = (s: any) => Buffer.from(s.spanId).toString("hex");
+    const plain = (k: string, v: any) => (v instanceof Uint8Array ? Buffer.from(v).toString("hex") : v === 0 && /^dropped|^code$/.test(k) ? undefined : v);
+    const norm = (list: any[]) => list.sort((a, b) => key(a).localeCompare(key(b))).map((s) => JSON.parse(JSON.stringify(s, plain)));
+    const ours = norm(requests.flatMap((r) => spansOf(decodeProtobuf(ExportTraceServiceRequest, Uint8Array.from(r)))));
+    expect(ours).toEqual(norm(spansOf(decodeProtobuf(ExportTraceServiceRequest, ProtobufTraceSerializer.serializeRequest(readable)!))));
+    // 3 request spans, 3 holds, 6 launches; each in its context's trace, under the application's span
+    expect(ours).toHaveLength(12);
+    const req = ours.filter((s: any) => s.name.startsWith("request"));
+    expect(req.map((s: any) => [s.name, s.traceId, s.parentSpanId, s.flags, s.traceState]).sort()).toEqual([
+      ["request", req.find((s: any) => !s.parentSpanId).traceId, undefined, 0x101, undefined],
+      ["request", "4bf92f3577b34da6a3ce929d0e0e4736", "00f067aa0ba902b7", 0x300, undefined],
+      ["request infer", "0af7651916cd43dd8448eb211c80319c", "b7ad6b7169203331", 0x301, "vendor=abc"],
+    ].sort());
+    for (const s of ours.filter((x: any) => !x.name.startsWith("request"))) {
+      const parent = ours.find((x: any) => x.spanId === s.parentSpanId);
+      expect(parent.name.startsWith("request")).toBe(true);
+      expect(s.traceId).toBe(parent.traceId);
+    }
+  });
+
   /** The span exporter the agent makes for `env` (span export asked for by OTEL_TRACES_EXPORTER unless `env` says). */
   const exporterFor = (env: Env, alone = true) => otlpSpanExporter(otelConfig({ OTEL_TRACES_EXPORTER: "otlp", ...env }).traces!, alone);
 

@@ -11,6 +11,7 @@
 import { AT_DUR, AT_BLOCK, AT_FLAGS, AT_GRID, AT_HOLD_CAUSE_PID, AT_HOLD_CAUSE_PRIORITY, AT_HOLD_CAUSE_WINDOW, AT_HOLD_PRIORITY, AT_HOLD_RELEASED_BY, AT_KERNEL, AT_KIND, AT_OP, AT_STREAM, AT_T_START, AT_WINDOW_LAUNCHES, AT_WINDOW_SEQ, AT_WINDOW_STREAMS, durationNs, durationOf, Flag, Kind, RECORD_SIZE, ReleaseName } from "./record.js";
 import type { Hold, Launch, ProcessMeta, RequestWindow } from "../model.js";
 import { HOLD_JOINS_WINDOW_NS, requestOf } from "./requests.js";
+import { AT_TID, ContextTracker, windowContexts } from "./contexts.js";
 
 /** Where assembled telemetry goes. */
 export interface WindowSink<P> {
@@ -36,6 +37,8 @@ interface OpenWindow {
   durNs: number;
   launchCount: number;
   streams: number;
+  /** the thread that ended it */
+  endTid: number;
 }
 
 export interface AssemblerCounts {
@@ -134,6 +137,15 @@ class LaunchBuffer {
     return lo;
   }
 
+  /** The time and thread of launch i. */
+  timeAt(i: number): bigint {
+    return this.base + BigInt(this.times[i]);
+  }
+
+  tidAt(i: number): number {
+    return this.batches[this.batchOf[i] - this.firstBatch].readUInt32LE(this.offsets[i] + AT_TID);
+  }
+
   /** Forgets the first k launches, and the batches no launch is in any more. */
   drop(k: number): void {
     k = Math.max(0, Math.min(k, this.n));
@@ -187,6 +199,8 @@ export class WindowAssembler<P> {
   private open = new Map<number, bigint>();
   /** the end of the latest window finished: launches before it belonged to that one */
   private lastEnd = 0n;
+  /** the application's trace contexts (CONTEXT records), by thread and time */
+  private readonly contexts: ContextTracker;
 
   constructor(
     readonly meta: ProcessMeta,
@@ -194,7 +208,9 @@ export class WindowAssembler<P> {
     private readonly sink: WindowSink<P>,
     private readonly names: Map<number, string>,
     private readonly launchLimit = 256,
-  ) {}
+  ) {
+    this.contexts = new ContextTracker(names);
+  }
 
   /** Launch records kept for windows still to finish, and the batches they are in (memory held for them). */
   get buffered(): { launches: number; batches: number } {
@@ -220,6 +236,7 @@ export class WindowAssembler<P> {
         if (this.launches.n < LAUNCHES_BUFFERED && !(flags & Flag.CAPTURED)) this.launches.push(data, o);
       } else if (kind === Kind.WINDOW) this.windowRecord(data, o);
       else if (kind === Kind.HOLD) this.holdRecord(data, o);
+      else if (kind === Kind.CONTEXT) this.contexts.record(data, o);
     }
     this.counts.records += n / RECORD_SIZE;
     this.counts.launches += launches;
@@ -246,6 +263,7 @@ export class WindowAssembler<P> {
       durNs,
       launchCount: data.readUInt32LE(o + AT_WINDOW_LAUNCHES),
       streams: data.readUInt32LE(o + AT_WINDOW_STREAMS),
+      endTid: data.readUInt32LE(o + AT_TID),
     });
     this.open.delete(seq);
   }
@@ -263,6 +281,7 @@ export class WindowAssembler<P> {
       causePriority: caused ? data.readInt32LE(o + AT_HOLD_CAUSE_PRIORITY) : null,
       causeWindow: caused ? Number(data.readBigUInt64LE(o + AT_HOLD_CAUSE_WINDOW)) : null,
       releasedBy: ReleaseName[data.readUInt32LE(o + AT_HOLD_RELEASED_BY)] ?? "unknown",
+      tid: data.readUInt32LE(o + AT_TID),
     };
     this.counts.holds++;
     this.sink.hold(this.proc, h);
@@ -308,6 +327,12 @@ export class WindowAssembler<P> {
       // nothing open: what is here belongs to a window whose begin record is still to come (from another lane),
       // if to any; keep a bounded tail
       this.launches.drop(this.launches.n - this.launchLimit);
+    // contexts no launch still to be placed can have run under: before those kept, and before the last window's end
+    if (this.contexts.active) {
+      let before = launchHorizon !== null ? launchHorizon - LAUNCH_BEFORE_BEGIN_NS : this.lastEnd;
+      if (this.launches.n > 0 && this.launches.timeAt(0) < before) before = this.launches.timeAt(0);
+      this.contexts.forget(before);
+    }
   }
 
   private finish(w: OpenWindow) {
@@ -334,6 +359,11 @@ export class WindowAssembler<P> {
       heldNs,
       gpuNs: null,
     };
+    if (this.contexts.active) {
+      const launches = { count: last - first, tid: (i: number) => buffer.tidAt(first + i), t: (i: number) => buffer.timeAt(first + i) };
+      const contexts = windowContexts(this.contexts, { start, end: w.end, endTid: w.endTid }, launches, holds, this.launchLimit);
+      if (contexts) window.contexts = contexts;
+    }
     // its launches as objects only when its spans will show them (slow or sampled windows)
     if (this.sink.wantsLaunches?.(this.proc, window) ?? true) {
       for (let i = first; i < last && window.launches.length < this.launchLimit; i++)

@@ -14,6 +14,8 @@ const I32 = 5;
 /** OTLP span flags: the W3C trace flags in the low byte, and "whether the parent is remote is known" (0x100), as the
  *  SDK's serializer sets them for spans whose parent is local or absent. */
 const SPAN_FLAGS_CONTEXT_HAS_IS_REMOTE = 0x100;
+/** ... and "the parent is remote" (0x200): a request span joined to an application's trace (docs/tracing.md) */
+const SPAN_FLAGS_CONTEXT_IS_REMOTE = 0x200;
 const SPAN_KIND_INTERNAL = 1;
 
 /** Protobuf writer over one growing buffer. Nested messages are written in place: one byte is reserved for their
@@ -191,6 +193,8 @@ export function span(
   const at = w.begin(field);
   w.hex(1, ctx.traceId);
   w.hex(2, ctx.spanId);
+  const traceState = ctx.traceState?.serialize();
+  if (traceState) w.string(3, traceState);
   if (parent) w.hex(4, parent.spanId);
   w.string(5, name);
   w.tag(6, VARINT);
@@ -214,7 +218,7 @@ export function span(
     w.varint(status.code);
   }
   w.end(st);
-  w.fixed32(16, (ctx.traceFlags & 0xff) | SPAN_FLAGS_CONTEXT_HAS_IS_REMOTE);
+  w.fixed32(16, (ctx.traceFlags & 0xff) | SPAN_FLAGS_CONTEXT_HAS_IS_REMOTE | (parent?.isRemote ? SPAN_FLAGS_CONTEXT_IS_REMOTE : 0));
   w.end(at);
 }
 

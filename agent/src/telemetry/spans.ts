@@ -9,7 +9,7 @@ import { hostname } from "node:os";
 import path from "node:path";
 
 import { SpanKind, SpanStatusCode, TraceFlags, type Attributes, type HrTime, type Link, type SpanContext, type SpanStatus } from "@opentelemetry/api";
-import { ExportResultCode, type ExportResult, type InstrumentationScope } from "@opentelemetry/core";
+import { ExportResultCode, TraceState, type ExportResult, type InstrumentationScope } from "@opentelemetry/core";
 import { OTLPTraceExporter as OtlpJsonTraceExporter } from "@opentelemetry/exporter-trace-otlp-http";
 import { OTLPTraceExporter as OtlpProtobufTraceExporter } from "@opentelemetry/exporter-trace-otlp-proto";
 import type { OTLPExporterNodeConfigBase } from "@opentelemetry/otlp-exporter-base";
@@ -18,7 +18,7 @@ import { JsonTraceSerializer, ProtobufTraceSerializer } from "@opentelemetry/otl
 import { resourceFromAttributes, type Resource } from "@opentelemetry/resources";
 import type { ReadableSpan, SpanExporter } from "@opentelemetry/sdk-trace-base";
 
-import { epochNs, type Hold, type Launch, type ProcessMeta, type RequestWindow } from "../model.js";
+import { epochNs, type Hold, type Launch, type ProcessMeta, type RequestWindow, type TraceContext } from "../model.js";
 import { exporterOptions, type OtlpExport } from "./otel-env.js";
 import { exportRequest, ProtoWriter, resourceBytes, scopeBytes, span as writeSpan, type EncodedSpans } from "./otlp-proto.js";
 import { agentVersion } from "./own-process.js";
@@ -31,9 +31,10 @@ export type SampleReason = "slo" | "slow" | "random";
 /**
  * Why a request window became a span (`tailguard.span.reason`): a request over the SLO; its process runs at or above
  * normal priority (requests); it was held; it caused a hold whose span is exported (so that the hold's link resolves);
- * it was in the `batchSample` share; or, with mode "all", none of these.
+ * it was in the `batchSample` share; or, with mode "all", none of these. "traced": its work ran under an application's
+ * trace context that the application samples (docs/tracing.md): the application decided to trace it.
  */
-export type SpanReason = "slo" | "priority" | "held" | "cause" | "sampled" | "all";
+export type SpanReason = "slo" | "priority" | "traced" | "held" | "cause" | "sampled" | "all";
 
 /** Which request windows become spans: `--spans` and `--batch-sample`, and `--slo-ms`. */
 export interface SpanPolicy {
@@ -53,14 +54,15 @@ const NORMAL_PRIORITY = 0;
 
 /**
  * Whether a request window becomes a span, and why (null: it does not). The first reason that applies, in this order:
- * a request over the SLO, a process at or above normal priority, held (has holds), `caused` (it caused a hold that is
- * exported), sampled; with mode "all" every window is kept, "all" where none of those applies. The SLO is the
+ * a request over the SLO, a process at or above normal priority, traced (its work ran under a trace context the
+ * application samples), held (has holds), `caused` (it caused a hold that is exported), sampled; with mode "all" every window is kept, "all" where none of those applies. The SLO is the
  * requests': a batch window (below normal priority) is never over it, or every window of a batch job longer than the
  * SLO would be an error and a span (issue 17: 304 k spans in 15 s for the demo with --slo-ms 3). Sampling is
  * deterministic per window (a hash of pid, clock anchor and window number), so a rerun over the same recording keeps the same windows.
  */
-export function spanDecision(meta: Pick<ProcessMeta, "pid" | "anchorMonotonic" | "priority">, w: Pick<RequestWindow, "seq" | "durNs" | "holds">, policy: SpanPolicy, caused = false): SpanReason | null {
+export function spanDecision(meta: Pick<ProcessMeta, "pid" | "anchorMonotonic" | "priority">, w: Pick<RequestWindow, "seq" | "durNs" | "holds" | "contexts">, policy: SpanPolicy, caused = false): SpanReason | null {
   if (meta.priority >= NORMAL_PRIORITY) return overSlo(meta, w, policy.sloNs) ? "slo" : "priority";
+  if (w.contexts?.some((c) => c.context?.sampled)) return "traced";
   if (w.holds.length > 0) return "held";
   if (caused) return "cause";
   if (windowSampled(meta, w.seq, policy.batchSample)) return "sampled";
@@ -204,6 +206,25 @@ function childSpanId(windowDigest: string, k: number): string {
 }
 
 const HOLD_CHILD = 0x80000000;
+/** the request span of a window's k-th trace context (docs/tracing.md): 0x40000000 | k+1 */
+const CONTEXT_CHILD = 0x40000000;
+
+/** The span context of the request span a window's work under an application's trace context gets: in that trace,
+ *  with a span id derived from the window's digest as its other children's are. */
+function joinedContext(windowDigest: string, c: TraceContext, k: number): SpanContext {
+  const ctx: SpanContext = {
+    traceId: c.traceId,
+    spanId: childSpanId(windowDigest, (CONTEXT_CHILD | (k + 1)) >>> 0),
+    traceFlags: c.sampled ? TraceFlags.SAMPLED : TraceFlags.NONE,
+  };
+  if (c.traceState) ctx.traceState = new TraceState(c.traceState);
+  return ctx;
+}
+
+/** The application's span a joined request span is the child of: remote, in another process. */
+function appParent(c: TraceContext, own: SpanContext): SpanContext {
+  return { traceId: c.traceId, spanId: c.parentSpanId, traceFlags: own.traceFlags, isRemote: true };
+}
 
 /** The resource of a GPU process: who it is (service, command, pod), where it runs (host, GPU), its priority. */
 export function processResource(meta: ProcessMeta): Resource {
@@ -292,6 +313,9 @@ export class SpanPipeline {
   private resources = new Map<number, { meta: ProcessMeta; resource: Resource; bytes?: Buffer }>();
   /** windows the policy left out, by windowKey, the oldest first (at most CAUSE_MEMORY) */
   private readonly unexported = new Map<string, { meta: ProcessMeta; window: RequestWindow }>();
+  /** the request spans of windows whose work ran under application trace contexts, by windowKey (at most
+   *  CAUSE_MEMORY): a hold they caused links to them, in the application's traces */
+  private readonly joined = new Map<string, SpanContext[]>();
   /** windows named by an exported hold before they ended (at most CAUSE_MEMORY) */
   private readonly causeWanted = new Map<string, true>();
   /** EncodedSpanExporter: the queued windows' spans, written as ScopeSpans.spans fields; a second writer for requests */
@@ -330,6 +354,10 @@ export class SpanPipeline {
   window(meta: ProcessMeta, w: RequestWindow, decided?: WindowDecision): void {
     const decision = decided ?? this.decide(meta, w);
     const key = windowKey(meta, w.seq);
+    if (w.contexts) {
+      const d = digest(`tailguard/window/${key}`);
+      remember(this.joined, key, w.contexts.map((c, k) => (c.context ? joinedContext(d, c.context, k) : contextOf(d))));
+    }
     this.causeWanted.delete(key);
     if (decision.span === null) {
       // kept without its launches: a hold exported later may name it as its cause, and then it is exported
@@ -354,7 +382,7 @@ export class SpanPipeline {
 
   private queueWindow(meta: ProcessMeta, w: RequestWindow, decision: WindowDecision): void {
     const launchSpans = decision.launches ? Math.min(w.launches.length, this.maxLaunchSpans) : 0;
-    const spans = 1 + w.holds.length + launchSpans;
+    const spans = (w.contexts?.length ?? 1) + w.holds.length + launchSpans;
     if (this.pending) {
       if (this.admit(spans)) this.enqueueEncoded(meta, spans, () => this.windowSpans(meta, w, decision, this.emitEncoded));
       return;
@@ -572,6 +600,21 @@ export class SpanPipeline {
       attributes["tailguard.window.launches_dropped"] = w.launchCount - launchSpans;
     }
     const start = epochNs(meta, w.t);
+    if (w.contexts) {
+      // one request span per trace context, in its trace under the application's span, with its own holds and
+      // launches; work under none keeps the window's own trace
+      const status = this.windowStatus(meta, w);
+      w.contexts.forEach((c, k) => {
+        const own = c.context ? joinedContext(d, c.context, k) : ctx;
+        const attrs: Attributes = { ...attributes, "tailguard.window.contexts": w.contexts!.length, "tailguard.request.launches": c.launchCount };
+        const name = c.context?.name ? `request ${c.context.name}` : "request";
+        emit(meta, name, own, c.context ? appParent(c.context, own) : undefined, epochNs(meta, c.t), c.durNs, attrs, [], status);
+        for (const i of c.holds) this.holdSpan(meta, w.holds[i], { ...own, spanId: childSpanId(d, (HOLD_CHILD | (i + 1)) >>> 0) }, own, emit);
+        for (const i of c.launches)
+          if (i < launchSpans) this.launchSpan(meta, w.launches[i], { ...own, spanId: childSpanId(d, i + 1) }, own, i, emit);
+      });
+      return;
+    }
     emit(meta, "request", ctx, undefined, start, w.durNs, attributes, [], this.windowStatus(meta, w));
     w.holds.forEach((h, i) => {
       this.holdSpan(meta, h, { ...ctx, spanId: childSpanId(d, (HOLD_CHILD | (i + 1)) >>> 0) }, ctx, emit);
@@ -600,7 +643,11 @@ export class SpanPipeline {
     const links: Link[] = [];
     if (h.causePid != null && h.causeWindow != null) {
       const cause = this.processByPid(h.causePid);
-      if (cause) links.push({ context: windowSpanContext(cause, h.causeWindow), attributes: { "tailguard.link": "hold.cause" } });
+      // the causing window's request spans where its work ran under application trace contexts (known once it has
+      // ended: usually before the windows it held have), else its own
+      const joined = cause ? this.joined.get(windowKey(cause, h.causeWindow)) : undefined;
+      if (joined) for (const context of joined) links.push({ context, attributes: { "tailguard.link": "hold.cause" } });
+      else if (cause) links.push({ context: windowSpanContext(cause, h.causeWindow), attributes: { "tailguard.link": "hold.cause" } });
     }
     emit(meta, "hold", ctx, parent, epochNs(meta, h.t), h.durNs, attributes, links);
   }

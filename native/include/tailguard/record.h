@@ -66,7 +66,8 @@ enum tg_kind {
 
 /* CONTEXT records: where a thread's or the process's trace context begins and ends. trace_id and span_id are the
  * W3C traceparent's (the parent the agent's request span gets); TG_F_SAMPLED is its sampled flag. `stream` holds the
- * interned name (name table id, 0: none) of the request. A REQUEST_END repeats its begin's context: the agent pairs
+ * interned name (name table id, 0: none) of the request in its low 32 bits, and in its high 32 bits, for a PROCESS
+ * record, the interned TRACESTATE (0: none). A REQUEST_END repeats its begin's context: the agent pairs
  * them per thread. A PROCESS record with an all-zero trace id clears the process default. */
 enum tg_context_op {
     TG_OP_CONTEXT_PROCESS = 1,  /* the process's default context from now on (TRACEPARENT at attach, or the ABI) */

@@ -1,0 +1,192 @@
+// GPU work inside the application's traces (docs/tracing.md): programs give the shim W3C trace contexts through
+// tailguard.h's ABI (4 threads, a request each at a time) and through TRACEPARENT; the agent's OTLP output, decoded
+// with the official protobuf definitions, must put every request span in its request's trace under the application's
+// span. A process without a context is unchanged; bad traceparents are refused and record nothing; the header works
+// without the shim.
+import { execFileSync } from "node:child_process";
+import { readdirSync } from "node:fs";
+import path from "node:path";
+import { afterEach, describe, expect, it, vi } from "vitest";
+
+import { Agent } from "../../agent/src/agent.js";
+import { agentOptions } from "../../agent/src/cli/agent.js";
+import { compileProgram, root, runProgram, shimLib, simEnv, testDir } from "../support/native.js";
+import { startOtlpReceiver, type FlatSpan, type OtlpReceiver } from "../support/otlp-receiver.js";
+import { recordRun } from "../support/tailguard.js";
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+async function until(what: string, ok: () => boolean, ms = 20_000) {
+  const end = Date.now() + ms;
+  while (!ok()) {
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await sleep(25);
+  }
+}
+
+afterEach(() => {
+  vi.unstubAllEnvs();
+});
+
+const THREADS = 4;
+const REQUESTS = 10;
+const hex = (n: bigint, digits: number) => n.toString(16).padStart(digits, "0");
+/** What test/programs/trace_context.c gives request r of thread t: trace id → parent span id and sampled flag. */
+function expected(): Map<string, { parent: string; sampled: boolean }> {
+  const out = new Map<string, { parent: string; sampled: boolean }>();
+  for (let t = 0n; t < BigInt(THREADS); t++)
+    for (let r = 0n; r < BigInt(REQUESTS); r++)
+      out.set(hex(0x7467000000000000n + t, 16) + hex(r + 1n, 16), {
+        parent: hex(((t + 1n) << 32n) | (r + 1n), 16),
+        sampled: !(t === 3n && r % 2n === 1n),
+      });
+  return out;
+}
+
+const ENV_TRACE = "0af7651916cd43dd8448eb211c80319c";
+const ENV_PARENT = "b7ad6b7169203331";
+
+/** flags and traceState of each span by span id, from the raw decoded requests (FlatSpan leaves them out). */
+function rawSpans(receiver: OtlpReceiver): Map<string, { flags: number; traceState: string }> {
+  const out = new Map<string, { flags: number; traceState: string }>();
+  for (const req of receiver.requests)
+    for (const rs of req.decoded.resourceSpans ?? [])
+      for (const ss of rs.scopeSpans ?? [])
+        for (const s of ss.spans ?? []) out.set(Buffer.from(s.spanId).toString("hex"), { flags: Number(s.flags ?? 0), traceState: s.traceState ?? "" });
+  return out;
+}
+
+describe("trace context", () => {
+  it("joins every request span of an ABI program (4 threads) and of a TRACEPARENT process to its trace; none else", async () => {
+    const dir = testDir("tracectx");
+    const rings = path.join(dir, "rings");
+    const program = compileProgram("trace_context.c", { cuda: true });
+    const receiver = await startOtlpReceiver();
+    vi.stubEnv("OTEL_EXPORTER_OTLP_ENDPOINT", receiver.url);
+    vi.stubEnv("OTEL_EXPORTER_OTLP_PROTOCOL", "http/protobuf");
+    const agent = await Agent.start(agentOptions(["--dir", rings, "--port", "0", "--sample-rate", "1", "--batch-sample", "0"], process.env));
+    try {
+      const env = (extra: Record<string, string>) => simEnv(dir, { LD_PRELOAD: shimLib, ...extra });
+      const [abi, traced, plain, bad] = await Promise.all([
+        runProgram(program, ["threads", String(THREADS), String(REQUESTS)], { env: env({}) }),
+        runProgram(program, ["plain", "6"], { env: env({ TRACEPARENT: `00-${ENV_TRACE}-${ENV_PARENT}-01`, TRACESTATE: "vendor=abc,other=x" }) }),
+        runProgram(program, ["plain", "6"], { env: env({}) }),
+        // a malformed TRACEPARENT: warned, then as if there were none
+        runProgram(program, ["plain", "3"], { env: env({ TRACEPARENT: `00-${ENV_TRACE}-${ENV_PARENT}-1` }) }),
+      ]);
+      for (const r of [abi, traced, plain, bad]) expect(r.code, r.stderr).toBe(0);
+      expect(bad.stderr).toContain(`TRACEPARENT="00-${ENV_TRACE}-${ENV_PARENT}-1" is not a W3C traceparent`);
+      expect(traced.stderr).toBe("");
+      await until("all drained", () => agent.stats().windows >= 15 && readdirSync(rings).filter((f) => f.endsWith(".ring")).length === 0);
+      await agent.stop();
+      await until("the spans", () => receiver.spans().some((s) => s.resource["process.pid"] === abi.pid), 5000);
+      const spans = receiver.spans();
+      const raw = rawSpans(receiver);
+      const of = (pid: number | undefined) => spans.filter((s) => s.resource["process.pid"] === pid);
+      const requests = (list: FlatSpan[]) => list.filter((s) => s.name.startsWith("request"));
+
+      // the ABI program: every request span in an expected trace, under the app's span; every request there
+      const want = expected();
+      const abiRequests = requests(of(abi.pid));
+      expect(abiRequests.length).toBeGreaterThanOrEqual(want.size);
+      for (const s of abiRequests) {
+        const w = want.get(s.traceId);
+        expect(w, `request span in trace ${s.traceId}`).toBeDefined();
+        expect(s.parentSpanId).toBe(w!.parent);
+        expect(s.name).toBe("request infer");
+        // W3C flags in the low byte, and "the parent is remote" (0x300)
+        expect(raw.get(s.spanId)!.flags).toBe(0x300 | (w!.sampled ? 1 : 0));
+      }
+      expect(new Set(abiRequests.map((s) => s.traceId))).toEqual(new Set(want.keys()));
+      // launch spans (--sample-rate 1) nest under the request span of their own request's trace
+      const byId = new Map(spans.map((s) => [s.spanId, s]));
+      const abiLaunches = of(abi.pid).filter((s) => s.name === "traced_kernel");
+      expect(abiLaunches.length).toBe(2 * THREADS * REQUESTS);
+      for (const l of abiLaunches) {
+        const parent = byId.get(l.parentSpanId!)!;
+        expect(parent.name).toBe("request infer");
+        expect(l.traceId).toBe(parent.traceId);
+      }
+      // several threads at once: some windows held several contexts, one request span each
+      expect(abiRequests.some((s) => Number(s.attributes["tailguard.window.contexts"]) > 1)).toBe(true);
+
+      // TRACEPARENT: all its request spans are children of that span, with TRACESTATE carried
+      const envRequests = requests(of(traced.pid));
+      expect(envRequests.length).toBeGreaterThan(0);
+      for (const s of envRequests) {
+        expect([s.traceId, s.parentSpanId, s.name]).toEqual([ENV_TRACE, ENV_PARENT, "request"]);
+        expect(raw.get(s.spanId)).toEqual({ flags: 0x301, traceState: "vendor=abc,other=x" });
+      }
+
+      // no context, or a bad one: a trace of its own per window, no parent, as before
+      for (const pid of [plain.pid, bad.pid]) {
+        const own = requests(of(pid));
+        expect(own.length).toBeGreaterThan(0);
+        for (const s of own) {
+          expect(s.name).toBe("request");
+          expect(s.parentSpanId).toBeUndefined();
+          expect(want.has(s.traceId) || s.traceId === ENV_TRACE).toBe(false);
+          expect(raw.get(s.spanId)).toEqual({ flags: 0x101, traceState: "" });
+        }
+        expect(new Set(own.map((s) => s.traceId)).size).toBe(own.length);
+      }
+    } finally {
+      await agent.stop();
+      await receiver.close();
+    }
+  });
+
+  it("keeps the windows an application samples even where the policy would not (a batch job)", async () => {
+    const dir = testDir("tracectx-policy");
+    const rings = path.join(dir, "rings");
+    const program = compileProgram("trace_context.c", { cuda: true });
+    const receiver = await startOtlpReceiver();
+    vi.stubEnv("OTEL_EXPORTER_OTLP_ENDPOINT", receiver.url);
+    const agent = await Agent.start(agentOptions(["--dir", rings, "--port", "0", "--sample-rate", "0", "--batch-sample", "0"], process.env));
+    try {
+      const env = simEnv(dir, { LD_PRELOAD: shimLib, TAILGUARD_PRIORITY: "low" });
+      const [abi, plain] = await Promise.all([
+        runProgram(program, ["threads", String(THREADS), String(REQUESTS)], { env }),
+        runProgram(program, ["plain", "4"], { env }),
+      ]);
+      expect(abi.code, abi.stderr).toBe(0);
+      expect(plain.code, plain.stderr).toBe(0);
+      await until("all drained", () => readdirSync(rings).filter((f) => f.endsWith(".ring")).length === 0);
+      await agent.stop();
+      const spans = receiver.spans();
+      const traced = spans.filter((s) => s.resource["process.pid"] === abi.pid && s.name === "request infer");
+      const sampled = [...expected()].filter(([, w]) => w.sampled).map(([id]) => id);
+      for (const id of sampled) expect(traced.some((s) => s.traceId === id), id).toBe(true);
+      expect(traced.every((s) => s.attributes["tailguard.span.reason"] === "traced")).toBe(true);
+      // the batch job without a context: no span (the policy's own decision)
+      expect(spans.filter((s) => s.resource["process.pid"] === plain.pid)).toEqual([]);
+    } finally {
+      await agent.stop();
+      await receiver.close();
+    }
+  });
+
+  it("refuses bad traceparents with no record and no crash, and the header works as C++ and without the shim", async () => {
+    const dir = testDir("tracectx-abi");
+    const program = compileProgram("trace_context.c", { cuda: true });
+    const rec = await recordRun(dir, [program, "abi"]);
+    expect(rec.run.code, rec.run.stderr).toBe(0);
+    expect(rec.run.stdout).toContain("abi ok");
+    // only the calls that succeeded were recorded: 1 + 8 begins, as many ends, and 3 process contexts
+    const ops = rec.of("context").map((l) => l.op);
+    expect(ops.filter((o) => o === "request_begin")).toHaveLength(9);
+    expect(ops.filter((o) => o === "request_end")).toHaveLength(9);
+    expect(ops.filter((o) => o === "process")).toHaveLength(3);
+    expect(ops).toHaveLength(21);
+
+    const absent = await runProgram(program, ["absent"], { env: simEnv(dir) });
+    expect(absent.code, absent.stderr).toBe(0);
+    expect(absent.stdout).toContain("absent ok");
+
+    // C++ (pedantic), with the dlsym wrappers
+    const cc = path.join(dir, "abi.cc");
+    const src = `#include "tailguard/tailguard.h"\nint main() { return tailguard_begin(nullptr, "x") + tailguard_end() + tailguard_process_context("") + tailguard_present(); }\n`;
+    execFileSync("sh", ["-c", `printf '%s' "$SRC" > ${cc} && g++ -std=c++11 -Wall -Wextra -Werror -pedantic -I${path.join(root, "native/include")} -o ${cc}.bin ${cc} -ldl`], { env: { ...process.env, SRC: src } });
+    const none = await runProgram(`${cc}.bin`, []);
+    expect(none.code).toBe((3 * -10000) & 0xff); // three TAILGUARD_ABSENT, present 0: the exit status's low byte
+  });
+});
