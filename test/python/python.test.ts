@@ -1,15 +1,35 @@
 // The Python helper (python/, module `tailguard`): its unit tests (test_helper.py, plain unittest, against the fake
-// shim of test/programs/fake_abi.c). Python and the SDK come from the venv test/python/venv.sh makes (components.ts:
-// python-otel).
+// shim of test/programs/fake_abi.c), and an HTTP server loop in Python instrumented with the real opentelemetry-sdk and
+// the helper's RequestSpanProcessor, launching kernels on the simulated GPU with the shim preloaded and the agent
+// exporting OTLP: every request span of that process is in the trace of one of the SDK's SERVER spans, its child.
+// Python and the SDK come from the venv test/python/venv.sh makes (components.ts: python-otel).
+import { readdirSync } from "node:fs";
 import path from "node:path";
-import { describe, expect, it } from "vitest";
+import { afterEach, describe, expect, it, vi } from "vitest";
 
+import { startAgent } from "../support/agent-process.js";
 import { requireComponent } from "../support/components.js";
-import { compileProgram, root, runProgram } from "../support/native.js";
+import { compileProgram, root, runProgram, shimLib, simEnv, testDir } from "../support/native.js";
+import { startOtlpReceiver, type FlatSpan, type OtlpReceiver } from "../support/otlp-receiver.js";
 
 const here = path.join(root, "test/python");
 /** the checkout's helper first: the venv's installed copy may be older */
 const pythonPath = path.join(root, "python");
+
+async function until(what: () => string, ok: () => boolean, ms = 20_000) {
+  const end = Date.now() + ms;
+  while (!ok()) {
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what()}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+let receiver: OtlpReceiver | null = null;
+afterEach(async () => {
+  vi.unstubAllEnvs();
+  await receiver?.close();
+  receiver = null;
+});
 
 describe("the Python helper", () => {
   it("passes its unit tests: no-op without the shim, ValueError, nesting, decorator, the span processor", async () => {
@@ -23,5 +43,45 @@ describe("the Python helper", () => {
     expect(r.code, r.stderr).toBe(0);
     expect(r.stderr).toMatch(/^Ran \d+ tests in .*\n\nOK\s*$/m);
     expect(r.stderr).not.toMatch(/skipped/);
+  });
+
+  it("joins a server loop's requests to the SDK's SERVER spans: 100 % of its request spans", async () => {
+    const python = requireComponent("python-otel");
+    receiver = await startOtlpReceiver();
+    const dir = testDir("python-server");
+    const requests = 24;
+    const clients = 2; // at once: requests overlap on the server's threads
+    // the agent inherits the test's environment: spans over OTLP/protobuf to the receiver, nothing else
+    for (const name of Object.keys(process.env)) if (name.startsWith("OTEL_")) vi.stubEnv(name, "");
+    vi.stubEnv("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", `${receiver.url}/v1/traces`);
+    vi.stubEnv("OTEL_METRICS_EXPORTER", "none");
+    const agent = await startAgent(path.join(dir, "rings"), ["--pid-label", "--spans", "all"]);
+    const r = await runProgram(python, [path.join(here, "server_loop.py"), String(requests), String(clients), "300"], {
+      env: simEnv(dir, { LD_PRELOAD: shimLib, PYTHONPATH: pythonPath }),
+      timeoutMs: 60_000,
+    });
+    expect(r.code, r.stderr).toBe(0);
+    const [head, ...lines] = r.stdout.trim().split("\n").map((l) => JSON.parse(l));
+    expect(head.attached, "the helper found the shim's ABI").toBe(true);
+    const servers = lines.filter((s) => s.kind === "SERVER");
+    expect(servers).toHaveLength(requests);
+    // the SDK continued the callers' traces (the test's own premise)
+    expect(servers.map((s) => `00-${s.traceId}-${s.parentSpanId}-01`).sort()).toEqual([...head.sent].sort());
+
+    // drained: the process's ring is gone once the agent has read all of it; stopping the agent flushes its spans
+    const rings = path.join(dir, "rings");
+    await until(() => `the agent to drain ${rings}: ${readdirSync(rings).join(" ")}; it said: ${agent.stdout()}${agent.stderr()}`,
+      () => readdirSync(rings).filter((f) => f.endsWith(".ring")).length === 0);
+    const stopped = await agent.stop();
+    expect(stopped.code, stopped.stderr).toBe(0);
+    const ofProcess = (s: FlatSpan) => s.resource["process.pid"] === r.pid && "tailguard.window.seq" in s.attributes;
+    const spans = receiver.spans().filter(ofProcess);
+    expect(spans.length, `request spans of pid ${r.pid} among ${receiver.spans().length} spans of pids ` +
+      `${[...new Set(receiver.spans().map((s) => s.resource["process.pid"]))]}; the agent said: ${stopped.stdout}`).toBe(requests);
+    const byTrace = new Map(servers.map((s) => [s.traceId, s]));
+    const joined = spans.filter((s) => s.parentSpanId != null && byTrace.get(s.traceId)?.spanId === s.parentSpanId);
+    expect(joined.length, `request spans joined: ${JSON.stringify(spans.map((s) => [s.traceId, s.parentSpanId]))}`).toBe(spans.length);
+    // one request span for each SERVER span
+    expect(new Set(joined.map((s) => s.traceId)).size).toBe(requests);
   });
 });
