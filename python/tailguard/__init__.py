@@ -7,6 +7,7 @@ import errno
 import functools
 import inspect
 import os
+import threading
 import warnings
 
 from . import _shim
@@ -35,6 +36,8 @@ def _encode_name(name):
 
 
 _warned = set()
+# per thread, for each `with` block open on it: whether the shim opened its request (it refuses past its nesting depth)
+_opened = threading.local()
 
 
 def _failed(call, rc, arg):
@@ -67,7 +70,7 @@ class request:
     a TypeError; inside async code, wrap the synchronous part that launches the GPU work (what runs in the executor,
     asyncio.to_thread, or the model call itself between awaits)."""
 
-    __slots__ = ("_traceparent", "_name", "_opened")
+    __slots__ = ("_traceparent", "_name")
 
     def __new__(cls, traceparent=None, name=None):
         if callable(traceparent) and not isinstance(traceparent, str):
@@ -78,7 +81,6 @@ class request:
     def __init__(self, traceparent=None, name=None):
         self._traceparent = None if traceparent is None else _check(traceparent)
         self._name = _encode_name(name)
-        self._opened = []
 
     def __enter__(self):
         begin = _shim.begin
@@ -87,11 +89,14 @@ class request:
         rc = begin(self._traceparent, self._name)
         if rc < 0:
             _failed("tailguard_request_begin", rc, self._traceparent)
-        self._opened.append(rc >= 0)
+        try:
+            _opened.stack.append(rc >= 0)
+        except AttributeError:
+            _opened.stack = [rc >= 0]
         return self
 
     def __exit__(self, *exc):
-        if self._opened and self._opened.pop():
+        if _shim.begin is not None and _opened.stack.pop():
             _shim.end()
         return False
 

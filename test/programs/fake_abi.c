@@ -27,6 +27,7 @@ int tailguard_abi_version(void) { return 1; }
 
 int tailguard_request_begin(const char *traceparent, const char *name) {
     if (traceparent && !valid(traceparent)) return -EINVAL;
+    if (depth == 8) return -EOVERFLOW; /* TAILGUARD_MAX_DEPTH */
     depth++;
     logline("begin %ld %d %s %s\n", traceparent, name, depth);
     return 0;

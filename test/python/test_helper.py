@@ -100,6 +100,34 @@ class Attached(unittest.TestCase):
         self.assertEqual(calls[3][2], "0")
         self.assertEqual(calls[4][2:], ["1", "-", "-"])
 
+    def test_past_the_shims_depth_a_request_is_not_opened_and_not_ended(self):
+        out, calls = run(f"""
+            import contextlib, warnings
+            warnings.simplefilter("always")
+            with contextlib.ExitStack() as stack:
+                for i in range(10):
+                    stack.enter_context(tailguard.request(name=f"r{{i}}"))
+            print("done")
+        """)
+        self.assertEqual([c[0] for c in calls], ["begin"] * 8 + ["end"] * 8)
+        self.assertEqual(calls[-1][2], "0")  # every end matched a begin: none refused
+
+    def test_a_request_object_shared_by_threads(self):
+        _, calls = run(f"""
+            import threading
+            shared = tailguard.request(name="shared")
+            barrier = threading.Barrier(4)
+            def worker():
+                for _ in range(50):
+                    with shared:
+                        barrier.wait()
+            ts = [threading.Thread(target=worker) for _ in range(4)]
+            [t.start() for t in ts]
+            [t.join() for t in ts]
+        """)
+        self.assertEqual(len(calls), 400)
+        self.assertTrue(all(c[2] in ("0", "1") for c in calls), calls)  # each thread at depth 1, then 0
+
     def test_a_request_ends_when_its_block_raises(self):
         _, calls = run(f"""
             try:
