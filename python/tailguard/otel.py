@@ -42,8 +42,8 @@ class RequestSpanProcessor(SpanProcessor):
     def __init__(self, filter=None):
         self._filter = filter if filter is not None else is_server
         self._local = threading.local()
-        self._lock = threading.Lock()
-        self._open = {}  # (trace id, span id) -> (the beginning thread's stack, its entry [span key, ended])
+        # (trace id, span id) -> (the beginning thread's stack, its entry [ended]); each dict operation is atomic
+        self._open = {}
 
     def _stack(self):
         stack = getattr(self._local, "stack", None)
@@ -54,7 +54,7 @@ class RequestSpanProcessor(SpanProcessor):
     @staticmethod
     def _unwind(stack):
         # only ever called on the thread that owns `stack`: the shim ends that thread's innermost request
-        while stack and stack[-1][1]:
+        while stack and stack[-1][0]:
             stack.pop()
             _shim.end()
 
@@ -67,22 +67,19 @@ class RequestSpanProcessor(SpanProcessor):
         name = span.name.encode("utf-8", "replace") if span.name else None
         if _shim.begin(encode(ctx.trace_id, ctx.span_id, ctx.trace_flags), name) < 0:
             return  # the shim could not record it: nothing to end
-        key = (ctx.trace_id, ctx.span_id)
-        entry = [key, False]
+        entry = [False]
         stack.append(entry)
-        with self._lock:
-            self._open[key] = (stack, entry)
+        self._open[(ctx.trace_id, ctx.span_id)] = (stack, entry)
 
     def on_end(self, span):
         if _shim.begin is None:
             return
         ctx = span.get_span_context()
-        with self._lock:
-            found = self._open.pop((ctx.trace_id, ctx.span_id), None)
+        found = self._open.pop((ctx.trace_id, ctx.span_id), None)
         if found is None:
             return  # not ours
         stack, entry = found
-        entry[1] = True
+        entry[0] = True
         if stack is getattr(self._local, "stack", None):
             self._unwind(stack)
 

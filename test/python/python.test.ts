@@ -77,11 +77,12 @@ describe("the Python helper", () => {
     const ofProcess = (s: FlatSpan) => s.resource["process.pid"] === r.pid && "tailguard.window.seq" in s.attributes;
     const spans = receiver.spans().filter(ofProcess);
     expect(spans.length, `request spans of pid ${r.pid} among ${receiver.spans().length} spans of pids ` +
-      `${[...new Set(receiver.spans().map((s) => s.resource["process.pid"]))]}; the agent said: ${stopped.stdout}`).toBe(requests);
+      `${[...new Set(receiver.spans().map((s) => s.resource["process.pid"]))]}; the agent said: ${stopped.stdout}`).toBeGreaterThanOrEqual(requests);
     const byTrace = new Map(servers.map((s) => [s.traceId, s]));
     const joined = spans.filter((s) => s.parentSpanId != null && byTrace.get(s.traceId)?.spanId === s.parentSpanId);
     expect(joined.length, `request spans joined: ${JSON.stringify(spans.map((s) => [s.traceId, s.parentSpanId]))}`).toBe(spans.length);
-    // one request span for each SERVER span
+    // every SERVER span has its request span; a request whose launches straddle the end of a window (another
+    // thread's sync drained the shared stream between them) has one in each window, under the same parent
     expect(new Set(joined.map((s) => s.traceId)).size).toBe(requests);
   });
 });
