@@ -60,7 +60,7 @@ export const COMPONENTS = {
     packages: ["python3-venv"],
     neededBy: "test/python/python.test.ts",
     install: "`apt-get install --no-install-recommends python3-venv` (Debian's python3 only), then `bash test/python/venv.sh`",
-    find: () => pythonVenv(),
+    find: (env) => pythonVenv(env.TG_PYTHON_VENV || PYTHON_VENV),
   },
 } satisfies Record<string, Component>;
 
@@ -91,15 +91,16 @@ export function missingComponents(env: NodeJS.ProcessEnv = process.env): { name:
   return out;
 }
 
-/** The venv that test/python/venv.sh makes: its python, with opentelemetry-sdk installed. */
+/** The venv that test/python/venv.sh makes (TG_PYTHON_VENV names another, for the tests of this file). */
 export const PYTHON_VENV = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../../.venv-ci");
 
-function pythonVenv(): Found {
-  const python = path.join(PYTHON_VENV, "bin/python");
+/** The venv's python, with opentelemetry-sdk installed. */
+function pythonVenv(venv: string): Found {
+  const python = path.join(venv, "bin/python");
   if (!existsSync(python)) return { missing: `no ${python}` };
-  const lib = path.join(PYTHON_VENV, "lib");
+  const lib = path.join(venv, "lib");
   const sdk = (existsSync(lib) ? readdirSync(lib) : []).some((v) => existsSync(path.join(lib, v, "site-packages/opentelemetry/sdk")));
-  if (!sdk) return { missing: `no opentelemetry-sdk in ${PYTHON_VENV}` };
+  if (!sdk) return { missing: `no opentelemetry-sdk in ${venv}` };
   return { at: python };
 }
 
