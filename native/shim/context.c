@@ -23,10 +23,16 @@ typedef struct {
     uint8_t sampled;
     uint8_t set; /* 0: no context (a named request with none to inherit) */
     const char *name_key; /* the interned copy the id was made from: a forked child re-interns it into its own ring */
+    uint64_t t;           /* when its request began */
 } tg_ctx;
 
 static __thread tg_ctx stack[TAILGUARD_MAX_DEPTH] __attribute__((tls_model("initial-exec")));
 static __thread int depth __attribute__((tls_model("initial-exec")));
+/* A thread that exits with requests open ends them (thread_exit): its kernel thread id may serve another thread next,
+ * which must not inherit them. The key is set once per thread, at its first request. */
+static __thread int exit_hook __attribute__((tls_model("initial-exec")));
+static pthread_key_t exit_key;
+static pthread_once_t exit_once = PTHREAD_ONCE_INIT;
 
 static pthread_mutex_t process_lock = PTHREAD_MUTEX_INITIALIZER;
 static tg_ctx process_ctx;     /* under process_lock */
@@ -127,10 +133,12 @@ static const char *name_key(const char *name) {
 
 /* ---- records ---- */
 
-static void emit(tg_ring_header *h, int op, const tg_ctx *c, const char *key, const char *state) {
+/* t: the record's time (0: now) */
+static void emit(tg_ring_header *h, int op, const tg_ctx *c, const char *key, const char *state, uint64_t t) {
     if (!h) return;
     uint32_t id = key ? tg_name_intern(key) : 0, state_id = state ? tg_name_intern(state) : 0;
-    uint64_t pos, t = tg_now();
+    uint64_t pos;
+    if (!t) t = tg_now();
     tg_lane *l = tg_lane_get(h);
     tg_record *r = tg_begin(h, l, &pos, TG_KIND_CONTEXT, 0);
     if (!r) return;
@@ -152,8 +160,9 @@ void tg_context_ring_created(tg_ring_header *h) {
     tg_ctx p = process_ctx;
     const char *state = tracestate;
     pthread_mutex_unlock(&process_lock);
-    if (p.set) emit(h, TG_OP_CONTEXT_PROCESS, &p, 0, state);
-    for (int i = 0; i < depth; i++) emit(h, TG_OP_REQUEST_BEGIN, &stack[i], stack[i].name_key, 0);
+    if (p.set) emit(h, TG_OP_CONTEXT_PROCESS, &p, 0, state, 0);
+    /* at their begin times: the record that made this ring was timed before it existed */
+    for (int i = 0; i < depth; i++) emit(h, TG_OP_REQUEST_BEGIN, &stack[i], stack[i].name_key, 0, stack[i].t);
 }
 
 /* At attach: TRACEPARENT (and TRACESTATE) from the environment, the OpenTelemetry convention for a child process. */
@@ -176,6 +185,15 @@ void tg_context_after_fork(void) {
     pthread_mutex_init(&names_lock, 0);
 }
 
+static void thread_exit(void *unused) {
+    (void)unused;
+    while (depth > 0) {
+        tg_ctx c = stack[--depth];
+        emit(tg_ring_get(), TG_OP_REQUEST_END, &c, c.name_key, 0, 0);
+    }
+}
+static void make_exit_key(void) { pthread_key_create(&exit_key, thread_exit); }
+
 /* ---- the ABI (tailguard/tailguard.h) ---- */
 
 TG_EXPORT int tailguard_abi_version(void) { return TAILGUARD_ABI_VERSION; }
@@ -192,16 +210,22 @@ TG_EXPORT int tailguard_request_begin(const char *traceparent, const char *name)
         pthread_mutex_unlock(&process_lock);
     }
     if (depth >= TAILGUARD_MAX_DEPTH) return -EOVERFLOW;
+    if (TG_UNLIKELY(!exit_hook)) {
+        pthread_once(&exit_once, make_exit_key);
+        pthread_setspecific(exit_key, &exit_hook); /* any non-NULL value: the destructor runs */
+        exit_hook = 1;
+    }
     c.name_key = name_key(name);
+    c.t = tg_now();
     stack[depth++] = c;
-    emit(tg_ring_get(), TG_OP_REQUEST_BEGIN, &c, c.name_key, 0);
+    emit(tg_ring_get(), TG_OP_REQUEST_BEGIN, &c, c.name_key, 0, c.t);
     return 0;
 }
 
 TG_EXPORT int tailguard_request_end(void) {
     if (depth <= 0) return -ENOENT;
     tg_ctx c = stack[--depth];
-    emit(tg_ring_get(), TG_OP_REQUEST_END, &c, c.name_key, 0);
+    emit(tg_ring_get(), TG_OP_REQUEST_END, &c, c.name_key, 0, 0);
     return 0;
 }
 
@@ -212,6 +236,6 @@ TG_EXPORT int tailguard_set_process_context(const char *traceparent) {
     process_ctx = c;
     tracestate = 0; /* TRACESTATE went with the environment's context */
     pthread_mutex_unlock(&process_lock);
-    emit(tg_ring_get(), TG_OP_CONTEXT_PROCESS, &c, 0, 0);
+    emit(tg_ring_get(), TG_OP_CONTEXT_PROCESS, &c, 0, 0, 0);
     return 0;
 }

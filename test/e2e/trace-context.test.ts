@@ -165,18 +165,89 @@ describe("trace context", () => {
     }
   });
 
+  it("puts the holds that delayed a request under its joined span, linked to the request that caused them", async () => {
+    const dir = testDir("tracectx-holds");
+    const rings = path.join(dir, "rings");
+    const program = compileProgram("trace_context.c", { cuda: true });
+    const receiver = await startOtlpReceiver();
+    vi.stubEnv("OTEL_EXPORTER_OTLP_ENDPOINT", receiver.url);
+    const agent = await Agent.start(agentOptions(["--dir", rings, "--port", "0", "--sample-rate", "0", "--batch-sample", "0"], process.env));
+    try {
+      // a busy high-priority server (no context) in front of the traced requests of a low-priority process
+      const high = runProgram(path.join(root, "native/build/tg-workload"), ["requests", "--rate", "200", "--count", "150", "--kernels", "2",
+        "--kernel-us", "1500", "--name", "resnet_block"], { env: simEnv(dir, { LD_PRELOAD: shimLib, TAILGUARD_PRIORITY: "high" }) });
+      await sleep(100);
+      const low = await runProgram(program, ["threads", String(THREADS), String(REQUESTS)], { env: simEnv(dir, { LD_PRELOAD: shimLib, TAILGUARD_PRIORITY: "low" }) });
+      const h = await high;
+      expect(low.code, low.stderr).toBe(0);
+      expect(h.code, h.stderr).toBe(0);
+      await until("all drained", () => readdirSync(rings).filter((f) => f.endsWith(".ring")).length === 0);
+      await agent.stop();
+      const spans = receiver.spans();
+      const byId = new Map(spans.map((s) => [s.spanId, s]));
+      const holds = spans.filter((s) => s.name === "hold" && s.resource["process.pid"] === low.pid && s.parentSpanId);
+      expect(holds.length).toBeGreaterThan(0);
+      const want = expected();
+      for (const hold of holds) {
+        // under the request span of its own request, in that request's trace
+        const parent = byId.get(hold.parentSpanId!)!;
+        expect(parent.name).toBe("request infer");
+        expect(want.has(hold.traceId)).toBe(true);
+        expect(hold.traceId).toBe(parent.traceId);
+        // linked to the high-priority process's request span, which was exported
+        expect(hold.links).toHaveLength(1);
+        const cause = byId.get(hold.links[0].spanId);
+        expect(cause?.resource["process.pid"]).toBe(h.pid);
+        expect(cause?.traceId).toBe(hold.links[0].traceId);
+      }
+    } finally {
+      await agent.stop();
+      await receiver.close();
+    }
+  });
+
+  it("a forked child keeps the request its thread had open; an exec'd image reads its own TRACEPARENT", async () => {
+    const dir = testDir("tracectx-fork");
+    const rings = path.join(dir, "rings");
+    const program = compileProgram("trace_context.c", { cuda: true });
+    const receiver = await startOtlpReceiver();
+    vi.stubEnv("OTEL_EXPORTER_OTLP_ENDPOINT", receiver.url);
+    const agent = await Agent.start(agentOptions(["--dir", rings, "--port", "0", "--sample-rate", "0"], process.env));
+    try {
+      const r = await runProgram(program, ["fork"], { env: simEnv(dir, { LD_PRELOAD: shimLib }) });
+      expect(r.code, r.stderr).toBe(0);
+      const child = Number(/child=(\d+)/.exec(r.stdout)![1]);
+      await until("all drained", () => readdirSync(rings).filter((f) => f.endsWith(".ring")).length === 0);
+      await agent.stop();
+      const requests = receiver.spans().filter((s) => s.name.startsWith("request"));
+      const summary = (pid: number | undefined) =>
+        [...new Set(requests.filter((s) => s.resource["process.pid"] === pid).map((s) => `${s.name} ${s.traceId.slice(-2)} ${s.parentSpanId}`))].sort();
+      expect(summary(r.pid)).toEqual(["request parent aa 00000000000000a1"]);
+      // the same pid: the forked image's request, then the exec'd image's, each in its own trace
+      expect(summary(child)).toEqual(["request bb 00000000000000b1", "request parent aa 00000000000000a1"]);
+    } finally {
+      await agent.stop();
+      await receiver.close();
+    }
+  });
+
   it("refuses bad traceparents with no record and no crash, and the header works as C++ and without the shim", async () => {
     const dir = testDir("tracectx-abi");
     const program = compileProgram("trace_context.c", { cuda: true });
     const rec = await recordRun(dir, [program, "abi"]);
     expect(rec.run.code, rec.run.stderr).toBe(0);
     expect(rec.run.stdout).toContain("abi ok");
-    // only the calls that succeeded were recorded: 1 + 8 begins, as many ends, and 3 process contexts
+    // only the calls that succeeded were recorded: 1 + 8 begins, as many ends, 3 process contexts, and the request a
+    // thread left open when it exited, ended by the shim then
     const ops = rec.of("context").map((l) => l.op);
-    expect(ops.filter((o) => o === "request_begin")).toHaveLength(9);
-    expect(ops.filter((o) => o === "request_end")).toHaveLength(9);
+    expect(ops.filter((o) => o === "request_begin")).toHaveLength(10);
+    expect(ops.filter((o) => o === "request_end")).toHaveLength(10);
     expect(ops.filter((o) => o === "process")).toHaveLength(3);
-    expect(ops).toHaveLength(21);
+    expect(ops).toHaveLength(23);
+    expect(rec.of("context").filter((l) => l.name === "left open").map((l) => l.op)).toEqual(["request_begin", "request_end"]);
+    expect(rec.of("context")[0]).toMatchObject({ op: "request_begin", trace_id: "4bf92f3577b34da6a3ce929d0e0e4736", parent_span_id: "00f067aa0ba902b7", sampled: true });
+    expect(rec.of("context").filter((l) => l.name === "nested")).toHaveLength(16);
+    expect(rec.of("context").filter((l) => l.op === "process").at(-1)).toMatchObject({ trace_id: "", sampled: false });
 
     const absent = await runProgram(program, ["absent"], { env: simEnv(dir) });
     expect(absent.code, absent.stderr).toBe(0);

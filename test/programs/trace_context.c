@@ -2,9 +2,13 @@
  * Usage: trace_context threads THREADS REQUESTS  -- each thread serves REQUESTS requests, request r of thread t with the
  *                                                  traceparent 00-<7467 0000 0000 00tt, r+1>-<tt r+1>-01 (`expected`)
  *        trace_context plain REQUESTS            -- requests without the ABI (the context is TRACEPARENT's, if any)
+ *        trace_context fork                      -- a request of the parent (TP_A, "parent") open across fork: the
+ *                                                  child serves one under it, then execs `plain 2` with TRACEPARENT=TP_B
  *        trace_context abi                       -- bad input to the ABI: every answer checked, "abi ok" at the end
  *        trace_context absent                    -- without the shim: the wrappers say so and the program runs */
 #include <errno.h>
+#include <sys/wait.h>
+#include <unistd.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -49,6 +53,13 @@ static void *worker(void *arg) {
     return NULL;
 }
 
+/* a thread that exits with a request open: the shim ends it */
+static void *leaves_open(void *arg) {
+    (void)arg;
+    if (tailguard_begin("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01", "left open") != 0) exit(3);
+    return NULL;
+}
+
 static void setup(void) {
     CUdevice dev;
     CUmodule mod;
@@ -90,6 +101,24 @@ int main(int argc, char **argv) {
             nanosleep(&pause, NULL);
         }
         printf("requests=%d\n", n);
+    } else if (!strcmp(mode, "fork")) {
+        static const char tp_a[] = "00-000000000000000000000000000000aa-00000000000000a1-01";
+        if (tailguard_begin(tp_a, "parent") != 0) return 3;
+        pid_t child = fork();
+        if (child < 0) return 1;
+        setup();
+        CUstream s;
+        if (cuStreamCreate(&s, CU_STREAM_NON_BLOCKING)) return 1;
+        request(s);
+        if (tailguard_end() != 0) return 3;
+        if (child == 0) {
+            setenv("TRACEPARENT", "00-000000000000000000000000000000bb-00000000000000b1-01", 1);
+            execl(argv[0], argv[0], "plain", "2", (char *)NULL);
+            return 1;
+        }
+        int status;
+        if (waitpid(child, &status, 0) != child || !WIFEXITED(status) || WEXITSTATUS(status) != 0) return 6;
+        printf("child=%d\n", (int)child);
     } else if (!strcmp(mode, "abi")) {
         static const char *const bad[] = {
             "",
@@ -118,6 +147,8 @@ int main(int argc, char **argv) {
         CHECK(tailguard_process_context("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"), 0);
         CHECK(tailguard_process_context(NULL), 0);
         CHECK(tailguard_process_context(""), 0);
+        pthread_t t;
+        if (pthread_create(&t, NULL, leaves_open, NULL) || pthread_join(t, NULL)) return 1;
         printf("abi ok\n");
     } else if (!strcmp(mode, "absent")) {
         CHECK(tailguard_present(), 0);

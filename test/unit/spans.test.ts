@@ -268,6 +268,23 @@ describe("hold spans", () => {
     expect(share.attributes).toMatchObject({ "tailguard.hold.cause.pid": 999, "tailguard.hold.cause.window": 12, "tailguard.hold.reason": "share" });
   });
 
+  it("link to the causing window's joined request spans when its work ran under application trace contexts", async () => {
+    const app = { traceId: "0af7651916cd43dd8448eb211c80319c", parentSpanId: "b7ad6b7169203331", sampled: true, name: "infer" };
+    const joinedCause: RequestWindow = {
+      ...servingWindow,
+      contexts: [{ context: app, t: servingWindow.t, durNs: servingWindow.durNs, launchCount: 20, launches: [], holds: [] }],
+    };
+    const { spans } = await collect((p) => {
+      p.window(serving, joinedCause); // the cause ended first (the usual order)
+      p.window(batch, batchWindow);
+    }, scenarioOpts);
+    const cause = spans.find((s) => s.name === "request infer")!;
+    expect(cause.spanContext().traceId).toBe(app.traceId);
+    expect(cause.parentSpanContext).toMatchObject({ traceId: app.traceId, spanId: app.parentSpanId, isRemote: true });
+    const priority = named(spans, "hold").find((s) => s.attributes["tailguard.hold.cause.window"] === 3)!;
+    expect(priority.links.map((l) => l.context)).toEqual([cause.spanContext()]);
+  });
+
   it("puts a hold outside any window in a trace of its own", async () => {
     const h = hold(serving, serving.anchorMonotonic + 2_000_000_000n, { reason: "budget" });
     const { spans } = await collect((p) => p.hold(serving, h));

@@ -48,6 +48,20 @@ function decode(data: Buffer, o: number): Recorded {
   };
 }
 
+/** A CONTEXT record's own fields for its recording line (docs/records.md): in place of api, result and stream. */
+export function contextLine(line: Record<string, unknown>, data: Buffer, o: number, names: Map<number, string>): Record<string, unknown> {
+  const c = decode(data, o);
+  delete line.api;
+  delete line.result;
+  delete line.stream;
+  line.trace_id = c.traceId ?? "";
+  line.parent_span_id = c.traceId ? c.spanId : "";
+  line.sampled = c.sampled;
+  if (c.nameId) line.name = names.get(c.nameId) ?? `#${c.nameId}`;
+  if (c.stateId) line.tracestate = names.get(c.stateId) ?? `#${c.stateId}`;
+  return line;
+}
+
 export class ContextTracker {
   /** whether the process ever gave a context: until then, nothing here costs anything */
   active = false;

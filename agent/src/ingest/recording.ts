@@ -3,6 +3,7 @@
 // docs/records.md; recordToJson is its one definition.
 import { closeSync, openSync, writeSync } from "node:fs";
 
+import { contextLine } from "./contexts.js";
 import { Drain } from "./drain.js";
 import { native, type RingInfo } from "./native.js";
 import {
@@ -278,7 +279,8 @@ export class Recording {
         s.holds++;
         s.heldNs += r.durNs ?? 0;
       } else if (r.kind === Kind.WINDOW && r.op === 2) s.windows++;
-      if (this.fd !== null) this.write(recordToJson(r, ctx));
+      if (this.fd !== null)
+        this.write(r.kind === Kind.CONTEXT ? contextLine(recordToJson(r, ctx), data, off, ring.names) : recordToJson(r, ctx));
     }
     this.records += data.length / RECORD_SIZE;
   }

@@ -221,6 +221,17 @@ function joinedContext(windowDigest: string, c: TraceContext, k: number): SpanCo
   return ctx;
 }
 
+/** The spans windowSpans makes of a window with `launchSpans` launch spans: exactly, or the queue's count drifts. */
+function windowSpanCount(w: RequestWindow, launchSpans: number): number {
+  if (!w.contexts) return 1 + w.holds.length + launchSpans;
+  let n = w.contexts.length;
+  for (const c of w.contexts) {
+    n += c.holds.length;
+    for (const i of c.launches) if (i < launchSpans) n++;
+  }
+  return n;
+}
+
 /** The application's span a joined request span is the child of: remote, in another process. */
 function appParent(c: TraceContext, own: SpanContext): SpanContext {
   return { traceId: c.traceId, spanId: c.parentSpanId, traceFlags: own.traceFlags, isRemote: true };
@@ -382,7 +393,7 @@ export class SpanPipeline {
 
   private queueWindow(meta: ProcessMeta, w: RequestWindow, decision: WindowDecision): void {
     const launchSpans = decision.launches ? Math.min(w.launches.length, this.maxLaunchSpans) : 0;
-    const spans = (w.contexts?.length ?? 1) + w.holds.length + launchSpans;
+    const spans = windowSpanCount(w, launchSpans);
     if (this.pending) {
       if (this.admit(spans)) this.enqueueEncoded(meta, spans, () => this.windowSpans(meta, w, decision, this.emitEncoded));
       return;

@@ -20,7 +20,8 @@
  *       ("request NAME"). Requests nest per thread up to TAILGUARD_MAX_DEPTH. Returns 0, -EINVAL for a traceparent
  *       that is not valid (nothing recorded, nothing opened), -EOVERFLOW when TAILGUARD_MAX_DEPTH are open already.
  *   int tailguard_request_end(void)
- *       Ends the calling thread's innermost request: 0, or -ENOENT when it has none open.
+ *       Ends the calling thread's innermost request: 0, or -ENOENT when it has none open. A thread that exits with
+ *       requests open has them ended then.
  *   int tailguard_set_process_context(const char *traceparent)
  *       The context of threads that have no request open (as TRACEPARENT at start); NULL or "" clears it. 0 or -EINVAL.
  * The wrappers below (tailguard_begin, tailguard_end, tailguard_process_context; tailguard_present) return the same,
@@ -64,8 +65,8 @@ typedef struct tailguard_api {
  * threads on the first call only repeats the lookup, with the same result. */
 static inline const tailguard_api *tailguard_lookup(void) {
     static tailguard_api api;
-    static volatile int state; /* 0: not looked up, 1: done */
-    if (__builtin_expect(state, 1)) return &api;
+    static int state; /* 0: not looked up, 1: done (release: api is filled before) */
+    if (__builtin_expect(__atomic_load_n(&state, __ATOMIC_ACQUIRE), 1)) return &api;
     tailguard_api found = {0, 0, 0, 0};
     tailguard_abi_version_fn version = (tailguard_abi_version_fn)dlsym(RTLD_DEFAULT, "tailguard_abi_version");
     if (version) {
