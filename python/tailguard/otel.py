@@ -7,10 +7,9 @@ instrumented server (FastAPI, Flask, gRPC...) handles a request is that request'
 Needs opentelemetry-sdk (span processors are the SDK's); a no-op without the shim, like the rest of the helper."""
 import threading
 
-from opentelemetry.trace import SpanKind
-
 try:
     from opentelemetry.sdk.trace import SpanProcessor
+    from opentelemetry.trace import SpanKind
 except ImportError as e:  # pragma: no cover - said to the user
     raise ImportError("tailguard.otel needs opentelemetry-sdk (span processors belong to the SDK): "
                       "pip install opentelemetry-sdk") from e

@@ -212,6 +212,18 @@ class Processor(unittest.TestCase):
     def run_with(self, code, kw="{}"):
         return run(textwrap.dedent(self.SETUP).replace("**KW", "**" + kw) + textwrap.dedent(code))
 
+    def test_without_the_sdk_importing_tailguard_otel_says_what_to_install(self):
+        out, _ = run("""
+            import sys
+            sys.modules["opentelemetry.sdk.trace"] = None   # as if opentelemetry-sdk were not installed
+            try:
+                import tailguard.otel
+            except ImportError as e:
+                print(e)
+        """)
+        self.assertEqual(out.strip(), "tailguard.otel needs opentelemetry-sdk (span processors belong to the SDK): "
+                                      "pip install opentelemetry-sdk")
+
     def test_server_spans_only_with_their_own_traceparent_and_name(self):
         out, calls = self.run_with("""
             with tracer.start_as_current_span("GET /infer", kind=SpanKind.SERVER) as s:
