@@ -10,7 +10,7 @@ import threading
 try:
     from opentelemetry.sdk.trace import SpanProcessor
     from opentelemetry.trace import SpanKind
-except ImportError as e:  # pragma: no cover - said to the user
+except ImportError as e:
     raise ImportError("tailguard.otel needs opentelemetry-sdk (span processors belong to the SDK): "
                       "pip install opentelemetry-sdk") from e
 
