@@ -82,13 +82,18 @@ class request:
         self._traceparent = None if traceparent is None else _check(traceparent)
         self._name = _encode_name(name)
 
+    def _current(self):
+        """The traceparent to begin with, as bytes, or None (tailguard.otel.request finds it at each begin)."""
+        return self._traceparent
+
     def __enter__(self):
         begin = _shim.begin
         if begin is None:
             return self
-        rc = begin(self._traceparent, self._name)
+        traceparent = self._current()
+        rc = begin(traceparent, self._name)
         if rc < 0:
-            _failed("tailguard_request_begin", rc, self._traceparent)
+            _failed("tailguard_request_begin", rc, traceparent)
         try:
             _opened.stack.append(rc >= 0)
         except AttributeError:
@@ -105,7 +110,7 @@ class request:
             raise TypeError(f"tailguard.request cannot decorate the coroutine function {fn.__qualname__}: a request "
                             "belongs to a thread, and other tasks of the event loop would run inside it at every "
                             "await. Decorate the synchronous function that launches the GPU work instead.")
-        traceparent, name = self._traceparent, self._name
+        current, name = self._current, self._name
         if name is None:
             name = _encode_name(getattr(fn, "__qualname__", None))
 
@@ -114,6 +119,7 @@ class request:
             begin = _shim.begin
             if begin is None:
                 return fn(*args, **kwargs)
+            traceparent = current()
             rc = begin(traceparent, name)
             if rc < 0:
                 _failed("tailguard_request_begin", rc, traceparent)

@@ -9,15 +9,16 @@ import threading
 
 try:
     from opentelemetry.sdk.trace import SpanProcessor
-    from opentelemetry.trace import SpanKind
+    from opentelemetry.trace import SpanKind, get_current_span
 except ImportError as e:
     raise ImportError("tailguard.otel needs opentelemetry-sdk (span processors belong to the SDK): "
                       "pip install opentelemetry-sdk") from e
 
-from . import _shim
+from . import _encode_name, _shim
+from . import request as _request
 from ._traceparent import encode
 
-__all__ = ["RequestSpanProcessor"]
+__all__ = ["RequestSpanProcessor", "request"]
 
 
 def is_server(span):
@@ -87,3 +88,36 @@ class RequestSpanProcessor(SpanProcessor):
 
     def force_flush(self, timeout_millis=30000):
         return True
+
+
+class request(_request):
+    """tailguard.request with the current OpenTelemetry span's context, found at each begin: for GPU work that runs on
+    another thread than the one that began the span, where RequestSpanProcessor's request is not (a FastAPI `def`
+    endpoint, run in Starlette's thread pool; a model call handed to an executor: contextvars carry the current span
+    there, the shim's requests do not):
+
+        @app.post("/infer")
+        def infer(batch: Batch):
+            with tailguard.otel.request(name="infer"):   # or decorate: @tailguard.otel.request
+                return model(batch)
+
+    Its request is a child of the current span (of the SERVER span, or of a span begun inside it); with no current
+    span, of the thread's current context, as tailguard.request(None)."""
+
+    __slots__ = ()
+
+    def __new__(cls, name=None):
+        self = object.__new__(cls)
+        self._traceparent = None
+        if callable(name) and not isinstance(name, str):
+            # bare decorator: @tailguard.otel.request
+            self._name = None
+            return self(name)
+        return self
+
+    def __init__(self, name=None):
+        self._name = _encode_name(name)
+
+    def _current(self):
+        ctx = get_current_span().get_span_context()
+        return encode(ctx.trace_id, ctx.span_id, ctx.trace_flags) if ctx.is_valid else None

@@ -257,6 +257,33 @@ class Processor(unittest.TestCase):
         self.assertEqual([(c[0], c[2]) for c in calls], [("begin", "1"), ("end", "0"), ("begin", "1"), ("end", "0")])
         self.assertEqual(len({c[1] for c in calls}), 1, "every call on the thread that began the requests")
 
+    def test_otel_request_takes_the_current_span_on_the_thread_that_runs_the_work(self):
+        out, calls = run(textwrap.dedent(self.SETUP).replace("**KW", "") + textwrap.dedent("""
+            import tailguard.otel
+            from concurrent.futures import ThreadPoolExecutor
+            import contextvars
+            @tailguard.otel.request
+            def model():
+                pass
+            pool = ThreadPoolExecutor(1)
+            with tracer.start_as_current_span("POST /infer", kind=SpanKind.INTERNAL) as s:
+                print(tp(s))
+                # as Starlette's run_in_threadpool does: the context (and the current span) goes along
+                pool.submit(contextvars.copy_context().run, model).result()
+                with tracer.start_as_current_span("inner") as inner:
+                    print(tp(inner))
+                    with tailguard.otel.request(name="named"):
+                        pass
+            with tailguard.otel.request():   # no current span: the thread's context
+                pass
+        """))
+        outer, inner = out.split()
+        self.assertEqual([c[:1] + c[2:] for c in calls], [
+            ["begin", "1", outer, "model"], ["end", "0"],
+            ["begin", "1", inner, "named"], ["end", "0"],
+            ["begin", "1", "-", "-"], ["end", "0"]])
+        self.assertNotEqual(calls[0][1], calls[2][1], "the pool's thread began the first")
+
     def test_interleaved_spans_never_end_the_wrong_request(self):
         _, calls = self.run_with("""
             a = tracer.start_span("a", kind=SpanKind.SERVER)
