@@ -3,13 +3,19 @@ opentelemetry-sdk (a SERVER span per request, continuing the caller's traceparen
 and tailguard's RequestSpanProcessor, whose handler launches kernels on the simulated GPU through libcuda (ctypes)
 and waits for them. Its own clients send the requests. Prints one JSON line per SERVER span the SDK exported.
 
-Usage: server_loop.py REQUESTS CLIENTS KERNEL_US   (LD_LIBRARY_PATH names the simulated GPU; LD_PRELOAD the shim)"""
+With MODE executor, the handler hands the GPU work to a thread pool, as a FastAPI `def` endpoint runs in Starlette's,
+and the work is wrapped in tailguard.otel.request there.
+
+Usage: server_loop.py REQUESTS CLIENTS KERNEL_US [handler|executor]
+(LD_LIBRARY_PATH names the simulated GPU; LD_PRELOAD the shim)"""
+import contextvars
 import ctypes
 import json
 import secrets
 import sys
 import threading
 import urllib.request
+from concurrent.futures import ThreadPoolExecutor
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from opentelemetry.propagate import extract
@@ -19,9 +25,12 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from opentelemetry.trace import SpanKind
 
 import tailguard
+import tailguard.otel
 from tailguard.otel import RequestSpanProcessor
 
 requests, clients, kernel_us = (int(a) for a in sys.argv[1:4])
+mode = sys.argv[4] if len(sys.argv) > 4 else "handler"
+pool = ThreadPoolExecutor(2)
 
 # the two lines an instrumented server adds (here beside an exporter the test reads)
 provider = TracerProvider()
@@ -70,7 +79,11 @@ def infer():
 class Handler(BaseHTTPRequestHandler):
     def do_GET(self):
         with tracer.start_as_current_span("GET /infer", context=extract({k.lower(): v for k, v in self.headers.items()}), kind=SpanKind.SERVER):
-            infer()
+            if mode == "executor":
+                # as Starlette's run_in_threadpool: the work, with the context, on a pool thread
+                pool.submit(contextvars.copy_context().run, tailguard.otel.request(name="infer")(infer)).result()
+            else:
+                infer()
         self.send_response(200)
         self.send_header("Content-Length", "2")
         self.end_headers()
