@@ -5,6 +5,7 @@
 import { spawnSync } from "node:child_process";
 import { accessSync, constants, existsSync, readdirSync } from "node:fs";
 import path from "node:path";
+import { fileURLToPath } from "node:url";
 
 /** Where a component is, or why it is not usable. */
 type Found = { at: string } | { missing: string };
@@ -14,10 +15,10 @@ export interface Component {
   what: string;
   /** the Debian packages that provide it */
   packages: string[];
-  /** how to install it, where no Debian 12 package does */
-  install?: string;
   /** the tests that need it */
   neededBy: string;
+  /** commands that install it beyond its packages (after them), or where no Debian 12 package provides it */
+  install?: string[];
   find(env: NodeJS.ProcessEnv): Found;
 }
 
@@ -57,9 +58,15 @@ export const COMPONENTS = {
   vmagent: {
     what: "vmagent (the Collector path's stand-in: OTLP in, Prometheus remote write out)",
     packages: [],
-    install: "bash test/support/fetch-vmagent.sh",
+    install: ["bash test/support/fetch-vmagent.sh"],
     neededBy: "test/e2e/collector-path.test.ts",
     find: (env) => executable(env.TAILGUARD_VMAGENT ?? path.join(env.XDG_CACHE_HOME ?? path.join(env.HOME ?? "/", ".cache"), "tailguard/vmagent/vmagent")),
+  "python-otel": {
+    what: "the Python test environment (python3 with venv, opentelemetry-sdk and the helper in .venv-ci/)",
+    packages: ["python3-venv"],
+    neededBy: "test/python/python.test.ts",
+    install: ["bash test/python/venv.sh"],
+    find: (env) => pythonVenv(env.TG_PYTHON_VENV || PYTHON_VENV),
   },
 } satisfies Record<string, Component>;
 
@@ -77,7 +84,13 @@ export function requireComponent(name: ComponentName, env: NodeJS.ProcessEnv = p
   const found = c.find(env);
   if ("at" in found) return found.at;
   throw new Error(`${c.what} is missing (${found.missing}), which this test needs: install it with ` +
-    `\`${c.install ?? installCommand(c.packages)}\` (the README's Quickstart lists everything the full suite needs)`);
+    `${installCommands([c]).map((x) => `\`${x}\``).join(" then ")} (the README's Quickstart lists everything the full suite needs)`);
+}
+
+/** The commands that install these components: their packages first, then their own commands. */
+export function installCommands(components: Component[]): string[] {
+  const packages = components.flatMap((c) => c.packages);
+  return [...(packages.length ? [installCommand(packages)] : []), ...new Set(components.flatMap((c) => c.install ?? []))];
 }
 
 /** The components this machine lacks, with why. */
@@ -88,6 +101,19 @@ export function missingComponents(env: NodeJS.ProcessEnv = process.env): { name:
     if ("missing" in found) out.push({ name, missing: found.missing });
   }
   return out;
+}
+
+/** The venv that test/python/venv.sh makes (TG_PYTHON_VENV names another, for the tests of this file). */
+export const PYTHON_VENV = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../../.venv-ci");
+
+/** The venv's python, with opentelemetry-sdk installed. */
+function pythonVenv(venv: string): Found {
+  const python = path.join(venv, "bin/python");
+  if (!existsSync(python)) return { missing: `no ${python}` };
+  const lib = path.join(venv, "lib");
+  const sdk = (existsSync(lib) ? readdirSync(lib) : []).some((v) => existsSync(path.join(lib, v, "site-packages/opentelemetry/sdk")));
+  if (!sdk) return { missing: `no opentelemetry-sdk in ${venv}` };
+  return { at: python };
 }
 
 /** An executable named `cmd` in one of env.PATH's directories. */

@@ -4,15 +4,14 @@
 import { execFileSync } from "node:child_process";
 import path from "node:path";
 
-import { COMPONENTS, type Component, installCommand, missingComponents } from "./components.js";
+import { COMPONENTS, type Component, installCommands, missingComponents } from "./components.js";
 import { root } from "./native.js";
 
 export default function setup() {
   execFileSync("make", ["-C", path.join(root, "native")], { stdio: "pipe" });
   execFileSync(process.execPath, [path.join(root, "node_modules/typescript/bin/tsc"), "-p", root], { stdio: "pipe" });
   const missing = missingComponents().map((m) => COMPONENTS[m.name] as Component);
-  const packages = missing.flatMap((c) => c.packages);
-  const commands = [...(packages.length ? [installCommand(packages)] : []), ...new Set(missing.flatMap((c) => c.install ?? []))];
+  const commands = installCommands(missing);
   if (missing.length > 0)
     console.warn(`tailguard tests: this machine lacks ${missing.map((c) => c.what).join(", ")}: the tests of ` +
       `${missing.map((c) => c.neededBy).join(", ")} will fail; install with ${commands.map((c) => `\`${c}\``).join(" and ")}`);

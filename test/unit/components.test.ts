@@ -47,6 +47,19 @@ describe("requireComponent", () => {
     const missing = missingComponents({ PATH: pathWith() }).map((m) => m.name);
     expect(missing).toEqual(expect.arrayContaining(["promtool", "prometheus", "chromium", "libfuzzer"]));
     expect(installCommand(Object.values(COMPONENTS).flatMap((c) => c.packages))).toBe(
-      "apt-get install --no-install-recommends prometheus chromium clang libclang-rt-14-dev libamdhip64-dev");
+      "apt-get install --no-install-recommends prometheus chromium clang libclang-rt-14-dev libamdhip64-dev python3-venv");
+  });
+
+  it("the Python test venv: its python with opentelemetry-sdk, else how to make it", () => {
+    const venv = testDir("components-venv");
+    const env = { PATH: "", TG_PYTHON_VENV: venv };
+    const make = "install it with `apt-get install --no-install-recommends python3-venv` (Debian's python3 only), then " +
+      "`bash test/python/venv.sh` (the README's Quickstart";
+    expect(() => requireComponent("python-otel", env)).toThrow(`(no ${venv}/bin/python), which this test needs: ${make}`);
+    mkdirSync(path.join(venv, "bin"));
+    writeFileSync(path.join(venv, "bin/python"), "");
+    expect(() => requireComponent("python-otel", env)).toThrow(`(no opentelemetry-sdk in ${venv}), which this test needs: ${make}`);
+    mkdirSync(path.join(venv, "lib/python3.11/site-packages/opentelemetry/sdk"), { recursive: true });
+    expect(requireComponent("python-otel", env)).toBe(path.join(venv, "bin/python"));
   });
 });

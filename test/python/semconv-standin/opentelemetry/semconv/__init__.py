@@ -1,0 +1,1 @@
+"""tailguard test stand-in for opentelemetry-semantic-conventions (see pyproject.toml)."""

@@ -1,0 +1,1 @@
+"""Stand-in: incubating attribute names."""

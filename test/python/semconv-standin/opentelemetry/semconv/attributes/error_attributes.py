@@ -1,0 +1,2 @@
+"""Stand-in: error.* attribute names."""
+ERROR_TYPE = "error.type"

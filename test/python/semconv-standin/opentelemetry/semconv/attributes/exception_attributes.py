@@ -1,0 +1,5 @@
+"""Stand-in: exception.* attribute names."""
+EXCEPTION_ESCAPED = "exception.escaped"
+EXCEPTION_MESSAGE = "exception.message"
+EXCEPTION_STACKTRACE = "exception.stacktrace"
+EXCEPTION_TYPE = "exception.type"
