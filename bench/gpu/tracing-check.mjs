@@ -3,7 +3,7 @@
 // tailguard span in that trace whose parent is the app's span, and an NVTX range span (named by the range's message)
 // in that trace.
 //   node bench/gpu/tracing-check.mjs TRACEPARENTS SPANS_FILE... [--range resnet18]
-import { readFileSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
 
 const args = process.argv.slice(2);
 const at = args.indexOf("--range");
@@ -20,7 +20,7 @@ const wanted = readFileSync(tpFile, "utf8").split("\n").filter(Boolean).map((tp)
 /** trace id -> its spans (name, parent) */
 const traces = new Map();
 let spans = 0;
-for (const file of spanFiles)
+for (const file of spanFiles.filter((f) => existsSync(f) || console.error(`tracing-check: no ${f}: no spans were written`)))
   for (const line of readFileSync(file, "utf8").split("\n").filter(Boolean))
     for (const rs of JSON.parse(line).resourceSpans ?? [])
       for (const ss of rs.scopeSpans ?? [])

@@ -61,6 +61,7 @@ export const COMPONENTS = {
     install: ["bash test/support/fetch-vmagent.sh"],
     neededBy: "test/e2e/collector-path.test.ts",
     find: (env) => executable(env.TAILGUARD_VMAGENT ?? path.join(env.XDG_CACHE_HOME ?? path.join(env.HOME ?? "/", ".cache"), "tailguard/vmagent/vmagent")),
+  },
   "python-otel": {
     what: "the Python test environment (python3 with venv, opentelemetry-sdk and the helper in .venv-ci/)",
     packages: ["python3-venv"],

@@ -53,7 +53,7 @@ describe("requireComponent", () => {
   it("the Python test venv: its python with opentelemetry-sdk, else how to make it", () => {
     const venv = testDir("components-venv");
     const env = { PATH: "", TG_PYTHON_VENV: venv };
-    const make = "install it with `apt-get install --no-install-recommends python3-venv` (Debian's python3 only), then " +
+    const make = "install it with `apt-get install --no-install-recommends python3-venv` then " +
       "`bash test/python/venv.sh` (the README's Quickstart";
     expect(() => requireComponent("python-otel", env)).toThrow(`(no ${venv}/bin/python), which this test needs: ${make}`);
     mkdirSync(path.join(venv, "bin"));
