@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Issue 15 on the GPU machine: bench/gpu/tracing.py under the shim, with the agent writing every span to a file, then
 # bench/gpu/tracing-check.mjs on what it wrote. Results in OUTDIR: machine.txt, tracing.txt (the cost table),
-# tracing.json, traceparents.jsonl, spans*.jsonl, check.json, agent.log.
+# tracing.json, traceparents.jsonl, spans.jsonl*, check.json, agent.log.
 # Usage: bench/gpu/tracing.sh OUTDIR   (TRACING_ARGS="--block 2 --rounds 6" by default; needs python3 with torch and
 #        torchvision, node with agent/dist, build/Release and node_modules)
 set -uo pipefail
@@ -26,6 +26,6 @@ LD_PRELOAD=$PWD/native/build/libtailguard.so TAILGUARD_DIR=$rings python3 bench/
 rc=${PIPESTATUS[0]}
 sleep 3 # the agent's last spans
 kill -INT "$agent"; wait "$agent"
-node bench/gpu/tracing-check.mjs "$out/traceparents.jsonl" "$out"/spans*.jsonl | tee "$out/check.json" || rc=1
+node bench/gpu/tracing-check.mjs "$out/traceparents.jsonl" "$out"/spans.jsonl* | tee "$out/check.json" || rc=1
 rm -rf "$rings"
 exit "$rc"
