@@ -1,6 +1,6 @@
 // What the benchmark scripts share: the repository root, the statistics they report, and the do-nothing driver
 // (bench/shim/null_driver.c) that the shim and agent benchmarks build.
-import { execFileSync } from "node:child_process";
+import { execFileSync, spawnSync } from "node:child_process";
 import { mkdirSync, symlinkSync } from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
@@ -71,4 +71,36 @@ export function countSpans(buf, { errors: countErrors = false } = {}) {
     });
   });
   return { spans, errors };
+}
+
+/**
+ * Runs a timed C loop of the bench/shim/ kind (it prints JSON with `median_ns`) under `env`, and, with `session`, a
+ * collector of that recording session (`env.TAILGUARD_SESSION` = session) draining `env.TAILGUARD_DIR` on its native
+ * thread meanwhile (spawnSync blocks this one; records pile up in the collector's spool), then until 20 takes 10 ms
+ * apart find nothing. Returns the loop's JSON and the records drained. `addon` is build/Release/tailguard.node.
+ */
+export function runTimedLoop(addon, loop, args, env, session, what) {
+  let collector;
+  if (session) {
+    env = { ...env, TAILGUARD_SESSION: session };
+    collector = new addon.Collector(env.TAILGUARD_DIR, { session });
+  }
+  const r = spawnSync(loop, args.map(String), { env, encoding: "utf8" });
+  if (r.status !== 0) {
+    collector?.close();
+    throw new Error(`${what} failed: ${r.stderr}`);
+  }
+  let drained = 0;
+  if (collector) {
+    for (let idle = 0; idle < 20; ) {
+      const n = collector.take(1 << 24).records;
+      drained += n;
+      if (n === 0) {
+        idle++;
+        Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 10);
+      } else idle = 0;
+    }
+    collector.close();
+  }
+  return { out: JSON.parse(r.stdout), drained };
 }

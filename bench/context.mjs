@@ -4,14 +4,14 @@
 // Each mode's figure is the median over --runs runs of the median round.
 //
 // Usage: node bench/context.mjs [--runs 7] [--pairs 1000] [--rounds 200]
-import { execFileSync, spawnSync } from "node:child_process";
+import { execFileSync } from "node:child_process";
 import { createRequire } from "node:module";
 import { mkdtempSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { parseArgs } from "node:util";
 
-import { include, median, root } from "./common.mjs";
+import { include, median, root, runTimedLoop } from "./common.mjs";
 
 const { values } = parseArgs({
   options: { runs: { type: "string", default: "7" }, pairs: { type: "string", default: "1000" }, rounds: { type: "string", default: "200" } },
@@ -25,25 +25,10 @@ execFileSync("gcc", ["-std=gnu11", "-O2", include, "-o", loop, path.join(root, "
 function runOnce(mode, i) {
   const env = { ...process.env, TAILGUARD_DIR: path.join(work, "rings") };
   delete env.LD_PRELOAD;
-  let collector;
   if (mode !== "absent") env.LD_PRELOAD = shim;
-  if (mode === "recording") {
-    env.TAILGUARD_SESSION = `${process.pid}-ctx${i}`;
-    collector = new addon.Collector(env.TAILGUARD_DIR, { session: env.TAILGUARD_SESSION });
-  }
-  const r = spawnSync(loop, [values.pairs, values.rounds], { env, encoding: "utf8" });
-  if (r.status !== 0) throw new Error(`context loop failed (${mode}): ${r.stderr}`);
-  const out = JSON.parse(r.stdout);
+  const session = mode === "recording" ? `${process.pid}-ctx${i}` : null;
+  const { out } = runTimedLoop(addon, loop, [values.pairs, values.rounds], env, session, `context loop (${mode})`);
   if ((out.shim !== 0) !== (mode !== "absent")) throw new Error(`the shim was ${out.shim ? "" : "not "}found (${mode})`);
-  if (collector) {
-    for (let idle = 0; idle < 20; ) {
-      if (collector.take(1 << 24).records === 0) {
-        idle++;
-        Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 10);
-      } else idle = 0;
-    }
-    collector.close();
-  }
   return out.median_ns;
 }
 

@@ -8,14 +8,14 @@
 //
 // Usage: node bench/nvtx.mjs [--runs 11] [--pairs 1000] [--rounds 200] [--out FILE.json]
 // (default: results/nvtx-DATE/nvtx.json). NVTX_INCLUDE names a directory holding nvtx3/ if the toolkit's is elsewhere.
-import { execFileSync, spawnSync } from "node:child_process";
+import { execFileSync } from "node:child_process";
 import { createRequire } from "node:module";
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { parseArgs } from "node:util";
 
-import { median, quartiles, root } from "./common.mjs";
+import { median, quartiles, root, runTimedLoop } from "./common.mjs";
 import { resultsPath } from "./report.mjs";
 
 const { values } = parseArgs({
@@ -46,27 +46,10 @@ function runOnce(mode, i) {
   const env = { ...process.env, TAILGUARD_DIR: path.join(work, "rings"), TAILGUARD_RING_RECORDS: "262144" };
   delete env.LD_PRELOAD;
   delete env.NVTX_INJECTION64_PATH; // the shim sets it; the baseline has no tool
-  let collector;
   if (mode !== "baseline") env.LD_PRELOAD = shim;
-  if (mode === "recording") {
-    env.TAILGUARD_SESSION = `${process.pid}-nvtx${i}`;
-    collector = new addon.Collector(env.TAILGUARD_DIR, { session: env.TAILGUARD_SESSION });
-  }
-  const r = spawnSync(loop, [String(pairs), String(rounds)], { env, encoding: "utf8" });
-  if (r.status !== 0) throw new Error(`nvtx loop failed (${mode}): ${r.stderr}`);
-  let drained = 0;
-  if (collector) {
-    for (let idle = 0; idle < 20; ) {
-      const n = collector.take(1 << 24).records;
-      drained += n;
-      if (n === 0) {
-        idle++;
-        Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 10);
-      } else idle = 0;
-    }
-    collector.close();
-  }
-  return { ns: JSON.parse(r.stdout).median_ns, drained };
+  const session = mode === "recording" ? `${process.pid}-nvtx${i}` : null;
+  const { out, drained } = runTimedLoop(addon, loop, [pairs, rounds], env, session, `nvtx loop (${mode})`);
+  return { ns: out.median_ns, drained };
 }
 
 const modes = ["baseline", "recording", "no_reader"];

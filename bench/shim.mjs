@@ -13,14 +13,14 @@
 //
 // Usage: node bench/shim.mjs [--runs 11] [--launches 1000] [--rounds 400] [--out FILE.json]
 // (default: results/shim-DATE/shim.json, bench/report.mjs)
-import { execFileSync, spawnSync } from "node:child_process";
+import { execFileSync } from "node:child_process";
 import { createRequire } from "node:module";
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { parseArgs } from "node:util";
 
-import { buildNullDriver, include, median, quartiles, root } from "./common.mjs";
+import { buildNullDriver, include, median, quartiles, root, runTimedLoop } from "./common.mjs";
 import { resultsPath } from "./report.mjs";
 
 const { values } = parseArgs({
@@ -56,29 +56,11 @@ function runOnce(driverDir, mode, i) {
     TAILGUARD_RING_RECORDS: "262144",
   };
   delete env.LD_PRELOAD;
-  let collector;
   if (mode !== "baseline") env.LD_PRELOAD = shim;
   if (mode === "gpu_time_off") env.TAILGUARD_GPU_TIME = "off";
-  if (mode === "recording" || mode === "gpu_time_off") {
-    env.TAILGUARD_SESSION = `${process.pid}-bench${i}`;
-    collector = new addon.Collector(env.TAILGUARD_DIR, { session: env.TAILGUARD_SESSION });
-  }
-  // The collector drains on its own native thread while spawnSync blocks this one; records pile up in its spool.
-  const r = spawnSync(loop, [String(launches), String(rounds)], { env, encoding: "utf8" });
-  if (r.status !== 0) throw new Error(`launch loop failed (${mode}): ${r.stderr}`);
-  let drained = 0;
-  if (collector) {
-    for (let idle = 0; idle < 20; ) {
-      const n = collector.take(1 << 24).records;
-      drained += n;
-      if (n === 0) {
-        idle++;
-        Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 10);
-      } else idle = 0;
-    }
-    collector.close();
-  }
-  return { ns: JSON.parse(r.stdout).median_ns, drained };
+  const session = mode === "recording" || mode === "gpu_time_off" ? `${process.pid}-bench${i}` : null;
+  const { out, drained } = runTimedLoop(addon, loop, [launches, rounds], env, session, `launch loop (${mode})`);
+  return { ns: out.median_ns, drained };
 }
 
 
