@@ -24,7 +24,7 @@ import { Agent } from "../../agent/src/agent.js";
 import { agentOptions } from "../../agent/src/cli/agent.js";
 import { requireComponent } from "../support/components.js";
 import { panelQueries, ruleQueries } from "../support/dashboard.js";
-import { freePort, query, until } from "../support/prometheus.js";
+import { freePort, query, type RunningPrometheus, startPrometheus, until } from "../support/prometheus.js";
 import { nativeBuild, root, runProgram, shimLib, simEnv, testDir } from "../support/native.js";
 
 const NODES = ["node-a", "node-b"];
@@ -74,26 +74,23 @@ it("the dashboard's queries and the rules give the same series and values by scr
   const dirs = NODES.map((node) => testDir(`collector-path-${node}`));
   const work = dirs[0];
   const agents: Agent[] = [];
-  let scraper: Server | null = null;
-  let written: Server | null = null;
+  let scraper: RunningPrometheus | null = null;
+  let written: RunningPrometheus | null = null;
   let vmagent: Server | null = null;
   try {
-    // the Collector path: Prometheus with its remote-write receiver, and vmagent writing to it
-    const writtenAt = `127.0.0.1:${await freePort()}`;
-    // both evaluate the shipped rules, every second instead of every 30 s
+    // both Prometheus evaluate the shipped rules, every second instead of every 30 s
     const rules = readFileSync(path.join(root, "dashboards/rules.yml"), "utf8").replaceAll(/interval: \d+s/g, "interval: 1s");
     writeFileSync(path.join(work, "rules.yml"), rules);
     const ruleFiles = `rule_files: ["${path.join(work, "rules.yml")}"]\n`;
-    writeFileSync(path.join(work, "written.yml"), `global:\n  evaluation_interval: 1s\n${ruleFiles}`);
-    written = start(PROMETHEUS, [`--config.file=${path.join(work, "written.yml")}`, `--storage.tsdb.path=${path.join(work, "written-data")}`,
-      `--web.listen-address=${writtenAt}`, "--web.enable-remote-write-receiver"]);
+    // the Collector path: Prometheus with its remote-write receiver, and vmagent writing to it
+    written = await startPrometheus(PROMETHEUS, work, { name: "written", extraConfig: ruleFiles, args: ["--web.enable-remote-write-receiver"] });
     // the Collector's prometheusremotewrite exporter: job from service.namespace/service.name, instance from
     // service.instance.id (opentelemetry-collector-contrib's translator; the agent sets no service.namespace)
     writeFileSync(path.join(work, "relabel.yml"),
       "- source_labels: [service_name]\n  target_label: job\n- source_labels: [service_instance_id]\n  target_label: instance\n");
     const vmAt = `127.0.0.1:${await freePort()}`;
     vmagent = start(VMAGENT, [`-httpListenAddr=${vmAt}`, "-opentelemetry.usePrometheusNaming",
-      `-remoteWrite.url=http://${writtenAt}/api/v1/write`, `-remoteWrite.urlRelabelConfig=${path.join(work, "relabel.yml")}`,
+      `-remoteWrite.url=${written.base}/api/v1/write`, `-remoteWrite.urlRelabelConfig=${path.join(work, "relabel.yml")}`,
       "-remoteWrite.flushInterval=100ms", "-remoteWrite.queues=1", `-remoteWrite.tmpDataPath=${path.join(work, "vmagent-queue")}`, "-loggerLevel=WARN"]);
 
     const instanceIds: string[] = [];
@@ -111,13 +108,8 @@ it("the dashboard's queries and the rules give the same series and values by scr
     const nodeOf = new Map<string, string>([...targets.map((t, i) => [t, NODES[i]] as const), ...instanceIds.map((t, i) => [t, NODES[i]] as const)]);
 
     // the scrape path
-    const scraperAt = `127.0.0.1:${await freePort()}`;
-    writeFileSync(path.join(work, "scraper.yml"),
-      `global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\n${ruleFiles}scrape_configs:\n  - job_name: tailguard\n    static_configs:\n` +
-        `      - targets: [${targets.map((t) => `"${t}"`).join(", ")}]\n`);
-    scraper = start(PROMETHEUS, [`--config.file=${path.join(work, "scraper.yml")}`, `--storage.tsdb.path=${path.join(work, "scraper-data")}`,
-      `--web.listen-address=${scraperAt}`]);
-    const [S, W] = [`http://${scraperAt}`, `http://${writtenAt}`];
+    scraper = await startPrometheus(PROMETHEUS, work, { name: "scraper", targets, extraConfig: ruleFiles });
+    const [S, W] = [scraper.base, written.base];
     const logs = () => `scraper:\n${scraper!.log().slice(-1500)}\nwritten:\n${written!.log().slice(-1500)}\nvmagent:\n${vmagent!.log().slice(-1500)}`;
     await until("both agents scraped", async () => ((await query(S, 'up{job="tailguard"} == 1')).length === 2 ? true : undefined), 15_000, logs);
 
@@ -180,9 +172,9 @@ it("the dashboard's queries and the rules give the same series and values by scr
     // vmagent wrote everything it got
     expect(vmagent.log()).not.toMatch(/rejected|cannot send/);
   } finally {
-    await stop(scraper);
+    await scraper?.stop();
     await stop(vmagent);
-    await stop(written);
+    await written?.stop();
     for (const agent of agents) await agent.stop();
   }
 }, 60_000);

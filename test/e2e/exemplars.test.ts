@@ -3,18 +3,15 @@
 // (the Debian package, --enable-feature=exemplar-storage) scrapes its /metrics, in OpenMetrics as Prometheus asks.
 // Every exemplar Prometheus stores names a span the agent exported in the same run: its trace id and span id, with
 // the span's duration as the value; the OTLP histograms carry exemplars that resolve the same way.
-import { spawn, type ChildProcess } from "node:child_process";
-import { once } from "node:events";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import { setTimeout as sleep } from "node:timers/promises";
 import { expect, it } from "vitest";
 
 import { requireComponent } from "../support/components.js";
 import { startDemoAgent, type DemoAgent } from "../support/demo-agent.js";
 import { startOtlpReceiver, type OtlpReceiver } from "../support/otlp-receiver.js";
-import { freePort, query, until } from "../support/prometheus.js";
+import { query, type RunningPrometheus, startPrometheus, until } from "../support/prometheus.js";
 
 interface StoredExemplar {
   labels: Record<string, string>;
@@ -36,8 +33,7 @@ it("Prometheus with exemplar storage scrapes the demo agent: every exemplar, and
   const dir = mkdtempSync(path.join(tmpdir(), "tailguard-exemplars-"));
   let receiver: OtlpReceiver | null = null;
   let demo: DemoAgent | null = null;
-  let prometheus: ChildProcess | null = null;
-  let log = "";
+  let prometheus: RunningPrometheus | null = null;
   try {
     receiver = await startOtlpReceiver();
     demo = await startDemoAgent("exemplars", {
@@ -47,26 +43,9 @@ it("Prometheus with exemplar storage scrapes the demo agent: every exemplar, and
     });
     await demo.demoProcesses();
     const target = new URL(demo.metricsUrl).host;
-    writeFileSync(
-      path.join(dir, "prometheus.yml"),
-      `global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\nscrape_configs:\n  - job_name: tailguard\n    static_configs:\n      - targets: ["${target}"]\n`,
-    );
-    const listen = `127.0.0.1:${await freePort()}`;
-    const base = `http://${listen}`;
-    prometheus = spawn(
-      PROMETHEUS,
-      [
-        `--config.file=${path.join(dir, "prometheus.yml")}`,
-        `--storage.tsdb.path=${path.join(dir, "data")}`,
-        `--web.listen-address=${listen}`,
-        "--enable-feature=exemplar-storage",
-      ],
-      { stdio: ["ignore", "pipe", "pipe"] },
-    );
-    prometheus.stdout!.on("data", (d: Buffer) => (log += d));
-    prometheus.stderr!.on("data", (d: Buffer) => (log += d));
-    const logOf = () => `${log}\n--- agent:\n${demo!.output()}`;
-    await until("Prometheus to be ready", async () => ((await fetch(`${base}/-/ready`)).ok ? true : undefined), 10_000, logOf);
+    prometheus = await startPrometheus(PROMETHEUS, dir, { targets: [target], args: ["--enable-feature=exemplar-storage"] });
+    const base = prometheus.base;
+    const logOf = () => `${prometheus!.log()}\n--- agent:\n${demo!.output()}`;
     // Prometheus 2.42 hands static targets to its scrape manager only after its discovery throttle (5 s)
     await until("a scrape", async () => ((await query(base, 'up{job="tailguard"}'))[0]?.[1] === 1 ? true : undefined), 20_000, logOf);
 
@@ -118,15 +97,7 @@ it("Prometheus with exemplar storage scrapes the demo agent: every exemplar, and
       expect(e.asDouble).toBeCloseTo(Number(BigInt(span!.endTimeUnixNano) - BigInt(span!.startTimeUnixNano)) / 1e9, 9);
     }
   } finally {
-    if (prometheus && prometheus.exitCode === null && prometheus.signalCode === null) {
-      const exited = once(prometheus, "exit");
-      prometheus.kill("SIGTERM");
-      const stopped = await Promise.race([exited.then(() => true), sleep(5_000).then(() => false)]);
-      if (!stopped) {
-        prometheus.kill("SIGKILL");
-        await exited;
-      }
-    }
+    await prometheus?.stop();
     await demo?.stop();
     await receiver?.close();
     rmSync(dir, { recursive: true, force: true });

@@ -2,9 +2,8 @@
 // installs): its histogram_quantile() over the agent's request latency buckets must land in the bucket that holds the
 // exact P99 of what the agent observed, and the percentile gauge must equal that P99 to HDR precision. And `promtool
 // check metrics` (the same package) finds nothing wrong with a live agent's /metrics.
-import { spawn, spawnSync, type ChildProcess } from "node:child_process";
-import { once } from "node:events";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { spawnSync } from "node:child_process";
+import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
@@ -13,7 +12,7 @@ import { expect, it } from "vitest";
 
 import { METRICS } from "../../agent/src/telemetry/metrics.js";
 import { requireComponent } from "../support/components.js";
-import { freePort, query, until } from "../support/prometheus.js";
+import { query, type RunningPrometheus, startPrometheus, until } from "../support/prometheus.js";
 import { ServedMetrics } from "../support/served-metrics.js";
 import { PERCENTILES, type SeriesSnapshot } from "../../agent/src/model.js";
 import { processMeta, requestWindow } from "../support/model.js";
@@ -57,32 +56,14 @@ it("a real Prometheus scraping the agent: histogram_quantile(0.99) lands in the 
   let snapshots: SeriesSnapshot[] = [];
   const metrics = new ServedMetrics({ snapshots: () => snapshots });
   const dir = mkdtempSync(path.join(tmpdir(), "tailguard-prometheus-"));
-  let prometheus: ChildProcess | null = null;
-  let log = "";
+  let prometheus: RunningPrometheus | null = null;
   try {
     await metrics.ready;
     metrics.attach(meta); // the zero state is scraped first, so rate() sees every observation as an increase
     const target = new URL(metrics.url()!).host;
-    writeFileSync(
-      path.join(dir, "prometheus.yml"),
-      `global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\nscrape_configs:\n  - job_name: tailguard\n    static_configs:\n      - targets: ["${target}"]\n`,
-    );
-    const listen = `127.0.0.1:${await freePort()}`;
-    const base = `http://${listen}`;
-    prometheus = spawn(
-      PROMETHEUS,
-      [
-        `--config.file=${path.join(dir, "prometheus.yml")}`,
-        `--storage.tsdb.path=${path.join(dir, "data")}`,
-        `--web.listen-address=${listen}`,
-      ],
-      { stdio: ["ignore", "pipe", "pipe"] },
-    );
-    prometheus.stdout!.on("data", (d: Buffer) => (log += d));
-    prometheus.stderr!.on("data", (d: Buffer) => (log += d));
-    const logOf = () => log;
-
-    await until("Prometheus to be ready", async () => ((await fetch(`${base}/-/ready`)).ok ? true : undefined), 10_000, logOf);
+    prometheus = await startPrometheus(PROMETHEUS, dir, { targets: [target] });
+    const base = prometheus.base;
+    const logOf = prometheus.log;
     const count = "tailguard_request_latency_seconds_count";
     // Prometheus 2.42 hands static targets to its scrape manager only after its discovery throttle (5 s)
     await until("the first scrape", async () => ((await query(base, count))[0]?.[1] === 0 ? true : undefined), 20_000, logOf);
@@ -135,15 +116,7 @@ it("a real Prometheus scraping the agent: histogram_quantile(0.99) lands in the 
     expect(gauge[0][1]).toBeCloseTo(hdrP99 / 1e9, 12);
     expect(Math.abs(gauge[0][1] - exactP99 / 1e9)).toBeLessThanOrEqual(exactP99 / 1e12 + 1e-9);
   } finally {
-    if (prometheus && prometheus.exitCode === null && prometheus.signalCode === null) {
-      const exited = once(prometheus, "exit");
-      prometheus.kill("SIGTERM");
-      const stopped = await Promise.race([exited.then(() => true), sleep(5_000).then(() => false)]);
-      if (!stopped) {
-        prometheus.kill("SIGKILL");
-        await exited;
-      }
-    }
+    await prometheus?.stop();
     await metrics.shutdown();
     hdr.destroy();
     rmSync(dir, { recursive: true, force: true });

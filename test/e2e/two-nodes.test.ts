@@ -2,18 +2,14 @@
 // on its own simulated GPU. Their OTLP metrics, decoded with the official protobuf definitions (otlp-receiver.ts),
 // carry distinct resources; and a real Prometheus (the Debian package `prometheus`) scraping both as two targets gives
 // distinct series, on which the dashboard's own request-latency query returns one result per node.
-import { spawn, type ChildProcess } from "node:child_process";
-import { once } from "node:events";
-import { writeFileSync } from "node:fs";
 import path from "node:path";
-import { setTimeout as sleep } from "node:timers/promises";
 import { expect, it } from "vitest";
 
 import { Agent } from "../../agent/src/agent.js";
 import { agentOptions } from "../../agent/src/cli/agent.js";
 import { requireComponent } from "../support/components.js";
 import { panelQuery } from "../support/dashboard.js";
-import { freePort, query, until } from "../support/prometheus.js";
+import { query, type RunningPrometheus, startPrometheus, until } from "../support/prometheus.js";
 import { nativeBuild, runProgram, shimLib, simEnv, testDir } from "../support/native.js";
 import { startOtlpReceiver, type OtlpReceiver } from "../support/otlp-receiver.js";
 
@@ -28,9 +24,7 @@ it("two agents on two nodes: distinct OTLP resources, and the dashboard's latenc
   const receiver: OtlpReceiver = await startOtlpReceiver();
   const dirs = NODES.map((node) => testDir(`two-nodes-${node}`));
   const agents: Agent[] = [];
-  let prometheus: ChildProcess | null = null;
-  let log = "";
-  const logOf = () => log;
+  let prometheus: RunningPrometheus | null = null;
   try {
     for (const [i, node] of NODES.entries()) {
       const env = {
@@ -43,22 +37,9 @@ it("two agents on two nodes: distinct OTLP resources, and the dashboard's latenc
     const targets = agents.map((a) => new URL(a.server!.url()!).host);
     expect(new Set(targets).size).toBe(2);
 
-    const promDir = dirs[0];
-    writeFileSync(
-      path.join(promDir, "prometheus.yml"),
-      `global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\nscrape_configs:\n  - job_name: tailguard\n    static_configs:\n` +
-        `      - targets: [${targets.map((t) => `"${t}"`).join(", ")}]\n`,
-    );
-    const listen = `127.0.0.1:${await freePort()}`;
-    const base = `http://${listen}`;
-    prometheus = spawn(
-      PROMETHEUS,
-      [`--config.file=${path.join(promDir, "prometheus.yml")}`, `--storage.tsdb.path=${path.join(promDir, "data")}`, `--web.listen-address=${listen}`],
-      { stdio: ["ignore", "pipe", "pipe"] },
-    );
-    prometheus.stdout!.on("data", (d: Buffer) => (log += d));
-    prometheus.stderr!.on("data", (d: Buffer) => (log += d));
-    await until("Prometheus to be ready", async () => ((await fetch(`${base}/-/ready`)).ok ? true : undefined), 10_000, logOf);
+    prometheus = await startPrometheus(PROMETHEUS, dirs[0], { targets });
+    const base = prometheus.base;
+    const logOf = prometheus.log;
     // Prometheus 2.42 hands static targets to its scrape manager only after its discovery throttle (5 s)
     await until("both agents scraped", async () => ((await query(base, 'up{job="tailguard"} == 1')).length === 2 ? true : undefined),
       15_000, logOf);
@@ -109,15 +90,7 @@ it("two agents on two nodes: distinct OTLP resources, and the dashboard's latenc
     const res = await fetch(`${base}/api/v1/label/instance/values?match[]=tailguard_processes_attached`);
     expect(((await res.json()) as { data: string[] }).data.sort()).toEqual([...targets].sort());
   } finally {
-    if (prometheus && prometheus.exitCode === null && prometheus.signalCode === null) {
-      const exited = once(prometheus, "exit");
-      prometheus.kill("SIGTERM");
-      const stopped = await Promise.race([exited.then(() => true), sleep(5_000).then(() => false)]);
-      if (!stopped) {
-        prometheus.kill("SIGKILL");
-        await exited;
-      }
-    }
+    await prometheus?.stop();
     for (const agent of agents) await agent.stop();
     await receiver.close();
   }
