@@ -18,6 +18,7 @@ namespace tailguard {
 
 namespace {
 constexpr uint64_t kScanNs = 50'000'000;  // look for new rings every 50 ms
+constexpr unsigned kPruneScans = 200;      // forget paths gone from disk every 200 scans (10 s)
 constexpr size_t kBatchMax = 65536;       // records moved per ring per pass
 }  // namespace
 
@@ -80,6 +81,12 @@ std::unique_ptr<Ring> Collector::Open(const std::string& path, std::string& why)
 }
 
 void Collector::Scan() {
+  // Paths not ours any more (rejected, or finished and kept for another consumer) stay known, so that a ring this
+  // collector has finished is never opened again as a new process while its file waits for the other consumer; they
+  // are forgotten once their file is gone.
+  if (++scans_ % kPruneScans == 0)
+    for (auto it = known_paths_.begin(); it != known_paths_.end();)
+      it = !it->second && access(it->first.c_str(), F_OK) != 0 && errno == ENOENT ? known_paths_.erase(it) : std::next(it);
   tg_ring_walk w;
   if (tg_ring_walk_open(&w, opts_.dir.c_str()) != 0) return;
   while (tg_ring_walk_next(&w, 0)) {
@@ -194,9 +201,11 @@ void Collector::Run() {
       std::lock_guard<std::mutex> lock(mu_);
       auto it = rings_.find(id);
       closed_.push_back(Snap(*it->second));
-      if (opts_.remove_finished && (!it->second->corrupt.empty() || OthersHaveIt(it->second->header, session_mode(), opts_.dir)))
-        unlink(it->second->path.c_str());
-      known_paths_.erase(it->second->path);
+      if (opts_.remove_finished && (!it->second->corrupt.empty() || OthersHaveIt(it->second->header, session_mode(), opts_.dir)) &&
+          unlink(it->second->path.c_str()) == 0)
+        known_paths_.erase(it->second->path);
+      else
+        known_paths_[it->second->path] = false;  // its file stays (for another consumer): finished here, not new
       rings_.erase(it);  // unmaps
     }
     if (!busy) usleep(opts_.poll_us);

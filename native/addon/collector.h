@@ -76,7 +76,8 @@ class Collector {
   std::atomic<bool> stop_{false};
   std::mutex mu_;  // guards everything below that Take() reads
   std::map<uint32_t, std::unique_ptr<Ring>> rings_;
-  std::map<std::string, bool> known_paths_;  // mapped or rejected
+  std::map<std::string, bool> known_paths_;  // mapped (true), or rejected or finished (false): not opened again
+  unsigned scans_ = 0;                        // Scan()s so far: every kPruneScans-th forgets paths gone from disk
   std::vector<Snapshot> opened_;
   std::vector<NameEntry> names_;
   std::deque<Batch> batches_;

@@ -334,6 +334,41 @@ describe.skipIf(!canUnshare())("rings across PID namespaces", () => {
   });
 });
 
+describe("a finished ring kept for another consumer", () => {
+  it("is opened once: a collector that finished it does not take its file, still there, for a new process", async () => {
+    // a recording session's collector leaves a finished ring for a running agent (its agent.pid: this process)
+    const dir = testDir("ring-kept");
+    const rings = path.join(dir, "rings");
+    const session = `${process.pid}-kept`;
+    const r = await runProgram(path.join(nativeBuild, "tg-workload"), ["requests", "--rate", "200", "--count", "20"],
+      { env: simEnv(dir, { LD_PRELOAD: shimLib, TAILGUARD_SESSION: session }) });
+    expect(r.code, r.stderr).toBe(0);
+    writeFileSync(path.join(rings, "agent.pid"), `${process.pid} 0\n`);
+    const collector = new (native().Collector)(rings, { session, pollUs: 1000 });
+    const opened: string[] = [];
+    const closed: string[] = [];
+    try {
+      // finished at once (its process is gone), then several scans (every 50 ms) with its file still there
+      const until = Date.now() + 5000;
+      while (closed.length === 0 && Date.now() < until) {
+        const h = collector.take(1 << 20);
+        opened.push(...h.opened.map((o) => o.path));
+        closed.push(...h.closed.map((c) => c.path));
+        await new Promise((res) => setTimeout(res, 20));
+      }
+      await new Promise((res) => setTimeout(res, 400));
+      const h = collector.take(1 << 20);
+      opened.push(...h.opened.map((o) => o.path));
+      closed.push(...h.closed.map((c) => c.path));
+    } finally {
+      collector.close();
+    }
+    expect(opened).toHaveLength(1);
+    expect(closed).toEqual(opened);
+    expect(existsSync(opened[0])).toBe(true); // kept for the agent
+  });
+});
+
 // The ring directory is walked in one place (tg_ring_walk, native/common/ring_files.c) for the shim's sweep, `tailguard
 // ps` (scanRings) and the agent's collector: each sees the files named like rings, and nothing else that lives there.
 
