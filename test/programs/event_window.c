@@ -8,16 +8,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "tailguard/cuda_abi.h"
-
-#define CHECK(call)                                                                                                    \
-    do {                                                                                                               \
-        CUresult rc_ = (call);                                                                                         \
-        if (rc_ != CUDA_SUCCESS) {                                                                                     \
-            fprintf(stderr, "%s failed: %d\n", #call, rc_);                                                            \
-            exit(2);                                                                                                   \
-        }                                                                                                              \
-    } while (0)
+#include "cuda_check.h"
 
 int main(int argc, char **argv) {
     int query = argc > 1 && !strcmp(argv[1], "query");

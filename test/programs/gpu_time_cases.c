@@ -16,16 +16,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "tailguard/cuda_abi.h"
-
-#define CHECK(call)                                                                                                    \
-    do {                                                                                                               \
-        CUresult rc_ = (call);                                                                                         \
-        if (rc_ != CUDA_SUCCESS) {                                                                                     \
-            fprintf(stderr, "%s failed: %d\n", #call, rc_);                                                            \
-            exit(2);                                                                                                   \
-        }                                                                                                              \
-    } while (0)
+#include "cuda_check.h"
 
 static CUfunction fn;
 

@@ -17,16 +17,7 @@
 
 #include <nvtx3/nvToolsExt.h>
 
-#include "tailguard/cuda_abi.h"
-
-#define CHECK(call)                                                                                                    \
-    do {                                                                                                               \
-        CUresult rc_ = (call);                                                                                         \
-        if (rc_ != CUDA_SUCCESS) {                                                                                     \
-            fprintf(stderr, "%s failed: %d\n", #call, rc_);                                                            \
-            exit(2);                                                                                                   \
-        }                                                                                                              \
-    } while (0)
+#include "cuda_check.h"
 
 static CUcontext ctx;
 static CUfunction fn;
