@@ -62,6 +62,7 @@ enum tg_kind {
     TG_KIND_CONTEXT = 10, /* op: enum tg_context_op; payload context (a W3C trace context); stream: name id */
     TG_KIND_RANGE = 11,   /* op: enum tg_range_op; payload range (an NVTX range or mark) */
     TG_KIND_GPU_TIME = 12, /* op: enum tg_gpu_time_op; payload gpu_time (device times of a request window) */
+    TG_KIND_KERNEL_TIME = 13, /* op: enum tg_kernel_time_op; payload kernel_time (CUPTI: one kernel's device times) */
 };
 
 /* CONTEXT records: where a thread's or the process's trace context begins and ends. trace_id and span_id are the
@@ -95,6 +96,19 @@ enum tg_gpu_missing {
     TG_GPU_MISSING_POOL = 2,      /* the event pool was full */
     TG_GPU_MISSING_STREAM = 3,    /* a stream of the window was destroyed or captured before its times were read */
     TG_GPU_MISSING_FORK = 4,      /* events of the parent process, after fork */
+};
+
+/* KERNEL_TIME records (kernel_timing.c, TAILGUARD_KERNEL_TIMING): when the device ran one kernel, copy or memset,
+ * as CUPTI measured it, on the host's CLOCK_MONOTONIC. The key of the shim's record of the call that submitted it
+ * (LAUNCH or COPY) is `tid` and `u.kernel_time.launch`, that record's tid and t_start; a graph launch has one
+ * KERNEL_TIME per kernel of the graph. t_start is when this record was written (CUPTI hands records over in batches,
+ * up to TAILGUARD's flush period later). `stream`: the kernel's interned name (name table id; 0: unknown, or a copy). */
+enum tg_kernel_time_op {
+    TG_OP_KT_KERNEL = 1,
+    TG_OP_KT_MEMCPY = 2,
+    TG_OP_KT_MEMSET = 3,
+    TG_OP_KT_DROPPED = 4, /* u.kernel_time.launch: device records lost since the last DROPPED record (CUPTI had no
+                           * buffer, or a record's launch could not be told); tid 0 */
 };
 
 enum tg_op {
@@ -218,6 +232,11 @@ struct tg_record {
             uint64_t gpu_start; /* 48 CLOCK_MONOTONIC ns the device began the window's first work */
             uint64_t gpu_end;   /* 56 ... and finished its last */
         } gpu_time;
+        struct {
+            uint64_t launch;    /* 40 t_start of the launch (or copy) record of thread `tid` that submitted it */
+            uint64_t gpu_start; /* 48 CLOCK_MONOTONIC ns the device began it */
+            uint64_t gpu_end;   /* 56 ... and finished it */
+        } kernel_time;
     } u;
 };
 
