@@ -13,6 +13,7 @@ import type { Hold, Launch, ProcessMeta, RequestWindow } from "../model.js";
 import { RangeTracker } from "./ranges.js";
 import { HOLD_JOINS_WINDOW_NS, requestOf } from "./requests.js";
 import { GpuTimes } from "./gpu-time.js";
+import { kernelTimeOf, type KernelTime } from "./kernel-time.js";
 import { ContextTracker, windowContexts } from "./contexts.js";
 
 /** Where assembled telemetry goes. */
@@ -23,6 +24,8 @@ export interface WindowSink<P> {
   launchApiTime(proc: P, ns: number): void;
   /** a window's device times are missing, and why (docs/gpu-time.md) */
   gpuTimeMissing?(proc: P, reason: string): void;
+  /** one kernel's device time, measured by CUPTI (TAILGUARD_KERNEL_TIMING; kernel-time.ts) */
+  kernelTime?(proc: P, k: KernelTime): void;
   /** whether a window's launches are wanted (its spans show them); asked before `window`, without them. Default: yes */
   wantsLaunches?(proc: P, w: RequestWindow): boolean;
 }
@@ -265,6 +268,10 @@ export class WindowAssembler<P> {
       else if (kind === Kind.GPU_TIME) {
         const missing = this.gpuTimes.record(data, o);
         if (missing) this.sink.gpuTimeMissing?.(this.proc, missing);
+      }
+      else if (kind === Kind.KERNEL_TIME) {
+        const k = this.sink.kernelTime && kernelTimeOf(data, o, this.names);
+        if (k) this.sink.kernelTime!(this.proc, k);
       }
       else if (kind === Kind.CONTEXT) this.contexts.record(data, o);
       else if (kind === Kind.RANGE) this.ranges.record(data, o, this.names);
