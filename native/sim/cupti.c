@@ -306,7 +306,10 @@ EXPORT int cuptiActivityEnable(int kind) {
     if (!strcasecmp(fault(), "subscribers")) return E_MULTIPLE_SUBSCRIBERS;
     pthread_mutex_lock(&lock);
     if (!hooked) {
-        sim_activity_fn f = (sim_activity_fn)dlsym(RTLD_DEFAULT, SIM_ACTIVITY_SYMBOL);
+        /* libcuda may have been loaded RTLD_LOCAL (dlopen by the CUDA runtime): asked by name first */
+        void *cuda = dlopen("libcuda.so.1", RTLD_NOW | RTLD_NOLOAD);
+        sim_activity_fn f = cuda ? (sim_activity_fn)dlsym(cuda, SIM_ACTIVITY_SYMBOL) : NULL;
+        if (!f) f = (sim_activity_fn)dlsym(RTLD_DEFAULT, SIM_ACTIVITY_SYMBOL);
         if (!f) {
             pthread_mutex_unlock(&lock);
             return E_NOT_INITIALIZED; /* not beside the simulated GPU */

@@ -6,7 +6,7 @@ import { mkdtempSync } from "node:fs";
 import path from "node:path";
 import { describe, expect, it } from "vitest";
 
-import { compileProgram, testDir } from "../support/native.js";
+import { compileProgram, nativeBuild, testDir } from "../support/native.js";
 import { recordRun, type Recorded } from "../support/tailguard.js";
 
 const program = () => compileProgram("kernel_timing.c", { cuda: true });
@@ -45,6 +45,19 @@ describe("per-kernel device time through CUPTI, on the simulated GPU", () => {
     expect(copies.map((j) => [j.call.op, j.times.map((k) => k.op)])).toEqual(
       Array.from({ length: 10 }, () => [["htod", ["memcpy"]], ["memset", ["memset"]]]).flat());
     expect(r.of("kernel_time").filter((k) => k.op === "dropped")).toEqual([]);
+  });
+
+  it("the CUDA runtime's way in (libcuda dlopened, entry points from cuGetProcAddress): every launch timed", async () => {
+    const workload = path.join(nativeBuild, "tg-workload");
+    const r = await recordRun(testDir("kt-workload"), [workload, "requests", "--rate", "200", "--count", "10", "--kernels", "2", "--kernel-us", "500"],
+      { env: { TAILGUARD_KERNEL_TIMING: "all" } });
+    expect(r.run.code, r.run.stderr).toBe(0);
+    const durations = kernelDurations(r);
+    expect(durations).toHaveLength(20);
+    for (const d of durations) {
+      expect(d).toHaveLength(1);
+      expect(Math.abs(d[0] - 0.5) / 0.5, `${d[0]} ms`).toBeLessThan(0.05);
+    }
   });
 
   it("a graph launch: one KERNEL_TIME per kernel of the graph, each keyed to the graph's launch", async () => {
