@@ -331,6 +331,21 @@ static void buffer_completed(void *ctx, uint32_t stream, uint8_t *buffer, size_t
     give_back(buffer);
 }
 
+/* Said in the ring, by the thread whose launch started CUPTI: the agent then knows that device times will follow. */
+static void emit_started(int mode) {
+    tg_ring_header *h = tg_ring_get();
+    if (!h) return;
+    tg_lane *l = tg_lane_get(h);
+    uint64_t pos;
+    tg_record *r = tg_begin(h, l, &pos, TG_KIND_KERNEL_TIME, 0);
+    if (!r) return;
+    uint64_t now = tg_now();
+    tg_set_time(r, now, now);
+    r->op = TG_OP_KT_STARTED;
+    r->result = (int16_t)mode;
+    tg_publish(h, l, r, pos);
+}
+
 static uint64_t monotonic_timestamp(void) { return tg_clock_monotonic(); }
 
 static void flush_at_exit(void) {
@@ -536,6 +551,7 @@ static int init(void) {
         int mode = start();
         initialising = 0;
         __atomic_store_n(&tg_kt_mode, mode ? mode : -1, __ATOMIC_RELEASE);
+        if (mode) emit_started(mode);
     }
     pthread_mutex_unlock(&init_lock);
     return tg_kt_mode > 0;

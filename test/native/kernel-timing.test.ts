@@ -45,6 +45,10 @@ describe("per-kernel device time through CUPTI, on the simulated GPU", () => {
     expect(copies.map((j) => [j.call.op, j.times.map((k) => k.op)])).toEqual(
       Array.from({ length: 10 }, () => [["htod", ["memcpy"]], ["memset", ["memset"]]]).flat());
     expect(r.of("kernel_time").filter((k) => k.op === "dropped")).toEqual([]);
+    // said once, before the first launch record: the agent knows device times will follow
+    const started = r.of("kernel_time").filter((k) => k.op === "started");
+    expect(started.map((k) => k.mode)).toEqual(["all"]);
+    expect(started[0].t).toBeLessThanOrEqual(r.of("launch")[0].t + 1_000_000);
   });
 
   it("the CUDA runtime's way in (libcuda dlopened, entry points from cuGetProcAddress): every launch timed", async () => {

@@ -299,6 +299,10 @@ describe("the Prometheus endpoint", () => {
     expect(value(samples, "tailguard_kernel_gpu_time_seconds_sum", { pid: "7", kernel: "gemm" })).toBeCloseTo(0.005, 9);
     expect(value(samples, "tailguard_kernel_gpu_time_seconds_bucket", { pid: "7", kernel: "gemm", le: "0.0025" })).toBe(1);
     const kernels = new Set(find(samples, "tailguard_kernel_gpu_time_seconds_count", { pid: "7" }).map((s) => s.labels.kernel));
+    // a process that times no kernels: no kernel-time metric at all, not an empty one
+    const none = await start({});
+    none.observeLaunches(meta(8), 3);
+    expect((await scrape(none)).types.has("tailguard_kernel_gpu_time_seconds")).toBe(false);
     expect(kernels.size).toBe(KERNEL_LABELS + 1);
     expect(kernels.has("other")).toBe(true);
     expect(value(samples, "tailguard_kernel_gpu_time_seconds_count", { pid: "7", kernel: "other" })).toBe(7);
@@ -486,6 +490,7 @@ describe("OTLP push", () => {
       const a = meta(101);
       m.observeWindow(a, window(101, 3_000_000));
       m.observeLaunches(a, 42);
+      m.observeKernelTime(a, "gemm", 40_000); // kernel times are exported only where a process times kernels
       await m.shutdown(); // shutdown pushes a last export
 
       expect(receiver.requests.length).toBeGreaterThan(0);

@@ -1,10 +1,11 @@
 // Per-kernel device times: the shim's KERNEL_TIME records (native/shim/kernel_timing.c, TAILGUARD_KERNEL_TIMING;
 // docs/gpu-time.md "Per-kernel device time (CUPTI)"), each one kernel, copy or memset as CUPTI measured it on the
 // device, keyed to the launch record that submitted it by (tid, launch t_start).
+import type { Launch } from "../model.js";
 import { AT_KT_END, AT_KT_LAUNCH, AT_KT_START, AT_OP, AT_STREAM, AT_TID } from "./record.js";
 
 /** KERNEL_TIME ops (record.h, tg_kernel_time_op). */
-export const KernelTimeOp = { KERNEL: 1, MEMCPY: 2, MEMSET: 3, DROPPED: 4 } as const;
+export const KernelTimeOp = { KERNEL: 1, MEMCPY: 2, MEMSET: 3, DROPPED: 4, STARTED: 5 } as const;
 
 /** One device record: the kernel's name (its interned name; "unknown" when the name table lacks it), device time. */
 export interface KernelTime {
@@ -19,10 +20,10 @@ export interface KernelTime {
   ns: number;
 }
 
-/** Decodes the KERNEL_TIME record at byte o; null for a DROPPED record (a count of device records lost). */
+/** Decodes the KERNEL_TIME record at byte o; null for a DROPPED (a count of device records lost) or STARTED record. */
 export function kernelTimeOf(data: Buffer, o: number, names: Map<number, string>): KernelTime | null {
   const op = data[o + AT_OP];
-  if (op === KernelTimeOp.DROPPED) return null;
+  if (op === KernelTimeOp.DROPPED || op === KernelTimeOp.STARTED) return null;
   const gpuStart = data.readBigUInt64LE(o + AT_KT_START), gpuEnd = data.readBigUInt64LE(o + AT_KT_END);
   const id = data.readUInt32LE(o + AT_STREAM);
   return {
@@ -34,4 +35,62 @@ export function kernelTimeOf(data: Buffer, o: number, names: Map<number, string>
     gpuEnd,
     ns: gpuEnd > gpuStart ? Number(gpuEnd - gpuStart) : 0,
   };
+}
+
+/** How long after a window's end its kernels' device times may still come: CUPTI hands records over every 100 ms
+ *  (the shim's flush period), a correlation can come one flush after its kernel, and the drain reads them a pass
+ *  later. A process whose rings have kernel times holds its windows back this long, so their launch spans get them. */
+export const KERNEL_TIME_WAIT_NS = 300_000_000n;
+/** Launches whose device times are kept for the windows still to finish (each key a launch; FIFO beyond). */
+const KEPT = 1 << 16;
+
+/** A process's kernel times, by launch (tid and t_start), until the windows of those launches finish. */
+export class KernelTimes {
+  /** kernel times have been seen: the process times kernels, and its windows wait for them */
+  active = false;
+  private readonly byLaunch = new Map<string, { start: bigint; end: bigint; kernels: number }>();
+
+  /** Reads the KERNEL_TIME record at byte o: the device time it carries, or null (STARTED, DROPPED). */
+  record(data: Buffer, o: number, names: Map<number, string>): KernelTime | null {
+    if (data[o + AT_OP] === KernelTimeOp.STARTED) this.active = true; // device times will follow: windows wait for them
+    const k = kernelTimeOf(data, o, names);
+    if (k) this.add(k);
+    return k;
+  }
+
+  add(k: KernelTime): void {
+    this.active = true;
+    const key = `${k.tid}/${k.launch}`;
+    const had = this.byLaunch.get(key);
+    if (had) {
+      // a graph launch: one record per kernel of the graph; the launch spans them all
+      if (k.gpuStart < had.start) had.start = k.gpuStart;
+      if (k.gpuEnd > had.end) had.end = k.gpuEnd;
+      had.kernels++;
+      return;
+    }
+    if (this.byLaunch.size >= KEPT) this.byLaunch.delete(this.byLaunch.keys().next().value!);
+    this.byLaunch.set(key, { start: k.gpuStart, end: k.gpuEnd, kernels: 1 });
+  }
+
+  /** Gives each launch its device times, where they came. */
+  attach(launches: Launch[]): void {
+    if (!this.active) return;
+    for (const l of launches) {
+      const k = this.byLaunch.get(`${l.tid}/${l.t}`);
+      if (!k) continue;
+      l.gpuStart = k.start;
+      l.gpuEnd = k.end;
+      if (k.kernels > 1) l.gpuKernels = k.kernels;
+      this.byLaunch.delete(`${l.tid}/${l.t}`);
+    }
+  }
+
+  /** Splits ended windows into those that may finish now and those whose kernel times may still come. */
+  due<W extends { end: bigint }>(windows: W[], now: bigint = process.hrtime.bigint()): [W[], W[]] {
+    if (!this.active) return [windows, []];
+    const ready: W[] = [], later: W[] = [];
+    for (const w of windows) (w.end + KERNEL_TIME_WAIT_NS <= now ? ready : later).push(w);
+    return [ready, later];
+  }
 }

@@ -95,7 +95,7 @@ export const OpName: Record<number, Record<number, string>> = {
   [Kind.CONTEXT]: { 1: "process", 2: "request_begin", 3: "request_end" },
   [Kind.RANGE]: { 1: "push", 2: "pop", 3: "start", 4: "end", 5: "mark" },
   [Kind.GPU_TIME]: { 1: "window", 2: "missing" },
-  [Kind.KERNEL_TIME]: { 1: "kernel", 2: "memcpy", 3: "memset", 4: "dropped" },
+  [Kind.KERNEL_TIME]: { 1: "kernel", 2: "memcpy", 3: "memset", 4: "dropped", 5: "started" },
 };
 /** Why a window's device times are missing (GPU_TIME missing records' result). */
 export const GpuMissingName: Record<number, string> = { 1: "no_timing", 2: "pool_full", 3: "stream", 4: "fork" };
@@ -174,6 +174,7 @@ export const recordConstants: Record<string, number> = {
   TG_OP_KT_MEMCPY: 2,
   TG_OP_KT_MEMSET: 3,
   TG_OP_KT_DROPPED: 4,
+  TG_OP_KT_STARTED: 5,
   TG_STATE_RUNNING: RingState.RUNNING,
   TG_STATE_EXITED: RingState.EXITED,
   TG_STATE_EXECED: RingState.EXECED,

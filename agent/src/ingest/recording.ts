@@ -88,6 +88,7 @@ export function recordToJson(r: RawRecord, ctx: JsonContext): Record<string, unk
     } else o.reason = GpuMissingName[r.result] ?? r.result;
   } else if (r.kind === Kind.KERNEL_TIME) {
     if (op === "dropped") o.count = Number(r.payload64);
+    else if (op === "started") o.mode = r.result === 2 ? "all" : "sampled";
     else {
       o.launch = Number(r.payload64 - ctx.origin);
       o.gpu_start = Number(r.gpuStart - ctx.origin);

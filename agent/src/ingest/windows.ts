@@ -13,7 +13,7 @@ import type { Hold, Launch, ProcessMeta, RequestWindow } from "../model.js";
 import { RangeTracker } from "./ranges.js";
 import { HOLD_JOINS_WINDOW_NS, requestOf } from "./requests.js";
 import { GpuTimes } from "./gpu-time.js";
-import { kernelTimeOf, type KernelTime } from "./kernel-time.js";
+import { KernelTimes, type KernelTime } from "./kernel-time.js";
 import { ContextTracker, windowContexts } from "./contexts.js";
 
 /** Where assembled telemetry goes. */
@@ -209,6 +209,8 @@ export class WindowAssembler<P> {
   private lastEnd = 0n;
   /** device times of windows still to settle (gpu-time.ts) */
   readonly gpuTimes = new GpuTimes();
+  /** device times of launches, where the shim times kernels (kernel-time.ts) */
+  readonly kernelTimes = new KernelTimes();
   /** its last ended windows (begin, end), for busyDuring */
   private readonly recent: { seq: number; t: bigint; end: bigint }[] = [];
   /** the application's trace contexts (CONTEXT records), by thread and time */
@@ -270,8 +272,8 @@ export class WindowAssembler<P> {
         if (missing) this.sink.gpuTimeMissing?.(this.proc, missing);
       }
       else if (kind === Kind.KERNEL_TIME) {
-        const k = this.sink.kernelTime && kernelTimeOf(data, o, this.names);
-        if (k) this.sink.kernelTime!(this.proc, k);
+        const k = this.kernelTimes.record(data, o, this.names);
+        if (k) this.sink.kernelTime?.(this.proc, k);
       }
       else if (kind === Kind.CONTEXT) this.contexts.record(data, o);
       else if (kind === Kind.RANGE) this.ranges.record(data, o, this.names);
@@ -329,9 +331,15 @@ export class WindowAssembler<P> {
 
   /** Finishes the windows that ended before the previous call (or all of them when the ring is closed). */
   settle(final = false): void {
-    const ready = final ? [...this.settling, ...this.ended] : this.settling;
+    let ready = final ? [...this.settling, ...this.ended] : this.settling;
     this.settling = final ? [] : this.ended;
     this.ended = [];
+    if (!final && this.kernelTimes.active) {
+      // a process that times kernels: its windows wait for their kernels' device times (kernel-time.ts)
+      const [now, later] = this.kernelTimes.due(ready);
+      ready = now;
+      this.settling.push(...later);
+    }
     if (ready.length) {
       this.launches.sort();
       this.holds.sort((a, b) => (a.t < b.t ? -1 : a.t > b.t ? 1 : 0));
@@ -418,6 +426,7 @@ export class WindowAssembler<P> {
     if (this.sink.wantsLaunches?.(this.proc, window) ?? true) {
       for (let i = first; i < last && window.launches.length < this.launchLimit; i++)
         window.launches.push(buffer.decode(i, this.names));
+      this.kernelTimes.attach(window.launches);
       window.launchesDropped = Math.max(0, w.launchCount - window.launches.length);
     }
     this.sink.window(this.proc, window);

@@ -793,7 +793,6 @@ export class AgentMetrics {
       metricData("request_gpu_time", all.map((s) => point(s, attrsOf(s), s.gpuTime.value()))),
       metricData("request_queue_delay", all.map((s) => point(s, attrsOf(s), s.queueDelay.value()))),
       metricData("launch_api_time", all.map((s) => point(s, attrsOf(s), s.apiTime.value()))),
-      metricData("kernel_gpu_time", all.flatMap((s) => [...s.kernels.values()].map((k) => point(s, labelled.get(s) ? k.attrsWithPid : k.attrs, k.time.value())))),
       perSeries("launches", (s) => s.launches),
       perSeries("request_windows", (s) => s.latency.count),
       metricData("holds", all.flatMap((s) => Object.values(s.holds).map((h) => point(s, labelled.get(s) ? h.attrsWithPid : h.attrs, h.time.count)))),
@@ -814,6 +813,9 @@ export class AgentMetrics {
       metricData("process_resident_memory", agentWide(own.residentBytes)),
       metricData("process_start_time", agentWide(own.startTimeSeconds)),
     ];
+    // kernel device times only where a process times kernels (TAILGUARD_KERNEL_TIMING): no empty metric otherwise
+    const kernels = all.flatMap((s) => [...s.kernels.values()].map((k) => point(s, labelled.get(s) ? k.attrsWithPid : k.attrs, k.time.value())));
+    if (kernels.length) metrics.splice(5, 0, metricData("kernel_gpu_time", kernels));
     // what /proc alone says is left out where it cannot be read, rather than exported as a false zero
     if (own.virtualBytes !== null) metrics.push(metricData("process_virtual_memory", agentWide(own.virtualBytes)));
     if (own.openFds !== null) metrics.push(metricData("process_open_fds", agentWide(own.openFds)));

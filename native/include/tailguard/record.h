@@ -109,6 +109,7 @@ enum tg_kernel_time_op {
     TG_OP_KT_MEMSET = 3,
     TG_OP_KT_DROPPED = 4, /* u.kernel_time.launch: device records lost since the last DROPPED record (CUPTI had no
                            * buffer, or a record's launch could not be told); tid 0 */
+    TG_OP_KT_STARTED = 5, /* CUPTI started for this process: KERNEL_TIME records follow; result: 1 sampled, 2 all */
 };
 
 enum tg_op {
