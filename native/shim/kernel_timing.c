@@ -35,72 +35,41 @@
 
 #include "shim.h"
 #include "interpose/wrap.h"
+#include "tailguard/cupti_abi.h"
 #include "tailguard/log.h"
 #include "tailguard/options.h"
 
-/* ---- CUPTI, as much as is used (cupti_activity.h and cupti_result.h of CUDA 13; the record prefixes read here are
- * the same in CUPTI 12) ---- */
-typedef int cupti_result;
+/* ---- CUPTI (tailguard/cupti_abi.h) ---- */
 enum {
-    CUPTI_SUCCESS = 0,
-    CUPTI_ERROR_MAX_LIMIT_REACHED = 12,
-    CUPTI_ERROR_MULTIPLE_SUBSCRIBERS_NOT_SUPPORTED = 39,
+    CUPTI_SUCCESS = TG_CUPTI_SUCCESS,
+    CUPTI_ERROR_MULTIPLE_SUBSCRIBERS_NOT_SUPPORTED = TG_CUPTI_ERROR_MULTIPLE_SUBSCRIBERS_NOT_SUPPORTED,
 };
-enum { ACT_MEMCPY = 1, ACT_MEMSET = 2, ACT_CONCURRENT_KERNEL = 10, ACT_EXTERNAL_CORRELATION = 39 };
-#define EXT_KIND 5 /* CUPTI_EXTERNAL_CORRELATION_KIND_CUSTOM2: PyTorch's profiler (Kineto) uses CUSTOM0 and CUSTOM1 */
-#define FLUSH_FORCED 1u
+enum {
+    ACT_MEMCPY = TG_CUPTI_ACTIVITY_KIND_MEMCPY,
+    ACT_MEMSET = TG_CUPTI_ACTIVITY_KIND_MEMSET,
+    ACT_CONCURRENT_KERNEL = TG_CUPTI_ACTIVITY_KIND_CONCURRENT_KERNEL,
+    ACT_EXTERNAL_CORRELATION = TG_CUPTI_ACTIVITY_KIND_EXTERNAL_CORRELATION,
+};
+#define EXT_KIND TG_CUPTI_EXTERNAL_CORRELATION_KIND_CUSTOM2
+typedef tg_cupti_result cupti_result;
+typedef tg_cupti_kernel act_kernel;
+typedef tg_cupti_memcpy act_memcpy;
+typedef tg_cupti_memset act_memset;
+typedef tg_cupti_external_correlation act_external;
 
-#define PACKED __attribute__((packed, aligned(8)))
-typedef struct PACKED {
-    uint32_t kind;
-    uint8_t cache_config, shared_config;
-    uint16_t registers;
-    uint32_t pgc_requested, pgc_executed;
-    uint64_t start, end, completed;
-    uint32_t device, context, stream;
-    int32_t grid[3], block[3], static_shared, dynamic_shared;
-    uint32_t local_per_thread, local_total, correlation;
-    int64_t grid_id;
-    const char *name;
-} act_kernel; /* CUpti_ActivityKernel4..10: the same prefix */
-typedef struct PACKED {
-    uint32_t kind;
-    uint8_t copy_kind, src_kind, dst_kind, flags;
-    uint64_t bytes, start, end;
-    uint32_t device, context, stream, correlation;
-} act_memcpy; /* CUpti_ActivityMemcpy5/6 */
-typedef struct PACKED {
-    uint32_t kind, value;
-    uint64_t bytes, start, end;
-    uint32_t device, context, stream, correlation;
-} act_memset; /* CUpti_ActivityMemset4 */
-typedef struct PACKED {
-    uint32_t kind, external_kind;
-    uint64_t external_id;
-    uint32_t correlation, reserved;
-} act_external; /* CUpti_ActivityExternalCorrelation */
-TG_STATIC_ASSERT(__builtin_offsetof(act_kernel, start) == 16, "CUpti_ActivityKernel layout");
-TG_STATIC_ASSERT(__builtin_offsetof(act_kernel, correlation) == 92, "CUpti_ActivityKernel layout");
-TG_STATIC_ASSERT(__builtin_offsetof(act_kernel, name) == 104, "CUpti_ActivityKernel layout");
-TG_STATIC_ASSERT(__builtin_offsetof(act_memcpy, correlation) == 44, "CUpti_ActivityMemcpy layout");
-TG_STATIC_ASSERT(__builtin_offsetof(act_memset, correlation) == 44, "CUpti_ActivityMemset layout");
-TG_STATIC_ASSERT(__builtin_offsetof(act_external, correlation) == 16, "CUpti_ActivityExternalCorrelation layout");
-
-typedef void (*buffer_requested_fn)(uint8_t **buffer, size_t *size, size_t *max_records);
-typedef void (*buffer_completed_fn)(void *ctx, uint32_t stream, uint8_t *buffer, size_t size, size_t valid);
 static struct {
-    cupti_result (*register_callbacks)(buffer_requested_fn, buffer_completed_fn);
-    cupti_result (*enable)(int kind);
-    cupti_result (*disable)(int kind);
-    cupti_result (*next_record)(uint8_t *buffer, size_t valid, void **record);
-    cupti_result (*flush_all)(uint32_t flag);
-    cupti_result (*flush_period)(uint32_t ms);
-    cupti_result (*push)(int kind, uint64_t id);
-    cupti_result (*pop)(int kind, uint64_t *id);
-    cupti_result (*get_timestamp)(uint64_t *ts);
-    cupti_result (*dropped)(void *ctx, uint32_t stream, size_t *n);
-    cupti_result (*result_string)(cupti_result r, const char **s);
-    cupti_result (*timestamp_callback)(uint64_t (*)(void)); /* optional (CUPTI 12.x and later) */
+    tg_pfn_cuptiActivityRegisterCallbacks register_callbacks;
+    tg_pfn_cuptiActivityEnable enable;
+    tg_pfn_cuptiActivityDisable disable;
+    tg_pfn_cuptiActivityGetNextRecord next_record;
+    tg_pfn_cuptiActivityFlushAll flush_all;
+    tg_pfn_cuptiActivityFlushPeriod flush_period;
+    tg_pfn_cuptiActivityPushExternalCorrelationId push;
+    tg_pfn_cuptiActivityPopExternalCorrelationId pop;
+    tg_pfn_cuptiGetTimestamp get_timestamp;
+    tg_pfn_cuptiActivityGetNumDroppedRecords dropped;                    /* optional */
+    tg_pfn_cuptiGetResultString result_string;                           /* optional */
+    tg_pfn_cuptiActivityRegisterTimestampCallback timestamp_callback;    /* optional (CUPTI 12.x and later) */
 } cupti;
 
 /* ---- state ---- */
@@ -300,10 +269,10 @@ static void buffer_completed(void *ctx, uint32_t stream, uint8_t *buffer, size_t
     /* correlations first: a device record in the same buffer as its correlation is written at once */
     while (valid && cupti.next_record(buffer, valid, &rec) == CUPTI_SUCCESS) {
         const act_external *x = rec;
-        if (x->kind == ACT_EXTERNAL_CORRELATION && x->external_kind == EXT_KIND) {
-            unsigned i = x->correlation & (CORRELATIONS - 1);
-            correlations[i].correlation = x->correlation;
-            correlations[i].external = x->external_id;
+        if (x->kind == ACT_EXTERNAL_CORRELATION && x->externalKind == EXT_KIND) {
+            unsigned i = x->correlationId & (CORRELATIONS - 1);
+            correlations[i].correlation = x->correlationId;
+            correlations[i].external = x->externalId;
         }
     }
     settle(now);
@@ -312,13 +281,13 @@ static void buffer_completed(void *ctx, uint32_t stream, uint8_t *buffer, size_t
         uint32_t kind = *(const uint32_t *)rec;
         if (kind == ACT_CONCURRENT_KERNEL) {
             const act_kernel *k = rec;
-            if (k->end >= k->start && k->start) device_record(TG_OP_KT_KERNEL, k->correlation, k->start, k->end, k->name, now);
+            if (k->end >= k->start && k->start) device_record(TG_OP_KT_KERNEL, k->correlationId, k->start, k->end, k->name, now);
         } else if (kind == ACT_MEMCPY) {
             const act_memcpy *c = rec;
-            if (c->end >= c->start && c->start) device_record(TG_OP_KT_MEMCPY, c->correlation, c->start, c->end, 0, now);
+            if (c->end >= c->start && c->start) device_record(TG_OP_KT_MEMCPY, c->correlationId, c->start, c->end, 0, now);
         } else if (kind == ACT_MEMSET) {
             const act_memset *c = rec;
-            if (c->end >= c->start && c->start) device_record(TG_OP_KT_MEMSET, c->correlation, c->start, c->end, 0, now);
+            if (c->end >= c->start && c->start) device_record(TG_OP_KT_MEMSET, c->correlationId, c->start, c->end, 0, now);
         }
     }
     size_t dropped = 0;
@@ -349,7 +318,7 @@ static void emit_started(int mode) {
 static uint64_t monotonic_timestamp(void) { return tg_clock_monotonic(); }
 
 static void flush_at_exit(void) {
-    if (tg_kt_mode > 0 && cupti.flush_all) cupti.flush_all(FLUSH_FORCED);
+    if (tg_kt_mode > 0 && cupti.flush_all) cupti.flush_all(TG_CUPTI_ACTIVITY_FLAG_FLUSH_FORCED);
 }
 
 /* ---- loading CUPTI ---- */

@@ -22,22 +22,29 @@
 #include <time.h>
 
 #include "activity.h"
+#include "tailguard/cupti_abi.h"
 #include "tailguard/log.h"
 #include "tailguard/options.h"
 
 #define EXPORT __attribute__((visibility("default")))
 
 enum {
-    OK = 0,
-    E_INVALID_PARAMETER = 1,
-    E_MAX_LIMIT_REACHED = 12,
-    E_NOT_INITIALIZED = 15,
-    E_QUEUE_EMPTY = 18,
-    E_INVALID_KIND = 21,
-    E_NOT_SUPPORTED = 27,
-    E_MULTIPLE_SUBSCRIBERS = 39,
+    OK = TG_CUPTI_SUCCESS,
+    E_INVALID_PARAMETER = TG_CUPTI_ERROR_INVALID_PARAMETER,
+    E_MAX_LIMIT_REACHED = TG_CUPTI_ERROR_MAX_LIMIT_REACHED,
+    E_NOT_INITIALIZED = TG_CUPTI_ERROR_NOT_INITIALIZED,
+    E_QUEUE_EMPTY = TG_CUPTI_ERROR_QUEUE_EMPTY,
+    E_INVALID_KIND = TG_CUPTI_ERROR_INVALID_KIND,
+    E_NOT_SUPPORTED = TG_CUPTI_ERROR_NOT_SUPPORTED,
+    E_MULTIPLE_SUBSCRIBERS = TG_CUPTI_ERROR_MULTIPLE_SUBSCRIBERS_NOT_SUPPORTED,
 };
-enum { K_MEMCPY = 1, K_MEMSET = 2, K_KERNEL = 3, K_CONCURRENT_KERNEL = 10, K_EXTERNAL_CORRELATION = 39 };
+enum {
+    K_MEMCPY = TG_CUPTI_ACTIVITY_KIND_MEMCPY,
+    K_MEMSET = TG_CUPTI_ACTIVITY_KIND_MEMSET,
+    K_KERNEL = TG_CUPTI_ACTIVITY_KIND_KERNEL,
+    K_CONCURRENT_KERNEL = TG_CUPTI_ACTIVITY_KIND_CONCURRENT_KERNEL,
+    K_EXTERNAL_CORRELATION = TG_CUPTI_ACTIVITY_KIND_EXTERNAL_CORRELATION,
+};
 
 /* The records, laid out as cupti_activity.h (CUDA 13) lays out CUpti_ActivityKernel10, Memcpy6, Memset4 and
  * ExternalCorrelation, up to the fields the simulation fills. */
@@ -76,8 +83,21 @@ typedef struct PACKED {
     uint32_t correlation, reserved;
 } rec_external;
 
-typedef void (*requested_fn)(uint8_t **buffer, size_t *size, size_t *max_records);
-typedef void (*completed_fn)(void *ctx, uint32_t stream, uint8_t *buffer, size_t size, size_t valid);
+/* The records as written are the records as read: the prefixes of tailguard/cupti_abi.h. */
+#define SAME(a, b, fa, fb) _Static_assert(__builtin_offsetof(a, fa) == __builtin_offsetof(b, fb), #a "." #fa)
+SAME(rec_kernel, tg_cupti_kernel, start, start);
+SAME(rec_kernel, tg_cupti_kernel, end, end);
+SAME(rec_kernel, tg_cupti_kernel, correlation, correlationId);
+SAME(rec_kernel, tg_cupti_kernel, name, name);
+SAME(rec_memcpy, tg_cupti_memcpy, start, start);
+SAME(rec_memcpy, tg_cupti_memcpy, correlation, correlationId);
+SAME(rec_memset, tg_cupti_memset, start, start);
+SAME(rec_memset, tg_cupti_memset, correlation, correlationId);
+SAME(rec_external, tg_cupti_external_correlation, external_id, externalId);
+SAME(rec_external, tg_cupti_external_correlation, correlation, correlationId);
+
+typedef tg_cupti_buffer_requested requested_fn;
+typedef tg_cupti_buffer_completed completed_fn;
 
 typedef struct {
     uint8_t *buf;
@@ -419,3 +439,7 @@ __attribute__((constructor)) static void sim_cupti_init(void) {
     tg_log_set_component("tailguard-sim-cupti");
     pthread_atfork(NULL, NULL, after_fork_child);
 }
+
+/* Every entry point has the signature cupti_abi.h declares (and the conformance test proves against CUPTI's). */
+#define CHECK_SIGNATURE(ret, name, params) __attribute__((unused)) static const tg_pfn_##name check_##name = name;
+TG_CUPTI_FUNCTIONS(CHECK_SIGNATURE)
