@@ -1,16 +1,21 @@
 /* Per-kernel device time through CUPTI (TAILGUARD_KERNEL_TIMING=sampled|all; docs/gpu-time.md, "Per-kernel device
  * time (CUPTI)"). Off by default, and then CUPTI is never loaded: the launch path pays one load of tg_kt_mode.
  *
- * At the process's first CUDA launch or copy the shim loads CUPTI (dlopen, every entry point through dlsym: no link
- * dependency) and enables the activity kinds CONCURRENT_KERNEL (never KERNEL, which serialises kernels), MEMCPY,
- * MEMSET and EXTERNAL_CORRELATION. Around each timed launch it pushes an external correlation id, the launch's key:
- * the launching thread's tid (22 bits, Linux's PID_MAX_LIMIT) and the low 42 bits of the launch record's t_start
- * (73 minutes of ns). CUPTI ties that id to its own correlation id (an EXTERNAL_CORRELATION record), and its kernel,
- * memcpy and memset records carry the correlation id. In the buffers CUPTI hands back (on its own thread, every
- * FLUSH_MS, and at exit), each device record whose correlation id has an external id becomes one KERNEL_TIME ring
- * record keyed by (tid, t_start); the two kinds of records may come in different buffers in either order, so device
- * records wait a little (PENDING_NS) for their correlation. With `sampled`, CUPTI still records every kernel (it
- * cannot be told which): the unsampled ones are dropped here, unwritten.
+ * At the process's first CUDA launch or copy (before it is timed) the shim loads CUPTI (dlopen, every entry point
+ * through dlsym: no link dependency) and enables the activity kinds CONCURRENT_KERNEL (never KERNEL, which serialises
+ * kernels), MEMCPY, MEMSET, EXTERNAL_CORRELATION, and the records of the CUDA calls that launch and copy (CUPTI writes
+ * external correlations only beside such records; only those calls where CUPTI can be told which, 12.x and later).
+ * A device record is tied to the shim's record of its launch in one of two ways:
+ *  - by the launch's key, pushed as an external correlation id around each timed launch: the launching thread's tid
+ *    (22 bits, Linux's PID_MAX_LIMIT) and the low 42 bits of the launch record's t_start (73 minutes of ns); CUPTI ties
+ *    it to the driver call's correlation id, which the kernel record carries. Exact, for driver-API launches;
+ *  - by the call (TG_F_KT_CALL), for work submitted through the CUDA runtime, whose call encloses the shim's wrapper
+ *    and so carries no id of the shim's: CUPTI's record of that call gives its thread (pthread_self(), mapped to the
+ *    tid by a table the launching threads fill) and when it began and ended; the agent finds the launch record.
+ * In the buffers CUPTI hands back (on its own thread, every FLUSH_MS, and at exit) each device record becomes one
+ * KERNEL_TIME ring record; records of calls, correlations and devices may come in different buffers in either order,
+ * so device records wait a little (PENDING_NS) for theirs. With `sampled`, CUPTI still records every kernel (it
+ * cannot be told which): the unsampled ones are dropped here, unwritten (runtime calls: one in N by correlation id).
  *
  * Times: CUPTI stamps activities with a timestamp callback of the shim's that reads CLOCK_MONOTONIC, so its
  * GPU-to-CPU interpolation lands on the shim's own clock. A CUPTI that refuses the callback stamps CLOCK_REALTIME:
@@ -49,6 +54,8 @@ enum {
     ACT_MEMSET = TG_CUPTI_ACTIVITY_KIND_MEMSET,
     ACT_CONCURRENT_KERNEL = TG_CUPTI_ACTIVITY_KIND_CONCURRENT_KERNEL,
     ACT_EXTERNAL_CORRELATION = TG_CUPTI_ACTIVITY_KIND_EXTERNAL_CORRELATION,
+    ACT_DRIVER = TG_CUPTI_ACTIVITY_KIND_DRIVER,
+    ACT_RUNTIME = TG_CUPTI_ACTIVITY_KIND_RUNTIME,
 };
 #define EXT_KIND TG_CUPTI_EXTERNAL_CORRELATION_KIND_CUSTOM2
 typedef tg_cupti_result cupti_result;
@@ -56,6 +63,7 @@ typedef tg_cupti_kernel act_kernel;
 typedef tg_cupti_memcpy act_memcpy;
 typedef tg_cupti_memset act_memset;
 typedef tg_cupti_external_correlation act_external;
+typedef tg_cupti_api act_api;
 
 static struct {
     tg_pfn_cuptiActivityRegisterCallbacks register_callbacks;
@@ -70,6 +78,8 @@ static struct {
     tg_pfn_cuptiActivityGetNumDroppedRecords dropped;                    /* optional */
     tg_pfn_cuptiGetResultString result_string;                           /* optional */
     tg_pfn_cuptiActivityRegisterTimestampCallback timestamp_callback;    /* optional (CUPTI 12.x and later) */
+    tg_pfn_cuptiActivityEnableDriverApi enable_driver_api;               /* optional (CUPTI 12.x and later) */
+    tg_pfn_cuptiActivityEnableRuntimeApi enable_runtime_api;             /* optional (CUPTI 12.x and later) */
 } cupti;
 
 /* ---- state ---- */
@@ -98,6 +108,19 @@ static struct {
     uint32_t correlation;
     uint64_t external;
 } correlations[CORRELATIONS];
+/* CUDA calls by correlation id (CUPTI's API records): the thread that made them and when */
+static struct {
+    uint32_t correlation, thread;
+    uint8_t runtime;
+    uint64_t start, end;
+} calls[CORRELATIONS];
+/* Threads that launched, by the low 32 bits of their pthread_self() (CUPTI's threadId) → their kernel tid. */
+#define THREADS 4096u
+static struct {
+    _Atomic uint32_t key;
+    uint32_t tid;
+} threads[THREADS];
+static __thread int thread_known;
 typedef struct {
     uint32_t correlation, name;
     uint8_t op;
@@ -115,11 +138,41 @@ static struct {
 
 static int init(void);
 
-int tg_kt_push(int is_launch, uint64_t t0) {
-    if (TG_UNLIKELY(tg_kt_mode == 0)) {
-        if (initialising || !init()) return 0;
+/* This thread's pthread_self() as CUPTI names it, tied to its tid: CUPTI's records of its calls say which thread. */
+static void register_thread(void) {
+    thread_known = 1;
+    uint32_t key = (uint32_t)(uintptr_t)pthread_self(), tid = tg_tid();
+    if (!key) return;
+    for (unsigned n = 0, i = (key * 0x9E3779B1u) >> 20; n < THREADS; n++, i = (i + 1) & (THREADS - 1)) {
+        uint32_t seen = atomic_load(&threads[i].key);
+        if (seen == key) { /* a thread that reused a gone one's pthread_t */
+            threads[i].tid = tid;
+            return;
+        }
+        if (seen == 0) {
+            threads[i].tid = tid;
+            uint32_t expected = 0;
+            if (atomic_compare_exchange_strong(&threads[i].key, &expected, key)) return;
+        }
     }
-    if (tg_kt_mode < 0) return 0;
+}
+
+static uint32_t tid_of_thread(uint32_t key) {
+    for (unsigned n = 0, i = (key * 0x9E3779B1u) >> 20; n < THREADS; n++, i = (i + 1) & (THREADS - 1)) {
+        uint32_t seen = atomic_load(&threads[i].key);
+        if (seen == key) return threads[i].tid;
+        if (seen == 0) break;
+    }
+    return 0;
+}
+
+void tg_kt_start(void) {
+    if (!initialising) init();
+}
+
+int tg_kt_push(int is_launch, uint64_t t0) {
+    if (tg_kt_mode <= 0) return 0; /* off, or being started by this thread (CUPTI's own calls) */
+    if (TG_UNLIKELY(!thread_known)) register_thread();
     if (tg_kt_mode == 1) {
         uint32_t tick = is_launch ? tg_launch_tick : ++copy_tick;
         if (tick % sample_every != 0) return 0;
@@ -187,6 +240,28 @@ static void emit(int op, uint64_t external, uint64_t start, uint64_t end, uint32
     tg_publish(h, l, r, pos);
 }
 
+/* A KERNEL_TIME record keyed by the CUDA call that submitted the work (TG_F_KT_CALL, record.h). */
+static void emit_call(int op, uint32_t tid, uint64_t call_start, uint64_t call_end, uint64_t start, uint64_t end,
+                      uint32_t name) {
+    tg_ring_header *h = tg_ring_get();
+    if (!h) return;
+    tg_lane *l = tg_lane_get(h);
+    uint64_t pos;
+    tg_record *r = tg_begin(h, l, &pos, TG_KIND_KERNEL_TIME, 0);
+    if (!r) return;
+    uint64_t now = tg_now(), took = call_end > call_start ? call_end - call_start : 0;
+    tg_set_time(r, now, now);
+    r->tid = tid;
+    r->op = (uint8_t)op;
+    r->flags = TG_F_KT_CALL;
+    r->dur = took > 0xffffffffu ? 0xffffffffu : (uint32_t)took;
+    r->stream = name;
+    r->u.kernel_time.launch = (uint64_t)((int64_t)call_start + clock_offset);
+    r->u.kernel_time.gpu_start = (uint64_t)((int64_t)start + clock_offset);
+    r->u.kernel_time.gpu_end = (uint64_t)((int64_t)end + clock_offset);
+    tg_publish(h, l, r, pos);
+}
+
 static uint32_t name_id(const char *name) {
     if (!name) return 0;
     unsigned i = (unsigned)(((uintptr_t)name >> 3) * 0x9E3779B1u >> 22) & 1023u;
@@ -205,13 +280,31 @@ static int external_of(uint32_t correlation, uint64_t *external) {
     return 1;
 }
 
-/* Under lock. A device record: written at once when its launch is known, else kept a while. */
-static void device_record(int op, uint32_t correlation, uint64_t start, uint64_t end, const char *name, uint64_t now) {
+/* Under lock. Whether the device record of correlation id `correlation` can be written now (1: written or to be
+ * dropped as unsampled, 0: its call or correlation may still come). The launch is known exactly where the shim's id
+ * was pushed around the driver call that made it; else the CUDA call that made it is known (its API record: a call
+ * of the CUDA runtime, whose records carry no id of the shim's). */
+static int resolve(int op, uint32_t correlation, uint64_t start, uint64_t end, uint32_t name) {
     uint64_t ext;
     if (external_of(correlation, &ext)) {
-        emit(op, ext, start, end, name_id(name));
-        return;
+        emit(op, ext, start, end, name);
+        return 1;
     }
+    unsigned i = correlation & (CORRELATIONS - 1);
+    if (correlation == 0 || calls[i].correlation != correlation) return 0;
+    /* sampled: a driver call without the shim's id was not sampled; a runtime call is sampled by its id */
+    if (tg_kt_mode == 1 && (!calls[i].runtime || correlation % sample_every != 0)) return 1;
+    uint32_t tid = tid_of_thread(calls[i].thread);
+    if (!tid) tid = calls[i].thread < (1u << 22) ? calls[i].thread : 0; /* a CUPTI naming threads by their tid */
+    if (tid) emit_call(op, tid, calls[i].start, calls[i].end, start, end, name);
+    else if (tg_kt_mode == 2) lost++;
+    return 1;
+}
+
+/* Under lock. A device record: written at once when its launch is known, else kept a while. */
+static void device_record(int op, uint32_t correlation, uint64_t start, uint64_t end, const char *name, uint64_t now) {
+    uint32_t id = op == TG_OP_KT_KERNEL ? name_id(name) : 0;
+    if (resolve(op, correlation, start, end, id)) return;
     if (pending_n == PENDING) { /* the oldest is given up */
         if (tg_kt_mode == 2) lost++;
         pending_head = (pending_head + 1) % PENDING;
@@ -223,7 +316,7 @@ static void device_record(int op, uint32_t correlation, uint64_t start, uint64_t
     p->start = start;
     p->end = end;
     p->since = now;
-    p->name = op == TG_OP_KT_KERNEL ? name_id(name) : 0;
+    p->name = id;
 }
 
 /* Under lock: pending records whose correlation came since; those waiting too long were not sampled (or, with
@@ -233,9 +326,7 @@ static void settle(uint64_t now) {
     pending_record keep;
     for (unsigned k = 0; k < n; k++) {
         pending_record *p = &pending[(pending_head + k) % PENDING];
-        uint64_t ext;
-        if (external_of(p->correlation, &ext)) {
-            emit(p->op, ext, p->start, p->end, p->name);
+        if (resolve(p->op, p->correlation, p->start, p->end, p->name)) {
         } else if (now - p->since > PENDING_NS) {
             if (tg_kt_mode == 2) lost++;
         } else {
@@ -273,6 +364,14 @@ static void buffer_completed(void *ctx, uint32_t stream, uint8_t *buffer, size_t
             unsigned i = x->correlationId & (CORRELATIONS - 1);
             correlations[i].correlation = x->correlationId;
             correlations[i].external = x->externalId;
+        } else if (x->kind == ACT_DRIVER || x->kind == ACT_RUNTIME) {
+            const act_api *a = rec;
+            unsigned i = a->correlationId & (CORRELATIONS - 1);
+            calls[i].correlation = a->correlationId;
+            calls[i].thread = a->threadId;
+            calls[i].runtime = a->kind == ACT_RUNTIME;
+            calls[i].start = a->start;
+            calls[i].end = a->end;
         }
     }
     settle(now);
@@ -480,6 +579,8 @@ static int start(void) {
         SYM(dropped, "cuptiActivityGetNumDroppedRecords", 1),
         SYM(result_string, "cuptiGetResultString", 1),
         SYM(timestamp_callback, "cuptiActivityRegisterTimestampCallback", 1),
+        SYM(enable_driver_api, "cuptiActivityEnableDriverApi", 1),
+        SYM(enable_runtime_api, "cuptiActivityEnableRuntimeApi", 1),
 #undef SYM
     };
     for (unsigned i = 0; i < sizeof syms / sizeof *syms; i++) {
@@ -502,12 +603,32 @@ static int start(void) {
             return give_up("enabling CUPTI's activity records (%s)", where, r);
         }
     }
+    /* CUPTI writes external correlations only beside the records of the CUDA calls (CUpti_ActivityAPI), and those
+     * records are how work submitted through the CUDA runtime is tied to its thread: asked for the launches and
+     * copies only where CUPTI can be told which calls (12.x and later), else for every call */
+    int fine = cupti.enable_driver_api && cupti.enable_runtime_api;
+    if (fine) {
+#define DRIVER_CBID(name, cbid) if (r == CUPTI_SUCCESS) r = cupti.enable_driver_api(cbid, 1);
+#define RUNTIME_CBID(name, cbid) if (r == CUPTI_SUCCESS) r = cupti.enable_runtime_api(cbid, 1);
+        r = CUPTI_SUCCESS;
+        TG_CUPTI_DRIVER_CBIDS(DRIVER_CBID)
+        TG_CUPTI_RUNTIME_CBIDS(RUNTIME_CBID)
+#undef DRIVER_CBID
+#undef RUNTIME_CBID
+    } else if ((r = cupti.enable(ACT_DRIVER)) == CUPTI_SUCCESS && (r = cupti.enable(ACT_RUNTIME)) != CUPTI_SUCCESS) {
+        cupti.disable(ACT_DRIVER);
+    }
+    if (r != CUPTI_SUCCESS) {
+        for (unsigned j = 0; j < sizeof kinds / sizeof *kinds; j++) cupti.disable(kinds[j]);
+        return give_up("enabling CUPTI's records of CUDA calls (%s)", where, r);
+    }
     cupti.flush_period(FLUSH_MS);
     measure_offset();
     atexit(flush_at_exit); /* after CUDA's own, so before it: records of the work that completed are handed over */
-    tg_info("kernel timing (%s%s) with CUPTI from %s, on %s", mode_name,
+    tg_info("kernel timing (%s%s) with CUPTI from %s, on %s; records of %s", mode_name,
             !strcmp(mode_name, "sampled") ? ", one launch in TAILGUARD_KERNEL_SAMPLE" : "", where,
-            own_clock ? "CLOCK_MONOTONIC (timestamp callback)" : "CUPTI's clock, offset measured at every buffer");
+            own_clock ? "CLOCK_MONOTONIC (timestamp callback)" : "CUPTI's clock, offset measured at every buffer",
+            fine ? "the launch and copy calls" : "every CUDA call (a CUPTI without cuptiActivityEnableDriverApi)");
     return !strcasecmp(mode_name, "all") ? 2 : 1;
 }
 

@@ -301,6 +301,7 @@ void tg_gpu_time_after_fork(void);
  * -1 off, 1 sampled, 2 all. Around a CUDA launch or copy while it is not off, tg_kt_push (1: an id was pushed, pop it
  * after the call; the first call decides, loading CUPTI). */
 extern int tg_kt_mode;
+void tg_kt_start(void); /* decides (and loads CUPTI) once, before the first launch or copy is timed */
 int tg_kt_push(int is_launch, uint64_t t0);
 void tg_kt_pop(void);
 void tg_kt_after_fork(void);

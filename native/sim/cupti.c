@@ -10,8 +10,13 @@
  * cuptiActivityFlushAll on the calling thread. Without a buffer, records are dropped and counted
  * (cuptiActivityGetNumDroppedRecords). Timestamps are CLOCK_REALTIME ns, or the client's timestamp callback's.
  *
- * Fault switch TAILGUARD_SIM_CUPTI_FAULT: subscribers (enabling fails with MULTIPLE_SUBSCRIBERS_NOT_SUPPORTED, as
- * when another profiler owns CUPTI), clock (the timestamp callback is refused, as by a CUPTI without one). */
+ * Records of the CUDA calls (CUpti_ActivityAPI, kinds DRIVER and RUNTIME) where asked for, one per submission, and
+ * EXTERNAL_CORRELATION records only beside them, as the real one writes them.
+ *
+ * Switch TAILGUARD_SIM_CUPTI_FAULT: subscribers (enabling fails with MULTIPLE_SUBSCRIBERS_NOT_SUPPORTED, as when
+ * another profiler owns CUPTI), clock (the timestamp callback is refused, as by a CUPTI without one), runtime (each
+ * submission is recorded as a CUDA runtime call begun before the driver's, with no external ids: a program that
+ * launches through the CUDA runtime). */
 #define _GNU_SOURCE
 #include <dlfcn.h>
 #include <pthread.h>
@@ -20,6 +25,7 @@
 #include <string.h>
 #include <strings.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "activity.h"
 #include "tailguard/cupti_abi.h"
@@ -44,6 +50,8 @@ enum {
     K_KERNEL = TG_CUPTI_ACTIVITY_KIND_KERNEL,
     K_CONCURRENT_KERNEL = TG_CUPTI_ACTIVITY_KIND_CONCURRENT_KERNEL,
     K_EXTERNAL_CORRELATION = TG_CUPTI_ACTIVITY_KIND_EXTERNAL_CORRELATION,
+    K_DRIVER = TG_CUPTI_ACTIVITY_KIND_DRIVER,
+    K_RUNTIME = TG_CUPTI_ACTIVITY_KIND_RUNTIME,
 };
 
 /* The records, laid out as cupti_activity.h (CUDA 13) lays out CUpti_ActivityKernel10, Memcpy6, Memset4 and
@@ -135,8 +143,12 @@ static uint64_t cupti_now(void) { return timestamp_cb ? timestamp_cb() : clock_n
 
 static const char *fault(void) {
     static char v[32];
-    return tg_option_string(TG_OPT_SIM_CUPTI_FAULT, v, sizeof v);
+    if (!v[0]) tg_option_string(TG_OPT_SIM_CUPTI_FAULT, v, sizeof v);
+    return v;
 }
+/* How long before the driver's work a CUDA runtime call begins (TAILGUARD_SIM_CUPTI_FAULT=runtime). */
+#define RUNTIME_CALL_NS 1000000 /* wide: a loaded machine may deschedule the caller between the shim and the simulated GPU */
+static int driver_api_on, runtime_api_on; /* cuptiActivityEnable{Driver,Runtime}Api for some call */
 
 /* Under lock: room for n bytes in b, handing a full buffer over and asking for a new one; NULL: dropped. */
 static void *room(buffer *b, size_t n) {
@@ -213,11 +225,15 @@ static void *flusher(void *arg) {
 static uint32_t on_submitted(int kind) {
     (void)kind;
     uint32_t c = atomic_fetch_add(&correlation_next, 1) + 1;
-    /* one EXTERNAL_CORRELATION record per kind of external id pushed on this thread */
-    for (unsigned k = 0; k < 8; k++) {
-        if (!pushed[k].n) continue;
-        pthread_mutex_lock(&lock);
-        if (enabled & (1ull << K_EXTERNAL_CORRELATION)) {
+    int runtime = !strcasecmp(fault(), "runtime");
+    uint64_t now = cupti_now();
+    pthread_mutex_lock(&lock);
+    /* the record of the CUDA call that submitted it, and before it (as CUPTI writes them only beside such records)
+     * one EXTERNAL_CORRELATION record per kind of external id pushed on this thread; a runtime call was entered
+     * before the shim pushed its id */
+    if (runtime ? (enabled & (1ull << K_RUNTIME)) || runtime_api_on : (enabled & (1ull << K_DRIVER)) || driver_api_on) {
+        for (unsigned k = 0; k < 8 && !runtime; k++) {
+            if (!pushed[k].n || !(enabled & (1ull << K_EXTERNAL_CORRELATION))) continue;
             rec_external *r = room(&global_buf, sizeof *r);
             if (r) {
                 r->kind = K_EXTERNAL_CORRELATION;
@@ -226,8 +242,17 @@ static uint32_t on_submitted(int kind) {
                 r->correlation = c;
             }
         }
-        pthread_mutex_unlock(&lock);
+        tg_cupti_api *a = room(&global_buf, sizeof *a);
+        if (a) {
+            a->kind = runtime ? K_RUNTIME : K_DRIVER;
+            a->start = runtime ? now - RUNTIME_CALL_NS : now;
+            a->end = now;
+            a->processId = (uint32_t)getpid();
+            a->threadId = (uint32_t)(uintptr_t)pthread_self();
+            a->correlationId = c;
+        }
     }
+    pthread_mutex_unlock(&lock);
     return c;
 }
 
@@ -321,7 +346,7 @@ EXPORT int cuptiGetTimestamp(uint64_t *ts) {
 
 EXPORT int cuptiActivityEnable(int kind) {
     if (kind != K_MEMCPY && kind != K_MEMSET && kind != K_KERNEL && kind != K_CONCURRENT_KERNEL &&
-        kind != K_EXTERNAL_CORRELATION)
+        kind != K_EXTERNAL_CORRELATION && kind != K_DRIVER && kind != K_RUNTIME)
         return E_INVALID_KIND;
     if (!strcasecmp(fault(), "subscribers")) return E_MULTIPLE_SUBSCRIBERS;
     pthread_mutex_lock(&lock);
@@ -350,6 +375,23 @@ EXPORT int cuptiActivityEnable(int kind) {
     return OK;
 }
 
+/* Which calls is not simulated: any enabled call makes every submission's record. */
+EXPORT int cuptiActivityEnableDriverApi(uint32_t cbid, uint8_t enable) {
+    (void)cbid;
+    pthread_mutex_lock(&lock);
+    if (enable) driver_api_on = 1;
+    pthread_mutex_unlock(&lock);
+    return OK;
+}
+
+EXPORT int cuptiActivityEnableRuntimeApi(uint32_t cbid, uint8_t enable) {
+    (void)cbid;
+    pthread_mutex_lock(&lock);
+    if (enable) runtime_api_on = 1;
+    pthread_mutex_unlock(&lock);
+    return OK;
+}
+
 EXPORT int cuptiActivityDisable(int kind) {
     if (kind <= 0 || kind >= 64) return E_INVALID_KIND;
     pthread_mutex_lock(&lock);
@@ -365,6 +407,8 @@ static size_t record_size(uint32_t kind) {
     case K_MEMCPY: return (sizeof(rec_memcpy) + 7) & ~(size_t)7;
     case K_MEMSET: return (sizeof(rec_memset) + 7) & ~(size_t)7;
     case K_EXTERNAL_CORRELATION: return (sizeof(rec_external) + 7) & ~(size_t)7;
+    case K_DRIVER:
+    case K_RUNTIME: return (sizeof(tg_cupti_api) + 7) & ~(size_t)7;
     default: return 0;
     }
 }

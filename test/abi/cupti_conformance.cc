@@ -1,7 +1,9 @@
 // Proves native/include/tailguard/cupti_abi.h against the real cupti_activity.h and cupti_result.h (a CUDA toolkit's
 // include directory, or its extras/CUPTI/include). Compiled by test/native/abi-conformance.test.ts.
 #include <cupti_activity.h>
+#include <cupti_driver_cbid.h>
 #include <cupti_result.h>
+#include <cupti_runtime_cbid.h>
 #include "abi_compare.hpp"
 
 #include "tailguard/cupti_abi.h"
@@ -12,7 +14,7 @@
     X(CUPTI_ERROR_MULTIPLE_SUBSCRIBERS_NOT_SUPPORTED) X(CUPTI_ACTIVITY_KIND_MEMCPY) X(CUPTI_ACTIVITY_KIND_MEMSET)   \
     X(CUPTI_ACTIVITY_KIND_KERNEL) X(CUPTI_ACTIVITY_KIND_CONCURRENT_KERNEL)                                          \
     X(CUPTI_ACTIVITY_KIND_EXTERNAL_CORRELATION) X(CUPTI_EXTERNAL_CORRELATION_KIND_CUSTOM2)                          \
-    X(CUPTI_ACTIVITY_FLAG_FLUSH_FORCED)
+    X(CUPTI_ACTIVITY_FLAG_FLUSH_FORCED) X(CUPTI_ACTIVITY_KIND_DRIVER) X(CUPTI_ACTIVITY_KIND_RUNTIME)
 #define COMPARE(name) static_assert((long long)(name) == (long long)(TG_##name), "constant " #name);
 CONSTANTS(COMPARE)
 
@@ -35,6 +37,16 @@ MEMSET_FIELDS(MEMSET)
 #define EXTERNAL(f) PREFIX(CUpti_ActivityExternalCorrelation, tg_cupti_external_correlation, f)
 EXTERNAL_FIELDS(EXTERNAL)
 static_assert(sizeof(CUpti_ActivityExternalCorrelation) == sizeof(tg_cupti_external_correlation), "external correlation size");
+#define API_FIELDS(X) X(kind) X(cbid) X(start) X(end) X(processId) X(threadId) X(correlationId) X(returnValue)
+#define API(f) PREFIX(CUpti_ActivityAPI, tg_cupti_api, f)
+API_FIELDS(API)
+static_assert(sizeof(CUpti_ActivityAPI) == sizeof(tg_cupti_api), "API record size");
+
+// the callback ids of the calls whose API records are asked for
+#define DRIVER_CBID(name, value) static_assert(CUPTI_DRIVER_TRACE_CBID_##name == value, "driver cbid " #name);
+TG_CUPTI_DRIVER_CBIDS(DRIVER_CBID)
+#define RUNTIME_CBID(name, value) static_assert(CUPTI_RUNTIME_TRACE_CBID_##name == value, "runtime cbid " #name);
+TG_CUPTI_RUNTIME_CBIDS(RUNTIME_CBID)
 
 // the callbacks and every entry point: same arity, and each parameter of the same size and kind
 static_assert(abi::same_fn<CUpti_BuffersCallbackRequestFunc, tg_cupti_buffer_requested>::value, "buffer requested callback");

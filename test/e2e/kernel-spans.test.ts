@@ -25,8 +25,8 @@ const spansOf = (file: string) =>
 const attr = (s: any, key: string) => s.attributes.find((a: any) => a.key === key)?.value;
 
 describe("launch spans with device times", () => {
-  it("kernel timing all: each launch span is its kernel's run on the device (1 ms, 3 ms), after its launch", async () => {
-    const dir = testDir("kt-spans");
+  for (const via of ["driver", "runtime"]) it(`kernel timing all, launches through the CUDA ${via}: each launch span is its kernel's run on the device (1 ms, 3 ms)`, async () => {
+    const dir = testDir(`kt-spans-${via}`);
     const file = path.join(dir, "spans.jsonl");
     const agent = spawn(process.execPath, [cli, "agent", "--dir", path.join(dir, "rings"), "--no-prometheus", "--spans-file", file,
       "--spans", "all", "--sample-rate", "1"], { env: { ...process.env, OTEL_EXPORTER_OTLP_ENDPOINT: "" }, stdio: ["ignore", "pipe", "pipe"] });
@@ -34,7 +34,7 @@ describe("launch spans with device times", () => {
     try {
       await until("the agent registered", () => existsSync(path.join(dir, "rings", "agent.pid")));
       const r = await runProgram(compileProgram("kernel_timing.c", { cuda: true }), ["loop", "10"],
-        { env: simEnv(dir, { LD_PRELOAD: shimLib, TAILGUARD_KERNEL_TIMING: "all" }) });
+        { env: simEnv(dir, { LD_PRELOAD: shimLib, TAILGUARD_KERNEL_TIMING: "all", ...(via === "runtime" && { TAILGUARD_SIM_CUPTI_FAULT: "runtime" }) }) });
       expect(r.code, r.stderr).toBe(0);
       await until("20 launch spans", () => spansOf(file).filter((s) => s.name === "work").length >= 20);
     } finally {

@@ -11,15 +11,22 @@ import { recordRun, type Recorded } from "../support/tailguard.js";
 
 const program = () => compileProgram("kernel_timing.c", { cuda: true });
 
-/** Each launch or copy record with the KERNEL_TIME records keyed to it (same tid, launch = its t). */
+/** Each launch or copy record with the KERNEL_TIME records keyed to it: by its launch (same tid, launch = its t),
+ *  or by the CUDA call that submitted it (call_start, call_end: the thread's latest call line made before the call
+ *  ended, no earlier than 20 µs before it began; record.h, TG_F_KT_CALL). */
 function joined(r: Recorded) {
-  const times = r.of("kernel_time").filter((k) => k.op !== "dropped");
-  const byKey = new Map<string, Record<string, any>[]>();
-  for (const k of times) {
-    const key = `${k.pid}/${k.tid}/${k.launch}`;
-    byKey.set(key, [...(byKey.get(key) ?? []), k]);
-  }
+  const times = r.of("kernel_time").filter((k) => k.op !== "dropped" && k.op !== "started");
   const calls = r.lines.filter((l) => l.kind === "launch" || l.kind === "copy");
+  const byKey = new Map<string, Record<string, any>[]>();
+  const add = (key: string, k: Record<string, any>) => byKey.set(key, [...(byKey.get(key) ?? []), k]);
+  for (const k of times) {
+    if (k.launch !== undefined) add(`${k.pid}/${k.tid}/${k.launch}`, k);
+    else {
+      const mine = calls.filter((c) => c.pid === k.pid && c.tid === k.tid && c.t <= k.call_end);
+      const c = mine.at(-1);
+      if (c && c.t >= k.call_start - 20_000) add(`${c.pid}/${c.tid}/${c.t}`, k);
+    }
+  }
   return calls.map((c) => ({ call: c, times: byKey.get(`${c.pid}/${c.tid}/${c.t}`) ?? [] }));
 }
 
@@ -70,6 +77,31 @@ describe("per-kernel device time through CUPTI, on the simulated GPU", () => {
     const graphs = joined(r).filter((j) => j.call.op === "graph");
     expect(graphs).toHaveLength(2);
     for (const g of graphs) expect(g.times.map((k) => Math.round((k.gpu_end - k.gpu_start) / 1e6))).toEqual([1, 2]);
+  });
+
+  it("work submitted through the CUDA runtime (no external ids; API records of the runtime's calls): every launch timed", async () => {
+    const r = await recordRun(testDir("kt-runtime"), [program(), "loop", "10"],
+      { env: { TAILGUARD_KERNEL_TIMING: "all", TAILGUARD_SIM_CUPTI_FAULT: "runtime" } });
+    expect(r.run.code, r.run.stderr).toBe(0);
+    const times = r.of("kernel_time").filter((k) => k.op === "kernel");
+    expect(times.length).toBe(20);
+    expect(times.every((k) => k.launch === undefined && k.call_end - k.call_start === 1_000_000)).toBe(true);
+    const launches = joined(r).filter((j) => j.call.kind === "launch");
+    launches.forEach((j, i) => {
+      expect(j.times, `launch ${i}`).toHaveLength(1);
+      const want = i % 2 === 0 ? 1 : 3, ms = (j.times[0].gpu_end - j.times[0].gpu_start) / 1e6;
+      expect(Math.abs(ms - want) / want, `launch ${i}: ${ms} ms`).toBeLessThan(0.05);
+    });
+    expect(joined(r).filter((j) => j.call.kind === "copy").every((j) => j.times.length === 1)).toBe(true);
+  });
+
+  it("sampled, through the CUDA runtime: one call in TAILGUARD_KERNEL_SAMPLE by CUPTI's correlation id", async () => {
+    const r = await recordRun(testDir("kt-runtime-sampled"), [program(), "loop", "40"],
+      { env: { TAILGUARD_KERNEL_TIMING: "sampled", TAILGUARD_SIM_CUPTI_FAULT: "runtime" } });
+    expect(r.run.code, r.run.stderr).toBe(0);
+    // 160 launches and copies, one in 8 of CUPTI's ids (the simulated CUPTI numbers them in order)
+    const timed = joined(r).filter((j) => j.times.length > 0);
+    expect(timed.length).toBe(20);
   });
 
   it("sampled: the launches whose call is timed (1 in 8 per thread) get device times, the others none", async () => {

@@ -101,7 +101,9 @@ export const OpName: Record<number, Record<number, string>> = {
 export const GpuMissingName: Record<number, string> = { 1: "no_timing", 2: "pool_full", 3: "stream", 4: "fork" };
 export const ReleaseName: Record<number, string> = { 1: "idle", 2: "lapsed", 3: "min_share", 4: "drained" };
 
-export const Flag = { DUR_US: 1, CAPTURED: 2, ASYNC: 4, BLOCKING: 8, PER_THREAD: 16, UNTIMED: 32, SAMPLED: 64 } as const;
+export const Flag = { DUR_US: 1, CAPTURED: 2, ASYNC: 4, BLOCKING: 8, PER_THREAD: 16, UNTIMED: 32, SAMPLED: 64, KT_CALL: 128 } as const;
+/** KERNEL_TIME with Flag.KT_CALL: how long before its CUDA call began its launch record may have been made (ns). */
+export const KT_CALL_SLACK_NS = 20_000;
 export const RingState = { RUNNING: 1, EXITED: 2, EXECED: 3 } as const;
 export const AttachPath = { CUDA_SYMBOL: 1, CUDA_GPA: 2, CUDA_DLSYM: 4, HIP_SYMBOL: 8, HIP_DLSYM: 16 } as const;
 
@@ -152,6 +154,8 @@ export const recordConstants: Record<string, number> = {
   TG_F_PER_THREAD: Flag.PER_THREAD,
   TG_F_UNTIMED: Flag.UNTIMED,
   TG_F_SAMPLED: Flag.SAMPLED,
+  TG_F_KT_CALL: Flag.KT_CALL,
+  TG_KT_CALL_SLACK_NS: KT_CALL_SLACK_NS,
   TG_KIND_CONTEXT: Kind.CONTEXT,
   TG_KIND_RANGE: Kind.RANGE,
   TG_KIND_GPU_TIME: Kind.GPU_TIME,

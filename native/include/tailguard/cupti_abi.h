@@ -33,6 +33,8 @@ enum {
     TG_CUPTI_ACTIVITY_KIND_CONCURRENT_KERNEL = 10,
     TG_CUPTI_ACTIVITY_KIND_EXTERNAL_CORRELATION = 39,
 };
+/* CUpti_ActivityKind, the records of CUDA API calls (CUpti_ActivityAPI) */
+enum { TG_CUPTI_ACTIVITY_KIND_DRIVER = 4, TG_CUPTI_ACTIVITY_KIND_RUNTIME = 5 };
 /* CUpti_ExternalCorrelationKind: kernel timing's ids are CUSTOM2 (PyTorch's profiler, Kineto, uses CUSTOM0 and 1) */
 enum { TG_CUPTI_EXTERNAL_CORRELATION_KIND_CUSTOM2 = 5 };
 #define TG_CUPTI_ACTIVITY_FLAG_FLUSH_FORCED 1u /* CUpti_ActivityFlag */
@@ -67,6 +69,44 @@ typedef struct TG_CUPTI_PACKED {
     uint32_t correlationId, reserved;
 } tg_cupti_external_correlation; /* CUpti_ActivityExternalCorrelation, whole */
 
+typedef struct TG_CUPTI_PACKED {
+    uint32_t kind, cbid;
+    uint64_t start, end;
+    uint32_t processId, threadId, correlationId, returnValue;
+} tg_cupti_api; /* CUpti_ActivityAPI, whole: threadId is the low 32 bits of the caller's pthread_self() */
+
+/* The CUDA calls whose API records kernel timing asks for (cuptiActivityEnableDriverApi, ...RuntimeApi): the
+ * driver's launches and copies the shim intercepts (apis.def; CUPTI_DRIVER_TRACE_CBID_<name>), and the runtime's
+ * that make them (CUPTI_RUNTIME_TRACE_CBID_<name>). X(name, callback id). */
+#define TG_CUPTI_DRIVER_CBIDS(X)                                                                                     \
+    X(cuLaunchKernel, 307) X(cuLaunchKernel_ptsz, 442) X(cuLaunchKernelEx, 652) X(cuLaunchKernelEx_ptsz, 653)       \
+    X(cuLaunchCooperativeKernel, 477) X(cuLaunchCooperativeKernel_ptsz, 478) X(cuGraphLaunch, 514)                  \
+    X(cuGraphLaunch_ptsz, 515) X(cuMemcpy, 305) X(cuMemcpy_ptds, 408) X(cuMemcpyAsync, 306)                         \
+    X(cuMemcpyAsync_ptsz, 418) X(cuMemcpyHtoD_v2, 276) X(cuMemcpyHtoD_v2_ptds, 397) X(cuMemcpyDtoH_v2, 278)         \
+    X(cuMemcpyDtoH_v2_ptds, 398) X(cuMemcpyDtoD_v2, 280) X(cuMemcpyDtoD_v2_ptds, 399)                               \
+    X(cuMemcpyHtoDAsync_v2, 277) X(cuMemcpyHtoDAsync_v2_ptsz, 421) X(cuMemcpyDtoHAsync_v2, 279)                     \
+    X(cuMemcpyDtoHAsync_v2_ptsz, 422) X(cuMemcpyDtoDAsync_v2, 281) X(cuMemcpyDtoDAsync_v2_ptsz, 423)                \
+    X(cuMemcpy2D_v2, 287) X(cuMemcpy2D_v2_ptds, 405) X(cuMemcpy2DAsync_v2, 289) X(cuMemcpy2DAsync_v2_ptsz, 424)     \
+    X(cuMemcpy3D_v2, 290) X(cuMemcpy3D_v2_ptds, 407) X(cuMemcpy3DAsync_v2, 291) X(cuMemcpy3DAsync_v2_ptsz, 425)     \
+    X(cuMemcpyPeer, 318) X(cuMemcpyPeer_ptds, 409) X(cuMemcpyPeerAsync, 319) X(cuMemcpyPeerAsync_ptsz, 426)         \
+    X(cuMemsetD8_v2, 249) X(cuMemsetD8_v2_ptds, 411) X(cuMemsetD16_v2, 250) X(cuMemsetD16_v2_ptds, 412)             \
+    X(cuMemsetD32_v2, 251) X(cuMemsetD32_v2_ptds, 413) X(cuMemsetD8Async, 216) X(cuMemsetD8Async_ptsz, 428)         \
+    X(cuMemsetD16Async, 218) X(cuMemsetD16Async_ptsz, 429) X(cuMemsetD32Async, 220)                                 \
+    X(cuMemsetD32Async_ptsz, 430) X(cuMemsetD2D8Async, 222) X(cuMemsetD2D8Async_ptsz, 431)                          \
+    X(cuMemsetD2D16Async, 224) X(cuMemsetD2D16Async_ptsz, 432) X(cuMemsetD2D32Async, 226)                           \
+    X(cuMemsetD2D32Async_ptsz, 433)
+#define TG_CUPTI_RUNTIME_CBIDS(X)                                                                                    \
+    X(cudaLaunchKernel_v7000, 211) X(cudaLaunchKernel_ptsz_v7000, 214) X(cudaLaunchKernelExC_v11060, 430)           \
+    X(cudaLaunchKernelExC_ptsz_v11060, 431) X(cudaLaunchCooperativeKernel_v9000, 269)                               \
+    X(cudaLaunchCooperativeKernel_ptsz_v9000, 270) X(cudaGraphLaunch_v10000, 311)                                   \
+    X(cudaGraphLaunch_ptsz_v10000, 312) X(cudaMemcpy_v3020, 31) X(cudaMemcpy_ptds_v7000, 215)                       \
+    X(cudaMemcpyAsync_v3020, 41) X(cudaMemcpyAsync_ptsz_v7000, 225) X(cudaMemcpy2D_v3020, 32)                       \
+    X(cudaMemcpy2D_ptds_v7000, 216) X(cudaMemcpy2DAsync_v3020, 44) X(cudaMemcpy2DAsync_ptsz_v7000, 228)             \
+    X(cudaMemcpy3D_v3020, 144) X(cudaMemcpy3D_ptds_v7000, 245) X(cudaMemcpy3DAsync_v3020, 145)                      \
+    X(cudaMemcpy3DAsync_ptsz_v7000, 246) X(cudaMemcpyPeer_v4000, 160) X(cudaMemcpyPeerAsync_v4000, 161)             \
+    X(cudaMemset_v3020, 49) X(cudaMemset_ptds_v7000, 233) X(cudaMemsetAsync_v3020, 51)                              \
+    X(cudaMemsetAsync_ptsz_v7000, 235)
+
 typedef void (*tg_cupti_buffer_requested)(uint8_t **buffer, size_t *size, size_t *maxNumRecords);
 typedef void (*tg_cupti_buffer_completed)(void *context, uint32_t streamId, uint8_t *buffer, size_t size,
                                           size_t validSize);
@@ -86,7 +126,9 @@ typedef uint64_t (*tg_cupti_timestamp_fn)(void);
     X(tg_cupti_result, cuptiGetTimestamp, (uint64_t * timestamp))                                                    \
     X(tg_cupti_result, cuptiActivityGetNumDroppedRecords, (void *context, uint32_t streamId, size_t *dropped))       \
     X(tg_cupti_result, cuptiGetResultString, (tg_cupti_result result, const char **str))                             \
-    X(tg_cupti_result, cuptiActivityRegisterTimestampCallback, (tg_cupti_timestamp_fn funcTimestamp))
+    X(tg_cupti_result, cuptiActivityRegisterTimestampCallback, (tg_cupti_timestamp_fn funcTimestamp))                \
+    X(tg_cupti_result, cuptiActivityEnableDriverApi, (uint32_t cbid, uint8_t enable))                                \
+    X(tg_cupti_result, cuptiActivityEnableRuntimeApi, (uint32_t cbid, uint8_t enable))
 
 #define TG_CUPTI_PFN(ret, name, params) typedef ret(*tg_pfn_##name) params;
 TG_CUPTI_FUNCTIONS(TG_CUPTI_PFN)

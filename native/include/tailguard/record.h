@@ -148,7 +148,13 @@ enum tg_flag {
     TG_F_PER_THREAD = 1 << 4, /* per-thread default stream variant (_ptsz, _ptds, _spt) */
     TG_F_UNTIMED = 1 << 5,    /* only the start was timestamped: launch durations are sampled (1 in 8 per thread) */
     TG_F_SAMPLED = 1 << 6,    /* CONTEXT: the W3C traceparent's sampled flag */
+    TG_F_KT_CALL = 1 << 7,    /* KERNEL_TIME keyed by the CUDA call that submitted it (below), not by its launch */
 };
+/* A KERNEL_TIME record with TG_F_KT_CALL (work submitted through the CUDA runtime, whose calls carry no id of the
+ * shim's): `u.kernel_time.launch` is when the CUDA call that submitted it began, as CUPTI saw it, and `dur` how long
+ * it took (ns). Its launch (or copy) record is thread `tid`'s latest made before that call ended, if it was made no
+ * earlier than TG_KT_CALL_SLACK_NS before the call began (a driver call begins inside the shim's wrapper). */
+#define TG_KT_CALL_SLACK_NS 20000
 
 typedef enum {
     TG_API_NONE = 0,

@@ -107,6 +107,8 @@ static inline void tg_record_launch(tg_ring_header *h, tg_lane *l, int api, uint
         after;                                                                                                  \
         return res;                                                                                             \
     }                                                                                                           \
+    /* kernel timing starts (CUPTI loads) at the first launch or copy, before it is timed */                    \
+    if (tg_api_device_work[TG_API_##sym] && TG_UNLIKELY(tg_kt_mode == 0)) tg_kt_start();                        \
     uint64_t t0 = tg_now();                                                                                     \
     int timed_ = tg_timed(TG_API_##sym);                                                                        \
     int kt_ = tg_api_device_work[TG_API_##sym] && TG_UNLIKELY(tg_kt_mode >= 0)                                  \
