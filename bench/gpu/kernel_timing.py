@@ -96,7 +96,9 @@ def recorded_requests(recording, spans_file):
             if o.get("kind") == "recording":
                 origin = int(o["origin_monotonic_ns"])
             elif o.get("kind") == "kernel_time" and o.get("op") == "kernel":
-                kernels.append((o["launch"], o["gpu_end"] - o["gpu_start"], o.get("kernel", "")))
+                # keyed by its launch, or (launched through the CUDA runtime) by the call that made it
+                at = o["launch"] if "launch" in o else o["call_end"]
+                kernels.append((at, o["gpu_end"] - o["gpu_start"], o.get("kernel", "")))
     if origin is None:
         raise SystemExit(f"{recording}: no recording line (not a tailguard run --record file?)")
     kernels.sort()

@@ -606,18 +606,21 @@ static int start(void) {
     /* CUPTI writes external correlations only beside the records of the CUDA calls (CUpti_ActivityAPI), and those
      * records are how work submitted through the CUDA runtime is tied to its thread: asked for the launches and
      * copies only where CUPTI can be told which calls (12.x and later), else for every call */
-    int fine = cupti.enable_driver_api && cupti.enable_runtime_api;
-    if (fine) {
-#define DRIVER_CBID(name, cbid) if (r == CUPTI_SUCCESS) r = cupti.enable_driver_api(cbid, 1);
-#define RUNTIME_CBID(name, cbid) if (r == CUPTI_SUCCESS) r = cupti.enable_runtime_api(cbid, 1);
-        r = CUPTI_SUCCESS;
+    int fine = 0;
+    if (cupti.enable_driver_api && cupti.enable_runtime_api) {
+        /* a call an older CUPTI does not know is refused alone; the others are asked for all the same */
+        unsigned driver = 0, runtime = 0;
+#define DRIVER_CBID(name, cbid) driver += cupti.enable_driver_api(cbid, 1) == CUPTI_SUCCESS;
+#define RUNTIME_CBID(name, cbid) runtime += cupti.enable_runtime_api(cbid, 1) == CUPTI_SUCCESS;
         TG_CUPTI_DRIVER_CBIDS(DRIVER_CBID)
         TG_CUPTI_RUNTIME_CBIDS(RUNTIME_CBID)
 #undef DRIVER_CBID
 #undef RUNTIME_CBID
-    } else if ((r = cupti.enable(ACT_DRIVER)) == CUPTI_SUCCESS && (r = cupti.enable(ACT_RUNTIME)) != CUPTI_SUCCESS) {
-        cupti.disable(ACT_DRIVER);
+        fine = driver > 0 && runtime > 0;
     }
+    r = CUPTI_SUCCESS;
+    if (!fine && (r = cupti.enable(ACT_DRIVER)) == CUPTI_SUCCESS && (r = cupti.enable(ACT_RUNTIME)) != CUPTI_SUCCESS)
+        cupti.disable(ACT_DRIVER);
     if (r != CUPTI_SUCCESS) {
         for (unsigned j = 0; j < sizeof kinds / sizeof *kinds; j++) cupti.disable(kinds[j]);
         return give_up("enabling CUPTI's records of CUDA calls (%s)", where, r);
