@@ -149,6 +149,7 @@ static const char *fault(void) {
 /* How long before the driver's work a CUDA runtime call begins (TAILGUARD_SIM_CUPTI_FAULT=runtime). */
 #define RUNTIME_CALL_NS 1000000 /* wide: a loaded machine may deschedule the caller between the shim and the simulated GPU */
 static int driver_api_on, runtime_api_on; /* cuptiActivityEnable{Driver,Runtime}Api for some call */
+static uint32_t pid; /* getpid() is a system call: once, and again in a forked child */
 
 /* Under lock: room for n bytes in b, handing a full buffer over and asking for a new one; NULL: dropped. */
 static void *room(buffer *b, size_t n) {
@@ -247,7 +248,7 @@ static uint32_t on_submitted(int kind) {
             a->kind = runtime ? K_RUNTIME : K_DRIVER;
             a->start = runtime ? now - RUNTIME_CALL_NS : now;
             a->end = now;
-            a->processId = (uint32_t)getpid();
+            a->processId = pid;
             a->threadId = (uint32_t)(uintptr_t)pthread_self();
             a->correlationId = c;
         }
@@ -470,6 +471,7 @@ EXPORT int cuptiActivityGetNumDroppedRecords(void *ctx, uint32_t stream, size_t 
 
 /* A forked child has no flusher thread and none of the parent's buffers are its to hand over. */
 static void after_fork_child(void) {
+    pid = (uint32_t)getpid();
     pthread_mutex_init(&lock, NULL);
     pthread_mutex_init(&deliver, NULL);
     pthread_cond_init(&wake, NULL);
@@ -481,6 +483,7 @@ static void after_fork_child(void) {
 
 __attribute__((constructor)) static void sim_cupti_init(void) {
     tg_log_set_component("tailguard-sim-cupti");
+    pid = (uint32_t)getpid();
     pthread_atfork(NULL, NULL, after_fork_child);
 }
 
