@@ -18,11 +18,13 @@ analyze   --recording FILE --mode MODE: matches each request of requests-MODE.js
   began inside it (the `window` and `gpu_time` lines of the request worker's pid), and compares per repetition the
   medians of GPU time and queue delay: shim / app, judged against issue 16's 5 %. -> DIR/accuracy-MODE.json.
 
-cost      (under `tailguard run`, so the rings are drained as the agent would): four workers under the shim with
-  TAILGUARD_PRIORITY=high / low, two of each with TAILGUARD_GPU_TIME=on and =off. Each round is one block of
-  --block seconds in which arrivals (open loop at --rate) go alternately to the two request workers and the two batch
-  workers take turns iteration by iteration, the order inside each pair drawn at random (seeded): both settings see the
-  same seconds of the host. Per round: on / off of request P50, P99 (pooled with a round bootstrap under 100 requests
+cost      (under `tailguard run`, so the rings are drained as the agent would): workers under the shim with
+  TAILGUARD_PRIORITY=high / low, --procs of each role with TAILGUARD_GPU_TIME=on and as many with =off. Each round is
+  one block of --block seconds in which arrivals (open loop at --rate) go alternately to the two settings' request
+  workers and the batch workers of the two settings take turns iteration by iteration, the order inside each pair
+  drawn at random (seeded): both settings see the same seconds of the host. A setting's workers take its turns in
+  rotation, so that one process's own speed (where it sits in memory and in the GPU's run list: a few percent,
+  measured) weighs less on its setting. Per round: on / off of request P50, P99 (pooled with a round bootstrap under 100 requests
   a round) and batch iterations per second; paired_stats.py's interval over the rounds, judged against issue 16's 1 %.
   -> DIR/cost.json.
 
@@ -59,10 +61,14 @@ COST_BOUND = 0.01  # issue 16: <= 1 % on request latency and batch throughput
 
 class EventRequests:
     """The request of bench/gpu/workloads.py with the application's own timing around it: host times and a pair of
-    timing events per request."""
+    timing events per request, from a pool created (and recorded once) at start, so that no event is created inside a
+    request (PyTorch creates an event's CUDA event at its first record: hundreds of microseconds)."""
+
+    POOL = 2000  # pairs: more than a repetition's requests
 
     def __init__(self, fake):
         self.fake = fake
+        self.used = 0
         if fake:
             self.service_s = 0.002
             return
@@ -70,6 +76,12 @@ class EventRequests:
         self.torch = torch
         self.req = workloads.requests("eager")
         self.step = self.req._step
+        self.pool = [(torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True))
+                     for _ in range(self.POOL)]
+        for a, b in self.pool:
+            a.record()
+            b.record()
+        torch.cuda.synchronize()
 
     def run(self):
         """-> dict: submitted and returned (CLOCK_MONOTONIC ns), and the two events (kept until the rep ends)."""
@@ -78,19 +90,25 @@ class EventRequests:
             time.sleep(self.service_s)
             return {"submitted": t0, "returned": time.monotonic_ns(), "a": t0 + 20_000,
                     "b": time.monotonic_ns() - 10_000}
-        torch = self.torch
-        a, b = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-        t0 = time.monotonic_ns()  # submitted: just before the first call, as the shim's window begins at it
+        if self.used >= len(self.pool):
+            raise SystemExit(f"gputime.py: more than {len(self.pool)} requests in a repetition: raise POOL")
+        a, b = self.pool[self.used]
+        self.used += 1
+        t0 = time.monotonic_ns()  # submitted: just before the first call
         a.record()
         self.step()
         b.record()
-        torch.cuda.synchronize()
+        self.torch.cuda.synchronize()
         return {"submitted": t0, "returned": time.monotonic_ns(), "a": a, "b": b}
 
-    def resolve(self, rows):
-        """Device times of a repetition's requests on the host clock, through the first event: its host time is the
-        latest lower bound any event gives (recorded no earlier than `submitted`). Adds gpu_ms, queue_ms and
-        anchor figures; returns the drift check (ns): the bound from the second half minus the first's."""
+    def resolve(self, rows, span=10):
+        """Device times of a repetition's requests on the host clock. Every request's first event gives a lower bound
+        of the host time of the repetition's first event E (it cannot have completed before the host recorded it:
+        `submitted` minus its device time after E); a request's device times go through the latest of the bounds
+        from the `span` requests either side of it, so that a drift between the clocks (a few ppm) is followed.
+        Adds gpu_ms, gpu_start, queue_ms; returns the drift check (ns): the bound from the second half minus the
+        first's."""
+        self.used = 0
         if not rows:
             return None
         if self.fake:
@@ -104,11 +122,11 @@ class EventRequests:
         for r in rows:
             r["d_ns"] = first.elapsed_time(r["a"]) * 1e6 if r["a"] is not first else 0.0
             r["gpu_ms"] = r["a"].elapsed_time(r["b"])
-        lower = lambda part: max(r["submitted"] - r["d_ns"] for r in part)  # noqa: E731
+        bounds = [r["submitted"] - r["d_ns"] for r in rows]
         half = len(rows) // 2
-        anchor = lower(rows)
-        drift = lower(rows[half:]) - lower(rows[:half]) if half else 0
-        for r in rows:
+        drift = max(bounds[half:]) - max(bounds[:half]) if half else 0
+        for i, r in enumerate(rows):
+            anchor = max(bounds[max(0, i - span):i + span + 1])
             r["gpu_start"] = int(anchor + r.pop("d_ns"))
             r["queue_ms"] = (r["gpu_start"] - r["submitted"]) / 1e6
             r.pop("a")
@@ -282,11 +300,17 @@ def analyze(a):
     begins = [w["begin"] for w in windows]
     import bisect
     matched = []
-    for r in rows:  # the window that began inside the request (its first launch follows `submitted`)
+    for r in rows:  # the windows that began inside the request (its first launch follows `submitted`)
         i = bisect.bisect_left(begins, r["submitted"])
-        if i < len(windows) and windows[i]["begin"] <= r["returned"] and windows[i]["gpu_start"] is not None:
-            w = windows[i]
-            matched.append({**r, "shim_gpu_ms": (w["gpu_end"] - w["gpu_start"]) / 1e6,
+        inside = []
+        while i < len(windows) and windows[i]["begin"] <= r["returned"]:
+            inside.append(windows[i])
+            i += 1
+        if inside and inside[0]["gpu_start"] is not None:
+            w, last = inside[0], inside[-1]
+            merged_end = last["gpu_end"] if last["gpu_end"] is not None else w["gpu_end"]
+            matched.append({**r, "windows": len(inside), "shim_gpu_ms": (w["gpu_end"] - w["gpu_start"]) / 1e6,
+                            "shim_gpu_merged_ms": (merged_end - w["gpu_start"]) / 1e6,
                             "shim_queue_ms": (w["gpu_start"] - w["begin"]) / 1e6,
                             "submit_gap_us": (w["begin"] - r["submitted"]) / 1e3,
                             # the app's GPU start from the shim's submitted: the two clock mappings alone compared
@@ -300,7 +324,9 @@ def analyze(a):
             continue
         med = lambda k: statistics.median(x[k] for x in m)  # noqa: E731
         reps.append({"rep": rep, "requests": n, "matched": len(m),
-                     "gpu_ms": {"app": med("gpu_ms"), "shim": med("shim_gpu_ms")},
+                     "gpu_ms": {"app": med("gpu_ms"), "shim": med("shim_gpu_ms"),
+                                "shim_windows_merged": med("shim_gpu_merged_ms")},
+                     "split": sum(1 for x in m if x["windows"] > 1),
                      "queue_ms": {"app": med("queue_ms"), "shim": med("shim_queue_ms"),
                                   "app_from_shim_submitted": med("app_queue_from_shim_submit_ms")},
                      "submit_gap_us_median": med("submit_gap_us"),
@@ -324,7 +350,9 @@ def analyze(a):
     for r in reps:
         if r["matched"]:
             print(f"  rep {r['rep']}: GPU ms app {r['gpu_ms']['app']:.3f} shim {r['gpu_ms']['shim']:.3f}; queue ms app "
-                  f"{r['queue_ms']['app']:.3f} shim {r['queue_ms']['shim']:.3f} (medians of {r['matched']})")
+                  f"{r['queue_ms']['app']:.3f} shim {r['queue_ms']['shim']:.3f} (medians of {r['matched']}; "
+                  f"{r['split']} requests in more than one window, merged GPU ms "
+                  f"{r['gpu_ms']['shim_windows_merged']:.3f})")
     for k, v in verdicts.items():
         print(f"  {k}: shim / app " + " ".join(f"{x:.3f}" for x in v["shim_over_app"]) + f"  {v['verdict']}")
     return 0 if all(v["verdict"] == "meets" for v in verdicts.values()) else 1
@@ -333,25 +361,37 @@ def analyze(a):
 # ------------------------------------------------------------------------------------------------------------- cost
 
 def cost(a):
-    specs = [("request-on", "request", a.high_cpus, {"TAILGUARD_PRIORITY": "high", "TAILGUARD_GPU_TIME": "on"}),
-             ("request-off", "request", a.high_cpus, {"TAILGUARD_PRIORITY": "high", "TAILGUARD_GPU_TIME": "off"}),
-             ("batch-on", "batch", a.low_cpus, {"TAILGUARD_PRIORITY": "low", "TAILGUARD_GPU_TIME": "on"}),
-             ("batch-off", "batch", a.low_cpus, {"TAILGUARD_PRIORITY": "low", "TAILGUARD_GPU_TIME": "off"})]
+    """--procs workers of each role and setting: requests and batch turns go to a setting by the seeded draw, then
+    to its workers in turn, so a difference between two processes of one setting (where each sits in memory, in the
+    GPU's run list) is spread over both settings' figures less, the more there are."""
+    specs = []
+    for s in ("on", "off"):
+        for k in range(a.procs):
+            specs.append((f"request-{s}{k}", "request", a.high_cpus, {"TAILGUARD_PRIORITY": "high",
+                                                                       "TAILGUARD_GPU_TIME": s}))
+            specs.append((f"batch-{s}{k}", "batch", a.low_cpus, {"TAILGUARD_PRIORITY": "low",
+                                                                 "TAILGUARD_GPU_TIME": s}))
     w = start(specs, a.out, a.fake, a.batch)
+    turn = {}
+
+    def pick(role, s):
+        k = turn[(role, s)] = (turn.get((role, s), -1) + 1) % a.procs
+        return w[f"{role}-{s}{k}"]
+
     rng = random.Random(a.seed)
     rounds = []
     for r in range(a.rounds):
         iters = {"on": [], "off": []}
         stop = threading.Event()
+        rng_b = random.Random(rng.random())
 
         def batch_turns():
             while not stop.is_set():
                 pair = ["on", "off"]
                 rng_b.shuffle(pair)
                 for s in pair:
-                    iters[s].append(w[f"batch-{s}"].call({"op": "iterate"})["ms"])
+                    iters[s].append(pick("batch", s).call({"op": "iterate"})["ms"])
 
-        rng_b = random.Random(rng.random())
         th = threading.Thread(target=batch_turns)
         th.start()
         lat = {"on": [], "off": []}
@@ -361,15 +401,16 @@ def cost(a):
             if not order:
                 order.extend(rng.sample(["on", "off"], 2))
             s = order.pop()
-            done = w[f"request-{s}"].call({"op": "request"})["returned"]
+            done = pick("request", s).call({"op": "request"})["returned"]
             lat[s].append((done - t) / 1e6)
             return done
 
         open_loop(a.rate, a.block, serve)
         stop.set()
         th.join()
-        for x in ("request-on", "request-off"):
-            w[x].call({"op": "resolve"})  # drop the kept events
+        for x in w.values():
+            if x.name.startswith("request-"):
+                x.call({"op": "resolve"})  # give the events back to the pool
         rounds.append({"round": r, "latency_ms": lat, "iteration_ms": iters})
         print(f"  round {r}: requests on {len(lat['on'])} off {len(lat['off'])}, P50 on "
               f"{stats.percentile(lat['on'], 50):.3f} off {stats.percentile(lat['off'], 50):.3f} ms; batch it/s on "
@@ -392,7 +433,7 @@ def cost(a):
     iv = stats.paired_interval(per)
     tb = {"op": ">=", "value": 1 - COST_BOUND}
     ratios["batch it/s, on / off"] = {**iv, "per_round": per, "bound": tb, "verdict": stats.verdict(iv["ci"], tb)}
-    result = {"config": {"rounds": a.rounds, "block_s": a.block, "rate": a.rate, "batch": a.batch, "seed": a.seed,
+    result = {"config": {"rounds": a.rounds, "block_s": a.block, "procs": a.procs, "rate": a.rate, "batch": a.batch, "seed": a.seed,
                          "machine": workloads.versions(a.fake)}, "rounds": rounds, "ratios": ratios}
     with open(os.path.join(a.out, "cost.json"), "w") as f:
         json.dump(result, f, indent=1)
@@ -415,6 +456,7 @@ def main():
     ap.add_argument("--rate", type=float, default=20.0, help="requests/s (default 20)")
     ap.add_argument("--batch", type=int, default=32, help="the batch job's batch size (default 32)")
     ap.add_argument("--seed", type=int, default=16)
+    ap.add_argument("--procs", type=int, default=2, help="cost: workers of each role and setting (default 2)")
     ap.add_argument("--high-cpus", default="2,3")
     ap.add_argument("--low-cpus", default="6,7")
     ap.add_argument("--role", choices=["request", "batch"])

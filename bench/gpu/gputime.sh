@@ -2,8 +2,8 @@
 # Issue 16 on the GPU machine (bench/gpu/gputime.py): the shim's per-request device times against the application's
 # own CUDA events, with the scheduling off (attached) and on (priority), each under `tailguard run --record`; then the
 # cost of TAILGUARD_GPU_TIME (on / off, interleaved). Results in OUTDIR: machine.txt, accuracy-MODE.json/.txt,
-# requests-MODE.jsonl, windows-MODE.jsonl.gz (the request worker's window and gpu_time lines of the recording, which
-# itself is removed: tens of MB), cost.json/.txt, the workers' stderr.
+# requests-MODE.jsonl, windows-MODE.jsonl.gz (the request worker's lines of the recording but its launches; the
+# recording itself is removed: tens of MB), cost.json/.txt, the workers' stderr.
 # Usage: bench/gpu/gputime.sh OUTDIR [accuracy] [cost]   (ACCURACY_ARGS, COST_ARGS: options added to each phase;
 #        needs python3 with torch and torchvision, node with agent/dist and build/Release and node_modules)
 set -uo pipefail
@@ -34,8 +34,8 @@ for phase in "${phases[@]}"; do
           tee -a "$out/accuracy-$mode.txt"
         [ "${PIPESTATUS[0]}" -eq 0 ] || rc=1
         pid=$(head -1 "$out/requests-$mode.jsonl" | python3 -c 'import json,sys; print(json.load(sys.stdin)["request_pid"])')
-        grep -E "\"kind\":\"(window|gpu_time|recording)\"" "$out/rec-$mode.jsonl" |
-          grep -E "\"kind\":\"recording\"|\"pid\":$pid," | gzip > "$out/windows-$mode.jsonl.gz"
+        grep -E "\"kind\":\"recording\"|\"pid\":$pid," "$out/rec-$mode.jsonl" | grep -v '"kind":"launch"' |
+          gzip > "$out/windows-$mode.jsonl.gz"
         rm -f "$out/rec-$mode.jsonl"
       done ;;
     cost)

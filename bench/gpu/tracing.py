@@ -54,21 +54,34 @@ def model(fake):
     return run, (torch.cuda.nvtx.range_push, torch.cuda.nvtx.range_pop)
 
 
+# what each mode wraps a request in: the helper's request (with a traceparent), an NVTX range, both, or neither
+PARTS = {"plain": (False, False), "traced": (True, True), "request": (True, False), "nvtx": (False, True)}
+
+
 def one(mode, run, nvtx, log):
     """One request of `mode`, to completion; its service time in ms. The traceparent is drawn and logged outside the
-    timed part: an instrumented server has its ids already, and the log is this script's."""
+    timed part: an instrumented server has its ids already, and the log is this script's. Only "traced" requests are
+    logged (tracing-check.mjs expects each with its NVTX range)."""
     push, pop = nvtx
-    tp = f"00-{secrets.token_hex(16)}-{secrets.token_hex(8)}-01" if mode == "traced" else None
+    request, ranged = PARTS[mode]
+    tp = f"00-{secrets.token_hex(16)}-{secrets.token_hex(8)}-01" if request else None
     t0 = time.perf_counter()
-    if tp:
+    if tp and ranged:
         with tailguard.request(traceparent=tp, name="infer"):
             push("resnet18")
             run()
             pop()
+    elif tp:
+        with tailguard.request(traceparent=tp, name="infer"):
+            run()
+    elif ranged:
+        push("resnet18")
+        run()
+        pop()
     else:
         run()
     ms = (time.perf_counter() - t0) * 1e3
-    if tp:
+    if mode == "traced":
         log.write(tp + "\n")
     return ms
 
@@ -111,6 +124,8 @@ def main():
                     help="interleaved (default): both modes in every block, request by request; blocks: one mode a "
                          "block, A B / B A")
     ap.add_argument("--seed", type=int, default=15, help="seed of the interleaved order (default 15)")
+    ap.add_argument("--parts", action="store_true",
+                    help="also time the helper's request alone and the NVTX range alone (interleaved design)")
     ap.add_argument("--fake", action="store_true", help="CPU-only stand-in requests, no torch or GPU")
     a = ap.parse_args()
     if a.rounds < 3:
@@ -118,7 +133,9 @@ def main():
     os.makedirs(a.out, exist_ok=True)
     run, nvtx = model(a.fake)
     rng = random.Random(a.seed)
-    modes = ["plain", "traced"]
+    modes = ["plain", "traced"] + (["request", "nvtx"] if a.parts else [])
+    if a.parts and a.design != "interleaved":
+        ap.error("--parts needs --design interleaved")
     blocks, rounds = [], []  # rounds: {mode: [ms, ...]} per round
     with open(os.path.join(a.out, "traceparents.jsonl"), "w") as log:
         block(["traced"], 0.5, run, nvtx, open(os.devnull, "w"), rng)  # warm the helper's path too
@@ -132,9 +149,14 @@ def main():
                 blocks.append(b)
                 print(f"  round {r} {m}: {b['requests']} requests, {b['per_s']:.1f}/s, "
                       f"P50 {b['p50_ms']:.3f} P99 {b['p99_ms']:.3f} ms", flush=True)
-    num, den = [x["traced"] for x in rounds], [x["plain"] for x in rounds]
+    den = [x["plain"] for x in rounds]
+    num = [x["traced"] for x in rounds]
     ratios = {"p50_ms": ratio("p50_ms", num, den), "p99_ms": ratio("p99_ms", num, den, 99),
               "per_s": ratio("per_s", num, den)}
+    for m in modes[2:]:  # the parts: what each costs alone, on the median request
+        ratios[f"p50_ms {m} alone"] = ratio("p50_ms", [x[m] for x in rounds], den)
+        ratios[f"p50_ms {m} alone"]["bound"] = None
+        ratios[f"p50_ms {m} alone"]["verdict"] = None
     result = {"attached": tailguard.attached(), "fake": a.fake, "design": a.design, "block_s": a.block,
               "rounds": a.rounds, "seed": a.seed, "blocks": blocks, "ratios": ratios}
     with open(os.path.join(a.out, "tracing.json"), "w") as f:
@@ -143,7 +165,8 @@ def main():
           f"(shim {'attached' if result['attached'] else 'absent'}):")
     for metric, x in ratios.items():
         ci = f"{x['ci'][0]:.3f}-{x['ci'][1]:.3f}" if x["ci"] else "-"
-        print(f"  {metric:7} {x['geomean']:.3f}  {ci}  {x['bound']['op']} {x['bound']['value']}  {x['verdict']}")
+        bound = f"{x['bound']['op']} {x['bound']['value']}  {x['verdict']}" if x["bound"] else ""
+        print(f"  {metric:7} {x['geomean']:.3f}  {ci}  {bound}")
 
 
 if __name__ == "__main__":
