@@ -6,12 +6,11 @@ accuracy  (run under `tailguard run --record FILE`, which loads the shim into th
   --mode attached: both workers under the shim with every scheduling mechanism off (paired.py's TELEMETRY_ENV), so the
   request queues behind the batch job as it would natively; --mode priority: TAILGUARD_PRIORITY=high / low.
   For --reps repetitions of --seconds, the request worker records, around each request, its own pair of timing events
-  and the host times just before the first (submitted) and after its sync (returned). Its GPU time is the events'
-  elapsed time; its queue delay is the first event's device time on the host clock minus submitted. The device clock
-  reaches the host clock through the first event of the repetition: its host time is taken as the latest of the
-  lower bounds every event of the repetition gives (an event cannot complete before the host recorded it); the drift
-  over the repetition is reported (the bound from its first half against its second). That is the method the shim
-  uses (docs/gpu-time.md), written again here from the application's side with PyTorch's events.
+  (the first followed at once by a one-element marker kernel, the request's first launch) and the host times just
+  before the first (submitted) and after its sync (returned). Its GPU time is the events' elapsed time; its queue delay
+  is the first event's device time on the host clock minus submitted. The device clock reaches the host clock through
+  bounds from both sides (EventRequests.resolve): the application's own reading of its own events, on the principle
+  the shim uses (docs/gpu-time.md).
   -> DIR/requests-MODE.jsonl (one line per request).
 
 analyze   --recording FILE --mode MODE: matches each request of requests-MODE.jsonl to the shim's request window that
@@ -81,6 +80,10 @@ class EventRequests:
         for a, b in self.pool:
             a.record()
             b.record()
+        # a one-element kernel launched right after the first event: the request's first launch. Without it, the
+        # first launch would be the first convolution's, after ~300 us of PyTorch's host-side preparation, in which
+        # the GPU runs `a` and then another process's kernels: `a` would not mark where the request's work began.
+        self.marker = torch.zeros(1, device="cuda")
         torch.cuda.synchronize()
 
     def run(self):
@@ -96,18 +99,23 @@ class EventRequests:
         self.used += 1
         t0 = time.monotonic_ns()  # submitted: just before the first call
         a.record()
+        self.marker.add_(1)  # the first launch, right after `a`: see resolve()
         self.step()
         b.record()
         self.torch.cuda.synchronize()
         return {"submitted": t0, "returned": time.monotonic_ns(), "a": a, "b": b}
 
     def resolve(self, rows, span=10):
-        """Device times of a repetition's requests on the host clock. Every request's first event gives a lower bound
-        of the host time of the repetition's first event E (it cannot have completed before the host recorded it:
-        `submitted` minus its device time after E); a request's device times go through the latest of the bounds
-        from the `span` requests either side of it, so that a drift between the clocks (a few ppm) is followed.
-        Adds gpu_ms, gpu_start, queue_ms; returns the drift check (ns): the bound from the second half minus the
-        first's."""
+        """Device times of a repetition's requests on the host clock, through the repetition's first event E. Each
+        request bounds E's host time from both sides: its first event cannot have completed before the host recorded
+        it (`submitted` minus its device time after E: a lower bound, tight only when the GPU was free for it, which
+        it rarely is beside a batch job that never stops), nor its last event after the sync that saw it returned
+        (`returned` minus its device time after E: an upper bound, tight when the sync returns promptly, as a
+        spinning sync does). E's host time for a request is the latest lower bound of the `span` requests either side
+        of it, cut down to their earliest upper bound, so a drift between the clocks (a few ppm) is followed. The
+        shim's mapping rests on the same two facts (docs/gpu-time.md); this is the application's own reading of its
+        own events. Adds gpu_ms, gpu_start, queue_ms, and the raw device times (d_a_ns, d_b_ns: after E); returns
+        the drift check (ns): the upper bound from the second half minus the first's."""
         self.used = 0
         if not rows:
             return None
@@ -120,14 +128,17 @@ class EventRequests:
             return 0
         first = rows[0]["a"]
         for r in rows:
-            r["d_ns"] = first.elapsed_time(r["a"]) * 1e6 if r["a"] is not first else 0.0
+            r["d_a_ns"] = first.elapsed_time(r["a"]) * 1e6 if r["a"] is not first else 0.0
+            r["d_b_ns"] = first.elapsed_time(r["b"]) * 1e6
             r["gpu_ms"] = r["a"].elapsed_time(r["b"])
-        bounds = [r["submitted"] - r["d_ns"] for r in rows]
+        lower = [r["submitted"] - r["d_a_ns"] for r in rows]
+        upper = [r["returned"] - r["d_b_ns"] for r in rows]
         half = len(rows) // 2
-        drift = max(bounds[half:]) - max(bounds[:half]) if half else 0
+        drift = min(upper[half:]) - min(upper[:half]) if half else 0
         for i, r in enumerate(rows):
-            anchor = max(bounds[max(0, i - span):i + span + 1])
-            r["gpu_start"] = int(anchor + r.pop("d_ns"))
+            near = slice(max(0, i - span), i + span + 1)
+            anchor = min(max(lower[near]), min(upper[near]))
+            r["gpu_start"] = int(anchor + r["d_a_ns"])
             r["queue_ms"] = (r["gpu_start"] - r["submitted"]) / 1e6
             r.pop("a")
             r.pop("b")
