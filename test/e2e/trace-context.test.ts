@@ -331,7 +331,7 @@ describe("trace context", () => {
       expect(early.length).toBeGreaterThan(want.size / 4);
       for (const x of early) expect(whileRunning.has(x.span.spanId), `request ${x.span.traceId} ended ${exited - endMs(x.span)} ms before exit`).toBe(true);
       const late = [...whileRunning.values()].filter((x) => x.span.resource["process.pid"] === r.pid).map((x) => x.at - endMs(x.span));
-      expect(Math.max(...late)).toBeLessThan(2000);
+      expect(Math.max(...late), `ms from a request's end to its span, while running: ${late.sort((x, y) => x - y).filter((_, i, a) => i % Math.ceil(a.length / 10) === 0 || i === a.length - 1)}`).toBeLessThan(2000);
     } finally {
       await agent.stop();
       await receiver.close();

@@ -288,11 +288,8 @@ export class WindowAssembler<P> {
         if (missing) this.sink.gpuTimeMissing?.(this.proc, missing);
       }
       else if (kind === Kind.CONTEXT) this.contexts.record(data, o, this.traced.context(data, o));
-      else if (kind === Kind.SYNC) {
-        if (this.traced.active) this.traced.sync(data, o);
-      } else if (kind === Kind.COPY) {
-        if (this.traced.active) this.traced.copy(data, o);
-      }
+      else if (kind === Kind.SYNC && this.traced.active) this.traced.sync(data, o);
+      else if (kind === Kind.COPY && this.traced.active) this.traced.copy(data, o);
       else if (kind === Kind.RANGE) this.ranges.record(data, o, this.names);
     }
     this.counts.records += n / RECORD_SIZE;
