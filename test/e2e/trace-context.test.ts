@@ -207,6 +207,46 @@ describe("trace context", () => {
     }
   });
 
+  it("links a hold to the request span of a cause whose window never ends, when it had one request open", async () => {
+    const dir = testDir("tracectx-cause");
+    const rings = path.join(dir, "rings");
+    const program = compileProgram("trace_context.c", { cuda: true });
+    const server = compileProgram("traced_streams.c", { cuda: true });
+    const receiver = await startOtlpReceiver();
+    vi.stubEnv("OTEL_EXPORTER_OTLP_ENDPOINT", receiver.url);
+    const agent = await Agent.start(agentOptions(["--dir", rings, "--port", "0", "--sample-rate", "0", "--batch-sample", "0"], process.env));
+    try {
+      // a high-priority server, one request at a time, its window open throughout (an unsynced stream), in front of a
+      // low-priority process's plain requests
+      const high = runProgram(server, ["1", "2", "open"], { env: simEnv(dir, { LD_PRELOAD: shimLib, TAILGUARD_PRIORITY: "high" }) });
+      await sleep(200);
+      const low = await runProgram(program, ["plain", "20"], { env: simEnv(dir, { LD_PRELOAD: shimLib, TAILGUARD_PRIORITY: "low" }) });
+      const h = await high;
+      expect(low.code, low.stderr).toBe(0);
+      expect(h.code, h.stderr).toBe(0);
+      await until("all drained", () => readdirSync(rings).filter((f) => f.endsWith(".ring")).length === 0);
+      await agent.stop();
+      const spans = receiver.spans();
+      const byId = new Map(spans.map((s) => [s.spanId, s]));
+      const holds = spans.filter((s) => s.name === "hold" && s.resource["process.pid"] === low.pid && s.attributes["tailguard.hold.cause.pid"] === h.pid);
+      expect(holds.length).toBeGreaterThan(0);
+      for (const hold of holds) {
+        // the server's one request open then: its span, exported, in its trace, around the hold's start
+        expect(hold.links).toHaveLength(1);
+        const cause = byId.get(hold.links[0].spanId);
+        expect(cause?.name, `link of a hold to ${hold.links[0].traceId}/${hold.links[0].spanId}`).toBe("request infer");
+        expect(cause!.resource["process.pid"]).toBe(h.pid);
+        expect(cause!.traceId).toBe(hold.links[0].traceId);
+        expect(cause!.traceId.startsWith("7473")).toBe(true);
+        expect(BigInt(cause!.startTimeUnixNano) <= BigInt(hold.startTimeUnixNano)).toBe(true);
+        expect(BigInt(cause!.endTimeUnixNano) >= BigInt(hold.startTimeUnixNano)).toBe(true);
+      }
+    } finally {
+      await agent.stop();
+      await receiver.close();
+    }
+  });
+
   it("NVTX ranges named by a traceparent join their requests to the trace, with their ranges and launches inside", async () => {
     const include = path.join(process.env.NVTX_INCLUDE ?? path.join(process.env.CUDA_HOME ?? "/usr/local/cuda", "include"));
     if (!existsSync(path.join(include, "nvtx3/nvToolsExt.h")))

@@ -3,10 +3,13 @@
  * sync that covers every stream it used), so each request's span must leave at the request's end (docs/tracing.md).
  * Usage: traced_streams THREADS SECONDS  -- each thread serves requests back to back for SECONDS; request r of thread
  *                                           t has the traceparent 00-<7473 0000 0000 00tt, r+1>-<(t+1)<<32 | r+1>-01.
- *                                           At exit, one line per thread: "thread T requests N". */
+ *                                           At exit, one line per thread: "thread T requests N".
+ *        traced_streams THREADS SECONDS open  -- the same after a kernel on a stream of its own that nothing syncs:
+ *                                           the window stays open from the start even with one thread. */
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <time.h>
 
 #include "cuda_check.h"
@@ -62,6 +65,13 @@ int main(int argc, char **argv) {
     CHECK(cuCtxSetCurrent(ctx));
     CHECK(cuModuleLoadData(&mod, "x"));
     CHECK(cuModuleGetFunction(&fn, mod, "traced_kernel"));
+    if (argc > 3 && !strcmp(argv[3], "open")) {
+        CUstream unsynced;
+        unsigned us = 100;
+        void *params[] = {&us};
+        CHECK(cuStreamCreate(&unsynced, CU_STREAM_NON_BLOCKING));
+        CHECK(cuLaunchKernel(fn, 1, 1, 1, 1, 1, 1, 0, unsynced, params, NULL));
+    }
     pthread_t t[64];
     pthread_barrier_init(&started, NULL, (unsigned)threads);
     for (long i = 0; i < threads; i++) pthread_create(&t[i], NULL, worker, (void *)i);
