@@ -266,12 +266,14 @@ export class TracedRequests {
     return h;
   }
 
-  /** The requests open at time t (begun at or before it, not ended before it), of those open now or ended lately:
-   *  which request of this process a hold it caused at t waited for (telemetry/spans.ts). */
+  /** The requests open at time t (begun at or before it, not ended before it) that did GPU work (those without have no
+   *  span), of those open now or ended lately: which request of this process a hold it caused at t waited for
+   *  (telemetry/spans.ts). */
   requestsAt(t: bigint): Assembling[] {
     const out: Assembling[] = [];
-    for (const req of this.open.values()) if (req.id.t <= t) out.push(req);
-    for (const req of this.recent) if (req.id.t <= t && req.end >= t && !req.finishedOpen) out.push(req);
+    const worked = (req: Assembling) => req.launchCount + req.holdCount + req.syncCount + req.copyCount > 0;
+    for (const req of this.open.values()) if (req.id.t <= t && worked(req)) out.push(req);
+    for (const req of this.recent) if (req.id.t <= t && req.end >= t && !req.finishedOpen && worked(req)) out.push(req);
     return out;
   }
 }
