@@ -216,31 +216,47 @@ describe("trace context", () => {
     vi.stubEnv("OTEL_EXPORTER_OTLP_ENDPOINT", receiver.url);
     const agent = await Agent.start(agentOptions(["--dir", rings, "--port", "0", "--sample-rate", "0", "--batch-sample", "0"], process.env));
     try {
-      // a high-priority server, one request at a time, its window open throughout (an unsynced stream), in front of a
-      // low-priority process's plain requests
+      // a high-priority server, one request at a time, its window open throughout (an unsynced stream), in front of
+      // three low-priority processes, each held from its first launch until the server is done
       const high = runProgram(server, ["1", "2", "open"], { env: simEnv(dir, { LD_PRELOAD: shimLib, TAILGUARD_PRIORITY: "high" }) });
-      await sleep(200);
-      const low = await runProgram(program, ["plain", "20"], { env: simEnv(dir, { LD_PRELOAD: shimLib, TAILGUARD_PRIORITY: "low" }) });
+      const lows = [];
+      for (let i = 0; i < 3; i++) {
+        await sleep(150);
+        lows.push(runProgram(program, ["plain", "5"], { env: simEnv(dir, { LD_PRELOAD: shimLib, TAILGUARD_PRIORITY: "low" }) }));
+      }
       const h = await high;
-      expect(low.code, low.stderr).toBe(0);
       expect(h.code, h.stderr).toBe(0);
+      for (const low of await Promise.all(lows)) expect(low.code, low.stderr).toBe(0);
+      const lowPids = new Set((await Promise.all(lows)).map((x) => x.pid));
       await until("all drained", () => readdirSync(rings).filter((f) => f.endsWith(".ring")).length === 0);
       await agent.stop();
       const spans = receiver.spans();
       const byId = new Map(spans.map((s) => [s.spanId, s]));
-      const holds = spans.filter((s) => s.name === "hold" && s.resource["process.pid"] === low.pid && s.attributes["tailguard.hold.cause.pid"] === h.pid);
+      const holds = spans.filter((s) => s.name === "hold" && lowPids.has(s.resource["process.pid"] as number) && s.attributes["tailguard.hold.cause.pid"] === h.pid);
       expect(holds.length).toBeGreaterThan(0);
+      // the server's request spans, and which of them were open at each hold's start (its clock and the held
+      // process's agree to well under the margin left at their edges)
+      const served = spans.filter((s) => s.resource["process.pid"] === h.pid && s.name === "request infer");
+      expect(served.length).toBeGreaterThan(50);
+      const MARGIN = 50_000n;
+      let linked = 0;
       for (const hold of holds) {
-        // the server's one request open then: its span, exported, in its trace, around the hold's start
+        const t = BigInt(hold.startTimeUnixNano);
+        const near = served.filter((s) => BigInt(s.startTimeUnixNano) - MARGIN <= t && BigInt(s.endTimeUnixNano) + MARGIN >= t);
+        const open = near.filter((s) => BigInt(s.startTimeUnixNano) + MARGIN <= t && BigInt(s.endTimeUnixNano) - MARGIN >= t);
         expect(hold.links).toHaveLength(1);
         const cause = byId.get(hold.links[0].spanId);
-        expect(cause?.name, `link of a hold to ${hold.links[0].traceId}/${hold.links[0].spanId}`).toBe("request infer");
-        expect(cause!.resource["process.pid"]).toBe(h.pid);
-        expect(cause!.traceId).toBe(hold.links[0].traceId);
-        expect(cause!.traceId.startsWith("7473")).toBe(true);
-        expect(BigInt(cause!.startTimeUnixNano) <= BigInt(hold.startTimeUnixNano)).toBe(true);
-        expect(BigInt(cause!.endTimeUnixNano) >= BigInt(hold.startTimeUnixNano)).toBe(true);
+        if (open.length === 1 && near.length === 1) {
+          // the server's one request open then: its span, exported, in its trace
+          expect(cause?.spanId, `link of a hold to ${hold.links[0].traceId}/${hold.links[0].spanId}`).toBe(open[0].spanId);
+          expect(cause!.traceId).toBe(hold.links[0].traceId);
+          linked++;
+        } else if (near.length === 0) {
+          // between requests (the unsynced stream keeps the server busy): its window, not a request
+          expect(cause?.name).not.toBe("request infer");
+        }
       }
+      expect(linked).toBeGreaterThan(0);
     } finally {
       await agent.stop();
       await receiver.close();

@@ -5,7 +5,8 @@
  *                                           t has the traceparent 00-<7473 0000 0000 00tt, r+1>-<(t+1)<<32 | r+1>-01.
  *                                           At exit, one line per thread: "thread T requests N".
  *        traced_streams THREADS SECONDS open  -- the same after a kernel on a stream of its own that nothing syncs:
- *                                           the window stays open from the start even with one thread. */
+ *                                           the window stays open from the start even with one thread; longer
+ *                                           requests (2 × 3 ms), back to back. */
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,6 +19,8 @@
 static CUcontext ctx;
 static CUfunction fn;
 static double seconds;
+static unsigned kernel_us = 400;
+static long pause_ns = 300000;
 static int served[64];
 static pthread_barrier_t started;
 
@@ -40,13 +43,13 @@ static void *worker(void *arg) {
         snprintf(tp, sizeof tp, "00-%016llx%016llx-%016llx-01", 0x7473000000000000ull + (unsigned long long)id,
                  (unsigned long long)r + 1, ((unsigned long long)id + 1) << 32 | (unsigned)(r + 1));
         if (tailguard_begin(tp, "infer") != 0) exit(3);
-        unsigned us = 400;
+        unsigned us = kernel_us;
         void *params[] = {&us};
         for (int k = 0; k < 2; k++) CHECK(cuLaunchKernel(fn, 1, 1, 1, 1, 1, 1, 0, own, params, NULL));
         CHECK(cuStreamSynchronize(own)); /* its own stream only: the others' work stays in flight */
         if (tailguard_end() != 0) exit(3);
-        struct timespec pause = {0, 300000};
-        nanosleep(&pause, NULL);
+        struct timespec pause = {0, pause_ns};
+        if (pause_ns) nanosleep(&pause, NULL);
     }
     served[id] = r;
     return NULL;
@@ -71,6 +74,8 @@ int main(int argc, char **argv) {
         void *params[] = {&us};
         CHECK(cuStreamCreate(&unsynced, CU_STREAM_NON_BLOCKING));
         CHECK(cuLaunchKernel(fn, 1, 1, 1, 1, 1, 1, 0, unsynced, params, NULL));
+        kernel_us = 3000;
+        pause_ns = 0;
     }
     pthread_t t[64];
     pthread_barrier_init(&started, NULL, (unsigned)threads);
