@@ -4,10 +4,11 @@
 # cost of TAILGUARD_GPU_TIME (on / off, interleaved). Results in OUTDIR: machine.txt, accuracy-MODE.json/.txt,
 # requests-MODE.jsonl, windows-MODE.jsonl.gz (the request worker's lines of the recording but its launches; the
 # recording itself is removed: tens of MB), cost.json/.txt, the workers' stderr.
-# Usage: bench/gpu/gputime.sh OUTDIR [accuracy] [cost]   (ACCURACY_ARGS, COST_ARGS: options added to each phase;
+# window-ab.jsonl (phase window: bench/gpu/window-ab.mjs, device timing's cost per window inside each process).
+# Usage: bench/gpu/gputime.sh OUTDIR [accuracy] [cost] [window]   (ACCURACY_ARGS, COST_ARGS, WINDOW_ARGS: options;
 #        needs python3 with torch and torchvision, node with agent/dist and build/Release and node_modules)
 set -uo pipefail
-[ $# -ge 1 ] || { echo "usage: gputime.sh OUTDIR [accuracy] [cost]" >&2; exit 2; }
+[ $# -ge 1 ] || { echo "usage: gputime.sh OUTDIR [accuracy] [cost] [window]" >&2; exit 2; }
 mkdir -p "$1" && out=$(cd "$1" && pwd) || exit 1
 shift
 phases=("$@")
@@ -41,7 +42,11 @@ for phase in "${phases[@]}"; do
     cost)
       # shellcheck disable=SC2086
       $tg run -- python3 bench/gpu/gputime.py cost --out "$out" ${COST_ARGS:-} 2>&1 | tee "$out/cost.txt" || rc=1 ;;
-    *) echo "gputime.sh: unknown phase '$phase' (accuracy, cost)" >&2; exit 2 ;;
+    window)
+      # device timing's own cost per window, on - off, each process against the real entry points in itself
+      # shellcheck disable=SC2086
+      node bench/gpu/window-ab.mjs ${WINDOW_ARGS:-} 2>&1 | tee "$out/window-ab.jsonl" || rc=1 ;;
+    *) echo "gputime.sh: unknown phase '$phase' (accuracy, cost, window)" >&2; exit 2 ;;
   esac
 done
 exit "$rc"
