@@ -95,6 +95,8 @@ class Followed {
   apiNs: number[] = [];
   /** whether the window being finished becomes a span and gets launch spans (asked before its launches are decoded) */
   decision: WindowDecision | undefined = undefined;
+  /** the same for the request with a trace context being finished */
+  requestDecision: WindowDecision | undefined = undefined;
   goneAt: number | null = null;
   p99: number | null = null;
   p99At = 0;
@@ -154,6 +156,11 @@ export class Agent {
       this.metrics.observeKernelTime(p.meta, k.kernel, k.ns);
     },
     wantsLaunches: (p, w) => (p.decision = this.spans?.decide(this.metaAt(p, w.t), w))?.launches != null,
+    wantsRequestLaunches: (p, r) => (p.requestDecision = this.spans?.decideRequest(this.metaAt(p, r.t), r))?.launches != null,
+    request: (p, r) => {
+      this.spans?.request(this.metaAt(p, r.t), r, p.requestDecision);
+      p.requestDecision = undefined;
+    },
     launchApiTime: (p, ns) => {
       p.series?.launchApi.record(ns);
       p.apiNs.push(ns);
@@ -183,6 +190,7 @@ export class Agent {
           batchSample: opts.batchSample,
           slowThresholdNs: (meta) => this.slowThreshold(meta),
           processByPid: (pid) => this.byPid.get(pid)?.meta,
+          causeRequests: (pid, t) => this.byPid.get(pid)?.assembler.requestsAt(t) ?? [],
           // the request and hold histograms' exemplars: spans the pipeline exported
           exemplars: {
             wants: (meta, metric, reason, ns) => this.metrics.exemplars.wants(meta, metric, reason, ns),

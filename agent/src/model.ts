@@ -93,6 +93,54 @@ export interface WindowContext {
   holds: number[];
   /** its NVTX ranges, by index into the window's `ranges` */
   ranges: number[];
+  /** the thread request this part of the window ran under: its span is the request's own, made at the request's end
+   *  (TracedRequest), so the window makes none for it (absent: the process's default context, or none) */
+  request?: RequestId;
+}
+
+/** Who began a thread request with a trace context: its first begin's thread, time and nesting depth (what its span id
+ *  is derived from, so that it can be named before the request has ended: telemetry/spans.ts). */
+export interface RequestId {
+  tid: number;
+  t: bigint;
+  depth: number;
+}
+
+/** A synchronisation a request's thread waited in (a sync record): which kind, when, how long, on which stream. */
+export interface SyncWait {
+  op: "stream" | "device" | "event";
+  t: bigint;
+  durNs: number;
+  stream: bigint;
+  tid: number;
+}
+
+/** An application request with a trace context (CONTEXT request_begin to request_end of a thread: the tailguard.h ABI,
+ *  the Python helper, an NVTX range named by a traceparent), finished at its end whatever the process's request windows
+ *  do (ingest/traced.ts, docs/tracing.md): its own request span in the application's trace. Launches, holds and sync
+ *  waits are those of its threads between its begin and its end; the lists keep the first ones, the counts all. */
+export interface TracedRequest {
+  pid: number;
+  id: RequestId;
+  context: TraceContext;
+  /** its begin, and the time to its end (or, when `open`, to the last record read of its process) */
+  t: bigint;
+  durNs: number;
+  /** not ended: its process exited first, or the agent's bound on requests open let it go */
+  open: boolean;
+  /** threads that had it open (requests of one context open at the same time are one request) */
+  threads: number;
+  launchCount: number;
+  /** its launches, decoded only when its spans show them (else empty) */
+  launches: Launch[];
+  holds: Hold[];
+  holdCount: number;
+  heldNs: number;
+  syncs: SyncWait[];
+  syncCount: number;
+  syncNs: number;
+  /** the NVTX ranges of its context that overlap it, parents before children */
+  ranges: NvtxRange[];
 }
 
 /** A request window: from a process's first launch after idle to the synchronisation that showed its work done. */

@@ -16,12 +16,15 @@ cd "$(dirname "$0")/../.."
 } > "$out/machine.txt" 2>&1
 make -C native build/libtailguard.so >/dev/null || { echo "tracing.sh: building the shim failed" >&2; exit 1; }
 rings=$(mktemp -d /dev/shm/tg-tracing-XXXXXX)
-node agent/dist/cli.js agent --dir "$rings" --port 0 --no-prometheus --spans all --spans-file "$out/spans.jsonl" \
+# the agent and the requests on CPUs of their own, when there are enough (taskset, from util-linux)
+pin_agent=() pin_app=()
+if command -v taskset >/dev/null && [ "$(nproc)" -ge 12 ]; then pin_agent=(taskset -c 8-11) pin_app=(taskset -c 2,3); fi
+"${pin_agent[@]}" node agent/dist/cli.js agent --dir "$rings" --port 0 --no-prometheus --spans all --spans-file "$out/spans.jsonl" \
   > "$out/agent.log" 2>&1 &
 agent=$!
 sleep 2
 # shellcheck disable=SC2086 # TRACING_ARGS is split into options on purpose
-LD_PRELOAD=$PWD/native/build/libtailguard.so TAILGUARD_DIR=$rings python3 bench/gpu/tracing.py --out "$out" \
+LD_PRELOAD=$PWD/native/build/libtailguard.so TAILGUARD_DIR=$rings "${pin_app[@]}" python3 bench/gpu/tracing.py --out "$out" \
   ${TRACING_ARGS:-} 2>&1 | tee "$out/tracing.txt"
 rc=${PIPESTATUS[0]}
 sleep 3 # the agent's last spans

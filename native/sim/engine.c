@@ -734,9 +734,16 @@ int sim_event_record(struct sim_event *e, struct sim_stream *s) {
     return rc;
 }
 
+/* TAILGUARD_SIM_EVENT_LAG_US: an event completed at time_ns shows as complete to queries only this much later. */
+static int lagging(struct sim_event *e) {
+    static int64_t lag_ns = -1;
+    if (lag_ns < 0) lag_ns = (int64_t)tg_option_uint(TG_OPT_SIM_EVENT_LAG_US, 0, 100000000, 0) * 1000;
+    return lag_ns && sim_now() < atomic_load(&e->time_ns) + (uint64_t)lag_ns;
+}
+
 int sim_event_query(struct sim_event *e) {
     uint64_t pos = atomic_load(&e->record_pos);
-    return pos <= atomic_load(&q.done) ? SIM_OK : SIM_ENOTREADY;
+    return pos <= atomic_load(&q.done) && !lagging(e) ? SIM_OK : SIM_ENOTREADY;
 }
 
 int sim_event_sync(struct sim_event *e) {
@@ -755,7 +762,7 @@ int sim_event_elapsed(float *ms, struct sim_event *a, struct sim_event *b) {
     uint64_t pa = atomic_load(&a->record_pos), pb = atomic_load(&b->record_pos);
     if (!pa || !pb) return SIM_EHANDLE; /* never recorded */
     uint64_t done = atomic_load(&q.done);
-    if (pa > done || pb > done) return SIM_ENOTREADY;
+    if (pa > done || pb > done || lagging(a) || lagging(b)) return SIM_ENOTREADY;
     int64_t ns = (int64_t)(atomic_load(&b->time_ns) - atomic_load(&a->time_ns));
     *ms = (float)((double)ns / 1e6);
     return SIM_OK;

@@ -86,6 +86,38 @@ describe("measured GPU time on the simulated GPU", () => {
     expect(r.of("gpu_time").map((g) => [g.op, g.reason])).toEqual([["missing", "no_timing"]]);
   });
 
+  it("events that stay pending: windows are read at later calls; past 16 pending, the oldest is given up (pool_full)", async () => {
+    // the simulated GPU shows its events complete to queries only 30 ms after they completed: at 100 requests/s a
+    // window is read about three windows later, never at its own end
+    const late = await recordRun(testDir("gputime-lag"), [workload, "requests", "--rate", "100", "--count", "30", "--kernels", "1",
+      "--kernel-us", "1000"], { env: { TAILGUARD_SIM_EVENT_LAG_US: "30000" } });
+    expect(late.run.code, late.run.stderr).toBe(0);
+    const ends = new Map(late.of("window").filter((w) => w.op === "end").map((w) => [w.window, (w.t as number) + (w.dur as number)]));
+    const read = late.of("gpu_time").filter((g) => g.op === "window");
+    expect(read.length).toBeGreaterThanOrEqual(25); // the last few are still pending at exit
+    for (const g of read) {
+      expect(g.t as number).toBeGreaterThan(ends.get(g.window)! + 20e6); // read at a later call, not at its end
+      expect((g.gpu_end as number) - (g.gpu_start as number)).toBeGreaterThan(0.9e6); // and still right: a 1 ms kernel
+      expect((g.gpu_end as number) - (g.gpu_start as number)).toBeLessThan(1.5e6);
+    }
+    expect(late.of("gpu_time").filter((g) => g.op === "missing")).toEqual([]);
+
+    // 5 s: nothing is read while the program runs; from the 17th window on, each end gives up the oldest pending one
+    const full = await recordRun(testDir("gputime-poolfull"), [workload, "requests", "--rate", "200", "--count", "60", "--kernels", "1",
+      "--kernel-us", "500"], { env: { TAILGUARD_SIM_EVENT_LAG_US: "5000000" } });
+    expect(full.run.code, full.run.stderr).toBe(0);
+    expect(JSON.parse(full.run.stdout.trim().split("\n")[0]).count).toBe(60);
+    const windows = full.of("window").filter((w) => w.op === "end");
+    expect(windows).toHaveLength(60);
+    const missing = full.of("gpu_time").filter((g) => g.op === "missing");
+    expect(missing.map((g) => g.reason)).toEqual(Array(44).fill("pool_full"));
+    expect(missing.map((g) => g.window)).toEqual(windows.slice(0, 44).map((w) => w.window)); // oldest first
+    expect(full.of("gpu_time").filter((g) => g.op === "window")).toEqual([]);
+    // no sync inserted: the requests took what their kernels take
+    const latency = windows.map((w) => (w.dur as number) / 1e6).sort((a, b) => a - b);
+    expect(latency[Math.floor(latency.length / 2)]).toBeLessThan(3);
+  });
+
   it("TAILGUARD_GPU_TIME=off: no gpu_time records, the windows unchanged", async () => {
     const dir = testDir("gputime-off");
     const r = await recordRun(dir, [workload, "requests", "--rate", "100", "--count", "5", "--kernels", "1", "--kernel-us", "1000"],

@@ -2,7 +2,7 @@
 // thread's GPU work belonged to, and so which trace a request window's spans join (docs/tracing.md). One tracker per
 // ring, fed by its WindowAssembler (windows.ts). A launch belongs to the context current on its thread at its time:
 // the innermost request open there, else the process's default.
-import type { Hold, NvtxRange, TraceContext, WindowContext } from "../model.js";
+import type { Hold, NvtxRange, RequestId, TraceContext, WindowContext } from "../model.js";
 import { AT_CONTEXT_SPAN_ID, AT_CONTEXT_TRACE_ID, AT_FLAGS, AT_OP, AT_STREAM, AT_T_START, AT_TID, Flag } from "./record.js";
 
 /** an NVTX message that is a traceparent (the shim's own rule, native/shim/nvtx.c): its trace id and span id */
@@ -13,9 +13,13 @@ const OP_BEGIN = 2;
 const OP_END = 3;
 /** closed requests remembered per thread at most, whatever the windows still need (a bound on memory) */
 const KEPT_PER_THREAD = 4096;
+/** requests open per thread at most (the shim nests 8 deep): a ring that begins and never ends lets the oldest go */
+export const OPEN_PER_THREAD = 16;
+/** threads remembered at most: beyond it those with no request open are forgotten, the oldest first */
+export const THREADS_KEPT = 16384;
 
 /** A context as recorded: ids as hex (null: no context), its name and tracestate by name-table id. */
-interface Recorded {
+export interface Recorded {
   traceId: string | null;
   spanId: string;
   sampled: boolean;
@@ -29,15 +33,20 @@ interface Interval {
   t1: bigint | null;
   depth: number;
   ctx: Recorded;
+  /** the thread request it is part of (traced.ts), null for one without a context */
+  request: RequestId | null;
 }
 
-/** What contextAt found: the context, and when its request ended (null: open, or the process's default). */
+/** What contextAt found: the context, when its request ended (null: open, or the process's default), and the thread
+ *  request (null: the process's default). */
 export interface Current {
   ctx: Recorded;
   end: bigint | null;
+  request: RequestId | null;
 }
 
-function decode(data: Buffer, o: number): Recorded {
+/** The CONTEXT record at byte o as recorded. */
+export function decode(data: Buffer, o: number): Recorded {
   const trace = data.subarray(o + AT_CONTEXT_TRACE_ID, o + AT_CONTEXT_TRACE_ID + 16);
   const stream = data.readBigUInt64LE(o + AT_STREAM);
   return {
@@ -72,22 +81,38 @@ export class ContextTracker {
 
   constructor(private readonly names: Map<number, string>) {}
 
-  /** One CONTEXT record. */
-  record(data: Buffer, o: number): void {
+  /** Thread requests and process contexts kept now. */
+  get held(): number {
+    let n = this.process.length;
+    for (const t of this.threads.values()) n += t.open.length + t.closed.length;
+    return n;
+  }
+
+  /** One CONTEXT record; `request`: the thread request a begin is part of (TracedRequests.context). */
+  record(data: Buffer, o: number, request: RequestId | null = null): void {
     const op = data[o + AT_OP];
     const t = data.readBigUInt64LE(o + AT_T_START);
     const ctx = decode(data, o);
     if (op === OP_PROCESS) {
       this.active ||= ctx.traceId !== null;
       this.process.push({ t, ctx });
+      if (this.process.length > KEPT_PER_THREAD) this.process.splice(0, this.process.length - KEPT_PER_THREAD);
       return;
     }
     const tid = data.readUInt32LE(o + AT_TID);
     let thread = this.threads.get(tid);
-    if (!thread) this.threads.set(tid, (thread = { open: [], closed: [] }));
+    if (!thread) {
+      this.threads.set(tid, (thread = { open: [], closed: [] }));
+      if (this.threads.size > THREADS_KEPT)
+        for (const [other, x] of this.threads) {
+          if (this.threads.size <= THREADS_KEPT) break;
+          if (x.open.length === 0) this.threads.delete(other);
+        }
+    }
     if (op === OP_BEGIN) {
       this.active ||= ctx.traceId !== null;
-      thread.open.push({ t0: t, t1: null, depth: thread.open.length + 1, ctx });
+      thread.open.push({ t0: t, t1: null, depth: thread.open.length + 1, ctx, request });
+      if (thread.open.length > OPEN_PER_THREAD) thread.open.shift();
     } else if (op === OP_END) {
       // its thread's innermost request of that context; else another thread's (an NVTX start/end range may end on
       // another thread); none: its begin was lost (a full ring)
@@ -123,10 +148,10 @@ export class ContextTracker {
         if (iv.t0 <= t && (!best || iv.depth > best.depth)) best = iv;
       }
     }
-    if (best) return best.ctx.traceId ? { ctx: best.ctx, end: best.t1 } : null;
+    if (best) return best.ctx.traceId ? { ctx: best.ctx, end: best.t1, request: best.request } : null;
     let p: Recorded | null = null;
     for (const x of this.process) if (x.t <= t) p = x.ctx;
-    return p?.traceId ? { ctx: p, end: null } : null;
+    return p?.traceId ? { ctx: p, end: null, request: null } : null;
   }
 
   /** Forgets requests that ended before t, and process defaults replaced before it: no window will ask about them. */
@@ -142,13 +167,18 @@ export class ContextTracker {
 
   /** The TraceContext of a recorded one (names resolved now: a name is published before its first record). */
   traceContext(ctx: Recorded): TraceContext {
-    const out: TraceContext = { traceId: ctx.traceId!, parentSpanId: ctx.spanId, sampled: ctx.sampled };
-    const name = ctx.nameId ? this.names.get(ctx.nameId) : undefined;
-    if (name) out.name = name;
-    const state = ctx.stateId ? this.names.get(ctx.stateId) : undefined;
-    if (state) out.traceState = state;
-    return out;
+    return traceContextOf(ctx, this.names);
   }
+}
+
+/** The TraceContext of a recorded context with a trace id, its name and tracestate looked up in the name table. */
+export function traceContextOf(ctx: Recorded, names: Map<number, string>): TraceContext {
+  const out: TraceContext = { traceId: ctx.traceId!, parentSpanId: ctx.spanId, sampled: ctx.sampled };
+  const name = ctx.nameId ? names.get(ctx.nameId) : undefined;
+  if (name) out.name = name;
+  const state = ctx.stateId ? names.get(ctx.stateId) : undefined;
+  if (state) out.traceState = state;
+  return out;
 }
 
 /** A window's launches as windowContexts reads them: the thread and time of each, by index. */
@@ -165,7 +195,8 @@ export interface LaunchesOf {
  * (copies only) takes the context of the thread that ended it. `limit`: launches kept in the window's `launches`.
  * NVTX ranges go to a context that has launches or holds in the window (else they are left out of its spans): a range
  * whose message is a traceparent to that context (the shim opens it after the range, microseconds to milliseconds
- * later), any other to the context of its thread at its end (or the window's, while it is open).
+ * later), any other to the context of its thread at its end (or the window's, while it is open). A part that ran
+ * under a thread request (`request` set) is one per request: the request's own span shows it (traced.ts).
  */
 export function windowContexts(
   tracker: ContextTracker,
@@ -178,13 +209,15 @@ export function windowContexts(
   type Group = { cur: Current | null; wc: WindowContext; first: bigint | null; last: bigint | null; open: boolean };
   const groups = new Map<string, Group>();
   let anyContext = false;
-  const keyOf = (cur: Current | null) => (cur ? `${cur.ctx.traceId}/${cur.ctx.spanId}/${cur.ctx.nameId}` : "");
+  const keyOf = (cur: Current | null) =>
+    cur ? (cur.request ? `r/${cur.request.tid}/${cur.request.t}/${cur.request.depth}` : `${cur.ctx.traceId}/${cur.ctx.spanId}/${cur.ctx.nameId}`) : "";
   const groupOf = (cur: Current | null) => {
     const key = keyOf(cur);
     let g = groups.get(key);
     if (!g) {
       const context = cur ? tracker.traceContext(cur.ctx) : null;
       g = { cur, wc: { context, t: w.start, durNs: 0, launchCount: 0, launches: [], holds: [], ranges: [] }, first: null, last: null, open: false };
+      if (cur?.request) g.wc.request = cur.request;
       groups.set(key, g);
       anyContext ||= cur !== null;
     }

@@ -9,12 +9,13 @@
 // The hot path (every launch) reads a few fields straight from the batch and allocates nothing unless the launch is
 // kept for its window's spans (at most `launchLimit` per window).
 import { AT_TID, AT_DUR, AT_BLOCK, AT_FLAGS, AT_GRID, AT_HOLD_CAUSE_PID, AT_HOLD_CAUSE_PRIORITY, AT_HOLD_CAUSE_WINDOW, AT_HOLD_PRIORITY, AT_HOLD_RELEASED_BY, AT_KERNEL, AT_KIND, AT_OP, AT_STREAM, AT_T_START, AT_WINDOW_LAUNCHES, AT_WINDOW_SEQ, AT_WINDOW_STREAMS, durationNs, durationOf, Flag, Kind, RECORD_SIZE, ReleaseName } from "./record.js";
-import type { Hold, Launch, ProcessMeta, RequestWindow } from "../model.js";
+import type { Hold, Launch, NvtxRange, ProcessMeta, RequestWindow, TracedRequest } from "../model.js";
 import { RangeTracker } from "./ranges.js";
 import { HOLD_JOINS_WINDOW_NS, requestOf } from "./requests.js";
 import { GpuTimes } from "./gpu-time.js";
 import { KernelTimes, type KernelTime } from "./kernel-time.js";
-import { ContextTracker, windowContexts } from "./contexts.js";
+import { ContextTracker, traceContextOf, windowContexts } from "./contexts.js";
+import { TracedRequests, type Assembling } from "./traced.js";
 
 /** Where assembled telemetry goes. */
 export interface WindowSink<P> {
@@ -28,6 +29,10 @@ export interface WindowSink<P> {
   kernelTime?(proc: P, k: KernelTime): void;
   /** whether a window's launches are wanted (its spans show them); asked before `window`, without them. Default: yes */
   wantsLaunches?(proc: P, w: RequestWindow): boolean;
+  /** a request with a trace context has ended (traced.ts): its own request span */
+  request?(proc: P, r: TracedRequest): void;
+  /** whether a request's launches are wanted; asked before `request`, without them. Default: yes */
+  wantsRequestLaunches?(proc: P, r: TracedRequest): boolean;
 }
 
 const HOLD_REASON: Record<number, Hold["reason"]> = { 1: "priority", 2: "budget", 3: "share" };
@@ -36,6 +41,29 @@ const LAUNCH_OP: Record<number, Launch["op"]> = { 1: "kernel", 2: "graph", 3: "h
 const LAUNCH_BEFORE_BEGIN_NS = 1_000_000n;
 /** Launch records kept between drain passes for the spans of windows still to finish (64 bytes each). */
 const LAUNCHES_BUFFERED = 1 << 17;
+/** Holds kept for windows still to finish at most (a window that never ends must not keep every hold) */
+const HOLDS_BUFFERED = 1 << 16;
+/** an NVTX message that is a traceparent (as contexts.ts reads one) */
+const TRACEPARENT = /^[0-9a-f]{2}-([0-9a-f]{32})-([0-9a-f]{16})-[0-9a-f]{2}$/;
+
+/** The launch record at byte o of b, as an object (names: the ring's name table). */
+function decodeLaunch(b: Buffer, o: number, names: Map<number, string>): Launch {
+  const op = LAUNCH_OP[b[o + AT_OP]] ?? "kernel";
+  const kernel = b.readUInt32LE(o + AT_KERNEL);
+  const l: Launch = {
+    name: op === "graph" ? "(graph)" : (names.get(kernel) ?? `#${kernel}`),
+    op,
+    t: b.readBigUInt64LE(o + AT_T_START),
+    apiNs: durationNs(b, o),
+    stream: b.readBigUInt64LE(o + AT_STREAM),
+    tid: b.readUInt32LE(o + AT_TID),
+  };
+  if (op === "kernel") {
+    l.grid = [b.readUInt32LE(o + AT_GRID), b.readUInt32LE(o + AT_GRID + 4), b.readUInt32LE(o + AT_GRID + 8)];
+    l.block = [b.readUInt16LE(o + AT_BLOCK), b.readUInt16LE(o + AT_BLOCK + 2), b.readUInt16LE(o + AT_BLOCK + 4)];
+  }
+  return l;
+}
 
 interface OpenWindow {
   seq: number;
@@ -171,23 +199,7 @@ class LaunchBuffer {
   }
 
   decode(i: number, names: Map<number, string>): Launch {
-    const b = this.batches[this.batchOf[i] - this.firstBatch];
-    const o = this.offsets[i];
-    const op = LAUNCH_OP[b[o + AT_OP]] ?? "kernel";
-    const kernel = b.readUInt32LE(o + AT_KERNEL);
-    const l: Launch = {
-      name: op === "graph" ? "(graph)" : (names.get(kernel) ?? `#${kernel}`),
-      op,
-      t: b.readBigUInt64LE(o + AT_T_START),
-      apiNs: durationNs(b, o),
-      stream: b.readBigUInt64LE(o + AT_STREAM),
-      tid: b.readUInt32LE(o + AT_TID),
-    };
-    if (op === "kernel") {
-      l.grid = [b.readUInt32LE(o + AT_GRID), b.readUInt32LE(o + AT_GRID + 4), b.readUInt32LE(o + AT_GRID + 8)];
-      l.block = [b.readUInt16LE(o + AT_BLOCK), b.readUInt16LE(o + AT_BLOCK + 2), b.readUInt16LE(o + AT_BLOCK + 4)];
-    }
-    return l;
+    return decodeLaunch(this.batches[this.batchOf[i] - this.firstBatch], this.offsets[i], names);
   }
 }
 
@@ -215,6 +227,10 @@ export class WindowAssembler<P> {
   private readonly recent: { seq: number; t: bigint; end: bigint }[] = [];
   /** the application's trace contexts (CONTEXT records), by thread and time */
   private readonly contexts: ContextTracker;
+  /** the requests with a trace context, each finished at its end */
+  private readonly traced = new TracedRequests();
+  /** requests with a trace context that ended, waiting for their kernels' device times (kernel-time.ts) */
+  private kernelWait: Assembling[] = [];
   /** the process's NVTX ranges, for the spans of the windows they overlap */
   readonly ranges = new RangeTracker();
 
@@ -231,6 +247,12 @@ export class WindowAssembler<P> {
   /** Launch records kept for windows still to finish, and the batches they are in (memory held for them). */
   get buffered(): { launches: number; batches: number } {
     return { launches: this.launches.n, batches: this.launches.batchCount };
+  }
+
+  /** What is kept for trace contexts (bounded whatever the program does): requests with a trace context open, waiting
+   *  or remembered for links (traced.ts), thread requests kept for windows (contexts.ts), and holds for windows. */
+  get contextsHeld(): { requests: number; intervals: number; holds: number } {
+    return { requests: this.traced.held, intervals: this.contexts.held, holds: this.holds.length };
   }
 
   /** A request window has begun and not ended (the process has GPU work in flight). */
@@ -265,6 +287,7 @@ export class WindowAssembler<P> {
         if (!(flags & Flag.UNTIMED)) this.sink.launchApiTime(this.proc, durationOf(flags, data.readUInt32LE(o + AT_DUR)));
         // kept only while a window is open (or may be: a begin can arrive after launches of other lanes)
         if (this.launches.n < LAUNCHES_BUFFERED && !(flags & Flag.CAPTURED)) this.launches.push(data, o);
+        if (this.traced.active && !(flags & Flag.CAPTURED)) this.traced.launch(data, o);
       } else if (kind === Kind.WINDOW) this.windowRecord(data, o);
       else if (kind === Kind.HOLD) this.holdRecord(data, o);
       else if (kind === Kind.GPU_TIME) {
@@ -275,7 +298,9 @@ export class WindowAssembler<P> {
         const k = this.kernelTimes.record(data, o, this.names);
         if (k) this.sink.kernelTime?.(this.proc, k);
       }
-      else if (kind === Kind.CONTEXT) this.contexts.record(data, o);
+      else if (kind === Kind.CONTEXT) this.contexts.record(data, o, this.traced.context(data, o));
+      else if (kind === Kind.SYNC && this.traced.active) this.traced.sync(data, o);
+      else if (kind === Kind.COPY && this.traced.active) this.traced.copy(data, o);
       else if (kind === Kind.RANGE) this.ranges.record(data, o, this.names);
     }
     this.counts.records += n / RECORD_SIZE;
@@ -325,7 +350,9 @@ export class WindowAssembler<P> {
     };
     this.counts.holds++;
     this.sink.hold(this.proc, h);
+    if (this.traced.active) this.traced.hold(h);
     this.holds.push(h);
+    if (this.holds.length > HOLDS_BUFFERED) this.holds.splice(0, this.holds.length - HOLDS_BUFFERED / 2);
     if (h.durNs > this.longestHold) this.longestHold = h.durNs;
   }
 
@@ -349,12 +376,27 @@ export class WindowAssembler<P> {
         this.finish(w);
       }
     }
+    // the requests with a trace context that ended before the previous call: each its own span now (in a process
+    // that times kernels, once their kernels' device times can have come, as its windows)
+    let requests = this.traced.settle(final);
+    if (this.kernelTimes.active || this.kernelWait.length) {
+      const all = [...this.kernelWait, ...requests];
+      [requests, this.kernelWait] = final ? [all, []] : this.kernelTimes.due(all);
+    }
+    for (const req of requests) this.finishRequest(req);
+    let tracedHorizon = this.traced.horizon();
+    for (const req of this.kernelWait) if (tracedHorizon === null || req.id.t < tracedHorizon) tracedHorizon = req.id.t;
     // what can no longer belong to a window: before every window still to be finished and any open one
     let horizon: bigint | null = null;
     for (const t of this.open.values()) if (horizon === null || t < horizon) horizon = t;
     for (const w of [...this.settling, ...this.ended]) if (horizon === null || w.t < horizon) horizon = w.t;
     if (final) this.ranges.clear();
-    else this.ranges.prune(horizon !== null && horizon - LAUNCH_BEFORE_BEGIN_NS < this.lastEnd ? horizon - LAUNCH_BEFORE_BEGIN_NS : this.lastEnd);
+    else {
+      // ranges a window still to finish, or a request not yet finished, may show
+      let before = horizon !== null && horizon - LAUNCH_BEFORE_BEGIN_NS < this.lastEnd ? horizon - LAUNCH_BEFORE_BEGIN_NS : this.lastEnd;
+      if (tracedHorizon !== null && tracedHorizon < before) before = tracedHorizon;
+      this.ranges.prune(before);
+    }
     if (final) {
       this.launches.drop(this.launches.n);
       this.holds = [];
@@ -379,8 +421,65 @@ export class WindowAssembler<P> {
     if (this.contexts.active) {
       let before = launchHorizon !== null ? launchHorizon - LAUNCH_BEFORE_BEGIN_NS : this.lastEnd;
       if (this.launches.n > 0 && this.launches.timeAt(0) < before) before = this.launches.timeAt(0);
+      if (tracedHorizon !== null && tracedHorizon < before) before = tracedHorizon;
       this.contexts.forget(before);
     }
+  }
+
+  /** The requests of this process open at time t (monotonic ns), of those open now or ended lately: what a hold it
+   *  caused at t waited for. */
+  requestsAt(t: bigint): { id: TracedRequest["id"]; traceId: string; sampled: boolean }[] {
+    return this.traced.requestsAt(t).map((r) => ({ id: r.id, traceId: r.ctx.traceId!, sampled: r.ctx.sampled }));
+  }
+
+  /** A request with a trace context, ended (or let go): its span, with its launches, holds, sync waits and ranges.
+   *  One that did no GPU work (no launch, hold, copy or sync) has none: there is nothing of the GPU's to show. */
+  private finishRequest(req: Assembling) {
+    if (req.launchCount === 0 && req.holdCount === 0 && req.syncCount === 0 && req.copyCount === 0) return;
+    const r: TracedRequest = {
+      pid: this.meta.pid,
+      id: req.id,
+      context: traceContextOf(req.ctx, this.names),
+      t: req.id.t,
+      durNs: Number(req.end - req.id.t),
+      open: req.finishedOpen,
+      threads: req.tids.length,
+      launchCount: req.launchCount,
+      launches: [],
+      holds: req.holds,
+      holdCount: req.holdCount,
+      heldNs: req.heldNs,
+      syncs: req.syncs,
+      syncCount: req.syncCount,
+      syncNs: req.syncNs,
+      ranges: this.rangesOf(req),
+    };
+    if (req.launchRecords && (this.sink.wantsRequestLaunches?.(this.proc, r) ?? true)) {
+      const n = Math.min(req.launchCount, req.launchRecords.length / RECORD_SIZE);
+      for (let i = 0; i < n; i++) r.launches.push(decodeLaunch(req.launchRecords, i * RECORD_SIZE, this.names));
+      this.kernelTimes.attach(r.launches);
+    }
+    TracedRequests.forgetWork(req);
+    this.sink.request?.(this.proc, r);
+  }
+
+  /** The NVTX ranges a request's spans show: those overlapping it whose message is its traceparent, or whose thread
+   *  ran under it at their end (as windowContexts gives ranges to a window's contexts), parents before children. */
+  private rangesOf(req: Assembling): NvtxRange[] {
+    const all = this.ranges.forWindow(req.id.t, req.end);
+    if (all.length === 0) return all;
+    const index = new Map<number, number>();
+    const out: NvtxRange[] = [];
+    all.forEach((r, i) => {
+      const tp = TRACEPARENT.exec(r.name);
+      const mine = tp
+        ? tp[1] === req.ctx.traceId && tp[2] === req.ctx.spanId
+        : this.contexts.contextAt(r.tid, r.t + BigInt(r.durNs) - (r.durNs > 0 ? 1n : 0n))?.request === req.id;
+      if (!mine) return;
+      index.set(i, out.length);
+      out.push({ ...r, parent: r.parent >= 0 ? (index.get(r.parent) ?? -1) : -1 });
+    });
+    return out;
   }
 
   private finish(w: OpenWindow) {

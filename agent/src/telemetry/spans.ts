@@ -18,7 +18,7 @@ import { JsonTraceSerializer, ProtobufTraceSerializer } from "@opentelemetry/otl
 import { resourceFromAttributes, type Resource } from "@opentelemetry/resources";
 import type { ReadableSpan, SpanExporter } from "@opentelemetry/sdk-trace-base";
 
-import { epochNs, type Hold, type Launch, type ProcessMeta, type RequestWindow, type TraceContext } from "../model.js";
+import { epochNs, type Hold, type Launch, type ProcessMeta, type RequestId, type RequestWindow, type TraceContext, type TracedRequest } from "../model.js";
 import type { ExemplarMetric, ExemplarSink } from "./exemplars.js";
 import { exporterOptions, type OtlpExport } from "./otel-env.js";
 import { exportRequest, ProtoWriter, resourceBytes, scopeBytes, span as writeSpan, type EncodedSpans } from "./otlp-proto.js";
@@ -67,6 +67,20 @@ export function spanDecision(meta: Pick<ProcessMeta, "pid" | "anchorMonotonic" |
   if (w.holds.length > 0) return "held";
   if (caused) return "cause";
   if (windowSampled(meta, w.seq, policy.batchSample)) return "sampled";
+  return policy.mode === "all" ? "all" : null;
+}
+
+/**
+ * Whether a request with a trace context (TracedRequest, made at its end) becomes a span, and why: as spanDecision for
+ * a window, with the request's own duration and holds (`cause` does not apply: a hold links to a request span only
+ * where that request is known, and a request the application samples is always kept). Sampling hashes (pid, clock
+ * anchor, the request's thread and begin).
+ */
+export function requestSpanDecision(meta: Pick<ProcessMeta, "pid" | "anchorMonotonic" | "priority">, r: Pick<TracedRequest, "id" | "durNs" | "holdCount" | "context">, policy: SpanPolicy): SpanReason | null {
+  if (meta.priority >= NORMAL_PRIORITY) return overSlo(meta, r, policy.sloNs) ? "slo" : "priority";
+  if (r.context.sampled) return "traced";
+  if (r.holdCount > 0) return "held";
+  if (windowSampled(meta, (r.id.tid ^ Number(BigInt.asUintN(32, r.id.t))) >>> 0, policy.batchSample)) return "sampled";
   return policy.mode === "all" ? "all" : null;
 }
 
@@ -140,7 +154,13 @@ export interface SpanOptions {
   /** told of each request and hold span written, and of each export's outcome: the histograms' exemplars
    *  (exemplars.ts) */
   exemplars?: ExemplarSink<ProcessMeta>;
+  /** the requests with a trace context of process `pid` open at time t (ingest/traced.ts): a hold it caused then links
+   *  to the request span when there is exactly one */
+  causeRequests?: (pid: number, t: bigint) => CauseRequest[];
 }
+
+/** A request with a trace context of another process, as a hold's link names it. */
+export type CauseRequest = { id: RequestId; traceId: string; sampled: boolean };
 
 /** Span counts since the pipeline started: each span given to it (by window() and hold()) is exactly one of these, or
  *  in the one export in flight. */
@@ -229,13 +249,42 @@ function joinedContext(windowDigest: string, c: TraceContext, k: number): SpanCo
   return ctx;
 }
 
+/**
+ * The span context of the span of a request with a trace context (TracedRequest): in the application's trace, with a
+ * span id derived from what the agent knows at the request's begin, SHA-256 of
+ * `tailguard/request/<pid>/<anchorMonotonic>/<tid>/<begin>/<depth>` (bytes 16–23), so that a window's device spans
+ * and another process's holds can name it before it has ended. Its children's ids come from bytes 24–31, as a
+ * window's do.
+ */
+export function requestSpanContext(meta: Pick<ProcessMeta, "pid" | "anchorMonotonic">, r: { id: RequestId; traceId: string; sampled: boolean; traceState?: string }): SpanContext {
+  return requestContextOf(requestDigest(meta, r.id), r);
+}
+
+function requestDigest(meta: Pick<ProcessMeta, "pid" | "anchorMonotonic">, id: RequestId): string {
+  return digest(`tailguard/request/${meta.pid}/${meta.anchorMonotonic}/${id.tid}/${id.t}/${id.depth}`);
+}
+
+function requestContextOf(d: string, r: { traceId: string; sampled: boolean; traceState?: string }): SpanContext {
+  const ctx: SpanContext = { traceId: r.traceId, spanId: d.slice(32, 48), traceFlags: r.sampled ? TraceFlags.SAMPLED : TraceFlags.NONE };
+  if (r.traceState) ctx.traceState = new TraceState(r.traceState);
+  return ctx;
+}
+
+/** The span of each of a window's trace contexts: a thread request's own (made at its end), else the joined span the
+ *  window makes for that context, else (no context) the window's. */
+function contextOwns(meta: ProcessMeta, w: RequestWindow, d: string, ctx: SpanContext): SpanContext[] {
+  return w.contexts!.map((c, k) =>
+    c.request && c.context ? requestSpanContext(meta, { id: c.request, ...c.context }) : c.context ? joinedContext(d, c.context, k) : ctx);
+}
+
 /** The spans windowSpans makes of a window with `launchSpans` launch spans: exactly, or the queue's count drifts. */
 function windowSpanCount(w: RequestWindow, launchSpans: number): number {
   const device = w.device ? 2 : 0;
   if (!w.contexts) return 1 + w.holds.length + launchSpans + (w.ranges?.length ?? 0) + device;
-  let n = w.contexts.length + device;
+  let n = device;
   for (const c of w.contexts) {
-    n += c.holds.length + c.ranges.length;
+    if (c.request) continue; // the request's own spans, made at its end
+    n += 1 + c.holds.length + c.ranges.length;
     for (const i of c.launches) if (i < launchSpans) n++;
   }
   return n;
@@ -247,6 +296,13 @@ function appParent(c: TraceContext, own: SpanContext): SpanContext {
 }
 
 const RANGE_CHILD = 0x40000000;
+/** a request's sync waits (its launch spans' company): SYNC_CHILD | i+1 */
+const SYNC_CHILD = 0x08000000;
+
+/** The spans requestSpans makes of a request with `launchSpans` launch spans (syncs go with launch spans). */
+function requestSpanCount(r: TracedRequest, launchSpans: number, syncs: boolean): number {
+  return 1 + r.holds.length + r.ranges.length + launchSpans + (syncs ? r.syncs.length : 0);
+}
 
 /**
  * A window's NVTX ranges (w.ranges) as its child spans, named by their messages and nested as pushed (a range opened
@@ -256,7 +312,7 @@ const RANGE_CHILD = 0x40000000;
  * range i's context (undefined: the range is not shown in this window): ranges and launches nest only within one
  * trace, else under their own request span.
  */
-function rangeSpans(meta: ProcessMeta, w: RequestWindow, d: string, ctx: SpanContext, emit: Emit, ownOf: (i: number) => SpanContext | undefined = () => ctx): (l: Launch, own?: SpanContext) => SpanContext {
+function rangeSpans(meta: ProcessMeta, w: Pick<RequestWindow, "ranges">, d: string, ctx: SpanContext, emit: Emit, ownOf: (i: number) => SpanContext | undefined = () => ctx): (l: Launch, own?: SpanContext) => SpanContext {
   const ranges = w.ranges ?? [];
   const contexts = ranges.map((_, i) => {
     const own = ownOf(i);
@@ -335,10 +391,12 @@ export function processResource(meta: ProcessMeta): Resource {
   return resourceFromAttributes(attrs);
 }
 
-/** What window() and hold() queue: the records themselves, turned into spans only when a batch is exported, or (for an
- *  EncodedSpanExporter) the spans already written as protobuf, bytes [start, end) of the pipeline's pending buffer. */
+/** What window(), request() and hold() queue: the records themselves, turned into spans only when a batch is exported,
+ *  or (for an EncodedSpanExporter) the spans already written as protobuf, bytes [start, end) of the pipeline's pending
+ *  buffer. */
 type Work =
   | { meta: ProcessMeta; window: RequestWindow; decision: WindowDecision; spans: number }
+  | { meta: ProcessMeta; request: TracedRequest; decision: WindowDecision; spans: number }
   | { meta: ProcessMeta; hold: Hold; spans: 1 }
   | { meta: ProcessMeta; start: number; end: number; spans: number };
 
@@ -386,6 +444,7 @@ export class SpanPipeline {
   private readonly exportDelayMs: number;
   private readonly exportTimeoutMs: number;
   private readonly exemplars: ExemplarSink<ProcessMeta> | null;
+  private readonly causeRequests: (pid: number, t: bigint) => CauseRequest[];
   /** spans written so far (emitted), and taken for export: a span's position in the one order spans are exported in */
   private emitted = 0;
   private taken = 0;
@@ -433,6 +492,7 @@ export class SpanPipeline {
     this.exportDelayMs = opts.exportDelayMs ?? 1000;
     this.exportTimeoutMs = opts.exportTimeoutMs ?? 30_000;
     this.exemplars = opts.exemplars ?? null;
+    this.causeRequests = opts.causeRequests ?? (() => []);
     const encoded = isEncoded(this.exporter);
     this.pending = encoded ? new ProtoWriter(256 * 1024) : null;
     this.requestWriter = encoded ? new ProtoWriter(256 * 1024) : null;
@@ -454,7 +514,7 @@ export class SpanPipeline {
     const key = windowKey(meta, w.seq);
     if (w.contexts) {
       const d = digest(`tailguard/window/${key}`);
-      remember(this.joined, key, w.contexts.map((c, k) => (c.context ? joinedContext(d, c.context, k) : contextOf(d))));
+      remember(this.joined, key, contextOwns(meta, w, d, contextOf(d)));
     }
     this.causeWanted.delete(key);
     if (decision.span === null) {
@@ -481,6 +541,7 @@ export class SpanPipeline {
   private queueWindow(meta: ProcessMeta, w: RequestWindow, decision: WindowDecision): void {
     const launchSpans = decision.launches ? Math.min(w.launches.length, this.maxLaunchSpans) : 0;
     const spans = windowSpanCount(w, launchSpans);
+    if (spans === 0) return; // all of its work was thread requests', whose spans are made at their ends
     if (this.pending) {
       if (this.admit(spans)) this.enqueueEncoded(meta, spans, () => this.windowSpans(meta, w, decision, this.emitEncoded));
       return;
@@ -489,6 +550,25 @@ export class SpanPipeline {
     // would outlive the young generation and be promoted: the agent's memory, not its speed, is the limit there)
     const kept = decision.launches || w.launches.length === 0 ? w : { ...w, launches: [] };
     if (this.admit(spans)) this.enqueue({ meta, window: kept, decision, spans });
+  }
+
+  /** An ended request with a trace context (ingest/traced.ts): its request span, in the application's trace under the
+   *  application's span, with its holds, NVTX ranges and (slow or sampled requests) launches and sync waits.
+   *  `decided`: what decideRequest() said of it already. */
+  request(meta: ProcessMeta, r: TracedRequest, decided?: WindowDecision): void {
+    const decision = decided ?? this.decideRequest(meta, r);
+    if (decision.span === null) return;
+    const launchSpans = decision.launches ? Math.min(r.launches.length, this.maxLaunchSpans) : 0;
+    const spans = requestSpanCount(r, launchSpans, decision.launches !== null);
+    if (!this.admit(spans)) return;
+    if (this.pending) this.enqueueEncoded(meta, spans, () => this.requestSpans(meta, r, decision, this.emitEncoded));
+    else this.enqueue({ meta, request: decision.launches || r.launches.length === 0 ? r : { ...r, launches: [] }, decision, spans });
+  }
+
+  /** Whether a request becomes a span (requestSpanDecision), and if so whether it gets launch spans (sampleReason). */
+  decideRequest(meta: ProcessMeta, r: TracedRequest): WindowDecision {
+    const span = requestSpanDecision(meta, r, this.policy);
+    return { span, launches: span === null ? null : this.sampleReason(meta, r) };
   }
 
   /** Whether a window becomes a span (spanDecision), and if so whether it gets launch spans (sampleReason). */
@@ -532,7 +612,7 @@ export class SpanPipeline {
 
   /** Whether a window gets launch spans, and why: a request over the SLO, over the process's running P99, or sampled.
    *  Uses only the window's duration and the process's priority. */
-  sampleReason(meta: ProcessMeta, w: RequestWindow): SampleReason | null {
+  sampleReason(meta: ProcessMeta, w: Pick<RequestWindow, "durNs">): SampleReason | null {
     if (overSlo(meta, w, this.sloNs)) return "slo";
     const threshold = this.slowThresholdNs?.(meta);
     if (threshold != null && w.durNs > threshold) return "slow";
@@ -655,6 +735,7 @@ export class SpanPipeline {
     while (this.built.length < this.batchSize && this.head < this.work.length) {
       const item = this.work[this.head++];
       if ("window" in item) this.windowSpans(item.meta, item.window, item.decision, emit);
+      else if ("request" in item) this.requestSpans(item.meta, item.request, item.decision, emit);
       else if ("hold" in item) this.holdSpan(item.meta, item.hold, holdSpanContext(item.meta, item.hold.t), undefined, emit);
     }
     this.dropConsumedWork();
@@ -705,17 +786,25 @@ export class SpanPipeline {
     if (w.contexts) {
       // one request span per trace context, in its trace under the application's span, with its own holds and
       // launches; work under none keeps the window's own trace
+      // (a part under a thread request is that request's: its spans are made at the request's end, ingest/traced.ts)
       const status = this.windowStatus(meta, w);
-      const owns = w.contexts.map((c, k) => (c.context ? joinedContext(d, c.context, k) : ctx));
+      const owns = contextOwns(meta, w, d, ctx);
       const rangeOwner: SpanContext[] = [];
-      w.contexts.forEach((c, k) => c.ranges.forEach((i) => (rangeOwner[i] = owns[k])));
-      const launchParent = rangeSpans(meta, w, d, ctx, emit, (i) => rangeOwner[i]);
-      // the window's request_latency exemplar: one span, its longest request span that is sampled
-      let longest = -1;
       w.contexts.forEach((c, k) => {
-        if (owns[k].traceFlags & TraceFlags.SAMPLED && (longest < 0 || c.durNs > w.contexts![longest].durNs)) longest = k;
+        if (!c.request) c.ranges.forEach((i) => (rangeOwner[i] = owns[k]));
+      });
+      const launchParent = rangeSpans(meta, w, d, ctx, emit, (i) => rangeOwner[i]);
+      // the window's request_latency exemplar: one span it makes, its longest request span that is sampled; its device
+      // spans go under its longest sampled request span of any kind
+      let longest = -1;
+      let longestAny = -1;
+      w.contexts.forEach((c, k) => {
+        if (!(owns[k].traceFlags & TraceFlags.SAMPLED)) return;
+        if (!c.request && (longest < 0 || c.durNs > w.contexts![longest].durNs)) longest = k;
+        if (longestAny < 0 || c.durNs > w.contexts![longestAny].durNs) longestAny = k;
       });
       w.contexts.forEach((c, k) => {
+        if (c.request) return;
         const own = owns[k];
         const attrs: Attributes = { ...attributes, "tailguard.window.contexts": w.contexts!.length, "tailguard.request.launches": c.launchCount };
         const name = c.context?.name ? `request ${c.context.name}` : "request";
@@ -727,7 +816,7 @@ export class SpanPipeline {
           if (i < launchSpans) this.launchSpan(meta, w.launches[i], { ...own, spanId: childSpanId(d, i + 1) }, launchParent(w.launches[i], own), i, emit);
       });
       // the window's device times are the whole window's: under its longest sampled request span (the first if none is)
-      deviceSpans(meta, w, d, owns[Math.max(0, longest)], emit, this.processByPid);
+      deviceSpans(meta, w, d, owns[Math.max(0, longestAny)], emit, this.processByPid);
       return;
     }
     const exemplar = this.wantsExemplar(meta, "request_latency", undefined, w.durNs, ctx, attributes);
@@ -741,6 +830,46 @@ export class SpanPipeline {
     for (let i = 0; i < launchSpans; i++) {
       this.launchSpan(meta, w.launches[i], { ...ctx, spanId: childSpanId(d, i + 1) }, launchParent(w.launches[i]), i, emit);
     }
+  }
+
+  private requestSpans(meta: ProcessMeta, r: TracedRequest, decision: WindowDecision, emit: Emit): void {
+    const d = requestDigest(meta, r.id);
+    const own = requestContextOf(d, r.context);
+    const sampled = decision.launches;
+    const attributes: Attributes = {
+      "thread.id": r.id.tid,
+      "tailguard.request.launches": r.launchCount,
+      "tailguard.request.holds": r.holdCount,
+      "tailguard.request.held_ns": r.heldNs,
+      "tailguard.request.syncs": r.syncCount,
+      "tailguard.request.sync_ns": r.syncNs,
+    };
+    if (r.threads > 1) attributes["tailguard.request.threads"] = r.threads;
+    if (r.open) attributes["tailguard.request.open"] = true;
+    if (decision.span) attributes["tailguard.span.reason"] = decision.span;
+    const launchSpans = sampled ? Math.min(r.launches.length, this.maxLaunchSpans) : 0;
+    if (sampled) {
+      attributes["tailguard.sampled"] = sampled;
+      attributes["tailguard.request.launch_spans"] = launchSpans;
+      attributes["tailguard.request.launches_dropped"] = r.launchCount - launchSpans;
+    }
+    const start = epochNs(meta, r.t);
+    const status: SpanStatus = overSlo(meta, r, this.sloNs)
+      ? { code: SpanStatusCode.ERROR, message: `request latency ${msText(r.durNs)} ms > SLO ${msText(this.sloNs!)} ms` }
+      : UNSET;
+    // its exemplar (request_latency): the request's own duration, begin to end, as the application measured it
+    const exemplar = this.wantsExemplar(meta, "request_latency", undefined, r.durNs, own, attributes);
+    emit(meta, r.context.name ? `request ${r.context.name}` : "request", own, appParent(r.context, own), start, r.durNs, attributes, [], status);
+    if (exemplar) this.offerExemplar(meta, "request_latency", undefined, r.durNs, start, own);
+    r.holds.forEach((h, i) => this.holdSpan(meta, h, { ...own, spanId: childSpanId(d, (HOLD_CHILD | (i + 1)) >>> 0) }, own, emit));
+    const launchParent = rangeSpans(meta, r, d, own, emit);
+    for (let i = 0; i < launchSpans; i++)
+      this.launchSpan(meta, r.launches[i], { ...own, spanId: childSpanId(d, i + 1) }, launchParent(r.launches[i]), i, emit);
+    if (sampled)
+      r.syncs.forEach((x, i) => {
+        const attrs: Attributes = { "tailguard.sync.op": x.op, "tailguard.sync.stream": "0x" + x.stream.toString(16), "thread.id": x.tid };
+        emit(meta, "sync", { ...own, spanId: childSpanId(d, (SYNC_CHILD | (i + 1)) >>> 0) }, own, epochNs(meta, x.t), x.durNs, attrs, []);
+      });
   }
 
   /** ERROR, with why, for a window over the SLO; UNSET otherwise: the agent sees latency, not whether the request
@@ -762,10 +891,13 @@ export class SpanPipeline {
     const links: Link[] = [];
     if (h.causePid != null && h.causeWindow != null) {
       const cause = this.processByPid(h.causePid);
-      // the causing window's request spans where its work ran under application trace contexts (known once it has
-      // ended: usually before the windows it held have), else its own
+      // the request span of the causing process's request with a trace context when it had exactly one open at the
+      // hold (its id is known from its begin); else the causing window's request spans where its work ran under
+      // application trace contexts (known once it has ended: usually before the windows it held have), else its own
+      const open = cause ? this.causeRequests(h.causePid, h.t) : [];
       const joined = cause ? this.joined.get(windowKey(cause, h.causeWindow)) : undefined;
-      if (joined) for (const context of joined) links.push({ context, attributes: { "tailguard.link": "hold.cause" } });
+      if (cause && open.length === 1) links.push({ context: requestSpanContext(cause, open[0]), attributes: { "tailguard.link": "hold.cause" } });
+      else if (joined) for (const context of joined) links.push({ context, attributes: { "tailguard.link": "hold.cause" } });
       else if (cause) links.push({ context: windowSpanContext(cause, h.causeWindow), attributes: { "tailguard.link": "hold.cause" } });
     }
     const start = epochNs(meta, h.t);
