@@ -1,6 +1,7 @@
 /* Per-kernel device time (test/native/kernel-timing.test.ts): kernels of known simulated durations, launched while
  * the shim times them through CUPTI (TAILGUARD_KERNEL_TIMING). argv[1]:
  *   loop N  N rounds of a 1 ms and a 3 ms kernel on one stream, an async copy and memset, then a stream sync
+ *   traced N  the same rounds, each a request with a trace context of its own (tailguard_begin/end)
  *   graph   a graph of a 1 ms and a 2 ms kernel, captured and replayed twice
  *   fork    a round in the parent, then a forked child makes a round of its own (it must run unchanged)
  * Prints "cupti <0|1>" (whether a libcupti is mapped into the process) and "ok" last. */
@@ -12,6 +13,7 @@
 #include <unistd.h>
 
 #include "cuda_check.h"
+#include "tailguard/tailguard.h"
 
 static CUfunction fn;
 static char host[4096];
@@ -55,6 +57,15 @@ int main(int argc, char **argv) {
     if (!strcmp(mode, "loop")) {
         int n = argc > 2 ? atoi(argv[2]) : 10;
         for (int i = 0; i < n; i++) round_on(s);
+    } else if (!strcmp(mode, "traced")) {
+        int n = argc > 2 ? atoi(argv[2]) : 10;
+        for (int i = 0; i < n; i++) {
+            char tp[64];
+            snprintf(tp, sizeof tp, "00-%032x-%016x-01", i + 1, i + 1);
+            if (tailguard_begin(tp, "infer") != 0) fprintf(stderr, "request %d not begun\n", i);
+            round_on(s);
+            tailguard_end();
+        }
     } else if (!strcmp(mode, "graph")) {
         CUgraph g;
         CUgraphExec x;

@@ -112,7 +112,7 @@ export class KernelTimes {
       l.gpuStart = k.start;
       l.gpuEnd = k.end;
       if (k.kernels > 1) l.gpuKernels = k.kernels;
-      this.byLaunch.delete(`${l.tid}/${l.t}`);
+      // kept (the oldest go first): a window's launch can also be a traced request's, decoded for its own spans
     }
     if (this.byCall.size) this.attachByCall(launches);
   }
@@ -125,13 +125,9 @@ export class KernelTimes {
     for (const [tid, mine] of byTid) {
       mine.sort((a, b) => (a.t < b.t ? -1 : a.t > b.t ? 1 : 0));
       const first = mine[0].t - SLACK, last = mine[mine.length - 1].t;
-      const calls = this.byCall.get(tid)!;
-      const kept: ByCall[] = [];
-      for (const c of calls) {
-        if (c.end < first || c.start - SLACK > last) {
-          kept.push(c);
-          continue;
-        }
+      // kept after use (the oldest go first): a window's launch can also be a traced request's
+      for (const c of this.byCall.get(tid)!) {
+        if (c.end < first || c.start - SLACK > last) continue;
         // the latest launch at or before the call's end
         let lo = 0, hi = mine.length - 1, at = -1;
         while (lo <= hi) {
@@ -140,10 +136,7 @@ export class KernelTimes {
           else hi = mid - 1;
         }
         const l = at >= 0 ? mine[at] : undefined;
-        if (!l || l.t < c.start - SLACK) {
-          kept.push(c);
-          continue;
-        }
+        if (!l || l.t < c.start - SLACK) continue;
         if (l.gpuStart === undefined) {
           l.gpuStart = c.gpuStart;
           l.gpuEnd = c.gpuEnd;
@@ -154,7 +147,6 @@ export class KernelTimes {
           l.gpuKernels = (l.gpuKernels ?? 1) + 1;
         }
       }
-      this.byCall.set(tid, kept);
     }
   }
 
