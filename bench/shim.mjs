@@ -7,7 +7,10 @@
 // state is what a long-running server sees. It runs, alternating, without the shim (the baseline), with the shim while a collector drains its ring
 // (recording on: the number that matters), and with the shim and nobody reading (the ring fills, records are dropped
 // and counted), and recording with measured GPU time off (TAILGUARD_GPU_TIME=off: each round is one request window,
-// whose two timing events the default mode records; the cost of those against this mode is reported). Two drivers: the simulated GPU (what the acceptance asks for) and a do-nothing driver, where the
+// whose two timing events the default mode records; the cost of those against this mode is reported), and, on the
+// simulated driver, recording with per-kernel device time through CUPTI (TAILGUARD_KERNEL_TIMING=sampled and all,
+// the simulated CUPTI: the shim's external-id push and pop around a timed launch, and the simulated CUPTI's own
+// bookkeeping; against recording). Two drivers: the simulated GPU (what the acceptance asks for) and a do-nothing driver, where the
 // difference is the shim's cost alone, free of the simulated GPU's own noise. Each mode's result is the median over
 // repeated runs; overhead = median(mode) - median(baseline) from the same session.
 //
@@ -58,19 +61,24 @@ function runOnce(driverDir, mode, i) {
   delete env.LD_PRELOAD;
   if (mode !== "baseline") env.LD_PRELOAD = shim;
   if (mode === "gpu_time_off") env.TAILGUARD_GPU_TIME = "off";
-  const session = mode === "recording" || mode === "gpu_time_off" ? `${process.pid}-bench${i}` : null;
+  if (mode === "kernel_sampled") env.TAILGUARD_KERNEL_TIMING = "sampled";
+  if (mode === "kernel_all") env.TAILGUARD_KERNEL_TIMING = "all";
+  const session = mode !== "baseline" && mode !== "no_reader" ? `${process.pid}-bench${i}` : null;
   const { out, drained } = runTimedLoop(addon, loop, [launches, rounds], env, session, `launch loop (${mode})`);
   return { ns: out.median_ns, drained };
 }
 
 
 const modes = ["baseline", "recording", "no_reader", "gpu_time_off"];
+// kernel timing needs a CUPTI: the simulated GPU has one, the do-nothing driver none
+const modesOf = (driver) => (driver === "simulated" ? [...modes, "kernel_sampled", "kernel_all"] : modes);
 const results = {};
 // per round: a host callback, the launches, a sync; plus the warm-up rounds, the stream, process start and exit
 const expectedRecords = (launches + 2) * (rounds + Math.floor(300000 / launches) + 1) + 3;
 // A record the collector could not take in time is dropped and counted by the shim, and a dropped record costs less
 // than a recorded one: the report says how many were lost, so a "recording" figure built on drops is visible.
 for (const [driver, dir] of [["simulated", simDir], ["null", nullDir]]) {
+  const modes = modesOf(driver);
   const per = Object.fromEntries(modes.map((m) => [m, []]));
   let lost = 0;
   for (let i = 0; i < runs; i++) {
@@ -79,7 +87,7 @@ for (const [driver, dir] of [["simulated", simDir], ["null", nullDir]]) {
       const mode = modes[(i + k) % modes.length];
       const r = runOnce(dir, mode, i);
       per[mode].push(r.ns);
-      if (mode === "recording" || mode === "gpu_time_off") {
+      if (mode !== "baseline" && mode !== "no_reader") {
         // a shim that did not load would make every mode a baseline: refuse to report that
         if (r.drained === 0) throw new Error(`the shim recorded nothing (${shim} not loaded?): no results`);
         if (mode === "recording") lost += expectedRecords - r.drained;
@@ -93,6 +101,12 @@ for (const [driver, dir] of [["simulated", simDir], ["null", nullDir]]) {
     added_ns: { recording: +(m.recording - m.baseline).toFixed(1), no_reader: +(m.no_reader - m.baseline).toFixed(1) },
     ratio: { recording: +(m.recording / m.baseline).toFixed(4), no_reader: +(m.no_reader / m.baseline).toFixed(4) },
     gpu_time: { added_ns: +(m.recording - m.gpu_time_off).toFixed(1), ratio: +(m.recording / m.gpu_time_off).toFixed(4) },
+    ...(m.kernel_all !== undefined && {
+      kernel_timing: {
+        added_ns: { sampled: +(m.kernel_sampled - m.recording).toFixed(1), all: +(m.kernel_all - m.recording).toFixed(1) },
+        ratio: { sampled: +(m.kernel_sampled / m.recording).toFixed(4), all: +(m.kernel_all / m.recording).toFixed(4) },
+      },
+    }),
     iqr_ns: Object.fromEntries(modes.map((k) => [k, quartiles(per[k]).map((x) => +x.toFixed(1))])),
     records_lost_while_recording: lost,
     per_run_ns: per,
@@ -126,6 +140,8 @@ for (const [driver, r] of Object.entries(results)) {
   console.log(`${driver} driver: ${m.baseline.toFixed(1)} ns/launch without the shim; ` +
     `+${r.added_ns.recording} ns recording (x${r.ratio.recording}), +${r.added_ns.no_reader} ns with no reader` +
     (r.records_lost_while_recording ? `; ${r.records_lost_while_recording} records dropped while recording` : "") +
-    `; measured GPU time ${r.gpu_time.added_ns >= 0 ? "+" : ""}${r.gpu_time.added_ns} ns (x${r.gpu_time.ratio} against TAILGUARD_GPU_TIME=off)`);
+    `; measured GPU time ${r.gpu_time.added_ns >= 0 ? "+" : ""}${r.gpu_time.added_ns} ns (x${r.gpu_time.ratio} against TAILGUARD_GPU_TIME=off)` +
+    (r.kernel_timing ? `; kernel timing (CUPTI) sampled +${r.kernel_timing.added_ns.sampled} ns (x${r.kernel_timing.ratio.sampled}), ` +
+      `all +${r.kernel_timing.added_ns.all} ns (x${r.kernel_timing.ratio.all}) against recording` : ""));
 }
 console.log(`results: ${path.relative(root, out)}`);

@@ -20,6 +20,7 @@ import type { AgentStats, DeviceTimes, Hold, ProcessMeta, RequestWindow, SeriesK
 export type { AgentStats };
 import { controlSlots, native, type ControlSlot, type RingInfo } from "./ingest/native.js";
 import { Drain } from "./ingest/drain.js";
+import { KernelTimeOp } from "./ingest/kernel-time.js";
 import { readStatFields, startTicks } from "./ingest/proc.js";
 import { commandName, currentIdentity, processMeta } from "./identity.js";
 import { AT_KIND, earliestEndNs, Kind, RECORD_SIZE } from "./ingest/record.js";
@@ -77,6 +78,8 @@ interface ProcessSeries {
   /** device times of its windows (docs/gpu-time.md) */
   gpu: Series;
   queue: Series;
+  /** device times of its kernels (TAILGUARD_KERNEL_TIMING) */
+  kernel: Series;
 }
 
 /** A process the agent follows: one per ring. */
@@ -147,6 +150,11 @@ export class Agent {
     window: (p, w) => this.onWindow(p, w),
     hold: (p, h) => this.onHold(p, h),
     gpuTimeMissing: (p, reason) => this.metrics.observeGpuTimeMissing(p.meta, reason),
+    kernelTime: (p, k) => {
+      if (k.op !== KernelTimeOp.KERNEL) return;
+      p.series?.kernel.record(k.ns);
+      this.metrics.observeKernelTime(p.meta, k.kernel, k.ns);
+    },
     wantsLaunches: (p, w) => (p.decision = this.spans?.decide(this.metaAt(p, w.t), w))?.launches != null,
     wantsRequestLaunches: (p, r) => (p.requestDecision = this.spans?.decideRequest(this.metaAt(p, r.t), r))?.launches != null,
     request: (p, r) => {
@@ -462,6 +470,7 @@ export class Agent {
       launchApi: this.histograms.series("launch_api_time", key),
       gpu: this.histograms.series("request_gpu_time", key),
       queue: this.histograms.series("request_queue_delay", key),
+      kernel: this.histograms.series("kernel_gpu_time", key),
     };
   }
 

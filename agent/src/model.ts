@@ -40,6 +40,12 @@ export interface Launch {
   tid?: number;
   grid?: [number, number, number];
   block?: [number, number, number];
+  /** when the device ran its work (monotonic ns), where the shim timed it through CUPTI (TAILGUARD_KERNEL_TIMING);
+   *  a graph launch's from its first kernel's start to its last kernel's end */
+  gpuStart?: bigint;
+  gpuEnd?: bigint;
+  /** a graph launch: its kernels timed */
+  gpuKernels?: number;
 }
 
 /** The scheduler held this process's launches (a hold record). */

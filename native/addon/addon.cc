@@ -152,6 +152,9 @@ Napi::Value Layout(const Napi::CallbackInfo& info) {
   RF("gpu_time.seq", u.gpu_time.seq);
   RF("gpu_time.gpu_start", u.gpu_time.gpu_start);
   RF("gpu_time.gpu_end", u.gpu_time.gpu_end);
+  RF("kernel_time.launch", u.kernel_time.launch);
+  RF("kernel_time.gpu_start", u.kernel_time.gpu_start);
+  RF("kernel_time.gpu_end", u.kernel_time.gpu_end);
 #undef RF
   o.Set("record", rec);
   auto consts = Napi::Object::New(env);
@@ -163,11 +166,12 @@ Napi::Value Layout(const Napi::CallbackInfo& info) {
   C(TG_OP_DESTROY); C(TG_OP_CAPTURE_BEGIN); C(TG_OP_CAPTURE_END); C(TG_KIND_HOLD); C(TG_KIND_WINDOW);
   C(TG_OP_HOLD_PRIORITY); C(TG_OP_HOLD_BUDGET); C(TG_OP_HOLD_SHARE); C(TG_OP_BEGIN); C(TG_OP_END); C(TG_RELEASE_IDLE);
   C(TG_RELEASE_LAPSED); C(TG_RELEASE_MIN_SHARE); C(TG_RELEASE_DRAINED); C(TG_F_DUR_US); C(TG_F_CAPTURED); C(TG_F_ASYNC);
-  C(TG_F_BLOCKING); C(TG_F_PER_THREAD); C(TG_F_UNTIMED); C(TG_F_SAMPLED);
+  C(TG_F_BLOCKING); C(TG_F_PER_THREAD); C(TG_F_UNTIMED); C(TG_F_SAMPLED); C(TG_F_KT_CALL); C(TG_KT_CALL_SLACK_NS);
   C(TG_KIND_CONTEXT); C(TG_KIND_RANGE); C(TG_KIND_GPU_TIME); C(TG_OP_CONTEXT_PROCESS); C(TG_OP_REQUEST_BEGIN);
   C(TG_OP_REQUEST_END); C(TG_OP_RANGE_PUSH); C(TG_OP_RANGE_POP); C(TG_OP_RANGE_START); C(TG_OP_RANGE_END);
   C(TG_OP_RANGE_MARK); C(TG_OP_GPU_WINDOW); C(TG_OP_GPU_MISSING); C(TG_GPU_MISSING_NO_TIMING);
   C(TG_GPU_MISSING_POOL); C(TG_GPU_MISSING_STREAM); C(TG_GPU_MISSING_FORK); C(TG_STATE_RUNNING); C(TG_STATE_EXITED); C(TG_STATE_EXECED);
+  C(TG_KIND_KERNEL_TIME); C(TG_OP_KT_KERNEL); C(TG_OP_KT_MEMCPY); C(TG_OP_KT_MEMSET); C(TG_OP_KT_DROPPED); C(TG_OP_KT_STARTED);
   C(TG_PATH_CUDA_SYMBOL); C(TG_PATH_CUDA_GPA); C(TG_PATH_CUDA_DLSYM); C(TG_PATH_HIP_SYMBOL); C(TG_PATH_HIP_DLSYM);
 #undef C
   o.Set("constants", consts);

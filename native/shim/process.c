@@ -158,6 +158,7 @@ static void after_fork_child(void) {
     atomic_store(&creating, 0);
     tg_names_after_fork();
     tg_context_after_fork();
+    tg_kt_after_fork();
 }
 
 __attribute__((constructor)) static void tg_init(void) {

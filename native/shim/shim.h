@@ -297,6 +297,14 @@ void tg_gpu_time_sync(int scope, uint64_t key);
 void tg_gpu_time_window_end(uint64_t seq, uint64_t now);
 void tg_gpu_time_poll(void);
 void tg_gpu_time_after_fork(void);
+/* kernel_timing.c: per-kernel device time through CUPTI (TAILGUARD_KERNEL_TIMING). tg_kt_mode: 0 not decided yet,
+ * -1 off, 1 sampled, 2 all. Around a CUDA launch or copy while it is not off, tg_kt_push (1: an id was pushed, pop it
+ * after the call; the first call decides, loading CUPTI). */
+extern int tg_kt_mode;
+void tg_kt_start(void); /* decides (and loads CUPTI) once, before the first launch or copy is timed */
+int tg_kt_push(int is_launch, uint64_t t0);
+void tg_kt_pop(void);
+void tg_kt_after_fork(void);
 /* interpose/ioctl.c: the NVIDIA channel-group timeslice of this process's contexts. */
 uint32_t tg_timeslice_update(int below_another, int *shortened);
 void tg_timeslice_after_fork(void);

@@ -18,6 +18,7 @@
 #include <linux/futex.h>
 #include <unistd.h>
 
+#include "activity.h"
 #include "sim.h"
 #include "tailguard/log.h"
 #include "tailguard/options.h"
@@ -41,6 +42,7 @@ struct sim_op {
     struct sim_stream *stream;  /* NULL in graphs */
     uint64_t submit_ns;
     uint64_t seq;               /* kernels: sequence number within the stream (trace) */
+    uint32_t correlation;       /* the simulated CUPTI's id for it (activity.h; 0: none) */
     union {
         struct {
             const char *name;
@@ -211,7 +213,19 @@ static void park(void) {
     for (;;) pause(); /* the process is exiting; the device has been left */
 }
 
-static void run_kernel(struct sim_op *op, int last) {
+/* The simulated CUPTI's hooks (activity.h), NULL while it is not collecting. */
+static _Atomic(const sim_activity_hooks *) activity;
+
+__attribute__((visibility("default"))) void tailguard_sim_activity(const sim_activity_hooks *hooks) {
+    atomic_store(&activity, hooks);
+}
+
+static uintptr_t stream_id(const struct sim_stream *s) {
+    return !s || s->kind == STREAM_LEGACY ? 0 : (uintptr_t)s;
+}
+
+/* Returns when the kernel first started on the device timeline. */
+static uint64_t run_kernel(struct sim_op *op, int last) {
     uint64_t rem = op->u.k.ns, used = 0, first = 0;
     for (;;) {
         if (atomic_load_explicit(&exiting, memory_order_relaxed)) park();
@@ -242,6 +256,7 @@ static void run_kernel(struct sim_op *op, int last) {
         uintptr_t id = op->stream->kind == STREAM_LEGACY ? 0 : (uintptr_t)op->stream;
         sim_trace_kernel(id, op->seq, name, first, ptime, used);
     }
+    return first;
 }
 
 static void do_copy(const struct sim_copy *c) {
@@ -269,17 +284,27 @@ static void execute(struct sim_op *op, int last) {
     uint64_t now = sim_now();
     if (ptime < op->submit_ns) ptime = op->submit_ns;
     if (now > SIM_LAG_NS && ptime < now - SIM_LAG_NS) ptime = now - SIM_LAG_NS;
+    const sim_activity_hooks *act = op->correlation ? atomic_load(&activity) : NULL;
     switch (op->kind) {
-    case OP_KERNEL:
-        run_kernel(op, last);
+    case OP_KERNEL: {
+        uint64_t first = run_kernel(op, last);
+        if (act)
+            act->executed(SIM_ACT_KERNEL, op->correlation,
+                          op->u.k.name ? op->u.k.name : sim_host_kernel_name(op->u.k.host_fn), first, ptime, 0,
+                          stream_id(op->stream));
         break;
+    }
     case OP_COPY:
         if (copy_bytes(&op->u.c, 1) >= BIG_TRANSFER) sim_device_release(ptime);
         do_copy(&op->u.c);
+        if (act) act->executed(SIM_ACT_COPY, op->correlation, NULL, ptime, ptime, copy_bytes(&op->u.c, 1), stream_id(op->stream));
         break;
     case OP_FILL:
         if (copy_bytes(&op->u.c, op->elem) >= BIG_TRANSFER) sim_device_release(ptime);
         do_fill(&op->u.c, op->elem, op->value);
+        if (act)
+            act->executed(SIM_ACT_FILL, op->correlation, NULL, ptime, ptime, copy_bytes(&op->u.c, op->elem),
+                          stream_id(op->stream));
         break;
     case OP_RECORD:
         /* A real GPU stamps an event when it processes this context's work: while another process's kernels hold
@@ -437,6 +462,10 @@ static int op_push(struct sim_stream *s, struct sim_op *op) {
     op->stream = s;
     op->submit_ns = sim_now();
     if (op->kind == OP_KERNEL) op->seq = s->kernels++;
+    const sim_activity_hooks *act = atomic_load(&activity);
+    op->correlation = 0;
+    if (act && (op->kind == OP_KERNEL || op->kind == OP_COPY || op->kind == OP_FILL))
+        op->correlation = act->submitted(op->kind == OP_KERNEL ? SIM_ACT_KERNEL : op->kind == OP_COPY ? SIM_ACT_COPY : SIM_ACT_FILL);
     uint64_t pos = atomic_load_explicit(&q.tail, memory_order_relaxed) + 1;
     atomic_store_explicit(&s->last_pos, pos, memory_order_relaxed);
     if (op->kind == OP_RECORD) {
@@ -533,10 +562,20 @@ static int wait_all(void) {
 
 int sim_copy_async(struct sim_stream *s, const struct sim_copy *c) { return submit_block(s, OP_COPY, c, 1, 0); }
 
+/* A synchronous copy or fill, done by the calling thread: the simulated CUPTI sees it as instantaneous. */
+static void sync_activity(struct sim_stream *s, int kind, uint64_t bytes) {
+    const sim_activity_hooks *act = atomic_load(&activity);
+    if (!act) return;
+    uint32_t correlation = act->submitted(kind);
+    uint64_t now = sim_now();
+    if (correlation) act->executed(kind, correlation, NULL, now, now, bytes, stream_id(s));
+}
+
 int sim_copy_sync(struct sim_stream *s, const struct sim_copy *c) {
     if (capturing(s)) return SIM_ECAPTURE;
     int rc = wait_all();
     if (rc == SIM_OK) do_copy(c);
+    if (rc == SIM_OK) sync_activity(s, SIM_ACT_COPY, copy_bytes(c, 1));
     return rc;
 }
 
@@ -548,6 +587,7 @@ int sim_fill_sync(struct sim_stream *s, const struct sim_copy *c, unsigned elem,
     if (capturing(s)) return SIM_ECAPTURE;
     int rc = wait_all();
     if (rc == SIM_OK) do_fill(c, elem, value);
+    if (rc == SIM_OK) sync_activity(s, SIM_ACT_FILL, copy_bytes(c, elem));
     return rc;
 }
 

@@ -95,11 +95,17 @@ describe("the Grafana dashboard", () => {
     let text: string;
     try {
       const r = await runProgram(path.join(nativeBuild, "tg-workload"), ["requests", "--rate", "100", "--count", "10", "--kernels", "2", "--kernel-us", "100"],
-        { env: simEnv(dir, { LD_PRELOAD: shimLib, TAILGUARD_PRIORITY: "high" }) });
+        // kernel timing on (the simulated CUPTI): the kernel device-time panels' metric is exported only then
+        { env: simEnv(dir, { LD_PRELOAD: shimLib, TAILGUARD_PRIORITY: "high", TAILGUARD_KERNEL_TIMING: "all" }) });
       expect(r.code, r.stderr).toBe(0);
       const end = Date.now() + 10_000;
       while (agent.stats().windows < 10 && Date.now() < end) await new Promise((res) => setTimeout(res, 25));
+      // the kernel times come at the process's exit (CUPTI's last flush), after its last window
       text = await (await fetch(agent.server!.url()!)).text();
+      while (!text.includes("tailguard_kernel_gpu_time_seconds_bucket") && Date.now() < end) {
+        await new Promise((res) => setTimeout(res, 50));
+        text = await (await fetch(agent.server!.url()!)).text();
+      }
     } finally {
       await agent.stop();
     }

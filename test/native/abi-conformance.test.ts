@@ -12,6 +12,9 @@ import { requireComponent } from "../support/components.js";
 import { root } from "../support/native.js";
 
 const cudaInclude = ["/usr/local/cuda/include", "/opt/cuda/include"].find((d) => existsSync(path.join(d, "cuda.h")));
+/** CUPTI's headers: in the toolkit's include directory (CUDA 12 and later), or its extras/CUPTI/include */
+const cuptiInclude = cudaInclude && [cudaInclude, path.join(cudaInclude, "../extras/CUPTI/include")]
+  .find((d) => existsSync(path.join(d, "cupti_activity.h")));
 
 function compileAndRun(unit: string, flags: string[]): string {
   const out = path.join(mkdtempSync(path.join(tmpdir(), "tg-abi-")), "unit");
@@ -26,6 +29,12 @@ describe("ABI conformance", () => {
     const out = compileAndRun("cuda_conformance.cc", ["-D__CUDA_API_VERSION_INTERNAL", `-I${cudaInclude}`]);
     expect(out).toMatch(/^cuda functions=(\d+)$/m);
     expect(Number(/functions=(\d+)/.exec(out)![1])).toBeGreaterThan(100);
+  });
+
+  it("cupti_abi.h matches the installed cupti_activity.h and cupti_result.h", (ctx) => {
+    ctx.skip(!cuptiInclude, "no CUPTI headers (a CUDA toolkit's cupti_activity.h): cupti_abi.h was not checked");
+    const out = compileAndRun("cupti_conformance.cc", [`-I${cuptiInclude}`, `-I${cudaInclude}`]);
+    expect(Number(/cupti functions=(\d+)/.exec(out)![1])).toBeGreaterThanOrEqual(12);
   });
 
   it("hip_abi.h matches the installed HIP headers (libamdhip64-dev)", () => {

@@ -9,7 +9,7 @@ import path from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { afterEach, describe, expect, it } from "vitest";
 
-import { AgentMetrics, METRICS, otlpMetricExporter, type MetricDefinition } from "../../agent/src/telemetry/metrics.js";
+import { AgentMetrics, KERNEL_LABELS, METRICS, otlpMetricExporter, type MetricDefinition } from "../../agent/src/telemetry/metrics.js";
 import { otelConfig, type Env } from "../../agent/src/telemetry/otel-env.js";
 import { ServedMetrics } from "../support/served-metrics.js";
 import { HISTOGRAM_METRICS, PERCENTILES, type Hold, type RequestWindow, type SeriesSnapshot } from "../../agent/src/model.js";
@@ -129,8 +129,8 @@ describe("the metric definitions", () => {
   it("each metric has one name: its key and the HDR histogram of that name are its OTel name", () => {
     for (const [key, d] of Object.entries(METRICS) as [string, MetricDefinition][])
       expect(key, d.otel).toBe(d.otel.replace(/^tailguard\./, "").replace(/\./g, "_"));
-    // the agent's histograms are the exported ones of the same name (kernel_gpu_time is not recorded yet)
-    for (const h of HISTOGRAM_METRICS.filter((m) => m !== "kernel_gpu_time"))
+    // the agent's histograms are the exported ones of the same name
+    for (const h of HISTOGRAM_METRICS)
       expect((METRICS as Record<string, MetricDefinition>)[h]?.type, h).toBe("histogram");
   });
 });
@@ -164,6 +164,8 @@ describe("the Prometheus endpoint", () => {
     m.observeLaunches(b, 10, new Float64Array([20_000]));
     m.addDropped(b, 7);
     m.addDropped(b, 3);
+    m.observeKernelTime(a, "gemm_kernel", 30_000);
+    m.observeKernelTime(b, "gemm_kernel", 1_000_000);
     m.setProcesses(2, 1);
 
     const { types, samples } = await scrape(m);
@@ -284,6 +286,26 @@ describe("the Prometheus endpoint", () => {
     expect(value(samples, "tailguard_request_windows_total", { pid: "7" })).toBe(2);
     expect(value(samples, "tailguard_gpu_time_missing_total", { pid: "7", reason: "stream" })).toBe(1);
     expect(value(samples, "tailguard_gpu_time_missing_total", { pid: "7", reason: "no_timing" })).toBe(0); // from the start
+  });
+
+  it("kernel device times (CUPTI): by kernel name, the first KERNEL_LABELS names of a process, then other", async () => {
+    const m = await start({});
+    m.observeKernelTime(meta(7), "gemm", 2_000_000);
+    m.observeKernelTime(meta(7), "gemm", 3_000_000);
+    for (let i = 0; i < KERNEL_LABELS + 5; i++) m.observeKernelTime(meta(7), `k${i}`, 10_000);
+    m.observeKernelTime(meta(7), "x".repeat(5000), 10_000);
+    const { samples } = await scrape(m);
+    expect(value(samples, "tailguard_kernel_gpu_time_seconds_count", { pid: "7", kernel: "gemm" })).toBe(2);
+    expect(value(samples, "tailguard_kernel_gpu_time_seconds_sum", { pid: "7", kernel: "gemm" })).toBeCloseTo(0.005, 9);
+    expect(value(samples, "tailguard_kernel_gpu_time_seconds_bucket", { pid: "7", kernel: "gemm", le: "0.0025" })).toBe(1);
+    const kernels = new Set(find(samples, "tailguard_kernel_gpu_time_seconds_count", { pid: "7" }).map((s) => s.labels.kernel));
+    // a process that times no kernels: no kernel-time metric at all, not an empty one
+    const none = await start({});
+    none.observeLaunches(meta(8), 3);
+    expect((await scrape(none)).types.has("tailguard_kernel_gpu_time_seconds")).toBe(false);
+    expect(kernels.size).toBe(KERNEL_LABELS + 1);
+    expect(kernels.has("other")).toBe(true);
+    expect(value(samples, "tailguard_kernel_gpu_time_seconds_count", { pid: "7", kernel: "other" })).toBe(7);
   });
 
   it("exports the HDR snapshots' percentiles as gauges in seconds, labelled with the percentile in percent", async () => {
@@ -468,6 +490,7 @@ describe("OTLP push", () => {
       const a = meta(101);
       m.observeWindow(a, window(101, 3_000_000));
       m.observeLaunches(a, 42);
+      m.observeKernelTime(a, "gemm", 40_000); // kernel times are exported only where a process times kernels
       await m.shutdown(); // shutdown pushes a last export
 
       expect(receiver.requests.length).toBeGreaterThan(0);

@@ -114,6 +114,34 @@ describe("tailguard report", () => {
     );
   });
 
+  it("kernel times (kernel_time lines): a kernel_gpu_time series per process, and the top kernels by device time", async () => {
+    const file = path.join(testDir("report-kernels"), "kernels.jsonl");
+    const kt = (pid: number, kernel: string, ns: number, op = "kernel") =>
+      ({ kind: "kernel_time", op, pid, tid: pid, t: 9, launch: 1, gpu_start: 1000, gpu_end: 1000 + ns, kernel });
+    const lines = [
+      { kind: "recording", format: 1, command: ["sh"] },
+      { kind: "process", op: "attach", pid: 10, cmd: ["server"], priority: 0 },
+      kt(10, "gemm", 3_000_000), kt(10, "gemm", 3_000_000), kt(10, "relu", 1_000_000), kt(11, "relu", 1_000_000),
+      kt(10, "", 5_000_000, "memcpy"), // copies are not kernels
+      { kind: "kernel_time", op: "dropped", pid: 10, tid: 0, t: 9, count: 3 },
+      { ...kt(10, "bad", 1), gpu_end: 0 }, // end before start: skipped, said
+    ];
+    writeFileSync(file, lines.map((l) => JSON.stringify(l)).join("\n") + "\n");
+    const r = await report(file);
+    expect(r.series.map((s) => [s.metric, s.key.pid, s.count, s.max])).toEqual([
+      ["kernel_gpu_time", 10, 3, 3_000_000], ["kernel_gpu_time", 11, 1, 1_000_000]]);
+    expect(r.kernels).toEqual([
+      { kernel: "gemm", count: 2, totalNs: 6_000_000, meanNs: 3_000_000, share: 0.75 },
+      { kernel: "relu", count: 2, totalNs: 2_000_000, meanNs: 1_000_000, share: 0.25 },
+    ]);
+    expect(r.skipped.lines).toBe(1);
+    const table = formatReport(r);
+    const at = table.indexOf("top kernels by device time (kernel_time lines, all processes):");
+    expect(at).toBeGreaterThan(0);
+    expect(table.slice(at + 1).map((l) => l.split(/\s{2,}/))).toEqual([
+      ["KERNEL", "COUNT", "DEVICE TIME", "SHARE", "MEAN"], ["gemm", "2", "6.00ms", "75.0%", "3.00ms"], ["relu", "2", "2.00ms", "25.0%", "1.00ms"]]);
+  });
+
   it("an interval log: tailguard's series by tag, another writer's tags as they are", async () => {
     const dir = testDir("report-hlog");
     const ours = path.join(dir, "ours.hlog");

@@ -20,6 +20,19 @@ export interface ReportRow extends SeriesSnapshot {
   command?: string;
 }
 
+/** A kernel's device time in a recording (kernel_time lines), over all its processes. */
+export interface KernelTotal {
+  kernel: string;
+  count: number;
+  totalNs: number;
+  meanNs: number;
+  /** its share of all kernels' device time */
+  share: number;
+}
+/** Kernels the report lists; distinct kernel names it tells apart (the rest are added up as "other"). */
+const TOP_KERNELS = 10;
+const KERNEL_NAMES_MAX = 10_000;
+
 /** A line the report could not use. */
 export interface SkippedLine {
   line: number;
@@ -35,6 +48,9 @@ export interface Report {
   other: LoggedSeries[];
   /** durations beyond the histograms' range (over an hour) or below it, recorded at its edge */
   clamped: number;
+  /** recordings with kernel timing on (TAILGUARD_KERNEL_TIMING): the kernels that took the most device time, most
+   *  first (at most TOP_KERNELS; absent when the recording has no kernel times) */
+  kernels?: KernelTotal[];
   /** lines skipped because they could not be used: how many, and the first SKIPPED_SHOWN of them */
   skipped: { lines: number; first: SkippedLine[] };
 }
@@ -165,7 +181,7 @@ const isCount = (v: unknown): v is number => Number.isSafeInteger(v) && (v as nu
 const isTime = (v: unknown): v is number => Number.isSafeInteger(v);
 
 /** The lines of a recording a report reads (docs/records.md). */
-type Use = "attach" | "detach" | "request_latency" | "hold_time" | "launch_api_time" | "gpu_time" | null;
+type Use = "attach" | "detach" | "request_latency" | "hold_time" | "launch_api_time" | "gpu_time" | "kernel_time" | null;
 
 function useOf(o: Record<string, any>): Use {
   if (o.kind === "process") return o.op === "attach" || o.op === "detach" ? o.op : null;
@@ -173,6 +189,7 @@ function useOf(o: Record<string, any>): Use {
   if (o.kind === "hold") return "hold_time";
   if (o.kind === "launch") return "launch_api_time";
   if (o.kind === "gpu_time") return o.op === "window" ? "gpu_time" : null;
+  if (o.kind === "kernel_time") return o.op === "kernel" ? "kernel_time" : null;
   return null;
 }
 
@@ -190,8 +207,9 @@ function problemOf(o: Record<string, any>, use: Use): string | null {
     const uuid = o.gpu?.uuid;
     if (uuid != null && typeof uuid !== "string") return `gpu.uuid is ${shown(uuid)}, not a string`;
     if (typeof uuid === "string" && uuid.length > MAX_UUID) return `gpu.uuid is ${uuid.length} characters long, not a GPU's UUID`;
-  } else if (use === "gpu_time") {
-    if (!isCount(o.window)) return `window is ${shown(o.window)}, not a request window's number`;
+  } else if (use === "gpu_time" || use === "kernel_time") {
+    if (use === "gpu_time" && !isCount(o.window)) return `window is ${shown(o.window)}, not a request window's number`;
+    if (use === "kernel_time" && o.kernel !== undefined && typeof o.kernel !== "string") return `kernel is ${shown(o.kernel)}, not a name`;
     if (!isTime(o.gpu_start) || !isTime(o.gpu_end) || o.gpu_end < o.gpu_start)
       return `gpu_start ${shown(o.gpu_start)} and gpu_end ${shown(o.gpu_end)} are not device times in nanoseconds, start first`;
   } else {
@@ -239,6 +257,7 @@ async function reportRecording(file: string, fh: FileHandle, limits: ReportLimit
       if (proc) commands.set(`${pid};${key.priority}`, proc.command);
     };
     const requests = new RecordedRequests((pid, ns) => record("request_latency", pid, ns));
+    const kernels = new Map<string, { count: number; totalNs: number }>();
     // where each window began (its end line's t), for the queue delay of its gpu_time line, which follows it
     const began = new Map<string, number>();
     for await (const line of lines(fh, limits.maxLine)) {
@@ -260,7 +279,7 @@ async function reportRecording(file: string, fh: FileHandle, limits: ReportLimit
         skipped.add(n, "not a JSON object");
         continue;
       }
-      if (!text.includes('"dur"') && !text.includes('"process"') && !text.includes('"gpu_time"')) continue;
+      if (!text.includes('"dur"') && !text.includes('"process"') && !text.includes('"gpu_time"') && !text.includes('"kernel_time"')) continue;
       let o: unknown;
       try {
         o = JSON.parse(text);
@@ -306,6 +325,16 @@ async function reportRecording(file: string, fh: FileHandle, limits: ReportLimit
           record("request_queue_delay", r.pid, Math.max(0, r.gpu_start - t));
           began.delete(key);
         }
+      } else if (use === "kernel_time") {
+        // one kernel's device time, measured by CUPTI (docs/gpu-time.md)
+        const ns = r.gpu_end - r.gpu_start;
+        record("kernel_gpu_time", r.pid, ns);
+        let name = typeof r.kernel === "string" ? r.kernel : "unknown";
+        if (!kernels.has(name) && kernels.size >= KERNEL_NAMES_MAX) name = "other";
+        const k = kernels.get(name) ?? { count: 0, totalNs: 0 };
+        k.count++;
+        k.totalNs += ns;
+        kernels.set(name, k);
       } else if (use === "hold_time") {
         record(use, r.pid, r.dur);
         if (isTime(r.t)) requests.hold(r.pid, r.t, r.dur);
@@ -326,7 +355,15 @@ async function reportRecording(file: string, fh: FileHandle, limits: ReportLimit
         return command === undefined ? row : { ...row, command };
       })
       .sort(bySeries);
-    return { file, format: "recording", series, other: [], clamped: histograms.clamped, skipped: skipped.summary };
+    const report: Report = { file, format: "recording", series, other: [], clamped: histograms.clamped, skipped: skipped.summary };
+    if (kernels.size) {
+      const all = [...kernels.values()].reduce((sum, k) => sum + k.totalNs, 0);
+      report.kernels = [...kernels.entries()]
+        .map(([kernel, k]) => ({ kernel, count: k.count, totalNs: k.totalNs, meanNs: k.totalNs / k.count, share: all ? k.totalNs / all : 0 }))
+        .sort((a, b) => b.totalNs - a.totalNs)
+        .slice(0, TOP_KERNELS);
+    }
+    return report;
   } finally {
     histograms.close();
   }
@@ -425,6 +462,15 @@ export function formatReport(r: Report): string[] {
       .join("  ")
       .trimEnd();
   const out = [`${r.file} (${what})`, "", line(header), ...rows.map(line)];
+  if (r.kernels?.length) {
+    // the kernels that took the most device time (kernel timing: docs/gpu-time.md), names as CUPTI gives them
+    const kHeader = ["KERNEL", "COUNT", "DEVICE TIME", "SHARE", "MEAN"];
+    const kRows = r.kernels.map((k) => [k.kernel.length > 80 ? `${k.kernel.slice(0, 77)}...` : k.kernel, String(k.count),
+      formatNs(k.totalNs), `${(k.share * 100).toFixed(1)}%`, formatNs(k.meanNs)]);
+    const kw = kHeader.map((h, i) => Math.max(h.length, ...kRows.map((row) => row[i].length)));
+    const kLine = (cells: string[]) => cells.map((c, i) => (i === cells.length - 1 ? c : c.padEnd(kw[i]))).join("  ").trimEnd();
+    out.push("", `top kernels by device time (kernel_time lines, all processes):`, kLine(kHeader), ...kRows.map(kLine));
+  }
   if (r.clamped > 0)
     out.push("", `${r.clamped} durations were outside 0 ns to 1 hour and were counted at the nearest end`);
   return out;

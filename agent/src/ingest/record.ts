@@ -47,6 +47,9 @@ export const RecordField = {
   "gpu_time.seq": [40, 8],
   "gpu_time.gpu_start": [48, 8],
   "gpu_time.gpu_end": [56, 8],
+  "kernel_time.launch": [40, 8],
+  "kernel_time.gpu_start": [48, 8],
+  "kernel_time.gpu_end": [56, 8],
 } as const satisfies Record<string, readonly [number, number]>;
 
 export const Kind = {
@@ -62,6 +65,7 @@ export const Kind = {
   CONTEXT: 10,
   RANGE: 11,
   GPU_TIME: 12,
+  KERNEL_TIME: 13,
 } as const;
 export const KindName: Record<number, string> = {
   1: "process",
@@ -76,6 +80,7 @@ export const KindName: Record<number, string> = {
   10: "context",
   11: "range",
   12: "gpu_time",
+  13: "kernel_time",
 };
 
 /** Names of `op`, by kind. */
@@ -90,12 +95,15 @@ export const OpName: Record<number, Record<number, string>> = {
   [Kind.CONTEXT]: { 1: "process", 2: "request_begin", 3: "request_end" },
   [Kind.RANGE]: { 1: "push", 2: "pop", 3: "start", 4: "end", 5: "mark" },
   [Kind.GPU_TIME]: { 1: "window", 2: "missing" },
+  [Kind.KERNEL_TIME]: { 1: "kernel", 2: "memcpy", 3: "memset", 4: "dropped", 5: "started" },
 };
 /** Why a window's device times are missing (GPU_TIME missing records' result). */
 export const GpuMissingName: Record<number, string> = { 1: "no_timing", 2: "pool_full", 3: "stream", 4: "fork" };
 export const ReleaseName: Record<number, string> = { 1: "idle", 2: "lapsed", 3: "min_share", 4: "drained" };
 
-export const Flag = { DUR_US: 1, CAPTURED: 2, ASYNC: 4, BLOCKING: 8, PER_THREAD: 16, UNTIMED: 32, SAMPLED: 64 } as const;
+export const Flag = { DUR_US: 1, CAPTURED: 2, ASYNC: 4, BLOCKING: 8, PER_THREAD: 16, UNTIMED: 32, SAMPLED: 64, KT_CALL: 128 } as const;
+/** KERNEL_TIME with Flag.KT_CALL: how long before its CUDA call began its launch record may have been made (ns). */
+export const KT_CALL_SLACK_NS = 20_000;
 export const RingState = { RUNNING: 1, EXITED: 2, EXECED: 3 } as const;
 export const AttachPath = { CUDA_SYMBOL: 1, CUDA_GPA: 2, CUDA_DLSYM: 4, HIP_SYMBOL: 8, HIP_DLSYM: 16 } as const;
 
@@ -146,6 +154,8 @@ export const recordConstants: Record<string, number> = {
   TG_F_PER_THREAD: Flag.PER_THREAD,
   TG_F_UNTIMED: Flag.UNTIMED,
   TG_F_SAMPLED: Flag.SAMPLED,
+  TG_F_KT_CALL: Flag.KT_CALL,
+  TG_KT_CALL_SLACK_NS: KT_CALL_SLACK_NS,
   TG_KIND_CONTEXT: Kind.CONTEXT,
   TG_KIND_RANGE: Kind.RANGE,
   TG_KIND_GPU_TIME: Kind.GPU_TIME,
@@ -163,6 +173,12 @@ export const recordConstants: Record<string, number> = {
   TG_GPU_MISSING_POOL: 2,
   TG_GPU_MISSING_STREAM: 3,
   TG_GPU_MISSING_FORK: 4,
+  TG_KIND_KERNEL_TIME: Kind.KERNEL_TIME,
+  TG_OP_KT_KERNEL: 1,
+  TG_OP_KT_MEMCPY: 2,
+  TG_OP_KT_MEMSET: 3,
+  TG_OP_KT_DROPPED: 4,
+  TG_OP_KT_STARTED: 5,
   TG_STATE_RUNNING: RingState.RUNNING,
   TG_STATE_EXITED: RingState.EXITED,
   TG_STATE_EXECED: RingState.EXECED,
@@ -198,6 +214,9 @@ export const AT_RANGE_CATEGORY = RecordField["range.category"][0];
 export const AT_GPU_TIME_SEQ = RecordField["gpu_time.seq"][0];
 export const AT_GPU_TIME_START = RecordField["gpu_time.gpu_start"][0];
 export const AT_GPU_TIME_END = RecordField["gpu_time.gpu_end"][0];
+export const AT_KT_LAUNCH = RecordField["kernel_time.launch"][0];
+export const AT_KT_START = RecordField["kernel_time.gpu_start"][0];
+export const AT_KT_END = RecordField["kernel_time.gpu_end"][0];
 export const AT_WINDOW_STREAMS = RecordField["window.streams"][0];
 export const AT_HOLD_CAUSE_WINDOW = RecordField["hold.cause_window"][0];
 export const AT_HOLD_CAUSE_PID = RecordField["hold.cause_pid"][0];

@@ -86,6 +86,20 @@ export function recordToJson(r: RawRecord, ctx: JsonContext): Record<string, unk
       o.gpu_start = Number(r.gpuStart - ctx.origin);
       o.gpu_end = Number(r.gpuEnd - ctx.origin);
     } else o.reason = GpuMissingName[r.result] ?? r.result;
+  } else if (r.kind === Kind.KERNEL_TIME) {
+    if (op === "dropped") o.count = Number(r.payload64);
+    else if (op === "started") o.mode = r.result === 2 ? "all" : "sampled";
+    else {
+      if (r.flags & Flag.KT_CALL) {
+        // keyed by the CUDA call that submitted it (record.h, TG_F_KT_CALL)
+        const start = Number(r.payload64 - ctx.origin);
+        o.call_start = start;
+        o.call_end = start + (r.durNs ?? 0);
+      } else o.launch = Number(r.payload64 - ctx.origin);
+      o.gpu_start = Number(r.gpuStart - ctx.origin);
+      o.gpu_end = Number(r.gpuEnd - ctx.origin);
+      if (r.stream) o.kernel = ctx.kernelName(Number(r.stream)) ?? `#${r.stream}`;
+    }
   } else if (r.kind === Kind.RANGE) {
     rangeJson(r, ctx, o);
   } else if (r.kind !== Kind.PROCESS) {

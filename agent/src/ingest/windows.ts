@@ -13,6 +13,7 @@ import type { Hold, Launch, NvtxRange, ProcessMeta, RequestWindow, TracedRequest
 import { RangeTracker } from "./ranges.js";
 import { HOLD_JOINS_WINDOW_NS, requestOf } from "./requests.js";
 import { GpuTimes } from "./gpu-time.js";
+import { KernelTimes, type KernelTime } from "./kernel-time.js";
 import { ContextTracker, traceContextOf, windowContexts } from "./contexts.js";
 import { TracedRequests, type Assembling } from "./traced.js";
 
@@ -24,6 +25,8 @@ export interface WindowSink<P> {
   launchApiTime(proc: P, ns: number): void;
   /** a window's device times are missing, and why (docs/gpu-time.md) */
   gpuTimeMissing?(proc: P, reason: string): void;
+  /** one kernel's device time, measured by CUPTI (TAILGUARD_KERNEL_TIMING; kernel-time.ts) */
+  kernelTime?(proc: P, k: KernelTime): void;
   /** whether a window's launches are wanted (its spans show them); asked before `window`, without them. Default: yes */
   wantsLaunches?(proc: P, w: RequestWindow): boolean;
   /** a request with a trace context has ended (traced.ts): its own request span */
@@ -218,12 +221,16 @@ export class WindowAssembler<P> {
   private lastEnd = 0n;
   /** device times of windows still to settle (gpu-time.ts) */
   readonly gpuTimes = new GpuTimes();
+  /** device times of launches, where the shim times kernels (kernel-time.ts) */
+  readonly kernelTimes = new KernelTimes();
   /** its last ended windows (begin, end), for busyDuring */
   private readonly recent: { seq: number; t: bigint; end: bigint }[] = [];
   /** the application's trace contexts (CONTEXT records), by thread and time */
   private readonly contexts: ContextTracker;
   /** the requests with a trace context, each finished at its end */
   private readonly traced = new TracedRequests();
+  /** requests with a trace context that ended, waiting for their kernels' device times (kernel-time.ts) */
+  private kernelWait: Assembling[] = [];
   /** the process's NVTX ranges, for the spans of the windows they overlap */
   readonly ranges = new RangeTracker();
 
@@ -287,6 +294,10 @@ export class WindowAssembler<P> {
         const missing = this.gpuTimes.record(data, o);
         if (missing) this.sink.gpuTimeMissing?.(this.proc, missing);
       }
+      else if (kind === Kind.KERNEL_TIME) {
+        const k = this.kernelTimes.record(data, o, this.names);
+        if (k) this.sink.kernelTime?.(this.proc, k);
+      }
       else if (kind === Kind.CONTEXT) this.contexts.record(data, o, this.traced.context(data, o));
       else if (kind === Kind.SYNC && this.traced.active) this.traced.sync(data, o);
       else if (kind === Kind.COPY && this.traced.active) this.traced.copy(data, o);
@@ -347,9 +358,15 @@ export class WindowAssembler<P> {
 
   /** Finishes the windows that ended before the previous call (or all of them when the ring is closed). */
   settle(final = false): void {
-    const ready = final ? [...this.settling, ...this.ended] : this.settling;
+    let ready = final ? [...this.settling, ...this.ended] : this.settling;
     this.settling = final ? [] : this.ended;
     this.ended = [];
+    if (!final && this.kernelTimes.active) {
+      // a process that times kernels: its windows wait for their kernels' device times (kernel-time.ts)
+      const [now, later] = this.kernelTimes.due(ready);
+      ready = now;
+      this.settling.push(...later);
+    }
     if (ready.length) {
       this.launches.sort();
       this.holds.sort((a, b) => (a.t < b.t ? -1 : a.t > b.t ? 1 : 0));
@@ -359,9 +376,16 @@ export class WindowAssembler<P> {
         this.finish(w);
       }
     }
-    // the requests with a trace context that ended before the previous call: each its own span now
-    for (const req of this.traced.settle(final)) this.finishRequest(req);
-    const tracedHorizon = this.traced.horizon();
+    // the requests with a trace context that ended before the previous call: each its own span now (in a process
+    // that times kernels, once their kernels' device times can have come, as its windows)
+    let requests = this.traced.settle(final);
+    if (this.kernelTimes.active || this.kernelWait.length) {
+      const all = [...this.kernelWait, ...requests];
+      [requests, this.kernelWait] = final ? [all, []] : this.kernelTimes.due(all);
+    }
+    for (const req of requests) this.finishRequest(req);
+    let tracedHorizon = this.traced.horizon();
+    for (const req of this.kernelWait) if (tracedHorizon === null || req.id.t < tracedHorizon) tracedHorizon = req.id.t;
     // what can no longer belong to a window: before every window still to be finished and any open one
     let horizon: bigint | null = null;
     for (const t of this.open.values()) if (horizon === null || t < horizon) horizon = t;
@@ -433,6 +457,7 @@ export class WindowAssembler<P> {
     if (req.launchRecords && (this.sink.wantsRequestLaunches?.(this.proc, r) ?? true)) {
       const n = Math.min(req.launchCount, req.launchRecords.length / RECORD_SIZE);
       for (let i = 0; i < n; i++) r.launches.push(decodeLaunch(req.launchRecords, i * RECORD_SIZE, this.names));
+      this.kernelTimes.attach(r.launches);
     }
     TracedRequests.forgetWork(req);
     this.sink.request?.(this.proc, r);
@@ -500,6 +525,7 @@ export class WindowAssembler<P> {
     if (this.sink.wantsLaunches?.(this.proc, window) ?? true) {
       for (let i = first; i < last && window.launches.length < this.launchLimit; i++)
         window.launches.push(buffer.decode(i, this.names));
+      this.kernelTimes.attach(window.launches);
       window.launchesDropped = Math.max(0, w.launchCount - window.launches.length);
     }
     this.sink.window(this.proc, window);

@@ -81,6 +81,12 @@ function sloBuckets(fromExp: number, toExp: number): number[] {
  *  labels are all the same (docs/metrics.md, "Labels"). namespace, pod and container only where known. */
 const PROCESS = ["priority", "gpu", "command", "namespace", "pod", "container"] as const;
 
+/** Kernel names that get a `kernel` label value of their own, per process series (the first seen); the others are
+ *  "other": a process that compiles kernels at run time cannot grow the label set without bound. */
+export const KERNEL_LABELS = 20;
+/** How much of a kernel name a label value keeps (mangled C++ names run to kilobytes). */
+const KERNEL_LABEL_CHARS = 160;
+
 /** Everything the agent exports, by name. */
 const SPECS = {
   request_latency: {
@@ -113,6 +119,14 @@ const SPECS = {
     unit: "s",
     description: "Queue delay of a request window, measured on the device: from its first work being submitted to the GPU starting it (behind other processes' work, a context switch, its own earlier work).",
     labels: PROCESS,
+    buckets: sloBuckets(-6, 0),
+  },
+  kernel_gpu_time: {
+    otel: "tailguard.kernel.gpu_time",
+    type: "histogram",
+    unit: "s",
+    description: `Device time of one kernel, measured by CUPTI when the shim times kernels (TAILGUARD_KERNEL_TIMING=sampled or all: docs/gpu-time.md); kernel: its name, for a process's first ${KERNEL_LABELS} kernel names, then "other".`,
+    labels: [...PROCESS, "kernel"],
     buckets: sloBuckets(-6, 0),
   },
   launch_api_time: {
@@ -370,7 +384,7 @@ class Distribution {
   }
 }
 
-const bucketsOf = (key: "request_latency" | "hold_time" | "launch_api_time" | "request_gpu_time" | "request_queue_delay", exemplars: boolean) => {
+const bucketsOf = (key: "request_latency" | "hold_time" | "launch_api_time" | "request_gpu_time" | "request_queue_delay" | "kernel_gpu_time", exemplars: boolean) => {
   const boundaries = [...METRICS[key].buckets];
   const ns = Float64Array.from(boundaries, (s) => Math.round(s * 1e9));
   return () => new Distribution(boundaries, ns, exemplars);
@@ -380,6 +394,7 @@ const holdDistribution = bucketsOf("hold_time", true);
 const apiDistribution = bucketsOf("launch_api_time", false);
 const gpuTimeDistribution = bucketsOf("request_gpu_time", false);
 const queueDelayDistribution = bucketsOf("request_queue_delay", false);
+const kernelTimeDistribution = bucketsOf("kernel_gpu_time", false);
 /** Why a window has no device times (the shim's tg_gpu_missing, record.ts' GpuMissingName): each is exported from
  *  the start, at zero. */
 const GPU_MISSING_REASONS = ["no_timing", "pool_full", "stream", "fork"] as const;
@@ -412,6 +427,8 @@ class ProcessSeries {
   readonly holds: Record<Hold["reason"], { attrs: Attributes; attrsWithPid: Attributes; time: Distribution }>;
   /** windows without device times, by reason */
   readonly gpuMissing: Record<string, { attrs: Attributes; attrsWithPid: Attributes; count: number }>;
+  /** kernels' device times, by kernel label (at most KERNEL_LABELS names and "other") */
+  readonly kernels = new Map<string, { attrs: Attributes; attrsWithPid: Attributes; time: Distribution }>();
   /** when a forgotten process's series stop being exported (Date.now() ms) */
   retireAt = Infinity;
 
@@ -435,6 +452,20 @@ class ProcessSeries {
     this.holds = { priority: byReason("priority"), budget: byReason("budget"), share: byReason("share") };
     this.gpuMissing = Object.fromEntries(GPU_MISSING_REASONS.map((reason) =>
       [reason, { attrs: { ...this.attrs, reason }, attrsWithPid: { ...this.attrsWithPid, reason }, count: 0 }]));
+  }
+
+  /** The kernel-time distribution of a kernel name: its own while fewer than KERNEL_LABELS names have one. */
+  kernel(name: string): Distribution {
+    let k = this.kernels.get(name);
+    if (!k) {
+      const label = this.kernels.size < KERNEL_LABELS ? name.slice(0, KERNEL_LABEL_CHARS) : "other";
+      k = this.kernels.get(label);
+      if (!k) {
+        k = { attrs: { ...this.attrs, kernel: label }, attrsWithPid: { ...this.attrsWithPid, kernel: label }, time: kernelTimeDistribution() };
+        this.kernels.set(label, k);
+      }
+    }
+    return k.time;
   }
 
   /** Whether `meta` still has this series' labels (compares of what the labels come from, no string building:
@@ -580,6 +611,11 @@ export class AgentMetrics {
     // a reason a newer shim may add is not exported until it is defined here
     const r = this.series(meta).gpuMissing[reason];
     if (r) r.count++;
+  }
+
+  /** One kernel's device time (ns), measured by CUPTI (TAILGUARD_KERNEL_TIMING). */
+  observeKernelTime(meta: ProcessMeta, kernel: string, ns: number): void {
+    this.series(meta).kernel(kernel).record(ns);
   }
 
   observeHold(meta: ProcessMeta, h: Hold): void {
@@ -777,6 +813,9 @@ export class AgentMetrics {
       metricData("process_resident_memory", agentWide(own.residentBytes)),
       metricData("process_start_time", agentWide(own.startTimeSeconds)),
     ];
+    // kernel device times only where a process times kernels (TAILGUARD_KERNEL_TIMING): no empty metric otherwise
+    const kernels = all.flatMap((s) => [...s.kernels.values()].map((k) => point(s, labelled.get(s) ? k.attrsWithPid : k.attrs, k.time.value())));
+    if (kernels.length) metrics.splice(5, 0, metricData("kernel_gpu_time", kernels));
     // what /proc alone says is left out where it cannot be read, rather than exported as a false zero
     if (own.virtualBytes !== null) metrics.push(metricData("process_virtual_memory", agentWide(own.virtualBytes)));
     if (own.openFds !== null) metrics.push(metricData("process_open_fds", agentWide(own.openFds)));

@@ -931,6 +931,13 @@ export class SpanPipeline {
     if (l.grid) attributes["tailguard.launch.grid"] = l.grid;
     if (l.block) attributes["tailguard.launch.block"] = l.block;
     if (l.apiNs != null) attributes["tailguard.launch.api_ns"] = l.apiNs;
+    if (l.gpuStart !== undefined && l.gpuEnd !== undefined) {
+      // timed on the device (TAILGUARD_KERNEL_TIMING): the span is when its work ran there
+      attributes["tailguard.launch.queue_ns"] = Number(l.gpuStart - l.t);
+      if (l.gpuKernels) attributes["tailguard.launch.gpu_kernels"] = l.gpuKernels;
+      emit(meta, l.name, ctx, parent, epochNs(meta, l.gpuStart), Number(l.gpuEnd - l.gpuStart), attributes, []);
+      return;
+    }
     emit(meta, l.name, ctx, parent, epochNs(meta, l.t), l.apiNs ?? 0, attributes, []);
   }
 

@@ -62,6 +62,7 @@ enum tg_kind {
     TG_KIND_CONTEXT = 10, /* op: enum tg_context_op; payload context (a W3C trace context); stream: name id */
     TG_KIND_RANGE = 11,   /* op: enum tg_range_op; payload range (an NVTX range or mark) */
     TG_KIND_GPU_TIME = 12, /* op: enum tg_gpu_time_op; payload gpu_time (device times of a request window) */
+    TG_KIND_KERNEL_TIME = 13, /* op: enum tg_kernel_time_op; payload kernel_time (CUPTI: one kernel's device times) */
 };
 
 /* CONTEXT records: where a thread's or the process's trace context begins and ends. trace_id and span_id are the
@@ -95,6 +96,20 @@ enum tg_gpu_missing {
     TG_GPU_MISSING_POOL = 2,      /* the event pool was full */
     TG_GPU_MISSING_STREAM = 3,    /* a stream of the window was destroyed or captured before its times were read */
     TG_GPU_MISSING_FORK = 4,      /* events of the parent process, after fork */
+};
+
+/* KERNEL_TIME records (kernel_timing.c, TAILGUARD_KERNEL_TIMING): when the device ran one kernel, copy or memset,
+ * as CUPTI measured it, on the host's CLOCK_MONOTONIC. The key of the shim's record of the call that submitted it
+ * (LAUNCH or COPY) is `tid` and `u.kernel_time.launch`, that record's tid and t_start; a graph launch has one
+ * KERNEL_TIME per kernel of the graph. t_start is when this record was written (CUPTI hands records over in batches,
+ * up to TAILGUARD's flush period later). `stream`: the kernel's interned name (name table id; 0: unknown, or a copy). */
+enum tg_kernel_time_op {
+    TG_OP_KT_KERNEL = 1,
+    TG_OP_KT_MEMCPY = 2,
+    TG_OP_KT_MEMSET = 3,
+    TG_OP_KT_DROPPED = 4, /* u.kernel_time.launch: device records lost since the last DROPPED record (CUPTI had no
+                           * buffer, or a record's launch could not be told); tid 0 */
+    TG_OP_KT_STARTED = 5, /* CUPTI started for this process: KERNEL_TIME records follow; result: 1 sampled, 2 all */
 };
 
 enum tg_op {
@@ -133,7 +148,13 @@ enum tg_flag {
     TG_F_PER_THREAD = 1 << 4, /* per-thread default stream variant (_ptsz, _ptds, _spt) */
     TG_F_UNTIMED = 1 << 5,    /* only the start was timestamped: launch durations are sampled (1 in 8 per thread) */
     TG_F_SAMPLED = 1 << 6,    /* CONTEXT: the W3C traceparent's sampled flag */
+    TG_F_KT_CALL = 1 << 7,    /* KERNEL_TIME keyed by the CUDA call that submitted it (below), not by its launch */
 };
+/* A KERNEL_TIME record with TG_F_KT_CALL (work submitted through the CUDA runtime, whose calls carry no id of the
+ * shim's): `u.kernel_time.launch` is when the CUDA call that submitted it began, as CUPTI saw it, and `dur` how long
+ * it took (ns). Its launch (or copy) record is thread `tid`'s latest made before that call ended, if it was made no
+ * earlier than TG_KT_CALL_SLACK_NS before the call began (a driver call begins inside the shim's wrapper). */
+#define TG_KT_CALL_SLACK_NS 20000
 
 typedef enum {
     TG_API_NONE = 0,
@@ -218,6 +239,11 @@ struct tg_record {
             uint64_t gpu_start; /* 48 CLOCK_MONOTONIC ns the device began the window's first work */
             uint64_t gpu_end;   /* 56 ... and finished its last */
         } gpu_time;
+        struct {
+            uint64_t launch;    /* 40 t_start of the launch (or copy) record of thread `tid` that submitted it */
+            uint64_t gpu_start; /* 48 CLOCK_MONOTONIC ns the device began it */
+            uint64_t gpu_end;   /* 56 ... and finished it */
+        } kernel_time;
     } u;
 };
 

@@ -28,6 +28,16 @@ static const unsigned char tg_api_launches[TG_API_COUNT] = {
 #undef TG_API
 };
 
+/* CUDA launches and copies: their device work is timed by CUPTI when TAILGUARD_KERNEL_TIMING is on (kernel_timing.c). */
+static const unsigned char tg_api_device_work[TG_API_COUNT] = {
+#define TG_API(sym, family, kind, gpa, per_thread, min_version)                                                      \
+    [TG_API_##sym] = TG_FAMILY_##family == TG_FAMILY_CUDA && (TG_KIND_##kind == TG_KIND_LAUNCH || TG_KIND_##kind == TG_KIND_COPY),
+#define TG_KIND_NONE 0
+#include "tailguard/apis.def"
+#undef TG_KIND_NONE
+#undef TG_API
+};
+
 /* Every call is timestamped when it enters. Its end is timestamped too, except for 7 launches in 8 per thread: a TSC
  * read costs 10-25 ns, a sizeable part of the shim's cost per launch, and 1 in 8 gives launch-time distributions
  * their shape. Waits, copies and everything else are always timed. */
@@ -97,9 +107,15 @@ static inline void tg_record_launch(tg_ring_header *h, tg_lane *l, int api, uint
         after;                                                                                                  \
         return res;                                                                                             \
     }                                                                                                           \
+    /* kernel timing starts (CUPTI loads) at the first launch or copy, before it is timed */                    \
+    if (tg_api_device_work[TG_API_##sym] && TG_UNLIKELY(tg_kt_mode == 0)) tg_kt_start();                        \
     uint64_t t0 = tg_now();                                                                                     \
+    int timed_ = tg_timed(TG_API_##sym);                                                                        \
+    int kt_ = tg_api_device_work[TG_API_##sym] && TG_UNLIKELY(tg_kt_mode >= 0)                                  \
+                  ? tg_kt_push(tg_api_launches[TG_API_##sym], t0) : 0;                                          \
     res = real call_args;                                                                                       \
-    uint64_t t1 = tg_timed(TG_API_##sym) ? tg_now() : 0;                                                       \
+    if (TG_UNLIKELY(kt_)) tg_kt_pop();                                                                          \
+    uint64_t t1 = timed_ ? tg_now() : 0;                                                                        \
     after;                                                                                                      \
     record_stmt;                                                                                                \
     return res;
