@@ -26,7 +26,7 @@ const bin = path.join(work, "window_ab");
 const stub = ["/usr/local/cuda/lib64/stubs", "/usr/local/cuda/targets/x86_64-linux/lib/stubs", path.join(root, "native/build/sim")]
   .find((d) => existsSync(path.join(d, "libcuda.so")));
 execFileSync("gcc", ["-O2", `-I${path.join(root, "native/include")}`, "-o", bin, path.join(root, "bench/gpu/window_ab.c"),
-  `-L${stub}`, "-lcuda", "-ldl"]);
+  ...(stub ? [`-L${stub}`] : []), "-lcuda", "-ldl"]); // no stub found: the system's libcuda.so
 const dir = path.join(work, "rings");
 
 function runOnce(mode, i) {
