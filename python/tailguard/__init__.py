@@ -36,8 +36,25 @@ def _encode_name(name):
 
 
 _warned = set()
-# per thread, for each `with` block open on it: whether the shim opened its request (it refuses past its nesting depth)
-_opened = threading.local()
+# Requests whose begin the shim refused (it refuses only past its nesting depth, so they are a thread's innermost):
+# their ends must not end an enclosing request. Counted per thread, and looked at only once any begin has failed, so
+# that a request's way in and out is a few lookups and two calls into the shim (each microseconds with the caches as
+# a model's work leaves them: docs/tracing.md, "Cost").
+_refused = threading.local()
+_any_refused = False
+
+
+def _refuse():
+    global _any_refused
+    _any_refused = True
+    _refused.n = getattr(_refused, "n", 0) + 1
+
+
+def _was_refused():
+    n = getattr(_refused, "n", 0)
+    if n:
+        _refused.n = n - 1
+    return n > 0
 
 
 def _failed(call, rc, arg):
@@ -94,15 +111,13 @@ class request:
         rc = begin(traceparent, self._name)
         if rc < 0:
             _failed("tailguard_request_begin", rc, traceparent)
-        try:
-            _opened.stack.append(rc >= 0)
-        except AttributeError:
-            _opened.stack = [rc >= 0]
+            _refuse()
         return self
 
     def __exit__(self, *exc):
-        if _shim.begin is not None and _opened.stack.pop():
-            _shim.end()
+        end = _shim.end
+        if end is not None and not (_any_refused and _was_refused()):
+            end()
         return False
 
     def __call__(self, fn):

@@ -25,8 +25,9 @@ def _find():
     v = version()
     if v < ABI_VERSION:
         return  # older than the functions below: treat as absent
-    b.restype, b.argtypes = ctypes.c_int, [ctypes.c_char_p, ctypes.c_char_p]
-    e.restype, e.argtypes = ctypes.c_int, []
+    # begin and end run once per request: no argtypes, whose converters cost microseconds with the caches as a
+    # model's work leaves them; the helper passes only bytes or None, which ctypes hands over as char * or NULL
+    b.restype, e.restype = ctypes.c_int, ctypes.c_int
     s.restype, s.argtypes = ctypes.c_int, [ctypes.c_char_p]
     begin, end, set_process_context, abi_version = b, e, s, v
 
