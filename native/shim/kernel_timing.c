@@ -128,7 +128,10 @@ typedef struct {
 } pending_record;
 static pending_record pending[PENDING];
 static unsigned pending_head, pending_n; /* a FIFO ring */
-static uint64_t lost;                   /* device records lost since the last DROPPED record */
+static uint64_t lost;                   /* device records lost since the last DROPPED record, of which: */
+static uint64_t lost_unmatched;         /*   no record of the CUDA call (or correlation) that made it came in time */
+static uint64_t lost_thread;            /*   its CUDA call's thread is not one the shim knows */
+static uint64_t lost_overflow;          /*   more records waited for their call than the shim keeps */
 static struct {
     const char *p;
     uint32_t id;
@@ -229,6 +232,8 @@ static void emit(int op, uint64_t external, uint64_t start, uint64_t end, uint32
     if (op == TG_OP_KT_DROPPED) {
         r->tid = 0;
         r->u.kernel_time.launch = external;
+        r->u.kernel_time.gpu_start = start; /* of which: unmatched */
+        r->u.kernel_time.gpu_end = end;     /* thread << 32 | overflow */
     } else {
         /* the launch happened before now, and less than 2^42 ns before: its full t_start from the low bits */
         uint64_t low = external & KEY_TIME_MASK;
@@ -297,7 +302,7 @@ static int resolve(int op, uint32_t correlation, uint64_t start, uint64_t end, u
     uint32_t tid = tid_of_thread(calls[i].thread);
     if (!tid) tid = calls[i].thread < (1u << 22) ? calls[i].thread : 0; /* a CUPTI naming threads by their tid */
     if (tid) emit_call(op, tid, calls[i].start, calls[i].end, start, end, name);
-    else if (tg_kt_mode == 2) lost++;
+    else if (tg_kt_mode == 2) lost++, lost_thread++;
     return 1;
 }
 
@@ -306,7 +311,7 @@ static void device_record(int op, uint32_t correlation, uint64_t start, uint64_t
     uint32_t id = op == TG_OP_KT_KERNEL ? name_id(name) : 0;
     if (resolve(op, correlation, start, end, id)) return;
     if (pending_n == PENDING) { /* the oldest is given up */
-        if (tg_kt_mode == 2) lost++;
+        if (tg_kt_mode == 2) lost++, lost_overflow++;
         pending_head = (pending_head + 1) % PENDING;
         pending_n--;
     }
@@ -328,7 +333,7 @@ static void settle(uint64_t now) {
         pending_record *p = &pending[(pending_head + k) % PENDING];
         if (resolve(p->op, p->correlation, p->start, p->end, p->name)) {
         } else if (now - p->since > PENDING_NS) {
-            if (tg_kt_mode == 2) lost++;
+            if (tg_kt_mode == 2) lost++, lost_unmatched++;
         } else {
             keep = *p;
             pending[(pending_head + kept++) % PENDING] = keep;
@@ -392,8 +397,9 @@ static void buffer_completed(void *ctx, uint32_t stream, uint8_t *buffer, size_t
     size_t dropped = 0;
     if (cupti.dropped && cupti.dropped(ctx, stream, &dropped) == CUPTI_SUCCESS) lost += dropped;
     if (lost) {
-        emit(TG_OP_KT_DROPPED, lost, 0, 0, 0);
-        lost = 0;
+        /* the reasons, so that a run on a new GPU, driver or CUPTI says why its records found no launch */
+        emit(TG_OP_KT_DROPPED, lost, lost_unmatched, lost_thread << 32 | (lost_overflow & 0xffffffffu), 0);
+        lost = lost_unmatched = lost_thread = lost_overflow = 0;
     }
     pthread_mutex_unlock(&lock);
     give_back(buffer);
@@ -418,6 +424,14 @@ static uint64_t monotonic_timestamp(void) { return tg_clock_monotonic(); }
 
 static void flush_at_exit(void) {
     if (tg_kt_mode > 0 && cupti.flush_all) cupti.flush_all(TG_CUPTI_ACTIVITY_FLAG_FLUSH_FORCED);
+    /* what still waits for its CUDA call will not see it now: counted (with `all`), so a short run says so too */
+    pthread_mutex_lock(&lock);
+    if (tg_kt_mode == 2 && pending_n) {
+        settle(UINT64_MAX / 2);
+        if (lost) emit(TG_OP_KT_DROPPED, lost, lost_unmatched, lost_thread << 32 | (lost_overflow & 0xffffffffu), 0);
+        lost = lost_unmatched = lost_thread = lost_overflow = 0;
+    }
+    pthread_mutex_unlock(&lock);
 }
 
 /* ---- loading CUPTI ---- */

@@ -16,7 +16,8 @@
  * Switch TAILGUARD_SIM_CUPTI_FAULT: subscribers (enabling fails with MULTIPLE_SUBSCRIBERS_NOT_SUPPORTED, as when
  * another profiler owns CUPTI), clock (the timestamp callback is refused, as by a CUPTI without one), runtime (each
  * submission is recorded as a CUDA runtime call begun before the driver's, with no external ids: a program that
- * launches through the CUDA runtime). */
+ * launches through the CUDA runtime), noapi (as runtime, but the records of those calls never come: what the
+ * shim counts as lost, unmatched). */
 #define _GNU_SOURCE
 #include <dlfcn.h>
 #include <pthread.h>
@@ -226,13 +227,13 @@ static void *flusher(void *arg) {
 static uint32_t on_submitted(int kind) {
     (void)kind;
     uint32_t c = atomic_fetch_add(&correlation_next, 1) + 1;
-    int runtime = !strcasecmp(fault(), "runtime");
+    int noapi = !strcasecmp(fault(), "noapi"), runtime = noapi || !strcasecmp(fault(), "runtime");
     uint64_t now = cupti_now();
     pthread_mutex_lock(&lock);
     /* the record of the CUDA call that submitted it, and before it (as CUPTI writes them only beside such records)
      * one EXTERNAL_CORRELATION record per kind of external id pushed on this thread; a runtime call was entered
      * before the shim pushed its id */
-    if (runtime ? (enabled & (1ull << K_RUNTIME)) || runtime_api_on : (enabled & (1ull << K_DRIVER)) || driver_api_on) {
+    if (!noapi && (runtime ? (enabled & (1ull << K_RUNTIME)) || runtime_api_on : (enabled & (1ull << K_DRIVER)) || driver_api_on)) {
         for (unsigned k = 0; k < 8 && !runtime; k++) {
             if (!pushed[k].n || !(enabled & (1ull << K_EXTERNAL_CORRELATION))) continue;
             rec_external *r = room(&global_buf, sizeof *r);

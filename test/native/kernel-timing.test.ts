@@ -95,6 +95,19 @@ describe("per-kernel device time through CUPTI, on the simulated GPU", () => {
     expect(joined(r).filter((j) => j.call.kind === "copy").every((j) => j.times.length === 1)).toBe(true);
   });
 
+  it("records whose CUDA call never shows up are counted lost, with the reason (unmatched); launches unaffected", async () => {
+    const r = await recordRun(testDir("kt-noapi"), [program(), "loop", "10"],
+      { env: { TAILGUARD_KERNEL_TIMING: "all", TAILGUARD_SIM_CUPTI_FAULT: "noapi" } });
+    expect(r.run.code, r.run.stderr).toBe(0);
+    expect(r.of("kernel_time").filter((k) => k.op === "kernel")).toEqual([]);
+    const dropped = r.of("kernel_time").filter((k) => k.op === "dropped");
+    const sum = (f: (d: (typeof dropped)[number]) => number) => dropped.reduce((a, d) => a + f(d), 0);
+    expect(sum((d) => d.count)).toBe(40); // 20 launches and 20 copies
+    expect(sum((d) => d.reasons.unmatched)).toBe(40);
+    expect(sum((d) => d.reasons.thread + d.reasons.overflow + d.reasons.cupti)).toBe(0);
+    expect(r.of("launch")).toHaveLength(20);
+  });
+
   it("sampled, through the CUDA runtime: one call in TAILGUARD_KERNEL_SAMPLE by CUPTI's correlation id", async () => {
     const r = await recordRun(testDir("kt-runtime-sampled"), [program(), "loop", "40"],
       { env: { TAILGUARD_KERNEL_TIMING: "sampled", TAILGUARD_SIM_CUPTI_FAULT: "runtime" } });

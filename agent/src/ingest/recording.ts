@@ -87,7 +87,13 @@ export function recordToJson(r: RawRecord, ctx: JsonContext): Record<string, unk
       o.gpu_end = Number(r.gpuEnd - ctx.origin);
     } else o.reason = GpuMissingName[r.result] ?? r.result;
   } else if (r.kind === Kind.KERNEL_TIME) {
-    if (op === "dropped") o.count = Number(r.payload64);
+    if (op === "dropped") {
+      const count = Number(r.payload64);
+      o.count = count;
+      // why (record.h, TG_OP_KT_DROPPED): records written before the reasons were counted have zeros here
+      const unmatched = Number(r.gpuStart), thread = Number(r.gpuEnd >> 32n), overflow = Number(r.gpuEnd & 0xffffffffn);
+      o.reasons = { unmatched, thread, overflow, cupti: Math.max(0, count - unmatched - thread - overflow) };
+    }
     else if (op === "started") o.mode = r.result === 2 ? "all" : "sampled";
     else {
       if (r.flags & Flag.KT_CALL) {

@@ -108,7 +108,9 @@ enum tg_kernel_time_op {
     TG_OP_KT_MEMCPY = 2,
     TG_OP_KT_MEMSET = 3,
     TG_OP_KT_DROPPED = 4, /* u.kernel_time.launch: device records lost since the last DROPPED record (CUPTI had no
-                           * buffer, or a record's launch could not be told); tid 0 */
+                           * buffer, or a record's launch could not be told); tid 0. Of them: gpu_start, those whose
+                           * CUDA call's record never came; gpu_end, high 32 bits: those whose call's thread was not
+                           * known, low 32 bits: those given up when too many waited; the rest are CUPTI's own */
     TG_OP_KT_STARTED = 5, /* CUPTI started for this process: KERNEL_TIME records follow; result: 1 sampled, 2 all */
 };
 
