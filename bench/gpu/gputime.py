@@ -7,10 +7,11 @@ accuracy  (run under `tailguard run --record FILE`, which loads the shim into th
   request queues behind the batch job as it would natively; --mode priority: TAILGUARD_PRIORITY=high / low.
   For --reps repetitions of --seconds, the request worker records, around each request, its own pair of timing events
   (the first followed at once by a one-element marker kernel, the request's first launch) and the host times just
-  before the first (submitted) and after its sync (returned). Its GPU time is the events' elapsed time; its queue delay
-  is the first event's device time on the host clock minus submitted. The device clock reaches the host clock through
-  bounds from both sides (EventRequests.resolve): the application's own reading of its own events, on the principle
-  the shim uses (docs/gpu-time.md).
+  before the first (submitted) and after its sync (returned). Its GPU time is the events' elapsed time. Its events
+  reach the host clock through its own host times (app_mapping: the earliest sync-return bound). Queue delay is
+  counted for both from the request's first launch, which the shim timestamps and the application cannot (PyTorch
+  launches inside its call, ~190 us after `submitted` on the H200; the app's figure from `submitted` is reported
+  beside). Medians per repetition, shim / app, within 5 %.
   -> DIR/requests-MODE.jsonl (one line per request).
 
 analyze   --recording FILE --mode MODE: matches each request of requests-MODE.jsonl to the shim's request window that
@@ -105,44 +106,47 @@ class EventRequests:
         self.torch.cuda.synchronize()
         return {"submitted": t0, "returned": time.monotonic_ns(), "a": a, "b": b}
 
-    def resolve(self, rows, span=10):
-        """Device times of a repetition's requests on the host clock, through the repetition's first event E. Each
-        request bounds E's host time from both sides: its first event cannot have completed before the host recorded
-        it (`submitted` minus its device time after E: a lower bound, tight only when the GPU was free for it, which
-        it rarely is beside a batch job that never stops), nor its last event after the sync that saw it returned
-        (`returned` minus its device time after E: an upper bound, tight when the sync returns promptly, as a
-        spinning sync does). E's host time for a request is the latest lower bound of the `span` requests either side
-        of it, cut down to their earliest upper bound, so a drift between the clocks (a few ppm) is followed. The
-        shim's mapping rests on the same two facts (docs/gpu-time.md); this is the application's own reading of its
-        own events. Adds gpu_ms, gpu_start, queue_ms, and the raw device times (d_a_ns, d_b_ns: after E); returns
-        the drift check (ns): the upper bound from the second half minus the first's."""
+    def resolve(self, rows):
+        """The repetition's requests with their raw device times: d_a_ns and d_b_ns, each event's device time after
+        the repetition's first event, and gpu_ms. The mapping to the host clock is the analysis's (app_mapping)."""
         self.used = 0
-        if not rows:
-            return None
-        if self.fake:
-            for r in rows:
-                r["gpu_ms"] = (r["b"] - r["a"]) / 1e6
-                r["gpu_start"] = r.pop("a")
-                r.pop("b")
-                r["queue_ms"] = (r["gpu_start"] - r["submitted"]) / 1e6
-            return 0
-        first = rows[0]["a"]
         for r in rows:
-            r["d_a_ns"] = first.elapsed_time(r["a"]) * 1e6 if r["a"] is not first else 0.0
-            r["d_b_ns"] = first.elapsed_time(r["b"]) * 1e6
-            r["gpu_ms"] = r["a"].elapsed_time(r["b"])
-        lower = [r["submitted"] - r["d_a_ns"] for r in rows]
-        upper = [r["returned"] - r["d_b_ns"] for r in rows]
-        half = len(rows) // 2
-        drift = min(upper[half:]) - min(upper[:half]) if half else 0
-        for i, r in enumerate(rows):
-            near = slice(max(0, i - span), i + span + 1)
-            anchor = min(max(lower[near]), min(upper[near]))
-            r["gpu_start"] = int(anchor + r["d_a_ns"])
-            r["queue_ms"] = (r["gpu_start"] - r["submitted"]) / 1e6
+            if self.fake:
+                r["d_a_ns"], r["d_b_ns"] = r["a"] - rows[0]["a"], r["b"] - rows[0]["a"]
+                r["gpu_ms"] = (r["b"] - r["a"]) / 1e6
+            else:
+                first = rows[0]["a"]
+                r["d_a_ns"] = first.elapsed_time(r["a"]) * 1e6 if r["a"] is not first else 0.0
+                r["d_b_ns"] = first.elapsed_time(r["b"]) * 1e6
+                r["gpu_ms"] = r["a"].elapsed_time(r["b"])
             r.pop("a")
             r.pop("b")
-        return drift
+        return app_mapping(rows)["drift_ns"] if rows else None
+
+
+def app_mapping(rows, span=10):
+    """The application's device times on the host clock, from its own events and host times. Each request bounds the
+    host time of the repetition's first event E from both sides: its first event cannot have completed before the
+    host recorded it (`submitted` - d_a: a lower bound), nor its last event after the sync that saw it returned
+    (`returned` - d_b: an upper bound). The lower bounds are loose by hundreds of microseconds here (run 3 on the
+    H200: 270-340 us between the two): a recorded event reaches the GPU only with the next launch, which PyTorch makes
+    ~190 us later, and beside a batch job that never stops the GPU is rarely free for it. A spinning sync returns
+    microseconds after the work, so E's host time for a request is the earliest upper bound of the `span` requests
+    either side of it (which follows a drift between the clocks of a few ppm), late by what Python adds between the
+    driver's return and its clock read (tens of microseconds at most). Adds gpu_start (ns) to each row; returns
+    {"drift_ns": the earliest upper bound of the second half minus the first half's, "bounds_gap_us": the median
+    distance between the two sides}."""
+    lower = [r["submitted"] - r["d_a_ns"] for r in rows]
+    upper = [r["returned"] - r["d_b_ns"] for r in rows]
+    gaps = []
+    for i, r in enumerate(rows):
+        near = slice(max(0, i - span), i + span + 1)
+        anchor = min(upper[near])
+        gaps.append((anchor - max(lower[near])) / 1e3)
+        r["gpu_start"] = int(anchor + r["d_a_ns"])
+    half = len(rows) // 2
+    return {"drift_ns": min(upper[half:]) - min(upper[:half]) if half else 0,
+            "bounds_gap_us": statistics.median(gaps) if gaps else None}
 
 
 def worker(role, fake):
@@ -309,6 +313,7 @@ def analyze(a):
         rows = [json.loads(line) for line in f]
     windows, missing = read_recording(a.recording, head["request_pid"])
     begins = [w["begin"] for w in windows]
+    mapping = {rep: app_mapping([r for r in rows if r["rep"] == rep]) for rep in range(head["reps"])}
     import bisect
     matched = []
     for r in rows:  # the windows that began inside the request (its first launch follows `submitted`)
@@ -324,8 +329,11 @@ def analyze(a):
                             "shim_gpu_merged_ms": (merged_end - w["gpu_start"]) / 1e6,
                             "shim_queue_ms": (w["gpu_start"] - w["begin"]) / 1e6,
                             "submit_gap_us": (w["begin"] - r["submitted"]) / 1e3,
-                            # the app's GPU start from the shim's submitted: the two clock mappings alone compared
-                            "app_queue_from_shim_submit_ms": (r["gpu_start"] - w["begin"]) / 1e6})
+                            # queue delay from one instant for both: the request's first launch, which the shim
+                            # timestamps (the app cannot: PyTorch makes it inside its call)
+                            "app_queue_ms": (r["gpu_start"] - w["begin"]) / 1e6,
+                            "app_queue_from_submitted_ms": (r["gpu_start"] - r["submitted"]) / 1e6,
+                            "start_diff_us": (w["gpu_start"] - r["gpu_start"]) / 1e3})
     reps = []
     for rep in range(head["reps"]):
         m = [x for x in matched if x["rep"] == rep]
@@ -338,13 +346,14 @@ def analyze(a):
                      "gpu_ms": {"app": med("gpu_ms"), "shim": med("shim_gpu_ms"),
                                 "shim_windows_merged": med("shim_gpu_merged_ms")},
                      "split": sum(1 for x in m if x["windows"] > 1),
-                     "queue_ms": {"app": med("queue_ms"), "shim": med("shim_queue_ms"),
-                                  "app_from_shim_submitted": med("app_queue_from_shim_submit_ms")},
+                     "queue_ms": {"app": med("app_queue_ms"), "shim": med("shim_queue_ms"),
+                                  "app_from_submitted": med("app_queue_from_submitted_ms")},
                      "submit_gap_us_median": med("submit_gap_us"),
+                     "start_diff_us_median": med("start_diff_us"),
                      "abs_diff_us_median": {"gpu": statistics.median(abs(x["shim_gpu_ms"] - x["gpu_ms"]) * 1e3
                                                                      for x in m),
-                                            "queue": statistics.median(abs(x["shim_queue_ms"] - x["queue_ms"]) * 1e3
-                                                                       for x in m)}})
+                                            "start": statistics.median(abs(x["start_diff_us"]) for x in m)},
+                     "app_mapping": mapping[rep]})
     verdicts = {}
     for k in ("gpu_ms", "queue_ms"):
         ratios = [r[k]["shim"] / r[k]["app"] for r in reps if r.get(k) and r[k]["app"] > 0]
@@ -362,8 +371,9 @@ def analyze(a):
         if r["matched"]:
             print(f"  rep {r['rep']}: GPU ms app {r['gpu_ms']['app']:.3f} shim {r['gpu_ms']['shim']:.3f}; queue ms app "
                   f"{r['queue_ms']['app']:.3f} shim {r['queue_ms']['shim']:.3f} (medians of {r['matched']}; "
-                  f"{r['split']} requests in more than one window, merged GPU ms "
-                  f"{r['gpu_ms']['shim_windows_merged']:.3f})")
+                  f"{r['split']} requests in more than one window; device start shim - app "
+                  f"{r['start_diff_us_median']:+.1f} us; the app's queue from its own submitted "
+                  f"{r['queue_ms']['app_from_submitted']:.3f} ms, {r['submit_gap_us_median']:.0f} us before the launch)")
     for k, v in verdicts.items():
         print(f"  {k}: shim / app " + " ".join(f"{x:.3f}" for x in v["shim_over_app"]) + f"  {v['verdict']}")
     return 0 if all(v["verdict"] == "meets" for v in verdicts.values()) else 1
