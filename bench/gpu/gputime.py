@@ -92,8 +92,8 @@ class EventRequests:
         if self.fake:
             t0 = time.monotonic_ns()
             time.sleep(self.service_s)
-            return {"submitted": t0, "returned": time.monotonic_ns(), "a": t0 + 20_000,
-                    "b": time.monotonic_ns() - 10_000}
+            t1 = time.monotonic_ns()  # stand-in events: the first 20 us after submitted, the last 10 us before return
+            return {"submitted": t0, "returned": t1, "a": t0 + 20_000, "b": t1 - 10_000}
         if self.used >= len(self.pool):
             raise SystemExit(f"gputime.py: more than {len(self.pool)} requests in a repetition: raise POOL")
         a, b = self.pool[self.used]
@@ -110,15 +110,16 @@ class EventRequests:
         """The repetition's requests with their raw device times: d_a_ns and d_b_ns, each event's device time after
         the repetition's first event, and gpu_ms. The mapping to the host clock is the analysis's (app_mapping)."""
         self.used = 0
+        first = rows[0]["a"] if rows else None
         for r in rows:
             if self.fake:
-                r["d_a_ns"], r["d_b_ns"] = r["a"] - rows[0]["a"], r["b"] - rows[0]["a"]
+                r["d_a_ns"], r["d_b_ns"] = r["a"] - first, r["b"] - first
                 r["gpu_ms"] = (r["b"] - r["a"]) / 1e6
             else:
-                first = rows[0]["a"]
                 r["d_a_ns"] = first.elapsed_time(r["a"]) * 1e6 if r["a"] is not first else 0.0
                 r["d_b_ns"] = first.elapsed_time(r["b"]) * 1e6
                 r["gpu_ms"] = r["a"].elapsed_time(r["b"])
+        for r in rows:
             r.pop("a")
             r.pop("b")
         return app_mapping(rows)["drift_ns"] if rows else None
