@@ -342,6 +342,13 @@ static void settle(uint64_t now) {
     pending_n = kept;
 }
 
+/* Under lock: a DROPPED record of what was lost since the last one, with the reasons, so that a run on a new GPU,
+ * driver or CUPTI says why its records found no launch. */
+static void report_lost(void) {
+    if (lost) emit(TG_OP_KT_DROPPED, lost, lost_unmatched, lost_thread << 32 | (lost_overflow & 0xffffffffu), 0);
+    lost = lost_unmatched = lost_thread = lost_overflow = 0;
+}
+
 /* CUPTI's clock against CLOCK_MONOTONIC, when it does not stamp with the shim's callback. */
 static void measure_offset(void) {
     if (own_clock) return;
@@ -396,11 +403,7 @@ static void buffer_completed(void *ctx, uint32_t stream, uint8_t *buffer, size_t
     }
     size_t dropped = 0;
     if (cupti.dropped && cupti.dropped(ctx, stream, &dropped) == CUPTI_SUCCESS) lost += dropped;
-    if (lost) {
-        /* the reasons, so that a run on a new GPU, driver or CUPTI says why its records found no launch */
-        emit(TG_OP_KT_DROPPED, lost, lost_unmatched, lost_thread << 32 | (lost_overflow & 0xffffffffu), 0);
-        lost = lost_unmatched = lost_thread = lost_overflow = 0;
-    }
+    report_lost();
     pthread_mutex_unlock(&lock);
     give_back(buffer);
 }
@@ -428,8 +431,7 @@ static void flush_at_exit(void) {
     pthread_mutex_lock(&lock);
     if (tg_kt_mode == 2 && pending_n) {
         settle(UINT64_MAX / 2);
-        if (lost) emit(TG_OP_KT_DROPPED, lost, lost_unmatched, lost_thread << 32 | (lost_overflow & 0xffffffffu), 0);
-        lost = lost_unmatched = lost_thread = lost_overflow = 0;
+        report_lost();
     }
     pthread_mutex_unlock(&lock);
 }

@@ -11,26 +11,9 @@ import { report } from "../../agent/src/cli/report.js";
 import { decodeRecord, Flag, Kind, RECORD_SIZE, RecordField } from "../../agent/src/ingest/record.js";
 import { recordToJson } from "../../agent/src/ingest/recording.js";
 import { WindowAssembler } from "../../agent/src/ingest/windows.js";
+import { record } from "../support/records.js";
 import { testDir } from "../support/native.js";
 
-type Fields = Partial<Record<keyof typeof RecordField, number | bigint>>;
-
-function record(kind: number, op: number, t: bigint, fields: Fields = {}, flags = 0, dur = 0): Buffer {
-  const b = Buffer.alloc(RECORD_SIZE);
-  b[RecordField.kind[0]] = kind;
-  b[RecordField.op[0]] = op;
-  b.writeBigUInt64LE(t, RecordField.t_start[0]);
-  b.writeUInt32LE(dur, RecordField.dur[0]);
-  b.writeUInt16LE(flags, RecordField.flags[0]);
-  for (const [name, value] of Object.entries(fields)) {
-    const [off, size] = RecordField[name as keyof typeof RecordField];
-    if (size === 8) b.writeBigUInt64LE(BigInt(value), off);
-    else if (size === 4) b.writeInt32LE(Number(value), off);
-    else if (size === 2) b.writeUInt16LE(Number(value), off);
-    else b[off] = Number(value);
-  }
-  return b;
-}
 
 const T0 = 5_000_000_000_000n;
 const us = (n: number) => T0 + BigInt(n * 1000);
