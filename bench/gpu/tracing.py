@@ -55,7 +55,8 @@ def model(fake):
 
 
 # what each mode wraps a request in: the helper's request (with a traceparent), an NVTX range, both, or neither
-PARTS = {"plain": (False, False), "traced": (True, True), "request": (True, False), "nvtx": (False, True)}
+PARTS = {"plain": (False, False), "traced": (True, True), "request": (True, False), "nvtx": (False, True),
+         "range": (True, True)}  # range: one NVTX range "resnet18 <traceparent>", both at once (range_message)
 
 
 def one(mode, run, nvtx, log):
@@ -66,7 +67,11 @@ def one(mode, run, nvtx, log):
     request, ranged = PARTS[mode]
     tp = f"00-{secrets.token_hex(16)}-{secrets.token_hex(8)}-01" if request else None
     t0 = time.perf_counter()
-    if tp and ranged:
+    if mode == "range":
+        push(tailguard.range_message("resnet18", tp))
+        run()
+        pop()
+    elif tp and ranged:
         with tailguard.request(traceparent=tp, name="infer"):
             push("resnet18")
             run()
@@ -125,7 +130,8 @@ def main():
                          "block, A B / B A")
     ap.add_argument("--seed", type=int, default=15, help="seed of the interleaved order (default 15)")
     ap.add_argument("--parts", action="store_true",
-                    help="also time the helper's request alone and the NVTX range alone (interleaved design)")
+                    help="also time the helper's request alone, the NVTX range alone, and one range that is both "
+                         "(\"resnet18 <traceparent>\", tailguard.range_message) (interleaved design)")
     ap.add_argument("--fake", action="store_true", help="CPU-only stand-in requests, no torch or GPU")
     a = ap.parse_args()
     if a.rounds < 3:
@@ -133,7 +139,7 @@ def main():
     os.makedirs(a.out, exist_ok=True)
     run, nvtx = model(a.fake)
     rng = random.Random(a.seed)
-    modes = ["plain", "traced"] + (["request", "nvtx"] if a.parts else [])
+    modes = ["plain", "traced"] + (["request", "nvtx", "range"] if a.parts else [])
     if a.parts and a.design != "interleaved":
         ap.error("--parts needs --design interleaved")
     blocks, rounds = [], []  # rounds: {mode: [ms, ...]} per round

@@ -179,13 +179,28 @@ static int parse_traceparent(const tg_text *t, tg_trace_context *c) {
     return 1;
 }
 
-static void emit_context(int op, const tg_trace_context *c) {
+/* The traceparent a range's message carries: the whole message (1), or "NAME traceparent", its last 55 characters
+ * after a space (2: then `msg` is cut to NAME, the range's and the request's name, so one range serves as both the
+ * application's NVTX range and its request: one NVTX call instead of two calls). 0: none. */
+static int message_context(tg_text *msg, tg_trace_context *c) {
+    if (!msg || !msg->s || msg->len < 55) return 0;
+    if (msg->len == 55) return parse_traceparent(msg, c);
+    if (msg->len < 57 || msg->s[msg->len - 56] != ' ') return 0;
+    tg_text tail = {msg->s + msg->len - 55, 55, 0};
+    if (!parse_traceparent(&tail, c)) return 0;
+    msg->len -= 56;
+    msg->hash = 0;
+    return 2;
+}
+
+static void emit_context(int op, const tg_trace_context *c, uint32_t name) {
     tg_ring_header *h = tg_ring_get();
     if (!h) return;
     uint64_t pos, t = tg_now();
     tg_lane *l;
     tg_record *r = range_begin(h, &l, &pos, TG_KIND_CONTEXT, op, t);
     if (!r) return;
+    r->stream = name; /* the request's name (name table id), 0: none */
     if (c->sampled) r->flags |= TG_F_SAMPLED;
     memcpy(r->u.context.trace_id, c->trace_id, 16);
     memcpy(r->u.context.span_id, c->span_id, 8);
@@ -199,7 +214,7 @@ static void emit_context(int op, const tg_trace_context *c) {
 static __thread uint32_t depth_of[DEPTH_SLOTS] __attribute__((tls_model("initial-exec")));
 /* the thread's open push ranges whose message was a traceparent: their slot, depth and context */
 static __thread struct {
-    uint32_t slot, depth;
+    uint32_t slot, depth, name;
     tg_trace_context context;
 } pushed_context[CONTEXT_NEST];
 static __thread uint32_t pushed_contexts;
@@ -210,14 +225,17 @@ static inline uint32_t depth_slot(const void *domain) {
 
 static int push(const void *domain, tg_text *msg, uint32_t category) {
     uint32_t slot = depth_slot(domain), depth = ++depth_of[slot];
-    emit_range(TG_OP_RANGE_PUSH, 0, msg, domain, depth, category);
     tg_trace_context c;
-    if (msg && msg->len == 55 && pushed_contexts < CONTEXT_NEST && parse_traceparent(msg, &c)) {
+    int carried = message_context(msg, &c);
+    emit_range(TG_OP_RANGE_PUSH, 0, msg, domain, depth, category);
+    if (carried && pushed_contexts < CONTEXT_NEST) {
+        uint32_t name = carried == 2 ? text_id(msg) : 0;
         pushed_context[pushed_contexts].slot = slot;
         pushed_context[pushed_contexts].depth = depth;
+        pushed_context[pushed_contexts].name = name;
         pushed_context[pushed_contexts].context = c;
         pushed_contexts++;
-        emit_context(TG_OP_REQUEST_BEGIN, &c);
+        emit_context(TG_OP_REQUEST_BEGIN, &c, name);
     }
     return (int)depth - 1;
 }
@@ -230,7 +248,7 @@ static int pop(const void *domain) {
     if (TG_UNLIKELY(pushed_contexts)) {
         for (uint32_t i = pushed_contexts; i-- > 0;)
             if (pushed_context[i].slot == slot && pushed_context[i].depth >= depth) {
-                emit_context(TG_OP_REQUEST_END, &pushed_context[i].context);
+                emit_context(TG_OP_REQUEST_END, &pushed_context[i].context, pushed_context[i].name);
                 pushed_context[i] = pushed_context[--pushed_contexts];
             }
     }
@@ -244,16 +262,20 @@ static _Atomic uint64_t last_range_id;
 static struct {
     _Atomic uint64_t id; /* 0: free; 1: being filled */
     tg_trace_context context;
+    uint32_t name;
 } started_context[STARTED_CONTEXTS];
 
 static uint64_t start(const void *domain, tg_text *msg, uint32_t category) {
     uint64_t id = (atomic_fetch_add_explicit(&last_range_id, 1, memory_order_relaxed) + 1) << 1;
     tg_trace_context c;
-    if (msg && msg->len == 55 && parse_traceparent(msg, &c)) {
+    int carried = message_context(msg, &c);
+    uint32_t name = carried == 2 ? text_id(msg) : 0;
+    if (carried) {
         for (uint32_t i = 0; i < STARTED_CONTEXTS; i++) {
             uint64_t free_slot = 0;
             if (atomic_compare_exchange_strong(&started_context[i].id, &free_slot, 1)) {
                 started_context[i].context = c;
+                started_context[i].name = name;
                 id |= 1;
                 atomic_store_explicit(&started_context[i].id, id, memory_order_release);
                 break;
@@ -261,7 +283,7 @@ static uint64_t start(const void *domain, tg_text *msg, uint32_t category) {
         }
     }
     emit_range(TG_OP_RANGE_START, id, msg, domain, 0, category);
-    if (id & 1) emit_context(TG_OP_REQUEST_BEGIN, &c);
+    if (id & 1) emit_context(TG_OP_REQUEST_BEGIN, &c, name);
     return id;
 }
 
@@ -274,7 +296,8 @@ static void end(const void *domain, uint64_t id) {
         uint64_t seen = id;
         if (atomic_load_explicit(&started_context[i].id, memory_order_acquire) == id) {
             tg_trace_context c = started_context[i].context;
-            if (atomic_compare_exchange_strong(&started_context[i].id, &seen, 0)) emit_context(TG_OP_REQUEST_END, &c);
+            uint32_t name = started_context[i].name;
+            if (atomic_compare_exchange_strong(&started_context[i].id, &seen, 0)) emit_context(TG_OP_REQUEST_END, &c, name);
             return;
         }
     }

@@ -303,6 +303,43 @@ describe("trace context", () => {
     }
   });
 
+  it("one NVTX range \"NAME traceparent\" is both the range NAME and the request NAME of that trace", async () => {
+    const include = path.join(process.env.NVTX_INCLUDE ?? path.join(process.env.CUDA_HOME ?? "/usr/local/cuda", "include"));
+    const dir = testDir("tracectx-nvtx-named");
+    const rings = path.join(dir, "rings");
+    const program = compileProgram("nvtx_traced.c", { cuda: true, extra: [`-I${include}`] });
+    const receiver = await startOtlpReceiver();
+    vi.stubEnv("OTEL_EXPORTER_OTLP_ENDPOINT", receiver.url);
+    const agent = await Agent.start(agentOptions(["--dir", rings, "--port", "0", "--sample-rate", "1"], process.env));
+    try {
+      const env = simEnv(dir, { LD_PRELOAD: shimLib });
+      delete env.NVTX_INJECTION64_PATH;
+      const r = await runProgram(program, ["2", "5", "named"], { env });
+      expect(r.code, r.stderr).toBe(0);
+      await until("all drained", () => readdirSync(rings).filter((f) => f.endsWith(".ring")).length === 0);
+      await agent.stop();
+      const spans = receiver.spans().filter((s) => s.resource["process.pid"] === r.pid);
+      const byId = new Map(spans.map((s) => [s.spanId, s]));
+      const want = expected();
+      const requests = spans.filter((s) => s.name.startsWith("request"));
+      expect(requests.map((s) => s.name)).toEqual(Array(10).fill("request infer"));
+      expect(new Set(requests.map((s) => s.traceId)).size).toBe(10);
+      for (const s of requests) expect(s.parentSpanId).toBe(want.get(s.traceId)?.parent);
+      // request infer → the range "infer" (its traceparent cut off) → the launches, all in the request's trace
+      const launches = spans.filter((s) => s.name === "nvtx_kernel");
+      expect(launches).toHaveLength(20);
+      for (const l of launches) {
+        const range = byId.get(l.parentSpanId!)!;
+        const request = byId.get(range.parentSpanId!)!;
+        expect([range.name, request.name]).toEqual(["infer", "request infer"]);
+        for (const s of [range, request]) expect(s.traceId).toBe(l.traceId);
+      }
+    } finally {
+      await agent.stop();
+      await receiver.close();
+    }
+  });
+
   it("a forked child keeps the request its thread had open; an exec'd image reads its own TRACEPARENT", async () => {
     const dir = testDir("tracectx-fork");
     const rings = path.join(dir, "rings");

@@ -1,7 +1,8 @@
 /* NVTX ranges whose message is a W3C traceparent, as a server marks its requests: THREADS threads, each serving
  * REQUESTS requests, request r of thread t inside the push range 00-<7467 0000 0000 00tt, r+1>-<tt r+1>-01 with a
  * nested "infer" range around its two launches; the threads share one stream (so a sync ends the request window).
- * Usage: nvtx_traced THREADS REQUESTS */
+ * With "named", each request is one range instead, "infer <traceparent>": the range and the request at once.
+ * Usage: nvtx_traced THREADS REQUESTS [named] */
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,7 +14,7 @@
 static CUcontext ctx;
 static CUfunction fn;
 static CUstream shared;
-static int requests;
+static int requests, named;
 
 static void *worker(void *arg) {
     long id = (long)arg;
@@ -24,13 +25,19 @@ static void *worker(void *arg) {
         char tp[64];
         snprintf(tp, sizeof tp, "00-%016llx%016llx-%016llx-01", 0x7467000000000000ull + (unsigned long long)id,
                  (unsigned long long)r + 1, ((unsigned long long)id + 1) << 32 | (unsigned)(r + 1));
-        nvtxRangePushA(tp);
-        nvtxRangePushA("infer");
+        if (named) {
+            char msg[80];
+            snprintf(msg, sizeof msg, "infer %s", tp);
+            nvtxRangePushA(msg);
+        } else {
+            nvtxRangePushA(tp);
+            nvtxRangePushA("infer");
+        }
         for (int k = 0; k < 2; k++)
             if (cuLaunchKernel(fn, 1, 1, 1, 1, 1, 1, 0, shared, params, NULL)) exit(1);
         if (cuStreamSynchronize(shared)) exit(1);
         nvtxRangePop();
-        nvtxRangePop();
+        if (!named) nvtxRangePop();
     }
     return NULL;
 }
@@ -38,6 +45,7 @@ static void *worker(void *arg) {
 int main(int argc, char **argv) {
     int threads = argc > 1 ? atoi(argv[1]) : 2;
     requests = argc > 2 ? atoi(argv[2]) : 5;
+    named = argc > 3 && argv[3][0] == 'n';
     CUdevice dev;
     CUmodule mod;
     if (threads < 1 || threads > 64) return 2;

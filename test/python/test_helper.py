@@ -47,6 +47,20 @@ class Absent(unittest.TestCase):
         self.assertEqual(out.split(), ["False", "0", "2"])
         self.assertEqual(calls, [])
 
+    def test_range_message_is_name_space_traceparent_checked_like_a_request(self):
+        out, _ = run(f"""
+            print(tailguard.range_message("infer batch", {TP1!r}))
+            for name, tp in (("infer", "00-xyz"), ("", {TP1!r}), (None, {TP1!r})):
+                try:
+                    tailguard.range_message(name, tp)
+                except (ValueError, TypeError) as e:
+                    print(type(e).__name__, e)
+        """, shim=False)
+        lines = out.strip().split("\n")
+        self.assertEqual(lines[0], "infer batch " + TP1)
+        self.assertIn("ValueError tailguard: traceparent '00-xyz' is not a W3C traceparent", lines[1])
+        self.assertTrue(lines[2].startswith("TypeError") and lines[3].startswith("TypeError"), out)
+
     def test_a_bad_traceparent_is_a_value_error_without_the_shim_too(self):
         out, _ = run("""
             try:
