@@ -65,6 +65,10 @@ function decodeLaunch(b: Buffer, o: number, names: Map<number, string>): Launch 
   return l;
 }
 
+/** How long after its end (by the shims' clock) a window is finished at the earliest: the records of its other
+ *  threads have that long to come through the collector (see settle). */
+const SETTLE_NS = 20_000_000n;
+
 interface OpenWindow {
   seq: number;
   t: bigint;
@@ -361,6 +365,18 @@ export class WindowAssembler<P> {
     let ready = final ? [...this.settling, ...this.ended] : this.settling;
     this.settling = final ? [] : this.ended;
     this.ended = [];
+    if (!final && ready.length) {
+      // A window that ended less than SETTLE_NS ago by the shims' clock (CLOCK_MONOTONIC, as hrtime's) waits: the
+      // collector reads a ring's lanes one after another, so a launch another thread published just before the end
+      // can come a poll after it, and later still when the machine is loaded. (Times not near now, as in tests that
+      // make their records up, do not wait.)
+      const now = process.hrtime.bigint();
+      const young = (w: OpenWindow) => w.end <= now && now - w.end < SETTLE_NS;
+      if (ready.some(young)) {
+        this.settling.push(...ready.filter(young));
+        ready = ready.filter((w) => !young(w));
+      }
+    }
     if (!final && this.kernelTimes.active) {
       // a process that times kernels: its windows wait for their kernels' device times (kernel-time.ts)
       const [now, later] = this.kernelTimes.due(ready);
