@@ -138,12 +138,9 @@ static void emit(tg_ring_header *h, int op, const tg_ctx *c, const char *key, co
     if (!h) return;
     uint32_t id = key ? tg_name_intern(key) : 0, state_id = state ? tg_name_intern(state) : 0;
     uint64_t pos;
-    if (!t) t = tg_now();
-    tg_lane *l = tg_lane_get(h);
-    tg_record *r = tg_begin(h, l, &pos, TG_KIND_CONTEXT, 0);
+    tg_lane *l;
+    tg_record *r = tg_begin_own(h, &l, &pos, TG_KIND_CONTEXT, op, t ? t : tg_now());
     if (!r) return;
-    r->op = (uint8_t)op;
-    tg_set_time(r, t, t);
     if (c && c->set) {
         memcpy(r->u.context.trace_id, c->trace_id, 16);
         memcpy(r->u.context.span_id, c->span_id, 8);

@@ -84,13 +84,10 @@ static uint64_t launches(void) {
 static void emit(int op, uint64_t seq, uint64_t start, uint64_t end, int why) {
     tg_ring_header *h = tg_ring_get();
     if (!h) return;
-    tg_lane *l = tg_lane_get(h);
+    tg_lane *l;
     uint64_t pos;
-    tg_record *r = tg_begin(h, l, &pos, TG_KIND_GPU_TIME, 0);
+    tg_record *r = tg_begin_own(h, &l, &pos, TG_KIND_GPU_TIME, op, tg_now());
     if (!r) return;
-    uint64_t now = tg_now();
-    tg_set_time(r, now, now);
-    r->op = (uint8_t)op;
     r->result = (int16_t)why;
     r->u.gpu_time.seq = seq;
     r->u.gpu_time.gpu_start = start;

@@ -221,13 +221,10 @@ static void give_back(uint8_t *buffer) {
 static void emit(int op, uint64_t external, uint64_t start, uint64_t end, uint32_t name) {
     tg_ring_header *h = tg_ring_get();
     if (!h) return;
-    tg_lane *l = tg_lane_get(h);
-    uint64_t pos;
-    tg_record *r = tg_begin(h, l, &pos, TG_KIND_KERNEL_TIME, 0);
+    tg_lane *l;
+    uint64_t pos, now = tg_now();
+    tg_record *r = tg_begin_own(h, &l, &pos, TG_KIND_KERNEL_TIME, op, now);
     if (!r) return;
-    uint64_t now = tg_now();
-    tg_set_time(r, now, now);
-    r->op = (uint8_t)op;
     r->stream = name;
     if (op == TG_OP_KT_DROPPED) {
         r->tid = 0;
@@ -250,14 +247,11 @@ static void emit_call(int op, uint32_t tid, uint64_t call_start, uint64_t call_e
                       uint32_t name) {
     tg_ring_header *h = tg_ring_get();
     if (!h) return;
-    tg_lane *l = tg_lane_get(h);
-    uint64_t pos;
-    tg_record *r = tg_begin(h, l, &pos, TG_KIND_KERNEL_TIME, 0);
+    tg_lane *l;
+    uint64_t pos, took = call_end > call_start ? call_end - call_start : 0;
+    tg_record *r = tg_begin_own(h, &l, &pos, TG_KIND_KERNEL_TIME, op, tg_now());
     if (!r) return;
-    uint64_t now = tg_now(), took = call_end > call_start ? call_end - call_start : 0;
-    tg_set_time(r, now, now);
     r->tid = tid;
-    r->op = (uint8_t)op;
     r->flags = TG_F_KT_CALL;
     r->dur = took > 0xffffffffu ? 0xffffffffu : (uint32_t)took;
     r->stream = name;
@@ -412,13 +406,10 @@ static void buffer_completed(void *ctx, uint32_t stream, uint8_t *buffer, size_t
 static void emit_started(int mode) {
     tg_ring_header *h = tg_ring_get();
     if (!h) return;
-    tg_lane *l = tg_lane_get(h);
+    tg_lane *l;
     uint64_t pos;
-    tg_record *r = tg_begin(h, l, &pos, TG_KIND_KERNEL_TIME, 0);
+    tg_record *r = tg_begin_own(h, &l, &pos, TG_KIND_KERNEL_TIME, TG_OP_KT_STARTED, tg_now());
     if (!r) return;
-    uint64_t now = tg_now();
-    tg_set_time(r, now, now);
-    r->op = TG_OP_KT_STARTED;
     r->result = (int16_t)mode;
     tg_publish(h, l, r, pos);
 }

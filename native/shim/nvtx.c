@@ -114,16 +114,6 @@ static void text_of(tg_text *t, const nvtxEventAttributes_t *a, char *buf, uint3
 
 /* ---- records ---- */
 
-static tg_record *range_begin(tg_ring_header *h, tg_lane **l, uint64_t *pos, int kind, int op, uint64_t t) {
-    *l = tg_lane_get(h);
-    tg_record *r = tg_begin(h, *l, pos, kind, 0);
-    if (r) {
-        r->op = (uint8_t)op;
-        tg_set_time(r, t, t);
-    }
-    return r;
-}
-
 static void emit_range(int op, uint64_t id, tg_text *msg, const void *domain, uint32_t depth, uint32_t category) {
     tg_ring_header *h = tg_ring_get();
     if (!h) return;
@@ -132,7 +122,7 @@ static void emit_range(int op, uint64_t id, tg_text *msg, const void *domain, ui
     text_registered(&d, domain);
     uint32_t message = msg ? text_id(msg) : 0, dom = domain ? text_id(&d) : 0;
     tg_lane *l;
-    tg_record *r = range_begin(h, &l, &pos, TG_KIND_RANGE, op, t);
+    tg_record *r = tg_begin_own(h, &l, &pos, TG_KIND_RANGE, op, t);
     if (!r) return;
     r->u.range.id = id;
     r->u.range.message = message;
@@ -198,7 +188,7 @@ static void emit_context(int op, const tg_trace_context *c, uint32_t name) {
     if (!h) return;
     uint64_t pos, t = tg_now();
     tg_lane *l;
-    tg_record *r = range_begin(h, &l, &pos, TG_KIND_CONTEXT, op, t);
+    tg_record *r = tg_begin_own(h, &l, &pos, TG_KIND_CONTEXT, op, t);
     if (!r) return;
     r->stream = name; /* the request's name (name table id), 0: none */
     if (c->sampled) r->flags |= TG_F_SAMPLED;

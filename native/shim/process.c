@@ -77,12 +77,10 @@ static void mark_replaced(const char *path) {
 }
 
 static void emit_process(tg_ring_header *h, int op) {
-    uint64_t pos, t = tg_now();
-    tg_lane *l = tg_lane_get(h);
-    tg_record *r = tg_begin(h, l, &pos, TG_KIND_PROCESS, 0);
+    uint64_t pos;
+    tg_lane *l;
+    tg_record *r = tg_begin_own(h, &l, &pos, TG_KIND_PROCESS, op, tg_now());
     if (!r) return;
-    r->op = (uint8_t)op;
-    tg_set_time(r, t, t);
     r->u.process.pid = h->pid;
     r->u.process.ppid = h->ppid;
     r->u.process.priority = h->priority;

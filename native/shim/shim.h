@@ -198,6 +198,18 @@ static inline void tg_set_time(tg_record *r, uint64_t t0, uint64_t t1) {
     }
     r->tid = tg_tid();
 }
+/* A record of the shim's own (not a call of the application's) in the calling thread's lane of ring `h`: `kind` and
+ * `op`, stamped `t` at both ends. NULL when the lane is full (the record is dropped and counted); once filled, it is
+ * published with tg_publish(h, *l, r, *pos). */
+static inline tg_record *tg_begin_own(tg_ring_header *h, tg_lane **l, uint64_t *pos, int kind, int op, uint64_t t) {
+    *l = tg_lane_get(h);
+    tg_record *r = tg_begin(h, *l, pos, kind, 0);
+    if (r) {
+        r->op = (uint8_t)op;
+        tg_set_time(r, t, t);
+    }
+    return r;
+}
 
 /* context.c: trace context (TRACEPARENT, the tailguard_* ABI of tailguard/tailguard.h). */
 void tg_context_init(void);                      /* at attach: TRACEPARENT and TRACESTATE */

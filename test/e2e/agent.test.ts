@@ -16,9 +16,9 @@ import { epochNs } from "../../agent/src/model.js";
 import { canUnshare, nativeBuild, ownPidNamespace, root, runProgram, shimLib, simEnv, testDir } from "../support/native.js";
 import { startOtlpReceiver, type FlatSpan } from "../support/otlp-receiver.js";
 import { cli } from "../support/tailguard.js";
+import { sleep, until } from "../support/wait.js";
 
 const workload = path.join(nativeBuild, "tg-workload");
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** Per request of a tg-workload --samples file: scheduled, first launch called, sync returned (CLOCK_MONOTONIC). */
 function samples(file: string): { due: bigint; launched: bigint; done: bigint }[] {
@@ -26,14 +26,6 @@ function samples(file: string): { due: bigint; launched: bigint; done: bigint }[
     const [due, launched, done] = l.split(" ").map(BigInt);
     return { due, launched, done };
   });
-}
-
-async function until(what: string, ok: () => boolean, ms = 20_000) {
-  const end = Date.now() + ms;
-  while (!ok()) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await sleep(25);
-  }
 }
 
 afterEach(() => {

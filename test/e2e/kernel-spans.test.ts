@@ -8,14 +8,7 @@ import { describe, expect, it } from "vitest";
 
 import { compileProgram, runProgram, shimLib, simEnv, testDir } from "../support/native.js";
 import { cli } from "../support/tailguard.js";
-
-async function until(what: string, ok: () => boolean, ms = 20_000) {
-  const end = Date.now() + ms;
-  while (!ok()) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
+import { until } from "../support/wait.js";
 
 const spansOf = (file: string) =>
   existsSync(file)

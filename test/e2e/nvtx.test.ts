@@ -12,15 +12,7 @@ import { agentOptions } from "../../agent/src/cli/agent.js";
 import { compileProgram, runProgram, shimLib, simEnv, testDir } from "../support/native.js";
 import { startOtlpReceiver, type FlatSpan } from "../support/otlp-receiver.js";
 import { recordRun } from "../support/tailguard.js";
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-async function until(what: string, ok: () => boolean, ms = 20_000) {
-  const end = Date.now() + ms;
-  while (!ok()) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await sleep(25);
-  }
-}
+import { until } from "../support/wait.js";
 
 /** The directory holding nvtx3/nvToolsExt.h: NVTX_INCLUDE, else the CUDA toolkit's; a clear error when it is missing. */
 function nvtxInclude(): string {

@@ -9,6 +9,7 @@ import { startAgent } from "../support/agent-process.js";
 import { nativeBuild, runProgram, shimLib, simEnv, testDir } from "../support/native.js";
 import { startOtlpReceiver, type OtlpReceiver } from "../support/otlp-receiver.js";
 import { cli } from "../support/tailguard.js";
+import { until } from "../support/wait.js";
 
 const workload = path.join(nativeBuild, "tg-workload");
 
@@ -16,14 +17,6 @@ const workload = path.join(nativeBuild, "tg-workload");
 function agentEnv(vars: Record<string, string>) {
   for (const name of Object.keys(process.env)) if (name.startsWith("OTEL_")) vi.stubEnv(name, "");
   for (const [name, value] of Object.entries(vars)) vi.stubEnv(name, value);
-}
-
-async function until(what: string, ok: () => boolean | Promise<boolean>, ms = 20_000) {
-  const end = Date.now() + ms;
-  while (!(await ok())) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
 }
 
 /** 20 request windows of a process with the shim attached. */

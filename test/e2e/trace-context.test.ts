@@ -13,13 +13,21 @@ import { agentOptions } from "../../agent/src/cli/agent.js";
 import { compileProgram, root, runProgram, shimLib, simEnv, testDir } from "../support/native.js";
 import { flattenTraces, startOtlpReceiver, type FlatSpan, type OtlpReceiver } from "../support/otlp-receiver.js";
 import { recordRun } from "../support/tailguard.js";
+import { sleep, until } from "../support/wait.js";
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-async function until(what: string, ok: () => boolean, ms = 20_000) {
-  const end = Date.now() + ms;
-  while (!ok()) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await sleep(25);
+/** An agent of the ring directory `rings` (with `options` after --dir and --port) exporting OTLP to a receiver of
+ *  the test's own; `env` are further OTEL_* variables. Both stop after `body`, whatever it did. */
+async function withAgent(rings: string, options: string[],
+  body: (a: { agent: Agent; receiver: OtlpReceiver }) => Promise<void>, env: Record<string, string> = {}): Promise<void> {
+  const receiver = await startOtlpReceiver();
+  vi.stubEnv("OTEL_EXPORTER_OTLP_ENDPOINT", receiver.url);
+  for (const [k, v] of Object.entries(env)) vi.stubEnv(k, v);
+  const agent = await Agent.start(agentOptions(["--dir", rings, "--port", "0", ...options], process.env));
+  try {
+    await body({ agent, receiver });
+  } finally {
+    await agent.stop();
+    await receiver.close();
   }
 }
 
@@ -60,11 +68,7 @@ describe("trace context", () => {
     const dir = testDir("tracectx");
     const rings = path.join(dir, "rings");
     const program = compileProgram("trace_context.c", { cuda: true });
-    const receiver = await startOtlpReceiver();
-    vi.stubEnv("OTEL_EXPORTER_OTLP_ENDPOINT", receiver.url);
-    vi.stubEnv("OTEL_EXPORTER_OTLP_PROTOCOL", "http/protobuf");
-    const agent = await Agent.start(agentOptions(["--dir", rings, "--port", "0", "--sample-rate", "1", "--batch-sample", "0"], process.env));
-    try {
+    await withAgent(rings, ["--sample-rate", "1", "--batch-sample", "0"], async ({ agent, receiver }) => {
       const env = (extra: Record<string, string>) => simEnv(dir, { LD_PRELOAD: shimLib, ...extra });
       const [abi, traced, plain, bad] = await Promise.all([
         runProgram(program, ["threads", String(THREADS), String(REQUESTS)], { env: env({}) }),
@@ -130,20 +134,14 @@ describe("trace context", () => {
         }
         expect(new Set(own.map((s) => s.traceId)).size).toBe(own.length);
       }
-    } finally {
-      await agent.stop();
-      await receiver.close();
-    }
+    }, { OTEL_EXPORTER_OTLP_PROTOCOL: "http/protobuf" });
   });
 
   it("keeps the windows an application samples even where the policy would not (a batch job)", async () => {
     const dir = testDir("tracectx-policy");
     const rings = path.join(dir, "rings");
     const program = compileProgram("trace_context.c", { cuda: true });
-    const receiver = await startOtlpReceiver();
-    vi.stubEnv("OTEL_EXPORTER_OTLP_ENDPOINT", receiver.url);
-    const agent = await Agent.start(agentOptions(["--dir", rings, "--port", "0", "--sample-rate", "0", "--batch-sample", "0"], process.env));
-    try {
+    await withAgent(rings, ["--sample-rate", "0", "--batch-sample", "0"], async ({ agent, receiver }) => {
       const env = simEnv(dir, { LD_PRELOAD: shimLib, TAILGUARD_PRIORITY: "low" });
       const [abi, plain] = await Promise.all([
         runProgram(program, ["threads", String(THREADS), String(REQUESTS)], { env }),
@@ -160,20 +158,14 @@ describe("trace context", () => {
       expect(traced.every((s) => s.attributes["tailguard.span.reason"] === "traced")).toBe(true);
       // the batch job without a context: no span (the policy's own decision)
       expect(spans.filter((s) => s.resource["process.pid"] === plain.pid)).toEqual([]);
-    } finally {
-      await agent.stop();
-      await receiver.close();
-    }
+    });
   });
 
   it("puts the holds that delayed a request under its joined span, linked to the request that caused them", async () => {
     const dir = testDir("tracectx-holds");
     const rings = path.join(dir, "rings");
     const program = compileProgram("trace_context.c", { cuda: true });
-    const receiver = await startOtlpReceiver();
-    vi.stubEnv("OTEL_EXPORTER_OTLP_ENDPOINT", receiver.url);
-    const agent = await Agent.start(agentOptions(["--dir", rings, "--port", "0", "--sample-rate", "0", "--batch-sample", "0"], process.env));
-    try {
+    await withAgent(rings, ["--sample-rate", "0", "--batch-sample", "0"], async ({ agent, receiver }) => {
       // a busy high-priority server (no context) in front of the traced requests of a low-priority process
       const high = runProgram(path.join(root, "native/build/tg-workload"), ["requests", "--rate", "200", "--count", "150", "--kernels", "2",
         "--kernel-us", "1500", "--name", "resnet_block"], { env: simEnv(dir, { LD_PRELOAD: shimLib, TAILGUARD_PRIORITY: "high" }) });
@@ -201,10 +193,7 @@ describe("trace context", () => {
         expect(cause?.resource["process.pid"]).toBe(h.pid);
         expect(cause?.traceId).toBe(hold.links[0].traceId);
       }
-    } finally {
-      await agent.stop();
-      await receiver.close();
-    }
+    });
   });
 
   it("links a hold to the request span of a cause whose window never ends, when it had one request open", async () => {
@@ -212,10 +201,7 @@ describe("trace context", () => {
     const rings = path.join(dir, "rings");
     const program = compileProgram("trace_context.c", { cuda: true });
     const server = compileProgram("traced_streams.c", { cuda: true });
-    const receiver = await startOtlpReceiver();
-    vi.stubEnv("OTEL_EXPORTER_OTLP_ENDPOINT", receiver.url);
-    const agent = await Agent.start(agentOptions(["--dir", rings, "--port", "0", "--sample-rate", "0", "--batch-sample", "0"], process.env));
-    try {
+    await withAgent(rings, ["--sample-rate", "0", "--batch-sample", "0"], async ({ agent, receiver }) => {
       // a high-priority server, one request at a time, its window open throughout (an unsynced stream), in front of
       // three low-priority processes, each held from its first launch until the server is done
       const high = runProgram(server, ["1", "2", "open"], { env: simEnv(dir, { LD_PRELOAD: shimLib, TAILGUARD_PRIORITY: "high" }) });
@@ -257,86 +243,65 @@ describe("trace context", () => {
         }
       }
       expect(linked).toBeGreaterThan(0);
-    } finally {
-      await agent.stop();
-      await receiver.close();
-    }
+    });
   });
 
-  it("NVTX ranges named by a traceparent join their requests to the trace, with their ranges and launches inside", async () => {
+  /** test/programs/nvtx_traced.c (2 threads, 5 requests each; `named`: one range a request) under an agent: its
+   *  spans, by id too. */
+  async function nvtxTraced(prefix: string, args: string[]) {
     const include = path.join(process.env.NVTX_INCLUDE ?? path.join(process.env.CUDA_HOME ?? "/usr/local/cuda", "include"));
     if (!existsSync(path.join(include, "nvtx3/nvToolsExt.h")))
       throw new Error(`NVTX v3's header is missing (no ${include}/nvtx3/nvToolsExt.h): install the CUDA toolkit's headers or set NVTX_INCLUDE`);
-    const dir = testDir("tracectx-nvtx");
+    const dir = testDir(prefix);
     const rings = path.join(dir, "rings");
     const program = compileProgram("nvtx_traced.c", { cuda: true, extra: [`-I${include}`] });
-    const receiver = await startOtlpReceiver();
-    vi.stubEnv("OTEL_EXPORTER_OTLP_ENDPOINT", receiver.url);
-    const agent = await Agent.start(agentOptions(["--dir", rings, "--port", "0", "--sample-rate", "1"], process.env));
-    try {
+    let spans: FlatSpan[] = [];
+    await withAgent(rings, ["--sample-rate", "1"], async ({ agent, receiver }) => {
       const env = simEnv(dir, { LD_PRELOAD: shimLib });
       delete env.NVTX_INJECTION64_PATH;
-      const r = await runProgram(program, ["2", "5"], { env });
+      const r = await runProgram(program, ["2", "5", ...args], { env });
       expect(r.code, r.stderr).toBe(0);
       await until("all drained", () => readdirSync(rings).filter((f) => f.endsWith(".ring")).length === 0);
       await agent.stop();
-      const spans = receiver.spans().filter((s) => s.resource["process.pid"] === r.pid);
-      const byId = new Map(spans.map((s) => [s.spanId, s]));
-      const want = expected();
-      const requests = spans.filter((s) => s.name === "request");
-      expect(new Set(requests.map((s) => s.traceId)).size).toBe(10);
-      for (const s of requests) expect(s.parentSpanId).toBe(want.get(s.traceId)?.parent);
-      // request → its traceparent range → "infer" → the launches, all in the request's trace
-      const launches = spans.filter((s) => s.name === "nvtx_kernel");
-      expect(launches).toHaveLength(20);
-      for (const l of launches) {
-        const infer = byId.get(l.parentSpanId!)!;
-        const outer = byId.get(infer.parentSpanId!)!;
-        const request = byId.get(outer.parentSpanId!)!;
-        expect([infer.name, outer.name.slice(0, 3), request.name]).toEqual(["infer", "00-", "request"]);
-        expect(outer.name.slice(3, 35)).toBe(l.traceId);
-        for (const s of [infer, outer, request]) expect(s.traceId).toBe(l.traceId);
-      }
-    } finally {
-      await agent.stop();
-      await receiver.close();
+      spans = receiver.spans().filter((s) => s.resource["process.pid"] === r.pid);
+    });
+    return { spans, byId: new Map(spans.map((s) => [s.spanId, s])) };
+  }
+
+  it("NVTX ranges named by a traceparent join their requests to the trace, with their ranges and launches inside", async () => {
+    const { spans, byId } = await nvtxTraced("tracectx-nvtx", []);
+    const want = expected();
+    const requests = spans.filter((s) => s.name === "request");
+    expect(new Set(requests.map((s) => s.traceId)).size).toBe(10);
+    for (const s of requests) expect(s.parentSpanId).toBe(want.get(s.traceId)?.parent);
+    // request → its traceparent range → "infer" → the launches, all in the request's trace
+    const launches = spans.filter((s) => s.name === "nvtx_kernel");
+    expect(launches).toHaveLength(20);
+    for (const l of launches) {
+      const infer = byId.get(l.parentSpanId!)!;
+      const outer = byId.get(infer.parentSpanId!)!;
+      const request = byId.get(outer.parentSpanId!)!;
+      expect([infer.name, outer.name.slice(0, 3), request.name]).toEqual(["infer", "00-", "request"]);
+      expect(outer.name.slice(3, 35)).toBe(l.traceId);
+      for (const s of [infer, outer, request]) expect(s.traceId).toBe(l.traceId);
     }
   });
 
   it("one NVTX range \"NAME traceparent\" is both the range NAME and the request NAME of that trace", async () => {
-    const include = path.join(process.env.NVTX_INCLUDE ?? path.join(process.env.CUDA_HOME ?? "/usr/local/cuda", "include"));
-    const dir = testDir("tracectx-nvtx-named");
-    const rings = path.join(dir, "rings");
-    const program = compileProgram("nvtx_traced.c", { cuda: true, extra: [`-I${include}`] });
-    const receiver = await startOtlpReceiver();
-    vi.stubEnv("OTEL_EXPORTER_OTLP_ENDPOINT", receiver.url);
-    const agent = await Agent.start(agentOptions(["--dir", rings, "--port", "0", "--sample-rate", "1"], process.env));
-    try {
-      const env = simEnv(dir, { LD_PRELOAD: shimLib });
-      delete env.NVTX_INJECTION64_PATH;
-      const r = await runProgram(program, ["2", "5", "named"], { env });
-      expect(r.code, r.stderr).toBe(0);
-      await until("all drained", () => readdirSync(rings).filter((f) => f.endsWith(".ring")).length === 0);
-      await agent.stop();
-      const spans = receiver.spans().filter((s) => s.resource["process.pid"] === r.pid);
-      const byId = new Map(spans.map((s) => [s.spanId, s]));
-      const want = expected();
-      const requests = spans.filter((s) => s.name.startsWith("request"));
-      expect(requests.map((s) => s.name)).toEqual(Array(10).fill("request infer"));
-      expect(new Set(requests.map((s) => s.traceId)).size).toBe(10);
-      for (const s of requests) expect(s.parentSpanId).toBe(want.get(s.traceId)?.parent);
-      // request infer → the range "infer" (its traceparent cut off) → the launches, all in the request's trace
-      const launches = spans.filter((s) => s.name === "nvtx_kernel");
-      expect(launches).toHaveLength(20);
-      for (const l of launches) {
-        const range = byId.get(l.parentSpanId!)!;
-        const request = byId.get(range.parentSpanId!)!;
-        expect([range.name, request.name]).toEqual(["infer", "request infer"]);
-        for (const s of [range, request]) expect(s.traceId).toBe(l.traceId);
-      }
-    } finally {
-      await agent.stop();
-      await receiver.close();
+    const { spans, byId } = await nvtxTraced("tracectx-nvtx-named", ["named"]);
+    const want = expected();
+    const requests = spans.filter((s) => s.name.startsWith("request"));
+    expect(requests.map((s) => s.name)).toEqual(Array(10).fill("request infer"));
+    expect(new Set(requests.map((s) => s.traceId)).size).toBe(10);
+    for (const s of requests) expect(s.parentSpanId).toBe(want.get(s.traceId)?.parent);
+    // request infer → the range "infer" (its traceparent cut off) → the launches, all in the request's trace
+    const launches = spans.filter((s) => s.name === "nvtx_kernel");
+    expect(launches).toHaveLength(20);
+    for (const l of launches) {
+      const range = byId.get(l.parentSpanId!)!;
+      const request = byId.get(range.parentSpanId!)!;
+      expect([range.name, request.name]).toEqual(["infer", "request infer"]);
+      for (const s of [range, request]) expect(s.traceId).toBe(l.traceId);
     }
   });
 
@@ -344,10 +309,7 @@ describe("trace context", () => {
     const dir = testDir("tracectx-fork");
     const rings = path.join(dir, "rings");
     const program = compileProgram("trace_context.c", { cuda: true });
-    const receiver = await startOtlpReceiver();
-    vi.stubEnv("OTEL_EXPORTER_OTLP_ENDPOINT", receiver.url);
-    const agent = await Agent.start(agentOptions(["--dir", rings, "--port", "0", "--sample-rate", "0"], process.env));
-    try {
+    await withAgent(rings, ["--sample-rate", "0"], async ({ agent, receiver }) => {
       const r = await runProgram(program, ["fork"], { env: simEnv(dir, { LD_PRELOAD: shimLib }) });
       expect(r.code, r.stderr).toBe(0);
       const child = Number(/child=(\d+)/.exec(r.stdout)![1]);
@@ -359,20 +321,14 @@ describe("trace context", () => {
       expect(summary(r.pid)).toEqual(["request parent aa 00000000000000a1"]);
       // the same pid: the forked image's request, then the exec'd image's, each in its own trace
       expect(summary(child)).toEqual(["request bb 00000000000000b1", "request parent aa 00000000000000a1"]);
-    } finally {
-      await agent.stop();
-      await receiver.close();
-    }
+    });
   });
 
   it("exports each request's span at its end while the process window never ends (a stream per thread), all at exit once", async () => {
     const dir = testDir("tracectx-streams");
     const rings = path.join(dir, "rings");
     const program = compileProgram("traced_streams.c", { cuda: true });
-    const receiver = await startOtlpReceiver();
-    vi.stubEnv("OTEL_EXPORTER_OTLP_ENDPOINT", receiver.url);
-    const agent = await Agent.start(agentOptions(["--dir", rings, "--port", "0", "--sample-rate", "0"], process.env));
-    try {
+    await withAgent(rings, ["--sample-rate", "0"], async ({ agent, receiver }) => {
       // each request span when the test first saw it (ms since the epoch), by span id, read while the program runs
       const seen = new Map<string, { span: FlatSpan; at: number }>();
       let read = 0;
@@ -425,10 +381,7 @@ describe("trace context", () => {
       for (const x of early) expect(whileRunning.has(x.span.spanId), `request ${x.span.traceId} ended ${exited - endMs(x.span)} ms before exit`).toBe(true);
       const late = [...whileRunning.values()].filter((x) => x.span.resource["process.pid"] === r.pid).map((x) => x.at - endMs(x.span));
       expect(Math.max(...late), `ms from a request's end to its span, while running: ${late.sort((x, y) => x - y).filter((_, i, a) => i % Math.ceil(a.length / 10) === 0 || i === a.length - 1)}`).toBeLessThan(2000);
-    } finally {
-      await agent.stop();
-      await receiver.close();
-    }
+    });
   });
 
   it("refuses bad traceparents with no record and no crash, and the header works as C++ and without the shim", async () => {

@@ -12,18 +12,11 @@ import { startAgent } from "../support/agent-process.js";
 import { requireComponent } from "../support/components.js";
 import { compileProgram, root, runProgram, shimLib, simEnv, testDir } from "../support/native.js";
 import { startOtlpReceiver, type FlatSpan, type OtlpReceiver } from "../support/otlp-receiver.js";
+import { until } from "../support/wait.js";
 
 const here = path.join(root, "test/python");
 /** the checkout's helper first: the venv's installed copy may be older */
 const pythonPath = path.join(root, "python");
-
-async function until(what: () => string, ok: () => boolean, ms = 20_000) {
-  const end = Date.now() + ms;
-  while (!ok()) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what()}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
 
 let receiver: OtlpReceiver | null = null;
 afterEach(async () => {
