@@ -184,6 +184,11 @@ export interface DeviceTimes {
   behind?: { pid: number; priority: number; window: number; ns: number };
 }
 
+/** A duration between a host time and a device time (ns): the clock mapping's error (and the shim's clock, which
+ *  follows CLOCK_MONOTONIC within a microsecond) can put the device a little before the host; such a duration is 0,
+ *  never negative. */
+export const deviceNs = (x: bigint): number => (x > 0n ? Number(x) : 0);
+
 /** An NVTX range or mark of the program (its push/pop, start/end or mark records). */
 export interface NvtxRange {
   /** its message ("" when it had none, or one that was not text) */

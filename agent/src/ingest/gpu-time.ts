@@ -5,7 +5,7 @@
 // normally arrives with it; one read later (the shim read the events at a later call) can come after the window
 // settled, and is then only counted. The map is bounded: a process whose windows never settle cannot grow it.
 import { AT_GPU_TIME_END, AT_GPU_TIME_SEQ, AT_GPU_TIME_START, AT_OP, GpuMissingName, RecordField } from "./record.js";
-import type { DeviceTimes } from "../model.js";
+import { deviceNs, type DeviceTimes } from "../model.js";
 
 const AT_RESULT = RecordField.result[0];
 /** Device times kept for windows still to settle. */
@@ -48,18 +48,16 @@ export class GpuTimes {
   }
 }
 
-/** A window's device times and the durations between them (docs/gpu-time.md, "What each time means"). The clock
- *  mapping's error can put GPU start a little before submission or GPU end after the sync returned: those durations
- *  are then 0, never negative. */
+/** A window's device times and the durations between them (docs/gpu-time.md, "What each time means"), each
+ *  deviceNs. */
 export function deviceTimes(submitted: bigint, gpuStart: bigint, gpuEnd: bigint, returned: bigint): DeviceTimes {
-  const pos = (x: bigint) => (x > 0n ? Number(x) : 0);
   return {
     submitted,
     gpuStart,
     gpuEnd,
     returned,
-    queueNs: pos(gpuStart - submitted),
-    gpuNs: pos(gpuEnd - gpuStart),
-    completionNs: pos(returned - gpuEnd),
+    queueNs: deviceNs(gpuStart - submitted),
+    gpuNs: deviceNs(gpuEnd - gpuStart),
+    completionNs: deviceNs(returned - gpuEnd),
   };
 }

@@ -18,7 +18,7 @@ import { JsonTraceSerializer, ProtobufTraceSerializer } from "@opentelemetry/otl
 import { resourceFromAttributes, type Resource } from "@opentelemetry/resources";
 import type { ReadableSpan, SpanExporter } from "@opentelemetry/sdk-trace-base";
 
-import { epochNs, type Hold, type Launch, type ProcessMeta, type RequestId, type RequestWindow, type TraceContext, type TracedRequest } from "../model.js";
+import { deviceNs, epochNs, type Hold, type Launch, type ProcessMeta, type RequestId, type RequestWindow, type TraceContext, type TracedRequest } from "../model.js";
 import type { ExemplarMetric, ExemplarSink } from "./exemplars.js";
 import { exporterOptions, type OtlpExport } from "./otel-env.js";
 import { exportRequest, ProtoWriter, resourceBytes, scopeBytes, span as writeSpan, type EncodedSpans } from "./otlp-proto.js";
@@ -933,7 +933,7 @@ export class SpanPipeline {
     if (l.apiNs != null) attributes["tailguard.launch.api_ns"] = l.apiNs;
     if (l.gpuStart !== undefined && l.gpuEnd !== undefined) {
       // timed on the device (TAILGUARD_KERNEL_TIMING): the span is when its work ran there
-      attributes["tailguard.launch.queue_ns"] = Number(l.gpuStart - l.t);
+      attributes["tailguard.launch.queue_ns"] = deviceNs(l.gpuStart - l.t);
       if (l.gpuKernels) attributes["tailguard.launch.gpu_kernels"] = l.gpuKernels;
       emit(meta, l.name, ctx, parent, epochNs(meta, l.gpuStart), Number(l.gpuEnd - l.gpuStart), attributes, []);
       return;
