@@ -6,17 +6,9 @@
  * Prints JSON: median ns per launch of each path and the median of per-round differences.
  * Usage: launch_ab N ROUNDS   (link: -lcuda -ldl) */
 #define _GNU_SOURCE
-#include <dlfcn.h>
-#include <elf.h>
-#include <fcntl.h>
-#include <link.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <string.h>
-#include <sys/mman.h>
-#include <sys/stat.h>
 #include <time.h>
-#include <unistd.h>
 
 #include "tailguard/cuda_abi.h"
 #include "../timing.h"
@@ -44,13 +36,8 @@ int main(int argc, char **argv) {
     CUmodule mod;
     if (cuInit(0) || cuDeviceGet(&dev, 0) || cuDevicePrimaryCtxRetain(&ctx, dev) || cuCtxSetCurrent(ctx)) return 1;
     if (cuModuleLoadData(&mod, ptx) || cuModuleGetFunction(&fn, mod, "ab_empty")) return 1;
-    struct found f = {"cuLaunchKernel", 0};
-    dl_iterate_phdr(find_in_libcuda, &f);
-    if (!f.addr) {
-        fprintf(stderr, "launch_ab: cuLaunchKernel not found in libcuda's symbol table\n");
-        return 2;
-    }
-    tg_pfn_cuLaunchKernel as_called = cuLaunchKernel, real = (tg_pfn_cuLaunchKernel)f.addr;
+    tg_pfn_cuLaunchKernel as_called = cuLaunchKernel,
+                          real = (tg_pfn_cuLaunchKernel)libcuda_symbol("launch_ab", "cuLaunchKernel");
     for (int i = 0; i < 300; i++) burst(as_called, 1000); /* warm-up, past one lap of the shim's default ring */
     for (int i = 0; i < 20; i++) burst(real, 1000);
     double *a = malloc(sizeof(double) * rounds), *b = malloc(sizeof(double) * rounds), *d = malloc(sizeof(double) * rounds);

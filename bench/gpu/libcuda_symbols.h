@@ -6,6 +6,8 @@
 #include <elf.h>
 #include <fcntl.h>
 #include <link.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
@@ -34,6 +36,17 @@ static int find_in_libcuda(struct dl_phdr_info *info, size_t size, void *arg) {
             if (sym[k].st_value && !strcmp(str + sym[k].st_name, f->want)) f->addr = (void *)(info->dlpi_addr + sym[k].st_value);
     }
     return f->addr != 0;
+}
+
+/* libcuda's own `name`; exits 2 saying so (as `program`) when its symbol table has none. */
+static inline void *libcuda_symbol(const char *program, const char *name) {
+    struct found f = {name, 0};
+    dl_iterate_phdr(find_in_libcuda, &f);
+    if (!f.addr) {
+        fprintf(stderr, "%s: %s not found in libcuda's symbol table\n", program, name);
+        exit(2);
+    }
+    return f.addr;
 }
 
 #endif

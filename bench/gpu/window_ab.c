@@ -7,17 +7,9 @@
  * of each path and the median of per-round differences.
  * Usage: window_ab W ROUNDS   (link: -lcuda -ldl) */
 #define _GNU_SOURCE
-#include <dlfcn.h>
-#include <elf.h>
-#include <fcntl.h>
-#include <link.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <string.h>
-#include <sys/mman.h>
-#include <sys/stat.h>
 #include <time.h>
-#include <unistd.h>
 
 #include "tailguard/cuda_abi.h"
 #include "../timing.h"
@@ -37,16 +29,6 @@ static double burst(tg_pfn_cuLaunchKernel launch, tg_pfn_cuStreamSynchronize syn
     return (now_ns() - t0) / n;
 }
 
-static void *real_fn(const char *name) {
-    struct found f = {name, 0};
-    dl_iterate_phdr(find_in_libcuda, &f);
-    if (!f.addr) {
-        fprintf(stderr, "window_ab: %s not found in libcuda's symbol table\n", name);
-        exit(2);
-    }
-    return f.addr;
-}
-
 int main(int argc, char **argv) {
     int n = argc > 1 ? atoi(argv[1]) : 200, rounds = argc > 2 ? atoi(argv[2]) : 200;
     CUdevice dev;
@@ -55,9 +37,9 @@ int main(int argc, char **argv) {
     if (cuInit(0) || cuDeviceGet(&dev, 0) || cuDevicePrimaryCtxRetain(&ctx, dev) || cuCtxSetCurrent(ctx)) return 1;
     if (cuModuleLoadData(&mod, ptx) || cuModuleGetFunction(&fn, mod, "ab_empty")) return 1;
     if (cuStreamCreate(&stream, 0)) return 1;
-    tg_pfn_cuLaunchKernel launch = cuLaunchKernel, real_launch = (tg_pfn_cuLaunchKernel)real_fn("cuLaunchKernel");
+    tg_pfn_cuLaunchKernel launch = cuLaunchKernel, real_launch = (tg_pfn_cuLaunchKernel)libcuda_symbol("window_ab", "cuLaunchKernel");
     tg_pfn_cuStreamSynchronize sync = cuStreamSynchronize,
-                               real_sync = (tg_pfn_cuStreamSynchronize)real_fn("cuStreamSynchronize");
+                               real_sync = (tg_pfn_cuStreamSynchronize)libcuda_symbol("window_ab", "cuStreamSynchronize");
     for (int i = 0; i < 20; i++) burst(launch, sync, n); /* warm-up: the shim's event pool, its anchor */
     for (int i = 0; i < 5; i++) burst(real_launch, real_sync, n);
     double *a = malloc(sizeof(double) * rounds), *b = malloc(sizeof(double) * rounds), *d = malloc(sizeof(double) * rounds);
