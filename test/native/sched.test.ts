@@ -203,8 +203,10 @@ describe("priorities on the simulated GPU", () => {
 
   it("TAILGUARD_MIN_SHARE: a low-priority process gets GPU time even while higher-priority work never stops", { retry: 2 }, async () => {
     const work = testDir("sched-share");
-    // high: 50 kernels of 0.5 ms per sync, so it is idle (and low may run) only briefly every 25 ms
-    const high = { name: "high", kind: "continuous", priority: "high", args: batchArgs({ seconds: 1.5, kernels: 50, kernelUs: 500 }) };
+    // high: 100 kernels of 0.5 ms per sync, so it is idle (and low may run) only briefly every 50 ms (with 50 a sync,
+    // idle every 25 ms, a loaded 2-core machine let low run 4-11 iterations without the option, and the check below
+    // failed all three tries in CI; with 100, ten runs here, four beside other test files: starved 2-5, shared 12-20)
+    const high = { name: "high", kind: "continuous", priority: "high", args: batchArgs({ seconds: 1.5, kernels: 100, kernelUs: 500 }) };
     const low = { name: "low", kind: "continuous", priority: "low", args: batchArgs({ seconds: 1.2, kernelUs: 500 }), startDelayMs: 150 };
     const [, starved] = await contend([high, low], { work });
     const [, shared] = await contend([high, { ...low, env: { TAILGUARD_MIN_SHARE: "20" } }], { work: path.join(work, "share") });
