@@ -16,6 +16,7 @@ import { epochNs } from "../../agent/src/model.js";
 import { canUnshare, nativeBuild, ownPidNamespace, root, runProgram, shimLib, simEnv, testDir } from "../support/native.js";
 import { startOtlpReceiver, type FlatSpan } from "../support/otlp-receiver.js";
 import { cli } from "../support/tailguard.js";
+import { spansOf } from "../support/spans-file.js";
 import { sleep, until } from "../support/wait.js";
 
 const workload = path.join(nativeBuild, "tg-workload");
@@ -447,12 +448,8 @@ describe("tailguard agent", () => {
       return { child, out: () => out, exited: new Promise((r) => child.on("exit", r)) };
     };
     const requestSeqs = (file: string) =>
-      existsSync(file)
-        ? readFileSync(file, "utf8").trim().split("\n").filter(Boolean)
-            .flatMap((l) => JSON.parse(l).resourceSpans.flatMap((rs: any) => rs.scopeSpans.flatMap((ss: any) => ss.spans)))
-            .filter((s: any) => s.name === "request")
-            .map((s: any) => Number(s.attributes.find((a: any) => a.key === "tailguard.window.seq").value.intValue))
-        : [];
+      spansOf(file).filter((s: any) => s.name === "request")
+        .map((s: any) => Number(s.attributes.find((a: any) => a.key === "tailguard.window.seq").value.intValue));
 
     const first = agentProcess(path.join(dir, "first.jsonl"));
     await until("the first agent registered", () => existsSync(path.join(rings, "agent.pid")));

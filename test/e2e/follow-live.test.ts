@@ -2,12 +2,12 @@
 // running process reaches /metrics (its series under the new label, the old one gone), /api/state and the spans of
 // later windows within 2 s, with the real agent, the real CLI and a workload on the simulated GPU.
 import { spawn } from "node:child_process";
-import { existsSync, readFileSync } from "node:fs";
 import path from "node:path";
 import { describe, expect, it } from "vitest";
 
 import { startAgent } from "../support/agent-process.js";
 import { nativeBuild, runProgram, shimLib, simEnv, testDir } from "../support/native.js";
+import { resourceSpansOf } from "../support/spans-file.js";
 import { cli } from "../support/tailguard.js";
 
 const workload = path.join(nativeBuild, "tg-workload");
@@ -24,16 +24,12 @@ async function within<T>(ms: number, what: () => Promise<T | undefined> | T | un
 
 /** The request spans of a process in an OTLP/JSON-lines spans file: their start (epoch ns) and tailguard.priority. */
 function requestSpans(file: string, pid: number): { start: bigint; priority: number }[] {
-  if (!existsSync(file)) return [];
   const out: { start: bigint; priority: number }[] = [];
-  for (const line of readFileSync(file, "utf8").split("\n")) {
-    if (!line) continue;
-    for (const rs of JSON.parse(line).resourceSpans ?? []) {
-      const attr = (key: string) => rs.resource.attributes.find((a: any) => a.key === key)?.value;
-      if (Number(attr("process.pid")?.intValue) !== pid) continue;
-      const priority = Number(attr("tailguard.priority")?.intValue);
-      for (const ss of rs.scopeSpans) for (const s of ss.spans) if (s.name === "request") out.push({ start: BigInt(s.startTimeUnixNano), priority });
-    }
+  for (const rs of resourceSpansOf(file)) {
+    const attr = (key: string) => rs.resource.attributes.find((a: any) => a.key === key)?.value;
+    if (Number(attr("process.pid")?.intValue) !== pid) continue;
+    const priority = Number(attr("tailguard.priority")?.intValue);
+    for (const ss of rs.scopeSpans) for (const s of ss.spans) if (s.name === "request") out.push({ start: BigInt(s.startTimeUnixNano), priority });
   }
   return out;
 }

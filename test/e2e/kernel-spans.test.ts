@@ -2,19 +2,15 @@
 // the agent, writing every window's launch spans to a file, follows a program of 1 ms and 3 ms kernels on the
 // simulated GPU with its simulated CUPTI; each launch span is then when its kernel ran on the device.
 import { spawn } from "node:child_process";
-import { existsSync, readFileSync } from "node:fs";
+import { existsSync } from "node:fs";
 import path from "node:path";
 import { describe, expect, it } from "vitest";
 
 import { compileProgram, runProgram, shimLib, simEnv, testDir } from "../support/native.js";
 import { cli } from "../support/tailguard.js";
+import { spansOf } from "../support/spans-file.js";
 import { until } from "../support/wait.js";
 
-const spansOf = (file: string) =>
-  existsSync(file)
-    ? readFileSync(file, "utf8").trim().split("\n").filter(Boolean)
-        .flatMap((l) => JSON.parse(l).resourceSpans.flatMap((rs: any) => rs.scopeSpans.flatMap((ss: any) => ss.spans)))
-    : [];
 const attr = (s: any, key: string) => s.attributes.find((a: any) => a.key === key)?.value;
 
 describe("launch spans with device times", () => {
